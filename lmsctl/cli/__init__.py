@@ -1,0 +1,151 @@
+"""The command line: global options, lazy command loading, and the single error boundary.
+
+Commands live one per module in ``lmsctl.cli.commands``; each parses its arguments, makes one
+core call, renders the result and returns an exit code. Only this package imports click.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+from typing import Any
+
+import click
+
+from lmsctl import __version__
+from lmsctl.cli.context import CliContext
+from lmsctl.errors import LmsctlError, ManifestError
+
+#: command name -> "module:attribute" (loaded only when used, so --help stays fast)
+COMMANDS: dict[str, str] = {
+    "validate": "lmsctl.cli.commands.validate:validate",
+    "plan": "lmsctl.cli.commands.plan:plan",
+    "show": "lmsctl.cli.commands.show:show",
+    "apply": "lmsctl.cli.commands.apply:apply",
+    "status": "lmsctl.cli.commands.status:status",
+    "import": "lmsctl.cli.commands.import_:import_",
+    "state": "lmsctl.cli.commands.state:state",
+    "force-unlock": "lmsctl.cli.commands.state:force_unlock",
+    "sandbox": "lmsctl.cli.commands.sandbox:sandbox",
+}
+
+
+class LazyGroup(click.Group):
+    """A group whose subcommands are imported on first use."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return [name for name in COMMANDS if self._load(name) is not None]
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        return self._load(cmd_name)
+
+    @staticmethod
+    def _load(name: str) -> click.Command | None:
+        target = COMMANDS.get(name)
+        if target is None:
+            return None
+        module_name, attr = target.split(":")
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if exc.name == module_name:
+                return None
+            raise
+        command = getattr(module, attr)
+        assert isinstance(command, click.Command)
+        return command
+
+
+def _env_flag(name: str) -> bool:
+    return os.environ.get(name, "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+@click.group(
+    cls=LazyGroup,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+    epilog="Example: lmsctl --sandbox plan examples/coursework",
+)
+@click.version_option(__version__, "--version", prog_name="lmsctl")
+@click.option(
+    "--sandbox",
+    is_flag=True,
+    default=None,
+    help="Talk to the embedded Clever API sandbox instead of Clever (also LMSCTL_SANDBOX=1).",
+)
+@click.option(
+    "--sandbox-db",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="SQLite file of the embedded sandbox [default: .lmsctl/sandbox.db under the root].",
+)
+@click.option(
+    "--api-url",
+    default=None,
+    metavar="URL",
+    help="Clever API base URL (also LMSCTL_API_URL; else api_url in lmsctl.yaml).",
+)
+@click.option("--no-color", is_flag=True, help="Plain output without colours (also NO_COLOR).")
+@click.option("--debug", is_flag=True, help="Show tracebacks of unexpected errors.")
+@click.pass_context
+def cli(
+    ctx: click.Context,
+    sandbox: bool | None,
+    sandbox_db: str | None,
+    api_url: str | None,
+    no_color: bool,
+    debug: bool,
+) -> None:
+    """lmsctl: keep coursework and grades as YAML in git, and make the LMS match.
+
+    Plan shows what would change in the LMS (Canvas, Schoology, Google Classroom, through
+    Clever LMS Connect); apply makes it so, safely. The API token comes from CLEVER_TOKEN.
+    """
+    ctx.obj = CliContext(
+        sandbox=bool(sandbox) if sandbox is not None else _env_flag("LMSCTL_SANDBOX"),
+        sandbox_db=sandbox_db,
+        api_url=api_url or os.environ.get("LMSCTL_API_URL") or None,
+        color=not no_color and "NO_COLOR" not in os.environ,
+        debug=debug,
+    )
+
+
+def _report(exc: LmsctlError, color: bool) -> None:
+    if isinstance(exc, ManifestError):
+        for diag in exc.diagnostics:
+            click.echo(diag.format(), err=True)
+    prefix = click.style("Error:", fg="red", bold=True) if color else "Error:"
+    click.echo(f"{prefix} {exc}", err=True)
+
+
+def main(argv: list[str] | None = None) -> Any:
+    """Entry point: run the CLI behind the single error boundary."""
+    debug = "--debug" in (argv if argv is not None else sys.argv[1:])
+    color = "--no-color" not in sys.argv and "NO_COLOR" not in os.environ and sys.stderr.isatty()
+    try:
+        rv = cli.main(args=argv, prog_name="lmsctl", standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("Aborted.", err=True)
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except LmsctlError as exc:
+        if debug:
+            raise
+        _report(exc, color)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        click.echo("Interrupted.", err=True)
+        sys.exit(130)
+    except Exception as exc:  # the last boundary: never a traceback without --debug
+        if debug:
+            raise
+        click.echo(
+            f"Error: internal error: {type(exc).__name__}: {exc} (re-run with --debug for details)",
+            err=True,
+        )
+        sys.exit(1)
+    sys.exit(rv if isinstance(rv, int) else 0)

@@ -1,0 +1,197 @@
+"""The desired state: what the manifests say, loaded, merged and normalised.
+
+Manifests -> (lmsctl.manifest) -> DesiredState -> sections -> assignments -> grades.
+Everything here is frozen. Each value remembers where it was written (``SourcePos``) so that
+plan and apply can point at the manifest line behind any change or error.
+
+Field values are in the API's own vocabulary and normal form:
+- date-times are strings in Clever's form ``YYYY-MM-DDThh:mm:ss.sssZ`` (UTC), see ``timeutil``;
+- numbers are int or float as written; lists are tuples;
+- only fields written in the manifest (or its ``defaults``) appear: absent means "not managed".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from lmsctl.addresses import assignment_address, grade_address
+
+#: Assignment fields lmsctl can manage, as AssignmentRequest names them.
+ASSIGNMENT_FIELDS: tuple[str, ...] = (
+    "title",
+    "description",
+    "due_date",
+    "display_date",
+    "start_date",
+    "end_date",
+    "points_possible",
+    "grading_type",
+    "submission_types",
+    "max_attempts",
+    "assignee_mode",
+    "assignee_ids",
+    "term_id",
+    "attachments",
+)
+
+#: Assignment fields that hold date-times.
+ASSIGNMENT_DATE_FIELDS: frozenset[str] = frozenset(
+    {"due_date", "display_date", "start_date", "end_date"}
+)
+
+#: Grade fields lmsctl can manage, as SubmissionRequest names them.
+GRADE_FIELDS: tuple[str, ...] = (
+    "grade_points",
+    "grade",
+    "grade_comment",
+    "flags",
+    "state",
+    "extra_attempts",
+    "override_due_date",
+    "grader_id",
+)
+
+GRADE_DATE_FIELDS: frozenset[str] = frozenset({"override_due_date"})
+
+#: lmsctl's own assignment keys (never sent to the API).
+ASSIGNMENT_OWN_FIELDS: tuple[str, ...] = ("grades", "grades_file", "moved_from", "protect")
+
+
+@dataclass(frozen=True)
+class SourcePos:
+    """Where a value was written: file relative to the current folder, 1-based line and column."""
+
+    file: str
+    line: int
+    col: int
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}:{self.col}"
+
+
+@dataclass(frozen=True)
+class StudentRef:
+    """A reference to a student as written: a Clever id, or ``kind:value`` to resolve."""
+
+    raw: str
+    kind: str  # "id" | "sis" | "email" | "student_number" | "state_id"
+    value: str
+
+    @property
+    def is_id(self) -> bool:
+        return self.kind == "id"
+
+
+@dataclass(frozen=True)
+class GradeSpec:
+    """The grade fields the manifests set for one student on one assignment."""
+
+    student: StudentRef
+    fields: Mapping[str, Any]
+    pos: SourcePos
+    field_pos: Mapping[str, SourcePos] = field(default_factory=dict)
+    source: str = "inline"  # "inline" | "csv"
+
+
+@dataclass(frozen=True)
+class AssignmentSpec:
+    """One assignment of a section, with defaults merged and values normalised."""
+
+    section_id: str
+    key: str
+    fields: Mapping[str, Any]
+    pos: SourcePos
+    field_pos: Mapping[str, SourcePos] = field(default_factory=dict)
+    grades: tuple[GradeSpec, ...] = ()
+    assignee_refs: tuple[StudentRef, ...] = ()
+    moved_from: str | None = None
+    protect: bool = False
+    #: True when a ``grades`` mapping or ``grades_file`` is present (even if empty):
+    #: grades of this assignment are then managed.
+    manages_grades: bool = False
+
+    @property
+    def address(self) -> str:
+        return assignment_address(self.section_id, self.key)
+
+    def grade_address(self, student: str) -> str:
+        return grade_address(self.section_id, self.key, student)
+
+    def pos_of(self, field_name: str) -> SourcePos:
+        return self.field_pos.get(field_name, self.pos)
+
+
+@dataclass(frozen=True)
+class SectionSpec:
+    """One section file."""
+
+    section_id: str
+    name: str | None
+    file: str
+    pos: SourcePos
+    assignments: tuple[AssignmentSpec, ...] = ()
+
+    @property
+    def label(self) -> str:
+        return self.name or self.section_id
+
+    @property
+    def uses_references(self) -> bool:
+        """True when any grade or assignee is a roster reference needing a Data API lookup."""
+        return any(not g.student.is_id for a in self.assignments for g in a.grades) or any(
+            not r.is_id for a in self.assignments for r in a.assignee_refs
+        )
+
+
+@dataclass(frozen=True)
+class StateConfig:
+    """Where state lives (lmsctl.yaml ``state:``)."""
+
+    backend: str = "local"
+    path: str = ".lmsctl/state.json"
+    dsn: str | None = None
+
+
+@dataclass(frozen=True)
+class PolicyConfig:
+    """Policies from lmsctl.yaml."""
+
+    on_drift: str = "keep"  # "keep" | "revert"
+    max_delete_fraction: float = 0.5
+
+
+@dataclass(frozen=True)
+class ProjectConfig:
+    """lmsctl.yaml, with defaults applied."""
+
+    api_url: str = "https://api.clever.com/v3.1"
+    district: str | None = None
+    timezone: str = "UTC"
+    state: StateConfig = field(default_factory=StateConfig)
+    policies: PolicyConfig = field(default_factory=PolicyConfig)
+    file: str | None = None
+
+
+@dataclass(frozen=True)
+class DesiredState:
+    """Everything the manifests under one root say."""
+
+    root: Path
+    config: ProjectConfig
+    sections: tuple[SectionSpec, ...] = ()
+
+    def assignments(self) -> list[AssignmentSpec]:
+        return [a for s in self.sections for a in s.assignments]
+
+    def section(self, section_id: str) -> SectionSpec | None:
+        for s in self.sections:
+            if s.section_id == section_id:
+                return s
+        return None
+
+    @property
+    def grade_count(self) -> int:
+        return sum(len(a.grades) for a in self.assignments())
