@@ -1,0 +1,227 @@
+"""The plan as a value: ordered changes, drift, conflicts and warnings.
+
+A Plan is data only. Renderers (lmsctl.render) turn it into text, JSON or Markdown; the executor
+(lmsctl.apply) carries it out; lmsctl.plan.planfile saves and loads it. Nothing here talks to the
+API or prints.
+
+Ordering (the phases apply walks): move (state only) -> create -> update -> grade -> delete.
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import json
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+PLAN_FORMAT_VERSION = "1.0"
+
+
+class Action(enum.StrEnum):
+    """What a change does. ``symbol`` is what the text plan shows."""
+
+    MOVE = "move"  # state only: an assignment key renamed with moved_from
+    CREATE = "create"
+    UPDATE = "update"
+    GRADE = "grade"  # set grade fields of one student's submission
+    DELETE = "delete"
+    UNKNOWN = "unknown"  # a create whose outcome is unknown: nothing is done until resolved
+
+    @property
+    def symbol(self) -> str:
+        return _SYMBOLS[self]
+
+    @property
+    def phase(self) -> int:
+        return _PHASES[self]
+
+
+_SYMBOLS = {
+    Action.MOVE: ">",
+    Action.CREATE: "+",
+    Action.UPDATE: "~",
+    Action.GRADE: "~",
+    Action.DELETE: "-",
+    Action.UNKNOWN: "?",
+}
+_PHASES = {
+    Action.MOVE: 0,
+    Action.CREATE: 1,
+    Action.UPDATE: 2,
+    Action.GRADE: 3,
+    Action.DELETE: 4,
+    Action.UNKNOWN: 5,
+}
+
+
+class ResourceKind(enum.StrEnum):
+    ASSIGNMENT = "assignment"
+    GRADE = "grade"
+
+
+@dataclass(frozen=True)
+class FieldChange:
+    """One field: its value in the LMS now (``before``) and the value the change sets (``after``).
+
+    ``applied`` is the value lmsctl last applied (None when never applied); ``why`` says which
+    case of the three-way diff produced it: "new", "update", "newly-managed", "revert-drift",
+    "forced" or "recreate".
+    """
+
+    field: str
+    before: Any
+    after: Any
+    applied: Any = None
+    why: str = "update"
+
+
+@dataclass(frozen=True)
+class DeleteImpact:
+    """What a delete would destroy."""
+
+    submissions: int = 0
+    turned_in: int = 0
+    graded: int = 0
+
+    @property
+    def holds_student_work(self) -> bool:
+        return self.turned_in > 0 or self.graded > 0
+
+
+@dataclass(frozen=True)
+class Change:
+    """One thing apply will do, with everything needed to do it and to explain it."""
+
+    address: str
+    action: Action
+    kind: ResourceKind
+    section_id: str
+    key: str
+    name: str  # friendly: assignment title, or student name
+    section_name: str = ""
+    student: str | None = None  # student user id, for grades
+    assignment_id: str | None = None  # known for update/grade/delete of existing assignments
+    fields: tuple[FieldChange, ...] = ()
+    unchanged: int = 0  # managed fields already right (hidden in the text plan)
+    body: Mapping[str, Any] = field(default_factory=dict)  # exactly what will be sent
+    reason: str = ""
+    source: str = ""  # manifest file:line behind the change
+    fingerprint: str | None = None  # of the live value the plan saw (None: nothing live yet)
+    depends_on: str | None = None  # address of the create a grade waits for
+    impact: DeleteImpact | None = None
+    moved_from: str | None = None  # for MOVE: the old address
+
+    @property
+    def symbol(self) -> str:
+        return self.action.symbol
+
+
+@dataclass(frozen=True)
+class Drift:
+    """A managed field somebody changed in the LMS since lmsctl applied it."""
+
+    address: str
+    field: str
+    applied: Any
+    live: Any
+    desired: Any
+    name: str = ""
+    reverted: bool = False  # True when this plan puts the manifest value back
+    source: str = ""
+
+
+@dataclass(frozen=True)
+class Conflict:
+    """A field that moved both in the manifests and in the LMS (or a grade lmsctl never set)."""
+
+    address: str
+    field: str
+    applied: Any
+    live: Any
+    desired: Any
+    name: str = ""
+    reason: str = ""
+    source: str = ""
+    forced: bool = False  # True when --force makes this plan overwrite the LMS value
+
+
+@dataclass(frozen=True)
+class StateFix:
+    """A state-only correction apply records without an API call.
+
+    Used when the LMS already holds the desired value (so nothing is sent) but state's record of
+    what was applied is missing or stale, and when a field stops being managed.
+    """
+
+    address: str  # assignment address
+    student: str | None
+    set_fields: Mapping[str, Any] = field(default_factory=dict)
+    drop_fields: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Everything a plan found, ready to render, save, or execute."""
+
+    changes: tuple[Change, ...] = ()
+    drift: tuple[Drift, ...] = ()
+    conflicts: tuple[Conflict, ...] = ()
+    warnings: tuple[str, ...] = ()
+    state_fixes: tuple[StateFix, ...] = ()
+    lineage: str = ""
+    serial: int = 0
+    api_url: str = ""
+    district_id: str = ""
+    lms_type: str = ""
+    manifests_digest: str = ""
+    created: str = ""
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def actionable(self) -> tuple[Change, ...]:
+        """Changes apply will carry out (everything but the unknown ones)."""
+        return tuple(c for c in self.changes if c.action is not Action.UNKNOWN)
+
+    @property
+    def has_changes(self) -> bool:
+        return bool(self.actionable)
+
+    @property
+    def blocking_conflicts(self) -> tuple[Conflict, ...]:
+        return tuple(c for c in self.conflicts if not c.forced)
+
+    @property
+    def unknown(self) -> tuple[Change, ...]:
+        return tuple(c for c in self.changes if c.action is Action.UNKNOWN)
+
+    def counts(self) -> Counter[Action]:
+        return Counter(c.action for c in self.changes)
+
+    def summary(self) -> str:
+        n = self.counts()
+        text = (
+            f"Plan: {n[Action.CREATE]} to create, {n[Action.UPDATE]} to update, "
+            f"{n[Action.GRADE]} grades to set, {n[Action.DELETE]} to delete."
+        )
+        extra = []
+        if n[Action.MOVE]:
+            extra.append(f"{n[Action.MOVE]} to move in state")
+        if n[Action.UNKNOWN]:
+            extra.append(f"{n[Action.UNKNOWN]} with unknown outcome")
+        if self.blocking_conflicts:
+            extra.append(f"{len(self.blocking_conflicts)} conflicts")
+        if extra:
+            text = text[:-1] + " (" + ", ".join(extra) + ")."
+        return text
+
+
+def canonical_json(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
+
+
+def fingerprint(value: Any) -> str:
+    """A short stable digest of a live value, used to detect what moved since review."""
+    return hashlib.sha256(canonical_json(value).encode()).hexdigest()[:16]

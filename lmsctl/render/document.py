@@ -1,0 +1,154 @@
+"""The plan's versioned JSON form: one source for ``--json``, plan files and the other renderers.
+
+``plan_to_document`` and ``plan_from_document`` round-trip exactly. The format is described by
+schemas/plan.schema.json; bump ``PLAN_FORMAT_VERSION`` on any incompatible change.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import asdict
+from typing import Any
+
+from lmsctl import __version__
+from lmsctl.errors import StateError
+from lmsctl.plan.model import (
+    PLAN_FORMAT_VERSION,
+    Action,
+    Change,
+    Conflict,
+    DeleteImpact,
+    Drift,
+    FieldChange,
+    Plan,
+    ResourceKind,
+    StateFix,
+)
+
+
+def _change_to_dict(change: Change) -> dict[str, Any]:
+    return {
+        "address": change.address,
+        "actions": [change.action.value],
+        "kind": change.kind.value,
+        "section_id": change.section_id,
+        "section_name": change.section_name,
+        "key": change.key,
+        "student": change.student,
+        "name": change.name,
+        "assignment_id": change.assignment_id,
+        "before": {f.field: f.before for f in change.fields},
+        "after": {f.field: f.after for f in change.fields},
+        "fields": [asdict(f) for f in change.fields],
+        "unchanged": change.unchanged,
+        "body": dict(change.body),
+        "reason": change.reason,
+        "source": change.source,
+        "fingerprint": change.fingerprint,
+        "depends_on": change.depends_on,
+        "impact": asdict(change.impact) if change.impact is not None else None,
+        "moved_from": change.moved_from,
+    }
+
+
+def _change_from_dict(d: Mapping[str, Any]) -> Change:
+    impact = d.get("impact")
+    return Change(
+        address=d["address"],
+        action=Action(d["actions"][0]),
+        kind=ResourceKind(d["kind"]),
+        section_id=d["section_id"],
+        section_name=d.get("section_name", ""),
+        key=d["key"],
+        student=d.get("student"),
+        name=d.get("name", ""),
+        assignment_id=d.get("assignment_id"),
+        fields=tuple(FieldChange(**f) for f in d.get("fields", [])),
+        unchanged=int(d.get("unchanged", 0)),
+        body=dict(d.get("body") or {}),
+        reason=d.get("reason", ""),
+        source=d.get("source", ""),
+        fingerprint=d.get("fingerprint"),
+        depends_on=d.get("depends_on"),
+        impact=DeleteImpact(**impact) if impact else None,
+        moved_from=d.get("moved_from"),
+    )
+
+
+def plan_to_document(plan: Plan) -> dict[str, Any]:
+    """The plan as a plain, JSON-serialisable dict (format ``PLAN_FORMAT_VERSION``)."""
+    counts = plan.counts()
+    return {
+        "format_version": PLAN_FORMAT_VERSION,
+        "lmsctl_version": __version__,
+        "created": plan.created,
+        "api_url": plan.api_url,
+        "district_id": plan.district_id,
+        "lms_type": plan.lms_type,
+        "state": {"lineage": plan.lineage, "serial": plan.serial},
+        "manifests_digest": plan.manifests_digest,
+        "options": dict(plan.options),
+        "summary": {
+            "create": counts[Action.CREATE],
+            "update": counts[Action.UPDATE],
+            "grade": counts[Action.GRADE],
+            "delete": counts[Action.DELETE],
+            "move": counts[Action.MOVE],
+            "unknown": counts[Action.UNKNOWN],
+            "drift": len(plan.drift),
+            "conflicts": len(plan.blocking_conflicts),
+            "has_changes": plan.has_changes,
+            "text": plan.summary(),
+        },
+        "changes": [_change_to_dict(c) for c in plan.changes],
+        "drift": [asdict(d) for d in plan.drift],
+        "conflicts": [asdict(c) for c in plan.conflicts],
+        "warnings": list(plan.warnings),
+        "state_fixes": [
+            {
+                "address": f.address,
+                "student": f.student,
+                "set_fields": dict(f.set_fields),
+                "drop_fields": list(f.drop_fields),
+            }
+            for f in plan.state_fixes
+        ],
+    }
+
+
+def plan_from_document(doc: Mapping[str, Any]) -> Plan:
+    """Rebuild a Plan from its document; StateError if the document is not one we can read."""
+    version = str(doc.get("format_version", ""))
+    if version.split(".")[0] != PLAN_FORMAT_VERSION.split(".")[0]:
+        raise StateError(
+            f"plan format {version or '(none)'} is not supported by this lmsctl "
+            f"(reads {PLAN_FORMAT_VERSION})",
+            hint="run lmsctl plan again with this version",
+        )
+    try:
+        state = doc.get("state") or {}
+        return Plan(
+            changes=tuple(_change_from_dict(c) for c in doc.get("changes", [])),
+            drift=tuple(Drift(**d) for d in doc.get("drift", [])),
+            conflicts=tuple(Conflict(**c) for c in doc.get("conflicts", [])),
+            warnings=tuple(doc.get("warnings", [])),
+            state_fixes=tuple(
+                StateFix(
+                    address=f["address"],
+                    student=f.get("student"),
+                    set_fields=dict(f.get("set_fields") or {}),
+                    drop_fields=tuple(f.get("drop_fields") or ()),
+                )
+                for f in doc.get("state_fixes", [])
+            ),
+            lineage=state.get("lineage", ""),
+            serial=int(state.get("serial", 0)),
+            api_url=doc.get("api_url", ""),
+            district_id=doc.get("district_id", ""),
+            lms_type=doc.get("lms_type", ""),
+            manifests_digest=doc.get("manifests_digest", ""),
+            created=doc.get("created", ""),
+            options=dict(doc.get("options") or {}),
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise StateError(f"the plan file is damaged: {exc}", hint="run lmsctl plan again") from exc
