@@ -1,0 +1,146 @@
+"""Project settings: ``lmsctl.yaml`` at the root of a coursework folder -> :class:`ProjectConfig`.
+
+Keys (all optional; unknown keys are errors)::
+
+    api_url: https://api.clever.com/v3.1
+    district: 5f1a0c0b8e1d2a0001000001      # 24-hex Clever district id
+    timezone: America/Chicago               # IANA name; a plain date = 23:59 that day here
+    state: {backend: local, path: .lmsctl/state.json}
+    policies: {on_drift: keep, max_delete_fraction: 0.5}
+"""
+
+from __future__ import annotations
+
+import os
+import zoneinfo
+from pathlib import Path
+from typing import Any
+
+from lmsctl.errors import Diagnostic, ManifestError, Severity
+from lmsctl.manifest.loader import YamlDocument, load_yaml_file
+from lmsctl.manifest.schema import CONFIG_SCHEMA, schema_diagnostics, where_label
+from lmsctl.model import PolicyConfig, ProjectConfig, StateConfig
+
+CONFIG_FILE = "lmsctl.yaml"
+
+
+def display_path(path: Path, cwd: Path | None = None) -> str:
+    """A path as diagnostics show it: relative to ``cwd`` (default: the current folder)."""
+    base = (cwd or Path.cwd()).resolve()
+    target = path.resolve() if path.is_absolute() else (Path.cwd() / path).resolve()
+    try:
+        return target.relative_to(base).as_posix()
+    except ValueError:
+        try:
+            return Path(os.path.relpath(target, base)).as_posix()
+        except ValueError:  # pragma: no cover - different drives on Windows
+            return target.as_posix()
+
+
+def read_config(root: Path, *, cwd: Path | None = None) -> tuple[ProjectConfig, list[Diagnostic]]:
+    """Read ``root/lmsctl.yaml`` (defaults when absent); never raises for a bad file.
+
+    Returns the config (defaults wherever the file is unusable) and every diagnostic found.
+    """
+    path = root / CONFIG_FILE
+    if not path.exists():
+        return ProjectConfig(), []
+    display = display_path(path, cwd)
+    diags: list[Diagnostic] = []
+    doc = load_yaml_file(path, display, on_diagnostic=diags.append)
+    if doc is None:
+        return ProjectConfig(file=display), diags
+    if doc.data is None:
+        return ProjectConfig(file=display), diags
+    if not isinstance(doc.data, dict):
+        diags.append(
+            Diagnostic(
+                file=display,
+                line=doc.pos(())[0],
+                col=doc.pos(())[1],
+                message="lmsctl.yaml must be a mapping of settings",
+                hint="write settings as 'key: value' lines, e.g. 'timezone: America/Chicago'",
+                rule="config",
+            )
+        )
+        return ProjectConfig(file=display), diags
+    schema_diags = schema_diagnostics(doc, CONFIG_SCHEMA, rule="config-schema")
+    diags.extend(schema_diags)
+    diags.extend(_check_timezone(doc))
+    return _build(doc, display), diags
+
+
+def _check_timezone(doc: YamlDocument) -> list[Diagnostic]:
+    tz = doc.data.get("timezone")
+    if not isinstance(tz, str) or not tz:
+        return []
+    if valid_timezone(tz):
+        return []
+    line, col = doc.pos(("timezone",))
+    return [
+        Diagnostic(
+            file=doc.file,
+            line=line,
+            col=col,
+            severity=Severity.ERROR,
+            where=where_label(("timezone",)),
+            message=f"unknown timezone {tz!r}",
+            hint="use an IANA name such as America/Chicago, Europe/Berlin or UTC",
+            rule="config-timezone",
+        )
+    ]
+
+
+def valid_timezone(name: str) -> bool:
+    """True when ``name`` is an IANA timezone this machine knows."""
+    try:
+        zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):
+        return False
+    return True
+
+
+def _pick(data: dict[str, Any], key: str, kind: type | tuple[type, ...], default: Any) -> Any:
+    value = data.get(key, default)
+    if isinstance(value, bool) and kind is not bool:
+        return default
+    return value if isinstance(value, kind) else default
+
+
+def _build(doc: YamlDocument, display: str) -> ProjectConfig:
+    data: dict[str, Any] = doc.data
+    base = ProjectConfig()
+    tz = _pick(data, "timezone", str, base.timezone)
+    if not valid_timezone(tz):
+        tz = base.timezone
+    state_raw = data.get("state") if isinstance(data.get("state"), dict) else {}
+    policies_raw = data.get("policies") if isinstance(data.get("policies"), dict) else {}
+    assert isinstance(state_raw, dict) and isinstance(policies_raw, dict)
+    sbase = StateConfig()
+    pbase = PolicyConfig()
+    fraction = _pick(policies_raw, "max_delete_fraction", (int, float), pbase.max_delete_fraction)
+    if not 0 <= fraction <= 1:
+        fraction = pbase.max_delete_fraction
+    on_drift = _pick(policies_raw, "on_drift", str, pbase.on_drift)
+    if on_drift not in ("keep", "revert"):
+        on_drift = pbase.on_drift
+    return ProjectConfig(
+        api_url=_pick(data, "api_url", str, base.api_url).rstrip("/"),
+        district=_pick(data, "district", str, None),
+        timezone=tz,
+        state=StateConfig(
+            backend=_pick(state_raw, "backend", str, sbase.backend),
+            path=_pick(state_raw, "path", str, sbase.path),
+            dsn=_pick(state_raw, "dsn", str, sbase.dsn),
+        ),
+        policies=PolicyConfig(on_drift=on_drift, max_delete_fraction=float(fraction)),
+        file=display,
+    )
+
+
+def load_config(root: Path, *, cwd: Path | None = None) -> ProjectConfig:
+    """Read ``root/lmsctl.yaml`` (defaults when absent); ManifestError on any error in it."""
+    config, diags = read_config(root, cwd=cwd)
+    if any(d.is_error for d in diags):
+        raise ManifestError(diags, f"{CONFIG_FILE} has errors")
+    return config

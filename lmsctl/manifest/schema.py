@@ -1,0 +1,259 @@
+"""The JSON Schemas shipped with lmsctl, and the schema pass that turns violations into Diagnostics.
+
+Each jsonschema ``ValidationError`` is mapped back to the YAML node it is about (its path in the
+:class:`~lmsctl.manifest.loader.YamlDocument`), and rewritten as a short message with a hint:
+"did you mean" for near-miss field names and enum values, the allowed values otherwise.
+"""
+
+from __future__ import annotations
+
+import difflib
+import functools
+import json
+from collections.abc import Iterable, Sequence
+from importlib import resources
+from typing import Any
+
+import jsonschema
+from jsonschema import Draft202012Validator
+
+from lmsctl.errors import Diagnostic, Severity
+from lmsctl.manifest.loader import Path_, YamlDocument
+
+SECTION_SCHEMA = "section.schema.json"
+CONFIG_SCHEMA = "config.schema.json"
+
+
+@functools.cache
+def load_schema(name: str) -> dict[str, Any]:
+    """Load one of the shipped schemas (``section.schema.json`` or ``config.schema.json``)."""
+    text = resources.files("lmsctl.schemas").joinpath(name).read_text(encoding="utf-8")
+    schema: dict[str, Any] = json.loads(text)
+    return schema
+
+
+@functools.cache
+def _validator(name: str) -> Draft202012Validator:
+    schema = load_schema(name)
+    Draft202012Validator.check_schema(schema)
+    return Draft202012Validator(schema)
+
+
+def format_where(path: Sequence[str | int]) -> str:
+    """Render a value's path the way diagnostics name it: ``assignments.hw-01.grades.sis:603``."""
+    parts: list[str] = []
+    for item in path:
+        if isinstance(item, int):
+            parts.append(f"[{item}]")
+        else:
+            text = str(item)
+            if "." in text or " " in text or not text:
+                text = json.dumps(text)
+            parts.append(("." if parts else "") + text)
+    return "".join(parts)
+
+
+def where_label(path: Sequence[str | int]) -> str:
+    """The ``<where>`` part of a diagnostic (empty for the document itself)."""
+    return f"{format_where(path)}:" if path else ""
+
+
+def did_you_mean(word: str, choices: Iterable[str]) -> str:
+    """A ``did you mean 'x'?`` hint for a near miss, or '' when nothing is close."""
+    match = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return f"did you mean {match[0]!r}?" if match else ""
+
+
+_TYPE_NAMES = {
+    "string": "a string",
+    "integer": "a whole number",
+    "number": "a number",
+    "boolean": "true or false",
+    "object": "a mapping",
+    "array": "a list",
+    "null": "null",
+}
+
+
+def _describe(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int):
+        return "a whole number"
+    if isinstance(value, float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "a mapping"
+    return type(value).__name__
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def schema_diagnostics(
+    doc: YamlDocument, schema_name: str, *, rule: str = "schema"
+) -> list[Diagnostic]:
+    """Validate ``doc.data`` against a shipped schema; one Diagnostic per violation."""
+    validator = _validator(schema_name)
+    diags: list[Diagnostic] = []
+    for error in validator.iter_errors(doc.data):
+        diags.extend(_translate(doc, error, rule))
+    # one message per position and text
+    unique: dict[tuple[int, int, str], Diagnostic] = {}
+    for d in diags:
+        unique.setdefault((d.line, d.col, d.where + d.message), d)
+    return list(unique.values())
+
+
+def _diag(
+    doc: YamlDocument, pos: tuple[int, int], where: Path_, message: str, hint: str, rule: str
+) -> Diagnostic:
+    return Diagnostic(
+        file=doc.file,
+        line=pos[0],
+        col=pos[1],
+        severity=Severity.ERROR,
+        where=where_label(where),
+        message=message,
+        hint=hint,
+        rule=rule,
+    )
+
+
+def _translate(doc: YamlDocument, error: jsonschema.ValidationError, rule: str) -> list[Diagnostic]:
+    path: Path_ = tuple(error.absolute_path)
+    schema = error.schema if isinstance(error.schema, dict) else {}
+    kind = error.validator
+    value = error.instance
+    if kind == "additionalProperties" and isinstance(value, dict):
+        allowed = list(schema.get("properties", {}))
+        out = []
+        for key in value:
+            if key in allowed:
+                continue
+            hint = did_you_mean(str(key), allowed) or (
+                "allowed fields: " + ", ".join(allowed) if allowed else "remove it"
+            )
+            child = (*path, key)
+            out.append(_diag(doc, doc.key_pos(child), path, f"unknown field {key!r}", hint, rule))
+        return out
+    if kind == "propertyNames":
+        # error.instance is the offending key; its sub-schema carries the message
+        return [
+            _pattern_diag(
+                doc, (*path, value), path, value, schema.get("propertyNames", {}), rule, key=True
+            )
+        ]
+    if kind == "required":
+        missing = _missing(error)
+        return [
+            _diag(
+                doc,
+                doc.pos(path),
+                path,
+                f"missing required field {missing!r}",
+                f"add {missing}: ...",
+                rule,
+            )
+        ]
+    if kind == "enum":
+        choices = [str(c) for c in error.validator_value]
+        hint = did_you_mean(str(value), choices) if isinstance(value, str) else ""
+        if not hint:
+            hint = "use one of: " + ", ".join(choices)
+        return [
+            _diag(doc, doc.pos(path), path, f"{_short(value)} is not an allowed value", hint, rule)
+        ]
+    if kind == "type":
+        expected = error.validator_value
+        names = [expected] if isinstance(expected, str) else list(expected)
+        want = " or ".join(_TYPE_NAMES.get(n, n) for n in names)
+        return [
+            _diag(
+                doc,
+                doc.pos(path),
+                path,
+                f"must be {want}, not {_describe(value)}",
+                schema.get("x-type-hint", f"write {want}"),
+                rule,
+            )
+        ]
+    if kind == "pattern":
+        return [_pattern_diag(doc, path, path, value, schema, rule)]
+    if kind in ("minimum", "exclusiveMinimum", "maximum", "exclusiveMaximum"):
+        words = {
+            "minimum": "at least",
+            "exclusiveMinimum": "above",
+            "maximum": "at most",
+            "exclusiveMaximum": "below",
+        }
+        return [
+            _diag(
+                doc,
+                doc.pos(path),
+                path,
+                f"{_short(value)} is out of range: must be {words[kind]} {error.validator_value}",
+                schema.get("x-range-hint", "change the value"),
+                rule,
+            )
+        ]
+    if kind in ("minLength", "minItems", "minProperties"):
+        return [
+            _diag(
+                doc,
+                doc.pos(path),
+                path,
+                "must not be empty",
+                "write a value or remove the field",
+                rule,
+            )
+        ]
+    if kind in ("maxLength", "maxItems"):
+        return [
+            _diag(
+                doc,
+                doc.pos(path),
+                path,
+                f"is too long (at most {error.validator_value})",
+                "shorten it",
+                rule,
+            )
+        ]
+    if kind == "uniqueItems":
+        return [_diag(doc, doc.pos(path), path, "has repeated items", "list each item once", rule)]
+    if kind in ("anyOf", "oneOf"):
+        message = schema.get("x-message", "is not valid here")
+        return [_diag(doc, doc.pos(path), path, message, schema.get("x-hint", ""), rule)]
+    return [_diag(doc, doc.pos(path), path, error.message, "", rule)]
+
+
+def _missing(error: jsonschema.ValidationError) -> str:
+    # jsonschema says "'title' is a required property"
+    msg = str(error.message)
+    if msg.startswith("'") and "' is a required property" in msg:
+        return msg[1 : msg.index("' is a required property")]
+    return msg
+
+
+def _pattern_diag(
+    doc: YamlDocument,
+    pos_path: Path_,
+    where: Path_,
+    value: Any,
+    schema: dict[str, Any],
+    rule: str,
+    *,
+    key: bool = False,
+) -> Diagnostic:
+    message = schema.get("x-pattern-message", f"does not match {schema.get('pattern', '')!r}")
+    hint = schema.get("x-pattern-hint", "")
+    pos = doc.key_pos(pos_path) if key else doc.pos(pos_path)
+    return _diag(doc, pos, where, f"{_short(value)} {message}", hint, rule)

@@ -1,0 +1,86 @@
+"""lmsctl.yaml -> ProjectConfig."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from lmsctl.config import load_config, read_config
+from lmsctl.errors import ManifestError
+from lmsctl.model import ProjectConfig
+
+
+def _write(root: Path, text: str) -> None:
+    (root / "lmsctl.yaml").write_text(text, encoding="utf-8")
+
+
+def test_missing_file_gives_defaults(tmp_path: Path) -> None:
+    assert load_config(tmp_path) == ProjectConfig()
+
+
+def test_all_keys_are_read(tmp_path: Path) -> None:
+    _write(
+        tmp_path,
+        "api_url: https://lms.example/v3.1/\n"
+        "district: 5f1a0c0b8e1d2a0001000001\n"
+        "timezone: America/Chicago\n"
+        "state: {backend: local, path: state/lmsctl.json}\n"
+        "policies: {on_drift: revert, max_delete_fraction: 0.25}\n",
+    )
+    config = load_config(tmp_path, cwd=tmp_path)
+    assert config.api_url == "https://lms.example/v3.1"
+    assert config.district == "5f1a0c0b8e1d2a0001000001"
+    assert config.timezone == "America/Chicago"
+    assert config.state.path == "state/lmsctl.json"
+    assert config.policies.on_drift == "revert"
+    assert config.policies.max_delete_fraction == 0.25
+    assert config.file == "lmsctl.yaml"
+
+
+def test_empty_file_gives_defaults(tmp_path: Path) -> None:
+    _write(tmp_path, "# nothing yet\n")
+    assert load_config(tmp_path).timezone == "UTC"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            "timezon: UTC\n",
+            "lmsctl.yaml:1:1: error: unknown field 'timezon' (did you mean 'timezone'?)",
+        ),
+        (
+            "timezone: Mars/Olympus\n",
+            "lmsctl.yaml:1:11: error: timezone: unknown timezone 'Mars/Olympus' "
+            "(use an IANA name such as America/Chicago, Europe/Berlin or UTC)",
+        ),
+        (
+            "district: 12345\n",
+            "lmsctl.yaml:1:11: error: district: must be a string, not a whole number "
+            "(write a string)",
+        ),
+        (
+            "policies:\n  on_drift: revrt\n",
+            "lmsctl.yaml:2:13: error: policies.on_drift: 'revrt' is not an allowed value "
+            "(did you mean 'revert'?)",
+        ),
+        (
+            "timezone: UTC\ntimezone: America/Chicago\n",
+            "lmsctl.yaml:2:1: error: duplicate key 'timezone', first written at line 1 "
+            "(keep only one of them; YAML would silently use the last)",
+        ),
+        (
+            "- a\n- b\n",
+            "lmsctl.yaml:1:1: error: lmsctl.yaml must be a mapping of settings "
+            "(write settings as 'key: value' lines, e.g. 'timezone: America/Chicago')",
+        ),
+    ],
+)
+def test_bad_config_is_reported_with_position(tmp_path: Path, text: str, expected: str) -> None:
+    _write(tmp_path, text)
+    _, diags = read_config(tmp_path, cwd=tmp_path)
+    assert [d.format() for d in diags] == [expected]
+    with pytest.raises(ManifestError) as info:
+        load_config(tmp_path, cwd=tmp_path)
+    assert [d.format() for d in info.value.diagnostics] == [expected]
