@@ -1,0 +1,247 @@
+"""The plan as Markdown for pull-request comments and CI job summaries, from the plan document.
+
+Outside any fold: a heading, the summary line, a table of counts, and the conflicts and
+unknown-outcome entries (they block or need a person). Inside ``<details>`` folds: drift, the
+changes of each section (a fenced ``diff`` block in the text plan's notation), and warnings.
+
+The result never exceeds ``max_chars`` (GitHub refuses comments over 65,536 characters): long
+grade lists are cut per assignment with "... and N more grades", and sections that do not fit
+are listed by name with their counts.
+
+Pure: no I/O.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from lmsctl.render.style import Style
+from lmsctl.render.text import (
+    NO_CHANGES,
+    AssignmentGroup,
+    assignment_lines,
+    conflict_lines,
+    drift_lines,
+    group_changes,
+    header_line,
+    unknown_lines,
+)
+
+__all__ = ["DEFAULT_MAX_CHARS", "render_plan_markdown"]
+
+DEFAULT_MAX_CHARS = 60_000
+#: grade lines tried per assignment, most first, until a section fits its share of the budget
+_GRADE_CAPS = (25, 10, 3, 0)
+#: entries shown outside the folds before "... and N more"
+_MAX_LISTED = 40
+_PLAIN = Style(False)
+_SHOW_HINT = "run `lmsctl show PLANFILE` on the saved plan for everything"
+
+
+def _fence(lines: Sequence[str], lang: str = "") -> str:
+    body = "\n".join(lines)
+    runs = [len(m) for m in re.findall(r"`+", body)]
+    ticks = "`" * max(3, max(runs, default=0) + 1)
+    return f"{ticks}{lang}\n{body}\n{ticks}"
+
+
+def _dedent(lines: Sequence[str]) -> list[str]:
+    """Drop the text plan's two-space indent so diff symbols sit in column 0."""
+    return [line[2:] if line.startswith("  ") else line for line in lines]
+
+
+def _block(lines: Sequence[str]) -> str:
+    """A text-plan block: its heading in bold, its entries in a fence."""
+    return f"**{_md_escape(lines[0])}**\n\n{_fence(_dedent(lines[2:]))}"
+
+
+def _details(summary: str, body: str) -> str:
+    return f"<details><summary>{summary}</summary>\n\n{body}\n\n</details>"
+
+
+def _plural(n: int, one: str) -> str:
+    return f"{n} {one if n == 1 else one + 's'}"
+
+
+def _md_escape(text: str) -> str:
+    """Text safe in a Markdown list item: markup characters backslash-escaped."""
+    return re.sub(r"([\\`*_\[\]<>|#!])", r"\\\1", text)
+
+
+@dataclass
+class _Section:
+    section_id: str
+    name: str = ""
+    groups: list[AssignmentGroup] = field(default_factory=list)
+
+    @property
+    def label(self) -> str:
+        return self.name or self.section_id
+
+    def counts(self) -> str:
+        n: dict[str, int] = {"create": 0, "update": 0, "delete": 0, "move": 0}
+        grades = 0
+        for g in self.groups:
+            for c in g.changes:
+                action = str((c.get("actions") or [""])[0])
+                n[action] = n.get(action, 0) + 1
+            grades += len(g.grades)
+        parts = []
+        if n["move"]:
+            parts.append(f"{n['move']} to move")
+        if n["create"]:
+            parts.append(f"{n['create']} to create")
+        if n["update"]:
+            parts.append(f"{n['update']} to update")
+        if grades:
+            parts.append(f"{_plural(grades, 'grade')} to set")
+        if n["delete"]:
+            parts.append(f"{n['delete']} to delete")
+        return ", ".join(parts)
+
+    def summary_html(self) -> str:
+        label = f"<b>{html.escape(self.label)}</b>"
+        if self.name and self.name != self.section_id:
+            label += f" <code>{html.escape(self.section_id)}</code>"
+        return f"{label}: {html.escape(self.counts())}"
+
+    def render(self, grade_cap: int | None) -> str:
+        lines: list[str] = []
+        for group in self.groups:
+            if lines:
+                lines.append("")
+            lines.extend(assignment_lines(_PLAIN, group, max_grades=grade_cap))
+        return _details(self.summary_html(), _fence(_dedent(lines), "diff"))
+
+
+def _sections(groups: Sequence[AssignmentGroup]) -> list[_Section]:
+    by_id: dict[str, _Section] = {}
+    for group in groups:
+        section = by_id.setdefault(group.section_id, _Section(group.section_id))
+        section.groups.append(group)
+        if not section.name and group.section_name:
+            section.name = group.section_name
+    return list(by_id.values())
+
+
+def _counts_table(doc: Mapping[str, Any]) -> str:
+    s = doc.get("summary") or {}
+    cols = [
+        ("create", s.get("create", 0)),
+        ("update", s.get("update", 0)),
+        ("grades", s.get("grade", 0)),
+        ("delete", s.get("delete", 0)),
+        ("move", s.get("move", 0)),
+        ("unknown", s.get("unknown", 0)),
+        ("drift", s.get("drift", 0)),
+        ("conflicts", s.get("conflicts", 0)),
+    ]
+    head = "| " + " | ".join(name for name, _ in cols) + " |"
+    rule = "|" + "|".join("---:" for _ in cols) + "|"
+    row = "| " + " | ".join(str(int(v)) for _, v in cols) + " |"
+    return "\n".join([head, rule, row])
+
+
+def _truncate(text: str, limit: int) -> str:
+    """Cut at a line boundary to at most ``limit`` characters, with a note (last resort)."""
+    if len(text) <= limit:
+        return text
+    note = f"\n\n_Output cut at {limit:,} characters; {_SHOW_HINT}._\n"
+    cut = text[: max(limit - len(note), 0)]
+    if "\n" in cut:
+        cut = cut[: cut.rindex("\n")]
+    # an unclosed fence or fold would swallow the note: close them
+    if cut.count("```") % 2:
+        cut += "\n```"
+    if cut.count("<details>") > cut.count("</details>"):
+        cut += "\n</details>"
+    result = cut + note
+    return result if len(result) <= limit else result[:limit]
+
+
+def render_plan_markdown(doc: Mapping[str, Any], *, max_chars: int = DEFAULT_MAX_CHARS) -> str:
+    """The plan document as Markdown of at most ``max_chars`` characters, ending in a newline."""
+    changes: Sequence[Mapping[str, Any]] = doc.get("changes") or []
+    drift: Sequence[Mapping[str, Any]] = doc.get("drift") or []
+    conflicts: Sequence[Mapping[str, Any]] = doc.get("conflicts") or []
+    warnings: Sequence[str] = doc.get("warnings") or []
+    unknown = [c for c in changes if (c.get("actions") or [""])[0] == "unknown"]
+    groups = group_changes(changes)
+    blocking = [c for c in conflicts if not c.get("forced")]
+    summary = doc.get("summary") or {}
+
+    head: list[str] = [f"### {header_line(doc)}"]
+    targets = (doc.get("options") or {}).get("targets") or []
+    if targets:
+        head.append("Limited to " + ", ".join(f"`{t}`" for t in targets))
+    if not groups and not blocking:
+        head.append(f"**{NO_CHANGES}**")
+    else:
+        head.append(f"**{summary.get('text', '')}**")
+        head.append(_counts_table(doc))
+    if conflicts:
+        head.append(_block(conflict_lines(_PLAIN, conflicts, limit=_MAX_LISTED)))
+    if unknown:
+        head.append(_block(unknown_lines(_PLAIN, unknown, limit=_MAX_LISTED)))
+    text = "\n\n".join(head)
+
+    folds: list[str] = []
+    if drift:
+        lines = drift_lines(_PLAIN, drift, limit=_MAX_LISTED)
+        noun = "field" if len(drift) == 1 else "fields"
+        folds.append(
+            _details(f"Drift: {len(drift)} {noun} changed in the LMS", _fence(_dedent(lines[2:])))
+        )
+    warning_fold = ""
+    if warnings:
+        shown = list(warnings[:_MAX_LISTED])
+        if len(warnings) > _MAX_LISTED:
+            shown.append(f"... and {len(warnings) - _MAX_LISTED} more warnings")
+        warning_fold = _details(f"Warnings: {len(warnings)}", _fence(shown))
+
+    # the budget: what is left after the head, drift and warnings, less room for a final note
+    reserve = 400
+    fixed = (
+        len(text) + sum(len(f) + 2 for f in folds) + (len(warning_fold) + 2 if warning_fold else 0)
+    )
+    budget = max_chars - fixed - reserve
+    sections = _sections(groups)
+    omitted: list[_Section] = []
+    for i, section in enumerate(sections):
+        share = budget // max(len(sections) - i, 1)
+        block = ""
+        for cap in (None, *_GRADE_CAPS):
+            candidate = section.render(cap)
+            if len(candidate) + 2 <= share:
+                block = candidate
+                break
+        if not block:
+            smallest = section.render(0)
+            if len(smallest) + 2 <= budget:
+                block = smallest
+        if block:
+            folds.append(block)
+            budget -= len(block) + 2
+        else:
+            omitted.append(section)
+    if omitted:
+        listed = omitted[:_MAX_LISTED]
+        items = "\n".join(f"- {_md_escape(s.label)}: {s.counts()}" for s in listed)
+        more = len(omitted) - len(listed)
+        if more:
+            items += f"\n- ... and {more} more sections"
+        folds.append(
+            _details(
+                f"{_plural(len(omitted), 'more section')} not shown (too long for a comment)",
+                f"{items}\n\nTo see them, {_SHOW_HINT}.",
+            )
+        )
+    if warning_fold:
+        folds.append(warning_fold)
+    if folds:
+        text += "\n\n" + "\n\n".join(folds)
+    return _truncate(text + "\n", max_chars)

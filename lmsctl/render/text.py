@@ -1,0 +1,442 @@
+"""The plan as Terraform-like text, rendered from the plan's JSON document.
+
+Rendering from the document (not from the Plan object) keeps one source for every output, and
+lets ``lmsctl show PLANFILE`` print a saved plan exactly as ``lmsctl plan`` printed it.
+
+Layout, top to bottom: a header naming the district, LMS and API; drift (changed in the LMS
+since lmsctl applied it); conflicts (``!``); unknown create outcomes (``?``) with the commands
+that resolve them; the changes, grouped per assignment in the order apply makes them (``>`` move,
+``+`` create, ``~`` update, grades, ``-`` delete); warnings; the summary line.
+
+Pure: no I/O, no terminal detection. ``color=True`` adds ANSI codes, nothing else changes.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from lmsctl.render.style import Style
+
+__all__ = [
+    "NO_CHANGES",
+    "AssignmentGroup",
+    "format_value",
+    "group_changes",
+    "render_plan_text",
+    "short_id",
+]
+
+NO_CHANGES = "No changes. The LMS matches the manifests."
+MAX_VALUE_CHARS = 72
+ELLIPSIS = "…"
+
+_LMS_NAMES = {"canvas": "Canvas", "schoology": "Schoology", "google_classroom": "Google Classroom"}
+_ASSIGNMENT_ACTIONS = ("move", "create", "update", "delete")
+#: parts of a change's reason that say nothing the symbol does not already say
+_OBVIOUS_REASONS = ("not yet in the LMS", "changed in the manifests")
+_HEADER_VERB = {
+    "create": "will be created",
+    "update": "will be updated in place",
+    "delete": "will be deleted",
+}
+
+
+# -- values ------------------------------------------------------------------------------------
+
+
+def _truncate_middle(text: str, limit: int) -> str:
+    if len(text) <= limit:
+        return text
+    keep = max(limit - len(ELLIPSIS), 2)
+    head = (keep + 1) // 2
+    return text[:head] + ELLIPSIS + text[len(text) - (keep - head) :]
+
+
+def format_value(value: Any, limit: int = MAX_VALUE_CHARS) -> str:
+    """A value as the plan shows it: JSON-like, one line, long strings cut in the middle.
+
+    Strings are quoted, lists look like ``["a", "b"]``, a missing value is ``null``.
+    """
+    if isinstance(value, str):
+        inner = json.dumps(value, ensure_ascii=False)[1:-1]
+        return '"' + _truncate_middle(inner, max(limit - 2, 3)) + '"'
+    text = json.dumps(value, ensure_ascii=False, separators=(", ", ": "), default=str)
+    return _truncate_middle(text, limit)
+
+
+def short_id(value: str | None) -> str:
+    """A 24-hex id shortened for reading: ``5f1a...b00007`` (other values unchanged)."""
+    if not value:
+        return ""
+    if len(value) == 24 and all(c in "0123456789abcdef" for c in value):
+        return f"{value[:4]}...{value[-6:]}"
+    return value
+
+
+def _plural(n: int, one: str, many: str | None = None) -> str:
+    return f"{n} {one if n == 1 else (many or one + 's')}"
+
+
+def _extra_reason(reason: str) -> str:
+    """The parts of a reason worth showing next to a change (empty if none)."""
+    parts = [p.strip() for p in reason.split("; ")]
+    keep = [p for p in parts if p and p not in _OBVIOUS_REASONS and not p.startswith("grade for ")]
+    return "; ".join(keep)
+
+
+def _sentences(text: str) -> list[str]:
+    """Split a long explanation after '. ' and '; ' so each command stays whole on its line."""
+    return [s for s in re.split(r"(?<=[.;]) (?=\S)", text.strip()) if s]
+
+
+# -- grouping ----------------------------------------------------------------------------------
+
+
+@dataclass
+class AssignmentGroup:
+    """The changes of one assignment: its own (move, create, update, delete) and its grades."""
+
+    address: str
+    section_id: str
+    section_name: str
+    changes: list[Mapping[str, Any]] = field(default_factory=list)
+    grades: list[Mapping[str, Any]] = field(default_factory=list)
+
+    @property
+    def name(self) -> str:
+        for change in self.changes:
+            if change.get("name"):
+                return str(change["name"])
+        return ""
+
+
+def _action(change: Mapping[str, Any]) -> str:
+    actions = change.get("actions") or ["unknown"]
+    return str(actions[0])
+
+
+def group_changes(changes: Iterable[Mapping[str, Any]]) -> list[AssignmentGroup]:
+    """Actionable changes grouped per assignment, groups in the order their first change comes.
+
+    The document lists changes in phase order, so the groups come out move, create, update,
+    grade-only, delete. Unknown-outcome entries are not changes and are left out.
+    """
+    groups: dict[str, AssignmentGroup] = {}
+    for change in changes:
+        action = _action(change)
+        if action == "unknown":
+            continue
+        address = f"{change.get('section_id', '')}/{change.get('key', '')}"
+        group = groups.get(address)
+        if group is None:
+            group = groups[address] = AssignmentGroup(
+                address=address,
+                section_id=str(change.get("section_id", "")),
+                section_name=str(change.get("section_name") or ""),
+            )
+        if action == "grade":
+            group.grades.append(change)
+        else:
+            group.changes.append(change)
+        if not group.section_name and change.get("section_name"):
+            group.section_name = str(change["section_name"])
+    return list(groups.values())
+
+
+# -- the renderer ------------------------------------------------------------------------------
+
+
+@dataclass
+class _Writer:
+    style: Style
+    lines: list[str] = field(default_factory=list)
+
+    def add(self, text: str = "") -> None:
+        self.lines.append(text)
+
+    def blank(self) -> None:
+        if self.lines and self.lines[-1] != "":
+            self.lines.append("")
+
+
+def header_line(doc: Mapping[str, Any]) -> str:
+    """``lmsctl plan for district <id> (<LMS>) at <API URL>``, with what is known."""
+    text = "lmsctl plan"
+    district = doc.get("district_id") or ""
+    lms = str(doc.get("lms_type") or "")
+    if district:
+        text += f" for district {district}"
+    if lms:
+        text += f" ({_LMS_NAMES.get(lms, lms)})"
+    if doc.get("api_url"):
+        text += f" at {doc['api_url']}"
+    return text
+
+
+def _quoted_name(name: Any) -> str:
+    return f" {format_value(str(name))}" if name else ""
+
+
+def _field_line(style: Style, f: Mapping[str, Any], *, create: bool) -> str:
+    name = f.get("field", "")
+    after = format_value(f.get("after"))
+    if create or f.get("before") is None:
+        return f"{style.symbol('+')} {name}: {after}"
+    return f"{style.symbol('~')} {name}: {format_value(f.get('before'))} -> {after}"
+
+
+def grade_line(style: Style, change: Mapping[str, Any]) -> str:
+    """``~ grade Ava Nguyen (5f1a...b00007): grade_points: 7 -> 9`` (no indent)."""
+    student = change.get("student") or ""
+    name = change.get("name") or student
+    who = f"{name} ({short_id(student)})" if name != student else short_id(student)
+    parts = []
+    for f in change.get("fields") or []:
+        after = format_value(f.get("after"), 40)
+        if f.get("before") is None:
+            parts.append(f"{f.get('field')}: {after}")
+        else:
+            parts.append(f"{f.get('field')}: {format_value(f.get('before'), 40)} -> {after}")
+    text = f"{style.symbol('~')} grade {who}: {', '.join(parts)}"
+    extra = _extra_reason(str(change.get("reason") or ""))
+    if extra:
+        text += style(f"  ({extra})", "dim")
+    return text
+
+
+def impact_text(impact: Mapping[str, Any] | None) -> str:
+    """``holds 25 submissions, 3 turned in, 7 graded`` for a delete."""
+    if not impact or not impact.get("submissions"):
+        return "holds no submissions"
+    text = (
+        f"holds {_plural(int(impact['submissions']), 'submission')}, "
+        f"{impact.get('turned_in', 0)} turned in, {impact.get('graded', 0)} graded"
+    )
+    if impact.get("turned_in") or impact.get("graded"):
+        text += "; that student work is lost with it"
+    return text
+
+
+def assignment_lines(
+    style: Style, group: AssignmentGroup, *, max_grades: int | None = None
+) -> list[str]:
+    """One assignment's changes and grades, indented for the changes block.
+
+    ``max_grades`` shows at most that many grade lines, then "... and N more grades".
+    """
+    out: list[str] = []
+    for change in group.changes:
+        action = _action(change)
+        address = change.get("address", group.address)
+        name = _quoted_name(change.get("name"))
+        if action == "move":
+            out.append(
+                f"  {style.symbol('>')} {style(str(address), 'bold')}{name} moved from "
+                f"{change.get('moved_from')}"
+                + style("  (in state only; nothing changes in the LMS)", "dim")
+            )
+            continue
+        symbol = "-" if action == "delete" else "+" if action == "create" else "~"
+        head = f"  {style.symbol(symbol)} {style(str(address), 'bold')}{name} "
+        head += _HEADER_VERB.get(action, action)
+        extra = _extra_reason(str(change.get("reason") or ""))
+        if extra:
+            head += style(f"  ({extra})", "dim")
+        out.append(head)
+        if action == "delete":
+            out.append(f"      {impact_text(change.get('impact'))}")
+            continue
+        for f in change.get("fields") or []:
+            out.append("      " + _field_line(style, f, create=action == "create"))
+        hidden = int(change.get("unchanged") or 0)
+        if hidden:
+            out.append(style(f"      ({_plural(hidden, 'unchanged field')} hidden)", "dim"))
+    if group.grades:
+        if not group.changes:
+            where = f" ({group.section_name})" if group.section_name else ""
+            out.append(
+                style(f"  # {group.address}{where}: ", "bold")
+                + style(_plural(len(group.grades), "grade") + " to set", "bold")
+            )
+        shown = group.grades if max_grades is None else group.grades[:max_grades]
+        for change in shown:
+            out.append("      " + grade_line(style, change))
+        more = len(group.grades) - len(shown)
+        if more:
+            out.append(style(f"      ... and {_plural(more, 'more grade')}", "dim"))
+    return out
+
+
+def _group_by_address(items: Sequence[Mapping[str, Any]]) -> list[list[Mapping[str, Any]]]:
+    order: dict[str, list[Mapping[str, Any]]] = {}
+    for item in items:
+        order.setdefault(str(item.get("address", "")), []).append(item)
+    return list(order.values())
+
+
+def _more(style: Style, n: int, what: str) -> list[str]:
+    return [style(f"  ... and {n} more {what}", "dim")] if n > 0 else []
+
+
+def drift_lines(
+    style: Style, drift: Sequence[Mapping[str, Any]], *, limit: int | None = None
+) -> list[str]:
+    """The drift block; ``limit`` shows that many fields, then "... and N more"."""
+    out = [
+        style(
+            f"Drift: {_plural(len(drift), 'field')} changed in the LMS since lmsctl applied "
+            f"{'it' if len(drift) == 1 else 'them'}",
+            "bold",
+        ),
+        "",
+    ]
+    kept = sum(1 for d in drift if not d.get("reverted"))
+    for items in _group_by_address(drift[:limit]):
+        first = items[0]
+        out.append(
+            f"  {style.symbol('~')} {style(str(first.get('address')), 'bold')}"
+            f"{_quoted_name(first.get('name'))}"
+        )
+        for d in items:
+            line = (
+                f"      {d.get('field')}: last applied {format_value(d.get('applied'))}, "
+                f"LMS now {format_value(d.get('live'))}; "
+            )
+            if d.get("reverted"):
+                line += style("will be reverted", "yellow")
+            else:
+                line += "kept"
+            out.append(line)
+    out.extend(_more(style, len(drift) - len(drift[:limit]), "drifted fields"))
+    if kept:
+        out.append("")
+        out.append(
+            "  Kept drift stays in the LMS and shows in every plan: write the LMS value in the"
+        )
+        out.append(
+            "  manifest to adopt it, or plan with --revert-drift to put the manifest value back."
+        )
+    return out
+
+
+def conflict_lines(
+    style: Style, conflicts: Sequence[Mapping[str, Any]], *, limit: int | None = None
+) -> list[str]:
+    """The conflicts block; ``limit`` shows that many, then "... and N more"."""
+    n = len(conflicts)
+    out = [
+        style(
+            f"Conflicts: {_plural(n, 'field')} changed both in the manifests and in the LMS",
+            "bold",
+            "red",
+        ),
+        "",
+    ]
+    for c in conflicts[:limit]:
+        applied = c.get("applied")
+        out.append(
+            f"  {style.symbol('!')} {style(str(c.get('address')), 'bold')}"
+            f"{_quoted_name(c.get('name'))}"
+        )
+        out.append(
+            f"      {c.get('field')}: manifests {format_value(c.get('desired'))}, "
+            f"LMS {format_value(c.get('live'))}, "
+            f"last applied {'never' if applied is None else format_value(applied)}"
+        )
+        why = str(c.get("reason") or "")
+        source = str(c.get("source") or "")
+        if why or source:
+            out.append(f"      {why}{f' ({source})' if why and source else source}")
+        if c.get("forced"):
+            out.append(
+                style("      forced: this plan overwrites the LMS value (--force)", "yellow")
+            )
+        else:
+            out.append(
+                "      to resolve: edit the manifest to the LMS value, "
+                "or plan again with --force to overwrite the LMS"
+            )
+    out.extend(_more(style, n - len(conflicts[:limit]), "conflicts"))
+    return out
+
+
+def unknown_lines(
+    style: Style, unknown: Sequence[Mapping[str, Any]], *, limit: int | None = None
+) -> list[str]:
+    """The unknown-outcome block; ``limit`` shows that many, then "... and N more"."""
+    out = [
+        style(
+            f"Unknown outcome: {_plural(len(unknown), 'create')} whose answer was lost; "
+            "nothing is done to "
+            f"{'it' if len(unknown) == 1 else 'them'} until resolved",
+            "bold",
+            "magenta",
+        ),
+        "",
+    ]
+    for change in unknown[:limit]:
+        out.append(
+            f"  {style.symbol('?')} {style(str(change.get('address')), 'bold')}"
+            f"{_quoted_name(change.get('name'))} outcome unknown"
+        )
+        for sentence in _sentences(str(change.get("reason") or "")):
+            out.append(f"      {sentence}")
+    out.extend(_more(style, len(unknown) - len(unknown[:limit]), "with unknown outcome"))
+    return out
+
+
+def render_plan_text(doc: Mapping[str, Any], *, color: bool = False) -> str:
+    """The plan document as Terraform-like text, ending in a newline.
+
+    With ``color=True`` symbols and headings carry ANSI codes; the text is otherwise the same.
+    """
+    style = Style(color)
+    w = _Writer(style)
+    w.add(style(header_line(doc), "bold"))
+    targets = (doc.get("options") or {}).get("targets") or []
+    if targets:
+        w.add(f"Limited to --target {', '.join(str(t) for t in targets)}")
+    w.blank()
+
+    changes: Sequence[Mapping[str, Any]] = doc.get("changes") or []
+    drift: Sequence[Mapping[str, Any]] = doc.get("drift") or []
+    conflicts: Sequence[Mapping[str, Any]] = doc.get("conflicts") or []
+    unknown = [c for c in changes if _action(c) == "unknown"]
+    groups = group_changes(changes)
+
+    for block in (
+        drift_lines(style, drift) if drift else [],
+        conflict_lines(style, conflicts) if conflicts else [],
+        unknown_lines(style, unknown) if unknown else [],
+    ):
+        if block:
+            for line in block:
+                w.add(line)
+            w.blank()
+
+    if groups:
+        w.add(style("lmsctl will make these changes, in this order:", "bold"))
+        for group in groups:
+            w.blank()
+            for line in assignment_lines(style, group):
+                w.add(line)
+        w.blank()
+
+    warnings = doc.get("warnings") or []
+    if warnings:
+        w.add(style("Warnings:", "bold", "yellow"))
+        for warning in warnings:
+            w.add(f"  {warning}")
+        w.blank()
+
+    summary = doc.get("summary") or {}
+    blocking = [c for c in conflicts if not c.get("forced")]
+    if not groups and not blocking:
+        w.add(style(NO_CHANGES, "bold", "green"))
+    else:
+        w.add(style(str(summary.get("text", "")), "bold"))
+    return "\n".join(w.lines) + "\n"

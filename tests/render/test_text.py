@@ -1,0 +1,155 @@
+"""The text plan: what a reader relies on, beyond the golden files."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import replace
+
+from lmsctl.plan.model import Action, Change, FieldChange, Plan, ResourceKind
+from lmsctl.render.document import plan_from_document, plan_to_document
+from lmsctl.render.json import render_plan_json
+from lmsctl.render.text import NO_CHANGES, format_value, render_plan_text, short_id
+
+from .plans import ALGEBRA, drift_only_plan, empty_plan, full_plan, sid
+
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def _text(plan: Plan, *, color: bool = False) -> str:
+    return render_plan_text(plan_to_document(plan), color=color)
+
+
+def test_summary_line_is_the_plans_own_and_comes_last() -> None:
+    plan = full_plan()
+    lines = _text(plan).splitlines()
+    assert lines[-1] == plan.summary()
+
+
+def test_no_changes_message_when_nothing_is_actionable() -> None:
+    assert _text(empty_plan()).splitlines()[-1] == NO_CHANGES
+    # drift and unknown outcomes are shown, but they are not changes
+    text = _text(drift_only_plan())
+    assert text.splitlines()[-1] == NO_CHANGES
+    assert "Drift:" in text and "? 5f1a0c0b8e1d2a0001a00001/quiz-2" in text
+
+
+def test_blocks_come_in_order_drift_conflicts_unknown_changes_warnings_summary() -> None:
+    text = _text(full_plan())
+    marks = [
+        "Drift:",
+        "Conflicts:",
+        "Unknown outcome:",
+        "lmsctl will make these changes",
+        "Warnings:",
+        "Plan: ",
+    ]
+    positions = [text.index(m) for m in marks]
+    assert positions == sorted(positions)
+
+
+def test_changes_follow_phase_order_move_create_update_grades_delete() -> None:
+    text = _text(full_plan())
+    changes = text.split("lmsctl will make these changes", 1)[1].split("Warnings:", 1)[0]
+    heads = [line[2] for line in changes.splitlines() if re.match(r"^  [>+~#-] ", line)]
+    assert heads == [">", "+", "+", "~", "~", "#", "-", "-"]
+
+
+def test_grade_line_reads_like_the_issue_says() -> None:
+    change = Change(
+        address=f"{ALGEBRA}/hw-01/grades/{sid('b00007')}",
+        action=Action.GRADE,
+        kind=ResourceKind.GRADE,
+        section_id=ALGEBRA,
+        key="hw-01",
+        student=sid("b00007"),
+        name="Ava Nguyen",
+        fields=(FieldChange("grade_points", 7, 9, 7),),
+        reason="grade for Homework 1",
+    )
+    new = replace(change, fields=(FieldChange("grade_points", None, 9, why="new"),))
+    assert "      ~ grade Ava Nguyen (5f1a...b00007): grade_points: 7 -> 9\n" in _text(
+        Plan(changes=(change,))
+    )
+    assert "      ~ grade Ava Nguyen (5f1a...b00007): grade_points: 9\n" in _text(
+        Plan(changes=(new,))
+    )
+
+
+def test_update_shows_only_changed_fields_and_counts_the_hidden_ones() -> None:
+    text = _text(full_plan())
+    assert '      ~ title: "Homework 2: Slope" -> "Homework 2: Slope and intercepts"\n' in text
+    assert "      (4 unchanged fields hidden)\n" in text
+    assert "      (1 unchanged field hidden)\n" in text
+
+
+def test_delete_says_what_student_work_it_destroys() -> None:
+    text = _text(full_plan())
+    assert "holds 25 submissions, 3 turned in, 7 graded" in text
+
+
+def test_conflict_names_all_three_values_the_file_and_the_way_out() -> None:
+    text = _text(full_plan())
+    assert "  ! 5f1a0c0b8e1d2a0001a00001/hw-01/grades/5f1a0c0b8e1d2a0001b00002" in text
+    assert "grade_points: manifests 6, LMS 5, last applied never" in text
+    assert "sections/algebra-1-period-2.yaml:15:9" in text
+    assert "edit the manifest to the LMS value, or plan again with --force" in text
+
+
+def test_unknown_outcome_shows_both_commands_whole_on_their_lines() -> None:
+    lines = _text(full_plan()).splitlines()
+    assert any(line.endswith(f"lmsctl import {ALGEBRA}/quiz-2 <assignment id>;") for line in lines)
+    assert any(line.endswith(f"lmsctl state rm {ALGEBRA}/quiz-2") for line in lines)
+
+
+def test_recreate_says_why() -> None:
+    assert "(deleted in the LMS (it answered 404); will be created again)" in _text(full_plan())
+
+
+def test_colour_codes_only_when_asked_and_nothing_else_differs() -> None:
+    for plan in (full_plan(), empty_plan(), drift_only_plan()):
+        plain = _text(plan)
+        coloured = _text(plan, color=True)
+        assert "\x1b[" not in plain
+        assert "\x1b[" in coloured
+        assert ANSI.sub("", coloured) == plain
+
+
+def test_saved_plan_renders_exactly_as_the_fresh_one() -> None:
+    plan = full_plan()
+    saved = json.loads(render_plan_json(plan_to_document(plan)))
+    assert render_plan_text(saved) == _text(plan)
+    assert _text(plan_from_document(saved)) == _text(plan)
+
+
+def test_values_are_json_like() -> None:
+    assert format_value("a") == '"a"'
+    assert format_value(None) == "null"
+    assert format_value(["a", "b"]) == '["a", "b"]'
+    assert format_value(True) == "true"
+    assert format_value(9.5) == "9.5"
+    assert format_value("line\nbreak") == '"line\\nbreak"'
+
+
+def test_long_values_are_cut_in_the_middle() -> None:
+    text = "start " + "x" * 200 + " end"
+    shown = format_value(text, 40)
+    assert len(shown) == 40
+    assert shown.startswith('"start ') and shown.endswith(' end"') and "…" in shown
+    assert len(format_value(list(range(100)), 30)) == 30
+
+
+def test_short_id() -> None:
+    assert short_id(sid("b00007")) == "5f1a...b00007"
+    assert short_id("not-an-object-id") == "not-an-object-id"
+
+
+def test_header_names_the_district_and_lms() -> None:
+    first = _text(full_plan()).splitlines()[0]
+    assert first == (
+        "lmsctl plan for district 5f1a0c0b8e1d2a0001000001 (Canvas) at https://api.clever.com/v3.1"
+    )
+
+
+def test_tolerates_a_minimal_document() -> None:
+    assert render_plan_text({"format_version": "1.0"}).endswith(NO_CHANGES + "\n")
