@@ -1,0 +1,335 @@
+"""The local state backend: one JSON file, written atomically, with a lock file beside it.
+
+Files (for the default ``.lmsctl/state.json``)::
+
+    .lmsctl/                    created mode 0700
+      state.json                mode 0600; JSON, sorted keys, indented
+      state.json.backup         the previous version, kept on every write
+      state.json.lock           while a run holds the lock: LockInfo as JSON
+
+A write goes to a temporary file in the same folder, is fsynced, the current file is hard-linked
+(or copied) to ``.backup``, the temporary file replaces the current one with ``os.replace`` and
+the folder is fsynced: a crash at any point leaves either the old or the new state, whole.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import json
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from lmsctl.errors import StateError
+from lmsctl.state.backend import LockInfo, check_can_write, is_stale, wait_for_lock
+from lmsctl.state.model import StateSnapshot
+
+try:  # POSIX: serialises the take-over of stale locks between processes
+    import fcntl
+except ImportError:  # pragma: no cover - Windows
+    fcntl = None  # type: ignore[assignment]
+
+#: A lock file that stays empty or unreadable this long was left by a crash while taking it.
+UNREADABLE_LOCK_GRACE = 5.0
+
+_StatKey = tuple[int, int, int]
+
+
+class LocalBackend:
+    """State in a JSON file on this machine (the default backend)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self.backup_path = self.path.with_name(self.path.name + ".backup")
+        self.lock_path = self.path.with_name(self.path.name + ".lock")
+        self._seen: _StatKey | None = None  # file identity as of our last read or write
+
+    def __repr__(self) -> str:
+        return f"LocalBackend({str(self.path)!r})"
+
+    @property
+    def description(self) -> str:
+        return _display(self.path)
+
+    # -- state ---------------------------------------------------------------------------------
+
+    def read(self) -> StateSnapshot:
+        try:
+            raw = self.path.read_bytes()
+            stat_key = _stat_key(self.path)
+        except FileNotFoundError:
+            if self.backup_path.exists():
+                raise StateError(
+                    f"state file {self.description} is missing but its backup "
+                    f"{_display(self.backup_path)} exists",
+                    hint=(
+                        "refusing to start from empty state, which would create every "
+                        "assignment again; if the backup is right, copy it to "
+                        f"{self.description}, else move the backup away"
+                    ),
+                ) from None
+            self._seen = None
+            return StateSnapshot.empty()
+        except OSError as exc:
+            raise StateError(f"cannot read state file {self.description}: {exc.strerror}") from exc
+        snapshot = self._parse(raw)
+        self._seen = stat_key
+        return snapshot
+
+    def _parse(self, raw: bytes) -> StateSnapshot:
+        hint = (
+            f"the previous version is in {_display(self.backup_path)}: check it and copy it "
+            f"over {self.description} if it is right"
+            if self.backup_path.exists()
+            else "there is no backup; restore it from where you keep copies"
+        )
+        try:
+            data = json.loads(raw)
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise StateError(
+                f"state file {self.description} is corrupt: {_json_problem(exc)}", hint=hint
+            ) from exc
+        try:
+            return StateSnapshot.from_dict(data)
+        except StateError as exc:
+            raise StateError(
+                f"state file {self.description} is not valid: {exc.message}",
+                hint=exc.hint or hint,
+            ) from exc
+
+    def write(self, snapshot: StateSnapshot) -> None:
+        self._check_not_moved_on(snapshot)
+        snapshot.serial += 1
+        try:
+            data = _encode(snapshot.to_dict())
+            self._replace_atomically(data)
+        except BaseException:
+            snapshot.serial -= 1
+            raise
+
+    def _check_not_moved_on(self, snapshot: StateSnapshot) -> None:
+        try:
+            key = _stat_key(self.path)
+        except FileNotFoundError:
+            return
+        except OSError as exc:
+            raise StateError(f"cannot stat state file {self.description}: {exc}") from exc
+        if key == self._seen:
+            return  # nobody touched it since we read or wrote it
+        stored = self._parse(self.path.read_bytes())
+        check_can_write(stored, snapshot, self.description)
+
+    def _replace_atomically(self, data: bytes) -> None:
+        folder = self.path.parent
+        _make_private_dir(folder)
+        fd, tmp_name = tempfile.mkstemp(dir=folder, prefix=f".{self.path.name}.", suffix=".tmp")
+        tmp = Path(tmp_name)
+        try:
+            try:
+                if hasattr(os, "fchmod"):
+                    os.fchmod(fd, 0o600)
+                view = memoryview(data)
+                while view:
+                    written = os.write(fd, view)
+                    view = view[written:]
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            if self.path.exists():
+                self._keep_backup()
+            os.replace(tmp, self.path)
+        except OSError as exc:
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+            raise StateError(
+                f"cannot write state file {self.description}: {exc.strerror or exc}",
+                hint="the previous state is unchanged",
+            ) from exc
+        except BaseException:
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+            raise
+        _fsync_dir(folder)
+        self._seen = _stat_key(self.path)
+
+    def _keep_backup(self) -> None:
+        """Make ``.backup`` the current file's content, atomically (hard link, else copy)."""
+        folder = self.path.parent
+        tmp_backup = folder / f".{self.backup_path.name}.{os.getpid()}.tmp"
+        with contextlib.suppress(FileNotFoundError):
+            tmp_backup.unlink()
+        try:
+            os.link(self.path, tmp_backup)
+        except OSError:
+            shutil.copyfile(self.path, tmp_backup)
+            os.chmod(tmp_backup, 0o600)
+        os.replace(tmp_backup, self.backup_path)
+
+    # -- lock ----------------------------------------------------------------------------------
+
+    def lock(self, command: str, timeout: float = 0.0) -> LockInfo:
+        _make_private_dir(self.lock_path.parent)
+
+        def try_once() -> LockInfo | None:
+            info = LockInfo.new(command)
+            if self._create_lock(info):
+                return info
+            return self._take_over_if_stale(command)
+
+        return wait_for_lock(try_once, self._holder_message, timeout)
+
+    def _create_lock(self, info: LockInfo) -> bool:
+        try:
+            fd = os.open(self.lock_path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+        except FileExistsError:
+            return False
+        except OSError as exc:
+            raise StateError(f"cannot create lock file {_display(self.lock_path)}: {exc}") from exc
+        try:
+            os.write(fd, _encode(info.to_dict()))
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        return True
+
+    def _take_over_if_stale(self, command: str) -> LockInfo | None:
+        with self._guard():
+            try:
+                held = self._read_lock()
+            except FileNotFoundError:
+                return None  # released meanwhile: the next try creates it
+            except StateError:
+                if self._lock_age() < UNREADABLE_LOCK_GRACE:
+                    return None
+                held = None  # left empty by a crash while it was being taken
+            if held is not None and not is_stale(held):
+                return None
+            with contextlib.suppress(FileNotFoundError):
+                self.lock_path.unlink()
+            info = LockInfo.new(command, replaced=held)
+            return info if self._create_lock(info) else None
+
+    @contextlib.contextmanager
+    def _guard(self) -> Iterator[None]:
+        if fcntl is None:  # pragma: no cover - Windows
+            yield
+            return
+        # flock on the state folder itself: no extra file, released if this process dies
+        fd = os.open(self.path.parent, os.O_RDONLY)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)
+
+    def _lock_age(self) -> float:
+        try:
+            return time.time() - self.lock_path.stat().st_mtime
+        except FileNotFoundError:
+            return 0.0
+
+    def _read_lock(self) -> LockInfo:
+        raw = self.lock_path.read_bytes()
+        try:
+            data = json.loads(raw)
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise StateError(f"lock file {_display(self.lock_path)} is unreadable") from exc
+        return LockInfo.from_dict(data)
+
+    def _holder_message(self) -> str:
+        try:
+            return self._read_lock().describe()
+        except FileNotFoundError:
+            return f"state lock {_display(self.lock_path)} is busy"
+        except StateError:
+            return (
+                f"state lock file {_display(self.lock_path)} is unreadable; if no lmsctl run "
+                "is active, delete that file"
+            )
+
+    def current_lock(self) -> LockInfo | None:
+        try:
+            return self._read_lock()
+        except FileNotFoundError:
+            return None
+
+    def unlock(self, lock_id: str) -> None:
+        try:
+            held = self._read_lock()
+        except FileNotFoundError:
+            return
+        if held.id != lock_id:
+            raise StateError(
+                f"cannot unlock: the lock is now held by another run ({held.describe()})"
+            )
+        with contextlib.suppress(FileNotFoundError):
+            self.lock_path.unlink()
+
+    def force_unlock(self, lock_id: str) -> None:
+        try:
+            held = self._read_lock()
+        except FileNotFoundError:
+            raise StateError(f"state {self.description} is not locked; nothing to unlock") from None
+        except StateError:
+            raise StateError(
+                f"lock file {_display(self.lock_path)} is unreadable",
+                hint="if no lmsctl run is active, delete that file",
+            ) from None
+        if held.id != lock_id:
+            raise StateError(f"the lock id is {held.id}, not {lock_id}", hint=held.describe())
+        with contextlib.suppress(FileNotFoundError):
+            self.lock_path.unlink()
+
+
+def _encode(data: dict[str, Any]) -> bytes:
+    return (json.dumps(data, sort_keys=True, indent=1, ensure_ascii=False) + "\n").encode()
+
+
+def _stat_key(path: Path) -> _StatKey:
+    st = path.stat()
+    return (st.st_ino, st.st_mtime_ns, st.st_size)
+
+
+def _make_private_dir(folder: Path) -> None:
+    if folder.is_dir():
+        return
+    try:
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    except OSError as exc:
+        raise StateError(f"cannot create state folder {_display(folder)}: {exc.strerror}") from exc
+
+
+def _fsync_dir(folder: Path) -> None:
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:  # pragma: no cover - platforms without directory fds
+        return
+    try:
+        os.fsync(fd)
+    except OSError as exc:  # pragma: no cover
+        if exc.errno not in (errno.EINVAL, errno.EBADF):
+            raise
+    finally:
+        os.close(fd)
+
+
+def _display(path: Path) -> str:
+    """The path relative to the current folder when it is below it, else as given."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except (ValueError, OSError):
+        return str(path)
+
+
+def _json_problem(exc: Exception) -> str:
+    if isinstance(exc, json.JSONDecodeError):
+        return f"{exc.msg} at line {exc.lineno} column {exc.colno}"
+    return "not UTF-8 text"
+
+
+__all__ = ["LocalBackend"]
