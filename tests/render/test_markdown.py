@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import replace
 
-from lmsctl.plan.model import Plan
+from lmsctl.plan.model import Action, Plan
 from lmsctl.render.document import plan_to_document
 from lmsctl.render.markdown import render_plan_markdown
 from lmsctl.render.text import NO_CHANGES
@@ -52,7 +52,7 @@ def test_no_changes() -> None:
 
 def test_a_5000_grade_plan_stays_under_the_limit_and_counts_what_it_cut() -> None:
     plan = first_apply_plan(sections=4, assignments=10, students=125)
-    assert plan.counts()["grade"] == 5000
+    assert plan.counts()[Action.GRADE] == 5000
     md = _md(plan)
     assert len(md) <= 60_000
     assert "**Plan: 40 to create, 0 to update, 5000 grades to set, 0 to delete.**" in md
