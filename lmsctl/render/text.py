@@ -24,10 +24,17 @@ from lmsctl.render.style import Style
 __all__ = [
     "NO_CHANGES",
     "AssignmentGroup",
+    "assignment_lines",
+    "conflict_lines",
+    "drift_lines",
     "format_value",
+    "grade_line",
     "group_changes",
+    "header_line",
+    "impact_text",
     "render_plan_text",
     "short_id",
+    "unknown_lines",
 ]
 
 NO_CHANGES = "No changes. The LMS matches the manifests."

@@ -5,6 +5,9 @@ from __future__ import annotations
 import re
 from dataclasses import replace
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from lmsctl.plan.model import Action, Plan
 from lmsctl.render.document import plan_to_document
 from lmsctl.render.markdown import render_plan_markdown
@@ -91,4 +94,20 @@ def test_markup_in_names_cannot_break_the_comment() -> None:
     # the section name is escaped in the fold's summary; the title stays inside a longer fence
     assert "<summary><b>a &lt;b&gt; | c</b>" in md
     assert "````diff\n" in md and md.rstrip().endswith("````\n\n</details>".rstrip())
+    _well_formed(md)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    sections=st.integers(0, 6),
+    assignments=st.integers(1, 5),
+    students=st.integers(0, 60),
+    max_chars=st.integers(2_000, 70_000),
+)
+def test_any_plan_fits_any_budget(
+    sections: int, assignments: int, students: int, max_chars: int
+) -> None:
+    md = _md(first_apply_plan(sections, assignments, students), max_chars=max_chars)
+    assert len(md) <= max_chars
+    assert md.startswith("### lmsctl plan") and md.endswith("\n")
     _well_formed(md)
