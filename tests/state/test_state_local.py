@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
-from state_factories import SECTION, make_record, make_snapshot
+from state_factories import SECTION, STUDENT, make_record, make_snapshot
 
 from lmsctl.errors import StateError, StateLockedError
 from lmsctl.model import ProjectConfig, StateConfig
@@ -49,6 +49,19 @@ def test_file_is_sorted_indented_json_without_secrets(backend: LocalBackend) -> 
     data = json.loads(text)
     assert list(data) == sorted(data)
     assert "token" not in text.lower() and "bearer" not in text.lower()
+
+
+def test_a_changed_grade_changes_one_line_of_the_file(backend: LocalBackend) -> None:
+    snapshot = make_snapshot(make_record("hw-01"), make_record("hw-02"), make_record("hw-03"))
+    backend.write(snapshot)
+    before = backend.path.read_text().splitlines()
+    snapshot.resources[f"{SECTION}/hw-02"].grades[STUDENT]["grade_points"] = 3
+    backend.write(snapshot)
+    after = backend.path.read_text().splitlines()
+    changed = [(a, b) for a, b in zip(before, after, strict=True) if a != b]
+    assert len(changed) == 2  # the resource's line, and the serial
+    assert f"{SECTION}/hw-02" in changed[0][1] and '"grade_points": 3' in changed[0][1]
+    assert backend.read() == snapshot
 
 
 def test_file_is_0600_and_new_folder_0700(backend: LocalBackend) -> None:
