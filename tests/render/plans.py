@@ -6,6 +6,8 @@ section 2 is "Biology - Reyes - Period 4" (5f1a0c0b8e1d2a0001a00002), students b
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from lmsctl.plan.model import (
     Action,
     Change,
@@ -373,24 +375,6 @@ def full_plan() -> Plan:
             "does not manage it for this district (remove it from the manifests to silence this "
             "warning)",
         ),
-        state_fixes=(
-            StateFix(
-                address=f"{ALGEBRA}/hw-02", student=None, set_fields={"grading_type": "points"}
-            ),
-            StateFix(
-                address=f"{ALGEBRA}/hw-01",
-                student=sid("b00008"),
-                drop_fields=("grade_comment",),
-                reason="grade no longer in the manifests: no longer managed",
-            ),
-            StateFix(
-                address=f"{BIOLOGY}/old-lab",
-                student=None,
-                forget=True,
-                reason="removed from the manifests and already gone from the LMS",
-            ),
-            StateFix(address=f"{ALGEBRA}/hw-04", student=None, protect=True),
-        ),
         lineage="3f0c2a9e-5b7d-4c1e-8f6a-0d9b8c7a6e51",
         serial=12,
         api_url=API_URL,
@@ -513,10 +497,30 @@ def first_apply_plan(sections: int = 2, assignments: int = 3, students: int = 25
     )
 
 
+def state_fix_plan() -> Plan:
+    """State-only corrections: fields the LMS already holds, and fields no longer managed.
+
+    (Kept out of the golden files: their JSON form may gain optional keys in a 1.x version.)
+    """
+    full = full_plan()
+    return replace(
+        full,
+        state_fixes=(
+            StateFix(
+                address=f"{ALGEBRA}/hw-02", student=None, set_fields={"grading_type": "points"}
+            ),
+            StateFix(
+                address=f"{ALGEBRA}/hw-01", student=sid("b00008"), drop_fields=("grade_comment",)
+            ),
+        ),
+    )
+
+
 ALL_PLANS = {
     "full": full_plan,
     "empty": empty_plan,
     "drift-only": drift_only_plan,
     "conflict": conflict_plan,
     "first-apply": first_apply_plan,
+    "state-fixes": state_fix_plan,
 }
