@@ -160,6 +160,9 @@ class StateFix:
     student: str | None
     set_fields: Mapping[str, Any] = field(default_factory=dict)
     drop_fields: tuple[str, ...] = ()
+    forget: bool = False  # remove the record (e.g. an assignment already gone from the LMS)
+    protect: bool | None = None  # record the manifest's ``protect`` flag (None: unchanged)
+    reason: str = ""
 
 
 @dataclass(frozen=True)

@@ -110,6 +110,9 @@ def plan_to_document(plan: Plan) -> dict[str, Any]:
                 "student": f.student,
                 "set_fields": dict(f.set_fields),
                 "drop_fields": list(f.drop_fields),
+                "forget": f.forget,
+                "protect": f.protect,
+                "reason": f.reason,
             }
             for f in plan.state_fixes
         ],
@@ -138,6 +141,9 @@ def plan_from_document(doc: Mapping[str, Any]) -> Plan:
                     student=f.get("student"),
                     set_fields=dict(f.get("set_fields") or {}),
                     drop_fields=tuple(f.get("drop_fields") or ()),
+                    forget=bool(f.get("forget", False)),
+                    protect=f.get("protect"),
+                    reason=f.get("reason", ""),
                 )
                 for f in doc.get("state_fixes", [])
             ),

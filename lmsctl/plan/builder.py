@@ -1,0 +1,718 @@
+"""PlanBuilder: (DesiredState, StateSnapshot, LiveState, PlanOptions) -> Plan.
+
+Pure: no API calls and no I/O, so planner tests are data (tests/cases/plan/<case>/).
+
+For each assignment in the manifests:
+- not in state: create it (and set its grades once it exists);
+- in state with an unknown create outcome: show ``?`` with the two ways out, do nothing;
+- in state but 404 in the LMS: it was deleted there; create it again and say why;
+- otherwise: a three-way diff per managed field (lmsctl.diff.decide) and per managed grade field.
+For each assignment in state but no longer in the manifests: delete it, showing what student work
+it holds (``protect`` makes that a plan error).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from lmsctl.addresses import Address, matches_targets
+from lmsctl.diff import MISSING, Decision, decide, equal, is_set, normalize, to_wire
+from lmsctl.errors import Diagnostic, PlanError, Severity, sort_diagnostics
+from lmsctl.model import AssignmentSpec, DesiredState, GradeSpec, SectionSpec, SourcePos
+from lmsctl.plan.model import (
+    Action,
+    Change,
+    Conflict,
+    DeleteImpact,
+    Drift,
+    FieldChange,
+    Plan,
+    ResourceKind,
+    StateFix,
+    fingerprint,
+)
+from lmsctl.refresh import LiveState
+from lmsctl.roster import Roster, resolve_ref
+from lmsctl.state.model import ResourceRecord, ResourceStatus, StateSnapshot
+from lmsctl.timeutil import normalize_api_datetime
+
+#: fields each LMS ignores on writes: never diffed (they would show a diff forever)
+IGNORED_FIELDS: Mapping[str, frozenset[str]] = {
+    "canvas": frozenset({"start_date", "term_id"}),
+}
+_LMS_NAMES = {"canvas": "Canvas", "schoology": "Schoology", "google_classroom": "Google Classroom"}
+REQUIRED_ON_CREATE = ("title", "description", "due_date")
+
+
+def unknown_reason(address: str, extra: str = "") -> str:
+    return (
+        f"{extra}a create was sent but its answer was lost, so lmsctl cannot tell whether the "
+        "assignment exists. If it exists in the LMS: "
+        f"lmsctl import {address} <assignment id>; if it does not: lmsctl state rm {address}"
+    )
+
+
+def delete_impact(submissions: Mapping[str, Mapping[str, Any]] | None) -> DeleteImpact:
+    subs = list((submissions or {}).values())
+    return DeleteImpact(
+        submissions=len(subs),
+        turned_in=sum(1 for s in subs if s.get("state") in ("submitted", "returned", "reclaimed")),
+        graded=sum(
+            1 for s in subs if s.get("grade_points") is not None or s.get("grade") not in (None, "")
+        ),
+    )
+
+
+def field_fingerprint(live: Mapping[str, Any], fields: list[str]) -> str:
+    """Digest of the live values of ``fields`` (what apply re-checks before writing)."""
+    return fingerprint({f: normalize(f, live.get(f)) for f in sorted(fields)})
+
+
+def impact_fingerprint(impact: DeleteImpact) -> str:
+    return fingerprint([impact.submissions, impact.turned_in, impact.graded])
+
+
+@dataclass(frozen=True)
+class PlanOptions:
+    revert_drift: bool = False
+    force: bool = False
+    targets: tuple[Address, ...] = ()
+    now: str = ""  # Clever-format UTC timestamp; "" = no past-date check
+
+
+@dataclass
+class _Acc:
+    changes: list[Change] = field(default_factory=list)
+    drift: list[Drift] = field(default_factory=list)
+    conflicts: list[Conflict] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    fixes: list[StateFix] = field(default_factory=list)
+    diags: list[Diagnostic] = field(default_factory=list)
+
+
+class PlanBuilder:
+    """Builds a Plan from desired, state and live values."""
+
+    def __init__(
+        self,
+        desired: DesiredState,
+        snapshot: StateSnapshot,
+        live: LiveState,
+        options: PlanOptions | None = None,
+        *,
+        api_url: str = "",
+        manifests_digest: str = "",
+    ) -> None:
+        self.desired = desired
+        self.snapshot = snapshot
+        self.live = live
+        self.options = options or PlanOptions()
+        self.api_url = api_url
+        self.manifests_digest = manifests_digest
+        self.lms_type = str(live.district.get("lms_type") or "")
+        self.ignored = IGNORED_FIELDS.get(self.lms_type, frozenset())
+        self.rosters = {sid: Roster.from_users(sid, users) for sid, users in live.rosters.items()}
+        self._acc = _Acc()
+        self._warned: set[tuple[str, str]] = set()
+
+    # -- entry point ---------------------------------------------------------------------------
+
+    def build(self) -> Plan:
+        self._ensure_district_ready()
+        acc = self._acc
+        desired_addresses: set[str] = set()
+        moved_sources: set[str] = set()
+        for section in self.desired.sections:
+            for spec in section.assignments:
+                desired_addresses.add(spec.address)
+                if spec.moved_from:
+                    moved_sources.add(f"{spec.section_id}/{spec.moved_from}")
+                if matches_targets(spec.address, list(self.options.targets)):
+                    self._assignment(section, spec)
+        self._deletes(desired_addresses | moved_sources)
+        errors = [d for d in acc.diags if d.severity is Severity.ERROR]
+        if errors:
+            raise PlanError(
+                f"the plan cannot be made: {len(errors)} error(s)",
+                diagnostics=sort_diagnostics(acc.diags),
+            )
+        for d in sort_diagnostics(acc.diags):
+            acc.warnings.append(d.format())
+        changes = sorted(
+            acc.changes,
+            key=lambda c: (c.action.phase, c.section_id, c.key, c.student or ""),
+        )
+        return Plan(
+            changes=tuple(changes),
+            drift=tuple(sorted(acc.drift, key=lambda d: (d.address, d.field))),
+            conflicts=tuple(sorted(acc.conflicts, key=lambda c: (c.address, c.field))),
+            warnings=tuple(acc.warnings),
+            state_fixes=tuple(acc.fixes),
+            lineage=self.snapshot.lineage,
+            serial=self.snapshot.serial,
+            api_url=self.api_url,
+            district_id=str(self.live.district.get("id") or ""),
+            lms_type=self.lms_type,
+            manifests_digest=self.manifests_digest,
+            created=self.options.now,
+            options={
+                "revert_drift": self.options.revert_drift,
+                "force": self.options.force,
+                "targets": [str(t) for t in self.options.targets],
+            },
+        )
+
+    # -- checks ----------------------------------------------------------------------------------
+
+    def _ensure_district_ready(self) -> None:
+        district = self.live.district
+        state = district.get("lms_state")
+        if state != "success":
+            name = district.get("name") or district.get("id") or "the district"
+            raise PlanError(
+                f"{name} is not ready for LMS writes: lms_state is {state!r}, not 'success'",
+                hint="Clever must finish connecting and matching the LMS first; "
+                "ask the district's Clever admin, then run plan again",
+            )
+
+    def _diag(
+        self, pos: SourcePos, where: str, message: str, hint: str = "", *, warn: bool = False
+    ) -> None:
+        self._acc.diags.append(
+            Diagnostic(
+                pos.file,
+                pos.line,
+                pos.col,
+                severity=Severity.WARNING if warn else Severity.ERROR,
+                where=where,
+                message=message,
+                hint=hint,
+                rule="plan",
+            )
+        )
+
+    # -- desired values --------------------------------------------------------------------------
+
+    def _resolve(
+        self, section: SectionSpec, spec: AssignmentSpec
+    ) -> tuple[dict[str, Any], list[tuple[GradeSpec, str]], dict[str, str]]:
+        """Desired wire fields (assignee refs resolved, ignored fields dropped), resolved grades."""
+        roster = self.rosters.get(section.section_id)
+        fields: dict[str, Any] = {}
+        for name, value in spec.fields.items():
+            if name in self.ignored:
+                key = (spec.pos_of(name).file, name)
+                if key not in self._warned:
+                    self._warned.add(key)
+                    lms = _LMS_NAMES.get(self.lms_type, self.lms_type)
+                    self._diag(
+                        spec.pos_of(name),
+                        f"{spec.address}:",
+                        f"{lms} ignores {name}; lmsctl does not manage it for this district",
+                        "remove it from the manifests to silence this warning",
+                        warn=True,
+                    )
+                continue
+            fields[name] = to_wire(name, value)
+        if spec.assignee_refs:
+            ids: list[str] = []
+            for ref in spec.assignee_refs:
+                uid, diag = resolve_ref(
+                    ref,
+                    roster,
+                    spec.pos_of("assignee_ids"),
+                    f"{spec.address}: assignee_ids:",
+                )
+                if diag is not None:
+                    self._acc.diags.append(diag)
+                elif uid is not None:
+                    ids.append(uid)
+            fields["assignee_ids"] = sorted(set(ids))
+        if self.lms_type == "schoology":
+            for att in fields.get("attachments") or []:
+                if isinstance(att, Mapping) and att.get("type") == "link":
+                    self._diag(
+                        spec.pos_of("attachments"),
+                        f"{spec.address}: attachments:",
+                        "Schoology does not support attachments of type link",
+                        "use type: file",
+                    )
+        grades: list[tuple[GradeSpec, str]] = []
+        names: dict[str, str] = dict(roster.names) if roster else {}
+        seen: dict[str, GradeSpec] = {}
+        for grade in spec.grades:
+            uid, diag = resolve_ref(
+                grade.student, roster, grade.pos, f"{spec.address}: grades: {grade.student.raw}:"
+            )
+            if diag is not None:
+                self._acc.diags.append(diag)
+                continue
+            assert uid is not None
+            if uid in seen:
+                other = seen[uid]
+                self._diag(
+                    grade.pos,
+                    f"{spec.address}: grades: {grade.student.raw}:",
+                    f"is the same student as {other.student.raw} at {other.pos}",
+                    "keep one entry per student",
+                )
+                continue
+            seen[uid] = grade
+            grades.append((grade, uid))
+        return fields, grades, names
+
+    def _check_dates(
+        self, spec: AssignmentSpec, fields: Mapping[str, Any], names: list[str]
+    ) -> None:
+        now = self.options.now
+        if not now or "due_date" not in names:
+            return
+        due = fields.get("due_date")
+        if isinstance(due, str) and normalize_api_datetime(due) <= normalize_api_datetime(now):  # type: ignore[operator]
+            self._diag(
+                spec.pos_of("due_date"),
+                f"{spec.address}: due_date:",
+                f"{due} is in the past; Clever refuses past due dates",
+                "set a future due_date, or leave the field out to stop managing it",
+            )
+
+    # -- one assignment --------------------------------------------------------------------------
+
+    def _assignment(self, section: SectionSpec, spec: AssignmentSpec) -> None:
+        acc = self._acc
+        address = spec.address
+        fields, grades, names = self._resolve(section, spec)
+        state_address = address
+        record = self.snapshot.resources.get(address)
+        if record is None and spec.moved_from:
+            old = f"{spec.section_id}/{spec.moved_from}"
+            old_record = self.snapshot.resources.get(old)
+            if old_record is not None:
+                record = old_record
+                state_address = old
+                acc.changes.append(
+                    Change(
+                        address=address,
+                        action=Action.MOVE,
+                        kind=ResourceKind.ASSIGNMENT,
+                        section_id=spec.section_id,
+                        key=spec.key,
+                        name=str(fields.get("title") or spec.key),
+                        section_name=section.label,
+                        assignment_id=old_record.assignment_id,
+                        reason=f"moved_from: {spec.moved_from} "
+                        "(state only; nothing changes in the LMS)",
+                        source=str(spec.pos_of("moved_from")),
+                        moved_from=old,
+                    )
+                )
+        title = str(fields.get("title") or spec.key)
+        if record is None:
+            self._create(section, spec, fields, grades, names, reason="not yet in the LMS")
+            return
+        if getattr(record, "protect", False) != spec.protect:
+            acc.fixes.append(StateFix(address=address, student=None, protect=spec.protect))
+        if record.status is not ResourceStatus.CREATED or not record.assignment_id:
+            acc.changes.append(
+                Change(
+                    address=address,
+                    action=Action.UNKNOWN,
+                    kind=ResourceKind.ASSIGNMENT,
+                    section_id=spec.section_id,
+                    key=spec.key,
+                    name=title,
+                    section_name=section.label,
+                    reason=unknown_reason(state_address),
+                    source=str(spec.pos),
+                )
+            )
+            return
+        if state_address not in self.live.assignments:
+            raise PlanError(f"internal: {state_address} was not refreshed")
+        live = self.live.assignments[state_address]
+        if live is None:
+            self._create(
+                section,
+                spec,
+                fields,
+                grades,
+                names,
+                reason="deleted in the LMS (it answered 404); will be created again",
+            )
+            return
+        self._update(section, spec, record, live, fields, title)
+        added = set()
+        if "assignee_ids" in fields:
+            added = set(fields["assignee_ids"]) - set(live.get("assignee_ids") or [])
+        self._grades(section, spec, record, state_address, grades, names, title, added)
+
+    def _create(
+        self,
+        section: SectionSpec,
+        spec: AssignmentSpec,
+        fields: dict[str, Any],
+        grades: list[tuple[GradeSpec, str]],
+        names: dict[str, str],
+        *,
+        reason: str,
+    ) -> None:
+        missing = [f for f in REQUIRED_ON_CREATE if f not in fields]
+        if missing:
+            self._diag(
+                spec.pos,
+                f"{spec.address}:",
+                f"missing {', '.join(missing)}: Clever requires title, description and due_date "
+                "to create an assignment",
+                "add them to the assignment or to the section's defaults",
+            )
+        self._check_dates(spec, fields, list(fields))
+        title = str(fields.get("title") or spec.key)
+        self._acc.changes.append(
+            Change(
+                address=spec.address,
+                action=Action.CREATE,
+                kind=ResourceKind.ASSIGNMENT,
+                section_id=spec.section_id,
+                key=spec.key,
+                name=title,
+                section_name=section.label,
+                fields=tuple(FieldChange(f, None, v, why="new") for f, v in fields.items()),
+                body=fields,
+                reason=reason,
+                source=str(spec.pos),
+            )
+        )
+        if spec.protect:
+            self._acc.fixes.append(StateFix(address=spec.address, student=None, protect=True))
+        for grade, uid in grades:
+            body = {f: to_wire(f, v) for f, v in grade.fields.items()}
+            self._acc.changes.append(
+                Change(
+                    address=spec.grade_address(uid),
+                    action=Action.GRADE,
+                    kind=ResourceKind.GRADE,
+                    section_id=spec.section_id,
+                    key=spec.key,
+                    student=uid,
+                    name=names.get(uid) or uid,
+                    section_name=section.label,
+                    fields=tuple(FieldChange(f, None, v, why="new") for f, v in body.items()),
+                    body=body,
+                    reason=f"grade for {title}",
+                    source=str(grade.pos),
+                    depends_on=spec.address,
+                )
+            )
+
+    def _update(
+        self,
+        section: SectionSpec,
+        spec: AssignmentSpec,
+        record: ResourceRecord,
+        live: Mapping[str, Any],
+        fields: dict[str, Any],
+        title: str,
+    ) -> None:
+        acc = self._acc
+        changed: list[FieldChange] = []
+        fix_set: dict[str, Any] = {}
+        unchanged = 0
+        for name, want in fields.items():
+            applied = record.applied.get(name, MISSING)
+            have = live.get(name)
+            fc = self._field(
+                spec.address,
+                title,
+                name,
+                want,
+                applied,
+                have,
+                str(spec.pos_of(name)),
+                grade=False,
+            )
+            if fc is None:
+                unchanged += 1
+                stale = applied is MISSING or not equal(name, applied, want)
+                if stale and equal(name, want, have):
+                    fix_set[name] = want
+            else:
+                changed.append(fc)
+        drop = tuple(sorted(f for f in record.applied if f not in fields))
+        if fix_set or drop:
+            acc.fixes.append(
+                StateFix(address=spec.address, student=None, set_fields=fix_set, drop_fields=drop)
+            )
+        if not changed:
+            return
+        if any(fc.field == "due_date" for fc in changed):
+            self._check_dates(spec, fields, ["due_date"])
+        names = [fc.field for fc in changed]
+        acc.changes.append(
+            Change(
+                address=spec.address,
+                action=Action.UPDATE,
+                kind=ResourceKind.ASSIGNMENT,
+                section_id=spec.section_id,
+                key=spec.key,
+                name=title,
+                section_name=section.label,
+                assignment_id=record.assignment_id,
+                fields=tuple(changed),
+                unchanged=unchanged,
+                body={fc.field: fc.after for fc in changed},
+                reason=_reason(changed),
+                source=str(spec.pos_of(names[0])),
+                fingerprint=field_fingerprint(live, names),
+            )
+        )
+
+    def _field(
+        self,
+        address: str,
+        name: str,
+        field_name: str,
+        want: Any,
+        applied: Any,
+        have: Any,
+        source: str,
+        *,
+        grade: bool,
+    ) -> FieldChange | None:
+        """Decide one field; record drift/conflict; return the change to make, if any."""
+        acc = self._acc
+        decision = decide(field_name, want, applied, have)
+        shown_applied = None if applied is MISSING else applied
+        if decision is Decision.IN_SYNC:
+            return None
+        if decision is Decision.UPDATE:
+            return FieldChange(field_name, have, want, shown_applied, "update")
+        if decision is Decision.NEWLY_MANAGED:
+            if grade and is_set(field_name, have):
+                return self._conflict(
+                    address,
+                    name,
+                    field_name,
+                    want,
+                    shown_applied,
+                    have,
+                    source,
+                    "already set in the LMS, and lmsctl never applied it",
+                )
+            return FieldChange(field_name, have, want, shown_applied, "newly-managed")
+        if decision is Decision.DRIFT:
+            revert = self.options.revert_drift or self.desired.config.policies.on_drift == "revert"
+            acc.drift.append(
+                Drift(address, field_name, shown_applied, have, want, name, revert, source)
+            )
+            if revert:
+                return FieldChange(field_name, have, want, shown_applied, "revert-drift")
+            return None
+        return self._conflict(
+            address,
+            name,
+            field_name,
+            want,
+            shown_applied,
+            have,
+            source,
+            "changed both in the manifests and in the LMS since lmsctl applied it",
+        )
+
+    def _conflict(
+        self,
+        address: str,
+        name: str,
+        field_name: str,
+        want: Any,
+        applied: Any,
+        have: Any,
+        source: str,
+        reason: str,
+    ) -> FieldChange | None:
+        forced = self.options.force
+        self._acc.conflicts.append(
+            Conflict(address, field_name, applied, have, want, name, reason, source, forced)
+        )
+        if forced:
+            return FieldChange(field_name, have, want, applied, "forced")
+        return None
+
+    def _grades(
+        self,
+        section: SectionSpec,
+        spec: AssignmentSpec,
+        record: ResourceRecord,
+        state_address: str,
+        grades: list[tuple[GradeSpec, str]],
+        names: dict[str, str],
+        title: str,
+        newly_assigned: set[str],
+    ) -> None:
+        acc = self._acc
+        subs = self.live.submissions.get(state_address)
+        wanted_students = set()
+        for grade, uid in grades:
+            wanted_students.add(uid)
+            address = spec.grade_address(uid)
+            sub = (subs or {}).get(uid)
+            if sub is None and uid not in newly_assigned:
+                self._diag(
+                    grade.pos,
+                    f"{spec.address}: grades: {grade.student.raw}:",
+                    f"student {uid} has no submission for this assignment "
+                    "(not enrolled in the section, or not one of its assignees)",
+                    "remove the grade, or add the student to assignee_ids",
+                )
+                continue
+            live_sub: Mapping[str, Any] = sub or {}
+            applied_grade = record.grades.get(uid) or {}
+            changed: list[FieldChange] = []
+            fix_set: dict[str, Any] = {}
+            unchanged = 0
+            for name, value in grade.fields.items():
+                want = to_wire(name, value)
+                applied = applied_grade.get(name, MISSING)
+                fc = self._field(
+                    address,
+                    names.get(uid) or uid,
+                    name,
+                    want,
+                    applied,
+                    live_sub.get(name),
+                    str(grade.field_pos.get(name, grade.pos)),
+                    grade=True,
+                )
+                if fc is None:
+                    unchanged += 1
+                    stale = applied is MISSING or not equal(name, applied, want)
+                    if stale and equal(name, want, live_sub.get(name)):
+                        fix_set[name] = want
+                else:
+                    changed.append(fc)
+            drop = tuple(sorted(f for f in applied_grade if f not in grade.fields))
+            if fix_set or drop:
+                acc.fixes.append(
+                    StateFix(
+                        address=spec.address, student=uid, set_fields=fix_set, drop_fields=drop
+                    )
+                )
+            if not changed:
+                continue
+            acc.changes.append(
+                Change(
+                    address=address,
+                    action=Action.GRADE,
+                    kind=ResourceKind.GRADE,
+                    section_id=spec.section_id,
+                    key=spec.key,
+                    student=uid,
+                    name=names.get(uid) or uid,
+                    section_name=section.label,
+                    assignment_id=record.assignment_id,
+                    fields=tuple(changed),
+                    unchanged=unchanged,
+                    body={fc.field: fc.after for fc in changed},
+                    reason=_reason(changed, f"grade for {title}"),
+                    source=str(grade.pos),
+                    fingerprint=field_fingerprint(live_sub, [fc.field for fc in changed]),
+                    depends_on=spec.address if uid in newly_assigned else None,
+                )
+            )
+        for uid, applied_grade in sorted(record.grades.items()):
+            if uid not in wanted_students and applied_grade:
+                acc.fixes.append(
+                    StateFix(
+                        address=spec.address,
+                        student=uid,
+                        drop_fields=tuple(sorted(applied_grade)),
+                        reason="grade no longer in the manifests: no longer managed",
+                    )
+                )
+
+    # -- deletes ---------------------------------------------------------------------------------
+
+    def _deletes(self, keep: set[str]) -> None:
+        acc = self._acc
+        tracked: Counter[str] = Counter()
+        deleting: Counter[str] = Counter()
+        targets = list(self.options.targets)
+        for address, record in sorted(self.snapshot.resources.items()):
+            tracked[record.section_id] += 1
+            if address in keep or not matches_targets(address, targets):
+                continue
+            title = str(record.applied.get("title") or record.key)
+            if record.status is not ResourceStatus.CREATED or not record.assignment_id:
+                acc.changes.append(
+                    Change(
+                        address=address,
+                        action=Action.UNKNOWN,
+                        kind=ResourceKind.ASSIGNMENT,
+                        section_id=record.section_id,
+                        key=record.key,
+                        name=title,
+                        reason=unknown_reason(address, "removed from the manifests, but "),
+                    )
+                )
+                continue
+            live = self.live.assignments.get(address)
+            if live is None:
+                acc.fixes.append(
+                    StateFix(
+                        address=address,
+                        student=None,
+                        forget=True,
+                        reason="removed from the manifests and already gone from the LMS",
+                    )
+                )
+                continue
+            title = str(live.get("title") or title)
+            if getattr(record, "protect", False):
+                self._diag(
+                    SourcePos("(state)", 0, 0),
+                    f"{address}:",
+                    f"{title!r} is protected (protect: true) and would be deleted: it is in state "
+                    "but no longer in the manifests",
+                    f"restore it to the manifests, or stop managing it without deleting: "
+                    f"lmsctl state rm {address}",
+                )
+                continue
+            impact = delete_impact(self.live.submissions.get(address))
+            deleting[record.section_id] += 1
+            acc.changes.append(
+                Change(
+                    address=address,
+                    action=Action.DELETE,
+                    kind=ResourceKind.ASSIGNMENT,
+                    section_id=record.section_id,
+                    key=record.key,
+                    name=title,
+                    assignment_id=record.assignment_id,
+                    reason="no longer in the manifests",
+                    fingerprint=impact_fingerprint(impact),
+                    impact=impact,
+                )
+            )
+        fraction = self.desired.config.policies.max_delete_fraction
+        for section_id, n in sorted(deleting.items()):
+            if n > fraction * tracked[section_id]:
+                acc.warnings.append(
+                    f"section {section_id}: deletes {n} of its {tracked[section_id]} tracked "
+                    "assignments; apply requires --allow-destroy-submissions for that"
+                )
+
+
+def _reason(changed: list[FieldChange], base: str = "") -> str:
+    whys = {fc.why for fc in changed}
+    parts = [base] if base else []
+    if "revert-drift" in whys:
+        parts.append("reverts drift")
+    if "forced" in whys:
+        parts.append("overwrites a conflict (--force)")
+    if "newly-managed" in whys and not base:
+        parts.append("field newly managed")
+    if not parts:
+        parts.append("changed in the manifests")
+    return "; ".join(parts)

@@ -1,0 +1,89 @@
+"""Saved plans: ``lmsctl plan --out FILE`` writes one, ``lmsctl apply FILE`` executes exactly it.
+
+A plan file is JSON (mode 0600): the plan's document (lmsctl.render.document), which carries the
+state lineage and serial it was made against, the manifests' digest and, per change, a
+fingerprint of the live value it saw. It never holds a token.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from lmsctl.errors import StalePlanError, StateError, UsageError
+from lmsctl.plan.model import Plan
+from lmsctl.render.document import plan_from_document, plan_to_document
+from lmsctl.state.model import StateSnapshot
+
+PLAN_FILE_KIND = "lmsctl-plan"
+
+
+def save_plan(path: Path, plan: Plan, *, sandbox: bool = False) -> None:
+    """Write the plan atomically with mode 0600."""
+    doc: dict[str, Any] = {
+        "kind": PLAN_FILE_KIND,
+        "sandbox": sandbox,
+        "plan": plan_to_document(plan),
+    }
+    data = json.dumps(doc, indent=2, sort_keys=True) + "\n"
+    path = path.resolve()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".plan-", dir=path.parent)
+    try:
+        os.fchmod(fd, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def is_plan_file(path: Path) -> bool:
+    """True when ``path`` is a file that looks like a saved plan (not a manifests root)."""
+    if not path.is_file():
+        return False
+    try:
+        with path.open("rb") as fh:
+            head = fh.read(4096)
+    except OSError:
+        return False
+    return head.lstrip().startswith(b"{") and PLAN_FILE_KIND.encode() in head
+
+
+def load_plan(path: Path) -> tuple[Plan, bool]:
+    """Read a saved plan; returns (plan, made against the sandbox)."""
+    try:
+        raw = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise UsageError(f"cannot read plan file {path}: {exc.strerror}") from exc
+    try:
+        doc = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise StateError(
+            f"{path} is not a plan file: invalid JSON at line {exc.lineno}",
+            hint="save a plan with lmsctl plan --out FILE",
+        ) from exc
+    if not isinstance(doc, dict) or doc.get("kind") != PLAN_FILE_KIND or "plan" not in doc:
+        raise StateError(
+            f"{path} is not a plan file", hint="save a plan with lmsctl plan --out FILE"
+        )
+    return plan_from_document(doc["plan"]), bool(doc.get("sandbox"))
+
+
+def ensure_fresh(plan: Plan, snapshot: StateSnapshot) -> None:
+    """Refuse a plan made against another state (lineage) or an older one (serial)."""
+    if plan.lineage and snapshot.lineage and plan.lineage != snapshot.lineage:
+        raise StalePlanError(
+            "stale plan: it was made for another state (lineage differs)",
+            hint="run plan again",
+        )
+    if plan.serial != snapshot.serial:
+        raise StalePlanError(
+            "stale plan: state changed since the plan was made; run plan again",
+        )

@@ -1,0 +1,192 @@
+"""Refresh: read from the LMS only what the plan needs.
+
+(DesiredState, StateSnapshot, LmsClient) -> LiveState, with the minimum number of calls:
+- the district, once (``lms_state``, ``lms_type``);
+- one roster listing per section whose manifests use roster references (all pages);
+- one GET per assignment that state tracks as created (none for assignments not yet created);
+- the submissions listing (all pages) only for tracked assignments whose grades are managed now or
+  were before, and for those about to be deleted (to count the student work a delete destroys).
+Calls run concurrently; the client's shared rate limiter keeps them under the API's limit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol, TypeVar
+
+from lmsctl.addresses import Address, matches_targets
+from lmsctl.errors import ApiNotFoundError
+from lmsctl.model import DesiredState
+from lmsctl.state.model import ResourceStatus, StateSnapshot
+
+T = TypeVar("T")
+
+#: progress callback: (what, done, total)
+ProgressFn = Callable[[str, int, int], None]
+
+
+class LiveReader(Protocol):
+    """The part of LmsClient that refresh uses (a fake in tests)."""
+
+    async def get_my_district(self) -> dict[str, Any]: ...
+    async def get_district(self, district_id: str) -> dict[str, Any]: ...
+    async def get_assignment(self, section_id: str, assignment_id: str) -> dict[str, Any]: ...
+    async def list_submissions(
+        self, section_id: str, assignment_id: str, limit: int = 100
+    ) -> list[dict[str, Any]]: ...
+    async def list_section_users(
+        self, section_id: str, role: str = "student", limit: int = 100
+    ) -> list[dict[str, Any]]: ...
+
+
+@dataclass(frozen=True)
+class LiveState:
+    """What the LMS holds now, for the addresses the plan looks at.
+
+    ``assignments`` maps an address to the assignment object, or None when the LMS answered 404
+    (deleted in the LMS). ``submissions`` maps an address to {user id: submission}. ``rosters``
+    maps a section id to its students (Data API user objects, unwrapped).
+    """
+
+    district: Mapping[str, Any] = field(default_factory=dict)
+    assignments: Mapping[str, Mapping[str, Any] | None] = field(default_factory=dict)
+    submissions: Mapping[str, Mapping[str, Mapping[str, Any]]] = field(default_factory=dict)
+    rosters: Mapping[str, tuple[Mapping[str, Any], ...]] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "district": dict(self.district),
+            "assignments": {
+                k: (dict(v) if v is not None else None) for k, v in self.assignments.items()
+            },
+            "submissions": {
+                k: {u: dict(s) for u, s in v.items()} for k, v in self.submissions.items()
+            },
+            "rosters": {k: [dict(u) for u in v] for k, v in self.rosters.items()},
+        }
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> LiveState:
+        return cls(
+            district=dict(d.get("district") or {}),
+            assignments={k: v for k, v in (d.get("assignments") or {}).items()},
+            submissions={k: dict(v) for k, v in (d.get("submissions") or {}).items()},
+            rosters={k: tuple(v) for k, v in (d.get("rosters") or {}).items()},
+        )
+
+
+@dataclass(frozen=True)
+class RefreshScope:
+    """Which reads a refresh makes (computed from desired + state, before any call)."""
+
+    assignments: tuple[tuple[str, str, str], ...]  # (address, section id, assignment id)
+    submissions: tuple[tuple[str, str, str], ...]
+    rosters: tuple[str, ...]
+
+
+def refresh_scope(
+    desired: DesiredState,
+    snapshot: StateSnapshot,
+    targets: Iterable[Address] = (),
+) -> RefreshScope:
+    """Decide the minimum set of reads for a plan."""
+    target_list = list(targets)
+    wanted = {a.address: a for a in desired.assignments()}
+    moved_sources = {
+        f"{a.section_id}/{a.moved_from}": a for a in desired.assignments() if a.moved_from
+    }
+    assignments: list[tuple[str, str, str]] = []
+    submissions: list[tuple[str, str, str]] = []
+    for address, record in sorted(snapshot.resources.items()):
+        if record.status is not ResourceStatus.CREATED or not record.assignment_id:
+            continue
+        spec = wanted.get(address) or moved_sources.get(address)
+        effective = spec.address if spec is not None else address
+        if not matches_targets(effective, target_list):
+            continue
+        assignments.append((address, record.section_id, record.assignment_id))
+        deleting = spec is None
+        if deleting or (spec is not None and spec.manages_grades) or record.grades:
+            submissions.append((address, record.section_id, record.assignment_id))
+    rosters = tuple(
+        sorted(
+            s.section_id
+            for s in desired.sections
+            if s.uses_references
+            and any(matches_targets(a.address, target_list) for a in s.assignments)
+        )
+    )
+    return RefreshScope(tuple(assignments), tuple(submissions), rosters)
+
+
+async def refresh(
+    reader: LiveReader,
+    desired: DesiredState,
+    snapshot: StateSnapshot,
+    *,
+    targets: Iterable[Address] = (),
+    district_id: str | None = None,
+    concurrency: int = 16,
+    progress: ProgressFn | None = None,
+) -> LiveState:
+    """Read the live values the plan needs, concurrently."""
+    scope = refresh_scope(desired, snapshot, targets)
+    total = 1 + len(scope.assignments) + len(scope.submissions) + len(scope.rosters)
+    done = 0
+    gate = asyncio.Semaphore(concurrency)
+
+    async def run(job: Awaitable[T]) -> T:
+        nonlocal done
+        async with gate:
+            result = await job
+        done += 1
+        if progress is not None:
+            progress("refresh", done, total)
+        return result
+
+    async def district() -> dict[str, Any]:
+        if district_id:
+            return await reader.get_district(district_id)
+        return await reader.get_my_district()
+
+    async def assignment(section_id: str, assignment_id: str) -> dict[str, Any] | None:
+        try:
+            return await reader.get_assignment(section_id, assignment_id)
+        except ApiNotFoundError:
+            return None
+
+    async def subs(section_id: str, assignment_id: str) -> dict[str, dict[str, Any]] | None:
+        try:
+            items = await reader.list_submissions(section_id, assignment_id)
+        except ApiNotFoundError:
+            return None
+        return {str(s.get("user_id")): s for s in items}
+
+    async def roster(section_id: str) -> tuple[dict[str, Any], ...]:
+        return tuple(await reader.list_section_users(section_id, role="student"))
+
+    district_task = run(district())
+    assignment_tasks = [run(assignment(s, a)) for _, s, a in scope.assignments]
+    submission_tasks = [run(subs(s, a)) for _, s, a in scope.submissions]
+    roster_tasks = [run(roster(s)) for s in scope.rosters]
+    results = await asyncio.gather(
+        district_task,
+        asyncio.gather(*assignment_tasks),
+        asyncio.gather(*submission_tasks),
+        asyncio.gather(*roster_tasks),
+    )
+    district_obj, assignment_objs, submission_maps, roster_lists = results
+    return LiveState(
+        district=district_obj,
+        assignments={
+            addr: obj for (addr, _, _), obj in zip(scope.assignments, assignment_objs, strict=True)
+        },
+        submissions={
+            addr: m
+            for (addr, _, _), m in zip(scope.submissions, submission_maps, strict=True)
+            if m is not None
+        },
+        rosters=dict(zip(scope.rosters, roster_lists, strict=True)),
+    )

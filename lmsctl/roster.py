@@ -1,0 +1,115 @@
+"""Roster resolution: ``sis:``, ``email:``, ``student_number:``, ``state_id:`` -> Clever user ids.
+
+Pure functions over the section's student listing (Data API user objects). Errors come back as
+Diagnostics naming the manifest file and line of the reference.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from lmsctl.errors import Diagnostic
+from lmsctl.model import SourcePos, StudentRef
+
+#: reference prefix (as written in manifests) -> Data API field
+_REF_KINDS = {"sis": "sis_id"}
+
+
+def _student_fields(user: Mapping[str, Any]) -> dict[str, str]:
+    roles = user.get("roles") or {}
+    student = roles.get("student") or {}
+    out: dict[str, str] = {}
+    for key in ("sis_id", "student_number", "state_id"):
+        value = student.get(key, user.get(key))
+        if value not in (None, ""):
+            out[key] = str(value)
+    email = user.get("email")
+    if email:
+        out["email"] = str(email).strip().lower()
+    return out
+
+
+def display_name(user: Mapping[str, Any]) -> str:
+    name = user.get("name") or {}
+    parts = [str(name.get("first") or ""), str(name.get("last") or "")]
+    return " ".join(p for p in parts if p).strip()
+
+
+@dataclass(frozen=True)
+class Roster:
+    """One section's students, indexed by every kind of reference."""
+
+    section_id: str
+    ids: frozenset[str]
+    names: Mapping[str, str]
+    index: Mapping[tuple[str, str], tuple[str, ...]] = field(default_factory=dict)
+
+    @classmethod
+    def from_users(cls, section_id: str, users: Iterable[Mapping[str, Any]]) -> Roster:
+        index: dict[tuple[str, str], list[str]] = defaultdict(list)
+        ids: set[str] = set()
+        names: dict[str, str] = {}
+        for user in users:
+            uid = str(user.get("id", ""))
+            if not uid:
+                continue
+            ids.add(uid)
+            names[uid] = display_name(user)
+            for kind, value in _student_fields(user).items():
+                index[(kind, value)].append(uid)
+        return cls(
+            section_id,
+            frozenset(ids),
+            names,
+            {k: tuple(sorted(set(v))) for k, v in index.items()},
+        )
+
+    def resolve(self, ref: StudentRef) -> tuple[str | None, str]:
+        """(user id, "") when found; (None, why) when unknown or ambiguous."""
+        if ref.is_id:
+            if ref.value in self.ids:
+                return ref.value, ""
+            return None, f"student {ref.value} is not enrolled in section {self.section_id}"
+        value = ref.value.strip().lower() if ref.kind == "email" else ref.value
+        kind = _REF_KINDS.get(ref.kind, ref.kind)
+        found = self.index.get((kind, value), ())
+        if len(found) == 1:
+            return found[0], ""
+        if not found:
+            return None, f"no student with {kind} {ref.value!r} in section {self.section_id}"
+        return None, (
+            f"{kind} {ref.value!r} matches {len(found)} students in section "
+            f"{self.section_id} ({', '.join(found)})"
+        )
+
+
+def resolve_ref(
+    ref: StudentRef, roster: Roster | None, pos: SourcePos, where: str
+) -> tuple[str | None, Diagnostic | None]:
+    """Resolve one reference; a Diagnostic when it cannot be."""
+    if roster is None:
+        if ref.is_id:
+            return ref.value, None
+        return None, Diagnostic(
+            pos.file,
+            pos.line,
+            pos.col,
+            where=where,
+            message=f"cannot resolve {ref.raw!r}: the section's roster was not read",
+            rule="roster",
+        )
+    uid, why = roster.resolve(ref)
+    if uid is not None:
+        return uid, None
+    hint = (
+        "use a Clever id or another reference; list the section's students with "
+        "GET /sections/<id>/users?role=student"
+    )
+    if ref.is_id:
+        hint = "remove the grade, or check the student id and the section"
+    return None, Diagnostic(
+        pos.file, pos.line, pos.col, where=where, message=why, hint=hint, rule="roster"
+    )

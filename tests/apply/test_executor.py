@@ -1,0 +1,181 @@
+"""Executor semantics with an in-memory fake LMS: order, state after each call, failures."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from typing import Any
+
+import pytest
+
+from lmsctl.apply.executor import ApplyOptions, Executor, Outcome
+from lmsctl.errors import ApiBadRequestError, ApiNotFoundError, OutcomeUnknownError, PlanError
+from lmsctl.plan.builder import PlanBuilder
+from lmsctl.plan.model import Action
+from lmsctl.state.backend import MemoryBackend
+from lmsctl.state.model import ResourceStatus
+from tests.plan.factories import (
+    BASE,
+    S1,
+    S2,
+    SEC,
+    assignment,
+    desired,
+    grade,
+    live,
+    record,
+    state,
+    sub,
+)
+
+
+class FakeLms:
+    """Just enough of the LMS: assignments and submissions in dicts; failures on demand."""
+
+    def __init__(self) -> None:
+        self.assignments: dict[str, dict[str, Any]] = {}
+        self.subs: dict[str, dict[str, dict[str, Any]]] = {}
+        self.calls: list[str] = []
+        self.fail_create: dict[str, Exception] = {}  # title -> error
+        self.fail_grade: dict[str, Exception] = {}  # user -> error
+
+    async def create_assignment(self, section_id: str, body: dict[str, Any]) -> dict[str, Any]:
+        self.calls.append(f"POST {body['title']}")
+        err = self.fail_create.get(body["title"])
+        if isinstance(err, OutcomeUnknownError):
+            aid = str(uuid.uuid4())  # created, but the answer is lost
+            self.assignments[aid] = dict(body, id=aid)
+            raise err
+        if err:
+            raise err
+        aid = str(uuid.uuid4())
+        self.assignments[aid] = dict(body, id=aid)
+        self.subs[aid] = {u: sub(u) for u in (S1, S2)}
+        return self.assignments[aid]
+
+    async def get_assignment(self, section_id: str, assignment_id: str) -> dict[str, Any]:
+        if assignment_id not in self.assignments:
+            raise ApiNotFoundError(404, "Assignment does not exist")
+        return self.assignments[assignment_id]
+
+    async def update_assignment(
+        self, section_id: str, aid: str, body: dict[str, Any]
+    ) -> dict[str, Any]:
+        self.calls.append(f"PATCH {aid}")
+        self.assignments[aid].update(body)
+        return self.assignments[aid]
+
+    async def delete_assignment(self, section_id: str, aid: str) -> None:
+        self.calls.append(f"DELETE {aid}")
+        self.assignments.pop(aid)
+
+    async def list_submissions(
+        self, section_id: str, aid: str, limit: int = 100
+    ) -> list[dict[str, Any]]:
+        return list(self.subs.get(aid, {}).values())
+
+    async def update_submission(
+        self, section_id: str, aid: str, user: str, body: dict[str, Any]
+    ) -> dict[str, Any]:
+        self.calls.append(f"GRADE {user}")
+        if user in self.fail_grade:
+            raise self.fail_grade[user]
+        self.subs[aid][user].update(body)
+        return self.subs[aid][user]
+
+
+def run(plan, lms, backend, snapshot, **opts):  # type: ignore[no-untyped-def]
+    return asyncio.run(Executor(plan, lms, backend, snapshot, ApplyOptions(**opts)).run())
+
+
+def test_creates_then_grades_and_records_each_in_state() -> None:
+    d = desired(assignment(grades=(grade(S1, grade_points=9), grade(S2, grade_points=7))))
+    snap = state()
+    backend = MemoryBackend(snap)
+    plan = PlanBuilder(d, snap, live()).build()
+    lms = FakeLms()
+    result = run(plan, lms, backend, backend.read())
+    assert result.ok, result.summary()
+    assert lms.calls[0] == "POST Homework 1" and sorted(lms.calls[1:]) == [
+        f"GRADE {S1}",
+        f"GRADE {S2}",
+    ]
+    saved = backend.read().resources[f"{SEC}/hw-01"]
+    assert saved.status is ResourceStatus.CREATED
+    assert saved.grades == {S1: {"grade_points": 9}, S2: {"grade_points": 7}}
+    # intent, created, two grades, final fixes: every call was saved on its own
+    assert backend.writes >= 4
+    assert result.summary().startswith(
+        "Apply complete: 1 created, 0 updated, 2 grades set, 0 deleted"
+    )
+
+
+def test_failed_create_skips_its_grades_and_leaves_no_record() -> None:
+    d = desired(assignment(grades=(grade(S1, grade_points=9),)))
+    backend = MemoryBackend(state())
+    plan = PlanBuilder(d, backend.read(), live()).build()
+    lms = FakeLms()
+    lms.fail_create["Homework 1"] = ApiBadRequestError(400, "due_date must be in the future")
+    result = run(plan, lms, backend, backend.read())
+    outcomes = {r.change.action: (r.outcome, r.message) for r in result.results}
+    assert outcomes[Action.CREATE] == (Outcome.FAILED, "400 due_date must be in the future")
+    assert outcomes[Action.GRADE][0] is Outcome.SKIPPED
+    assert backend.read().resources == {}
+    assert not result.ok
+
+
+def test_lost_create_answer_marks_unknown_and_is_never_recreated() -> None:
+    d = desired(assignment())
+    backend = MemoryBackend(state())
+    plan = PlanBuilder(d, backend.read(), live()).build()
+    lms = FakeLms()
+    lms.fail_create["Homework 1"] = OutcomeUnknownError("connection dropped after sending")
+    result = run(plan, lms, backend, backend.read())
+    assert result.results[0].outcome is Outcome.UNKNOWN
+    snap = backend.read()
+    assert snap.resources[f"{SEC}/hw-01"].status is ResourceStatus.UNKNOWN
+    replan = PlanBuilder(d, snap, live()).build()
+    assert [c.action for c in replan.changes] == [Action.UNKNOWN]
+    assert not replan.has_changes
+
+
+def test_failed_grade_does_not_stop_the_others() -> None:
+    rec = record()
+    backend = MemoryBackend(state(rec))
+    lms = FakeLms()
+    lms.assignments[rec.assignment_id or ""] = dict(BASE)
+    lms.subs[rec.assignment_id or ""] = {S1: sub(S1), S2: sub(S2)}
+    lms.fail_grade[S1] = ApiNotFoundError(404, "User not found")
+    d = desired(assignment(grades=(grade(S1, grade_points=9), grade(S2, grade_points=7))))
+    lv = live({rec.address: dict(BASE)}, {rec.address: lms.subs[rec.assignment_id or ""]})
+    plan = PlanBuilder(d, backend.read(), lv).build()
+    result = run(plan, lms, backend, backend.read())
+    by_student = {r.change.student: r.outcome for r in result.results}
+    assert by_student == {S1: Outcome.FAILED, S2: Outcome.DONE}
+    assert backend.read().resources[rec.address].grades == {S2: {"grade_points": 7}}
+
+
+def test_delete_of_student_work_needs_consent() -> None:
+    rec = record()
+    backend = MemoryBackend(state(rec))
+    lv = live({rec.address: dict(BASE)}, {rec.address: {S1: sub(S1, grade_points=4.0)}})
+    plan = PlanBuilder(desired(), backend.read(), lv).build()
+    lms = FakeLms()
+    lms.assignments[rec.assignment_id or ""] = dict(BASE)
+    with pytest.raises(PlanError, match="refusing to delete student work"):
+        run(plan, lms, backend, backend.read())
+    assert lms.calls == []
+    result = run(plan, lms, backend, backend.read(), allow_destroy_submissions=True)
+    assert result.ok and backend.read().resources == {}
+
+
+def test_stop_starts_nothing_new() -> None:
+    d = desired(assignment(grades=(grade(S1, grade_points=9),)))
+    backend = MemoryBackend(state())
+    plan = PlanBuilder(d, backend.read(), live()).build()
+    executor = Executor(plan, FakeLms(), backend, backend.read(), ApplyOptions())
+    executor.stop()
+    result = asyncio.run(executor.run())
+    assert result.interrupted
+    assert {r.outcome for r in result.results} == {Outcome.SKIPPED}
+    assert result.summary().startswith("Apply interrupted")
