@@ -1,0 +1,62 @@
+"""Run the sandbox on a real socket: ``serve`` for the CLI, ``running_server`` for tests."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import uvicorn
+
+from lmsctl.sandbox.app import ConnectionDropped, create_app
+from lmsctl.sandbox.config import SandboxConfig
+
+
+class _HideDrops(logging.Filter):
+    """Keep uvicorn from logging a traceback for each connection dropped on purpose."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        while exc is not None:
+            if isinstance(exc, ConnectionDropped):
+                return False
+            exc = exc.__cause__ or exc.__context__
+        return True
+
+
+def _server(config: SandboxConfig, host: str, port: int, log_level: str) -> uvicorn.Server:
+    app = create_app(config)
+    uv_config = uvicorn.Config(
+        app, host=host, port=port, lifespan="off", log_level=log_level, access_log=False
+    )
+    logging.getLogger("uvicorn.error").addFilter(_HideDrops())
+    return uvicorn.Server(uv_config)
+
+
+def serve(config: SandboxConfig, host: str = "127.0.0.1", port: int = 4010) -> None:
+    """Serve the sandbox until interrupted (Ctrl-C)."""
+    _server(config, host, port, "info").run()
+
+
+@contextmanager
+def running_server(config: SandboxConfig, host: str = "127.0.0.1") -> Iterator[str]:
+    """Serve the sandbox on a free port in a background thread; yields the /v3.1 base URL.
+
+    Stops the server (and waits for it) when the block ends.
+    """
+    server = _server(config, host, 0, "warning")
+    thread = threading.Thread(target=server.run, name="lmsctl-sandbox", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("the sandbox server did not start")
+        time.sleep(0.01)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    try:
+        yield f"http://{host}:{port}/v3.1"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
