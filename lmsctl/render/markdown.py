@@ -38,6 +38,8 @@ DEFAULT_MAX_CHARS = 60_000
 _GRADE_CAPS = (25, 10, 3, 0)
 #: entries shown outside the folds before "... and N more"
 _MAX_LISTED = 40
+#: a grade line is never shorter than this: more grades than budget / this cannot all be shown
+_MIN_GRADE_LINE = 30
 _PLAIN = Style(False)
 _SHOW_HINT = "run `lmsctl show PLANFILE` on the saved plan for everything"
 
@@ -128,6 +130,31 @@ def _sections(groups: Sequence[AssignmentGroup]) -> list[_Section]:
     return list(by_id.values())
 
 
+def _fit_sections(sections: Sequence[_Section], budget: int) -> tuple[list[str], list[_Section]]:
+    """Fold blocks for the sections within ``budget`` characters, and the sections left out.
+
+    Every section gets the same grade cap (the largest that fits them all), so a long plan reads
+    evenly; if even no grade lines at all do not fit, sections are taken in order while they fit.
+    """
+    grades = sum(len(g.grades) for s in sections for g in s.groups)
+    caps: list[int | None] = list(_GRADE_CAPS)
+    if grades * _MIN_GRADE_LINE < budget:
+        caps.insert(0, None)
+    for cap in caps:
+        blocks = [s.render(cap) for s in sections]
+        if sum(len(b) + 2 for b in blocks) <= budget:
+            return blocks, []
+    kept: list[str] = []
+    omitted: list[_Section] = []
+    for section, block in zip(sections, blocks, strict=True):
+        if not omitted and len(block) + 2 <= budget:
+            kept.append(block)
+            budget -= len(block) + 2
+        else:
+            omitted.append(section)
+    return kept, omitted
+
+
 def _counts_table(doc: Mapping[str, Any]) -> str:
     s = doc.get("summary") or {}
     cols = [
@@ -210,24 +237,8 @@ def render_plan_markdown(doc: Mapping[str, Any], *, max_chars: int = DEFAULT_MAX
     )
     budget = max_chars - fixed - reserve
     sections = _sections(groups)
-    omitted: list[_Section] = []
-    for i, section in enumerate(sections):
-        share = budget // max(len(sections) - i, 1)
-        block = ""
-        for cap in (None, *_GRADE_CAPS):
-            candidate = section.render(cap)
-            if len(candidate) + 2 <= share:
-                block = candidate
-                break
-        if not block:
-            smallest = section.render(0)
-            if len(smallest) + 2 <= budget:
-                block = smallest
-        if block:
-            folds.append(block)
-            budget -= len(block) + 2
-        else:
-            omitted.append(section)
+    blocks, omitted = _fit_sections(sections, budget)
+    folds.extend(blocks)
     if omitted:
         listed = omitted[:_MAX_LISTED]
         items = "\n".join(f"- {_md_escape(s.label)}: {s.counts()}" for s in listed)
