@@ -255,9 +255,8 @@ class _Walker:
                 raise self.fail(
                     kpos, "mapping keys must be plain scalars", "use a string key", "yaml-key"
                 )
-            key = self.scalar(key_node, kpos)
-            if isinstance(key, float | bool) or key is None:
-                key = str(key_node.value)
+            self.scalar(key_node, kpos)  # refuses unsafe tags on keys too
+            key = str(key_node.value)  # keys stay as written: '01' is not 1, 'no' is not False
             if key in seen:
                 first = seen[key]
                 self.errors.append(

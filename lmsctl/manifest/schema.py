@@ -98,6 +98,16 @@ def _short(value: Any) -> str:
     return text if len(text) <= 40 else text[:37] + "..."
 
 
+def left_to_semantic_pass(error: jsonschema.ValidationError) -> bool:
+    """True for pattern errors the semantic pass reports with a more precise message."""
+    schema = error.schema
+    return (
+        error.validator == "pattern"
+        and isinstance(schema, dict)
+        and bool(schema.get("x-lmsctl-check"))
+    )
+
+
 def schema_diagnostics(
     doc: YamlDocument, schema_name: str, *, rule: str = "schema"
 ) -> list[Diagnostic]:
@@ -105,6 +115,8 @@ def schema_diagnostics(
     validator = _validator(schema_name)
     diags: list[Diagnostic] = []
     for error in validator.iter_errors(doc.data):
+        if left_to_semantic_pass(error):
+            continue
         diags.extend(_translate(doc, error, rule))
     # one message per position and text
     unique: dict[tuple[int, int, str], Diagnostic] = {}
@@ -145,13 +157,9 @@ def _translate(doc: YamlDocument, error: jsonschema.ValidationError, rule: str) 
             child = (*path, key)
             out.append(_diag(doc, doc.key_pos(child), path, f"unknown field {key!r}", hint, rule))
         return out
-    if kind == "propertyNames":
+    if "propertyNames" in error.relative_schema_path:
         # error.instance is the offending key; its sub-schema carries the message
-        return [
-            _pattern_diag(
-                doc, (*path, value), path, value, schema.get("propertyNames", {}), rule, key=True
-            )
-        ]
+        return [_pattern_diag(doc, (*path, str(value)), path, value, schema, rule, key=True)]
     if kind == "required":
         missing = _missing(error)
         return [

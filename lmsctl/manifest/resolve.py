@@ -1,0 +1,645 @@
+"""Section files -> the DesiredState model, with every check that can be made offline.
+
+For each section file: load (``loader``), schema pass (``schema``), then the semantic pass here:
+defaults merged, dates normalised, student references parsed, CSV gradebooks merged, date
+order, assignees, points, ``moved_from`` and cross-file section ids checked. Problems are
+collected as Diagnostics, never raised, so one run reports all of them.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from jsonschema import Draft202012Validator
+
+from lmsctl.addresses import ASSIGNMENT_KEY_RE, SECTION_ID_RE
+from lmsctl.config import CONFIG_FILE, display_path, read_config
+from lmsctl.errors import Diagnostic, Severity
+from lmsctl.manifest.csvgrades import CsvGrade, read_gradebook
+from lmsctl.manifest.loader import Path_, YamlDocument, load_yaml_file
+from lmsctl.manifest.refs import RefError, normalize_date, parse_student_ref
+from lmsctl.manifest.schema import (
+    SECTION_SCHEMA,
+    left_to_semantic_pass,
+    load_schema,
+    schema_diagnostics,
+    where_label,
+)
+from lmsctl.model import (
+    ASSIGNMENT_DATE_FIELDS,
+    ASSIGNMENT_FIELDS,
+    GRADE_DATE_FIELDS,
+    GRADE_FIELDS,
+    AssignmentSpec,
+    DesiredState,
+    GradeSpec,
+    ProjectConfig,
+    SectionSpec,
+    SourcePos,
+    StudentRef,
+)
+
+MANIFEST_SUFFIXES = (".yaml", ".yml")
+#: Fields an assignment needs before the API will create it.
+CREATE_REQUIRED = ("title", "description", "due_date")
+#: Submission states a student (not a teacher) puts a submission in.
+STUDENT_STATES = ("submitted", "reclaimed")
+
+
+def discover_manifests(root: Path) -> list[Path]:
+    """Section files under ``root``: ``*.yaml``/``*.yml`` at any depth, sorted.
+
+    Skips ``lmsctl.yaml`` at the root, hidden files and folders (``.lmsctl/``, ``.git/``, ...).
+    """
+    found: list[Path] = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        here = Path(dirpath)
+        for name in sorted(filenames):
+            if name.startswith(".") or not name.endswith(MANIFEST_SUFFIXES):
+                continue
+            if here == root and name == CONFIG_FILE:
+                continue
+            found.append(here / name)
+    return sorted(found)
+
+
+@functools.cache
+def _property_validator(kind: str, name: str) -> Draft202012Validator:
+    schema = load_schema(SECTION_SCHEMA)
+    sub = schema["$defs"][kind]["properties"][name]
+    return Draft202012Validator({**sub, "$defs": schema["$defs"]})
+
+
+def _well_typed(kind: str, name: str, value: Any) -> bool:
+    """True when ``value`` passes the schema of field ``name`` (the schema pass reported it)."""
+    validator = _property_validator(kind, name)
+    return all(left_to_semantic_pass(error) for error in validator.iter_errors(value))
+
+
+@dataclass
+class _File:
+    """The section file being resolved: where diagnostics go, and position helpers."""
+
+    doc: YamlDocument
+    path: Path
+    config: ProjectConfig
+    root: Path
+    cwd: Path
+    diags: list[Diagnostic] = field(default_factory=list)
+
+    def pos(self, path: Path_) -> SourcePos:
+        line, col = self.doc.pos(path)
+        return SourcePos(self.doc.file, line, col)
+
+    def key_pos(self, path: Path_) -> SourcePos:
+        line, col = self.doc.key_pos(path)
+        return SourcePos(self.doc.file, line, col)
+
+    def report(
+        self,
+        pos: SourcePos,
+        where: Path_,
+        message: str,
+        hint: str = "",
+        *,
+        rule: str,
+        severity: Severity = Severity.ERROR,
+    ) -> None:
+        self.diags.append(
+            Diagnostic(
+                file=pos.file,
+                line=pos.line,
+                col=pos.col,
+                severity=severity,
+                where=where_label(where),
+                message=message,
+                hint=hint,
+                rule=rule,
+            )
+        )
+
+
+def load_desired(root: Path, *, cwd: Path | None = None) -> tuple[DesiredState, list[Diagnostic]]:
+    """Load ``root``'s lmsctl.yaml and every section file; validate everything.
+
+    Returns the model (sections whose id is usable, even when they have errors) and every
+    diagnostic found, errors and warnings, sorted by file, line and column.
+    """
+    cwd = (cwd or Path.cwd()).resolve()
+    root_abs = root.resolve() if root.is_absolute() else (Path.cwd() / root).resolve()
+    config, diags = read_config(root_abs, cwd=cwd)
+    if not root_abs.is_dir():
+        diags.append(
+            Diagnostic(
+                file=display_path(root_abs, cwd),
+                line=1,
+                col=1,
+                message="is not a folder",
+                hint="give the folder that holds lmsctl.yaml and the section files",
+                rule="root",
+            )
+        )
+        return DesiredState(root=root_abs, config=config), _sorted(diags)
+    files = discover_manifests(root_abs)
+    sections: list[SectionSpec] = []
+    for path in files:
+        display = display_path(path, cwd)
+        doc = load_yaml_file(path, display, on_diagnostic=diags.append)
+        if doc is None:
+            continue
+        ctx = _File(doc=doc, path=path, config=config, root=root_abs, cwd=cwd)
+        section = _section(ctx)
+        diags.extend(ctx.diags)
+        if section is not None:
+            sections.append(section)
+    diags.extend(_duplicate_sections(sections))
+    if not files:
+        diags.append(
+            Diagnostic(
+                file=display_path(root_abs, cwd),
+                line=1,
+                col=1,
+                severity=Severity.WARNING,
+                message="no section files (*.yaml, *.yml) found",
+                hint="add one file per class section with 'section:' and 'assignments:'",
+                rule="empty-root",
+            )
+        )
+    return DesiredState(root=root_abs, config=config, sections=tuple(sections)), _sorted(diags)
+
+
+def _sorted(diags: list[Diagnostic]) -> list[Diagnostic]:
+    unique: dict[tuple[str, int, int, str, str], Diagnostic] = {}
+    for d in diags:
+        unique.setdefault((d.file, d.line, d.col, d.where, d.message), d)
+    return sorted(unique.values(), key=lambda d: (d.file, d.line, d.col, d.where, d.message))
+
+
+def _duplicate_sections(sections: list[SectionSpec]) -> Iterator[Diagnostic]:
+    by_id: dict[str, list[SectionSpec]] = {}
+    for s in sections:
+        by_id.setdefault(s.section_id, []).append(s)
+    for section_id, group in by_id.items():
+        if len(group) < 2:
+            continue
+        for s in group:
+            others = ", ".join(f"{o.pos.file}:{o.pos.line}" for o in group if o is not s)
+            yield Diagnostic(
+                file=s.pos.file,
+                line=s.pos.line,
+                col=s.pos.col,
+                where="section:",
+                message=f"section {section_id} is also declared in {others}",
+                hint="keep one file per section: merge them, or fix the id",
+                rule="duplicate-section",
+            )
+
+
+def _section(ctx: _File) -> SectionSpec | None:
+    data = ctx.doc.data
+    if data is None:
+        ctx.report(
+            ctx.pos(()),
+            (),
+            "file is empty",
+            "write 'section: <id>' and 'assignments:', or delete the file",
+            rule="section-shape",
+        )
+        return None
+    if not isinstance(data, dict):
+        ctx.report(
+            ctx.pos(()),
+            (),
+            "a section file must be a mapping with 'section:' and 'assignments:'",
+            "start the file with 'section: <24-hex id>'",
+            rule="section-shape",
+        )
+        return None
+    ctx.diags.extend(schema_diagnostics(ctx.doc, SECTION_SCHEMA))
+    raw_id = data.get("section")
+    section_id = raw_id if isinstance(raw_id, str) and SECTION_ID_RE.match(raw_id) else None
+    name = data.get("name") if isinstance(data.get("name"), str) else None
+    defaults = data.get("defaults") if isinstance(data.get("defaults"), dict) else {}
+    assignments = data.get("assignments") if isinstance(data.get("assignments"), dict) else {}
+    assert isinstance(defaults, dict) and isinstance(assignments, dict)
+    specs: list[AssignmentSpec] = []
+    for key, value in assignments.items():
+        if not isinstance(value, dict) or not ASSIGNMENT_KEY_RE.match(str(key)):
+            continue  # the schema pass reported it
+        spec = _assignment(ctx, section_id or "", str(key), value, defaults)
+        specs.append(spec)
+    _check_moves(ctx, assignments)
+    if section_id is None:
+        return None
+    return SectionSpec(
+        section_id=section_id,
+        name=name,
+        file=ctx.doc.file,
+        pos=ctx.pos(("section",)),
+        assignments=tuple(specs),
+    )
+
+
+def _check_moves(ctx: _File, assignments: dict[str, Any]) -> None:
+    first_claim: dict[str, str] = {}
+    for key, value in assignments.items():
+        if not isinstance(value, dict):
+            continue
+        old = value.get("moved_from")
+        if not isinstance(old, str) or not ASSIGNMENT_KEY_RE.match(old):
+            continue
+        path: Path_ = ("assignments", key, "moved_from")
+        pos = ctx.pos(path)
+        if old == key:
+            ctx.report(
+                pos,
+                path,
+                f"moved_from {old!r} is this assignment's own key",
+                "remove moved_from",
+                rule="moved-from",
+            )
+        elif old in assignments:
+            line = ctx.key_pos(("assignments", old)).line
+            ctx.report(
+                pos,
+                path,
+                f"moved_from {old!r} collides with the assignment {old!r} at line {line}",
+                "the old key must no longer exist: remove that assignment or this moved_from",
+                rule="moved-from",
+            )
+        elif old in first_claim:
+            ctx.report(
+                pos,
+                path,
+                f"moved_from {old!r} is also claimed by {first_claim[old]!r}",
+                "only one assignment can take over an old key",
+                rule="moved-from",
+            )
+        else:
+            first_claim[old] = key
+
+
+def _assignment(
+    ctx: _File, section_id: str, key: str, value: dict[str, Any], defaults: dict[str, Any]
+) -> AssignmentSpec:
+    base: Path_ = ("assignments", key)
+    tz = ctx.config.timezone
+    fields: dict[str, Any] = {}
+    field_pos: dict[str, SourcePos] = {}
+    written: set[str] = set()
+    for name in ASSIGNMENT_FIELDS:
+        if name in value:
+            raw, path = value[name], (*base, name)
+        elif name in defaults:
+            raw, path = defaults[name], ("defaults", name)
+        else:
+            continue
+        written.add(name)
+        if not _well_typed("assignment", name, raw):
+            continue
+        pos = ctx.pos(path)
+        if name in ASSIGNMENT_DATE_FIELDS:
+            try:
+                fields[name] = normalize_date(raw, tz)
+            except ValueError as exc:
+                ctx.report(
+                    pos,
+                    path,
+                    str(exc),
+                    "write 2027-01-15 or 2027-01-15T15:00:00-06:00",
+                    rule="date",
+                )
+                continue
+        elif name in ("submission_types",):
+            fields[name] = tuple(raw)
+        elif name == "attachments":
+            fields[name] = tuple(dict(item) for item in raw)
+        elif name == "assignee_ids":
+            continue  # below
+        else:
+            fields[name] = raw
+        field_pos[name] = pos
+    refs = _assignees(ctx, base, value, defaults, fields, field_pos)
+    for name in CREATE_REQUIRED:
+        if name not in written:
+            ctx.report(
+                ctx.key_pos(base),
+                base,
+                f"missing {name!r}",
+                "the API needs title, description and due_date to create an assignment; "
+                "write it here or in defaults",
+                rule="create-required",
+            )
+    _check_dates(ctx, base, fields, field_pos)
+    _check_assignee_mode(ctx, base, fields, field_pos, written, refs)
+    grades, manages = _grades(ctx, section_id, key, value, fields, field_pos)
+    protect = value.get("protect", defaults.get("protect", False))
+    moved_from = value.get("moved_from")
+    return AssignmentSpec(
+        section_id=section_id,
+        key=key,
+        fields=fields,
+        pos=ctx.key_pos(base),
+        field_pos=field_pos,
+        grades=tuple(grades),
+        assignee_refs=tuple(refs),
+        moved_from=moved_from if isinstance(moved_from, str) else None,
+        protect=protect is True,
+        manages_grades=manages,
+    )
+
+
+def _assignees(
+    ctx: _File,
+    base: Path_,
+    value: dict[str, Any],
+    defaults: dict[str, Any],
+    fields: dict[str, Any],
+    field_pos: dict[str, SourcePos],
+) -> list[StudentRef]:
+    if "assignee_ids" in value:
+        raw, path = value["assignee_ids"], (*base, "assignee_ids")
+    elif "assignee_ids" in defaults:
+        raw, path = defaults["assignee_ids"], ("defaults", "assignee_ids")
+    else:
+        return []
+    if not isinstance(raw, list):
+        return []
+    refs: list[StudentRef] = []
+    seen: set[tuple[str, str]] = set()
+    ok = True
+    for index, item in enumerate(raw):
+        if not isinstance(item, str):
+            ok = False
+            continue
+        try:
+            ref = parse_student_ref(item)
+        except RefError as exc:
+            ctx.report(
+                ctx.pos((*path, index)), (*path, index), str(exc), exc.hint, rule="student-ref"
+            )
+            ok = False
+            continue
+        if (ref.kind, ref.value) in seen:
+            continue  # uniqueItems reported exact repeats
+        seen.add((ref.kind, ref.value))
+        refs.append(ref)
+    field_pos["assignee_ids"] = ctx.pos(path)
+    if ok and refs and all(r.is_id for r in refs):
+        fields["assignee_ids"] = tuple(r.value for r in refs)
+    return refs
+
+
+def _check_dates(
+    ctx: _File, base: Path_, fields: dict[str, Any], field_pos: dict[str, SourcePos]
+) -> None:
+    due = fields.get("due_date")
+
+    if due is not None:
+        for name in ("display_date", "start_date"):
+            other = fields.get(name)
+            if other is not None and other > due:
+                ctx.report(
+                    field_pos[name],
+                    (*base, name),
+                    f"{name} {other} is after due_date {due}",
+                    f"set {name} on or before the due date",
+                    rule="date-order",
+                )
+        end = fields.get("end_date")
+        if end is not None and due > end:
+            ctx.report(
+                field_pos["due_date"],
+                (*base, "due_date"),
+                f"due_date {due} is after end_date {end}",
+                "set end_date on or after the due date",
+                rule="date-order",
+            )
+
+
+def _check_assignee_mode(
+    ctx: _File,
+    base: Path_,
+    fields: dict[str, Any],
+    field_pos: dict[str, SourcePos],
+    written: set[str],
+    refs: list[StudentRef],
+) -> None:
+    mode = fields.get("assignee_mode")
+    if mode == "individuals" and "assignee_ids" not in written:
+        ctx.report(
+            field_pos["assignee_mode"],
+            (*base, "assignee_mode"),
+            "is individuals but assignee_ids is missing",
+            "list the students in assignee_ids, or use assignee_mode: all",
+            rule="assignees",
+        )
+    elif mode == "individuals" and "assignee_ids" in field_pos and not refs:
+        ctx.report(
+            field_pos["assignee_ids"],
+            (*base, "assignee_ids"),
+            "is empty but assignee_mode is individuals",
+            "list at least one student, or use assignee_mode: all",
+            rule="assignees",
+        )
+    if "assignee_ids" in written and mode != "individuals" and "assignee_ids" in field_pos:
+        ctx.report(
+            field_pos["assignee_ids"],
+            (*base, "assignee_ids"),
+            "is ignored unless assignee_mode is individuals",
+            "add assignee_mode: individuals, or remove assignee_ids",
+            rule="assignees",
+            severity=Severity.WARNING,
+        )
+
+
+def _grades(
+    ctx: _File,
+    section_id: str,
+    key: str,
+    value: dict[str, Any],
+    afields: dict[str, Any],
+    afield_pos: dict[str, SourcePos],
+) -> tuple[list[GradeSpec], bool]:
+    base: Path_ = ("assignments", key)
+    manages = "grades" in value or "grades_file" in value
+    grades: list[GradeSpec] = []
+    seen: dict[tuple[str, str], SourcePos] = {}
+    inline = value.get("grades")
+    if isinstance(inline, dict):
+        for raw_student, gvalue in inline.items():
+            gpath: Path_ = (*base, "grades", raw_student)
+            kpos = ctx.key_pos(gpath)
+            try:
+                student = parse_student_ref(str(raw_student))
+            except RefError as exc:
+                ctx.report(kpos, (*base, "grades"), str(exc), exc.hint, rule="student-ref")
+                continue
+            ident = (student.kind, student.value)
+            if ident in seen:
+                ctx.report(
+                    kpos,
+                    gpath,
+                    f"student {student.raw!r} is already graded at line {seen[ident].line}",
+                    "keep one entry per student",
+                    rule="duplicate-student",
+                )
+                continue
+            seen[ident] = kpos
+            if not isinstance(gvalue, dict):
+                continue  # reported by the schema pass
+            grade = _inline_grade(ctx, gpath, student, gvalue, kpos)
+            if grade is not None:
+                grades.append(grade)
+    grades_file = value.get("grades_file")
+    if isinstance(grades_file, str) and grades_file:
+        for row in _gradebook(ctx, (*base, "grades_file"), grades_file):
+            ident = (row.student.kind, row.student.value)
+            if ident in seen:
+                other = seen[ident]
+                ctx.diags.append(
+                    Diagnostic(
+                        file=row.pos.file,
+                        line=row.pos.line,
+                        col=row.pos.col,
+                        message=(
+                            f"student {row.student.raw!r} is graded both here and in grades: "
+                            f"at {other.file}:{other.line}"
+                        ),
+                        hint="keep the student in one place only",
+                        rule="duplicate-student",
+                    )
+                )
+                continue
+            seen[ident] = row.pos
+            if not row.fields:
+                continue  # every cell empty: nothing of this grade is managed
+            grades.append(
+                GradeSpec(
+                    student=row.student,
+                    fields=row.fields,
+                    pos=row.pos,
+                    field_pos=row.field_pos,
+                    source="csv",
+                )
+            )
+    for grade in grades:
+        _check_grade(ctx, base, grade, afields, afield_pos)
+    return grades, manages
+
+
+def _inline_grade(
+    ctx: _File, gpath: Path_, student: StudentRef, gvalue: dict[str, Any], kpos: SourcePos
+) -> GradeSpec | None:
+    fields: dict[str, Any] = {}
+    field_pos: dict[str, SourcePos] = {}
+    for name in GRADE_FIELDS:
+        if name not in gvalue:
+            continue
+        raw = gvalue[name]
+        path = (*gpath, name)
+        if not _well_typed("grade", name, raw):
+            continue
+        pos = ctx.pos(path)
+        if name in GRADE_DATE_FIELDS:
+            try:
+                fields[name] = normalize_date(raw, ctx.config.timezone)
+            except ValueError as exc:
+                ctx.report(
+                    pos,
+                    path,
+                    str(exc),
+                    "write 2027-01-15 or 2027-01-15T15:00:00-06:00",
+                    rule="date",
+                )
+                continue
+        elif name == "flags":
+            fields[name] = tuple(raw)
+        else:
+            fields[name] = raw
+        field_pos[name] = pos
+    return GradeSpec(student=student, fields=fields, pos=kpos, field_pos=field_pos)
+
+
+def _check_grade(
+    ctx: _File,
+    base: Path_,
+    grade: GradeSpec,
+    afields: dict[str, Any],
+    afield_pos: dict[str, SourcePos],
+) -> None:
+    where: Path_ = (*base, "grades", grade.student.raw)
+    points = grade.fields.get("grade_points")
+    possible = afields.get("points_possible")
+    if isinstance(points, int | float) and isinstance(possible, int | float) and points > possible:
+        ctx.report(
+            grade.field_pos.get("grade_points", grade.pos),
+            where,
+            f"grade_points {points} is above points_possible {possible}",
+            "fine for extra credit; otherwise fix the grade",
+            rule="extra-credit",
+            severity=Severity.WARNING,
+        )
+    state = grade.fields.get("state")
+    if state in STUDENT_STATES:
+        ctx.report(
+            grade.field_pos.get("state", grade.pos),
+            where,
+            f"state {state!r} is a student action",
+            "a teacher sets state: returned to release a grade",
+            rule="grade-state",
+            severity=Severity.WARNING,
+        )
+    assignees = afields.get("assignee_ids")
+    if (
+        afields.get("assignee_mode") == "individuals"
+        and assignees
+        and grade.student.is_id
+        and grade.student.value not in assignees
+    ):
+        ctx.report(
+            grade.pos,
+            where,
+            "student is not in this assignment's assignee_ids",
+            "add the student to assignee_ids, or remove the grade",
+            rule="grade-assignee",
+        )
+
+
+def _gradebook(ctx: _File, path: Path_, relative: str) -> list[CsvGrade]:
+    pos = ctx.pos(path)
+    target = (ctx.path.parent / relative).resolve()
+    try:
+        target.relative_to(ctx.root)
+    except ValueError:
+        ctx.report(
+            pos,
+            path,
+            f"{relative!r} is outside the root folder",
+            "keep gradebooks inside the coursework folder",
+            rule="grades-file",
+        )
+        return []
+    if not target.exists():
+        ctx.report(
+            pos,
+            path,
+            f"{relative!r} does not exist",
+            f"the path is relative to this file; looked for {display_path(target, ctx.cwd)}",
+            rule="grades-file",
+        )
+        return []
+    if not target.is_file():
+        ctx.report(pos, path, f"{relative!r} is not a file", "name a CSV file", rule="grades-file")
+        return []
+    rows, diags = read_gradebook(
+        target, display_path(target, ctx.cwd), timezone=ctx.config.timezone
+    )
+    ctx.diags.extend(diags)
+    return rows

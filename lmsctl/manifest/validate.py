@@ -1,0 +1,84 @@
+"""The report behind ``lmsctl validate``: every diagnostic plus what was found."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from lmsctl.errors import Diagnostic, Severity
+from lmsctl.manifest.resolve import load_desired
+from lmsctl.model import DesiredState
+
+#: Version of the JSON document ``lmsctl validate --format json`` prints.
+REPORT_FORMAT_VERSION = 1
+
+
+def _plural(count: int, word: str) -> str:
+    return f"{count} {word}" if count == 1 else f"{count} {word}s"
+
+
+@dataclass(frozen=True)
+class ValidationReport:
+    """What validating one root found: counts and every diagnostic, sorted."""
+
+    root: str
+    sections: int
+    assignments: int
+    grades: int
+    diagnostics: tuple[Diagnostic, ...]
+
+    @property
+    def errors(self) -> list[Diagnostic]:
+        return [d for d in self.diagnostics if d.severity is Severity.ERROR]
+
+    @property
+    def warnings(self) -> list[Diagnostic]:
+        return [d for d in self.diagnostics if d.severity is Severity.WARNING]
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+    def summary(self) -> str:
+        """``4 sections, 11 assignments, 24 grades: 0 errors, 1 warning``."""
+        return (
+            f"{_plural(self.sections, 'section')}, {_plural(self.assignments, 'assignment')}, "
+            f"{_plural(self.grades, 'grade')}: {_plural(len(self.errors), 'error')}, "
+            f"{_plural(len(self.warnings), 'warning')}"
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "format_version": REPORT_FORMAT_VERSION,
+            "root": self.root,
+            "valid": self.ok,
+            "summary": {
+                "sections": self.sections,
+                "assignments": self.assignments,
+                "grades": self.grades,
+                "errors": len(self.errors),
+                "warnings": len(self.warnings),
+            },
+            "diagnostics": [d.to_dict() for d in self.diagnostics],
+        }
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, ensure_ascii=False) + "\n"
+
+
+def report_for(desired: DesiredState, diagnostics: list[Diagnostic], root: str) -> ValidationReport:
+    return ValidationReport(
+        root=root,
+        sections=len(desired.sections),
+        assignments=len(desired.assignments()),
+        grades=desired.grade_count,
+        diagnostics=tuple(diagnostics),
+    )
+
+
+def validate_root(root: Path, *, cwd: Path | None = None) -> ValidationReport:
+    """Check everything under ``root`` that can be checked offline."""
+    desired, diagnostics = load_desired(root, cwd=cwd)
+    return report_for(desired, diagnostics, root.as_posix())
