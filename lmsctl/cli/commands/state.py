@@ -1,0 +1,257 @@
+"""lmsctl state list|show|rm|mv and lmsctl force-unlock: look at and fix state by hand.
+
+None of these talks to the LMS. They read lmsctl.yaml under --root to find the state (the
+sandbox's with the global --sandbox) and hold the state lock while they write.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from lmsctl.addresses import parse_address
+from lmsctl.cli.context import CliContext, pass_cli
+from lmsctl.config import load_config
+from lmsctl.state import locked, open_backend
+from lmsctl.state.backend import LockInfo, StateBackend
+from lmsctl.state.model import ResourceStatus
+from lmsctl.state.ops import list_resources, move, remove, show
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _root_option(f: F) -> F:
+    return click.option(
+        "--root",
+        type=click.Path(file_okay=False, path_type=Path),
+        default=Path("."),
+        show_default=True,
+        help="Manifests root (where lmsctl.yaml and the state live).",
+    )(f)
+
+
+def _json_option(f: F) -> F:
+    return click.option("--json", "as_json", is_flag=True, help="Print JSON.")(f)
+
+
+def _lock_timeout_option(f: F) -> F:
+    return click.option(
+        "--lock-timeout",
+        type=click.FloatRange(min=0),
+        default=0.0,
+        show_default=True,
+        metavar="SECONDS",
+        help="Wait this long for another run's state lock instead of failing at once.",
+    )(f)
+
+
+def _backend(cli: CliContext, root: Path) -> StateBackend:
+    return open_backend(root, load_config(root), sandbox=cli.sandbox)
+
+
+def _warn_takeover(lock: LockInfo, cli: CliContext) -> None:
+    warning = lock.describe_takeover()
+    if warning:
+        text = f"Warning: {warning}"
+        click.echo(click.style(text, fg="yellow") if cli.color else text, err=True)
+
+
+def _dump(data: Any) -> None:
+    click.echo(json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False))
+
+
+@click.group("state", epilog="Example: lmsctl state list --root examples/coursework")
+def state() -> None:
+    """Look at or fix what lmsctl tracks, by hand; nothing changes in the LMS."""
+
+
+@state.command(
+    "list",
+    short_help="List the assignments state tracks.",
+    epilog="Example: lmsctl --sandbox state list --root examples/coursework",
+)
+@_root_option
+@_json_option
+@pass_cli
+def list_(cli: CliContext, root: Path, as_json: bool) -> int:
+    """List every assignment in state, with its status, LMS id and number of grades."""
+    backend = _backend(cli, root)
+    snapshot = backend.read()
+    rows = list_resources(snapshot)
+    if as_json:
+        _dump(
+            {
+                "state": backend.description,
+                "lineage": snapshot.lineage,
+                "serial": snapshot.serial,
+                "api_url": snapshot.api_url,
+                "district_id": snapshot.district_id,
+                "resources": [r.to_dict() for r in rows],
+            }
+        )
+        return 0
+    if not rows:
+        click.echo(f"No assignments in state ({backend.description}).")
+        return 0
+    width = max(len(r.address) for r in rows)
+    click.echo(f"{'ADDRESS':<{width}}  {'STATUS':<8} {'ASSIGNMENT ID':<36}  GRADES  TITLE")
+    for r in rows:
+        click.echo(
+            f"{r.address:<{width}}  {r.status.value:<8} {r.assignment_id or '-':<36}  "
+            f"{r.grades:>6}  {r.title or ''}".rstrip()
+        )
+    grades = sum(r.grades for r in rows)
+    click.echo(
+        f"\n{len(rows)} assignment(s), {grades} grade(s) in {backend.description} "
+        f"(serial {snapshot.serial})."
+    )
+    return 0
+
+
+@state.command(
+    "show",
+    short_help="Show what state holds for an address.",
+    epilog="Example: lmsctl state show 5f1a0c0b8e1d2a0001a00001/hw-01 --root examples/coursework",
+)
+@click.argument("address")
+@_root_option
+@_json_option
+@pass_cli
+def show_(cli: CliContext, address: str, root: Path, as_json: bool) -> int:
+    """Show what state holds for ADDRESS: an assignment, or one grade (.../grades/<student>)."""
+    parsed = parse_address(address)
+    data = show(_backend(cli, root).read(), parsed)
+    if as_json:
+        _dump(data)
+        return 0
+    click.echo(f"# {data['address']}")
+    if parsed.student is None:
+        for name in ("status", "assignment_id", "created_at", "updated_at", "intent_at"):
+            if data.get(name) is not None:
+                click.echo(f"{name + ':':<15}{data[name]}")
+        if data.get("protect"):
+            click.echo(f"{'protect:':<15}true")
+        _show_fields("applied", data["applied"])
+        grades = data["grades"]
+        click.echo(f"grades ({len(grades)}):" if grades else "grades:        none applied")
+        for student in sorted(grades):
+            values = ", ".join(f"{k}={_value(v)}" for k, v in sorted(grades[student].items()))
+            click.echo(f"  {student}: {values}")
+        if data["status"] != ResourceStatus.CREATED.value:
+            click.echo(
+                "\nThe create's outcome is not known. If the assignment exists in the LMS: "
+                f"lmsctl import {data['address']} ASSIGNMENT_ID; if it does not: "
+                f"lmsctl state rm {data['address']}"
+            )
+    else:
+        click.echo(f"{'assignment_id:':<15}{data['assignment_id']}")
+        _show_fields("applied", data["applied"])
+    return 0
+
+
+def _show_fields(title: str, values: dict[str, Any]) -> None:
+    if not values:
+        click.echo(f"{title + ':':<15}nothing")
+        return
+    click.echo(f"{title}:")
+    for name in sorted(values):
+        click.echo(f"  {name}: {_value(values[name])}")
+
+
+def _value(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, sort_keys=True)
+
+
+@state.command(
+    "rm",
+    short_help="Forget addresses (nothing is deleted in the LMS).",
+    epilog=("Example: lmsctl state rm 5f1a0c0b8e1d2a0001a00001/hw-01 --root examples/coursework"),
+)
+@click.argument("addresses", nargs=-1, required=True, metavar="ADDRESS...")
+@_root_option
+@_lock_timeout_option
+@pass_cli
+def rm(cli: CliContext, addresses: tuple[str, ...], root: Path, lock_timeout: float) -> int:
+    """Forget ADDRESS (an assignment, or one grade) in state; nothing is deleted in the LMS."""
+    parsed = [parse_address(a) for a in addresses]
+    backend = _backend(cli, root)
+    with locked(backend, "lmsctl state rm", lock_timeout) as lock:
+        _warn_takeover(lock, cli)
+        snapshot = backend.read()
+        removed = remove(snapshot, parsed)
+        backend.write(snapshot)
+    for item in removed:
+        if item.kind == "grade":
+            click.echo(f"Forgot the grade values lmsctl applied for {item.address}.")
+        elif item.status is ResourceStatus.CREATED:
+            click.echo(
+                f"Removed {item.address} from state (assignment {item.assignment_id}, "
+                f"{item.grades} grade(s))."
+            )
+        else:
+            click.echo(f"Removed {item.address} from state (create outcome was {item.status}).")
+    click.echo(
+        "Nothing was deleted in the LMS. lmsctl no longer manages what was removed: if an "
+        "assignment is still in the manifests, the next plan will create it again (use "
+        "lmsctl import ADDRESS ASSIGNMENT_ID to adopt the existing one instead); a forgotten "
+        "grade is compared with the LMS as if lmsctl had never set it."
+    )
+    return 0
+
+
+@state.command(
+    "mv",
+    short_help="Re-address an assignment (a key rename).",
+    epilog=(
+        "Example: lmsctl state mv 5f1a0c0b8e1d2a0001a00001/hw-1 "
+        "5f1a0c0b8e1d2a0001a00001/hw-01 --root examples/coursework"
+    ),
+)
+@click.argument("old")
+@click.argument("new")
+@_root_option
+@_lock_timeout_option
+@pass_cli
+def mv(cli: CliContext, old: str, new: str, root: Path, lock_timeout: float) -> int:
+    """Re-address an assignment in state (a key rename within its section); the LMS is unchanged."""
+    old_address, new_address = parse_address(old), parse_address(new)
+    backend = _backend(cli, root)
+    with locked(backend, "lmsctl state mv", lock_timeout) as lock:
+        _warn_takeover(lock, cli)
+        snapshot = backend.read()
+        moved = move(snapshot, old_address, new_address)
+        backend.write(snapshot)
+    click.echo(
+        f"Moved {moved.old} to {moved.new} in state "
+        f"(assignment {moved.assignment_id or 'not created'}). Nothing changed in the LMS."
+    )
+    click.echo(
+        f"The manifest must now use the key {new_address.key!r} in section "
+        f"{new_address.section_id}; otherwise the next plan deletes it and creates "
+        f"{old_address.key!r} again. (moved_from: in the manifest does this move for you.)"
+    )
+    return 0
+
+
+@click.command(
+    "force-unlock",
+    epilog=(
+        "Example: lmsctl force-unlock 0b1e7c3a-5d2f-4a8e-9c61-7f3d2b1a0e94 "
+        "--root examples/coursework"
+    ),
+)
+@click.argument("lock_id")
+@_root_option
+@pass_cli
+def force_unlock(cli: CliContext, lock_id: str, root: Path) -> int:
+    """Release the state lock LOCK_ID left by a run that is gone (never one still running)."""
+    backend = _backend(cli, root)
+    held = backend.current_lock()
+    backend.force_unlock(lock_id)
+    who = f" held by {held.holder} (pid {held.pid}, `{held.command}`)" if held else ""
+    click.echo(f"Released the state lock {lock_id}{who} on {backend.description}.")
+    return 0
