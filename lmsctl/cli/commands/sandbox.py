@@ -1,0 +1,206 @@
+"""lmsctl sandbox: run the local Clever API emulator, make seeds, reset its database."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from lmsctl.cli.context import CliContext, pass_cli
+from lmsctl.errors import UsageError
+
+_DEFAULT_DB = Path(".lmsctl") / "sandbox.db"
+
+
+@click.group("sandbox", epilog="Example: lmsctl sandbox serve --port 4010")
+def sandbox() -> None:
+    """Run a local emulator of the Clever API (for trying lmsctl and for tests)."""
+
+
+def _rate(name: str, value: float | None) -> float:
+    if value is None:
+        return 0.0
+    if not 0.0 <= value <= 1.0:
+        raise click.BadParameter(f"{name} must be between 0 and 1", param_hint=f"--{name}")
+    return value
+
+
+@sandbox.command("serve", epilog="Example: lmsctl sandbox serve --port 4010 --db sandbox.db")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind.")
+@click.option("--port", default=4010, show_default=True, type=click.IntRange(0, 65535))
+@click.option(
+    "--db",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="SQLite file to keep data in (survives restarts) [default: in memory].",
+)
+@click.option(
+    "--seed",
+    "seed_path",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="Seed YAML for a new database [default: the built-in demo district].",
+)
+@click.option(
+    "--rate-limit", default=1200, show_default=True, help="Requests per minute per token."
+)
+@click.option(
+    "--latency",
+    default=None,
+    metavar="SPEC",
+    help="Added latency in seconds: 0.2, 0.1-0.5, or per method PATCH=0.3,GET=0-0.1.",
+)
+@click.option("--fail-rate", type=float, default=None, help="Share of requests answered 5xx.")
+@click.option("--fail-status", type=click.IntRange(500, 599), default=503, show_default=True)
+@click.option("--drop-rate", type=float, default=None, help="Share of connections dropped unread.")
+@click.option(
+    "--drop-after-rate",
+    type=float,
+    default=None,
+    help="Share of requests processed, then their connection dropped (answer lost).",
+)
+@click.option(
+    "--fault-methods",
+    default="",
+    metavar="LIST",
+    help="Only these methods get faults, e.g. POST,PATCH [default: all].",
+)
+@click.option("--random-seed", type=int, default=None, help="Seed for the fault dice and ids.")
+def serve(
+    host: str,
+    port: int,
+    db: Path | None,
+    seed_path: Path | None,
+    rate_limit: int,
+    latency: str | None,
+    fail_rate: float | None,
+    fail_status: int,
+    drop_rate: float | None,
+    drop_after_rate: float | None,
+    fault_methods: str,
+    random_seed: int | None,
+) -> int:
+    """Serve the Clever API sandbox over HTTP until Ctrl-C."""
+    from lmsctl.sandbox import FaultConfig, SandboxConfig, load_seed, serve
+    from lmsctl.sandbox.config import parse_latency
+
+    try:
+        faults = FaultConfig(
+            latency=parse_latency(latency) if latency else {},
+            fail_rate=_rate("fail-rate", fail_rate),
+            fail_status=fail_status,
+            drop_before_rate=_rate("drop-rate", drop_rate),
+            drop_after_rate=_rate("drop-after-rate", drop_after_rate),
+            methods=tuple(m.strip().upper() for m in fault_methods.split(",") if m.strip()),
+            random_seed=random_seed,
+        )
+    except ValueError as exc:
+        raise UsageError(str(exc)) from exc
+    config = SandboxConfig(
+        db_path=db,
+        seed_path=seed_path,
+        rate_limit=rate_limit,
+        faults=faults,
+        random_seed=random_seed,
+    )
+    seed = load_seed(config.seed_file)
+    shown_host = f"[{host}]" if ":" in host else host
+    click.echo(f"Clever API sandbox on http://{shown_host}:{port}/v3.1")
+    for district in seed.districts:
+        tokens = ", ".join(district["tokens"])
+        click.echo(f"  district {district['id']} ({district['name']}): token {tokens}")
+    click.echo(f"  data: {db if db is not None else 'in memory (lost on exit)'}")
+    if faults.active:
+        click.echo(f"  faults: {faults.to_dict()}")
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        click.echo(
+            "  warning: listening beyond this machine; the sandbox has demo tokens", err=True
+        )
+    click.echo("  control endpoints under /_sandbox/ (see docs/sandbox.md); Ctrl-C to stop")
+    serve(config, host, port)
+    return 0
+
+
+@sandbox.command("reset", epilog="Example: lmsctl sandbox reset --db .lmsctl/sandbox.db")
+@click.option(
+    "--db",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="SQLite file to reset [default: --sandbox-db, else .lmsctl/sandbox.db].",
+)
+@click.option(
+    "--seed",
+    "seed_path",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="Seed YAML to reset to [default: the built-in demo district].",
+)
+@pass_cli
+def reset(cli: CliContext, db: Path | None, seed_path: Path | None) -> int:
+    """Put a sandbox database back to its seed (drops every assignment and grade)."""
+    from lmsctl.sandbox import SandboxConfig, create_app
+    from lmsctl.sandbox.app import sandbox_of
+
+    path = db or (Path(cli.sandbox_db) if cli.sandbox_db else _DEFAULT_DB)
+    app = create_app(SandboxConfig(db_path=path, seed_path=seed_path))
+    sandbox_of(app).reseed()
+    sandbox_of(app).store.close()
+    click.echo(f"Sandbox database {path} reset to its seed.")
+    return 0
+
+
+@sandbox.group("seed", epilog="Example: lmsctl sandbox seed generate --sections 20 -o big.yaml")
+def seed() -> None:
+    """Make sandbox seed files."""
+
+
+@seed.command(
+    "generate",
+    epilog="Example: lmsctl sandbox seed generate --sections 20 --students 30 -o seed.yaml",
+)
+@click.option("--districts", default=1, show_default=True, type=click.IntRange(1, 1000))
+@click.option(
+    "--sections",
+    default=4,
+    show_default=True,
+    type=click.IntRange(0, 100000),
+    help="Sections per district.",
+)
+@click.option(
+    "--students",
+    default=25,
+    show_default=True,
+    type=click.IntRange(0, 100000),
+    help="Students per section.",
+)
+@click.option(
+    "--lms-type",
+    type=click.Choice(["canvas", "schoology", "google_classroom"]),
+    default="canvas",
+    show_default=True,
+)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    required=True,
+    help="File to write ('-' for stdout).",
+)
+def generate(districts: int, sections: int, students: int, lms_type: str, output: Path) -> int:
+    """Write a synthetic seed (deterministic) for scale tests and benchmarks."""
+    from lmsctl.sandbox.seed import dump_seed, generate_seed
+
+    text = dump_seed(
+        generate_seed(districts=districts, sections=sections, students=students, lms_type=lms_type)
+    )
+    if str(output) == "-":
+        click.echo(text, nl=False)
+        return 0
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(text, encoding="utf-8")
+    total = districts * sections * students
+    click.echo(
+        f"Wrote {output}: {districts} district(s), {districts * sections} section(s), "
+        f"{total} student(s); district 1's token is DEMO_TOKEN."
+    )
+    return 0
