@@ -214,7 +214,17 @@ class LocalBackend:
             with contextlib.suppress(FileNotFoundError):
                 self.lock_path.unlink()
             info = LockInfo.new(command, replaced=held)
-            return info if self._create_lock(info) else None
+            if not self._create_lock(info):
+                return None
+            self._remove_leftover_temp_files()
+            return info
+
+    def _remove_leftover_temp_files(self) -> None:
+        """Delete temporary files a killed run left half-written (we hold the lock now)."""
+        for pattern in (f".{self.path.name}.*.tmp", f".{self.backup_path.name}.*.tmp"):
+            for leftover in self.path.parent.glob(pattern):
+                with contextlib.suppress(OSError):
+                    leftover.unlink()
 
     @contextlib.contextmanager
     def _guard(self) -> Iterator[None]:
@@ -309,6 +319,9 @@ class _StateEncoder:
             for address in sorted(snapshot.resources):
                 content = snapshot.resources[address].to_dict()
                 cached = self._lines.get(address)
+                # equal content keeps its line (note: 1, 1.0 and True compare equal, so a value
+                # that only changes numeric type keeps its earlier spelling; lmsctl compares
+                # values normalised, so that never shows as a change)
                 if cached is not None and cached[0] == content:
                     line = cached[1]
                     cache[address] = cached

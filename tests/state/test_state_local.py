@@ -262,8 +262,11 @@ def test_sigkilled_holder_does_not_block_the_next_run(tmp_path: Path) -> None:
         LocalBackend(path).lock("lmsctl plan")
     proc.kill()
     proc.wait()
+    leftover = tmp_path / ".state.json.abc123.tmp"  # as a write cut short by the kill leaves
+    leftover.write_text("{half")
     got = LocalBackend(path).lock("lmsctl plan")
     assert got.replaced is not None and got.replaced.pid == proc.pid
+    assert not leftover.exists()
 
 
 def test_lock_on_another_host_is_never_judged_stale(backend: LocalBackend) -> None:
