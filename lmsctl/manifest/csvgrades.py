@@ -173,9 +173,11 @@ def read_gradebook(
 def _check_header(
     header: list[str], raw_line: str, cells: list[str], line: int, error: Any
 ) -> bool:
-    ok = True
-    if STUDENT_COLUMN not in header:
-        hint = did_you_mean(header[0], [STUDENT_COLUMN]) if header else ""
+    ok = STUDENT_COLUMN in header
+    near_miss = any(did_you_mean(name, [STUDENT_COLUMN]) for name in header)
+    if STUDENT_COLUMN not in header and not near_miss:
+        # (a near miss such as 'studnet' is reported below as an unknown column)
+        hint = ""
         error(
             line,
             1,

@@ -292,6 +292,12 @@ class _Walker:
                 into.setdefault(key, val)
 
 
+def _offset_pos(text: str, offset: int) -> Pos:
+    line = text.count("\n", 0, offset) + 1
+    col = offset - (text.rfind("\n", 0, offset) + 1) + 1
+    return (line, col)
+
+
 def load_yaml_text(text: str, display: str) -> YamlDocument:
     """Parse YAML text into a :class:`YamlDocument`; raise LoadFailure on any problem.
 
@@ -305,12 +311,24 @@ def load_yaml_text(text: str, display: str) -> YamlDocument:
 
 
 def _load(text: str, display: str) -> tuple[YamlDocument, list[Diagnostic]]:
-    loader = _Loader(text)
     try:
+        loader = _Loader(text)
         try:
             node = loader.get_single_node()
         finally:
             loader.dispose()
+    except yaml.reader.ReaderError as exc:
+        raise LoadFailure(
+            [
+                _diag(
+                    display,
+                    _offset_pos(text, exc.position),
+                    f"character {exc.character!r} is not allowed in YAML",
+                    "remove control characters from the file",
+                    rule="encoding",
+                )
+            ]
+        ) from exc
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         problem = exc.problem or exc.context or "invalid YAML"

@@ -25,6 +25,7 @@ from lmsctl.manifest.loader import Path_, YamlDocument, load_yaml_file
 from lmsctl.manifest.refs import RefError, normalize_date, parse_student_ref
 from lmsctl.manifest.schema import (
     SECTION_SCHEMA,
+    did_you_mean,
     left_to_semantic_pass,
     load_schema,
     schema_diagnostics,
@@ -33,6 +34,7 @@ from lmsctl.manifest.schema import (
 from lmsctl.model import (
     ASSIGNMENT_DATE_FIELDS,
     ASSIGNMENT_FIELDS,
+    ASSIGNMENT_OWN_FIELDS,
     GRADE_DATE_FIELDS,
     GRADE_FIELDS,
     AssignmentSpec,
@@ -293,6 +295,7 @@ def _assignment(
     fields: dict[str, Any] = {}
     field_pos: dict[str, SourcePos] = {}
     written: set[str] = set()
+    dates_written: dict[str, str] = {}
     for name in ASSIGNMENT_FIELDS:
         if name in value:
             raw, path = value[name], (*base, name)
@@ -307,6 +310,7 @@ def _assignment(
         if name in ASSIGNMENT_DATE_FIELDS:
             try:
                 fields[name] = normalize_date(raw, tz)
+                dates_written[name] = str(raw).strip()
             except ValueError as exc:
                 ctx.report(
                     pos,
@@ -326,8 +330,12 @@ def _assignment(
             fields[name] = raw
         field_pos[name] = pos
     refs = _assignees(ctx, base, value, defaults, fields, field_pos)
+    unknown = [
+        str(k) for k in value if k not in ASSIGNMENT_FIELDS and k not in ASSIGNMENT_OWN_FIELDS
+    ]
     for name in CREATE_REQUIRED:
-        if name not in written:
+        if name not in written and not did_you_mean(name, unknown):
+            # (a near-miss field name such as 'titel' is reported by the schema pass instead)
             ctx.report(
                 ctx.key_pos(base),
                 base,
@@ -336,7 +344,7 @@ def _assignment(
                 "write it here or in defaults",
                 rule="create-required",
             )
-    _check_dates(ctx, base, fields, field_pos)
+    _check_dates(ctx, base, fields, field_pos, dates_written)
     _check_assignee_mode(ctx, base, fields, field_pos, written, refs)
     grades, manages = _grades(ctx, section_id, key, value, fields, field_pos)
     protect = value.get("protect", defaults.get("protect", False))
@@ -397,30 +405,35 @@ def _assignees(
 
 
 def _check_dates(
-    ctx: _File, base: Path_, fields: dict[str, Any], field_pos: dict[str, SourcePos]
+    ctx: _File,
+    base: Path_,
+    fields: dict[str, Any],
+    field_pos: dict[str, SourcePos],
+    written: dict[str, str],
 ) -> None:
+    """display_date/start_date not after due_date; due_date not after end_date."""
     due = fields.get("due_date")
-
-    if due is not None:
-        for name in ("display_date", "start_date"):
-            other = fields.get(name)
-            if other is not None and other > due:
-                ctx.report(
-                    field_pos[name],
-                    (*base, name),
-                    f"{name} {other} is after due_date {due}",
-                    f"set {name} on or before the due date",
-                    rule="date-order",
-                )
-        end = fields.get("end_date")
-        if end is not None and due > end:
+    if due is None:
+        return
+    for name in ("display_date", "start_date"):
+        other = fields.get(name)
+        if other is not None and other > due:
             ctx.report(
-                field_pos["due_date"],
-                (*base, "due_date"),
-                f"due_date {due} is after end_date {end}",
-                "set end_date on or after the due date",
+                field_pos[name],
+                (*base, name),
+                f"{written[name]} is after due_date {written['due_date']}",
+                f"set {name} on or before the due date",
                 rule="date-order",
             )
+    end = fields.get("end_date")
+    if end is not None and due > end:
+        ctx.report(
+            field_pos["due_date"],
+            (*base, "due_date"),
+            f"{written['due_date']} is after end_date {written['end_date']}",
+            "set end_date on or after the due date",
+            rule="date-order",
+        )
 
 
 def _check_assignee_mode(

@@ -1,0 +1,310 @@
+"""Loading section files into the DesiredState model: merging, normalisation, positions."""
+
+from __future__ import annotations
+
+import tempfile
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from lmsctl.errors import ManifestError, Severity
+from lmsctl.manifest import load_desired, load_or_raise
+from lmsctl.manifest.loader import MAX_FILE_BYTES
+from lmsctl.manifest.resolve import discover_manifests
+from lmsctl.model import AssignmentSpec, StudentRef
+
+EXAMPLES = Path(__file__).resolve().parent.parent.parent / "examples" / "coursework"
+SECTION = "5f1a0c0b8e1d2a0001a00001"
+STUDENT = "5f1a0c0b8e1d2a0001b00001"
+
+
+def _root(tmp_path: Path, files: dict[str, str]) -> Path:
+    for rel, text in files.items():
+        path = tmp_path / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(textwrap.dedent(text), encoding="utf-8")
+    return tmp_path
+
+
+def _one(tmp_path: Path, body: str, config: str = "") -> AssignmentSpec:
+    files = {"s.yaml": f"section: {SECTION}\nassignments:\n" + body}
+    if config:
+        files["lmsctl.yaml"] = config
+    desired, diags = load_or_raise(_root(tmp_path, files), cwd=tmp_path)
+    assert [d for d in diags if d.is_error] == []
+    (assignment,) = desired.assignments()
+    return assignment
+
+
+HW = """\
+  hw-01:
+    title: Homework
+    description: Read.
+"""
+
+
+def test_examples_validate_cleanly() -> None:
+    desired, diags = load_desired(EXAMPLES, cwd=EXAMPLES)
+    assert [d.format() for d in diags] == []
+    assert len(desired.sections) == 4
+    assert len(desired.assignments()) >= 8
+    assert desired.config.timezone == "America/Chicago"
+    assert {s.file.split("/")[0] for s in desired.sections} == {
+        "lincoln-high",
+        "washington-middle",
+    }
+
+
+def test_examples_merge_a_csv_gradebook_with_csv_positions() -> None:
+    desired, _ = load_desired(EXAMPLES, cwd=EXAMPLES)
+    section = desired.section(SECTION)
+    assert section is not None
+    hw2 = next(a for a in section.assignments if a.key == "hw-02")
+    assert hw2.manages_grades
+    assert {g.source for g in hw2.grades} == {"csv"}
+    first = hw2.grades[0]
+    assert first.pos.file == "lincoln-high/grades/algebra-hw-02.csv"
+    assert first.pos.line == 2
+    assert first.fields == {"grade_points": 10, "state": "returned"}
+    # a row whose cells are all empty manages nothing
+    assert "sis:604" not in {g.student.raw for g in hw2.grades}
+
+
+def test_plain_date_is_end_of_day_in_the_config_timezone(tmp_path: Path) -> None:
+    a = _one(
+        tmp_path,
+        HW + "    due_date: 2027-01-22\n    display_date: 2027-01-18\n    end_date: 2027-07-01\n",
+        config="timezone: America/Chicago\n",
+    )
+    assert a.fields["due_date"] == "2027-01-23T05:59:00.000Z"  # CST, UTC-6
+    assert a.fields["display_date"] == "2027-01-19T05:59:00.000Z"
+    assert a.fields["end_date"] == "2027-07-02T04:59:00.000Z"  # CDT, UTC-5
+
+
+def test_plain_date_defaults_to_utc(tmp_path: Path) -> None:
+    a = _one(tmp_path, HW + "    due_date: 2027-01-22\n")
+    assert a.fields["due_date"] == "2027-01-22T23:59:00.000Z"
+
+
+def test_date_time_with_offset_is_converted_to_utc(tmp_path: Path) -> None:
+    a = _one(tmp_path, HW + "    due_date: 2027-02-05T10:00:00-06:00\n")
+    assert a.fields["due_date"] == "2027-02-05T16:00:00.000Z"
+
+
+def test_defaults_are_merged_and_the_assignment_wins(tmp_path: Path) -> None:
+    files = {
+        "s.yaml": f"""\
+section: {SECTION}
+defaults:
+  points_possible: 10
+  submission_types: [text]
+assignments:
+  hw-01:
+    title: Homework
+    description: Read.
+    due_date: 2027-02-01
+    points_possible: 20
+""",
+    }
+    desired, _ = load_or_raise(_root(tmp_path, files), cwd=tmp_path)
+    (a,) = desired.assignments()
+    assert a.fields["points_possible"] == 20
+    assert a.fields["submission_types"] == ("text",)
+    assert a.field_pos["submission_types"].line == 4  # where the default was written
+    assert a.field_pos["points_possible"].line == 10
+    assert "grading_type" not in a.fields  # only fields written are managed
+    assert not a.manages_grades
+
+
+def test_grades_and_references(tmp_path: Path) -> None:
+    a = _one(
+        tmp_path,
+        HW
+        + f"""\
+    due_date: 2027-02-01
+    grades:
+      {STUDENT}: {{grade_points: 9, flags: [late], override_due_date: 2027-02-03}}
+      sis:603: {{grade: A}}
+      email:ann@school.example: {{grade_comment: Good}}
+""",
+    )
+    assert a.manages_grades
+    by_raw = {g.student.raw: g for g in a.grades}
+    assert by_raw[STUDENT].student == StudentRef(STUDENT, "id", STUDENT)
+    assert by_raw[STUDENT].fields == {
+        "grade_points": 9,
+        "flags": ("late",),
+        "override_due_date": "2027-02-03T23:59:00.000Z",
+    }
+    assert by_raw["sis:603"].student == StudentRef("sis:603", "sis", "603")
+    assert by_raw["email:ann@school.example"].student.kind == "email"
+    assert by_raw["sis:603"].pos.line == 9
+
+
+def test_empty_grades_mapping_still_manages_grades(tmp_path: Path) -> None:
+    a = _one(tmp_path, HW + "    due_date: 2027-02-01\n    grades: {}\n")
+    assert a.manages_grades
+    assert a.grades == ()
+
+
+def test_assignee_ids_only_when_all_are_plain_ids(tmp_path: Path) -> None:
+    body = HW + "    due_date: 2027-02-01\n    assignee_mode: individuals\n"
+    a = _one(tmp_path / "a", body + f"    assignee_ids: [{STUDENT}]\n")
+    assert a.fields["assignee_ids"] == (STUDENT,)
+    assert a.assignee_refs == (StudentRef(STUDENT, "id", STUDENT),)
+    b = _one(tmp_path / "b", body + f"    assignee_ids: [{STUDENT}, sis:603]\n")
+    assert "assignee_ids" not in b.fields
+    assert [r.raw for r in b.assignee_refs] == [STUDENT, "sis:603"]
+    assert "assignee_ids" in b.field_pos
+
+
+def test_attachments_protect_and_moved_from(tmp_path: Path) -> None:
+    a = _one(
+        tmp_path,
+        HW
+        + """\
+    due_date: 2027-02-01
+    protect: true
+    moved_from: hw-1
+    attachments:
+      - {type: file, title: Sheet, url: https://x.example/s.pdf}
+""",
+    )
+    assert a.protect
+    assert a.moved_from == "hw-1"
+    assert a.fields["attachments"] == (
+        {"type": "file", "title": "Sheet", "url": "https://x.example/s.pdf"},
+    )
+    assert a.address == f"{SECTION}/hw-01"
+
+
+def test_load_or_raise_raises_with_every_error(tmp_path: Path) -> None:
+    root = _root(
+        tmp_path,
+        {"s.yaml": f"section: {SECTION}\nassignments:\n  hw-01: {{titel: x}}\n  HW: {{}}\n"},
+    )
+    with pytest.raises(ManifestError) as info:
+        load_or_raise(root, cwd=tmp_path)
+    messages = [d.format() for d in info.value.diagnostics]
+    assert any("unknown field 'titel' (did you mean 'title'?)" in m for m in messages)
+    assert any("'HW' is not a valid assignment key" in m for m in messages)
+
+
+def test_load_or_raise_returns_warnings(tmp_path: Path) -> None:
+    root = _root(
+        tmp_path,
+        {
+            "s.yaml": f"""\
+section: {SECTION}
+assignments:
+  quiz:
+    title: Quiz
+    description: Quiz.
+    due_date: 2027-02-01
+    points_possible: 10
+    grades:
+      sis:601: {{grade_points: 11}}
+""",
+        },
+    )
+    _, diags = load_or_raise(root, cwd=tmp_path)
+    assert [d.severity for d in diags] == [Severity.WARNING]
+    assert "extra credit" in diags[0].hint
+
+
+def test_positions_are_relative_to_cwd(tmp_path: Path) -> None:
+    root = _root(tmp_path / "repo", {"sub/s.yaml": "section: nope\nassignments: {}\n"})
+    _, diags = load_desired(root, cwd=tmp_path)
+    assert diags[0].file == "repo/sub/s.yaml"
+    assert (diags[0].line, diags[0].col) == (1, 10)
+
+
+def test_discovery_skips_hidden_folders_config_and_other_files(tmp_path: Path) -> None:
+    root = _root(
+        tmp_path,
+        {
+            "lmsctl.yaml": "timezone: UTC\n",
+            "a.yaml": "",
+            "deep/er/b.yml": "",
+            ".lmsctl/state.yaml": "",
+            ".git/x.yaml": "",
+            "notes.txt": "",
+            "deep/.hidden.yaml": "",
+        },
+    )
+    assert [p.relative_to(root).as_posix() for p in discover_manifests(root)] == [
+        "a.yaml",
+        "deep/er/b.yml",
+    ]
+
+
+def test_file_over_the_size_limit_is_refused_quickly(tmp_path: Path) -> None:
+    big = tmp_path / "big.yaml"
+    with big.open("w", encoding="utf-8") as fh:
+        fh.write(f"section: {SECTION}\nassignments: {{}}\n# ")
+        fh.write("x" * (MAX_FILE_BYTES + 10))
+    started = time.monotonic()
+    _, diags = load_desired(tmp_path, cwd=tmp_path)
+    assert time.monotonic() - started < 2
+    assert [d.format() for d in diags] == [
+        f"big.yaml:1:1: error: file is too large ({big.stat().st_size} bytes; the limit is "
+        f"{MAX_FILE_BYTES}) (split it into smaller files)"
+    ]
+
+
+def test_deep_nesting_is_refused_without_a_traceback(tmp_path: Path) -> None:
+    (tmp_path / "s.yaml").write_text("x: " + "[" * 5000 + "]" * 5000 + "\n", encoding="utf-8")
+    _, diags = load_desired(tmp_path, cwd=tmp_path)
+    assert len(diags) == 1
+    assert "too deep" in diags[0].message or "deeper than" in diags[0].message
+
+
+def test_missing_root_is_a_diagnostic(tmp_path: Path) -> None:
+    _, diags = load_desired(tmp_path / "nope", cwd=tmp_path)
+    assert [d.format() for d in diags] == [
+        "nope:1:1: error: is not a folder "
+        "(give the folder that holds lmsctl.yaml and the section files)"
+    ]
+
+
+@settings(
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    st.one_of(
+        st.text(max_size=300),
+        st.binary(max_size=300).map(lambda b: b.decode("latin-1")),
+        st.lists(
+            st.sampled_from(
+                [
+                    f"section: {SECTION}\n",
+                    "assignments:\n",
+                    "  hw-01:\n",
+                    "    title: x\n",
+                    "    due_date: 2027-13-45\n",
+                    "    grades: {sis:1: {grade_points: -1}}\n",
+                    "    grades_file: ../x.csv\n",
+                    "  &a x: *a\n",
+                    "    - [\n",
+                    "    flags: [excluded]\n",
+                    "  <<: *nowhere\n",
+                    "  ? [a]\n  : b\n",
+                ]
+            ),
+            max_size=12,
+        ).map("".join),
+    )
+)
+def test_any_input_gives_diagnostics_never_an_exception(text: str) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        (root / "s.yaml").write_text(text, encoding="utf-8", errors="surrogateescape")
+        desired, diags = load_desired(root, cwd=root)
+        assert all(d.file == "s.yaml" for d in diags)
+        assert len(desired.sections) <= 1
