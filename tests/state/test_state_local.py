@@ -324,6 +324,7 @@ def test_state_paths_keep_the_sandbox_apart(tmp_path: Path) -> None:
     assert state_path(Path("elsewhere"), absolute, sandbox=False) == tmp_path / "abs.json"
     backend = open_backend(tmp_path, default, sandbox=True)
     assert isinstance(backend, LocalBackend) and isinstance(backend, StateBackend)
+    assert isinstance(MemoryBackend(), StateBackend)
 
 
 def test_unknown_backend_is_a_config_error(tmp_path: Path) -> None:
