@@ -1,0 +1,155 @@
+"""Rate limit and fault injection, in-process and over a real socket."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+import pytest
+from sandbox_helpers import FUTURE, SECTION, Api
+
+from lmsctl.sandbox import DEMO_TOKEN, FaultConfig, SandboxConfig, running_server
+from lmsctl.sandbox.transport import sandbox_transport
+
+BODY = {"title": "T", "description": "D", "due_date": FUTURE, "assignee_mode": "all"}
+ASSIGNMENTS = f"/v3.1/sections/{SECTION}/assignments"
+
+
+def _away_from_minute_boundary(margin: float = 8.0) -> None:
+    """The rate window is the wall-clock minute: start well inside one."""
+    left = 60 - time.time() % 60
+    if left < margin:
+        time.sleep(left + 0.05)
+
+
+def test_1300_rapid_gets_1200_ok_then_429_with_headers() -> None:
+    transport = sandbox_transport(SandboxConfig())
+    _away_from_minute_boundary()
+
+    async def go() -> list[httpx.Response]:
+        headers = {"Authorization": f"Bearer {DEMO_TOKEN}"}
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://sandbox.local", headers=headers
+        ) as client:
+            return [await client.get("/v3.1/districts") for _ in range(1300)]
+
+    answers = asyncio.run(go())
+    assert [r.status_code for r in answers] == [200] * 1200 + [429] * 100
+    first, last_ok, limited = answers[0], answers[1199], answers[1200]
+    assert first.headers["X-RateLimit-Limit"] == "1200"
+    assert first.headers["X-RateLimit-Remaining"] == "1199"
+    assert last_ok.headers["X-RateLimit-Remaining"] == "0"
+    reset = int(limited.headers["X-RateLimit-Reset"])
+    assert reset % 60 == 0 and 0 < reset - time.time() <= 60
+    assert 1 <= int(limited.headers["Retry-After"]) <= 60
+    assert limited.headers["X-RateLimit-Remaining"] == "0"
+    # another token has its own window
+    other = Api(transport).get("/v3.1/districts", token="WRONG")
+    assert other.status_code == 403 and other.headers["X-RateLimit-Remaining"] == "1199"
+
+
+def test_rate_limit_is_configurable(make_api: Callable[..., Api]) -> None:
+    _away_from_minute_boundary()
+    api = make_api(rate_limit=3)
+    assert [api.get("/v3.1/districts").status_code for _ in range(4)] == [200, 200, 200, 429]
+    api.put("/_sandbox/faults", json={"rate_limit": 5})
+    assert api.get("/v3.1/districts").status_code == 200
+
+
+def _count(api: Api) -> int:
+    return len(api.get(f"/_sandbox/sections/{SECTION}/assignments").json()["data"])
+
+
+def test_fail_rate_answers_5xx_without_processing(api: Api) -> None:
+    api.put("/_sandbox/faults", json={"fail_rate": 1.0})
+    r = api.post(ASSIGNMENTS, json=BODY)
+    assert (r.status_code, r.json()) == (503, {"message": "Service Unavailable"})
+    assert _count(api) == 0
+    api.put("/_sandbox/faults", json={"fail_rate": 1.0, "fail_status": 500})
+    assert api.get("/v3.1/districts").status_code == 500
+
+
+def test_drop_before_loses_the_request(api: Api) -> None:
+    api.put("/_sandbox/faults", json={"drop_before_rate": 1.0, "methods": ["POST"]})
+    with pytest.raises(httpx.RemoteProtocolError):
+        api.post(ASSIGNMENTS, json=BODY)
+    assert _count(api) == 0
+    assert api.get("/v3.1/districts").status_code == 200  # only POST gets the fault
+
+
+def test_drop_after_processes_then_loses_the_answer(api: Api) -> None:
+    api.put("/_sandbox/faults", json={"drop_after_rate": 1.0})
+    with pytest.raises(httpx.RemoteProtocolError):
+        api.post(ASSIGNMENTS, json=BODY)
+    assert _count(api) == 1  # the create happened; the client cannot know
+
+
+def test_latency_is_per_method_and_does_not_block(api: Api) -> None:
+    api.put("/_sandbox/faults", json={"latency": {"PATCH": [0.3, 0.3]}})
+
+    async def go() -> float:
+        headers = {"Authorization": f"Bearer {DEMO_TOKEN}"}
+        async with httpx.AsyncClient(
+            transport=api.transport, base_url="http://sandbox.local", headers=headers
+        ) as client:
+            start = time.monotonic()
+            await client.get("/v3.1/districts")
+            assert time.monotonic() - start < 0.2
+            start = time.monotonic()
+            results = await asyncio.gather(
+                *(client.patch(f"{ASSIGNMENTS}/not-a-uuid", json={}) for _ in range(5))
+            )
+            assert all(r.status_code == 400 for r in results)
+            return time.monotonic() - start
+
+    elapsed = asyncio.run(go())
+    assert 0.3 <= elapsed < 1.0  # five overlapping 0.3 s waits, not 1.5 s
+
+
+def test_faults_never_touch_control_endpoints(api: Api) -> None:
+    api.put("/_sandbox/faults", json={"fail_rate": 1.0, "drop_before_rate": 1.0})
+    assert api.get(f"/_sandbox/sections/{SECTION}/assignments").status_code == 200
+    assert api.put("/_sandbox/faults", json={}).json()["data"]["fail_rate"] == 0.0
+
+
+def test_seeded_faults_replay(make_api: Callable[..., Api]) -> None:
+    def run() -> list[int]:
+        api = make_api(faults=FaultConfig(fail_rate=0.5, random_seed=42))
+        return [api.get("/v3.1/districts").status_code for _ in range(30)]
+
+    first = run()
+    assert first == run()
+    assert set(first) == {200, 503}
+
+
+def test_bad_fault_settings_are_400(api: Api) -> None:
+    for body in ({"fail_rate": 2}, {"nonsense": 1}, {"latency": {"BREW": 1}}, [1]):
+        r = api.put("/_sandbox/faults", json=body)
+        assert r.status_code == 400, body
+        assert r.json()["message"]
+
+
+def _over_socket(faults: dict[str, Any]) -> tuple[type[Exception] | int, int]:
+    """POST once to a served sandbox with these faults; (error type or status, assignments)."""
+    with running_server(SandboxConfig()) as base_url:
+        root = base_url.removesuffix("/v3.1")
+        headers = {"Authorization": f"Bearer {DEMO_TOKEN}"}
+        with httpx.Client(base_url=base_url, headers=headers, timeout=10) as client:
+            assert client.put(f"{root}/_sandbox/faults", json=faults).status_code == 200
+            outcome: type[Exception] | int
+            try:
+                outcome = client.post(f"sections/{SECTION}/assignments", json=BODY).status_code
+            except httpx.HTTPError as exc:
+                outcome = type(exc)
+            listed = client.get(f"{root}/_sandbox/sections/{SECTION}/assignments").json()
+    return outcome, len(listed["data"])
+
+
+def test_faults_over_a_real_socket() -> None:
+    assert _over_socket({"fail_rate": 1.0}) == (503, 0)
+    assert _over_socket({"drop_before_rate": 1.0}) == (httpx.RemoteProtocolError, 0)
+    assert _over_socket({"drop_after_rate": 1.0}) == (httpx.RemoteProtocolError, 1)
+    assert _over_socket({"latency": 0.05}) == (200, 1)
