@@ -28,6 +28,9 @@ from lmsctl.timeutil import format_api_datetime, utcnow
 #: How often a waiting ``lock(timeout=...)`` looks again.
 POLL_INTERVAL = 0.1
 
+#: Ids of the locks this process made (to tell its own locks from a dead run's with its pid).
+_OWN_LOCK_IDS: set[str] = set()
+
 
 @dataclass(frozen=True)
 class LockInfo:
@@ -45,8 +48,10 @@ class LockInfo:
     @classmethod
     def new(cls, command: str, *, replaced: LockInfo | None = None) -> LockInfo:
         """A lock record for this process."""
+        lock_id = str(uuid.uuid4())
+        _OWN_LOCK_IDS.add(lock_id)
         return cls(
-            id=str(uuid.uuid4()),
+            id=lock_id,
             user=current_user(),
             host=socket.gethostname(),
             pid=os.getpid(),
@@ -175,8 +180,16 @@ def pid_alive(pid: int) -> bool:
 
 
 def is_stale(info: LockInfo) -> bool:
-    """A lock is stale when its holder ran on this host and its process is gone."""
-    return info.host == socket.gethostname() and not pid_alive(info.pid)
+    """A lock is stale when its holder ran on this host and its process is gone.
+
+    A lock naming this very process but not made by it is stale too: its holder died and the
+    pid was handed out again (common in containers, where each run gets the same small pid).
+    """
+    if info.host != socket.gethostname():
+        return False
+    if info.pid == os.getpid():
+        return info.id not in _OWN_LOCK_IDS
+    return not pid_alive(info.pid)
 
 
 def check_can_write(stored: StateSnapshot | None, snapshot: StateSnapshot, where: str) -> None:

@@ -269,6 +269,21 @@ def test_sigkilled_holder_does_not_block_the_next_run(tmp_path: Path) -> None:
     assert not leftover.exists()
 
 
+def test_lock_of_a_dead_run_that_had_our_pid_is_taken_over(backend: LocalBackend) -> None:
+    # in a container every run can get the same pid: a lock naming our pid that this process
+    # never made was left by a run that died
+    ours = LockInfo.new("lmsctl apply")
+    dead = LockInfo(
+        "0b1e7c3a-5d2f-4a8e-9c61-7f3d2b1a0e94", ours.user, ours.host, os.getpid(), "x", "t"
+    )
+    backend.lock_path.parent.mkdir(parents=True)
+    backend.lock_path.write_text(json.dumps(dead.to_dict()))
+    got = backend.lock("lmsctl apply")
+    assert got.replaced == dead
+    with pytest.raises(StateLockedError):  # while our own lock is never stale to us
+        backend.lock("lmsctl plan")
+
+
 def test_lock_on_another_host_is_never_judged_stale(backend: LocalBackend) -> None:
     other = LockInfo(
         "abc", "alice", "elsewhere.example", 1, "lmsctl apply", "2026-11-01T10:00:00.000Z"
