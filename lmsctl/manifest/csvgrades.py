@@ -3,7 +3,9 @@
 The header names the ``student`` column (a Clever id or a roster reference) and any grade fields
 (``grade_points``, ``grade``, ``grade_comment``, ``flags``, ``state``, ``extra_attempts``,
 ``override_due_date``, ``grader_id``). An empty cell means "not managed". ``flags`` are written
-``late;missing`` (semicolons or spaces). Every problem names the CSV's own line number.
+``late;missing`` (semicolons or spaces). Spreadsheets that export with ``;`` or tabs
+between cells are understood too (then write flags separated by spaces). Every problem
+names the CSV's own line number.
 """
 
 from __future__ import annotations
@@ -107,6 +109,16 @@ def _col(raw_line: str, cells: list[str], index: int) -> int:
     return sum(len(c) + 1 for c in cells[:index]) + 1
 
 
+def _delimiter(text: str) -> str:
+    """',' normally; ';' or a tab when the header row uses one of those and no comma."""
+    header = next((line for line in text.splitlines() if line.strip()), "")
+    if "," not in header:
+        for candidate in (";", "\t"):
+            if candidate in header:
+                return candidate
+    return ","
+
+
 def read_gradebook(
     path: Path, display: str, *, timezone: str
 ) -> tuple[list[CsvGrade], list[Diagnostic]]:
@@ -131,7 +143,7 @@ def read_gradebook(
     except LoadFailure as failure:
         return [], list(failure.diagnostics)
     raw_lines = text.splitlines()
-    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=_delimiter(text), strict=True)
     rows: list[CsvGrade] = []
     header: list[str] | None = None
     seen: dict[tuple[str, str], int] = {}

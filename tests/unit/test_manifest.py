@@ -308,3 +308,32 @@ def test_any_input_gives_diagnostics_never_an_exception(text: str) -> None:
         desired, diags = load_desired(root, cwd=root)
         assert all(d.file == "s.yaml" for d in diags)
         assert len(desired.sections) <= 1
+
+
+def test_semicolon_separated_gradebook(tmp_path: Path) -> None:
+    root = _root(
+        tmp_path,
+        {
+            "s.yaml": f"section: {SECTION}\nassignments:\n"
+            + HW
+            + "    due_date: 2027-02-01\n    grades_file: g.csv\n",
+        },
+    )
+    (root / "g.csv").write_bytes(
+        "\ufeffstudent;grade_points;flags;grade_comment\r\n"
+        "sis:601;8,5;;\r\n"
+        "sis:602;7;late missing;Très bien\r\n".encode()
+    )
+    desired, diags = load_desired(root, cwd=root)
+    assert [d.format() for d in diags] == [
+        "g.csv:2:9: error: grade_points '8,5' is not a number (write a number such as 8.5)"
+    ]
+    (a,) = desired.assignments()
+    (g,) = a.grades
+    assert g.fields == {
+        "grade_points": 7,
+        "flags": ("late", "missing"),
+        "grade_comment": "Très bien",
+    }
+    assert g.source == "csv"
+    assert (g.pos.file, g.pos.line) == ("g.csv", 3)
