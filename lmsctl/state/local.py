@@ -123,7 +123,13 @@ class LocalBackend:
             raise StateError(f"cannot stat state file {self.description}: {exc}") from exc
         if key == self._seen:
             return  # nobody touched it since we read or wrote it
-        stored = self._parse(self.path.read_bytes())
+        try:
+            raw = self.path.read_bytes()
+        except FileNotFoundError:
+            return
+        except OSError as exc:
+            raise StateError(f"cannot read state file {self.description}: {exc}") from exc
+        stored = self._parse(raw)
         check_can_write(stored, snapshot, self.description)
 
     def _replace_atomically(self, data: bytes) -> None:
@@ -193,10 +199,15 @@ class LocalBackend:
         except OSError as exc:
             raise StateError(f"cannot create lock file {_display(self.lock_path)}: {exc}") from exc
         try:
-            os.write(fd, _encode(info.to_dict()))
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+            try:
+                os.write(fd, _encode(info.to_dict()))
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                self.lock_path.unlink()
+            raise
         return True
 
     def _take_over_if_stale(self, command: str) -> LockInfo | None:
