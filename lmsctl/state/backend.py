@@ -12,6 +12,7 @@ print a warning. A lock held on another host is never judged stale: ``force-unlo
 
 from __future__ import annotations
 
+import copy
 import getpass
 import os
 import socket
@@ -238,7 +239,9 @@ class MemoryBackend:
     """
 
     def __init__(self, snapshot: StateSnapshot | None = None) -> None:
-        self._data: dict[str, Any] | None = snapshot.to_dict() if snapshot is not None else None
+        self._data: dict[str, Any] | None = (
+            copy.deepcopy(snapshot.to_dict()) if snapshot is not None else None
+        )
         self._lock: LockInfo | None = None
         self.writes = 0
 
@@ -255,7 +258,7 @@ class MemoryBackend:
         stored = StateSnapshot.from_dict(self._data) if self._data is not None else None
         check_can_write(stored, snapshot, self.description)
         snapshot.serial += 1
-        self._data = snapshot.to_dict()
+        self._data = copy.deepcopy(snapshot.to_dict())
         self.writes += 1
 
     def set_lock(self, info: LockInfo | None) -> None:

@@ -353,5 +353,6 @@ def test_memory_backend_stores_a_copy() -> None:
     b = MemoryBackend()
     snapshot = make_snapshot(make_record())
     b.write(snapshot)
+    snapshot.resources[f"{SECTION}/hw-01"].grades[STUDENT]["grade_points"] = 0
     snapshot.resources.clear()
-    assert f"{SECTION}/hw-01" in b.read().resources
+    assert b.read().resources[f"{SECTION}/hw-01"].grades[STUDENT] == {"grade_points": 9}
