@@ -184,13 +184,19 @@ def _translate(doc: YamlDocument, error: jsonschema.ValidationError, rule: str) 
         expected = error.validator_value
         names = [expected] if isinstance(expected, str) else list(expected)
         want = " or ".join(_TYPE_NAMES.get(n, n) for n in names)
+        if value is None:
+            hint = "write a value, or remove the field"
+        elif "string" in names and isinstance(value, bool | int | float):
+            hint = "put the value in quotes: YAML reads it as " + _describe(value)
+        else:
+            hint = f"write {want}"
         return [
             _diag(
                 doc,
                 doc.pos(path),
                 path,
                 f"must be {want}, not {_describe(value)}",
-                schema.get("x-type-hint", f"write {want}"),
+                hint,
                 rule,
             )
         ]
