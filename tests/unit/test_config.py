@@ -58,7 +58,7 @@ def test_empty_file_gives_defaults(tmp_path: Path) -> None:
         (
             "district: 12345\n",
             "lmsctl.yaml:1:11: error: district: must be a string, not a whole number "
-            "(write a string)",
+            "(put the value in quotes: YAML reads it as a whole number)",
         ),
         (
             "policies:\n  on_drift: revrt\n",
