@@ -215,7 +215,8 @@ class Plan:
         if n[Action.UNKNOWN]:
             extra.append(f"{n[Action.UNKNOWN]} with unknown outcome")
         if self.blocking_conflicts:
-            extra.append(f"{len(self.blocking_conflicts)} conflicts")
+            n_conflicts = len(self.blocking_conflicts)
+            extra.append(f"{n_conflicts} conflict{'s' if n_conflicts != 1 else ''}")
         if extra:
             text = text[:-1] + " (" + ", ".join(extra) + ")."
         return text
