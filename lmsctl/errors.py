@@ -59,7 +59,8 @@ class Diagnostic:
     rule: str = field(default="", compare=False)
 
     def format(self) -> str:
-        text = f"{self.file}:{self.line}:{self.col}: {self.severity.value}: "
+        location = f"{self.file}:{self.line}:{self.col}: " if self.file else ""
+        text = f"{location}{self.severity.value}: "
         if self.where:
             text += f"{self.where} "
         text += self.message

@@ -59,7 +59,7 @@ def delete_impact(submissions: Mapping[str, Mapping[str, Any]] | None) -> Delete
     subs = list((submissions or {}).values())
     return DeleteImpact(
         submissions=len(subs),
-        turned_in=sum(1 for s in subs if s.get("state") in ("submitted", "returned", "reclaimed")),
+        turned_in=sum(1 for s in subs if s.get("state") == "submitted"),
         graded=sum(
             1 for s in subs if s.get("grade_points") is not None or s.get("grade") not in (None, "")
         ),
@@ -671,7 +671,7 @@ class PlanBuilder:
             title = str(live.get("title") or title)
             if getattr(record, "protect", False):
                 self._diag(
-                    SourcePos("(state)", 0, 0),
+                    SourcePos("", 0, 0),
                     f"{address}:",
                     f"{title!r} is protected (protect: true) and would be deleted: it is in state "
                     "but no longer in the manifests",
