@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from lmsctl.errors import Diagnostic, ManifestError, Severity
-from lmsctl.manifest.loader import YamlDocument, load_yaml_file
-from lmsctl.manifest.schema import CONFIG_SCHEMA, schema_diagnostics, where_label
+from lmsctl.manifest.loader import YamlDocument, load_yaml_file, where_label
+from lmsctl.manifest.schema import CONFIG_SCHEMA, schema_diagnostics
 from lmsctl.model import PolicyConfig, ProjectConfig, StateConfig
 
 CONFIG_FILE = "lmsctl.yaml"

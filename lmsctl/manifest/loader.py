@@ -16,7 +16,8 @@ None) plus a map from each value's path to its 1-based (line, column), and the s
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import json
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -180,49 +181,47 @@ def _mark_pos(mark: Any) -> Pos:
     return (int(mark.line) + 1, int(mark.column) + 1)
 
 
-class _Walker:
+@dataclass
+class _Frame:
+    """An open mapping or sequence while events stream in."""
+
+    value: dict[Any, Any] | list[Any]
+    path: Path_
+    anchor: str | None
+    size: int = 1
+    key: str | None = None  # mapping: the key waiting for its value
+    key_pos: Pos = (1, 1)
+    is_merge: bool = False  # mapping: the waiting key is '<<'
+    seen: dict[str, Pos] = field(default_factory=dict)
+    merged: dict[Any, Any] = field(default_factory=dict)
+    merge_only: bool = False  # the value of a '<<' key (or an item of one)
+
+
+class _Composer:
+    """Build values from parser events without recursion (deep input cannot crash it).
+
+    PyYAML's composer (and libyaml's, through Cython) recurse once per nesting level, which
+    overflows the stack on hostile input; the event parser itself is iterative.
+    """
+
     def __init__(self, file: str) -> None:
         self.file = file
         self.doc = YamlDocument(file=file, data=None)
         self.errors: list[Diagnostic] = []
         self.count = 0
-        self._scalar_loader = _Loader("")
+        self.anchors: dict[str, tuple[Any, int]] = {}
+        self.stack: list[_Frame] = []
+        self.documents = 0
+        self.done = False
+        self._resolver = _Loader("")
 
     def fail(self, pos: Pos, message: str, hint: str, rule: str) -> LoadFailure:
         return LoadFailure([_diag(self.file, pos, message, hint, rule=rule)])
 
-    def walk(self, node: yaml.Node, path: Path_, depth: int) -> Any:
-        self.count += 1
-        pos = _mark_pos(node.start_mark)
-        if self.count > MAX_NODES:
-            raise self.fail(
-                pos,
-                f"file expands to more than {MAX_NODES} values (aliases expanded)",
-                "remove the nested anchors/aliases; this looks like an alias bomb",
-                "alias-limit",
-            )
-        if depth > MAX_DEPTH:
-            raise self.fail(
-                pos,
-                f"nesting deeper than {MAX_DEPTH} levels (or a recursive alias)",
-                "flatten the structure; aliases may not refer to themselves",
-                "depth-limit",
-            )
-        self.doc.positions[path] = pos
-        if isinstance(node, yaml.ScalarNode):
-            return self.scalar(node, pos)
-        if isinstance(node, yaml.SequenceNode):
-            if node.tag != _SEQ:
-                raise self.bad_tag(node, pos)
-            return [self.walk(child, (*path, i), depth + 1) for i, child in enumerate(node.value)]
-        if isinstance(node, yaml.MappingNode):
-            if node.tag != _MAP:
-                raise self.bad_tag(node, pos)
-            return self.mapping(node, path, depth)
-        raise self.fail(pos, "unsupported YAML node", "", "yaml")  # pragma: no cover
+    def _resolve(self, kind: type[yaml.Node], value: str | None, implicit: Any) -> str:
+        return str(self._resolver.resolve(kind, value, implicit))  # type: ignore[no-untyped-call]
 
-    def bad_tag(self, node: yaml.Node, pos: Pos) -> LoadFailure:
-        tag = str(node.tag)
+    def bad_tag(self, tag: str, pos: Pos) -> LoadFailure:
         short = tag.replace("tag:yaml.org,2002:", "!!")
         return self.fail(
             pos,
@@ -231,65 +230,233 @@ class _Walker:
             "yaml-tag",
         )
 
-    def scalar(self, node: yaml.ScalarNode, pos: Pos) -> Any:
-        tag = node.tag
-        if tag not in _SCALAR_TAGS:
-            raise self.bad_tag(node, pos)
+    def _grow(self, size: int, pos: Pos) -> None:
+        self.count += size
+        if self.count > MAX_NODES:
+            raise self.fail(
+                pos,
+                f"file expands to more than {MAX_NODES} values (aliases expanded)",
+                "remove the nested anchors/aliases; this looks like an alias bomb",
+                "alias-limit",
+            )
+
+    def feed(self, event: yaml.Event) -> None:
+        pos = _mark_pos(event.start_mark)
+        if isinstance(event, yaml.DocumentStartEvent):
+            self.documents += 1
+            if self.documents > 1:
+                raise self.fail(
+                    pos,
+                    "the file holds more than one YAML document",
+                    "keep one document per file: remove the second '---'",
+                    "yaml-documents",
+                )
+        elif isinstance(event, yaml.ScalarEvent):
+            self.scalar(event, pos)
+        elif isinstance(event, yaml.AliasEvent):
+            self.alias(event, pos)
+        elif isinstance(event, yaml.SequenceStartEvent | yaml.MappingStartEvent):
+            self.start(event, pos)
+        elif isinstance(event, yaml.SequenceEndEvent | yaml.MappingEndEvent):
+            self.end()
+
+    # -- values -------------------------------------------------------------------------------
+
+    def _child_path(self) -> Path_:
+        if not self.stack:
+            return ()
+        top = self.stack[-1]
+        if isinstance(top.value, list):
+            return (*top.path, len(top.value))
+        if top.is_merge:
+            return (*top.path, "<<")
+        assert top.key is not None
+        return (*top.path, top.key)
+
+    def _expects_key(self) -> bool:
+        return (
+            bool(self.stack)
+            and isinstance(self.stack[-1].value, dict)
+            and (self.stack[-1].key is None and not self.stack[-1].is_merge)
+        )
+
+    def scalar(self, event: yaml.ScalarEvent, pos: Pos) -> None:
+        tag = event.tag
+        if tag is None or tag == "!":
+            tag = self._resolve(yaml.ScalarNode, event.value, event.implicit)
+        if tag not in _SCALAR_TAGS and not (tag == _MERGE and self._expects_key()):
+            raise self.bad_tag(str(tag), pos)
+        self._grow(1, pos)
+        if self._expects_key():
+            top = self.stack[-1]
+            if event.anchor is not None:
+                self.anchors[event.anchor] = (str(event.value), 1)
+            if tag == _MERGE:
+                top.is_merge = True
+                top.key_pos = pos
+                return
+            top.key = str(event.value)  # keys stay as written: '01' is not 1, 'no' is not False
+            top.key_pos = pos
+            return
+        value: Any
         if tag in (_STR, _TIMESTAMP):
-            return str(node.value)
-        try:
-            return self._scalar_loader.construct_object(node, deep=True)
-        except (yaml.YAMLError, ValueError) as exc:
-            raise self.fail(pos, f"bad scalar {node.value!r}", "quote it", "yaml") from exc
-
-    def mapping(self, node: yaml.MappingNode, path: Path_, depth: int) -> dict[Any, Any]:
-        result: dict[Any, Any] = {}
-        seen: dict[Any, Pos] = {}
-        merged: dict[Any, Any] = {}
-        for key_node, value_node in node.value:
-            kpos = _mark_pos(key_node.start_mark)
-            if key_node.tag == _MERGE:
-                self.merge(value_node, path, depth, merged)
-                continue
-            if not isinstance(key_node, yaml.ScalarNode):
+            value = str(event.value)
+        else:
+            node = yaml.ScalarNode(tag, event.value)
+            try:
+                value = self._resolver.construct_object(node, deep=True)
+            except (yaml.YAMLError, ValueError) as exc:
                 raise self.fail(
-                    kpos, "mapping keys must be plain scalars", "use a string key", "yaml-key"
-                )
-            self.scalar(key_node, kpos)  # refuses unsafe tags on keys too
-            key = str(key_node.value)  # keys stay as written: '01' is not 1, 'no' is not False
-            if key in seen:
-                first = seen[key]
-                self.errors.append(
-                    _diag(
-                        self.file,
-                        kpos,
-                        f"duplicate key {key!r}, first written at line {first[0]}",
-                        "keep only one of them; YAML would silently use the last",
-                        rule="duplicate-key",
-                    )
-                )
-                continue
-            seen[key] = kpos
-            child = (*path, key)
-            self.doc.key_positions[child] = kpos
-            result[key] = self.walk(value_node, child, depth + 1)
-        for key, value in merged.items():
-            result.setdefault(key, value)
-        return result
+                    pos, f"cannot read the value {event.value!r}", "quote it", "yaml"
+                ) from exc
+        if event.anchor is not None:
+            self.anchors[event.anchor] = (value, 1)
+        self.attach(value, pos, 1)
 
-    def merge(self, node: yaml.Node, path: Path_, depth: int, into: dict[Any, Any]) -> None:
-        nodes = node.value if isinstance(node, yaml.SequenceNode) else [node]
-        for item in nodes:
-            if not isinstance(item, yaml.MappingNode):
+    def alias(self, event: yaml.AliasEvent, pos: Pos) -> None:
+        name = str(event.anchor)
+        if name not in self.anchors:
+            if any(frame.anchor == name for frame in self.stack):
                 raise self.fail(
-                    _mark_pos(item.start_mark),
-                    "a merge key '<<' needs a mapping (or a list of mappings)",
-                    "merge an anchored mapping, e.g. '<<: *defaults'",
-                    "yaml-merge",
+                    pos,
+                    f"alias *{name} refers to a collection that contains it",
+                    "aliases may not refer to themselves",
+                    "yaml-alias",
                 )
-            value = self.walk(item, path, depth + 1)
-            for key, val in value.items():
-                into.setdefault(key, val)
+            raise self.fail(
+                pos, f"alias *{name} has no anchor &{name} before it", "define it first", "yaml"
+            )
+        value, size = self.anchors[name]
+        self._grow(size, pos)
+        if self._expects_key():
+            if not isinstance(value, str):
+                raise self.fail(
+                    pos, "mapping keys must be plain scalars", "use a string key", "yaml-key"
+                )
+            top = self.stack[-1]
+            top.key, top.key_pos = value, pos
+            return
+        self.attach(value, pos, size)
+
+    def start(self, event: yaml.CollectionStartEvent, pos: Pos) -> None:
+        is_map = isinstance(event, yaml.MappingStartEvent)
+        node_type = yaml.MappingNode if is_map else yaml.SequenceNode
+        tag = event.tag
+        if tag is None or tag == "!":
+            tag = self._resolve(node_type, None, event.implicit)
+        if tag != (_MAP if is_map else _SEQ):
+            raise self.bad_tag(str(tag), pos)
+        if self._expects_key():
+            raise self.fail(
+                pos, "mapping keys must be plain scalars", "use a string key", "yaml-key"
+            )
+        if len(self.stack) >= MAX_DEPTH:
+            raise self.fail(
+                pos,
+                f"nesting deeper than {MAX_DEPTH} levels",
+                "flatten the structure",
+                "depth-limit",
+            )
+        self._grow(1, pos)
+        merge_only = bool(self.stack) and (self.stack[-1].is_merge or self.stack[-1].merge_only)
+        path = self._child_path()
+        if not merge_only:
+            self.doc.positions[path] = pos
+        container: dict[Any, Any] | list[Any] = {} if is_map else []
+        self.stack.append(
+            _Frame(value=container, path=path, anchor=event.anchor, merge_only=merge_only)
+        )
+
+    def end(self) -> None:
+        frame = self.stack.pop()
+        if isinstance(frame.value, dict):
+            for key, val in frame.merged.items():
+                frame.value.setdefault(key, val)
+        if frame.anchor is not None:
+            self.anchors[frame.anchor] = (frame.value, frame.size)
+        pos = self.doc.positions.get(frame.path, (1, 1))
+        self.attach(frame.value, pos, frame.size, from_frame=True)
+
+    def attach(self, value: Any, pos: Pos, size: int, *, from_frame: bool = False) -> None:
+        if not self.stack:
+            self.doc.data = value
+            if not from_frame:
+                self.doc.positions[()] = pos
+            return
+        top = self.stack[-1]
+        top.size += size
+        if isinstance(top.value, list):
+            if not from_frame and not top.merge_only:
+                self.doc.positions[(*top.path, len(top.value))] = pos
+            if top.merge_only:
+                self._merge_into_parent(value, pos)
+            top.value.append(value)
+            return
+        if top.is_merge:
+            top.is_merge = False
+            if not isinstance(value, list):
+                self._merge(top, value, pos)
+            # a list of mappings was merged item by item as it was read
+            return
+        key = top.key
+        assert key is not None
+        top.key = None
+        if key in top.seen:
+            first = top.seen[key]
+            self.errors.append(
+                _diag(
+                    self.file,
+                    top.key_pos,
+                    f"duplicate key {key!r}, first written at line {first[0]}",
+                    "keep only one of them; YAML would silently use the last",
+                    rule="duplicate-key",
+                    where=where_label(top.path),
+                )
+            )
+            return
+        top.seen[key] = top.key_pos
+        child = (*top.path, key)
+        if not top.merge_only:
+            self.doc.key_positions[child] = top.key_pos
+            if not from_frame:
+                self.doc.positions[child] = pos
+        top.value[key] = value
+
+    def _merge_into_parent(self, value: Any, pos: Pos) -> None:
+        # an item of a '<<: [*a, *b]' list: merge it into the mapping holding the '<<'
+        holder = self.stack[-2] if len(self.stack) >= 2 else None
+        if holder is not None and isinstance(holder.value, dict):
+            self._merge(holder, value, pos)
+
+    def _merge(self, frame: _Frame, value: Any, pos: Pos) -> None:
+        if not isinstance(value, dict):
+            raise self.fail(
+                pos,
+                "a merge key '<<' needs a mapping (or a list of mappings)",
+                "merge an anchored mapping, e.g. '<<: *defaults'",
+                "yaml-merge",
+            )
+        for key, val in value.items():
+            frame.merged.setdefault(key, val)
+
+
+def format_where(path: Sequence[str | int]) -> str:
+    """Render a value's path the way diagnostics name it: ``assignments.hw-01.grades.sis:603``."""
+    parts: list[str] = []
+    for item in path:
+        if isinstance(item, int):
+            parts.append(f"[{item}]")
+        else:
+            text = str(item)
+            if "." in text or " " in text or not text:
+                text = json.dumps(text)
+            parts.append(("." if parts else "") + text)
+    return "".join(parts)
+
+
+def where_label(path: Sequence[str | int]) -> str:
+    """The ``<where>`` part of a diagnostic (empty for the document itself)."""
+    return f"{format_where(path)}:" if path else ""
 
 
 def _offset_pos(text: str, offset: int) -> Pos:
@@ -310,13 +477,21 @@ def load_yaml_text(text: str, display: str) -> YamlDocument:
     return doc
 
 
-def _load(text: str, display: str) -> tuple[YamlDocument, list[Diagnostic]]:
+def _events(text: str) -> Iterator[yaml.Event]:
+    loader_cls: Any = getattr(yaml, "CSafeLoader", None) or yaml.SafeLoader
+    loader = loader_cls(text)
     try:
-        loader = _Loader(text)
-        try:
-            node = loader.get_single_node()
-        finally:
-            loader.dispose()
+        while loader.check_event():
+            yield loader.get_event()
+    finally:
+        loader.dispose()
+
+
+def _load(text: str, display: str) -> tuple[YamlDocument, list[Diagnostic]]:
+    composer = _Composer(display)
+    try:
+        for event in _events(text):
+            composer.feed(event)
     except yaml.reader.ReaderError as exc:
         raise LoadFailure(
             [
@@ -332,8 +507,6 @@ def _load(text: str, display: str) -> tuple[YamlDocument, list[Diagnostic]]:
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         problem = exc.problem or exc.context or "invalid YAML"
-        if exc.context and exc.problem:
-            problem = f"{exc.problem} ({exc.context})" if "while" not in exc.context else problem
         raise LoadFailure(
             [
                 _diag(
@@ -349,29 +522,7 @@ def _load(text: str, display: str) -> tuple[YamlDocument, list[Diagnostic]]:
         raise LoadFailure(
             [_diag(display, (1, 1), f"YAML error: {exc}", "fix the YAML", rule="yaml-syntax")]
         ) from exc
-    except RecursionError as exc:
-        raise LoadFailure(
-            [
-                _diag(
-                    display,
-                    (1, 1),
-                    "YAML nesting is too deep",
-                    "flatten the structure",
-                    rule="depth-limit",
-                )
-            ]
-        ) from exc
-    walker = _Walker(display)
-    if node is None:
-        walker.doc.data = None
-        return walker.doc, []
-    try:
-        walker.doc.data = walker.walk(node, (), 0)
-    except RecursionError as exc:
-        raise walker.fail(
-            (1, 1), "YAML nesting is too deep", "flatten the structure", "depth-limit"
-        ) from exc
-    return walker.doc, walker.errors
+    return composer.doc, composer.errors
 
 
 def load_yaml_file(

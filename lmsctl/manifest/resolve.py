@@ -8,28 +8,22 @@ collected as Diagnostics, never raised, so one run reports all of them.
 
 from __future__ import annotations
 
-import functools
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from jsonschema import Draft202012Validator
-
 from lmsctl.addresses import ASSIGNMENT_KEY_RE, SECTION_ID_RE
 from lmsctl.config import CONFIG_FILE, display_path, read_config
 from lmsctl.errors import Diagnostic, Severity
 from lmsctl.manifest.csvgrades import CsvGrade, read_gradebook
-from lmsctl.manifest.loader import Path_, YamlDocument, load_yaml_file
+from lmsctl.manifest.loader import Path_, YamlDocument, load_yaml_file, where_label
 from lmsctl.manifest.refs import RefError, normalize_date, parse_student_ref
 from lmsctl.manifest.schema import (
     SECTION_SCHEMA,
     did_you_mean,
-    left_to_semantic_pass,
-    load_schema,
-    schema_diagnostics,
-    where_label,
+    schema_check,
 )
 from lmsctl.model import (
     ASSIGNMENT_DATE_FIELDS,
@@ -71,19 +65,6 @@ def discover_manifests(root: Path) -> list[Path]:
     return sorted(found)
 
 
-@functools.cache
-def _property_validator(kind: str, name: str) -> Draft202012Validator:
-    schema = load_schema(SECTION_SCHEMA)
-    sub = schema["$defs"][kind]["properties"][name]
-    return Draft202012Validator({**sub, "$defs": schema["$defs"]})
-
-
-def _well_typed(kind: str, name: str, value: Any) -> bool:
-    """True when ``value`` passes the schema of field ``name`` (the schema pass reported it)."""
-    validator = _property_validator(kind, name)
-    return all(left_to_semantic_pass(error) for error in validator.iter_errors(value))
-
-
 @dataclass
 class _File:
     """The section file being resolved: where diagnostics go, and position helpers."""
@@ -94,6 +75,8 @@ class _File:
     root: Path
     cwd: Path
     diags: list[Diagnostic] = field(default_factory=list)
+    #: paths that failed the schema (and their ancestors): their values are not used
+    bad: set[Path_] = field(default_factory=set)
 
     def pos(self, path: Path_) -> SourcePos:
         line, col = self.doc.pos(path)
@@ -223,7 +206,8 @@ def _section(ctx: _File) -> SectionSpec | None:
             rule="section-shape",
         )
         return None
-    ctx.diags.extend(schema_diagnostics(ctx.doc, SECTION_SCHEMA))
+    schema_diags, ctx.bad = schema_check(ctx.doc, SECTION_SCHEMA)
+    ctx.diags.extend(schema_diags)
     raw_id = data.get("section")
     section_id = raw_id if isinstance(raw_id, str) and SECTION_ID_RE.match(raw_id) else None
     name = data.get("name") if isinstance(data.get("name"), str) else None
@@ -304,8 +288,8 @@ def _assignment(
         else:
             continue
         written.add(name)
-        if not _well_typed("assignment", name, raw):
-            continue
+        if path in ctx.bad:
+            continue  # the schema pass reported it
         pos = ctx.pos(path)
         if name in ASSIGNMENT_DATE_FIELDS:
             try:
@@ -557,8 +541,8 @@ def _inline_grade(
             continue
         raw = gvalue[name]
         path = (*gpath, name)
-        if not _well_typed("grade", name, raw):
-            continue
+        if path in ctx.bad:
+            continue  # the schema pass reported it
         pos = ctx.pos(path)
         if name in GRADE_DATE_FIELDS:
             try:

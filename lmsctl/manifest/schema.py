@@ -10,7 +10,7 @@ from __future__ import annotations
 import difflib
 import functools
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from importlib import resources
 from typing import Any
 
@@ -18,7 +18,7 @@ import jsonschema
 from jsonschema import Draft202012Validator
 
 from lmsctl.errors import Diagnostic, Severity
-from lmsctl.manifest.loader import Path_, YamlDocument
+from lmsctl.manifest.loader import Path_, YamlDocument, where_label
 
 SECTION_SCHEMA = "section.schema.json"
 CONFIG_SCHEMA = "config.schema.json"
@@ -36,26 +36,21 @@ def load_schema(name: str) -> dict[str, Any]:
 def _validator(name: str) -> Draft202012Validator:
     schema = load_schema(name)
     Draft202012Validator.check_schema(schema)
-    return Draft202012Validator(schema)
+    # local $refs inlined: resolving them per instance dominates validation time
+    return Draft202012Validator(_inline_refs(schema, schema.get("$defs", {})))
 
 
-def format_where(path: Sequence[str | int]) -> str:
-    """Render a value's path the way diagnostics name it: ``assignments.hw-01.grades.sis:603``."""
-    parts: list[str] = []
-    for item in path:
-        if isinstance(item, int):
-            parts.append(f"[{item}]")
-        else:
-            text = str(item)
-            if "." in text or " " in text or not text:
-                text = json.dumps(text)
-            parts.append(("." if parts else "") + text)
-    return "".join(parts)
-
-
-def where_label(path: Sequence[str | int]) -> str:
-    """The ``<where>`` part of a diagnostic (empty for the document itself)."""
-    return f"{format_where(path)}:" if path else ""
+def _inline_refs(node: Any, defs: dict[str, Any]) -> Any:
+    if isinstance(node, dict):
+        ref = node.get("$ref")
+        if isinstance(ref, str) and ref.startswith("#/$defs/"):
+            target = _inline_refs(defs[ref.removeprefix("#/$defs/")], defs)
+            rest = {k: _inline_refs(v, defs) for k, v in node.items() if k != "$ref"}
+            return {**target, **rest}
+        return {k: _inline_refs(v, defs) for k, v in node.items() if k != "$defs"}
+    if isinstance(node, list):
+        return [_inline_refs(v, defs) for v in node]
+    return node
 
 
 def did_you_mean(word: str, choices: Iterable[str]) -> str:
@@ -112,17 +107,32 @@ def schema_diagnostics(
     doc: YamlDocument, schema_name: str, *, rule: str = "schema"
 ) -> list[Diagnostic]:
     """Validate ``doc.data`` against a shipped schema; one Diagnostic per violation."""
+    return schema_check(doc, schema_name, rule=rule)[0]
+
+
+def schema_check(
+    doc: YamlDocument, schema_name: str, *, rule: str = "schema"
+) -> tuple[list[Diagnostic], set[Path_]]:
+    """Validate ``doc.data``: the diagnostics, and every path that is or holds a violation.
+
+    A value whose path is in the returned set failed the schema somewhere (the path of an
+    error and all its ancestors are in it), so later passes can skip it.
+    """
     validator = _validator(schema_name)
     diags: list[Diagnostic] = []
+    bad: set[Path_] = set()
     for error in validator.iter_errors(doc.data):
         if left_to_semantic_pass(error):
             continue
+        path = tuple(error.absolute_path)
+        for i in range(len(path) + 1):
+            bad.add(path[:i])
         diags.extend(_translate(doc, error, rule))
     # one message per position and text
     unique: dict[tuple[int, int, str], Diagnostic] = {}
     for d in diags:
         unique.setdefault((d.line, d.col, d.where + d.message), d)
-    return list(unique.values())
+    return list(unique.values()), bad
 
 
 def _diag(

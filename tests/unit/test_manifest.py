@@ -337,3 +337,45 @@ def test_semicolon_separated_gradebook(tmp_path: Path) -> None:
     }
     assert g.source == "csv"
     assert (g.pos.file, g.pos.line) == ("g.csv", 3)
+
+
+def test_pure_python_yaml_parser_gives_the_same_model(monkeypatch: pytest.MonkeyPatch) -> None:
+    import yaml
+
+    with_c, diags_c = load_desired(EXAMPLES, cwd=EXAMPLES)
+    monkeypatch.delattr(yaml, "CSafeLoader", raising=False)
+    without_c, diags = load_desired(EXAMPLES, cwd=EXAMPLES)
+    assert diags == diags_c == []
+    assert without_c == with_c
+
+
+def test_second_document_is_an_error(tmp_path: Path) -> None:
+    (tmp_path / "s.yaml").write_text(
+        f"section: {SECTION}\nassignments: {{}}\n---\nsection: x\n", encoding="utf-8"
+    )
+    _, diags = load_desired(tmp_path, cwd=tmp_path)
+    assert [d.format() for d in diags] == [
+        "s.yaml:3:1: error: the file holds more than one YAML document "
+        "(keep one document per file: remove the second '---')"
+    ]
+
+
+def test_merge_keys_share_fields_and_explicit_keys_win(tmp_path: Path) -> None:
+    files = {
+        "s.yaml": f"""\
+section: {SECTION}
+assignments:
+  hw-01: &hw
+    title: Homework
+    description: Read.
+    due_date: 2027-02-01
+    points_possible: 10
+  hw-02:
+    <<: *hw
+    title: Homework 2
+""",
+    }
+    desired, _ = load_or_raise(_root(tmp_path, files), cwd=tmp_path)
+    hw1, hw2 = desired.assignments()
+    assert hw2.fields == {**hw1.fields, "title": "Homework 2"}
+    assert hw2.field_pos["title"].line == 10

@@ -6,6 +6,7 @@ import time
 from pathlib import Path
 
 import pytest
+import yaml
 
 from lmsctl.manifest import load_desired
 
@@ -24,5 +25,14 @@ def test_corpus_case(case: str) -> None:
     started = time.monotonic()
     _, diags = load_desired(root, cwd=root)
     elapsed = time.monotonic() - started
-    assert [d.format() for d in diags] == expected
+    lines = [d.format() for d in diags]
+    if not yaml.__with_libyaml__:
+        # the expected syntax-error wording is libyaml's (PyYAML wheels ship it); without it
+        # only the positions of syntax errors can be compared
+        lines, expected = _positions_of_syntax_errors(lines), _positions_of_syntax_errors(expected)
+    assert lines == expected
     assert elapsed < 3, f"{case} took {elapsed:.1f}s"
+
+
+def _positions_of_syntax_errors(lines: list[str]) -> list[str]:
+    return [line.split(" YAML syntax error: ")[0] for line in lines]
