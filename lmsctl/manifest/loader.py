@@ -1,14 +1,20 @@
 """Read one YAML file safely, keeping the position of every key and value.
 
 PyYAML's own loaders silently keep the last of two duplicate keys, construct arbitrary objects
-for ``!!python/...`` tags (unsafe loaders) and expand aliases without limit. This loader only
-*composes* the node graph with PyYAML's safe machinery and then walks it itself:
+for ``!!python/...`` tags (unsafe loaders), expand aliases without limit, and compose nodes
+recursively (libyaml's composer crashes the interpreter on deeply nested input). This loader
+takes only the *event stream* from PyYAML's safe parser (libyaml's when installed; both are
+iterative) and builds values itself, without recursion:
 
-- duplicate keys at any depth are reported (both positions);
+- duplicate keys at any depth are reported (with the first one's line);
 - only the standard YAML tags are accepted (``!!python/...`` and custom tags are refused);
-- alias expansion is bounded (:data:`MAX_NODES` values per file, :data:`MAX_DEPTH` levels);
+- aliases are shared, never copied, and counted: :data:`MAX_NODES` values per file with every
+  alias expanded, :data:`MAX_DEPTH` levels; a recursive alias is an error;
+- merge keys (``<<: *base``) work, the mapping's own keys winning;
 - files above :data:`MAX_FILE_BYTES`, binary files and non-UTF-8 files are refused;
-- timestamps stay strings, exactly as written (date handling is the resolver's job).
+- one YAML document per file;
+- timestamps stay strings, exactly as written (date handling is the resolver's job); mapping
+  keys stay strings as written (``01`` is not ``1``).
 
 The result is a :class:`YamlDocument`: plain Python values (dict, list, str, int, float, bool,
 None) plus a map from each value's path to its 1-based (line, column), and the same for keys.
@@ -466,11 +472,8 @@ def _offset_pos(text: str, offset: int) -> Pos:
 
 
 def load_yaml_text(text: str, display: str) -> YamlDocument:
-    """Parse YAML text into a :class:`YamlDocument`; raise LoadFailure on any problem.
-
-    Duplicate keys do not stop loading: they are returned in ``LoadFailure`` only when nothing
-    else is wrong, through :func:`load_yaml_file`; here they are collected on the walker.
-    """
+    """Parse YAML text into a :class:`YamlDocument`; LoadFailure on any problem (duplicate
+    keys included). :func:`load_yaml_file` is the lenient variant used for manifests."""
     doc, errors = _load(text, display)
     if errors:
         raise LoadFailure(errors)
