@@ -379,3 +379,47 @@ assignments:
     hw1, hw2 = desired.assignments()
     assert hw2.fields == {**hw1.fields, "title": "Homework 2"}
     assert hw2.field_pos["title"].line == 10
+
+
+def test_unreadable_gradebook_is_reported_at_the_csv(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = _root(
+        tmp_path,
+        {
+            "s.yaml": f"section: {SECTION}\nassignments:\n"
+            + HW
+            + "    due_date: 2027-02-01\n    grades_file: g.csv\n",
+            "g.csv": "student,grade\nsis:1,A\n",
+        },
+    )
+    real_open = Path.open
+
+    def deny(self: Path, *args: object, **kwargs: object) -> object:
+        if self.name == "g.csv":
+            raise PermissionError(13, "Permission denied")
+        return real_open(self, *args, **kwargs)  # type: ignore[call-overload]
+
+    monkeypatch.setattr(Path, "open", deny)
+    _, diags = load_desired(root, cwd=root)
+    assert [d.format() for d in diags] == [
+        "g.csv:1:1: error: cannot read file: Permission denied "
+        "(check that it exists and is readable)"
+    ]
+
+
+def test_gradebook_that_is_a_folder(tmp_path: Path) -> None:
+    root = _root(
+        tmp_path,
+        {
+            "s.yaml": f"section: {SECTION}\nassignments:\n"
+            + HW
+            + "    due_date: 2027-02-01\n    grades_file: grades\n",
+            "grades/x.txt": "",
+        },
+    )
+    _, diags = load_desired(root, cwd=root)
+    assert [d.format() for d in diags] == [
+        "s.yaml:7:18: error: assignments.hw-01.grades_file: 'grades' is not a file "
+        "(name a CSV file)"
+    ]
