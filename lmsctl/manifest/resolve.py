@@ -125,7 +125,7 @@ def load_desired(root: Path, *, cwd: Path | None = None) -> tuple[DesiredState, 
                 file=display_path(root_abs, cwd),
                 line=1,
                 col=1,
-                message="is not a folder",
+                message="is a file, not a folder" if root_abs.exists() else "no such folder",
                 hint="give the folder that holds lmsctl.yaml and the section files",
                 rule="root",
             )

@@ -266,7 +266,7 @@ def test_deep_nesting_is_refused_without_a_traceback(tmp_path: Path) -> None:
 def test_missing_root_is_a_diagnostic(tmp_path: Path) -> None:
     _, diags = load_desired(tmp_path / "nope", cwd=tmp_path)
     assert [d.format() for d in diags] == [
-        "nope:1:1: error: is not a folder "
+        "nope:1:1: error: no such folder "
         "(give the folder that holds lmsctl.yaml and the section files)"
     ]
 
