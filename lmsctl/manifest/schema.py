@@ -172,6 +172,8 @@ def _translate(doc: YamlDocument, error: jsonschema.ValidationError, rule: str) 
         return [_pattern_diag(doc, (*path, str(value)), path, value, schema, rule, key=True)]
     if kind == "required":
         missing = _missing(error)
+        if isinstance(value, dict) and did_you_mean(missing, [str(k) for k in value]):
+            return []  # a near miss ('assignment:') is reported as an unknown field instead
         return [
             _diag(
                 doc,
