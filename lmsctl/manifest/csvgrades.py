@@ -21,7 +21,7 @@ from typing import Any
 from lmsctl.addresses import OBJECT_ID_RE
 from lmsctl.errors import Diagnostic, Severity
 from lmsctl.manifest.loader import LoadFailure, read_text
-from lmsctl.manifest.refs import RefError, normalize_date, parse_student_ref
+from lmsctl.manifest.refs import RefError, normalize_date, parse_student_ref, student_identity
 from lmsctl.manifest.schema import did_you_mean
 from lmsctl.model import GRADE_FIELDS, SourcePos, StudentRef
 
@@ -163,7 +163,7 @@ def read_gradebook(
             row = _row(header, cells, raw_line, line, display, timezone, error)
             if row is None:
                 continue
-            key = (row.student.kind, row.student.value)
+            key = student_identity(row.student)
             if key in seen:
                 error(
                     line,

@@ -62,6 +62,12 @@ def _not_ref(text: str) -> StudentRef:
     raise RefError(f"{text!r} is not a student reference", REF_HINT)
 
 
+def student_identity(ref: StudentRef) -> tuple[str, str]:
+    """What makes two references the same student offline (emails compare case-insensitively)."""
+    value = ref.value.lower() if ref.kind == "email" else ref.value
+    return (ref.kind, value)
+
+
 def normalize_date(value: str, timezone: str) -> str:
     """A manifest date or date-time -> Clever's UTC form. ValueError (with a reason) if bad.
 

@@ -19,7 +19,7 @@ from lmsctl.config import CONFIG_FILE, display_path, read_config
 from lmsctl.errors import Diagnostic, Severity
 from lmsctl.manifest.csvgrades import CsvGrade, read_gradebook
 from lmsctl.manifest.loader import Path_, YamlDocument, load_yaml_file, where_label
-from lmsctl.manifest.refs import RefError, normalize_date, parse_student_ref
+from lmsctl.manifest.refs import RefError, normalize_date, parse_student_ref, student_identity
 from lmsctl.manifest.schema import (
     SECTION_SCHEMA,
     did_you_mean,
@@ -378,9 +378,9 @@ def _assignees(
             )
             ok = False
             continue
-        if (ref.kind, ref.value) in seen:
+        if student_identity(ref) in seen:
             continue  # uniqueItems reported exact repeats
-        seen.add((ref.kind, ref.value))
+        seen.add(student_identity(ref))
         refs.append(ref)
     field_pos["assignee_ids"] = ctx.pos(path)
     if ok and refs and all(r.is_id for r in refs):
@@ -478,7 +478,7 @@ def _grades(
             except RefError as exc:
                 ctx.report(kpos, (*base, "grades"), str(exc), exc.hint, rule="student-ref")
                 continue
-            ident = (student.kind, student.value)
+            ident = student_identity(student)
             if ident in seen:
                 ctx.report(
                     kpos,
@@ -497,7 +497,7 @@ def _grades(
     grades_file = value.get("grades_file")
     if isinstance(grades_file, str) and grades_file:
         for row in _gradebook(ctx, (*base, "grades_file"), grades_file):
-            ident = (row.student.kind, row.student.value)
+            ident = student_identity(row.student)
             if ident in seen:
                 other = seen[ident]
                 ctx.diags.append(
