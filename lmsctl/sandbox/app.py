@@ -309,15 +309,24 @@ def _bearer(scope: Scope) -> str | None:
     return None
 
 
-async def _drop(send: Send) -> None:
+async def _drop(send: Send, receive: Receive | None = None) -> None:
     """Drop the connection: start an answer that never completes, then fail.
 
     Over a socket the server closes the connection mid-answer (the client sees a protocol
     error); in-process, sandbox_transport turns the exception into httpx.RemoteProtocolError.
+    Given ``receive``, the request body is read first, so that closing the socket never looks
+    like a reset (unread data makes the kernel answer with RST).
     """
-    await send(
-        {"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"64")]}
-    )
+    while receive is not None:
+        msg = await receive()
+        if msg["type"] != "http.request" or not msg.get("more_body"):
+            break
+    start: Message = {
+        "type": "http.response.start",
+        "status": 200,
+        "headers": [(b"content-length", b"64")],
+    }
+    await send(start)
     raise ConnectionDropped("the sandbox dropped this connection (fault injection)")
 
 
@@ -345,7 +354,7 @@ class _Gateway:
             fail = sandbox.dice.random() < faults.fail_rate
             drop_after = sandbox.dice.random() < faults.drop_after_rate
             if drop_before:
-                await _drop(send)
+                await _drop(send, receive)
             if fail:
                 status = faults.fail_status
                 text = "Service Unavailable" if status == 503 else "Internal Server Error"
