@@ -1,0 +1,97 @@
+"""Seeds (checked against the schema, generated deterministically) and the sandbox CLI."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+from click.testing import CliRunner
+
+from lmsctl.cli import cli
+from lmsctl.errors import ConfigError
+from lmsctl.sandbox import DEMO_DISTRICT_ID, DEMO_SEED_PATH, DEMO_TOKEN, load_seed
+from lmsctl.sandbox.seed import check_seed, dump_seed, generate_seed
+
+
+def test_demo_seed_is_valid_and_matches_the_documented_ids() -> None:
+    seed = load_seed(DEMO_SEED_PATH)
+    [district] = seed.districts
+    assert district["id"] == DEMO_DISTRICT_ID
+    assert district["tokens"] == [DEMO_TOKEN]
+    assert [len(s["students"]) for s in district["sections"]] == [25, 25, 25, 25]
+    assert district["sections"][0]["students"][2]["sis_id"] == "603"
+
+
+@pytest.mark.parametrize(
+    ("mutate", "expected"),
+    [
+        (lambda d: d["districts"][0].pop("tokens"), "'tokens' is a required property"),
+        (lambda d: d["districts"][0].update(lms_type="moodle"), "at districts/0/lms_type"),
+        (lambda d: d["districts"][0]["sections"][0].update(id="xyz"), "does not match"),
+        (
+            lambda d: d["districts"][0]["sections"].append(d["districts"][0]["sections"][0]),
+            "appears twice",
+        ),
+    ],
+)
+def test_bad_seeds_say_what_and_where(mutate: object, expected: str) -> None:
+    data = generate_seed(sections=1, students=1)
+    mutate(data)  # type: ignore[operator]
+    with pytest.raises(ConfigError, match=expected):
+        check_seed(data, "bad.yaml")
+
+
+def test_unreadable_or_broken_seed_files_are_config_errors(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="cannot read"):
+        load_seed(tmp_path / "missing.yaml")
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("districts: [\n")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_seed(broken)
+
+
+def test_generated_seeds_are_deterministic_valid_and_fast(tmp_path: Path) -> None:
+    start = time.monotonic()
+    big = generate_seed(districts=1, sections=20, students=30)
+    wide = generate_seed(districts=1, sections=10, students=300)
+    text = dump_seed(wide)
+    assert time.monotonic() - start < 5
+    assert dump_seed(generate_seed(districts=1, sections=10, students=300)) == text
+    check_seed(big)
+    check_seed(yaml.safe_load(text))
+    ids = [s["id"] for s in wide["districts"][0]["sections"][0]["students"]]
+    assert len(ids) == 300 and len(set(ids)) == 300
+
+
+def test_cli_seed_generate_writes_a_loadable_seed(tmp_path: Path) -> None:
+    out = tmp_path / "seed.yaml"
+    args = ["sandbox", "seed", "generate", "--districts", "2", "--sections", "3"]
+    result = CliRunner().invoke(cli, [*args, "--students", "4", "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "6 section(s), 24 student(s)" in result.output
+    seed = load_seed(out)
+    assert [d["tokens"] for d in seed.districts] == [["DEMO_TOKEN"], ["DEMO_TOKEN_2"]]
+
+
+def test_cli_reset_restores_a_database(tmp_path: Path) -> None:
+    from sandbox_helpers import Api
+
+    from lmsctl.sandbox import SandboxConfig, sandbox_transport
+
+    db = tmp_path / "s.db"
+    api = Api(sandbox_transport(SandboxConfig(db_path=db)))
+    api.create()
+    result = CliRunner().invoke(cli, ["sandbox", "reset", "--db", str(db)])
+    assert result.exit_code == 0, result.output
+    fresh = Api(sandbox_transport(SandboxConfig(db_path=db)))
+    listed = fresh.get("/_sandbox/sections/5f1a0c0b8e1d2a0001a00001/assignments").json()
+    assert listed["data"] == []
+
+
+@pytest.mark.parametrize("command", [["serve"], ["reset"], ["seed", "generate"]])
+def test_every_sandbox_command_has_help_with_an_example(command: list[str]) -> None:
+    result = CliRunner().invoke(cli, ["sandbox", *command, "--help"])
+    assert result.exit_code == 0
+    assert "Example: lmsctl sandbox" in result.output
