@@ -151,3 +151,34 @@ def test_districts_and_roster_shapes(api: Api) -> None:
     teachers = api.get(f"/v3.0/sections/{SECTION}/users", params={"role": "teacher"}).json()
     assert [u["data"]["id"] for u in teachers["data"]] == [TEACHER]
     assert api.get(f"/v3.0/sections/{SECTION}/assignments").status_code == 404
+
+
+def test_concurrent_writes_from_one_event_loop(tmp_path: Path) -> None:
+    import asyncio
+
+    import httpx
+
+    from lmsctl.sandbox import DEMO_TOKEN, SandboxConfig, sandbox_transport
+
+    transport = sandbox_transport(SandboxConfig(db_path=tmp_path / "c.db"))
+    body = {
+        "title": "T",
+        "description": "D",
+        "due_date": "2031-01-01T00:00:00Z",
+        "assignee_mode": "all",
+    }
+
+    async def go() -> list[int]:
+        async with httpx.AsyncClient(
+            transport=transport,
+            base_url="http://sandbox.local",
+            headers={"Authorization": f"Bearer {DEMO_TOKEN}"},
+        ) as client:
+            answers = await asyncio.gather(
+                *(client.post(f"{ASSIGNMENTS}", json=body) for _ in range(40))
+            )
+            return [r.status_code for r in answers]
+
+    assert asyncio.run(go()) == [200] * 40
+    listed = Api(transport).get(f"/_sandbox/sections/{SECTION}/assignments").json()["data"]
+    assert len({a["id"] for a in listed}) == 40
