@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import datetime as dt
 import hashlib
 import hmac
@@ -78,9 +79,6 @@ class Sandbox:
     def __init__(self, config: SandboxConfig) -> None:
         self.config = config
         self.store = Store(config.db_path)
-        if not self.store.is_seeded():
-            self.reseed()
-        self._clock_offset = float(self.store.get_meta("clock_offset") or 0.0)
         secret = self.store.get_meta("cursor_secret")
         if secret is None:
             secret = secrets.token_hex(16)
@@ -88,36 +86,63 @@ class Sandbox:
         self._cursor_secret = secret.encode()
         seed = config.random_seed if config.random_seed is not None else None
         self._ids = random.Random(seed) if seed is not None else None
-        self.set_faults(config.faults)
         self._rate_lock = threading.Lock()
         self._rate: dict[str, tuple[int, int]] = {}
+        self._faults_text: str | None = None
+        self.faults = config.faults
+        self.dice = random.Random(config.random_seed)
+        if not self.store.is_seeded():
+            self.reseed()
+        elif config.faults != FaultConfig():
+            self.set_faults(config.faults)  # faults given at start win over stored ones
+        else:
+            self.refresh_faults()
 
     # clock ------------------------------------------------------------------------------------
 
+    def clock_offset(self) -> float:
+        """Seconds the sandbox clock is ahead of real time (kept in the db, shared)."""
+        return float(self.store.get_meta("clock_offset") or 0.0)
+
     def now(self) -> dt.datetime:
         """The sandbox clock: real time moved by PUT /_sandbox/clock."""
-        return dt.datetime.now(dt.UTC) + dt.timedelta(seconds=self._clock_offset)
+        return dt.datetime.now(dt.UTC) + dt.timedelta(seconds=self.clock_offset())
 
     def now_text(self) -> str:
         return format_api_datetime(self.now())
 
     def set_clock_offset(self, seconds: float) -> None:
-        self._clock_offset = seconds
         self.store.set_meta("clock_offset", repr(seconds))
 
     # seed -------------------------------------------------------------------------------------
 
     def reseed(self) -> None:
+        """Back to the seed: roster, no coursework, real time, the start-time faults."""
         seed = load_seed(self.config.seed_file)
         _load_seed_into(self.store, seed, format_api_datetime(dt.datetime.now(dt.UTC)))
-        self._clock_offset = 0.0
+        self.set_faults(self.config.faults)
 
     # faults and rate limit --------------------------------------------------------------------
 
     def set_faults(self, faults: FaultConfig) -> None:
+        """Use these faults, and keep them in the db so every sandbox on it sees them."""
+        text = json.dumps(faults.to_dict(), sort_keys=True)
+        self.store.set_meta("faults", text)
+        self._use_faults(faults, text)
+
+    def _use_faults(self, faults: FaultConfig, text: str) -> None:
         seed = faults.random_seed if faults.random_seed is not None else self.config.random_seed
         self.faults = faults
         self.dice = random.Random(seed)
+        self._faults_text = text
+
+    def refresh_faults(self) -> FaultConfig:
+        """The faults in force (another sandbox on the same db may have changed them)."""
+        text = self.store.get_meta("faults")
+        if text is not None and text != self._faults_text:
+            with contextlib.suppress(ValueError):  # unreadable settings keep the current ones
+                self._use_faults(FaultConfig.from_dict(json.loads(text)), text)
+        return self.faults
 
     @property
     def rate_limit(self) -> int:
@@ -343,7 +368,7 @@ class _Gateway:
             await self.app(scope, receive, send)
             return
         sandbox = self.sandbox
-        faults = sandbox.faults
+        faults = sandbox.refresh_faults()
         method = scope["method"]
         drop_after = False
         if faults.active and faults.applies_to(method):
@@ -705,7 +730,7 @@ class _Api:
         if not requested:
             raise BodyError("MISSING_REQUIRED_FIELD")
         enrolled = set(students)
-        ids = sorted({uid for uid in requested if uid in enrolled})
+        ids = [uid for uid in dict.fromkeys(requested) if uid in enrolled]  # order kept
         if not ids:
             raise BodyError(f"no valid users found in {self.lms_name(request)}")
         return "individuals", ids
@@ -881,7 +906,7 @@ class _Control:
                 self.sb.set_faults(FaultConfig.from_dict(await self._json(request)))
             except (ValueError, TypeError) as exc:
                 return message(400, str(exc))
-        return JSONResponse({"data": self.sb.faults.to_dict()})
+        return JSONResponse({"data": self.sb.refresh_faults().to_dict()})
 
     async def clock(self, request: Request) -> Response:
         if request.method == "PUT":
@@ -895,14 +920,14 @@ class _Control:
                     self.sb.set_clock_offset((target - real).total_seconds())
                 elif body.get("advance_seconds") is not None:
                     step = float(body["advance_seconds"])
-                    self.sb.set_clock_offset(self.sb._clock_offset + step)
+                    self.sb.set_clock_offset(self.sb.clock_offset() + step)
                 elif body.get("reset"):
                     self.sb.set_clock_offset(0.0)
                 else:
                     raise BodyError('give "now", "advance_seconds" or "reset": true')
             except (BodyError, ValueError, TypeError) as exc:
                 return message(400, str(exc))
-        return JSONResponse({"now": self.sb.now_text(), "offset_seconds": self.sb._clock_offset})
+        return JSONResponse({"now": self.sb.now_text(), "offset_seconds": self.sb.clock_offset()})
 
     async def turn_in(self, request: Request) -> Response:
         p = request.path_params

@@ -153,3 +153,17 @@ def test_faults_over_a_real_socket() -> None:
     assert _over_socket({"drop_before_rate": 1.0}) == (httpx.RemoteProtocolError, 0)
     assert _over_socket({"drop_after_rate": 1.0}) == (httpx.RemoteProtocolError, 1)
     assert _over_socket({"latency": 0.05}) == (200, 1)
+
+
+def test_faults_and_clock_are_shared_by_sandboxes_on_one_db(tmp_path: Any) -> None:
+    """A test pokes the db through one sandbox; lmsctl's own embedded sandbox obeys."""
+    db = tmp_path / "shared.db"
+    poke = Api(sandbox_transport(SandboxConfig(db_path=db)))
+    lmsctl_side = Api(sandbox_transport(SandboxConfig(db_path=db)))
+    poke.put("/_sandbox/faults", json={"fail_rate": 1.0, "methods": ["POST"]})
+    assert lmsctl_side.post(ASSIGNMENTS, json=BODY).status_code == 503
+    poke.put("/_sandbox/clock", json={"now": "2031-06-01T00:00:00Z"})
+    later = Api(sandbox_transport(SandboxConfig(db_path=db)))
+    assert later.get("/_sandbox/clock").json()["now"].startswith("2031-06-01T00:00")
+    poke.post("/_sandbox/reset")
+    assert lmsctl_side.post(ASSIGNMENTS, json=BODY).status_code == 200
