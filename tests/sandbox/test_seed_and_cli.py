@@ -94,3 +94,11 @@ def test_every_sandbox_command_has_help_with_an_example(command: list[str]) -> N
     result = CliRunner().invoke(cli, ["sandbox", *command, "--help"])
     assert result.exit_code == 0
     assert "Example: lmsctl sandbox" in result.output
+
+
+def test_public_api_is_exported() -> None:
+    import lmsctl.sandbox as sandbox
+
+    assert sorted(sandbox.__all__) == sandbox.__all__
+    for name in sandbox.__all__:
+        assert hasattr(sandbox, name), name
