@@ -18,10 +18,10 @@ from lmsctl.sandbox.server import running_server, serve
 from lmsctl.sandbox.transport import sandbox_transport
 
 __all__ = [
-    "ConnectionDropped",
     "DEMO_DISTRICT_ID",
     "DEMO_SEED_PATH",
     "DEMO_TOKEN",
+    "ConnectionDropped",
     "FaultConfig",
     "SandboxConfig",
     "create_app",
