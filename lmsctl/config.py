@@ -26,8 +26,9 @@ CONFIG_FILE = "lmsctl.yaml"
 
 def display_path(path: Path, cwd: Path | None = None) -> str:
     """A path as diagnostics show it: relative to ``cwd`` (default: the current folder)."""
-    base = (cwd or Path.cwd()).resolve()
-    target = path.resolve() if path.is_absolute() else (Path.cwd() / path).resolve()
+    # absolute but not resolved: a linked file is named by its link, not by its target
+    base = Path(os.path.abspath(cwd or Path.cwd()))
+    target = Path(os.path.abspath(path))
     try:
         return target.relative_to(base).as_posix()
     except ValueError:

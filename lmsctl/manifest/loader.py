@@ -23,6 +23,7 @@ None) plus a map from each value's path to its 1-based (line, column), and the s
 from __future__ import annotations
 
 import json
+import stat
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -110,7 +111,20 @@ def _diag(
 def read_text(path: Path, display: str) -> str:
     """Read a text file within the size limit, as UTF-8; raise LoadFailure otherwise."""
     try:
-        size = path.stat().st_size
+        info = path.stat()
+        if not stat.S_ISREG(info.st_mode):
+            raise LoadFailure(
+                [
+                    _diag(
+                        display,
+                        (1, 1),
+                        "is not a regular file",
+                        "manifests and gradebooks must be plain files",
+                        rule="file-read",
+                    )
+                ]
+            )
+        size = info.st_size
         if size > MAX_FILE_BYTES:
             raise LoadFailure(
                 [

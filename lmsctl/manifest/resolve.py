@@ -116,8 +116,9 @@ def load_desired(root: Path, *, cwd: Path | None = None) -> tuple[DesiredState, 
     Returns the model (sections whose id is usable, even when they have errors) and every
     diagnostic found, errors and warnings, sorted by file, line and column.
     """
-    cwd = (cwd or Path.cwd()).resolve()
-    root_abs = root.resolve() if root.is_absolute() else (Path.cwd() / root).resolve()
+    cwd = Path(os.path.abspath(cwd or Path.cwd()))
+    root_abs = Path(os.path.abspath(root))  # links kept, so paths read as the user wrote them
+    root_real = root_abs.resolve()  # links followed, for the 'inside the root' checks
     config, diags = read_config(root_abs, cwd=cwd)
     if not root_abs.is_dir():
         diags.append(
@@ -135,10 +136,22 @@ def load_desired(root: Path, *, cwd: Path | None = None) -> tuple[DesiredState, 
     sections: list[SectionSpec] = []
     for path in files:
         display = display_path(path, cwd)
+        if not _inside(path.resolve(), root_real):
+            diags.append(
+                Diagnostic(
+                    file=display,
+                    line=1,
+                    col=1,
+                    message="is a link to a file outside the root folder",
+                    hint="copy the file into the coursework folder instead of linking to it",
+                    rule="outside-root",
+                )
+            )
+            continue
         doc = load_yaml_file(path, display, on_diagnostic=diags.append)
         if doc is None:
             continue
-        ctx = _File(doc=doc, path=path, config=config, root=root_abs, cwd=cwd)
+        ctx = _File(doc=doc, path=path, config=config, root=root_real, cwd=cwd)
         section = _section(ctx)
         diags.extend(ctx.diags)
         if section is not None:
@@ -157,6 +170,11 @@ def load_desired(root: Path, *, cwd: Path | None = None) -> tuple[DesiredState, 
             )
         )
     return DesiredState(root=root_abs, config=config, sections=tuple(sections)), _sorted(diags)
+
+
+def _inside(path: Path, root: Path) -> bool:
+    """True when ``path`` (resolved: links followed) is ``root`` or below it."""
+    return path == root or root in path.parents
 
 
 def _sorted(diags: list[Diagnostic]) -> list[Diagnostic]:
@@ -612,9 +630,7 @@ def _check_grade(
 def _gradebook(ctx: _File, path: Path_, relative: str) -> list[CsvGrade]:
     pos = ctx.pos(path)
     target = (ctx.path.parent / relative).resolve()
-    try:
-        target.relative_to(ctx.root)
-    except ValueError:
+    if not _inside(target, ctx.root):
         ctx.report(
             pos,
             path,

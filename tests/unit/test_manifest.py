@@ -423,3 +423,50 @@ def test_gradebook_that_is_a_folder(tmp_path: Path) -> None:
         "s.yaml:7:18: error: assignments.hw-01.grades_file: 'grades' is not a file "
         "(name a CSV file)"
     ]
+
+
+def test_links_out_of_the_root_are_refused(tmp_path: Path) -> None:
+    secret = tmp_path / "secret.yaml"
+    secret.write_text("password: hunter2\n", encoding="utf-8")
+    (tmp_path / "secret.csv").write_text("student,grade\nsis:1,hunter2\n", encoding="utf-8")
+    root = _root(
+        tmp_path / "repo",
+        {
+            "s.yaml": f"section: {SECTION}\nassignments:\n"
+            + HW
+            + "    due_date: 2027-02-01\n    grades_file: g.csv\n",
+        },
+    )
+    (root / "leak.yaml").symlink_to(secret)
+    (root / "g.csv").symlink_to(tmp_path / "secret.csv")
+    _, diags = load_desired(root, cwd=root)
+    text = "\n".join(d.format() for d in diags)
+    assert "hunter2" not in text and "password" not in text
+    assert [d.format() for d in diags] == [
+        "leak.yaml:1:1: error: is a link to a file outside the root folder "
+        "(copy the file into the coursework folder instead of linking to it)",
+        "s.yaml:7:18: error: assignments.hw-01.grades_file: 'g.csv' is outside the root folder "
+        "(keep gradebooks inside the coursework folder)",
+    ]
+
+
+def test_a_fifo_named_like_a_manifest_does_not_hang(tmp_path: Path) -> None:
+    import os
+
+    if not hasattr(os, "mkfifo"):
+        pytest.skip("no FIFOs on this platform")
+    os.mkfifo(tmp_path / "pipe.yaml")
+    _, diags = load_desired(tmp_path, cwd=tmp_path)
+    assert [d.format() for d in diags] == [
+        "pipe.yaml:1:1: error: is not a regular file (manifests and gradebooks must be plain files)"
+    ]
+
+
+def test_root_reached_through_a_link_keeps_the_written_paths(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _root(tmp_path / "real", {"s.yaml": "section: nope\nassignments: {}\n"})
+    (tmp_path / "link").symlink_to(tmp_path / "real", target_is_directory=True)
+    monkeypatch.chdir(tmp_path)
+    _, diags = load_desired(Path("link"))
+    assert [d.file for d in diags] == ["link/s.yaml"]
