@@ -48,6 +48,20 @@ def read_config(root: Path, *, cwd: Path | None = None) -> tuple[ProjectConfig, 
         return ProjectConfig(), []
     display = display_path(path, cwd)
     diags: list[Diagnostic] = []
+    real_root = root.resolve()
+    real = path.resolve()
+    if real.parent != real_root and real_root not in real.parents:
+        diags.append(
+            Diagnostic(
+                file=display,
+                line=1,
+                col=1,
+                message="is a link to a file outside the root folder",
+                hint="copy the file into the coursework folder instead of linking to it",
+                rule="outside-root",
+            )
+        )
+        return ProjectConfig(file=display), diags
     doc = load_yaml_file(path, display, on_diagnostic=diags.append)
     if doc is None:
         return ProjectConfig(file=display), diags

@@ -84,3 +84,15 @@ def test_bad_config_is_reported_with_position(tmp_path: Path, text: str, expecte
     with pytest.raises(ManifestError) as info:
         load_config(tmp_path, cwd=tmp_path)
     assert [d.format() for d in info.value.diagnostics] == [expected]
+
+
+def test_config_linked_from_outside_the_root_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "secret.yaml").write_text("token: hunter2\n", encoding="utf-8")
+    root = tmp_path / "repo"
+    root.mkdir()
+    (root / "lmsctl.yaml").symlink_to(tmp_path / "secret.yaml")
+    _, diags = read_config(root, cwd=root)
+    assert [d.format() for d in diags] == [
+        "lmsctl.yaml:1:1: error: is a link to a file outside the root folder "
+        "(copy the file into the coursework folder instead of linking to it)"
+    ]
