@@ -9,13 +9,12 @@ from __future__ import annotations
 import importlib
 import os
 import sys
-from typing import Any
 
 import click
 
 from lmsctl import __version__
 from lmsctl.cli.context import CliContext
-from lmsctl.errors import LmsctlError, ManifestError
+from lmsctl.errors import LmsctlError
 
 #: command name -> "module:attribute" (loaded only when used, so --help stays fast)
 COMMANDS: dict[str, str] = {
@@ -105,41 +104,41 @@ def cli(
         sandbox=bool(sandbox) if sandbox is not None else _env_flag("LMSCTL_SANDBOX"),
         sandbox_db=sandbox_db,
         api_url=api_url or os.environ.get("LMSCTL_API_URL") or None,
-        color=not no_color and "NO_COLOR" not in os.environ,
+        color=not no_color and "NO_COLOR" not in os.environ and sys.stdout.isatty(),
         debug=debug,
     )
 
 
 def _report(exc: LmsctlError, color: bool) -> None:
-    if isinstance(exc, ManifestError):
-        for diag in exc.diagnostics:
-            click.echo(diag.format(), err=True)
+    for diag in getattr(exc, "diagnostics", ()):
+        click.echo(diag.format(), err=True)
     prefix = click.style("Error:", fg="red", bold=True) if color else "Error:"
     click.echo(f"{prefix} {exc}", err=True)
 
 
-def main(argv: list[str] | None = None) -> Any:
-    """Entry point: run the CLI behind the single error boundary."""
-    debug = "--debug" in (argv if argv is not None else sys.argv[1:])
-    color = "--no-color" not in sys.argv and "NO_COLOR" not in os.environ and sys.stderr.isatty()
+def run(argv: list[str] | None = None) -> int:
+    """Run the CLI behind the single error boundary; returns the exit code."""
+    args = list(argv) if argv is not None else sys.argv[1:]
+    debug = "--debug" in args
+    color = "--no-color" not in args and "NO_COLOR" not in os.environ and sys.stderr.isatty()
     try:
-        rv = cli.main(args=argv, prog_name="lmsctl", standalone_mode=False)
+        rv = cli.main(args=args, prog_name="lmsctl", standalone_mode=False)
     except click.exceptions.Abort:
         click.echo("Aborted.", err=True)
-        sys.exit(130)
+        return 130
     except click.ClickException as exc:
         exc.show()
-        sys.exit(exc.exit_code)
+        return exc.exit_code
     except click.exceptions.Exit as exc:
-        sys.exit(exc.exit_code)
+        return exc.exit_code
     except LmsctlError as exc:
         if debug:
             raise
         _report(exc, color)
-        sys.exit(exc.exit_code)
+        return exc.exit_code
     except KeyboardInterrupt:
         click.echo("Interrupted.", err=True)
-        sys.exit(130)
+        return 130
     except Exception as exc:  # the last boundary: never a traceback without --debug
         if debug:
             raise
@@ -147,5 +146,10 @@ def main(argv: list[str] | None = None) -> Any:
             f"Error: internal error: {type(exc).__name__}: {exc} (re-run with --debug for details)",
             err=True,
         )
-        sys.exit(1)
-    sys.exit(rv if isinstance(rv, int) else 0)
+        return 1
+    return rv if isinstance(rv, int) else 0
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console entry point: run the CLI and exit with its code."""
+    sys.exit(run(argv))

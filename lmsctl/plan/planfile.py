@@ -77,7 +77,15 @@ def load_plan(path: Path) -> tuple[Plan, bool]:
 
 
 def ensure_fresh(plan: Plan, snapshot: StateSnapshot) -> None:
-    """Refuse a plan made against another state (lineage) or an older one (serial)."""
+    """Refuse a plan made against another state (lineage) or an older one (serial).
+
+    A plan made before any state existed (serial 0) fits a state that still does not exist;
+    the state then takes the plan's lineage.
+    """
+    if plan.serial == 0 and snapshot.serial == 0:
+        if plan.lineage:
+            snapshot.lineage = plan.lineage
+        return
     if plan.lineage and snapshot.lineage and plan.lineage != snapshot.lineage:
         raise StalePlanError(
             "stale plan: it was made for another state (lineage differs)",

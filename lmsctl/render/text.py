@@ -71,6 +71,17 @@ def format_value(value: Any, limit: int = MAX_VALUE_CHARS) -> str:
     if isinstance(value, str):
         inner = json.dumps(value, ensure_ascii=False)[1:-1]
         return '"' + _truncate_middle(inner, max(limit - 2, 3)) + '"'
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)  # the API answers 10.0 for 10: show what the manifest says
+    if isinstance(value, list) and len(value) > 1:
+        # a list is cut between items, never inside an id
+        shown: list[str] = []
+        for i, item in enumerate(value):
+            piece = format_value(item, limit)
+            if sum(len(p) + 2 for p in shown) + len(piece) > limit and shown:
+                return "[" + ", ".join(shown) + f", ... {len(value) - i} more]"
+            shown.append(piece)
+        return "[" + ", ".join(shown) + "]"
     text = json.dumps(value, ensure_ascii=False, separators=(", ", ": "), default=str)
     return _truncate_middle(text, limit)
 

@@ -136,7 +136,15 @@ def test_long_values_are_cut_in_the_middle() -> None:
     shown = format_value(text, 40)
     assert len(shown) == 40
     assert shown.startswith('"start ') and shown.endswith(' end"') and "…" in shown
-    assert len(format_value(list(range(100)), 30)) == 30
+    listed = format_value(list(range(100)), 30)
+    assert listed.startswith("[0, 1, 2") and listed.endswith(" more]")
+    ids = ["5f1a0c0b8e1d2a0001b0004c", "5f1a0c0b8e1d2a0001b0004d", "5f1a0c0b8e1d2a0001b0004e"]
+    shown_ids = format_value(ids, 60)
+    assert shown_ids == '["5f1a0c0b8e1d2a0001b0004c", "5f1a0c0b8e1d2a0001b0004d", ... 1 more]'
+
+
+def test_whole_floats_show_as_written() -> None:
+    assert format_value(10.0) == "10"
 
 
 def test_short_id() -> None:

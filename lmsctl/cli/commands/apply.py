@@ -1,0 +1,284 @@
+"""lmsctl apply: make the LMS match the manifests (or carry out a saved plan)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+
+from lmsctl.addresses import Address
+from lmsctl.apply.executor import (
+    ApplyEvent,
+    ApplyOptions,
+    ApplyResult,
+    Executor,
+    Outcome,
+    check_consent,
+    run_interruptible,
+)
+from lmsctl.cli.context import CliContext, pass_cli
+from lmsctl.cli.options import (
+    connection_options,
+    drift_force_options,
+    target_option,
+    workspace_options,
+)
+from lmsctl.cli.output import emit_plan, print_warnings
+from lmsctl.errors import InterruptedError_, StalePlanError, UsageError
+from lmsctl.plan.model import Plan
+from lmsctl.plan.planfile import ensure_fresh, is_plan_file, load_plan
+from lmsctl.state.model import StateSnapshot
+from lmsctl.workspace import Workspace
+
+
+class _View:
+    """Progress while applying: a bar on a terminal, else one line per finished change."""
+
+    def __init__(self, *, quiet: bool, color: bool) -> None:
+        self.quiet = quiet
+        self.color = color
+        self.tty = sys.stderr.isatty()
+        self.start = time.monotonic()
+
+    def event(self, ev: ApplyEvent) -> None:
+        if self.quiet:
+            return
+        r = ev.result
+        c = r.change
+        label = f"{c.symbol} {c.address}"
+        if r.outcome is Outcome.DONE:
+            line = f"{label}: {c.action.value} done ({r.seconds:.1f} s)"
+        else:
+            line = f"{label}: {r.outcome.value}: {r.message}"
+            if c.source:
+                line += f" [{c.source}]"
+        if self.tty:
+            elapsed = max(time.monotonic() - self.start, 1e-6)
+            rate = ev.done / elapsed
+            eta = (ev.total - ev.done) / rate if rate > 0 else 0.0
+            if r.outcome is not Outcome.DONE:
+                click.echo("\r\033[K" + line, err=True)
+            bar_len = 30
+            filled = int(bar_len * ev.done / max(ev.total, 1))
+            bar = "#" * filled + "-" * (bar_len - filled)
+            click.echo(
+                f"\r\033[K[{bar}] {ev.done}/{ev.total}  {rate * 60:.0f}/min  ETA {eta:.0f} s",
+                err=True,
+                nl=ev.done >= ev.total,
+            )
+        else:
+            click.echo(line, err=True)
+
+
+def _result_json(result: ApplyResult) -> dict[str, Any]:
+    return {
+        "format_version": "1.0",
+        "ok": result.ok,
+        "interrupted": result.interrupted,
+        "seconds": round(result.seconds, 3),
+        "summary": result.summary(),
+        "results": [
+            {
+                "address": r.change.address,
+                "action": r.change.action.value,
+                "outcome": r.outcome.value,
+                "message": r.message,
+                "source": r.change.source,
+            }
+            for r in result.results
+        ],
+    }
+
+
+def _confirm(auto_approve: bool) -> None:
+    if auto_approve:
+        return
+    if not sys.stdin.isatty():
+        raise UsageError(
+            "refusing to apply without confirmation: there is no terminal to ask on",
+            hint="review the plan and re-run with --auto-approve, or apply a saved plan file",
+        )
+    answer = click.prompt("Apply these changes? (yes/no)", default="", show_default=False)
+    if answer.strip().lower() != "yes":
+        raise click.exceptions.Exit(1)
+
+
+def _execute(
+    ws: Workspace,
+    plan: Plan,
+    snapshot: StateSnapshot,
+    options: ApplyOptions,
+    view: _View,
+) -> ApplyResult:
+    async def go() -> ApplyResult:
+        try:
+            executor = Executor(
+                plan,
+                ws.client(),
+                ws.backend,
+                snapshot,
+                options,
+                on_event=view.event,
+            )
+            return await run_interruptible(executor)
+        finally:
+            await ws.aclose()
+
+    return asyncio.run(go())
+
+
+def _report(result: ApplyResult, as_json: bool) -> int:
+    if as_json:
+        click.echo(json.dumps(_result_json(result), indent=2))
+    else:
+        failures = [r for r in result.results if r.outcome is not Outcome.DONE]
+        if failures:
+            click.echo("")
+            for r in failures:
+                where = f" [{r.change.source}]" if r.change.source else ""
+                click.echo(f"  {r.outcome.value}: {r.change.address}{where}: {r.message}")
+        unknown = [r for r in result.results if r.outcome is Outcome.UNKNOWN]
+        if unknown:
+            click.echo(
+                "\nA create whose answer was lost is never retried automatically (it could make a "
+                "duplicate in front of students). For each address above: if it exists in the "
+                "LMS, lmsctl import ADDRESS ASSIGNMENT_ID; if it does not, lmsctl state rm ADDRESS."
+            )
+        click.echo(result.summary())
+    if result.interrupted:
+        raise InterruptedError_("apply was interrupted; state holds everything that was done")
+    return 0 if result.ok else 1
+
+
+@click.command("apply", epilog="Example: lmsctl --sandbox apply examples/coursework --auto-approve")
+@click.argument("target", required=False, default=".", type=click.Path(path_type=Path))
+@click.option("--auto-approve", is_flag=True, help="Do not ask for confirmation.")
+@click.option(
+    "--root",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Manifests root when applying a plan file [default: the root the plan was made in].",
+)
+@click.option(
+    "--parallelism",
+    type=click.IntRange(min=1, max=100),
+    default=10,
+    show_default=True,
+    help="Calls in flight at once (all under the rate limit).",
+)
+@click.option(
+    "--allow-destroy-submissions",
+    is_flag=True,
+    help="Allow deleting assignments that hold turned-in or graded work, or most of a section.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print a machine-readable result.")
+@target_option
+@drift_force_options
+@connection_options
+@pass_cli
+def apply(
+    cli: CliContext,
+    target: Path,
+    auto_approve: bool,
+    root: Path | None,
+    parallelism: int,
+    allow_destroy_submissions: bool,
+    as_json: bool,
+    targets: tuple[Address, ...],
+    revert_drift: bool,
+    force: bool,
+    rate_limit: int,
+    timeout: float,
+    lock_timeout: float,
+) -> int:
+    """Make the LMS match the manifests, in a safe order.
+
+    TARGET is a manifests root (default: .): lmsctl plans, shows the plan and asks before
+    changing anything. Or TARGET is a plan file saved with `lmsctl plan --out FILE`: lmsctl
+    carries out exactly that plan, refusing it if state changed since, and skipping any change
+    whose live value moved since the plan was reviewed.
+    """
+    from_file = is_plan_file(target)
+    options = ApplyOptions(
+        parallelism=parallelism,
+        allow_destroy_submissions=allow_destroy_submissions,
+        recheck=from_file,
+    )
+    view = _View(quiet=as_json, color=cli.color)
+    if from_file:
+        plan, _ = load_plan(target)
+        if targets or revert_drift or force:
+            raise UsageError(
+                "--target, --revert-drift and --force are decided when the plan is made",
+                hint="pass them to lmsctl plan",
+            )
+        plan_root = root or Path(str(plan.options.get("root") or "."))
+        ws = Workspace.open(
+            workspace_options(
+                cli,
+                plan_root,
+                command="lmsctl apply",
+                rate_limit=rate_limit,
+                timeout=timeout,
+                lock_timeout=lock_timeout,
+            )
+        )
+        with ws:
+            snapshot = ws.read_state()
+            if plan.api_url and plan.api_url != ws.api_url:
+                raise StalePlanError(
+                    f"the plan was made against {plan.api_url}, not {ws.api_url}",
+                    hint="apply it with the same --sandbox / --api-url as the plan",
+                )
+            ensure_fresh(plan, snapshot)
+            check_consent(plan, options)
+            if not plan.has_changes and not plan.state_fixes:
+                click.echo("No changes. The LMS matches the manifests.")
+                return 0
+            result = _execute(ws, plan, snapshot, options, view)
+        return _report(result, as_json)
+
+    ws = Workspace.open(
+        workspace_options(
+            cli,
+            root or target,
+            command="lmsctl apply",
+            rate_limit=rate_limit,
+            timeout=timeout,
+            lock_timeout=lock_timeout,
+        )
+    )
+    print_warnings(ws.warnings, cli.color)
+
+    async def flow() -> ApplyResult | None:
+        try:
+            plan, _, snapshot = await ws.make_plan(
+                revert_drift=revert_drift, force=force, targets=targets
+            )
+            if not as_json:
+                emit_plan(plan, "text", color=cli.color)
+            check_consent(plan, options)
+            if not plan.has_changes:
+                if plan.state_fixes:
+                    await Executor(plan, ws.client(), ws.backend, snapshot, options).run()
+                return None
+            _confirm(auto_approve)
+            executor = Executor(
+                plan, ws.client(), ws.backend, snapshot, options, on_event=view.event
+            )
+            return await run_interruptible(executor)
+        finally:
+            await ws.aclose()
+
+    with ws:
+        outcome = asyncio.run(flow())
+    if outcome is None:
+        if as_json:
+            click.echo(json.dumps(_result_json(ApplyResult()), indent=2))
+        return 0
+    return _report(outcome, as_json)

@@ -1,0 +1,121 @@
+"""Reusable click options and the bridge from flags to core options."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from lmsctl.addresses import Address, parse_address
+from lmsctl.cli.context import CliContext
+from lmsctl.workspace import WorkspaceOptions
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+root_argument = click.argument(
+    "root", required=False, default=".", type=click.Path(file_okay=False, path_type=Path)
+)
+
+
+def _targets(
+    ctx: click.Context, param: click.Parameter, value: tuple[str, ...]
+) -> tuple[Address, ...]:
+    from lmsctl.errors import UsageError
+
+    try:
+        return tuple(parse_address(v) for v in value)
+    except UsageError as exc:
+        raise click.BadParameter(str(exc)) from exc
+
+
+def target_option(f: F) -> F:
+    return click.option(
+        "--target",
+        "targets",
+        multiple=True,
+        metavar="ADDRESS",
+        callback=_targets,
+        help="Only this assignment (<section>/<key>) or grade (.../grades/<student>); repeatable.",
+    )(f)
+
+
+def drift_force_options(f: F) -> F:
+    f = click.option(
+        "--force",
+        is_flag=True,
+        help="Overwrite conflicting LMS values (changed both in the manifests and in the LMS).",
+    )(f)
+    f = click.option(
+        "--revert-drift",
+        is_flag=True,
+        help="Put back manifest values somebody changed in the LMS (default: keep and report).",
+    )(f)
+    return f
+
+
+def connection_options(f: F) -> F:
+    f = click.option(
+        "--lock-timeout",
+        type=click.FloatRange(min=0),
+        default=0.0,
+        show_default=True,
+        metavar="SECONDS",
+        help="Wait this long for another run's state lock instead of failing at once.",
+    )(f)
+    f = click.option(
+        "--timeout",
+        type=click.FloatRange(min=1),
+        default=60.0,
+        show_default=True,
+        metavar="SECONDS",
+        help="HTTP timeout per request (Clever writes can take 15-60 s).",
+    )(f)
+    f = click.option(
+        "--rate-limit",
+        type=click.IntRange(min=1),
+        default=1200,
+        show_default=True,
+        metavar="N",
+        help="Requests per minute (Clever allows 1200 per token).",
+    )(f)
+    return f
+
+
+def progress_printer(enabled: bool) -> Callable[[str, int, int], None] | None:
+    """A progress line on stderr, only when it is a terminal."""
+    if not enabled or not sys.stderr.isatty():
+        return None
+
+    def show(what: str, done: int, total: int) -> None:
+        end = "\n" if done >= total else ""
+        click.echo(f"\r{what}: {done}/{total}", err=True, nl=False)
+        if end:
+            click.echo("\r\033[K", err=True, nl=False)
+
+    return show
+
+
+def workspace_options(
+    cli: CliContext,
+    root: Path,
+    *,
+    command: str,
+    rate_limit: int = 1200,
+    timeout: float = 60.0,
+    lock_timeout: float = 0.0,
+    progress: bool = True,
+) -> WorkspaceOptions:
+    return WorkspaceOptions(
+        root=root,
+        sandbox=cli.sandbox,
+        sandbox_db=cli.sandbox_db,
+        api_url=cli.api_url,
+        rate_limit=rate_limit,
+        timeout=timeout,
+        lock_timeout=lock_timeout,
+        command=command,
+        progress=progress_printer(progress),
+    )

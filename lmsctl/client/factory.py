@@ -1,0 +1,81 @@
+"""Build the client a command needs: the real API (token from CLEVER_TOKEN) or the sandbox."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from lmsctl.client.lms import LmsClient
+from lmsctl.errors import ConfigError
+from lmsctl.model import ProjectConfig
+
+SANDBOX_API_URL = "http://sandbox.local/v3.1"
+TOKEN_ENV = "CLEVER_TOKEN"
+
+
+def sandbox_api_url() -> str:
+    """The pseudo base URL of the embedded sandbox (state made with it is bound to it)."""
+    return SANDBOX_API_URL
+
+
+def resolve_api_url(cli_api_url: str | None, config: ProjectConfig) -> str:
+    """--api-url, else LMSCTL_API_URL, else lmsctl.yaml's api_url; checked and normalised."""
+    url = (cli_api_url or os.environ.get("LMSCTL_API_URL") or config.api_url).strip().rstrip("/")
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(
+            f"API URL {url!r} is not an http(s) URL",
+            hint="for example https://api.clever.com/v3.1",
+        )
+    if parts.scheme == "http" and not _is_loopback(parts.hostname):
+        raise ConfigError(
+            f"refusing plain http:// for {parts.hostname}: the token would travel unencrypted",
+            hint="use https://, or http:// only for a sandbox on this machine (127.0.0.1)",
+        )
+    return url
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def open_client(
+    *,
+    config: ProjectConfig,
+    root: Path,
+    sandbox: bool,
+    sandbox_db: str | None,
+    api_url: str | None,
+    rate_limit: int = 1200,
+    timeout: float = 60.0,
+) -> LmsClient:
+    """A client for the embedded sandbox (``sandbox``) or for the API named by the options."""
+    if sandbox:
+        from lmsctl.sandbox import DEMO_TOKEN, SandboxConfig, sandbox_transport
+
+        db = Path(sandbox_db) if sandbox_db else root / ".lmsctl" / "sandbox.db"
+        db.parent.mkdir(parents=True, exist_ok=True)
+        transport = sandbox_transport(SandboxConfig(db_path=db))
+        return LmsClient(
+            SANDBOX_API_URL,
+            DEMO_TOKEN,
+            transport=transport,
+            rate_limit=rate_limit,
+            timeout=timeout,
+        )
+    url = resolve_api_url(api_url, config)
+    token = os.environ.get(TOKEN_ENV, "").strip()
+    if not token:
+        raise ConfigError(
+            f"{TOKEN_ENV} is not set",
+            hint=f"export {TOKEN_ENV}=<the district-app bearer token>, or use --sandbox to try "
+            "lmsctl without Clever",
+        )
+    return LmsClient(url, token, rate_limit=rate_limit, timeout=timeout)

@@ -1,0 +1,175 @@
+"""A workspace: one manifests root, its state backend and API client, for one command run.
+
+This is the seam between the CLI and the core: commands build a ``WorkspaceOptions`` from their
+flags, open a Workspace, and call ``make_plan`` (and apply's executor) inside it. The workspace
+holds the state lock for the whole run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from lmsctl.addresses import Address
+from lmsctl.client.factory import open_client, resolve_api_url, sandbox_api_url
+from lmsctl.client.lms import LmsClient
+from lmsctl.errors import Diagnostic, StateError
+from lmsctl.manifest import load_or_raise
+from lmsctl.model import DesiredState
+from lmsctl.plan.builder import PlanBuilder, PlanOptions
+from lmsctl.plan.model import Plan
+from lmsctl.refresh import LiveState, ProgressFn, refresh
+from lmsctl.state import open_backend
+from lmsctl.state.backend import LockInfo, StateBackend
+from lmsctl.state.model import StateSnapshot, ensure_binding
+from lmsctl.timeutil import format_api_datetime, utcnow
+
+_MANIFEST_SUFFIXES = (".yaml", ".yml", ".csv")
+
+
+@dataclass(frozen=True)
+class WorkspaceOptions:
+    """Everything a run needs from the command line and the environment."""
+
+    root: Path
+    sandbox: bool = False
+    sandbox_db: str | None = None
+    api_url: str | None = None
+    rate_limit: int = 1200
+    timeout: float = 60.0
+    lock_timeout: float = 0.0
+    command: str = "lmsctl"
+    progress: ProgressFn | None = None
+
+
+def manifests_digest(root: Path) -> str:
+    """A digest of every manifest and gradebook file under root (what the plan was made from)."""
+    h = hashlib.sha256()
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        for name in sorted(filenames):
+            if name.startswith(".") or not name.endswith(_MANIFEST_SUFFIXES):
+                continue
+            path = Path(dirpath) / name
+            h.update(str(path.relative_to(root)).encode())
+            h.update(b"\0")
+            try:
+                h.update(path.read_bytes())
+            except OSError:
+                continue
+            h.update(b"\0")
+    return h.hexdigest()[:16]
+
+
+@dataclass
+class Workspace:
+    """An open run: desired state loaded, state locked, a client ready."""
+
+    options: WorkspaceOptions
+    desired: DesiredState
+    warnings: list[Diagnostic]
+    backend: StateBackend
+    lock: LockInfo | None = None
+    api_url: str = ""
+    _client: LmsClient | None = field(default=None, repr=False)
+
+    @classmethod
+    def open(cls, options: WorkspaceOptions, *, load_manifests: bool = True) -> Workspace:
+        if load_manifests:
+            desired, warnings = load_or_raise(options.root)
+        else:
+            from lmsctl.config import load_config
+
+            desired, warnings = DesiredState(options.root, load_config(options.root)), []
+        backend = open_backend(options.root, desired.config, sandbox=options.sandbox)
+        api_url = (
+            sandbox_api_url()
+            if options.sandbox
+            else resolve_api_url(options.api_url, desired.config)
+        )
+        ws = cls(options, desired, warnings, backend, api_url=api_url)
+        return ws
+
+    def __enter__(self) -> Workspace:
+        self.lock = self.backend.lock(self.options.command, timeout=self.options.lock_timeout)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.lock is not None:
+            with contextlib.suppress(StateError):
+                self.backend.unlock(self.lock.id)
+            self.lock = None
+
+    def client(self) -> LmsClient:
+        if self._client is None:
+            self._client = open_client(
+                config=self.desired.config,
+                root=self.options.root,
+                sandbox=self.options.sandbox,
+                sandbox_db=self.options.sandbox_db,
+                api_url=self.options.api_url,
+                rate_limit=self.options.rate_limit,
+                timeout=self.options.timeout,
+            )
+        return self._client
+
+    async def aclose(self) -> None:
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
+
+    def read_state(self) -> StateSnapshot:
+        snapshot = self.backend.read()
+        if snapshot.api_url and snapshot.api_url != self.api_url:
+            ensure_binding(snapshot, self.api_url, snapshot.district_id or "")
+        return snapshot
+
+    async def make_plan(
+        self,
+        *,
+        revert_drift: bool = False,
+        force: bool = False,
+        targets: tuple[Address, ...] = (),
+        snapshot: StateSnapshot | None = None,
+    ) -> tuple[Plan, LiveState, StateSnapshot]:
+        """Refresh and build the plan (state must be locked by the caller: use ``with``)."""
+        snapshot = snapshot or self.read_state()
+        live = await refresh(
+            self.client(),
+            self.desired,
+            snapshot,
+            targets=targets,
+            district_id=self.desired.config.district,
+            progress=self.options.progress,
+        )
+        district_id = str(live.district.get("id") or "")
+        ensure_binding(snapshot, self.api_url, district_id)
+        options = PlanOptions(
+            revert_drift=revert_drift,
+            force=force,
+            targets=targets,
+            now=format_api_datetime(utcnow()),
+        )
+        plan = PlanBuilder(
+            self.desired,
+            snapshot,
+            live,
+            options,
+            api_url=self.api_url,
+            manifests_digest=manifests_digest(self.options.root),
+        ).build()
+        plan = replace(plan, options={**plan.options, "root": str(self.options.root)})
+        return plan, live, snapshot
+
+
+def describe_stats(client: LmsClient) -> dict[str, Any]:
+    stats = client.stats
+    return {"requests": stats.requests, "retries": stats.retries}
+
+
+ProgressCallback = Callable[[str, int, int], None]
