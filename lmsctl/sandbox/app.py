@@ -299,7 +299,7 @@ def _user_object(
             "student_number": p.get("student_number"),
             "state_id": p.get("state_id"),
             "grade": p.get("grade"),
-            "enrollments": [{"school": school, "start_date": created, "end_date": None}],
+            "enrollments": [{"school": school, "start_date": created}],
         }
     else:
         role_obj |= {
