@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import ipaddress
 import os
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from lmsctl.client.lms import LmsClient
+from lmsctl.client.lms import LmsClient, is_loopback
 from lmsctl.errors import ConfigError
 from lmsctl.model import ProjectConfig
 
@@ -29,21 +28,12 @@ def resolve_api_url(cli_api_url: str | None, config: ProjectConfig) -> str:
             f"API URL {url!r} is not an http(s) URL",
             hint="for example https://api.clever.com/v3.1",
         )
-    if parts.scheme == "http" and not _is_loopback(parts.hostname):
+    if parts.scheme == "http" and not is_loopback(parts.hostname):
         raise ConfigError(
             f"refusing plain http:// for {parts.hostname}: the token would travel unencrypted",
             hint="use https://, or http:// only for a sandbox on this machine (127.0.0.1)",
         )
     return url
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def open_client(
@@ -69,6 +59,7 @@ def open_client(
             transport=transport,
             rate_limit=rate_limit,
             timeout=timeout,
+            allow_insecure=True,
         )
     url = resolve_api_url(api_url, config)
     token = os.environ.get(TOKEN_ENV, "").strip()

@@ -16,22 +16,24 @@ from __future__ import annotations
 
 import asyncio
 import html
+import ipaddress
 import random
 import re
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 import httpx
 
 from lmsctl import __version__
 from lmsctl.client.ratelimit import RateLimiter
 from lmsctl.errors import (
+    ApiBadRequestError,
     ApiError,
-    ApiNotFoundError,
+    ConfigError,
     OutcomeUnknownError,
     TransportError,
     api_error_for,
@@ -62,12 +64,24 @@ def _excerpt(response: httpx.Response) -> str:
     except ValueError:
         body = None
     if isinstance(body, dict) and isinstance(body.get("message"), str):
-        return str(body["message"])
-    text = re.sub(r"<[^>]+>", " ", response.text or "")
-    text = " ".join(html.unescape(text).split())
+        text = " ".join(str(body["message"]).split())
+    else:
+        text = re.sub(r"<(script|style)\b.*?</\1\s*>", " ", response.text or "", flags=re.I | re.S)
+        text = re.sub(r"<[^>]*>", " ", text)
+        text = " ".join(html.unescape(text).split())
     if not text:
         return response.reason_phrase or f"HTTP {response.status_code} with an empty body"
-    return text[:160] + ("..." if len(text) > 160 else "")
+    return text[:200] + ("..." if len(text) > 200 else "")
+
+
+def is_loopback(host: str) -> bool:
+    """True for localhost and loopback addresses (plain http is allowed only to these)."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 def _retry_after(response: httpx.Response) -> float:
@@ -103,12 +117,21 @@ class LmsClient:
         backoff_max: float = 30.0,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         clock: Callable[[], float] = time.monotonic,
+        allow_insecure: bool = False,
         rng: random.Random | None = None,
     ) -> None:
-        self.base_url = base_url.rstrip("/")
+        self.base_url = base_url.strip().rstrip("/")
         parts = urlsplit(self.base_url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ConfigError(f"API URL {self.base_url!r} is not an http(s) URL")
+        if parts.scheme == "http" and not allow_insecure and not is_loopback(parts.hostname):
+            raise ConfigError(
+                f"refusing plain http:// for {parts.hostname}: the token would travel unencrypted",
+                hint="use https://",
+            )
         self._origin = f"{parts.scheme}://{parts.netloc}"
         self._base_path = parts.path
+        self._token = token
         self._sleep = sleep
         self.max_retries = max_retries
         self.backoff_base = backoff_base
@@ -124,8 +147,9 @@ class LmsClient:
                 "Accept": "application/json",
                 "User-Agent": f"lmsctl/{__version__}",
             },
-            limits=httpx.Limits(max_connections=64, max_keepalive_connections=32),
+            limits=httpx.Limits(max_connections=64, max_keepalive_connections=64),
             follow_redirects=False,
+            trust_env=transport is None,
         )
 
     def __repr__(self) -> str:
@@ -138,32 +162,44 @@ class LmsClient:
         await self.aclose()
 
     async def aclose(self) -> None:
-        await self._http.aclose()
+        try:
+            await self._http.aclose()
+        except (httpx.HTTPError, OSError) as exc:
+            raise TransportError(f"closing the connections failed: {type(exc).__name__}") from exc
 
     # -- the one seam ----------------------------------------------------------------------------
 
     def _url(self, path: str) -> str:
         """A path below the base URL, or a ``next`` link (relative to the origin, or absolute)."""
-        if path.startswith(("http://", "https://")):
+        if "://" in path:
             parts = urlsplit(path)
-            if f"{parts.scheme}://{parts.netloc}" != self._origin:
-                raise TransportError(f"refusing to follow a link to another host ({parts.netloc})")
+            if f"{parts.scheme}://{parts.netloc}".lower() != self._origin.lower():
+                raise TransportError(
+                    "refusing to follow a next link to another server "
+                    f"({parts.hostname or 'unknown host'}): the token is only sent to the API"
+                )
             return path
-        if path.startswith("/v3.") or path.startswith(self._base_path + "/"):
+        if path.startswith("//"):
+            raise TransportError("refusing to follow a next link to another server")
+        if path.startswith("/v3.") or (self._base_path and path.startswith(self._base_path + "/")):
             return self._origin + path
         return self.base_url + path
+
+    def _clean(self, text: str) -> str:
+        """Text from the server, with the token blotted out should the server echo it."""
+        if self._token and self._token in text:
+            text = text.replace(self._token, "[token]")
+        return text
 
     def _backoff(self, attempt: int) -> float:
         return self._rng.uniform(0, min(self.backoff_max, self.backoff_base * 2**attempt))
 
+    async def _wait(self, seconds: float) -> None:
+        self.stats.waited_seconds += seconds
+        await self._sleep(seconds)
+
     async def _request(
-        self,
-        method: str,
-        path: str,
-        endpoint: str,
-        *,
-        json: Any = None,
-        params: dict[str, Any] | None = None,
+        self, method: str, path: str, endpoint: str, *, json: Any = None
     ) -> httpx.Response:
         url = self._url(path)
         shown = urlsplit(url).path
@@ -171,84 +207,89 @@ class LmsClient:
         attempt = 0
         limited = 0
         while True:
-            await self.limiter.acquire()
+            self.stats.waited_seconds += await self.limiter.acquire()
             self.stats.requests += 1
             self.stats.by_endpoint[endpoint] += 1
-            failure: LmsctlError_ | None = None
+            failure: ApiError | TransportError
             try:
-                response = await self._http.request(method, url, json=json, params=params)
+                response = await self._http.request(method, url, json=json)
             except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
                 # the request never left: safe to retry, even a POST
                 failure = TransportError(
-                    f"cannot connect to the API: {type(exc).__name__}", method=method, path=shown
+                    f"cannot connect to the API ({type(exc).__name__})", method=method, path=shown
                 )
                 failure.__cause__ = exc
             except (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError) as exc:
                 what = (
-                    "timed out waiting for an answer"
+                    f"no answer within the timeout ({type(exc).__name__})"
                     if isinstance(exc, httpx.TimeoutException)
-                    else "the connection broke before an answer came back"
+                    else f"the connection broke before an answer came back ({type(exc).__name__})"
                 )
                 if is_post:
                     raise OutcomeUnknownError(
-                        f"{what}: the request may or may not have been carried out",
+                        f"{what}: the create may or may not have been carried out",
                         method=method,
                         path=shown,
                     ) from exc
                 failure = TransportError(what, method=method, path=shown)
                 failure.__cause__ = exc
-            except httpx.HTTPError as exc:
+            except (httpx.HTTPError, httpx.InvalidURL, httpx.StreamError) as exc:
+                if is_post:
+                    raise OutcomeUnknownError(
+                        f"the request failed ({type(exc).__name__}): the create may or may not "
+                        "have been carried out",
+                        method=method,
+                        path=shown,
+                    ) from exc
                 raise TransportError(
-                    f"HTTP error: {type(exc).__name__}", method=method, path=shown
+                    f"the request failed ({type(exc).__name__})", method=method, path=shown
                 ) from exc
             else:
                 status = response.status_code
-                if status < 400:
+                if 200 <= status < 300:
                     return response
-                message = _excerpt(response)
+                if status < 400:
+                    raise TransportError(
+                        f"the API answered {status} (a redirect); not followed, so the token "
+                        "stays with the configured API URL",
+                        method=method,
+                        path=shown,
+                    )
+                message = self._clean(_excerpt(response))
                 if status == 429 and limited < MAX_429_RETRIES:
                     limited += 1
                     self.stats.rate_limited += 1
-                    wait = _retry_after(response)
-                    self.stats.waited_seconds += wait
-                    self.limiter.pause_for(wait)
+                    self.limiter.pause_for(_retry_after(response))
                     continue
-                if status in RETRYABLE_STATUS:
-                    if is_post and status not in POST_NOT_PROCESSED:
-                        if status == 500:
-                            raise api_error_for(status, message, method=method, path=shown)
-                        raise OutcomeUnknownError(
-                            f"{status} {message}: the request may or may not have been carried out",
-                            method=method,
-                            path=shown,
-                        )
-                    failure = api_error_for(status, message, method=method, path=shown)
-                else:
+                if status not in RETRYABLE_STATUS:
                     if status == 404 and method == "DELETE" and attempt > 0:
                         return response  # an earlier attempt deleted it; its answer was lost
                     raise api_error_for(status, message, method=method, path=shown)
+                if is_post and status not in POST_NOT_PROCESSED:
+                    if status == 500:
+                        raise api_error_for(status, message, method=method, path=shown)
+                    raise OutcomeUnknownError(
+                        f"the API answered {status} ({message}): the create may or may not "
+                        "have been carried out",
+                        method=method,
+                        path=shown,
+                    )
+                failure = api_error_for(status, message, method=method, path=shown)
             if attempt >= self.max_retries:
-                assert failure is not None
                 raise failure
-            delay = self._backoff(attempt)
             attempt += 1
             self.stats.retries += 1
-            self.stats.waited_seconds += delay
-            await self._sleep(delay)
+            await self._wait(self._backoff(attempt - 1))
 
-    async def _json(
-        self, method: str, path: str, endpoint: str, *, json: Any = None, params: Any = None
-    ) -> Any:
-        response = await self._request(method, path, endpoint, json=json, params=params)
-        if not response.content:
-            return None
+    async def _json(self, method: str, path: str, endpoint: str, *, json: Any = None) -> Any:
+        response = await self._request(method, path, endpoint, json=json)
+        shown = response.request.url.path
         try:
-            return response.json()
+            return response.json() if response.content else None
         except ValueError as exc:
-            raise TransportError(
-                "the API answered with a body that is not JSON",
-                method=method,
-                path=urlsplit(str(response.request.url)).path,
+            cls = OutcomeUnknownError if method == "POST" else TransportError
+            raise cls(
+                "the API answered with a body that is not JSON", method=method, path=shown
             ) from exc
 
     async def _data(
@@ -257,49 +298,80 @@ class LmsClient:
         body = await self._json(method, path, endpoint, json=json)
         data = body.get("data") if isinstance(body, dict) else None
         if not isinstance(data, dict):
-            raise TransportError("the API answered without a data object", method=method, path=path)
+            cls = OutcomeUnknownError if method == "POST" else TransportError
+            raise cls(
+                "the API answered without a data object",
+                method=method,
+                path=urlsplit(self._url(path)).path,
+            )
         return data
+
+    async def _pages(self, path: str, endpoint: str) -> AsyncIterator[list[Any]]:
+        """The ``data`` list of each page, following links rel=next until there is none."""
+        next_path: str | None = path
+        seen_links: set[str] = set()
+        while next_path:
+            body = await self._json("GET", next_path, endpoint)
+            if not isinstance(body, dict) or not isinstance(body.get("data") or [], list):
+                raise TransportError(
+                    "the API answered a listing without a data list",
+                    method="GET",
+                    path=urlsplit(self._url(next_path)).path,
+                )
+            yield list(body.get("data") or [])
+            next_path = _next_link(body)
+            if next_path is not None:
+                if next_path in seen_links:
+                    raise TransportError(
+                        "the API's next link goes round in a circle",
+                        method="GET",
+                        path=urlsplit(self._url(next_path)).path,
+                    )
+                seen_links.add(next_path)
 
     # -- Data API --------------------------------------------------------------------------------
 
     async def get_my_district(self) -> dict[str, Any]:
-        """The token's own district (GET /districts)."""
+        """The token's own district (GET /districts, first item, unwrapped)."""
         body = await self._json("GET", "/districts", "GET districts")
         items = body.get("data") if isinstance(body, dict) else None
-        if not items:
-            raise TransportError("GET /districts listed no district for this token")
-        first = items[0]
-        return dict(first.get("data", first))
+        district = _unwrap(items[0]) if isinstance(items, list) and items else None
+        if district is None:
+            raise TransportError(
+                "the API listed no district for this token",
+                method="GET",
+                path=urlsplit(self._url("/districts")).path,
+            )
+        return district
 
     async def get_district(self, district_id: str) -> dict[str, Any]:
-        return await self._data("GET", f"/districts/{district_id}", "GET district")
+        return await self._data("GET", f"/districts/{_seg(district_id)}", "GET district")
 
     async def get_section(self, section_id: str) -> dict[str, Any]:
-        return await self._data("GET", f"/sections/{section_id}", "GET section")
+        return await self._data("GET", f"/sections/{_seg(section_id)}", "GET section")
 
     async def list_section_users(
         self, section_id: str, role: str = "student", limit: int = 100
     ) -> list[dict[str, Any]]:
         """Every user of a section with ``role`` (Data API paging, links rel=next)."""
         seen: dict[str, dict[str, Any]] = {}
-        path: str | None = f"/sections/{section_id}/users?role={role}&limit={limit}"
-        while path:
-            body = await self._json("GET", path, "GET section users")
-            for item in body.get("data") or []:
-                user = item.get("data", item) if isinstance(item, dict) else None
-                if isinstance(user, dict) and user.get("id"):
+        first = f"/sections/{_seg(section_id)}/users?role={quote(role)}&limit={int(limit)}"
+        async for items in self._pages(first, "GET section users"):
+            for item in items:
+                user = _unwrap(item)
+                if user is not None and user.get("id"):
                     seen.setdefault(str(user["id"]), user)
-            path = _next_link(body)
         return list(seen.values())
 
     # -- LMS Connect -----------------------------------------------------------------------------
 
-    def _assignment(self, section_id: str, assignment_id: str) -> str:
-        return f"/sections/{section_id}/assignments/{assignment_id}"
+    @staticmethod
+    def _assignment(section_id: str, assignment_id: str) -> str:
+        return f"/sections/{_seg(section_id)}/assignments/{_seg(assignment_id)}"
 
     async def create_assignment(self, section_id: str, body: dict[str, Any]) -> dict[str, Any]:
         return await self._data(
-            "POST", f"/sections/{section_id}/assignments", "POST assignment", json=body
+            "POST", f"/sections/{_seg(section_id)}/assignments", "POST assignment", json=body
         )
 
     async def get_assignment(self, section_id: str, assignment_id: str) -> dict[str, Any]:
@@ -315,6 +387,7 @@ class LmsClient:
         )
 
     async def delete_assignment(self, section_id: str, assignment_id: str) -> None:
+        """Delete an assignment; a 404 after a lost answer counts as deleted."""
         await self._request(
             "DELETE", self._assignment(section_id, assignment_id), "DELETE assignment"
         )
@@ -323,37 +396,33 @@ class LmsClient:
         self, section_id: str, assignment_id: str, limit: int = 100
     ) -> list[dict[str, Any]]:
         """Every submission of an assignment (next links; restarts if a cursor expired)."""
-        first = f"{self._assignment(section_id, assignment_id)}/submissions?limit={limit}"
+        first = f"{self._assignment(section_id, assignment_id)}/submissions?limit={int(limit)}"
         restarts = 0
         while True:
             seen: dict[str, dict[str, Any]] = {}
-            path: str | None = first
+            pages = 0
             try:
-                while path:
-                    body = await self._json("GET", path, "GET submissions")
-                    for sub in body.get("data") or []:
+                async for items in self._pages(first, "GET submissions"):
+                    pages += 1
+                    for sub in items:
                         if isinstance(sub, dict):
-                            seen.setdefault(str(sub.get("user_id")), sub)
-                    path = _next_link(body)
+                            key = str(sub.get("user_id") or sub.get("id") or len(seen))
+                            seen.setdefault(key, sub)
                 return list(seen.values())
-            except ApiError as exc:
-                if (
-                    exc.status_code == 400
-                    and "cursor" in exc.message.lower()
-                    and path != first
-                    and restarts < MAX_LISTING_RESTARTS
-                ):
+            except ApiBadRequestError as exc:
+                if pages and "cursor" in exc.message.lower() and restarts < MAX_LISTING_RESTARTS:
                     restarts += 1
                     continue
                 raise
+
+    def _submission(self, section_id: str, assignment_id: str, user_id: str) -> str:
+        return f"{self._assignment(section_id, assignment_id)}/submissions/{_seg(user_id)}"
 
     async def get_submission(
         self, section_id: str, assignment_id: str, user_id: str
     ) -> dict[str, Any]:
         return await self._data(
-            "GET",
-            f"{self._assignment(section_id, assignment_id)}/submissions/{user_id}",
-            "GET submission",
+            "GET", self._submission(section_id, assignment_id, user_id), "GET submission"
         )
 
     async def update_submission(
@@ -361,22 +430,33 @@ class LmsClient:
     ) -> dict[str, Any]:
         return await self._data(
             "PATCH",
-            f"{self._assignment(section_id, assignment_id)}/submissions/{user_id}",
+            self._submission(section_id, assignment_id, user_id),
             "PATCH submission",
             json=body,
         )
 
 
-LmsctlError_ = ApiError | TransportError
+def _seg(value: str) -> str:
+    """An id as one URL path segment (a '/' or '?' in an id cannot reach another endpoint)."""
+    return quote(str(value), safe="")
 
 
-def _next_link(body: Any) -> str | None:
-    if not isinstance(body, dict):
+def _unwrap(item: Any) -> dict[str, Any] | None:
+    """A Data API list item ``{"data": {...}}`` (or a bare object) as the object."""
+    if not isinstance(item, dict):
         return None
-    for link in body.get("links") or []:
+    inner = item.get("data", item)
+    return dict(inner) if isinstance(inner, dict) else None
+
+
+def _next_link(body: dict[str, Any]) -> str | None:
+    links = body.get("links")
+    if not isinstance(links, list):
+        return None
+    for link in links:
         if isinstance(link, dict) and link.get("rel") == "next" and link.get("uri"):
             return str(link["uri"])
     return None
 
 
-__all__ = ["ApiNotFoundError", "ClientStats", "LmsClient"]
+__all__ = ["ClientStats", "LmsClient", "is_loopback"]

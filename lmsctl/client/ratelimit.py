@@ -37,14 +37,14 @@ class RateLimiter:
         self._starts: collections.deque[float] = collections.deque()
         self._paused_until = 0.0
         self._lock = asyncio.Lock()
-        self.waited = 0.0
 
     def pause_for(self, seconds: float) -> None:
         """Hold every request back for ``seconds`` (after the server answered 429)."""
         self._paused_until = max(self._paused_until, self._clock() + max(0.0, seconds))
 
-    async def acquire(self) -> None:
-        """Wait until one more request may start, and count it."""
+    async def acquire(self) -> float:
+        """Wait until one more request may start, count it, and return the seconds waited."""
+        waited = 0.0
         async with self._lock:
             while True:
                 now = self._clock()
@@ -55,7 +55,7 @@ class RateLimiter:
                         self._starts.popleft()
                     if len(self._starts) < self.effective:
                         self._starts.append(now)
-                        return
+                        return waited
                     wait = self._starts[0] + WINDOW - now
-                self.waited += wait
+                waited += wait
                 await self._sleep(wait)
