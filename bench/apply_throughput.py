@@ -45,6 +45,7 @@ def manifests(root: Path, seed: dict, assignments: int, points: int) -> int:  # 
                 "description": "bench",
                 "due_date": "2027-05-01",
                 "points_possible": 10,
+                "assignee_mode": "all",
                 "grades": grades,
             }
         doc = {"section": section["id"], "assignments": items}

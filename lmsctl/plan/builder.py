@@ -368,6 +368,14 @@ class PlanBuilder:
                 "to create an assignment",
                 "add them to the assignment or to the section's defaults",
             )
+        if "assignee_mode" not in fields:
+            self._diag(
+                spec.pos,
+                f"{spec.address}:",
+                "missing assignee_mode: Clever refuses to create an assignment without it "
+                "('no valid users found')",
+                "add assignee_mode: all (or individuals with assignee_ids), here or in defaults",
+            )
         self._check_dates(spec, fields, list(fields))
         title = str(fields.get("title") or spec.key)
         self._acc.changes.append(

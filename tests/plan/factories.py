@@ -27,6 +27,7 @@ BASE = {
     "title": "Homework 1",
     "description": "Problems 1-20",
     "due_date": "2027-02-04T23:59:00.000Z",
+    "assignee_mode": "all",
 }
 
 
