@@ -37,5 +37,6 @@ def plan_exit_code(plan: Plan, detailed: bool) -> int:
     if plan.blocking_conflicts:
         return 1
     if detailed:
-        return 2 if plan.has_changes else 0
+        # an unknown create outcome needs someone's attention, like a change
+        return 2 if plan.has_changes or plan.unknown else 0
     return 0

@@ -205,7 +205,8 @@ def render_plan_markdown(doc: Mapping[str, Any], *, max_chars: int = DEFAULT_MAX
     targets = (doc.get("options") or {}).get("targets") or []
     if targets:
         head.append("Limited to " + ", ".join(f"`{t}`" for t in targets))
-    if not groups and not blocking:
+    n_unknown = (doc.get("summary") or {}).get("unknown", 0)
+    if not groups and not blocking and not n_unknown:
         head.append(f"**{NO_CHANGES}**")
     else:
         head.append(f"**{summary.get('text', '')}**")

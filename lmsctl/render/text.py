@@ -453,7 +453,8 @@ def render_plan_text(doc: Mapping[str, Any], *, color: bool = False) -> str:
 
     summary = doc.get("summary") or {}
     blocking = [c for c in conflicts if not c.get("forced")]
-    if not groups and not blocking:
+    n_unknown = (doc.get("summary") or {}).get("unknown", 0)
+    if not groups and not blocking and not n_unknown:
         w.add(style(NO_CHANGES, "bold", "green"))
     else:
         w.add(style(str(summary.get("text", "")), "bold"))

@@ -50,7 +50,9 @@ def test_changes_are_folded_per_section_in_diff_blocks() -> None:
 def test_no_changes() -> None:
     md = _md(empty_plan())
     assert f"**{NO_CHANGES}**" in md and "<details>" not in md
-    assert f"**{NO_CHANGES}**" in _outside_folds(_md(drift_only_plan()))
+    # an unknown create outcome means the LMS may not match: the summary is shown instead
+    outside = _outside_folds(_md(drift_only_plan()))
+    assert NO_CHANGES not in outside and "1 with unknown outcome" in outside
 
 
 def test_a_5000_grade_plan_stays_under_the_limit_and_counts_what_it_cut() -> None:

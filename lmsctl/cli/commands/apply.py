@@ -95,6 +95,17 @@ def _result_json(result: ApplyResult) -> dict[str, Any]:
     }
 
 
+def _unknown_left(n: int) -> int:
+    """Nothing more lmsctl can do by itself: creates with an unknown outcome need a person."""
+    click.echo(
+        f"{n} create(s) have an unknown outcome; nothing is done to them until you resolve each: "
+        "lmsctl import ADDRESS ASSIGNMENT_ID if it exists in the LMS, lmsctl state rm ADDRESS if "
+        "it does not (see the plan above).",
+        err=True,
+    )
+    return 1
+
+
 def _confirm(auto_approve: bool) -> None:
     if auto_approve:
         return
@@ -238,10 +249,13 @@ def apply(
             ensure_fresh(plan, snapshot)
             check_consent(plan, options)
             if not plan.has_changes and not plan.state_fixes:
+                if plan.unknown:
+                    return _unknown_left(len(plan.unknown))
                 click.echo("No changes. The LMS matches the manifests.")
                 return 0
             result = _execute(ws, plan, snapshot, options, view)
-        return _report(result, as_json)
+        code = _report(result, as_json)
+        return code or (_unknown_left(len(plan.unknown)) if plan.unknown else 0)
 
     ws = Workspace.open(
         workspace_options(
@@ -254,12 +268,14 @@ def apply(
         )
     )
     print_warnings(ws.warnings, cli.color)
+    plans: list[Plan] = []
 
     async def flow() -> ApplyResult | None:
         try:
             plan, _, snapshot = await ws.make_plan(
                 revert_drift=revert_drift, force=force, targets=targets
             )
+            plans.append(plan)
             if not as_json:
                 emit_plan(plan, "text", color=cli.color)
             check_consent(plan, options)
@@ -277,8 +293,10 @@ def apply(
 
     with ws:
         outcome = asyncio.run(flow())
+    pending = len(plans[0].unknown) if plans else 0
     if outcome is None:
         if as_json:
             click.echo(json.dumps(_result_json(ApplyResult()), indent=2))
-        return 0
-    return _report(outcome, as_json)
+        return _unknown_left(pending) if pending else 0
+    code = _report(outcome, as_json)
+    return code or (_unknown_left(pending) if pending else 0)

@@ -1,0 +1,119 @@
+"""A larger coursework for fault and crash tests, and the checks a careful person would run.
+
+``write_workload`` writes manifests for the demo district: every section gets ``assignments``
+assignments graded for every student. ``check_converged`` compares the sandbox with the
+manifests (no duplicate assignment, every grade as written). ``resolve_unknown`` does what the
+plan tells a person to do for a create whose outcome is unknown: look in the LMS, then
+``lmsctl import`` it if it is there or ``lmsctl state rm`` it if it is not.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from lmsctl.sandbox import DEMO_SEED_PATH
+
+Lms = Callable[..., Any]
+
+
+def demo_sections() -> list[dict[str, Any]]:
+    seed = yaml.safe_load(DEMO_SEED_PATH.read_text())
+    return list(seed["districts"][0]["sections"])
+
+
+def expected_grade(section_no: int, assignment_no: int, student_no: int) -> float:
+    return float((section_no * 7 + assignment_no * 3 + student_no) % 11)
+
+
+def write_workload(root: Path, assignments: int = 3) -> dict[str, dict[str, dict[str, float]]]:
+    """Write the manifests; returns {section id: {title: {student id: grade_points}}}."""
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "lmsctl.yaml").write_text("timezone: UTC\n")
+    expected: dict[str, dict[str, dict[str, float]]] = {}
+    for s_no, section in enumerate(demo_sections()):
+        items: dict[str, Any] = {}
+        expected[section["id"]] = {}
+        for a_no in range(assignments):
+            title = f"Unit {a_no + 1} check ({section['name']})"
+            grades = {
+                st["id"]: {"grade_points": expected_grade(s_no, a_no, i), "state": "returned"}
+                for i, st in enumerate(section["students"])
+            }
+            expected[section["id"]][title] = {sid: g["grade_points"] for sid, g in grades.items()}
+            items[f"unit-{a_no + 1}"] = {
+                "title": title,
+                "description": "Short check of the unit's ideas.",
+                "due_date": "2027-05-14",
+                "points_possible": 10,
+                "assignee_mode": "all",
+                "submission_types": ["text"],
+                "grades": grades,
+            }
+        doc = {"section": section["id"], "name": f"section-{s_no + 1}", "assignments": items}
+        (root / f"section-{s_no + 1}.yaml").write_text(yaml.safe_dump(doc, sort_keys=False))
+    return expected
+
+
+def check_converged(sandbox: Any, expected: dict[str, dict[str, dict[str, float]]]) -> list[str]:
+    """Differences between the LMS and the manifests (empty when converged)."""
+    problems: list[str] = []
+    for section_id, by_title in expected.items():
+        live = sandbox.assignments(section_id)
+        counts = Counter(a["title"] for a in live)
+        for title, n in counts.items():
+            if n > 1:
+                problems.append(f"duplicate: {n} assignments titled {title!r}")
+        for title, grades in by_title.items():
+            matches = [a for a in live if a["title"] == title]
+            if not matches:
+                problems.append(f"missing assignment {title!r}")
+                continue
+            subs = sandbox.submissions(section_id, matches[0]["id"])
+            for student, points in grades.items():
+                got = subs.get(student, {}).get("grade_points")
+                if got != points:
+                    problems.append(f"{title!r} {student}: grade_points {got} != {points}")
+    return problems
+
+
+def state_records(state_file: Path) -> dict[str, dict[str, Any]]:
+    data = json.loads(state_file.read_text())
+    return dict(data["resources"])
+
+
+def resolve_unknown(lmsctl: Lms, root: Path, sandbox: Any, state_file: Path) -> list[str]:
+    """Resolve every create whose outcome is unknown, as the plan says; returns what was done."""
+    done: list[str] = []
+    if not state_file.exists():
+        return done
+    records = state_records(state_file)
+    tracked = {r.get("assignment_id") for r in records.values()}
+    manifests = {}
+    for path in root.glob("section-*.yaml"):
+        doc = yaml.safe_load(path.read_text())
+        for key, spec in doc["assignments"].items():
+            manifests[f"{doc['section']}/{key}"] = spec["title"]
+    for address, record in sorted(records.items()):
+        if record["status"] == "created":
+            continue
+        title = manifests[address]
+        found = [
+            a
+            for a in sandbox.assignments(record["section_id"])
+            if a["title"] == title and a["id"] not in tracked
+        ]
+        assert len(found) <= 1, f"duplicate assignments for {address}: {found}"
+        if found:
+            result = lmsctl("--sandbox", "import", address, found[0]["id"], "--root", str(root))
+            done.append(f"import {address}")
+        else:
+            result = lmsctl("--sandbox", "state", "rm", address, "--root", str(root))
+            done.append(f"state rm {address}")
+        assert result.code == 0, result.text
+    return done
