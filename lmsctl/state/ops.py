@@ -111,9 +111,14 @@ def remove(snapshot: StateSnapshot, addresses: Sequence[Address]) -> list[Remove
         if record is None or (address.student is not None and address.student not in record.grades):
             missing.append(str(address))
     if missing:
+        grade = next((a for a in addresses if a.student is not None and str(a) in missing), None)
         raise StateError(
             "not in state: " + ", ".join(dict.fromkeys(missing)) + "; nothing was removed",
-            hint="lmsctl state list shows what state holds",
+            hint=(
+                f"lmsctl state show {grade.assignment} lists the grades it holds"
+                if grade is not None and grade.assignment in snapshot.resources
+                else "lmsctl state list shows what state holds"
+            ),
         )
     whole = {a.assignment for a in addresses if a.student is None}
     done: list[Removed] = []

@@ -132,6 +132,9 @@ def test_rm_forgets_and_says_nothing_was_deleted(root: Path) -> None:
 def test_rm_a_grade(root: Path) -> None:
     code, out, _ = run("state", "rm", f"{HW1}/grades/{STUDENT}", "--root", str(root))
     assert code == 0 and f"Forgot the grade values lmsctl applied for {HW1}/grades/" in out
+    assert "as if lmsctl had never set it" in out and "lmsctl import" not in out
+    code, _, err = run("state", "rm", f"{HW1}/grades/{STUDENT}", "--root", str(root))
+    assert code == 1 and f"lmsctl state show {HW1} lists the grades it holds" in err
     assert backend_of(root).read().resources[HW1].grades == {}
 
 

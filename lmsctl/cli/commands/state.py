@@ -194,12 +194,17 @@ def rm(cli: CliContext, addresses: tuple[str, ...], root: Path, lock_timeout: fl
             )
         else:
             click.echo(f"Removed {item.address} from state (create outcome was {item.status}).")
-    click.echo(
-        "Nothing was deleted in the LMS. lmsctl no longer manages what was removed: if an "
-        "assignment is still in the manifests, the next plan will create it again (use "
-        "lmsctl import ADDRESS ASSIGNMENT_ID to adopt the existing one instead); a forgotten "
-        "grade is compared with the LMS as if lmsctl had never set it."
-    )
+    if any(item.kind == "assignment" for item in removed):
+        click.echo(
+            "Nothing was deleted in the LMS, and lmsctl no longer manages what was removed. If "
+            "an assignment is still in the manifests, the next plan creates it again: to keep "
+            "the existing one, use lmsctl import ADDRESS ASSIGNMENT_ID instead."
+        )
+    if any(item.kind == "grade" for item in removed):
+        click.echo(
+            "Nothing changed in the LMS. The next plan compares a forgotten grade with the LMS as "
+            "if lmsctl had never set it."
+        )
     return 0
 
 
