@@ -45,6 +45,7 @@ class WorkspaceOptions:
     lock_timeout: float = 0.0
     command: str = "lmsctl"
     progress: ProgressFn | None = None
+    notice: Callable[[str], None] | None = None  # one-line notices for the user (stderr)
 
 
 def manifests_digest(root: Path) -> str:
@@ -97,6 +98,9 @@ class Workspace:
 
     def __enter__(self) -> Workspace:
         self.lock = self.backend.lock(self.options.command, timeout=self.options.lock_timeout)
+        takeover = self.lock.describe_takeover()
+        if takeover and self.options.notice is not None:
+            self.options.notice(takeover)
         return self
 
     def __exit__(self, *exc: object) -> None:

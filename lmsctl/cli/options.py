@@ -118,4 +118,5 @@ def workspace_options(
         lock_timeout=lock_timeout,
         command=command,
         progress=progress_printer(progress),
+        notice=lambda text: click.echo(f"Warning: {text}", err=True),
     )
