@@ -57,5 +57,7 @@ class RateLimiter:
                         self._starts.append(now)
                         return waited
                     wait = self._starts[0] + WINDOW - now
+                # never spin on a float rounding error: a wait is at least a millisecond
+                wait = max(wait, 0.001)
                 waited += wait
                 await self._sleep(wait)
