@@ -1,0 +1,95 @@
+"""open_client / resolve_api_url: where the URL and the token come from, and what is refused."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from client_helpers import TOKEN, run
+
+from lmsctl.client.factory import open_client, resolve_api_url, sandbox_api_url
+from lmsctl.client.lms import LmsClient
+from lmsctl.errors import ConfigError
+from lmsctl.model import ProjectConfig
+from lmsctl.sandbox import DEMO_DISTRICT_ID
+
+CONFIG = ProjectConfig(api_url="https://from-config.test/v3.1")
+
+
+def test_api_url_comes_from_the_option_then_the_environment_then_lmsctl_yaml(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("LMSCTL_API_URL", raising=False)
+    assert resolve_api_url(None, CONFIG) == "https://from-config.test/v3.1"
+    monkeypatch.setenv("LMSCTL_API_URL", "https://from-env.test/v3.1/")
+    assert resolve_api_url(None, CONFIG) == "https://from-env.test/v3.1"
+    assert resolve_api_url("https://from-cli.test/v3.1", CONFIG) == "https://from-cli.test/v3.1"
+
+
+@pytest.mark.parametrize(
+    "url", ["http://127.0.0.1:8080/v3.1", "http://localhost:9/v3.1", "http://[::1]:8080/v3.1"]
+)
+def test_plain_http_is_allowed_to_this_machine(url: str) -> None:
+    assert resolve_api_url(url, CONFIG) == url
+    run(LmsClient(url, TOKEN).aclose())
+
+
+@pytest.mark.parametrize("url", ["http://api.clever.com/v3.1", "http://10.0.0.5/v3.1"])
+def test_plain_http_to_another_machine_is_refused(url: str) -> None:
+    with pytest.raises(ConfigError, match="unencrypted"):
+        resolve_api_url(url, CONFIG)
+    with pytest.raises(ConfigError, match="unencrypted"):
+        LmsClient(url, TOKEN)
+
+
+@pytest.mark.parametrize("url", ["ftp://api.clever.com/v3.1", "api.clever.com", "https://"])
+def test_a_url_that_is_not_http_is_refused(url: str) -> None:
+    with pytest.raises(ConfigError, match="not an http"):
+        resolve_api_url(url, CONFIG)
+
+
+@pytest.mark.parametrize("value", [None, "", "   "])
+def test_a_missing_token_says_how_to_set_it(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, value: str | None
+) -> None:
+    if value is None:
+        monkeypatch.delenv("CLEVER_TOKEN", raising=False)
+    else:
+        monkeypatch.setenv("CLEVER_TOKEN", value)
+    with pytest.raises(ConfigError) as info:
+        open_client(config=CONFIG, root=tmp_path, sandbox=False, sandbox_db=None, api_url=None)
+    assert "CLEVER_TOKEN is not set" in str(info.value)
+    assert "export CLEVER_TOKEN=" in str(info.value)
+
+
+def test_the_token_comes_from_the_environment_and_stays_out_of_repr(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("CLEVER_TOKEN", TOKEN)
+    monkeypatch.delenv("LMSCTL_API_URL", raising=False)
+    client = open_client(config=CONFIG, root=tmp_path, sandbox=False, sandbox_db=None, api_url=None)
+    assert client.base_url == "https://from-config.test/v3.1"
+    assert TOKEN not in repr(client)
+    run(client.aclose())
+
+
+def test_the_sandbox_client_keeps_its_db_under_dot_lmsctl(tmp_path: Path) -> None:
+    client = open_client(config=CONFIG, root=tmp_path, sandbox=True, sandbox_db=None, api_url=None)
+    assert client.base_url == sandbox_api_url()
+
+    async def go() -> None:
+        async with client:
+            assert (await client.get_my_district())["id"] == DEMO_DISTRICT_ID
+
+    run(go())
+    assert (tmp_path / ".lmsctl" / "sandbox.db").is_file()
+
+
+def test_the_sandbox_db_can_be_named(tmp_path: Path) -> None:
+    db = tmp_path / "elsewhere" / "s.db"
+    client = open_client(
+        config=CONFIG, root=tmp_path, sandbox=True, sandbox_db=str(db), api_url=None
+    )
+    run(client.aclose())
+    assert db.parent.is_dir()
+    assert not (tmp_path / ".lmsctl").exists()

@@ -1,0 +1,212 @@
+"""Paging: both Clever styles, every item once, next links only to the API's own host."""
+
+from __future__ import annotations
+
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+import pytest
+from client_helpers import ASSIGNMENT, SECTION, Script, make_client, message, ok, run
+
+from lmsctl.errors import ApiBadRequestError, TransportError
+
+SUBS = f"/v3.1/sections/{SECTION}/assignments/{ASSIGNMENT}/submissions"
+
+
+def lms_pages(n_items: int, page: int, *, expire_once_at: int | None = None) -> Script:
+    """An LMS Connect submissions listing with opaque cursors (items not wrapped)."""
+    expired = [expire_once_at]
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        q = parse_qs(urlsplit(str(request.url)).query)
+        start = int(q["cursor"][0].removeprefix("c")) if "cursor" in q else 0
+        if expired[0] is not None and start == expired[0]:
+            expired[0] = None
+            return message(400, "cursor expired: restart the listing without a cursor")
+        items = [
+            {"user_id": f"u{i:03d}", "grade": i} for i in range(start, min(start + page, n_items))
+        ]
+        links = []
+        if start + page < n_items:
+            links.append({"rel": "next", "uri": f"{SUBS}?cursor=c{start + page}&limit={page}"})
+        return httpx.Response(200, json={"data": items, "links": links})
+
+    return Script(then=handler)
+
+
+def test_submissions_follow_relative_next_links_against_the_origin() -> None:
+    script = lms_pages(25, 10)
+
+    async def go() -> None:
+        async with make_client(script, base_url="https://api.example.test/v3.1/") as client:
+            subs = await client.list_submissions(SECTION, ASSIGNMENT, limit=10)
+            assert [s["user_id"] for s in subs] == [f"u{i:03d}" for i in range(25)]
+            assert client.stats.by_endpoint["GET submissions"] == 3
+
+    run(go())
+    urls = [str(r.url) for r in script.requests]
+    assert urls == [
+        f"https://api.example.test{SUBS}?limit=10",
+        f"https://api.example.test{SUBS}?cursor=c10&limit=10",
+        f"https://api.example.test{SUBS}?cursor=c20&limit=10",
+    ]
+
+
+def test_an_expired_cursor_restarts_the_listing_without_duplicates() -> None:
+    script = lms_pages(25, 10, expire_once_at=20)
+
+    async def go() -> None:
+        async with make_client(script) as client:
+            subs = await client.list_submissions(SECTION, ASSIGNMENT, limit=10)
+            assert sorted(s["user_id"] for s in subs) == [f"u{i:03d}" for i in range(25)]
+
+    run(go())
+    assert script.count == 3 + 3  # two pages, the expired one, then the whole listing again
+
+
+def test_a_cursor_that_keeps_expiring_is_reported_after_two_restarts() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        if "cursor=" in str(request.url):
+            return message(400, "cursor expired: restart the listing without a cursor")
+        links = [{"rel": "next", "uri": f"{SUBS}?cursor=abc"}]
+        return httpx.Response(200, json={"data": [{"user_id": "u1"}], "links": links})
+
+    script = Script(then=handler)
+
+    async def go() -> None:
+        async with make_client(script) as client:
+            with pytest.raises(ApiBadRequestError, match="cursor expired"):
+                await client.list_submissions(SECTION, ASSIGNMENT)
+
+    run(go())
+    assert script.count == 6
+
+
+def test_a_first_page_400_is_not_retried_as_an_expired_cursor() -> None:
+    script = Script(then=message(400, "limit must be between 1 and 100 (cursor ignored)"))
+
+    async def go() -> None:
+        async with make_client(script) as client:
+            with pytest.raises(ApiBadRequestError):
+                await client.list_submissions(SECTION, ASSIGNMENT, limit=1000)
+
+    run(go())
+    assert script.count == 1
+
+
+def test_section_users_follow_data_api_links_and_are_unwrapped() -> None:
+    users = [{"id": f"5f1a{i:020x}", "roles": {"student": {}}} for i in range(7)]
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        q = parse_qs(urlsplit(str(request.url)).query)
+        assert q["role"] == ["student"]
+        after = q.get("starting_after", [""])[0]
+        rest = [u for u in users if str(u["id"]) > after][:3]
+        links = [{"rel": "self", "uri": str(request.url.raw_path.decode())}]
+        if rest and rest[-1] is not users[-1]:
+            links.append(
+                {
+                    "rel": "next",
+                    "uri": f"/v3.0/sections/{SECTION}/users?role=student&limit=3"
+                    f"&starting_after={rest[-1]['id']}",
+                }
+            )
+        return httpx.Response(
+            200,
+            json={
+                "data": [{"data": u, "uri": f"/v3.0/users/{u['id']}"} for u in rest],
+                "links": links,
+            },
+        )
+
+    script = Script(then=handler)
+
+    async def go() -> None:
+        async with make_client(script) as client:
+            got = await client.list_section_users(SECTION, limit=3)
+            assert got == users
+            assert client.stats.by_endpoint["GET section users"] == 3
+
+    run(go())
+    assert script.requests[1].url.path == f"/v3.0/sections/{SECTION}/users"
+
+
+def test_pages_that_repeat_items_yield_each_item_once() -> None:
+    script = Script(
+        ok(
+            [{"user_id": "a"}, {"user_id": "b"}], links=[{"rel": "next", "uri": f"{SUBS}?cursor=1"}]
+        ),
+        ok([{"user_id": "b"}, {"user_id": "c"}], links=[]),
+    )
+
+    async def go() -> None:
+        async with make_client(script) as client:
+            subs = await client.list_submissions(SECTION, ASSIGNMENT)
+            assert [s["user_id"] for s in subs] == ["a", "b", "c"]
+
+    run(go())
+
+
+@pytest.mark.parametrize(
+    "link",
+    [
+        "https://evil.test/v3.1/next?cursor=1",
+        "http://api.example.test/v3.1/x",
+        "https://api.example.test:8443/v3.1/x",
+        "//evil.test/v3.1/x",
+    ],
+)
+def test_a_next_link_to_another_server_is_refused(link: str) -> None:
+    script = Script(ok([{"user_id": "a"}], links=[{"rel": "next", "uri": link}]))
+
+    async def go() -> None:
+        async with make_client(script) as client:
+            with pytest.raises(TransportError, match="another server"):
+                await client.list_submissions(SECTION, ASSIGNMENT)
+
+    run(go())
+    assert script.count == 1
+
+
+def test_an_absolute_next_link_to_the_same_server_is_followed() -> None:
+    script = Script(
+        ok(
+            [{"user_id": "a"}],
+            links=[{"rel": "next", "uri": f"https://api.example.test{SUBS}?cursor=x"}],
+        ),
+        ok([{"user_id": "b"}], links=[]),
+    )
+
+    async def go() -> None:
+        async with make_client(script) as client:
+            assert len(await client.list_submissions(SECTION, ASSIGNMENT)) == 2
+
+    run(go())
+
+
+def test_a_next_link_going_round_in_a_circle_is_an_error_not_a_hang() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        return ok([{"user_id": "a"}], links=[{"rel": "next", "uri": f"{SUBS}?cursor=same"}])
+
+    async def go() -> None:
+        async with make_client(Script(then=handler)) as client:
+            with pytest.raises(TransportError, match="circle"):
+                await client.list_submissions(SECTION, ASSIGNMENT)
+
+    run(go())
+
+
+def test_get_my_district_unwraps_the_first_district() -> None:
+    district = {"id": "d1", "name": "Maplewood"}
+    script = Script(
+        ok([{"data": district, "uri": "/v3.0/districts/d1"}], links=[]), ok([], links=[])
+    )
+
+    async def go() -> None:
+        async with make_client(script) as client:
+            assert await client.get_my_district() == district
+            with pytest.raises(TransportError, match="no district"):
+                await client.get_my_district()
+
+    run(go())
+    assert script.requests[0].url.path == "/v3.1/districts"
