@@ -1,0 +1,15 @@
+"""The async client for Clever's API: LmsClient, its rate limiter, and the factory commands use."""
+
+from lmsctl.client.factory import open_client, resolve_api_url, sandbox_api_url
+from lmsctl.client.lms import ClientStats, LmsClient, is_loopback
+from lmsctl.client.ratelimit import RateLimiter
+
+__all__ = [
+    "ClientStats",
+    "LmsClient",
+    "RateLimiter",
+    "is_loopback",
+    "open_client",
+    "resolve_api_url",
+    "sandbox_api_url",
+]

@@ -15,8 +15,11 @@ after sending makes its outcome unknown.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import email.utils
 import html
 import ipaddress
+import math
 import random
 import re
 import time
@@ -43,6 +46,8 @@ RETRYABLE_STATUS = frozenset({500, 502, 503, 504})
 #: statuses that say the server did not process a POST at all
 POST_NOT_PROCESSED = frozenset({503})
 MAX_429_RETRIES = 10
+#: a 429 whose reset time already passed still waits this long (no hammering)
+MIN_429_WAIT = 1.0
 MAX_LISTING_RESTARTS = 2
 
 
@@ -85,20 +90,23 @@ def is_loopback(host: str) -> bool:
 
 
 def _retry_after(response: httpx.Response) -> float:
-    """Seconds to wait after a 429: Retry-After, else X-RateLimit-Reset, else 60."""
-    value = response.headers.get("Retry-After")
+    """Seconds to wait after a 429: Retry-After, else X-RateLimit-Reset, else 60 (at least 1)."""
+    wait = 60.0
+    value = (response.headers.get("Retry-After") or "").strip()
+    reset = (response.headers.get("X-RateLimit-Reset") or "").strip()
     if value:
         try:
-            return max(0.0, float(value))
+            wait = float(value)
         except ValueError:
-            pass
-    reset = response.headers.get("X-RateLimit-Reset")
-    if reset:
-        try:
-            return max(0.0, float(reset) - time.time())
-        except ValueError:
-            pass
-    return 60.0
+            with contextlib.suppress(TypeError, ValueError, IndexError, OverflowError):
+                # the HTTP-date form
+                wait = email.utils.parsedate_to_datetime(value).timestamp() - time.time()
+    elif reset:
+        with contextlib.suppress(ValueError):
+            wait = float(reset) - time.time()
+    if not math.isfinite(wait):
+        wait = 60.0
+    return max(MIN_429_WAIT, wait)
 
 
 class LmsClient:

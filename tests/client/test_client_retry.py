@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import email.utils
 import time
 
 import httpx
@@ -260,3 +261,21 @@ def test_429_forever_ends_in_a_rate_limited_error() -> None:
 
     run(go())
     assert script.count == 11  # ten 429s are waited out, not counted against max_retries
+
+
+def test_429_retry_after_may_be_an_http_date_and_a_past_reset_still_waits_a_moment() -> None:
+    ft = FakeTime()
+    soon = email.utils.formatdate(time.time() + 20, usegmt=True)
+    script = Script(
+        message(429, "slow down", **{"Retry-After": soon}),
+        message(429, "slow down", **{"X-RateLimit-Reset": str(int(time.time()) - 5)}),
+        then=ok(),
+    )
+
+    async def go() -> None:
+        async with make_client(script, ft) as client:
+            await client.get_section(SECTION)
+
+    run(go())
+    assert 17.0 <= ft.sleeps[0] <= 20.0
+    assert ft.sleeps[1] == 1.0
