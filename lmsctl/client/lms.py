@@ -137,6 +137,13 @@ class LmsClient:
                 f"refusing plain http:// for {parts.hostname}: the token would travel unencrypted",
                 hint="use https://",
             )
+        if not re.fullmatch(r"[\x21-\x7e]+", token):
+            # never echo it: say only what is wrong with it
+            raise ConfigError(
+                "the API token is empty or has characters a bearer token cannot have "
+                "(spaces, line breaks or non-ASCII)",
+                hint="check how CLEVER_TOKEN was set",
+            )
         self._origin = f"{parts.scheme}://{parts.netloc}"
         self._base_path = parts.path
         self._token = token

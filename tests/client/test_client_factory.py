@@ -93,3 +93,12 @@ def test_the_sandbox_db_can_be_named(tmp_path: Path) -> None:
     run(client.aclose())
     assert db.parent.is_dir()
     assert not (tmp_path / ".lmsctl").exists()
+
+
+@pytest.mark.parametrize("bad", ["", "tok en", "tok\nen", "tokén", "tok\x00en"])
+def test_a_malformed_token_is_refused_without_being_shown(bad: str) -> None:
+    with pytest.raises(ConfigError, match="characters a bearer token cannot have") as info:
+        LmsClient("https://api.example.test/v3.1", bad)
+    assert info.value.__cause__ is None
+    if bad:
+        assert bad not in str(info.value)
