@@ -8,6 +8,8 @@ import bisect
 import httpx
 import pytest
 from client_helpers import FakeTime, make_client, message, ok, run
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from lmsctl.client.ratelimit import RateLimiter
 
@@ -91,3 +93,27 @@ def test_limiter_waits_are_counted_in_the_stats() -> None:
             assert ft.now == pytest.approx(60.0)
 
     run(go())
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    limit=st.integers(min_value=1, max_value=60),
+    gaps=st.lists(st.floats(min_value=0.0, max_value=40.0), min_size=1, max_size=150),
+)
+def test_no_sliding_minute_ever_holds_more_than_the_effective_limit(
+    limit: int, gaps: list[float]
+) -> None:
+    ft = FakeTime()
+    limiter = RateLimiter(limit, clock=ft.clock, sleep=ft.sleep)
+    starts: list[float] = []
+
+    async def go() -> None:
+        for gap in gaps:
+            ft.now += gap  # idle time before the next request arrives
+            await limiter.acquire()
+            starts.append(ft.now)
+
+    run(go())
+    assert _max_in_any_window(starts) <= limiter.effective
+    # and it waits no longer than the limit needs
+    assert ft.now <= sum(gaps) + (len(gaps) // limiter.effective + 1) * 60.0 + 1.0
