@@ -146,6 +146,9 @@ class LmsClient:
             )
         self._origin = f"{parts.scheme}://{parts.netloc}"
         self._base_path = parts.path
+        # an API mounted below a prefix (https://proxy/clever/v3.1): versioned links keep it
+        cut = parts.path.rfind("/v3.")
+        self._prefix = parts.path[:cut] if cut > 0 else ""
         self._token = token
         self._sleep = sleep
         self.max_retries = max_retries
@@ -196,8 +199,10 @@ class LmsClient:
             return path
         if path.startswith("//"):
             raise TransportError("refusing to follow a next link to another server")
-        if path.startswith("/v3.") or (self._base_path and path.startswith(self._base_path + "/")):
+        if self._base_path and path.startswith(self._base_path + "/"):
             return self._origin + path
+        if path.startswith("/v3."):
+            return self._origin + self._prefix + path
         return self.base_url + path
 
     def _clean(self, text: str) -> str:

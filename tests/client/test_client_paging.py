@@ -210,3 +210,17 @@ def test_get_my_district_unwraps_the_first_district() -> None:
 
     run(go())
     assert script.requests[0].url.path == "/v3.1/districts"
+
+
+def test_versioned_next_links_keep_the_prefix_of_an_api_mounted_below_one() -> None:
+    script = Script(
+        ok([{"user_id": "a"}], links=[{"rel": "next", "uri": f"{SUBS}?cursor=x"}]),
+        ok([{"user_id": "b"}], links=[]),
+    )
+
+    async def go() -> None:
+        async with make_client(script, base_url="https://proxy.test/clever/v3.1") as client:
+            assert len(await client.list_submissions(SECTION, ASSIGNMENT)) == 2
+
+    run(go())
+    assert [r.url.path for r in script.requests] == [f"/clever{SUBS}"] * 2
