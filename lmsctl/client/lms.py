@@ -189,21 +189,19 @@ class LmsClient:
 
     def _url(self, path: str) -> str:
         """A path below the base URL, or a ``next`` link (relative to the origin, or absolute)."""
-        if "://" in path:
-            parts = urlsplit(path)
+        parts = urlsplit(path)
+        if parts.scheme or parts.netloc:
             if f"{parts.scheme}://{parts.netloc}".lower() != self._origin.lower():
                 raise TransportError(
                     "refusing to follow a next link to another server "
                     f"({parts.hostname or 'unknown host'}): the token is only sent to the API"
                 )
             return path
-        if path.startswith("//"):
-            raise TransportError("refusing to follow a next link to another server")
         if self._base_path and path.startswith(self._base_path + "/"):
             return self._origin + path
         if path.startswith("/v3."):
             return self._origin + self._prefix + path
-        return self.base_url + path
+        return self.base_url + ("" if path.startswith("/") else "/") + path
 
     def _clean(self, text: str) -> str:
         """Text from the server, with the token blotted out should the server echo it."""

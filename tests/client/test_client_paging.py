@@ -224,3 +224,17 @@ def test_versioned_next_links_keep_the_prefix_of_an_api_mounted_below_one() -> N
 
     run(go())
     assert [r.url.path for r in script.requests] == [f"/clever{SUBS}"] * 2
+
+
+def test_a_relative_next_link_with_a_url_in_its_query_is_still_relative() -> None:
+    script = Script(
+        ok([{"user_id": "a"}], links=[{"rel": "next", "uri": f"{SUBS}?cursor=https://x.test/"}]),
+        ok([{"user_id": "b"}], links=[]),
+    )
+
+    async def go() -> None:
+        async with make_client(script) as client:
+            assert len(await client.list_submissions(SECTION, ASSIGNMENT)) == 2
+
+    run(go())
+    assert {r.url.host for r in script.requests} == {"api.example.test"}
