@@ -42,6 +42,20 @@ def target_option(f: F) -> F:
     )(f)
 
 
+def format_options(f: F) -> F:
+    """--format text|json|markdown and its --json shorthand (as ``fmt`` and ``as_json``)."""
+    f = click.option("--json", "as_json", is_flag=True, help="Same as --format json.")(f)
+    f = click.option(
+        "--format",
+        "fmt",
+        type=click.Choice(["text", "json", "markdown"]),
+        default="text",
+        show_default=True,
+        help="Output format.",
+    )(f)
+    return f
+
+
 def drift_force_options(f: F) -> F:
     f = click.option(
         "--force",

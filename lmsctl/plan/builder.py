@@ -316,18 +316,9 @@ class PlanBuilder:
         if getattr(record, "protect", False) != spec.protect:
             acc.fixes.append(StateFix(address=address, student=None, protect=spec.protect))
         if record.status is not ResourceStatus.CREATED or not record.assignment_id:
+            why = unknown_reason(state_address)
             acc.changes.append(
-                Change(
-                    address=address,
-                    action=Action.UNKNOWN,
-                    kind=ResourceKind.ASSIGNMENT,
-                    section_id=spec.section_id,
-                    key=spec.key,
-                    name=title,
-                    section_name=section.label,
-                    reason=unknown_reason(state_address),
-                    source=str(spec.pos),
-                )
+                _unknown_change(record, address, title, why, section.label, str(spec.pos))
             )
             return
         if state_address not in self.live.assignments:
@@ -653,17 +644,8 @@ class PlanBuilder:
                 continue
             title = str(record.applied.get("title") or record.key)
             if record.status is not ResourceStatus.CREATED or not record.assignment_id:
-                acc.changes.append(
-                    Change(
-                        address=address,
-                        action=Action.UNKNOWN,
-                        kind=ResourceKind.ASSIGNMENT,
-                        section_id=record.section_id,
-                        key=record.key,
-                        name=title,
-                        reason=unknown_reason(address, "removed from the manifests, but "),
-                    )
-                )
+                why = unknown_reason(address, "removed from the manifests, but ")
+                acc.changes.append(_unknown_change(record, address, title, why))
                 continue
             live = self.live.assignments.get(address)
             if live is None:
@@ -710,6 +692,28 @@ class PlanBuilder:
                     f"section {section_id}: deletes {n} of its {tracked[section_id]} tracked "
                     "assignments; apply requires --allow-destroy-submissions for that"
                 )
+
+
+def _unknown_change(
+    record: ResourceRecord,
+    address: str,
+    title: str,
+    reason: str,
+    section_name: str = "",
+    source: str = "",
+) -> Change:
+    """A ``?`` entry: a create whose outcome is unknown; nothing is done until it is resolved."""
+    return Change(
+        address=address,
+        action=Action.UNKNOWN,
+        kind=ResourceKind.ASSIGNMENT,
+        section_id=record.section_id,
+        key=address.rsplit("/", 1)[1],
+        name=title,
+        section_name=section_name,
+        reason=reason,
+        source=source,
+    )
 
 
 def _reason(changed: list[FieldChange], base: str = "") -> str:

@@ -12,6 +12,7 @@ from lmsctl.cli.context import CliContext, pass_cli
 from lmsctl.cli.options import (
     connection_options,
     drift_force_options,
+    format_options,
     root_argument,
     target_option,
     workspace_options,
@@ -38,15 +39,7 @@ async def _plan(ws: Workspace, **kwargs: object) -> Plan:
 @click.option(
     "-o", "--out", type=click.Path(dir_okay=False, path_type=Path), help="Save the plan to FILE."
 )
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["text", "json", "markdown"]),
-    default="text",
-    show_default=True,
-    help="Output format.",
-)
-@click.option("--json", "as_json", is_flag=True, help="Same as --format json.")
+@format_options
 @click.option(
     "--detailed-exitcode",
     is_flag=True,
