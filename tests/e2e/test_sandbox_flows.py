@@ -299,3 +299,55 @@ def test_manifest_error_stops_plan_with_file_and_line(lmsctl, coursework, sandbo
     assert result.code == 1
     assert f"{coursework / ALGEBRA_FILE}:13:5" in result.err
     assert "Traceback" not in result.text
+
+
+def test_every_assignment_field_change_applies_and_then_plans_clean(
+    lmsctl, coursework, sandbox
+) -> None:
+    applied(lmsctl, coursework)
+    path = coursework / ALGEBRA_FILE
+    edit(
+        path,
+        "description: Problems 1-20 on page 42. Show your work.",
+        "description: Problems 1-25.",
+    )
+    edit(path, "display_date: 2027-01-18", "display_date: 2027-01-19")
+    edit(
+        path,
+        "due_date: 2027-01-22",
+        "due_date: 2027-01-23T08:30:00-06:00\n    end_date: 2027-01-30",
+    )
+    edit(
+        path,
+        "points_possible: 25\n    submission_types: [file]",
+        "points_possible: 30\n    submission_types: [file, text]\n    max_attempts: 2",
+    )
+    edit(path, "        title: Formula sheet\n", "        title: Formula sheet (v2)\n")
+    edit(
+        path,
+        "      - 5f1a0c0b8e1d2a0001b00005\n",
+        "      - 5f1a0c0b8e1d2a0001b00005\n      - sis:608\n",
+    )
+    edit(path, "  grading_type: points\n", "  grading_type: percent\n")
+    plan = lmsctl(*SAND, "plan", str(coursework))
+    assert plan.code == 0, plan.text
+    assert summary(plan) == (0, 4, 0, 0), plan.out
+    for text in (
+        'description: "Problems 1-20 on page 42. Show your work." -> "Problems 1-25."',
+        "max_attempts: 1 -> 2",
+        "points_possible: 25 -> 30",
+        "grading_type:",
+    ):
+        assert text in plan.out, text
+    result = lmsctl(*SAND, "apply", str(coursework), "--auto-approve")
+    assert result.code == 0, result.text
+    again = lmsctl(*SAND, "plan", str(coursework), "--detailed-exitcode")
+    assert again.code == 0, again.out
+    quiz = sandbox.by_title("Quiz 1: Linear equations")
+    assert quiz["points_possible"] == 30 and sorted(quiz["submission_types"]) == ["file", "text"]
+    assert quiz["attachments"][0]["title"] == "Formula sheet (v2)"
+    retake = sandbox.by_title("Quiz 1 retake")
+    assert "5f1a0c0b8e1d2a0001b00008" in retake["assignee_ids"]
+    hw1 = sandbox.by_title(HW1)
+    assert hw1["due_date"] == "2027-01-23T14:30:00.000Z"
+    assert hw1["end_date"] == "2027-01-31T05:59:00.000Z"
