@@ -23,6 +23,7 @@ None) plus a map from each value's path to its 1-based (line, column), and the s
 from __future__ import annotations
 
 import json
+import math
 import stat
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -329,6 +330,18 @@ class _Composer:
                 raise self.fail(
                     pos, f"cannot read the value {event.value!r}", "quote it", "yaml"
                 ) from exc
+            if isinstance(value, float) and not math.isfinite(value):
+                # JSON (and so the API) has no NaN or infinity: apply would fail half-way
+                self.errors.append(
+                    _diag(
+                        self.file,
+                        pos,
+                        f"{event.value!r} is not a finite number",
+                        "write an ordinary number such as 10 or 9.5",
+                        rule="yaml",
+                        where=where_label(self._child_path()),
+                    )
+                )
         if event.anchor is not None:
             self.anchors[event.anchor] = (value, 1)
         self.attach(value, pos, 1)
