@@ -386,7 +386,20 @@ class PlanBuilder:
         )
         if spec.protect:
             self._acc.fixes.append(StateFix(address=spec.address, student=None, protect=True))
+        assignees = fields.get("assignee_ids")
+        only: set[str] | None = None
+        if fields.get("assignee_mode") == "individuals" and isinstance(assignees, list | tuple):
+            only = {str(a) for a in assignees}
         for grade, uid in grades:
+            if only is not None and uid not in only:
+                # Clever creates submissions for the assignees only: the grade would fail (404)
+                self._diag(
+                    grade.pos,
+                    f"{spec.address}: grades: {grade.student.raw}:",
+                    f"student {uid} is not one of the assignment's assignee_ids",
+                    "remove the grade, or add the student to assignee_ids",
+                )
+                continue
             body = {f: to_wire(f, v) for f, v in grade.fields.items()}
             self._acc.changes.append(
                 Change(
