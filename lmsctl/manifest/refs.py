@@ -81,11 +81,18 @@ def normalize_date(value: str, timezone: str) -> str:
         except ValueError as exc:
             raise ValueError(f"{text!r} is not a real date ({exc})") from exc
         local = dt.datetime.combine(day, dt.time(23, 59), tzinfo=zoneinfo.ZoneInfo(timezone))
-        return format_api_datetime(local)
+        return _to_api(local, text)
     try:
         parsed = parse_datetime(text)
     except ValueError as exc:
         if "without an offset" in str(exc):
             raise ValueError(f"{text!r} has no UTC offset") from exc
         raise ValueError(f"{text!r} is not a date or date-time") from exc
-    return format_api_datetime(parsed)
+    return _to_api(parsed, text)
+
+
+def _to_api(value: dt.datetime, text: str) -> str:
+    try:
+        return format_api_datetime(value)
+    except OverflowError as exc:  # 9999-12-31 west of UTC is in year 10000
+        raise ValueError(f"{text!r} is out of range (years 1 to 9999 in UTC)") from exc
