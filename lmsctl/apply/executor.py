@@ -276,7 +276,7 @@ class Executor:
                 except OutcomeUnknownError as exc:
                     self._finish(change, Outcome.UNKNOWN, str(exc), t0)
                 except (ApiError, LmsctlError) as exc:
-                    self._finish(change, Outcome.FAILED, _message(exc), t0)
+                    self._finish(change, Outcome.FAILED, self._explain(change, exc), t0)
                 else:
                     self._finish(change, Outcome.DONE, "", t0)
 
@@ -287,6 +287,21 @@ class Executor:
             for t in tasks:
                 t.cancel()
             raise
+
+    def _explain(self, change: Change, exc: BaseException) -> str:
+        message = _message(exc)
+        if (
+            self.plan.lms_type == "schoology"
+            and change.action is Action.GRADE
+            and isinstance(exc, ApiError)
+            and exc.status_code == 500
+        ):
+            # Clever's documented Schoology quirk: no grade until the student opened the app
+            message += (
+                " (on Schoology this usually means the student has not yet opened the "
+                "assignment's LTI link; it works once they have, then run apply again)"
+            )
+        return message
 
     # -- saved-plan recheck ----------------------------------------------------------------------
 

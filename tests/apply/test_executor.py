@@ -9,13 +9,20 @@ from typing import Any
 import pytest
 
 from lmsctl.apply.executor import ApplyOptions, Executor, Outcome
-from lmsctl.errors import ApiBadRequestError, ApiNotFoundError, OutcomeUnknownError, PlanError
+from lmsctl.errors import (
+    ApiBadRequestError,
+    ApiNotFoundError,
+    ApiServerError,
+    OutcomeUnknownError,
+    PlanError,
+)
 from lmsctl.plan.builder import PlanBuilder
 from lmsctl.plan.model import Action
 from lmsctl.state.backend import MemoryBackend
 from lmsctl.state.model import ResourceStatus
 from tests.plan.factories import (
     BASE,
+    DISTRICT,
     S1,
     S2,
     SEC,
@@ -179,3 +186,24 @@ def test_stop_starts_nothing_new() -> None:
     assert result.interrupted
     assert {r.outcome for r in result.results} == {Outcome.SKIPPED}
     assert result.summary().startswith("Apply interrupted")
+
+
+def test_schoology_500_on_a_grade_says_the_student_must_launch_the_app() -> None:
+    rec = record()
+    backend = MemoryBackend(state(rec))
+    lms = FakeLms()
+    lms.assignments[rec.assignment_id or ""] = dict(BASE)
+    lms.subs[rec.assignment_id or ""] = {S1: sub(S1), S2: sub(S2)}
+    lms.fail_grade[S1] = ApiServerError(500, "Error updating submission")
+    d = desired(assignment(grades=(grade(S1, grade_points=9),)))
+    lv = live(
+        {rec.address: dict(BASE)},
+        {rec.address: lms.subs[rec.assignment_id or ""]},
+        district={**DISTRICT, "lms_type": "schoology"},
+    )
+    plan = PlanBuilder(d, backend.read(), lv).build()
+    result = run(plan, lms, backend, backend.read())
+    (failed,) = result.results
+    assert failed.outcome is Outcome.FAILED
+    assert failed.message.startswith("500 Error updating submission")
+    assert "has not yet opened the assignment's LTI link" in failed.message
