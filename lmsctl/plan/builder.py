@@ -133,6 +133,7 @@ class PlanBuilder:
                 if matches_targets(spec.address, list(self.options.targets)):
                     self._assignment(section, spec)
         self._deletes(desired_addresses | moved_sources)
+        self._check_targets(desired_addresses | moved_sources)
         errors = [d for d in acc.diags if d.severity is Severity.ERROR]
         if errors:
             raise PlanError(
@@ -166,6 +167,19 @@ class PlanBuilder:
         )
 
     # -- checks ----------------------------------------------------------------------------------
+
+    def _check_targets(self, desired: set[str]) -> None:
+        known = desired | set(self.snapshot.resources)
+        for target in self.options.targets:
+            if not any(matches_targets(a, [target]) for a in known):
+                # a typo would otherwise print "No changes" and exit 0
+                self._diag(
+                    SourcePos("", 0, 0),
+                    f"--target {target}:",
+                    "matches no assignment in the manifests or in state",
+                    "check the section id and assignment key; lmsctl state list shows "
+                    "tracked addresses",
+                )
 
     def _ensure_district_ready(self) -> None:
         district = self.live.district
