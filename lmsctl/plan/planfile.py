@@ -13,7 +13,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from lmsctl.errors import StalePlanError, StateError, UsageError
+from lmsctl.errors import LmsctlError, StalePlanError, StateError, UsageError
 from lmsctl.plan.model import Plan
 from lmsctl.render.document import plan_from_document, plan_to_document
 from lmsctl.state.model import StateSnapshot
@@ -29,7 +29,16 @@ def save_plan(path: Path, plan: Plan, *, sandbox: bool = False) -> None:
         "plan": plan_to_document(plan),
     }
     data = json.dumps(doc, indent=2, sort_keys=True) + "\n"
-    path = path.resolve()
+    try:
+        _write_private(path.resolve(), data)
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise LmsctlError(
+            f"cannot save the plan to {path}: {reason} (choose a file in a writable folder)"
+        ) from exc
+
+
+def _write_private(path: Path, data: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=".plan-", dir=path.parent)
     try:

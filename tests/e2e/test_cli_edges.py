@@ -1,0 +1,21 @@
+"""CLI edge cases a careful user hits: unusable paths and arguments give one clean error line."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from tests.e2e.conftest import CliResult
+
+SAND = ("--sandbox",)
+
+
+def test_plan_out_in_an_unwritable_place_is_a_clean_error(
+    lmsctl: Callable[..., CliResult], coursework: Path
+) -> None:
+    Path("afile").write_text("not a folder\n")
+    res = lmsctl(*SAND, "plan", str(coursework), "--out", "afile/plan.json", "--detailed-exitcode")
+    assert res.code == 1  # not 2: --detailed-exitcode reads 2 as "there are changes"
+    assert "Error: cannot save the plan to afile/plan.json" in res.err
+    assert "internal error" not in res.err and "Traceback" not in res.err
+    assert "Saved the plan" not in res.err
