@@ -22,13 +22,26 @@ def sandbox_api_url() -> str:
 def resolve_api_url(cli_api_url: str | None, config: ProjectConfig) -> str:
     """--api-url, else LMSCTL_API_URL, else lmsctl.yaml's api_url; checked and normalised."""
     url = (cli_api_url or os.environ.get("LMSCTL_API_URL") or config.api_url).strip().rstrip("/")
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
+    try:
+        parts = urlsplit(url)
+        host, _port = parts.hostname, parts.port  # both raise ValueError when malformed
+    except ValueError as exc:
+        raise ConfigError(
+            f"API URL {url!r} is not a valid URL ({exc})",
+            hint="for example https://api.clever.com/v3.1",
+        ) from exc
+    if parts.scheme not in ("http", "https") or not host or any(c.isspace() for c in url):
         raise ConfigError(
             f"API URL {url!r} is not an http(s) URL",
             hint="for example https://api.clever.com/v3.1",
         )
-    if parts.scheme == "http" and not is_loopback(parts.hostname):
+    if parts.username is not None or parts.password is not None:
+        # it would be stored in state and plan files and shown in messages
+        raise ConfigError(
+            "the API URL holds a user name or password",
+            hint="remove 'user:password@' from it; the token comes from CLEVER_TOKEN only",
+        )
+    if parts.scheme == "http" and not is_loopback(host):
         raise ConfigError(
             f"refusing plain http:// for {parts.hostname}: the token would travel unencrypted",
             hint="use https://, or http:// only for a sandbox on this machine (127.0.0.1)",

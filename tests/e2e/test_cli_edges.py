@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+
 from tests.e2e.conftest import CliResult
 
 SAND = ("--sandbox",)
@@ -19,3 +21,19 @@ def test_plan_out_in_an_unwritable_place_is_a_clean_error(
     assert "Error: cannot save the plan to afile/plan.json" in res.err
     assert "internal error" not in res.err and "Traceback" not in res.err
     assert "Saved the plan" not in res.err
+
+
+def test_malformed_api_urls_are_clean_errors(
+    lmsctl: Callable[..., CliResult], coursework: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CLEVER_TOKEN", "tok-never-shown")
+    for url, said in [
+        ("https://[::1", "is not a valid URL"),
+        ("https://api.clever.com:99999/v3.1", "is not a valid URL"),
+        ("https://exa mple.com/v3.1", "is not an http(s) URL"),
+        ("https://someone:secret@api.clever.com/v3.1", "holds a user name or password"),
+    ]:
+        res = lmsctl("--api-url", url, "plan", str(coursework))
+        assert res.code == 1, url
+        assert said in res.err, res.err
+        assert "internal error" not in res.err and "secret" not in res.err
