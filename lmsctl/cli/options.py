@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -18,6 +19,18 @@ F = TypeVar("F", bound=Callable[..., Any])
 root_argument = click.argument(
     "root", required=False, default=".", type=click.Path(file_okay=False, path_type=Path)
 )
+
+
+class Seconds(click.FloatRange):
+    """A number of seconds: a FloatRange that also refuses nan (it passes every bound)."""
+
+    name = "seconds"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        result = super().convert(value, param, ctx)
+        if isinstance(result, float) and math.isnan(result):
+            self.fail(f"{value!r} is not a number of seconds.", param, ctx)
+        return result
 
 
 def _targets(
@@ -73,7 +86,7 @@ def drift_force_options(f: F) -> F:
 def connection_options(f: F) -> F:
     f = click.option(
         "--lock-timeout",
-        type=click.FloatRange(min=0),
+        type=Seconds(min=0),
         default=0.0,
         show_default=True,
         metavar="SECONDS",
@@ -81,7 +94,7 @@ def connection_options(f: F) -> F:
     )(f)
     f = click.option(
         "--timeout",
-        type=click.FloatRange(min=1),
+        type=Seconds(min=1),
         default=60.0,
         show_default=True,
         metavar="SECONDS",

@@ -37,3 +37,16 @@ def test_malformed_api_urls_are_clean_errors(
         assert res.code == 1, url
         assert said in res.err, res.err
         assert "internal error" not in res.err and "secret" not in res.err
+
+
+def test_nan_seconds_are_refused_as_usage_errors(
+    lmsctl: Callable[..., CliResult], coursework: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CLEVER_TOKEN", "tok")
+    res = lmsctl(
+        "--api-url", "http://127.0.0.1:9/v3.1", "plan", str(coursework), "--timeout", "nan"
+    )
+    assert res.code == 2
+    assert "'nan' is not a number of seconds" in res.err
+    res = lmsctl(*SAND, "plan", str(coursework), "--lock-timeout", "NaN")
+    assert res.code == 2 and "internal error" not in res.err

@@ -15,6 +15,7 @@ import click
 
 from lmsctl.addresses import parse_address
 from lmsctl.cli.context import CliContext, pass_cli
+from lmsctl.cli.options import Seconds
 from lmsctl.config import load_config
 from lmsctl.state import locked, open_backend
 from lmsctl.state.backend import LockInfo, StateBackend
@@ -41,7 +42,7 @@ def _json_option(f: F) -> F:
 def _lock_timeout_option(f: F) -> F:
     return click.option(
         "--lock-timeout",
-        type=click.FloatRange(min=0),
+        type=Seconds(min=0),
         default=0.0,
         show_default=True,
         metavar="SECONDS",
