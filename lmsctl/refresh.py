@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 
 from lmsctl.addresses import Address, matches_targets
-from lmsctl.errors import ApiNotFoundError
+from lmsctl.errors import ApiNotFoundError, Diagnostic, PlanError, Severity
 from lmsctl.model import DesiredState
 from lmsctl.state.model import ResourceStatus, StateSnapshot
 
@@ -164,8 +164,11 @@ async def refresh(
             return None
         return {str(s.get("user_id")): s for s in items}
 
-    async def roster(section_id: str) -> tuple[dict[str, Any], ...]:
-        return tuple(await reader.list_section_users(section_id, role="student"))
+    async def roster(section_id: str) -> tuple[dict[str, Any], ...] | None:
+        try:
+            return tuple(await reader.list_section_users(section_id, role="student"))
+        except ApiNotFoundError:
+            return None  # not in the district, or not shared with the token
 
     district_task = run(district())
     assignment_tasks = [run(assignment(s, a)) for _, s, a in scope.assignments]
@@ -178,6 +181,7 @@ async def refresh(
         asyncio.gather(*roster_tasks),
     )
     district_obj, assignment_objs, submission_maps, roster_lists = results
+    _check_sections_found(desired, dict(zip(scope.rosters, roster_lists, strict=True)))
     return LiveState(
         district=district_obj,
         assignments={
@@ -188,5 +192,31 @@ async def refresh(
             for (addr, _, _), m in zip(scope.submissions, submission_maps, strict=True)
             if m is not None
         },
-        rosters=dict(zip(scope.rosters, roster_lists, strict=True)),
+        rosters={
+            sid: users
+            for sid, users in zip(scope.rosters, roster_lists, strict=True)
+            if users is not None
+        },
     )
+
+
+def _check_sections_found(
+    desired: DesiredState, rosters: Mapping[str, tuple[dict[str, Any], ...] | None]
+) -> None:
+    diags = [
+        Diagnostic(
+            section.pos.file,
+            section.pos.line,
+            section.pos.col,
+            severity=Severity.ERROR,
+            where="section:",
+            message=f"section {section.section_id} was not found: it is not in this district, "
+            "or not shared with this token (Clever answered 404 for its roster)",
+            hint="check the section id; the district's sections are in the Clever dashboard",
+            rule="plan",
+        )
+        for section in desired.sections
+        if section.section_id in rosters and rosters[section.section_id] is None
+    ]
+    if diags:
+        raise PlanError(f"the plan cannot be made: {len(diags)} error(s)", diagnostics=diags)

@@ -50,3 +50,23 @@ def test_nan_seconds_are_refused_as_usage_errors(
     assert "'nan' is not a number of seconds" in res.err
     res = lmsctl(*SAND, "plan", str(coursework), "--lock-timeout", "NaN")
     assert res.code == 2 and "internal error" not in res.err
+
+
+def test_roster_of_a_section_the_token_cannot_see_names_the_file(
+    lmsctl: Callable[..., CliResult], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    Path("root").mkdir()
+    Path("root/other.yaml").write_text(
+        "section: 6a5e000001a0000000000009\n"
+        "defaults: {assignee_mode: all, description: d, due_date: 2099-05-01}\n"
+        "assignments:\n"
+        "  a: {title: A, grades: {sis:601: {grade_points: 1}}}\n"
+    )
+    res = lmsctl(*SAND, "plan", "root")
+    assert res.code == 1
+    assert (
+        "root/other.yaml:1:10: error: section: section 6a5e000001a0000000000009 was not found"
+        in (res.err)
+    )
+    assert "Resource not found" not in res.err
