@@ -148,7 +148,14 @@ async def refresh(
 
     async def district() -> dict[str, Any]:
         if district_id:
-            return await reader.get_district(district_id)
+            try:
+                return await reader.get_district(district_id)
+            except ApiNotFoundError as exc:
+                raise PlanError(
+                    f"district {district_id} (lmsctl.yaml's district) was not found: "
+                    "the token does not act for it",
+                    hint="check district in lmsctl.yaml, or remove it to use the token's own",
+                ) from exc
         return await reader.get_my_district()
 
     async def assignment(section_id: str, assignment_id: str) -> dict[str, Any] | None:

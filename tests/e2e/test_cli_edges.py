@@ -70,3 +70,14 @@ def test_roster_of_a_section_the_token_cannot_see_names_the_file(
         in (res.err)
     )
     assert "Resource not found" not in res.err
+
+
+def test_a_district_the_token_does_not_act_for_is_a_clear_error(
+    lmsctl: Callable[..., CliResult], coursework: Path
+) -> None:
+    config = coursework / "lmsctl.yaml"
+    config.write_text(config.read_text() + "district: 5f1a0c0b8e1d2a0001000009\n")
+    res = lmsctl(*SAND, "plan", str(coursework))
+    assert res.code == 1
+    assert "district 5f1a0c0b8e1d2a0001000009 (lmsctl.yaml's district) was not found" in res.err
+    assert "Resource not found" not in res.err
