@@ -178,7 +178,8 @@ def _truncate(text: str, limit: int) -> str:
     if len(text) <= limit:
         return text
     note = f"\n\n_Output cut at {limit:,} characters; {_SHOW_HINT}._\n"
-    cut = text[: max(limit - len(note), 0)]
+    closers = len("\n```") + len("\n</details>")  # room to close a fence and a fold
+    cut = text[: max(limit - len(note) - closers, 0)]
     if "\n" in cut:
         cut = cut[: cut.rindex("\n")]
     # an unclosed fence or fold would swallow the note: close them

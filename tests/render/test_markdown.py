@@ -113,3 +113,16 @@ def test_any_plan_fits_any_budget(
     assert len(md) <= max_chars
     assert md.startswith("### lmsctl plan") and md.endswith("\n")
     _well_formed(md)
+
+
+def test_the_cut_note_is_whole_when_many_long_section_names_overflow() -> None:
+    plan = first_apply_plan(300, 1, 20)
+    long_names = tuple(
+        replace(c, section_name=f"{c.section_name} " + "y" * 60) for c in plan.changes
+    )
+    doc = plan_to_document(replace(plan, changes=long_names))
+    for limit in range(20_000, 20_200):  # wherever the last cut line ends
+        md = render_plan_markdown(doc, max_chars=limit)
+        assert len(md) <= limit
+        assert md.endswith("on the saved plan for everything._\n"), limit
+        _well_formed(md)
