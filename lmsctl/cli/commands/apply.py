@@ -214,7 +214,9 @@ def apply(
     carries out exactly that plan, refusing it if state changed since, and skipping any change
     whose live value moved since the plan was reviewed.
     """
-    from_file = is_plan_file(target)
+    # A manifests root is a folder, so any file is read as a plan file (a damaged one is then
+    # reported as "not a plan file", not as a root that is not a folder).
+    from_file = is_plan_file(target) or target.is_file()
     options = ApplyOptions(
         parallelism=parallelism,
         allow_destroy_submissions=allow_destroy_submissions,
@@ -229,6 +231,11 @@ def apply(
                 hint="pass them to lmsctl plan",
             )
         plan_root = root or Path(str(plan.options.get("root") or "."))
+        if root is None and not plan_root.is_dir():
+            raise UsageError(
+                f"the plan was made in root {plan_root}, which is not a folder here",
+                hint="run lmsctl apply from the folder where lmsctl plan ran, or pass --root ROOT",
+            )
         ws = Workspace.open(
             workspace_options(
                 cli,

@@ -1,0 +1,50 @@
+"""apply edge cases found by hand: damaged plan files and plans applied from another folder."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.conftest import CliResult
+
+SAND = ("--sandbox",)
+
+
+def _clean(res: CliResult) -> None:
+    assert "Traceback" not in res.err and "internal error" not in res.err, res.err
+
+
+def test_a_damaged_plan_file_is_named_as_a_plan_file_not_a_root(
+    lmsctl: Callable[..., CliResult], coursework: Path
+) -> None:
+    for name, body in [
+        ("empty.json", ""),
+        ("text.json", "hello\n"),
+        ("list.json", "[]\n"),
+        ("other.json", '{"kind": "something else"}\n'),
+    ]:
+        Path(name).write_text(body)
+        res = lmsctl(*SAND, "apply", name)
+        assert res.code == 1, (name, res.err)
+        assert f"{name} is not a plan file" in res.err, res.err
+        assert "not a folder" not in res.err
+        _clean(res)
+
+
+def test_a_saved_plan_applied_from_another_folder_says_where_to_run_it(
+    lmsctl: Callable[..., CliResult], coursework: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert lmsctl(*SAND, "plan", str(coursework), "--out", "plan.json").code == 0
+    Path("elsewhere").mkdir()
+    monkeypatch.chdir("elsewhere")
+    res = lmsctl(*SAND, "apply", "../plan.json")
+    assert res.code == 2, res.err  # a usage error: the command was run in the wrong place
+    assert "the plan was made in root coursework" in res.err, res.err
+    assert "--root" in res.err
+    assert "error(s) in the manifests" not in res.err
+    _clean(res)
+    res = lmsctl(*SAND, "apply", "../plan.json", "--root", "../coursework")
+    assert res.code == 0, res.err
+    assert "Apply complete: 11 created" in res.out
