@@ -171,17 +171,19 @@ def read_text(path: Path, display: str) -> str:
                 _diag(
                     display,
                     (line, 1),
-                    "file is binary (it contains NUL bytes), not YAML text",
+                    "file is binary (it contains NUL bytes), not text",
                     "save it as UTF-8 text, or move it out of the manifest folder",
                     rule="encoding",
                 )
             ]
         )
+    bom = 3 if raw.startswith(b"\xef\xbb\xbf") else 0
     try:
-        text = raw.decode("utf-8-sig")
+        text = raw[bom:].decode("utf-8")
     except UnicodeDecodeError as exc:
+        raw = raw[bom:]  # exc.start counts from after the byte-order mark
         line = raw[: exc.start].count(b"\n") + 1
-        col = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
+        col = len(raw[raw.rfind(b"\n", 0, exc.start) + 1 : exc.start].decode("utf-8")) + 1
         raise LoadFailure(
             [
                 _diag(
