@@ -156,5 +156,5 @@ def plan_from_document(doc: Mapping[str, Any]) -> Plan:
             created=doc.get("created", ""),
             options=dict(doc.get("options") or {}),
         )
-    except (KeyError, TypeError, ValueError) as exc:
+    except (AttributeError, KeyError, TypeError, ValueError) as exc:
         raise StateError(f"the plan file is damaged: {exc}", hint="run lmsctl plan again") from exc

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from pathlib import Path
 
@@ -48,3 +49,20 @@ def test_a_saved_plan_applied_from_another_folder_says_where_to_run_it(
     res = lmsctl(*SAND, "apply", "../plan.json", "--root", "../coursework")
     assert res.code == 0, res.err
     assert "Apply complete: 11 created" in res.out
+
+
+def test_a_plan_file_with_a_damaged_field_is_a_clean_error(
+    lmsctl: Callable[..., CliResult], coursework: Path
+) -> None:
+    assert lmsctl(*SAND, "plan", str(coursework), "--out", "plan.json").code == 0
+    doc = json.loads(Path("plan.json").read_text())
+    for name, damage in [
+        ("changes.json", {"changes": "x"}),
+        ("drift.json", {"drift": [1, 2]}),
+        ("options.json", {"options": "x"}),
+    ]:
+        Path(name).write_text(json.dumps({**doc, "plan": {**doc["plan"], **damage}}))
+        res = lmsctl(*SAND, "apply", name)
+        assert res.code == 1, (name, res.err)
+        assert "the plan file is damaged" in res.err, res.err
+        _clean(res)
