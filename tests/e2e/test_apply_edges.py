@@ -8,7 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import CliResult
+from tests.e2e.conftest import ALGEBRA, CliResult
+
+SCIENCE = "5f1a0c0b8e1d2a0001a00002"
 
 SAND = ("--sandbox",)
 
@@ -66,3 +68,24 @@ def test_a_plan_file_with_a_damaged_field_is_a_clean_error(
         assert res.code == 1, (name, res.err)
         assert "the plan file is damaged" in res.err, res.err
         _clean(res)
+
+
+def test_import_advice_is_a_command_that_works(
+    lmsctl: Callable[..., CliResult], coursework: Path
+) -> None:
+    assert lmsctl(*SAND, "apply", str(coursework), "--auto-approve").code == 0
+    root = ("--root", str(coursework))
+    shown = lmsctl(*SAND, "state", "show", f"{SCIENCE}/unit-1-test", *root).out
+    science_id = next(ln.split()[1] for ln in shown.splitlines() if ln.startswith("assignment_id"))
+    # An assignment of another section: state mv cannot move it there, so it must not say so.
+    res = lmsctl(*SAND, "import", f"{ALGEBRA}/hw-09", science_id, *root)
+    assert res.code == 1, res.err
+    assert f"already managed as {SCIENCE}/unit-1-test" in res.err
+    assert "state mv" not in res.err, res.err
+    assert f"belongs to section {SCIENCE}" in res.err
+    # A new address and an id that does not exist: nothing to state rm.
+    res = lmsctl(*SAND, "import", f"{ALGEBRA}/hw-09", "00000000-0000-4000-8000-000000000000", *root)
+    assert res.code == 1, res.err
+    assert "does not exist in section" in res.err
+    assert "state rm" not in res.err, res.err
+    _clean(res)

@@ -72,16 +72,28 @@ def import_(cli: CliContext, address: str, assignment_id: str, root: Path) -> in
             )
         for other_address, record in snapshot.resources.items():
             if record.assignment_id == assignment_id:
+                if record.section_id != parsed.section_id:
+                    # state mv refuses a move across sections: do not suggest it.
+                    hint = (
+                        f"it belongs to section {record.section_id}; an LMS assignment cannot "
+                        "change sections, so keep it in that section's manifest"
+                    )
+                else:
+                    hint = f"to re-address it: lmsctl state mv {other_address} {key}"
                 raise StateError(
                     f"assignment {assignment_id} is already managed as {other_address}",
-                    hint=f"to re-address it: lmsctl state mv {other_address} {key}",
+                    hint=hint,
                 )
         try:
             live = asyncio.run(fetch())
         except ApiNotFoundError as exc:
+            if existing is not None:
+                hint = f"if the create never happened: lmsctl state rm {key}"
+            else:
+                hint = f"check the id: it must be an assignment of section {parsed.section_id}"
             raise StateError(
                 f"assignment {assignment_id} does not exist in section {parsed.section_id}",
-                hint=f"if the create never happened: lmsctl state rm {key}",
+                hint=hint,
             ) from exc
         now = format_api_datetime(utcnow())
         snapshot.resources[key] = ResourceRecord(
