@@ -148,6 +148,24 @@ def load_desired(root: Path, *, cwd: Path | None = None) -> tuple[DesiredState, 
                 )
             )
             continue
+        if path.name in (CONFIG_FILE, "lmsctl.yml"):
+            # not a section file: a misnamed settings file, or another project's inside this one
+            nested = path.parent != root_abs
+            diags.append(
+                Diagnostic(
+                    file=display,
+                    line=1,
+                    col=1,
+                    message="is project settings inside another project's folder"
+                    if nested
+                    else "is not read as project settings: the file must be named lmsctl.yaml",
+                    hint=f"give {display_path(path.parent, cwd)} as the root folder"
+                    if nested
+                    else "rename it to lmsctl.yaml",
+                    rule="config-name",
+                )
+            )
+            continue
         doc = load_yaml_file(path, display, on_diagnostic=diags.append)
         if doc is None:
             continue
