@@ -10,6 +10,7 @@ from __future__ import annotations
 import difflib
 import functools
 import json
+import math
 from collections.abc import Iterable
 from importlib import resources
 from typing import Any
@@ -86,6 +87,19 @@ def _describe(value: Any) -> str:
     if isinstance(value, dict):
         return "a mapping"
     return type(value).__name__
+
+
+def _as_number(value: Any, *, whole: bool = False) -> str | None:
+    """A text that reads as a finite (``whole``) number ('9', '1e3'), written plainly; else None."""
+    if not isinstance(value, str):
+        return None
+    try:
+        number = float(value)
+    except ValueError:
+        return None
+    if not math.isfinite(number) or (whole and not number.is_integer()):
+        return None
+    return str(int(number)) if number.is_integer() and abs(number) < 1e15 else repr(number)
 
 
 def _short(value: Any) -> str:
@@ -200,6 +214,10 @@ def _translate(doc: YamlDocument, error: jsonschema.ValidationError, rule: str) 
             hint = "write a value, or remove the field"
         elif "string" in names and isinstance(value, bool | int | float):
             hint = "put the value in quotes: YAML reads it as " + _describe(value)
+        elif {"number", "integer"} & set(names) and (
+            number := _as_number(value, whole="number" not in names)
+        ):
+            hint = f"write {number} without quotes; YAML reads {_short(value)} as text"
         else:
             hint = f"write {want}"
         return [
