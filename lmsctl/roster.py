@@ -109,7 +109,8 @@ def resolve_ref(
         "GET /sections/<id>/users?role=student"
     )
     if ref.is_id:
-        hint = "remove the grade, or check the student id and the section"
+        what = "the student from assignee_ids" if "assignee_ids" in where else "the grade"
+        hint = f"remove {what}, or check the student id and the section"
     return None, Diagnostic(
         pos.file, pos.line, pos.col, where=where, message=why, hint=hint, rule="roster"
     )
