@@ -64,7 +64,14 @@ def open_client(
         from lmsctl.sandbox import DEMO_TOKEN, SandboxConfig, sandbox_transport
 
         db = Path(sandbox_db) if sandbox_db else root / ".lmsctl" / "sandbox.db"
-        db.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            db.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ConfigError(
+                f"cannot create the folder of the sandbox database {db}: "
+                f"{exc.strerror or type(exc).__name__}",
+                hint="give --sandbox-db a file in a writable folder",
+            ) from exc
         transport = sandbox_transport(SandboxConfig(db_path=db))
         return LmsClient(
             SANDBOX_API_URL,

@@ -81,3 +81,13 @@ def test_a_district_the_token_does_not_act_for_is_a_clear_error(
     assert res.code == 1
     assert "district 5f1a0c0b8e1d2a0001000009 (lmsctl.yaml's district) was not found" in res.err
     assert "Resource not found" not in res.err
+
+
+def test_sandbox_db_in_an_impossible_folder_is_a_clean_error(
+    lmsctl: Callable[..., CliResult], coursework: Path
+) -> None:
+    Path("afile").write_text("not a folder\n")
+    res = lmsctl("--sandbox", "--sandbox-db", "afile/sub/sandbox.db", "plan", str(coursework))
+    assert res.code == 1
+    assert "Error: cannot create the folder of the sandbox database afile/sub/sandbox.db" in res.err
+    assert "internal error" not in res.err
