@@ -18,7 +18,8 @@ from typing import Any
 from lmsctl.addresses import Address
 from lmsctl.client.factory import open_client, resolve_api_url, sandbox_api_url
 from lmsctl.client.lms import LmsClient
-from lmsctl.errors import Diagnostic, StateError
+from lmsctl.config import CONFIG_FILE, display_path
+from lmsctl.errors import ConfigError, Diagnostic, StateError
 from lmsctl.manifest import load_or_raise
 from lmsctl.model import DesiredState
 from lmsctl.plan.builder import PlanBuilder, PlanOptions
@@ -67,6 +68,31 @@ def manifests_digest(root: Path) -> str:
     return h.hexdigest()[:16]
 
 
+def _refuse_part_of_a_root(root: Path) -> None:
+    """Refuse a folder inside another root that has neither settings nor state of its own.
+
+    Its section files belong to the enclosing root; run alone it would start from empty state
+    and create every assignment in it a second time.
+    """
+    root_abs = Path(os.path.abspath(root))
+    if (
+        not root_abs.is_dir()
+        or (root_abs / CONFIG_FILE).exists()
+        or (root_abs / ".lmsctl").exists()
+    ):
+        return
+    for parent in root_abs.parents:
+        if (parent / CONFIG_FILE).is_file():
+            shown, outer = display_path(root_abs), display_path(parent)
+            raise ConfigError(
+                f"{shown} is inside the lmsctl root {outer} (it holds {CONFIG_FILE}), and has "
+                "no settings or state of its own: run alone, it would create its assignments "
+                "a second time",
+                hint=f"run lmsctl on {outer}, with --target to limit a plan; to make {shown} a "
+                f"root of its own, add {shown}/{CONFIG_FILE}",
+            )
+
+
 @dataclass
 class Workspace:
     """An open run: desired state loaded, state locked, a client ready."""
@@ -81,6 +107,7 @@ class Workspace:
 
     @classmethod
     def open(cls, options: WorkspaceOptions, *, load_manifests: bool = True) -> Workspace:
+        _refuse_part_of_a_root(options.root)
         if load_manifests:
             desired, warnings = load_or_raise(options.root)
         else:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import ALGEBRA, CliResult
+from tests.e2e.conftest import ALGEBRA, CliResult, SandboxPeek
 
 SCIENCE = "5f1a0c0b8e1d2a0001a00002"
 
@@ -89,3 +89,23 @@ def test_import_advice_is_a_command_that_works(
     assert "does not exist in section" in res.err
     assert "state rm" not in res.err, res.err
     _clean(res)
+
+
+def test_a_folder_inside_a_root_is_refused_not_planned_as_a_new_project(
+    lmsctl: Callable[..., CliResult], coursework: Path, sandbox: SandboxPeek
+) -> None:
+    # lincoln-high/ holds section files of the coursework root. Run alone, it has no state of its
+    # own, so everything in it would be created again: duplicates in front of students.
+    assert lmsctl(*SAND, "apply", str(coursework), "--auto-approve").code == 0
+    sub = coursework / "lincoln-high"
+    for args in (("plan", str(sub)), ("apply", str(sub), "--auto-approve")):
+        res = lmsctl(*SAND, *args)
+        assert res.code == 1, (args, res.text)
+        assert "coursework/lincoln-high is inside the lmsctl root coursework" in res.err, res.err
+        assert "run lmsctl on coursework" in res.err
+        _clean(res)
+    assert len(sandbox.assignments()) == 4  # hw-01, hw-02, quiz-1, quiz-1-retake: no duplicate
+    assert not (sub / ".lmsctl").exists()
+    # A sub-folder with its own lmsctl.yaml is a root of its own.
+    (sub / "lmsctl.yaml").write_text("timezone: America/Chicago\n")
+    assert lmsctl(*SAND, "validate", str(sub)).code == 0
