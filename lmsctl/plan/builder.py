@@ -323,6 +323,17 @@ class PlanBuilder:
                         moved_from=old,
                     )
                 )
+        elif record is not None and spec.moved_from:
+            old = f"{spec.section_id}/{spec.moved_from}"
+            if old in self.snapshot.resources:
+                # both tracked: the old one would be neither moved nor deleted, silently
+                self._diag(
+                    spec.pos_of("moved_from"),
+                    f"{spec.address}: moved_from:",
+                    f"{old} cannot move here: {spec.address} is already tracked in state",
+                    f"remove moved_from to delete {old} from the LMS, or forget it "
+                    f"without deleting: lmsctl state rm {old}",
+                )
         title = str(fields.get("title") or spec.key)
         if record is None:
             self._create(section, spec, fields, grades, names, reason="not yet in the LMS")
