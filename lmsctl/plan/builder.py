@@ -168,6 +168,12 @@ class PlanBuilder:
 
     # -- checks ----------------------------------------------------------------------------------
 
+    def _targeted(self, address: str) -> bool:
+        """True when no --target is given, or ``address`` falls under one (a grade target
+        selects its assignment too, but not the assignment's other grades)."""
+        targets = list(self.options.targets)
+        return not targets or matches_targets(address, targets)
+
     def _check_targets(self, desired: set[str]) -> None:
         known = desired | set(self.snapshot.resources)
         for target in self.options.targets:
@@ -416,6 +422,8 @@ class PlanBuilder:
         if fields.get("assignee_mode") == "individuals" and isinstance(assignees, list | tuple):
             only = {str(a) for a in assignees}
         for grade, uid in grades:
+            if not self._targeted(spec.grade_address(uid)):
+                continue
             if only is not None and uid not in only:
                 # Clever creates submissions for the assignees only: the grade would fail (404)
                 self._diag(
@@ -594,6 +602,8 @@ class PlanBuilder:
         for grade, uid in grades:
             wanted_students.add(uid)
             address = spec.grade_address(uid)
+            if not self._targeted(address):
+                continue
             sub = (subs or {}).get(uid)
             if sub is None and uid not in newly_assigned:
                 self._diag(
