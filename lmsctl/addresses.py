@@ -73,6 +73,12 @@ def parse_address(text: str) -> Address:
             "(lowercase letters, digits, '-' and '_', at most 64)",
             hint=hint,
         )
+    if student is not None and not OBJECT_ID_RE.match(student):
+        raise UsageError(
+            f"malformed address {text!r}: {student!r} is not a 24-hex student id",
+            hint="a grade address names the student by Clever id, not by a sis:/email: "
+            f"reference; lmsctl state show {section_id}/{key} lists them",
+        )
     return Address(section_id, key, student)
 
 

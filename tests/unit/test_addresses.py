@@ -25,3 +25,8 @@ def test_targets_select_assignment_and_its_grades() -> None:
     assert matches_targets(f"{SEC}/hw-01/grades/5f1a0c0b8e1d2a0001b00007", targets)
     assert not matches_targets(f"{SEC}/hw-02", targets)
     assert matches_targets(f"{SEC}/hw-02", [])
+
+
+def test_a_grade_address_with_a_roster_reference_is_refused() -> None:
+    with pytest.raises(UsageError, match="'sis:603' is not a 24-hex student id"):
+        parse_address("5f1a0c0b8e1d2a0001a00001/hw-01/grades/sis:603")
