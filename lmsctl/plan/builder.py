@@ -285,7 +285,12 @@ class PlanBuilder:
         return fields, grades, names
 
     def _check_dates(
-        self, spec: AssignmentSpec, fields: Mapping[str, Any], names: list[str]
+        self,
+        spec: AssignmentSpec,
+        fields: Mapping[str, Any],
+        names: list[str],
+        *,
+        creating: bool = False,
     ) -> None:
         now = self.options.now
         if not now or "due_date" not in names:
@@ -296,7 +301,9 @@ class PlanBuilder:
                 spec.pos_of("due_date"),
                 f"{spec.address}: due_date:",
                 f"{due} is in the past; Clever refuses past due dates",
-                "set a future due_date, or leave the field out to stop managing it",
+                "set a future due_date (Clever needs one to create the assignment)"
+                if creating
+                else "set a future due_date, or leave the field out to stop managing it",
             )
 
     # -- one assignment --------------------------------------------------------------------------
@@ -398,7 +405,7 @@ class PlanBuilder:
                 "('no valid users found')",
                 "add assignee_mode: all (or individuals with assignee_ids), here or in defaults",
             )
-        self._check_dates(spec, fields, list(fields))
+        self._check_dates(spec, fields, list(fields), creating=True)
         title = str(fields.get("title") or spec.key)
         self._acc.changes.append(
             Change(
