@@ -356,6 +356,9 @@ def _assignment(
     for name in CREATE_REQUIRED:
         if name not in written and not did_you_mean(name, unknown):
             # (a near-miss field name such as 'titel' is reported by the schema pass instead)
+            # a warning, not an error: only fields written are managed, and an assignment
+            # that already exists (imported, or created before) may leave one out; plan makes
+            # it an error when the assignment has to be created
             ctx.report(
                 ctx.key_pos(base),
                 base,
@@ -363,6 +366,7 @@ def _assignment(
                 "the API needs title, description and due_date to create an assignment; "
                 "write it here or in defaults",
                 rule="create-required",
+                severity=Severity.WARNING,
             )
     _check_dates(ctx, base, fields, field_pos, dates_written)
     _check_assignee_mode(ctx, base, fields, field_pos, written, refs)

@@ -351,3 +351,21 @@ def test_every_assignment_field_change_applies_and_then_plans_clean(
     hw1 = sandbox.by_title(HW1)
     assert hw1["due_date"] == "2027-01-23T14:30:00.000Z"
     assert hw1["end_date"] == "2027-01-31T05:59:00.000Z"
+
+
+def test_a_field_removed_from_the_manifest_stops_being_managed(lmsctl, coursework, sandbox) -> None:
+    applied(lmsctl, coursework)
+    edit(
+        coursework / ALGEBRA_FILE,
+        "    description: Problems 1-20 on page 42. Show your work.\n",
+        "",
+    )
+    checked = lmsctl("validate", str(coursework))
+    assert checked.code == 0, checked.text  # a warning: needed only to create
+    assert "warning:" in checked.out and "missing 'description'" in checked.out
+    plan = lmsctl(*SAND, "plan", str(coursework), "--detailed-exitcode")
+    assert plan.code == 0, plan.text
+    assert lmsctl(*SAND, "apply", str(coursework), "--auto-approve").code == 0
+    assert sandbox.by_title(HW1)["description"] == "Problems 1-20 on page 42. Show your work."
+    shown = lmsctl(*SAND, "state", "show", f"{ALGEBRA}/hw-01", "--root", str(coursework))
+    assert "description" not in shown.out.split("grades")[0]
