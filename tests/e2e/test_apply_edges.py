@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import io
 import json
+import signal
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
+import click
 import pytest
 
 from tests.e2e.conftest import ALGEBRA, CliResult, SandboxPeek
@@ -109,3 +113,30 @@ def test_a_folder_inside_a_root_is_refused_not_planned_as_a_new_project(
     # A sub-folder with its own lmsctl.yaml is a root of its own.
     (sub / "lmsctl.yaml").write_text("timezone: America/Chicago\n")
     assert lmsctl(*SAND, "validate", str(sub)).code == 0
+
+
+def test_ctrl_c_at_the_confirmation_prompt_aborts_at_once(
+    lmsctl: Callable[..., CliResult], coursework: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The prompt ran inside the event loop, whose SIGINT handler only cancelled the main task:
+    # Ctrl-C left the prompt waiting, and a "yes" typed after it reported "Apply interrupted".
+    asked: list[str] = []
+
+    def user_presses_ctrl_c(prompt: str) -> str:
+        asked.append(prompt)
+        signal.raise_signal(signal.SIGINT)
+        return "yes"
+
+    monkeypatch.setattr(sys, "stdin", _Tty())
+    monkeypatch.setattr(click.termui, "visible_prompt_func", user_presses_ctrl_c)
+    res = lmsctl(*SAND, "apply", str(coursework))
+    assert asked and "Apply these changes? (yes/no)" in asked[0]
+    assert res.code == 130, res.text
+    assert "Aborted." in res.err
+    assert "Apply interrupted" not in res.text and "Apply complete" not in res.text
+    assert lmsctl(*SAND, "plan", str(coursework)).out.count("will be created") == 11
+
+
+class _Tty(io.StringIO):
+    def isatty(self) -> bool:
+        return True

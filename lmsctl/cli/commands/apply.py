@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import signal
 import sys
 import time
 from pathlib import Path
@@ -114,7 +115,13 @@ def _confirm(auto_approve: bool) -> None:
             "refusing to apply without confirmation: there is no terminal to ask on",
             hint="review the plan and re-run with --auto-approve, or apply a saved plan file",
         )
-    answer = click.prompt("Apply these changes? (yes/no)", default="", show_default=False)
+    # The prompt runs inside asyncio.run, whose SIGINT handler only cancels the main task, and
+    # that cannot happen while input() blocks: Ctrl-C would be ignored. Let it abort at once.
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        answer = click.prompt("Apply these changes? (yes/no)", default="", show_default=False)
+    finally:
+        signal.signal(signal.SIGINT, previous)
     if answer.strip().lower() != "yes":
         raise click.exceptions.Exit(1)
 
