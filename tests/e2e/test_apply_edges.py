@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import signal
+import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -12,6 +13,7 @@ from pathlib import Path
 import click
 import pytest
 
+from lmsctl.state.backend import LockInfo
 from tests.e2e.conftest import ALGEBRA, CliResult, SandboxPeek
 
 SCIENCE = "5f1a0c0b8e1d2a0001a00002"
@@ -140,3 +142,25 @@ def test_ctrl_c_at_the_confirmation_prompt_aborts_at_once(
 class _Tty(io.StringIO):
     def isatty(self) -> bool:
         return True
+
+
+def test_force_unlock_refuses_the_lock_of_a_run_still_running_here(
+    lmsctl: Callable[..., CliResult], coursework: Path
+) -> None:
+    lock_path = coursework / ".lmsctl" / "state.json.lock"
+    lock_path.parent.mkdir(parents=True)
+    running = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        info = LockInfo.new("lmsctl apply")
+        live = LockInfo(info.id, info.user, info.host, running.pid, info.command, info.created)
+        lock_path.write_text(json.dumps(live.to_dict()))
+        res = lmsctl("force-unlock", live.id, "--root", str(coursework))
+        assert res.code == 1, res.text
+        assert f"pid {running.pid}" in res.err and "still running on this machine" in res.err
+        assert lock_path.exists()  # two applies at once could write the same grades twice
+    finally:
+        running.kill()
+        running.wait()
+    res = lmsctl("force-unlock", live.id, "--root", str(coursework))
+    assert res.code == 0, res.text
+    assert not lock_path.exists()

@@ -7,6 +7,8 @@ sandbox's with the global --sandbox) and hold the state lock while they write.
 from __future__ import annotations
 
 import json
+import os
+import socket
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -17,8 +19,9 @@ from lmsctl.addresses import parse_address
 from lmsctl.cli.context import CliContext, pass_cli
 from lmsctl.cli.options import Seconds
 from lmsctl.config import load_config
+from lmsctl.errors import StateLockedError
 from lmsctl.state import locked, open_backend
-from lmsctl.state.backend import LockInfo, StateBackend
+from lmsctl.state.backend import LockInfo, StateBackend, pid_alive
 from lmsctl.state.model import ResourceStatus
 from lmsctl.state.ops import list_resources, move, remove, show
 
@@ -257,6 +260,19 @@ def force_unlock(cli: CliContext, lock_id: str, root: Path) -> int:
     """Release the state lock LOCK_ID left by a run that is gone (never one still running)."""
     backend = _backend(cli, root)
     held = backend.current_lock()
+    if (
+        held is not None
+        and held.id == lock_id
+        and held.host == socket.gethostname()
+        and held.pid != os.getpid()
+        and pid_alive(held.pid)
+    ):
+        raise StateLockedError(
+            f"the run holding lock {lock_id} (`{held.command}` by {held.holder} since "
+            f"{held.created}) is still running on this machine (pid {held.pid}); two runs at "
+            "once could both write grades and state",
+            hint=f"let it finish, or stop it first (Ctrl-C or kill {held.pid})",
+        )
     backend.force_unlock(lock_id)
     who = f" held by {held.holder} (pid {held.pid}, `{held.command}`)" if held else ""
     click.echo(f"Released the state lock {lock_id}{who} on {backend.description}.")
