@@ -164,3 +164,16 @@ def test_force_unlock_refuses_the_lock_of_a_run_still_running_here(
     res = lmsctl("force-unlock", live.id, "--root", str(coursework))
     assert res.code == 0, res.text
     assert not lock_path.exists()
+
+
+def test_apply_json_of_a_plan_file_with_no_changes_is_json(
+    lmsctl: Callable[..., CliResult], coursework: Path
+) -> None:
+    assert lmsctl(*SAND, "apply", str(coursework), "--auto-approve").code == 0
+    assert lmsctl(*SAND, "plan", str(coursework), "--out", "plan.json").code == 0
+    from_root = lmsctl(*SAND, "apply", str(coursework), "--auto-approve", "--json")
+    from_file = lmsctl(*SAND, "apply", "plan.json", "--json")
+    assert (from_root.code, from_file.code) == (0, 0), from_file.text
+    for res in (from_root, from_file):
+        doc = json.loads(res.out)
+        assert doc["ok"] is True and doc["results"] == []

@@ -263,9 +263,12 @@ def apply(
             ensure_fresh(plan, snapshot)
             check_consent(plan, options)
             if not plan.has_changes and not plan.state_fixes:
+                if as_json:
+                    click.echo(json.dumps(_result_json(ApplyResult()), indent=2))
                 if plan.unknown:
                     return _unknown_left(len(plan.unknown))
-                click.echo("No changes. The LMS matches the manifests.")
+                if not as_json:
+                    click.echo("No changes. The LMS matches the manifests.")
                 return 0
             result = _execute(ws, plan, snapshot, options, view)
         code = _report(result, as_json)
