@@ -261,7 +261,10 @@ class LocalBackend:
         try:
             data = json.loads(raw)
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise StateError(f"lock file {_display(self.lock_path)} is unreadable") from exc
+            raise StateError(
+                f"lock file {_display(self.lock_path)} is unreadable",
+                hint="if no lmsctl run is active, delete that file",
+            ) from exc
         return LockInfo.from_dict(data)
 
     def _holder_message(self) -> str:

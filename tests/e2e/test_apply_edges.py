@@ -177,3 +177,18 @@ def test_apply_json_of_a_plan_file_with_no_changes_is_json(
     for res in (from_root, from_file):
         doc = json.loads(res.out)
         assert doc["ok"] is True and doc["results"] == []
+
+
+def test_a_damaged_lock_file_is_reported_with_what_to_do(
+    lmsctl: Callable[..., CliResult], coursework: Path
+) -> None:
+    assert lmsctl(*SAND, "apply", str(coursework), "--auto-approve").code == 0
+    lock = coursework / ".lmsctl" / "sandbox" / "state.json.lock"
+    lock.write_text("garbage\n")
+    res = lmsctl(*SAND, "status", str(coursework))
+    assert res.code == 0, res.text  # status still shows the district and state
+    assert "11 assignments" in res.out
+    assert "is unreadable" in res.out and "delete that file" in res.out
+    res = lmsctl(*SAND, "force-unlock", "some-id", "--root", str(coursework))
+    assert res.code == 1 and "is unreadable" in res.err and "delete that file" in res.err
+    _clean(res)

@@ -12,6 +12,7 @@ import click
 
 from lmsctl.cli.context import CliContext, pass_cli
 from lmsctl.cli.options import root_argument, workspace_options
+from lmsctl.errors import StateError
 from lmsctl.workspace import Workspace
 
 
@@ -34,7 +35,11 @@ def status(cli: CliContext, root: Path, as_json: bool) -> int:
     ws = Workspace.open(workspace_options(cli, root, command="lmsctl status"), load_manifests=False)
     district = asyncio.run(_district(ws))
     snapshot = ws.backend.read()
-    lock = ws.backend.current_lock()
+    lock_problem = ""
+    try:
+        lock = ws.backend.current_lock()
+    except StateError as exc:  # a damaged lock file: show it, with the rest of the status
+        lock, lock_problem = None, str(exc)
     statuses = Counter(r.status.value for r in snapshot.resources.values())
     grades = sum(len(r.grades) for r in snapshot.resources.values())
     info: dict[str, Any] = {
@@ -58,6 +63,8 @@ def status(cli: CliContext, root: Path, as_json: bool) -> int:
         },
         "lock": lock.to_dict() if lock is not None else None,
     }
+    if lock_problem:
+        info["lock_error"] = lock_problem
     if as_json:
         click.echo(json.dumps(info, indent=2))
         return 0
@@ -76,7 +83,9 @@ def status(cli: CliContext, root: Path, as_json: bool) -> int:
     )
     for address in st["unknown"]:
         click.echo(f"  ? {address}: create outcome unknown (see lmsctl plan)")
-    if lock is None:
+    if lock_problem:
+        click.echo(f"Lock:      {lock_problem}")
+    elif lock is None:
         click.echo("Lock:      free")
     else:
         click.echo(f"Lock:      {lock.describe()}")
