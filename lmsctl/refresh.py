@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, Protocol, TypeVar
 
 from lmsctl.addresses import Address, matches_targets
@@ -137,10 +138,12 @@ async def refresh(
     done = 0
     gate = asyncio.Semaphore(concurrency)
 
-    async def run(job: Awaitable[T]) -> T:
+    async def run(job: Callable[[], Awaitable[T]]) -> T:
+        # The read is created only once through the gate: a coroutine made up front and then
+        # cancelled (Ctrl-C) while it waited would be "never awaited", a warning on stderr.
         nonlocal done
         async with gate:
-            result = await job
+            result = await job()
         done += 1
         if progress is not None:
             progress("refresh", done, total)
@@ -177,10 +180,10 @@ async def refresh(
         except ApiNotFoundError:
             return None  # not in the district, or not shared with the token
 
-    district_task = run(district())
-    assignment_tasks = [run(assignment(s, a)) for _, s, a in scope.assignments]
-    submission_tasks = [run(subs(s, a)) for _, s, a in scope.submissions]
-    roster_tasks = [run(roster(s)) for s in scope.rosters]
+    district_task = run(district)
+    assignment_tasks = [run(partial(assignment, s, a)) for _, s, a in scope.assignments]
+    submission_tasks = [run(partial(subs, s, a)) for _, s, a in scope.submissions]
+    roster_tasks = [run(partial(roster, s)) for s in scope.rosters]
     results = await asyncio.gather(
         district_task,
         asyncio.gather(*assignment_tasks),

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import gc
 import io
 import json
+import os
 import signal
 import subprocess
 import sys
+import threading
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 
@@ -192,3 +196,23 @@ def test_a_damaged_lock_file_is_reported_with_what_to_do(
     res = lmsctl(*SAND, "force-unlock", "some-id", "--root", str(coursework))
     assert res.code == 1 and "is unreadable" in res.err and "delete that file" in res.err
     _clean(res)
+
+
+def test_ctrl_c_while_reading_the_lms_prints_no_python_warnings(
+    lmsctl: Callable[..., CliResult], coursework: Path, sandbox: SandboxPeek
+) -> None:
+    # Reads queued behind the concurrency gate were coroutines never awaited once Ctrl-C
+    # cancelled the run: Python printed "RuntimeWarning: coroutine ... was never awaited".
+    assert lmsctl(*SAND, "apply", str(coursework), "--auto-approve").code == 0
+    sandbox.call("PUT", "/_sandbox/faults", {"latency": {"GET": 1.0}})
+    timer = threading.Timer(0.4, os.kill, (os.getpid(), signal.SIGINT))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        timer.start()
+        try:
+            res = lmsctl(*SAND, "plan", str(coursework))
+        finally:
+            timer.join()
+        gc.collect()
+    assert res.code == 130, res.text
+    assert not [w for w in caught if "never awaited" in str(w.message)]
