@@ -7,6 +7,7 @@ import io
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -216,3 +217,18 @@ def test_ctrl_c_while_reading_the_lms_prints_no_python_warnings(
         gc.collect()
     assert res.code == 130, res.text
     assert not [w for w in caught if "never awaited" in str(w.message)]
+
+
+def test_sandbox_serve_on_a_busy_port_is_one_clean_error(
+    lmsctl: Callable[..., CliResult], tmp_path: Path
+) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        db = tmp_path / "s.db"
+        res = lmsctl("sandbox", "serve", "--port", str(port), "--db", str(db))
+    assert res.code == 1, res.text
+    assert f"cannot listen on 127.0.0.1:{port}" in res.err and "--port" in res.err
+    assert "Clever API sandbox on" not in res.out  # no banner for a server that never ran
+    assert not db.exists()

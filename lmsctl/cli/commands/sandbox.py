@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 
 import click
 
 from lmsctl.cli.context import CliContext, pass_cli
-from lmsctl.errors import UsageError
+from lmsctl.errors import LmsctlError, UsageError
 
 _DEFAULT_DB = Path(".lmsctl") / "sandbox.db"
 
@@ -23,6 +24,22 @@ def _rate(name: str, value: float | None) -> float:
     if not 0.0 <= value <= 1.0:
         raise click.BadParameter(f"{name} must be between 0 and 1", param_hint=f"--{name}")
     return value
+
+
+def _check_port_free(host: str, port: int) -> None:
+    """Fail before the banner (and before touching the database) when the port is taken."""
+    if port == 0:
+        return
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    try:
+        with socket.socket(family, socket.SOCK_STREAM) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn does
+            probe.bind((host, port))
+    except OSError as exc:
+        raise LmsctlError(
+            f"cannot listen on {host}:{port}: {exc.strerror or exc}",
+            hint="choose another --port, or stop the program that uses it",
+        ) from exc
 
 
 @sandbox.command("serve", epilog="Example: lmsctl sandbox serve --port 4010 --db sandbox.db")
@@ -103,6 +120,7 @@ def serve(
         faults=faults,
         random_seed=random_seed,
     )
+    _check_port_free(host, port)
     seed = load_seed(config.seed_file)
     shown_host = f"[{host}]" if ":" in host else host
     click.echo(f"Clever API sandbox on http://{shown_host}:{port}/v3.1")
