@@ -192,6 +192,12 @@ class ApiUnauthorizedError(ApiError):
 class ApiForbiddenError(ApiError):
     """403: the token is not valid."""
 
+    def __str__(self) -> str:
+        return (
+            f"{super().__str__()} (the API refused the token: check CLEVER_TOKEN holds this "
+            "district app's bearer token for this API URL)"
+        )
+
 
 class ApiNotFoundError(ApiError):
     """404: the object does not exist, or is not shared with this token."""

@@ -18,6 +18,7 @@ from pathlib import Path
 import click
 import pytest
 
+from lmsctl.errors import api_error_for
 from lmsctl.state.backend import LockInfo
 from tests.e2e.conftest import ALGEBRA, CliResult, SandboxPeek
 
@@ -232,3 +233,10 @@ def test_sandbox_serve_on_a_busy_port_is_one_clean_error(
     assert f"cannot listen on 127.0.0.1:{port}" in res.err and "--port" in res.err
     assert "Clever API sandbox on" not in res.out  # no banner for a server that never ran
     assert not db.exists()
+
+
+def test_a_refused_token_says_to_check_clever_token() -> None:
+    # Clever answers a wrong token with 403 "Could not authorize token" (not 401).
+    error = api_error_for(403, "Could not authorize token", method="GET", path="/v3.1/districts")
+    assert str(error).startswith("GET /v3.1/districts -> 403: Could not authorize token")
+    assert "check CLEVER_TOKEN" in str(error)
