@@ -193,6 +193,8 @@ class ApiForbiddenError(ApiError):
     """403: the token is not valid."""
 
     def __str__(self) -> str:
+        if self.message != "Could not authorize token":  # Clever's answer to a wrong token
+            return super().__str__()
         return (
             f"{super().__str__()} (the API refused the token: check CLEVER_TOKEN holds this "
             "district app's bearer token for this API URL)"
