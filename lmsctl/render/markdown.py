@@ -21,13 +21,13 @@ from typing import Any
 
 from lmsctl.render.style import Style
 from lmsctl.render.text import (
-    NO_CHANGES,
     AssignmentGroup,
     assignment_lines,
     conflict_lines,
     drift_lines,
     group_changes,
     header_line,
+    no_changes_line,
     unknown_lines,
 )
 
@@ -208,7 +208,7 @@ def render_plan_markdown(doc: Mapping[str, Any], *, max_chars: int = DEFAULT_MAX
         head.append("Limited to " + ", ".join(f"`{t}`" for t in targets))
     n_unknown = (doc.get("summary") or {}).get("unknown", 0)
     if not groups and not blocking and not n_unknown:
-        head.append(f"**{NO_CHANGES}**")
+        head.append(f"**{no_changes_line(doc)}**")
     else:
         head.append(f"**{summary.get('text', '')}**")
         head.append(_counts_table(doc))

@@ -38,6 +38,17 @@ __all__ = [
 ]
 
 NO_CHANGES = "No changes. The LMS matches the manifests."
+NO_CHANGES_KEPT_DRIFT = (
+    "No changes. The LMS matches the manifests, except for the drift above, which is kept."
+)
+
+
+def no_changes_line(doc: Mapping[str, Any]) -> str:
+    """The closing line of a plan with nothing to do (kept drift is not "matching")."""
+    kept = [d for d in doc.get("drift") or [] if not d.get("reverted")]
+    return NO_CHANGES_KEPT_DRIFT if kept else NO_CHANGES
+
+
 MAX_VALUE_CHARS = 72
 ELLIPSIS = "…"
 
@@ -455,7 +466,7 @@ def render_plan_text(doc: Mapping[str, Any], *, color: bool = False) -> str:
     blocking = [c for c in conflicts if not c.get("forced")]
     n_unknown = (doc.get("summary") or {}).get("unknown", 0)
     if not groups and not blocking and not n_unknown:
-        w.add(style(NO_CHANGES, "bold", "green"))
+        w.add(style(no_changes_line(doc), "bold", "green"))
     else:
         w.add(style(str(summary.get("text", "")), "bold"))
     return "\n".join(w.lines) + "\n"
