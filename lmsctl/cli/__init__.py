@@ -76,7 +76,8 @@ def _env_flag(name: str) -> bool:
     "--sandbox-db",
     type=click.Path(dir_okay=False),
     default=None,
-    help="SQLite file of the embedded sandbox [default: .lmsctl/sandbox.db under the root].",
+    help="SQLite file of the embedded sandbox (implies --sandbox) "
+    "[default: .lmsctl/sandbox.db under the root].",
 )
 @click.option(
     "--api-url",
@@ -101,7 +102,10 @@ def cli(
     Clever LMS Connect); apply makes it so, safely. The API token comes from CLEVER_TOKEN.
     """
     ctx.obj = CliContext(
-        sandbox=bool(sandbox) if sandbox is not None else _env_flag("LMSCTL_SANDBOX"),
+        # --sandbox-db names the embedded sandbox's file, so it implies --sandbox
+        sandbox=bool(sandbox or sandbox_db)
+        if sandbox is not None or sandbox_db
+        else _env_flag("LMSCTL_SANDBOX"),
         sandbox_db=sandbox_db,
         api_url=api_url or os.environ.get("LMSCTL_API_URL") or None,
         color=not no_color and "NO_COLOR" not in os.environ and sys.stdout.isatty(),

@@ -45,6 +45,8 @@ from lmsctl.errors import (
 RETRYABLE_STATUS = frozenset({500, 502, 503, 504})
 #: statuses that say the server did not process a POST at all
 POST_NOT_PROCESSED = frozenset({503})
+#: 500 answers Clever documents as definite: retrying never helps
+FINAL_500_MESSAGES = frozenset({"Error updating submission"})
 MAX_429_RETRIES = 10
 #: a 429 whose reset time already passed still waits this long (no hammering)
 MIN_429_WAIT = 1.0
@@ -282,6 +284,10 @@ class LmsClient:
                 if status not in RETRYABLE_STATUS:
                     if status == 404 and method == "DELETE" and attempt > 0:
                         return response  # an earlier attempt deleted it; its answer was lost
+                    raise api_error_for(status, message, method=method, path=shown)
+                if status == 500 and message in FINAL_500_MESSAGES:
+                    # a documented refusal that retrying cannot change (Schoology: the student
+                    # has not opened the app yet)
                     raise api_error_for(status, message, method=method, path=shown)
                 if is_post and status not in POST_NOT_PROCESSED:
                     if status == 500:

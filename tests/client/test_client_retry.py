@@ -279,3 +279,15 @@ def test_429_retry_after_may_be_an_http_date_and_a_past_reset_still_waits_a_mome
     run(go())
     assert 17.0 <= ft.sleeps[0] <= 20.0
     assert ft.sleeps[1] == 1.0
+
+
+def test_schoology_not_launched_500_on_a_grade_is_final_not_retried() -> None:
+    script = Script(then=message(500, "Error updating submission"))
+
+    async def go() -> None:
+        async with make_client(script, max_retries=5) as client:
+            with pytest.raises(ApiServerError, match="500: Error updating submission"):
+                await client.update_submission(SECTION, ASSIGNMENT, USER, {"grade_points": 9})
+
+    run(go())
+    assert script.count == 1  # retrying cannot help until the student opens the app

@@ -369,3 +369,10 @@ def test_a_field_removed_from_the_manifest_stops_being_managed(lmsctl, coursewor
     assert sandbox.by_title(HW1)["description"] == "Problems 1-20 on page 42. Show your work."
     shown = lmsctl(*SAND, "state", "show", f"{ALGEBRA}/hw-01", "--root", str(coursework))
     assert "description" not in shown.out.split("grades")[0]
+
+
+def test_sandbox_db_implies_sandbox(lmsctl, coursework) -> None:
+    db = coursework / "elsewhere.db"
+    result = lmsctl("--sandbox-db", str(db), "plan", str(coursework))
+    assert result.code == 0, result.text  # no CLEVER_TOKEN needed: it is the sandbox
+    assert db.exists()
