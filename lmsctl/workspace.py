@@ -13,7 +13,6 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
 
 from lmsctl.addresses import Address
 from lmsctl.client.factory import open_client, resolve_api_url, sandbox_api_url
@@ -196,11 +195,3 @@ class Workspace:
         ).build()
         plan = replace(plan, options={**plan.options, "root": str(self.options.root)})
         return plan, live, snapshot
-
-
-def describe_stats(client: LmsClient) -> dict[str, Any]:
-    stats = client.stats
-    return {"requests": stats.requests, "retries": stats.retries}
-
-
-ProgressCallback = Callable[[str, int, int], None]

@@ -126,28 +126,25 @@ def _confirm(auto_approve: bool) -> None:
         raise click.exceptions.Exit(1)
 
 
-def _execute(
+async def _execute(
     ws: Workspace,
     plan: Plan,
     snapshot: StateSnapshot,
     options: ApplyOptions,
     view: _View,
 ) -> ApplyResult:
-    async def go() -> ApplyResult:
-        try:
-            executor = Executor(
-                plan,
-                ws.client(),
-                ws.backend,
-                snapshot,
-                options,
-                on_event=view.event,
-            )
-            return await run_interruptible(executor)
-        finally:
-            await ws.aclose()
+    """Carry out the plan (Ctrl-C / SIGTERM stop it gracefully), then close the client."""
+    try:
+        executor = Executor(plan, ws.client(), ws.backend, snapshot, options, on_event=view.event)
+        return await run_interruptible(executor)
+    finally:
+        await ws.aclose()
 
-    return asyncio.run(go())
+
+def _finish(result: ApplyResult, pending_unknown: int, as_json: bool) -> int:
+    """Report the result; creates still of unknown outcome keep the exit code non-zero."""
+    code = _report(result, as_json)
+    return code or (_unknown_left(pending_unknown) if pending_unknown else 0)
 
 
 def _report(result: ApplyResult, as_json: bool) -> int:
@@ -270,9 +267,8 @@ def apply(
                 if not as_json:
                     click.echo("No changes. The LMS matches the manifests.")
                 return 0
-            result = _execute(ws, plan, snapshot, options, view)
-        code = _report(result, as_json)
-        return code or (_unknown_left(len(plan.unknown)) if plan.unknown else 0)
+            result = asyncio.run(_execute(ws, plan, snapshot, options, view))
+        return _finish(result, len(plan.unknown), as_json)
 
     ws = Workspace.open(
         workspace_options(
@@ -301,10 +297,7 @@ def apply(
                     await Executor(plan, ws.client(), ws.backend, snapshot, options).run()
                 return None
             _confirm(auto_approve)
-            executor = Executor(
-                plan, ws.client(), ws.backend, snapshot, options, on_event=view.event
-            )
-            return await run_interruptible(executor)
+            return await _execute(ws, plan, snapshot, options, view)
         finally:
             await ws.aclose()
 
@@ -315,5 +308,4 @@ def apply(
         if as_json:
             click.echo(json.dumps(_result_json(ApplyResult()), indent=2))
         return _unknown_left(pending) if pending else 0
-    code = _report(outcome, as_json)
-    return code or (_unknown_left(pending) if pending else 0)
+    return _finish(outcome, pending, as_json)
