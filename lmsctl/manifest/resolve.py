@@ -311,7 +311,6 @@ def _assignment(
     ctx: _File, section_id: str, key: str, value: dict[str, Any], defaults: dict[str, Any]
 ) -> AssignmentSpec:
     base: Path_ = ("assignments", key)
-    tz = ctx.config.timezone
     fields: dict[str, Any] = {}
     field_pos: dict[str, SourcePos] = {}
     written: set[str] = set()
@@ -328,18 +327,11 @@ def _assignment(
             continue  # the schema pass reported it
         pos = ctx.pos(path)
         if name in ASSIGNMENT_DATE_FIELDS:
-            try:
-                fields[name] = normalize_date(raw, tz)
-                dates_written[name] = str(raw).strip()
-            except ValueError as exc:
-                ctx.report(
-                    pos,
-                    path,
-                    str(exc),
-                    "write 2027-01-15 or 2027-01-15T15:00:00-06:00",
-                    rule="date",
-                )
+            date = _date(ctx, pos, path, raw)
+            if date is None:
                 continue
+            fields[name] = date
+            dates_written[name] = str(raw).strip()
         elif name in ("submission_types",):
             fields[name] = tuple(raw)
         elif name == "attachments":
@@ -426,6 +418,17 @@ def _assignees(
     if ok and refs and all(r.is_id for r in refs):
         fields["assignee_ids"] = tuple(r.value for r in refs)
     return refs
+
+
+def _date(ctx: _File, pos: SourcePos, path: Path_, raw: Any) -> str | None:
+    """A date field in Clever's UTC form, or None after reporting why it cannot be read."""
+    try:
+        return normalize_date(raw, ctx.config.timezone)
+    except ValueError as exc:
+        ctx.report(
+            pos, path, str(exc), "write 2027-01-15 or 2027-01-15T15:00:00-06:00", rule="date"
+        )
+        return None
 
 
 def _check_dates(
@@ -585,17 +588,10 @@ def _inline_grade(
             continue  # the schema pass reported it
         pos = ctx.pos(path)
         if name in GRADE_DATE_FIELDS:
-            try:
-                fields[name] = normalize_date(raw, ctx.config.timezone)
-            except ValueError as exc:
-                ctx.report(
-                    pos,
-                    path,
-                    str(exc),
-                    "write 2027-01-15 or 2027-01-15T15:00:00-06:00",
-                    rule="date",
-                )
+            date = _date(ctx, pos, path, raw)
+            if date is None:
                 continue
+            fields[name] = date
         elif name == "flags":
             fields[name] = tuple(raw)
         else:
