@@ -178,6 +178,13 @@ def test_protected_assignment_is_never_deleted(lmsctl, coursework, sandbox) -> N
     plan = lmsctl(*SAND, "plan", str(coursework))
     assert plan.code == 1, plan.text
     assert "protected" in plan.err
+    # not even with every consent flag
+    forced = lmsctl(
+        *SAND, "apply", str(coursework), "--auto-approve", "--force", "--allow-destroy-submissions"
+    )
+    assert forced.code == 1 and "protected" in forced.err
+    rome = "5f1a0c0b8e1d2a0001a00004"
+    assert sandbox.by_title("Project: Daily life in ancient Rome", section=rome)
 
 
 def test_saved_plan_applies_exactly_and_refuses_when_stale(
