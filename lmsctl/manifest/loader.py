@@ -386,12 +386,7 @@ class _Composer:
                 pos, "mapping keys must be plain scalars", "use a string key", "yaml-key"
             )
         if len(self.stack) >= MAX_DEPTH:
-            raise self.fail(
-                pos,
-                f"nesting deeper than {MAX_DEPTH} levels",
-                "flatten the structure",
-                "depth-limit",
-            )
+            raise self.fail(pos, *_DEPTH_LIMIT_PARTS)
         self._grow(1, pos)
         merge_only = bool(self.stack) and (self.stack[-1].is_merge or self.stack[-1].merge_only)
         path = self._child_path()
@@ -509,6 +504,23 @@ def load_yaml_text(text: str, display: str) -> YamlDocument:
     return doc
 
 
+#: The depth-limit diagnostic's message, hint and rule (lmsctl's limit and libyaml's alike).
+_DEPTH_LIMIT_PARTS = (
+    f"nesting deeper than {MAX_DEPTH} levels",
+    "flatten the structure",
+    "depth-limit",
+)
+
+
+def _is_libyaml_depth_limit(exc: yaml.MarkedYAMLError) -> bool:
+    """libyaml's own nesting limit: a ScannerError whose problem names the nesting depth.
+
+    libyaml gives no error code, so its problem text is the only thing to read; it is read here,
+    at the loader's seam, and nowhere else.
+    """
+    return isinstance(exc, yaml.scanner.ScannerError) and "nesting depth" in (exc.problem or "")
+
+
 def _events(text: str) -> Iterator[yaml.Event]:
     loader_cls: Any = getattr(yaml, "CSafeLoader", None) or yaml.SafeLoader
     loader = loader_cls(text)
@@ -539,6 +551,10 @@ def _load(text: str, display: str) -> tuple[YamlDocument, list[Diagnostic]]:
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         problem = exc.problem or exc.context or "invalid YAML"
+        if _is_libyaml_depth_limit(exc):
+            # libyaml (PyYAML >= 6.0.2's C loader) stops at its own nesting limit while it
+            # scans ahead, before our composer sees the events: the same rule, one diagnostic.
+            raise composer.fail(_mark_pos(mark), *_DEPTH_LIMIT_PARTS) from exc
         raise LoadFailure(
             [
                 _diag(

@@ -263,6 +263,27 @@ def test_deep_nesting_is_refused_without_a_traceback(tmp_path: Path) -> None:
     assert "too deep" in diags[0].message or "deeper than" in diags[0].message
 
 
+@pytest.mark.parametrize("depth", [41, 999, 1001, 5000])
+@pytest.mark.parametrize("c_loader", [True, False])
+def test_deep_nesting_is_the_same_depth_limit_with_either_yaml_loader(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, depth: int, c_loader: bool
+) -> None:
+    # libyaml (the C loader) has a nesting limit of its own that fires while it scans ahead;
+    # the pure-Python loader has none. Both must end in lmsctl's one depth-limit diagnostic.
+    import yaml
+
+    if not c_loader:
+        monkeypatch.delattr(yaml, "CSafeLoader", raising=False)
+    elif not hasattr(yaml, "CSafeLoader"):
+        pytest.skip("PyYAML was built without libyaml")
+    (tmp_path / "s.yaml").write_text("x: " + "[" * depth + "]" * depth + "\n", encoding="utf-8")
+    _, diags = load_desired(tmp_path, cwd=tmp_path)
+    assert [(d.rule, d.message, d.hint) for d in diags] == [
+        ("depth-limit", "nesting deeper than 40 levels", "flatten the structure")
+    ]
+    assert diags[0].file == "s.yaml" and diags[0].line == 1
+
+
 def test_missing_root_is_a_diagnostic(tmp_path: Path) -> None:
     _, diags = load_desired(tmp_path / "nope", cwd=tmp_path)
     assert [d.format() for d in diags] == [
