@@ -7,7 +7,11 @@ limiter. Safety rules:
   address becomes ``unknown`` and is never re-created automatically;
 - state is written after every successful call, so a crash loses nothing the API acknowledged;
 - a failed create skips its grades; independent changes go on;
-- with a saved plan, each write is skipped when the live value moved since the plan was reviewed;
+- every apply (from a root or a saved plan) re-checks the live values it is about to change just
+  before writing them, against the fingerprints the plan saw: an assignment right before its
+  update or delete, each assignment's submissions right before that assignment's grades (one
+  listing per assignment, or one GET when a single grade changes). A value that changed in the
+  LMS since the plan was shown is not written: its outcome is ``stale``;
 - on stop (Ctrl-C / SIGTERM) no new call starts, in-flight ones finish (bounded wait), and
   state is saved.
 """
@@ -32,7 +36,7 @@ from lmsctl.errors import (
     StateError,
 )
 from lmsctl.plan.builder import delete_impact, field_fingerprint, impact_fingerprint
-from lmsctl.plan.model import Action, Change, Plan
+from lmsctl.plan.model import Action, Change, Plan, canonical_json
 from lmsctl.state.backend import StateBackend
 from lmsctl.state.model import ResourceRecord, ResourceStatus, StateSnapshot
 from lmsctl.timeutil import format_api_datetime, utcnow
@@ -50,6 +54,9 @@ class LmsWriter(Protocol):
     async def list_submissions(
         self, section_id: str, assignment_id: str, limit: int = 100
     ) -> list[dict[str, Any]]: ...
+    async def get_submission(
+        self, section_id: str, assignment_id: str, user_id: str
+    ) -> dict[str, Any]: ...
     async def update_submission(
         self, section_id: str, assignment_id: str, user_id: str, body: dict[str, Any]
     ) -> dict[str, Any]: ...
@@ -60,7 +67,7 @@ class Outcome(enum.StrEnum):
     FAILED = "failed"
     SKIPPED = "skipped"  # not attempted: what it needed failed, or the run was stopped
     UNKNOWN = "unknown"  # a create whose answer was lost
-    MOVED = "moved"  # the live value changed since the saved plan was reviewed
+    STALE = "stale"  # not written: the live value changed in the LMS since the plan was shown
 
 
 @dataclass(frozen=True)
@@ -84,7 +91,6 @@ class ApplyEvent:
 class ApplyOptions:
     parallelism: int = 10
     allow_destroy_submissions: bool = False
-    recheck: bool = False  # a saved plan: re-check each change's live fingerprint first
     stop_wait: float = 30.0  # seconds in-flight calls may take to finish after a stop
 
 
@@ -103,7 +109,7 @@ class ApplyResult:
 
     @property
     def ok(self) -> bool:
-        bad = {Outcome.FAILED, Outcome.UNKNOWN, Outcome.MOVED}
+        bad = {Outcome.FAILED, Outcome.UNKNOWN, Outcome.STALE}
         return not self.interrupted and not any(r.outcome in bad for r in self.results)
 
     def summary(self) -> str:
@@ -117,8 +123,8 @@ class ApplyResult:
             problems.append(f"{n[Outcome.FAILED]} failed")
         if n[Outcome.UNKNOWN]:
             problems.append(f"{n[Outcome.UNKNOWN]} with unknown outcome")
-        if n[Outcome.MOVED]:
-            problems.append(f"{n[Outcome.MOVED]} moved since review")
+        if n[Outcome.STALE]:
+            problems.append(f"{n[Outcome.STALE]} changed in the LMS since the plan was shown")
         if n[Outcome.SKIPPED]:
             problems.append(f"{n[Outcome.SKIPPED]} not done")
         took = f" in {self.seconds:.1f} s."
@@ -185,7 +191,16 @@ class Executor:
         self._stopping = False
         self._write_lock = asyncio.Lock()
         self._failed_assignments: set[str] = set()
-        self._moved: dict[str, str] = {}  # address -> why (from the saved-plan recheck)
+        # (phase, assignment id) -> the submissions listed just before that phase's writes
+        self._listings: dict[
+            tuple[Action, str], asyncio.Task[dict[str, dict[str, Any]] | None]
+        ] = {}
+        # re-checked grade changes per assignment: one alone is re-read with a single GET
+        self._grade_counts = Counter(
+            c.assignment_id
+            for c in plan.actionable
+            if c.action is Action.GRADE and c.fingerprint is not None and c.assignment_id
+        )
         self._total = len(plan.actionable)
         self._done = 0
 
@@ -231,8 +246,6 @@ class Executor:
         check_consent(self.plan, self.options)
         start = time.monotonic()
         try:
-            if self.options.recheck:
-                await self._recheck()
             changes = self.plan.actionable
             for action in (Action.MOVE, Action.CREATE, Action.UPDATE, Action.GRADE, Action.DELETE):
                 batch = [c for c in changes if c.action is action]
@@ -260,9 +273,6 @@ class Executor:
                 if self._stopping:
                     self._finish(change, Outcome.SKIPPED, "not started: apply was stopped")
                     return
-                if change.address in self._moved:
-                    self._finish(change, Outcome.MOVED, self._moved[change.address])
-                    return
                 if change.depends_on and change.depends_on in self._failed_assignments:
                     self._finish(
                         change,
@@ -272,6 +282,10 @@ class Executor:
                     return
                 t0 = time.monotonic()
                 try:
+                    stale = await self._recheck(change)
+                    if stale is not None:
+                        self._finish(change, Outcome.STALE, stale, t0)
+                        return
                     await handlers[change.action](change)
                 except OutcomeUnknownError as exc:
                     self._finish(change, Outcome.UNKNOWN, str(exc), t0)
@@ -303,61 +317,73 @@ class Executor:
             )
         return message
 
-    # -- saved-plan recheck ----------------------------------------------------------------------
+    # -- recheck before writing --------------------------------------------------------------
 
-    async def _recheck(self) -> None:
-        """Compare the live values now with the fingerprints the plan saw; mark what moved."""
-        listings: dict[str, asyncio.Task[dict[str, dict[str, Any]] | None]] = {}
+    async def _recheck(self, change: Change) -> str | None:
+        """Compare the live value now with the fingerprint the plan saw, just before writing.
 
-        async def list_subs(
-            section_id: str, assignment_id: str
-        ) -> dict[str, dict[str, Any]] | None:
+        Returns why the change must not be written (the LMS changed since the plan was shown), or
+        None. Changes with nothing live when planned (creates, grades of a new assignment) and
+        moves (state only) have no fingerprint and are not re-checked.
+        """
+        if change.fingerprint is None or change.assignment_id is None:
+            return None
+        names = [f.field for f in change.fields]
+        if change.action is Action.UPDATE:
             try:
-                items = await self.client.list_submissions(section_id, assignment_id)
+                live = await self.client.get_assignment(change.section_id, change.assignment_id)
+            except ApiNotFoundError:
+                return "not written: the assignment was deleted in the LMS since the plan was shown"
+            if field_fingerprint(live, names) != change.fingerprint:
+                return "not written: " + _what_changed(change, live)
+        elif change.action is Action.GRADE:
+            sub = await self._live_submission(change)
+            if field_fingerprint(sub or {}, names) != change.fingerprint:
+                return "not written: " + _what_changed(change, sub or {})
+        elif change.action is Action.DELETE:
+            subs = await self._listing(change)
+            if subs is not None and impact_fingerprint(delete_impact(subs)) != change.fingerprint:
+                now = delete_impact(subs)
+                return (
+                    "not deleted: its student work changed in the LMS since the plan was shown "
+                    f"(now {now.submissions} submissions, {now.turned_in} turned in, "
+                    f"{now.graded} graded)"
+                )
+        return None
+
+    async def _live_submission(self, change: Change) -> dict[str, Any] | None:
+        """The student's submission now: one GET when it is the assignment's only grade change,
+        else from the assignment's listing (made once, when its first grade is about to be
+        written, so the window is that assignment's writes)."""
+        assert change.assignment_id is not None and change.student is not None
+        if self._grade_counts[change.assignment_id] == 1:
+            try:
+                return await self.client.get_submission(
+                    change.section_id, change.assignment_id, change.student
+                )
             except ApiNotFoundError:
                 return None
-            return {str(s.get("user_id")): s for s in items}
+        subs = await self._listing(change)
+        return (subs or {}).get(change.student)
 
-        def listing(change: Change) -> asyncio.Task[dict[str, dict[str, Any]] | None]:
-            assert change.assignment_id is not None
-            if change.assignment_id not in listings:
-                listings[change.assignment_id] = asyncio.ensure_future(
-                    list_subs(change.section_id, change.assignment_id)
-                )
-            return listings[change.assignment_id]
+    def _listing(self, change: Change) -> asyncio.Task[dict[str, dict[str, Any]] | None]:
+        """The assignment's submissions, listed once per phase, when first needed."""
+        assert change.assignment_id is not None
+        key = (change.action, change.assignment_id)
+        if key not in self._listings:
+            self._listings[key] = asyncio.ensure_future(
+                self._list_submissions(change.section_id, change.assignment_id)
+            )
+        return self._listings[key]
 
-        async def check(change: Change) -> None:
-            if change.fingerprint is None or change.assignment_id is None:
-                return
-            names = [f.field for f in change.fields]
-            if change.action is Action.UPDATE:
-                try:
-                    live = await self.client.get_assignment(change.section_id, change.assignment_id)
-                except ApiNotFoundError:
-                    self._moved[change.address] = "moved since review: deleted in the LMS"
-                    return
-                if field_fingerprint(live, names) != change.fingerprint:
-                    self._moved[change.address] = (
-                        "moved since review: changed in the LMS after the plan was made"
-                    )
-            elif change.action is Action.GRADE:
-                subs = await listing(change)
-                sub = (subs or {}).get(change.student or "")
-                if sub is None or field_fingerprint(sub, names) != change.fingerprint:
-                    self._moved[change.address] = (
-                        "moved since review: the grade changed in the LMS after the plan was made"
-                    )
-            elif change.action is Action.DELETE:
-                subs = await listing(change)
-                if (
-                    subs is not None
-                    and impact_fingerprint(delete_impact(subs)) != change.fingerprint
-                ):
-                    self._moved[change.address] = (
-                        "moved since review: student work changed since the plan was made"
-                    )
-
-        await asyncio.gather(*(check(c) for c in self.plan.actionable))
+    async def _list_submissions(
+        self, section_id: str, assignment_id: str
+    ) -> dict[str, dict[str, Any]] | None:
+        try:
+            items = await self.client.list_submissions(section_id, assignment_id)
+        except ApiNotFoundError:
+            return None
+        return {str(s.get("user_id")): s for s in items}
 
     # -- handlers --------------------------------------------------------------------------------
 
@@ -493,6 +519,23 @@ class Executor:
                 target.pop(name, None)
             if fix.student is not None and not target:
                 record.grades.pop(fix.student, None)
+
+
+def _what_changed(change: Change, live: Mapping[str, Any]) -> str:
+    """``grade_points: plan saw null, LMS now 2`` for each field that changed since the plan."""
+    moved = [
+        f"{f.field}: plan saw {_shown(f.before)}, LMS now {_shown(live.get(f.field))}"
+        for f in change.fields
+        if field_fingerprint({f.field: f.before}, [f.field]) != field_fingerprint(live, [f.field])
+    ]
+    what = "; ".join(moved) if moved else "its live value"
+    return f"changed in the LMS since the plan was shown ({what})"
+
+
+def _shown(value: Any) -> str:
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)  # the API answers 10.0 for 10: show what the plan showed
+    return canonical_json(value)
 
 
 def _message(exc: BaseException) -> str:

@@ -227,5 +227,5 @@ def canonical_json(value: Any) -> str:
 
 
 def fingerprint(value: Any) -> str:
-    """A short stable digest of a live value, used to detect what moved since review."""
+    """A short stable digest of a live value; apply compares it to see what changed since."""
     return hashlib.sha256(canonical_json(value).encode()).hexdigest()[:16]

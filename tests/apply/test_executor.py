@@ -21,6 +21,7 @@ from lmsctl.plan.model import Action
 from lmsctl.state.backend import MemoryBackend
 from lmsctl.state.model import ResourceStatus
 from tests.plan.factories import (
+    AID,
     BASE,
     DISTRICT,
     S1,
@@ -45,6 +46,7 @@ class FakeLms:
         self.calls: list[str] = []
         self.fail_create: dict[str, Exception] = {}  # title -> error
         self.fail_grade: dict[str, Exception] = {}  # user -> error
+        self.on_grade: Any = lambda aid, user: None  # a teacher acting while grades are written
 
     async def create_assignment(self, section_id: str, body: dict[str, Any]) -> dict[str, Any]:
         self.calls.append(f"POST {body['title']}")
@@ -79,12 +81,20 @@ class FakeLms:
     async def list_submissions(
         self, section_id: str, aid: str, limit: int = 100
     ) -> list[dict[str, Any]]:
+        self.calls.append(f"LIST {aid}")
         return list(self.subs.get(aid, {}).values())
+
+    async def get_submission(self, section_id: str, aid: str, user: str) -> dict[str, Any]:
+        self.calls.append(f"GET {user}")
+        if user not in self.subs.get(aid, {}):
+            raise ApiNotFoundError(404, "Submission does not exist")
+        return self.subs[aid][user]
 
     async def update_submission(
         self, section_id: str, aid: str, user: str, body: dict[str, Any]
     ) -> dict[str, Any]:
         self.calls.append(f"GRADE {user}")
+        self.on_grade(aid, user)
         if user in self.fail_grade:
             raise self.fail_grade[user]
         self.subs[aid][user].update(body)
@@ -169,6 +179,7 @@ def test_delete_of_student_work_needs_consent() -> None:
     plan = PlanBuilder(desired(), backend.read(), lv).build()
     lms = FakeLms()
     lms.assignments[rec.assignment_id or ""] = dict(BASE)
+    lms.subs[rec.assignment_id or ""] = {S1: sub(S1, grade_points=4.0)}
     with pytest.raises(PlanError, match="refusing to delete student work"):
         run(plan, lms, backend, backend.read())
     assert lms.calls == []
@@ -207,3 +218,87 @@ def test_schoology_500_on_a_grade_says_the_student_must_launch_the_app() -> None
     assert failed.outcome is Outcome.FAILED
     assert failed.message.startswith("500 Error updating submission")
     assert "has not yet opened the assignment's LTI link" in failed.message
+
+
+AID2 = "4a2d3b0f-8e5c-4f1b-8b72-3c8d6e9f0a21"
+
+
+def _two_graded_assignments() -> tuple[FakeLms, MemoryBackend, Any]:
+    """hw-01 and hw-02 exist, no grades yet; the manifests grade S1 and S2 in both."""
+    rec1, rec2 = record(), record("hw-02", aid=AID2)
+    backend = MemoryBackend(state(rec1, rec2))
+    lms = FakeLms()
+    for aid in (AID, AID2):
+        lms.assignments[aid] = dict(BASE, id=aid)
+        lms.subs[aid] = {S1: sub(S1), S2: sub(S2)}
+    d = desired(
+        assignment(grades=(grade(S1, grade_points=9), grade(S2, grade_points=7))),
+        assignment("hw-02", grades=(grade(S1, grade_points=5), grade(S2, grade_points=6))),
+    )
+    lv = live(
+        {rec1.address: dict(BASE), rec2.address: dict(BASE)},
+        {rec1.address: dict(lms.subs[AID]), rec2.address: dict(lms.subs[AID2])},
+    )
+    return lms, backend, PlanBuilder(d, backend.read(), lv).build()
+
+
+def test_each_assignment_is_rechecked_just_before_its_grades_are_written() -> None:
+    """The window is one assignment's writes: a teacher's grade in hw-02, set while hw-01's
+    grades are being written, is still seen and kept."""
+    lms, backend, plan = _two_graded_assignments()
+
+    def teacher(aid: str, user: str) -> None:
+        if aid == AID:
+            lms.subs[AID2][S1]["grade_points"] = 2.0
+
+    lms.on_grade = teacher
+    result = run(plan, lms, backend, backend.read(), parallelism=1)
+    assert lms.calls == [
+        f"LIST {AID}",
+        f"GRADE {S1}",
+        f"GRADE {S2}",
+        f"LIST {AID2}",
+        f"GRADE {S2}",
+    ]
+    outcomes = {r.change.address: r.outcome for r in result.results}
+    assert outcomes[f"{SEC}/hw-02/grades/{S1}"] is Outcome.STALE
+    assert lms.subs[AID2][S1]["grade_points"] == 2.0  # the teacher's grade stands
+    assert not result.ok
+    assert "1 changed in the LMS since the plan was shown" in result.summary()
+    (stale,) = [r for r in result.results if r.outcome is Outcome.STALE]
+    assert stale.message == (
+        "not written: changed in the LMS since the plan was shown "
+        "(grade_points: plan saw null, LMS now 2)"
+    )
+    # state does not claim the stale grade: the next plan shows the teacher's grade as a conflict
+    assert S1 not in backend.read().resources[f"{SEC}/hw-02"].grades
+
+
+def test_a_single_grade_is_rechecked_with_one_read() -> None:
+    rec = record()
+    backend = MemoryBackend(state(rec))
+    lms = FakeLms()
+    lms.assignments[AID] = dict(BASE, id=AID)
+    lms.subs[AID] = {S1: sub(S1), S2: sub(S2)}
+    d = desired(assignment(grades=(grade(S1, grade_points=9),)))
+    lv = live({rec.address: dict(BASE)}, {rec.address: dict(lms.subs[AID])})
+    plan = PlanBuilder(d, backend.read(), lv).build()
+    result = run(plan, lms, backend, backend.read())
+    assert result.ok, result.summary()
+    assert lms.calls == [f"GET {S1}", f"GRADE {S1}"]
+
+
+def test_an_update_is_not_written_over_a_title_changed_since_the_plan() -> None:
+    rec = record()
+    backend = MemoryBackend(state(rec))
+    lms = FakeLms()
+    lms.assignments[AID] = dict(BASE, id=AID)
+    d = desired(assignment(title="Homework 1 (revised)"))
+    plan = PlanBuilder(d, backend.read(), live({rec.address: dict(BASE)})).build()
+    lms.assignments[AID]["title"] = "Homework 1 (teacher)"
+    result = run(plan, lms, backend, backend.read())
+    (res,) = result.results
+    assert res.outcome is Outcome.STALE
+    assert 'title: plan saw "Homework 1", LMS now "Homework 1 (teacher)"' in res.message
+    assert lms.assignments[AID]["title"] == "Homework 1 (teacher)"
+    assert not any(c.startswith("PATCH") for c in lms.calls)

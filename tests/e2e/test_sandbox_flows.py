@@ -203,7 +203,7 @@ def test_saved_plan_applies_exactly_and_refuses_when_stale(
     assert "stale plan: state changed since the plan was made; run plan again" in stale.err
 
 
-def test_saved_plan_skips_a_grade_that_moved_since_review(lmsctl, coursework, sandbox) -> None:
+def test_saved_plan_skips_a_grade_that_changed_since_the_plan(lmsctl, coursework, sandbox) -> None:
     applied(lmsctl, coursework)
     edit(
         coursework / ALGEBRA_FILE,
@@ -224,7 +224,8 @@ def test_saved_plan_skips_a_grade_that_moved_since_review(lmsctl, coursework, sa
     )
     result = lmsctl(*SAND, "apply", "plan.json")
     assert result.code == 1
-    assert "moved since review" in result.text
+    assert "changed in the LMS since the plan was shown" in result.text
+    assert "grade_points: plan saw 10, LMS now 3" in result.out
     subs = sandbox.submissions(ALGEBRA, hw1["id"])
     assert subs[S1]["grade_points"] == 3  # the teacher's change stands
     assert subs[S2]["grade_points"] == 8  # the other change went ahead

@@ -123,6 +123,8 @@ def _confirm(auto_approve: bool) -> None:
     finally:
         signal.signal(signal.SIGINT, previous)
     if answer.strip().lower() != "yes":
+        # as Terraform: only "yes" applies; anything else changes nothing and exits 1
+        click.echo("Apply cancelled.")
         raise click.exceptions.Exit(1)
 
 
@@ -157,6 +159,12 @@ def _report(result: ApplyResult, as_json: bool) -> int:
             for r in failures:
                 where = f" [{r.change.source}]" if r.change.source else ""
                 click.echo(f"  {r.outcome.value}: {r.change.address}{where}: {r.message}")
+        if any(r.outcome is Outcome.STALE for r in result.results):
+            click.echo(
+                "\nA change marked stale was not written: its value changed in the LMS after the "
+                "plan was shown (a teacher's edit is never overwritten silently). Run lmsctl plan "
+                "again to see it: a grade lmsctl never set shows as a conflict."
+            )
         unknown = [r for r in result.results if r.outcome is Outcome.UNKNOWN]
         if unknown:
             click.echo(
@@ -214,9 +222,13 @@ def apply(
     """Make the LMS match the manifests, in a safe order.
 
     TARGET is a manifests root (default: .): lmsctl plans, shows the plan and asks before
-    changing anything. Or TARGET is a plan file saved with `lmsctl plan --out FILE`: lmsctl
-    carries out exactly that plan, refusing it if state changed since, and skipping any change
-    whose live value moved since the plan was reviewed.
+    changing anything; only `yes` applies, anything else prints "Apply cancelled." and exits 1.
+    Or TARGET is a plan file saved with `lmsctl plan --out FILE`: lmsctl carries out exactly
+    that plan, refusing it if state changed since.
+
+    Either way, each value is re-read just before it is written: one that changed in the LMS
+    since the plan was shown (a teacher's grade) is not overwritten; it is reported as stale
+    and apply exits 1.
     """
     # A manifests root is a folder, so any file is read as a plan file (a damaged one is then
     # reported as "not a plan file", not as a root that is not a folder).
@@ -224,7 +236,6 @@ def apply(
     options = ApplyOptions(
         parallelism=parallelism,
         allow_destroy_submissions=allow_destroy_submissions,
-        recheck=from_file,
     )
     view = _View(quiet=as_json, color=cli.color)
     if from_file:
