@@ -36,7 +36,7 @@ from lmsctl.errors import (
     StateError,
 )
 from lmsctl.plan.builder import delete_impact, field_fingerprint, impact_fingerprint
-from lmsctl.plan.model import Action, Change, Plan, canonical_json
+from lmsctl.plan.model import Action, Change, Consent, DeleteImpact, Plan, canonical_json
 from lmsctl.state.backend import StateBackend
 from lmsctl.state.model import ResourceRecord, ResourceStatus, StateSnapshot
 from lmsctl.timeutil import format_api_datetime, utcnow
@@ -90,7 +90,7 @@ class ApplyEvent:
 @dataclass(frozen=True)
 class ApplyOptions:
     parallelism: int = 10
-    allow_destroy_submissions: bool = False
+    consents: frozenset[Consent] = frozenset()  # the dangers the user allowed (apply's flags)
     stop_wait: float = 30.0  # seconds in-flight calls may take to finish after a stop
 
 
@@ -139,31 +139,37 @@ EventFn = Callable[[ApplyEvent], None]
 
 
 def check_consent(plan: Plan, options: ApplyOptions) -> None:
-    """Refuse what destroys student work unless --allow-destroy-submissions was given."""
+    """Refuse a plan with conflicts, or one that needs a consent its flag did not give.
+
+    Decided on the plan's typed data only (conflicts, consent records, delete impacts), never
+    on its words: each danger has its own flag (``Consent.flag``), named in the refusal.
+    """
     if plan.blocking_conflicts:
         raise PlanError(
             f"the plan has {len(plan.blocking_conflicts)} conflict(s); nothing was changed",
             hint="resolve them in the manifests, or re-run with --force to overwrite the LMS",
         )
-    if options.allow_destroy_submissions:
+    missing = [n for n in plan.required_consents() if n.consent not in options.consents]
+    if not missing:
         return
-    risky = [
-        c
-        for c in plan.changes
-        if c.action is Action.DELETE and c.impact is not None and c.impact.holds_student_work
-    ]
-    mass = [w for w in plan.warnings if "--allow-destroy-submissions" in w]
-    if risky or mass:
-        lines = [
-            f"{c.address} ({c.name!r}): {c.impact.turned_in} turned in, {c.impact.graded} graded"
-            for c in risky
-            if c.impact is not None
-        ]
-        detail = "; ".join(lines + mass)
-        raise PlanError(
-            f"refusing to delete student work: {detail}; nothing was changed",
-            hint="re-run with --allow-destroy-submissions if that is really meant",
-        )
+    parts = []
+    for need in missing:
+        if need.consent is Consent.DESTROY_SUBMISSIONS:
+            impact = need.impact or DeleteImpact()
+            parts.append(
+                f"{need.address} holds student work ({impact.turned_in} turned in, "
+                f"{impact.graded} graded): {need.consent.flag}"
+            )
+        else:
+            parts.append(
+                f"section {need.address}: deletes {need.deleting} of its {need.tracked} tracked "
+                f"assignments: {need.consent.flag}"
+            )
+    flags = sorted({n.consent.flag for n in missing})
+    raise PlanError(
+        "refusing to apply without consent: " + "; ".join(parts) + "; nothing was changed",
+        hint=f"re-run with {' and '.join(flags)} if that is really meant",
+    )
 
 
 class Executor:

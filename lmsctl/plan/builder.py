@@ -26,10 +26,15 @@ from lmsctl.plan.model import (
     Action,
     Change,
     Conflict,
+    ConflictReason,
+    Consent,
+    ConsentNeed,
     DeleteImpact,
     Drift,
     FieldChange,
+    FieldReason,
     Plan,
+    Reason,
     ResourceKind,
     StateFix,
     fingerprint,
@@ -45,14 +50,6 @@ IGNORED_FIELDS: Mapping[str, frozenset[str]] = {
 }
 _LMS_NAMES = {"canvas": "Canvas", "schoology": "Schoology", "google_classroom": "Google Classroom"}
 REQUIRED_ON_CREATE = ("title", "description", "due_date")
-
-
-def unknown_reason(address: str, extra: str = "") -> str:
-    return (
-        f"{extra}a create was sent but its answer was lost, so lmsctl cannot tell whether the "
-        "assignment exists. If it exists in the LMS: "
-        f"lmsctl import {address} <assignment id>; if it does not: lmsctl state rm {address}"
-    )
 
 
 def delete_impact(submissions: Mapping[str, Mapping[str, Any]] | None) -> DeleteImpact:
@@ -90,6 +87,7 @@ class _Acc:
     conflicts: list[Conflict] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     fixes: list[StateFix] = field(default_factory=list)
+    consents: list[ConsentNeed] = field(default_factory=list)
     diags: list[Diagnostic] = field(default_factory=list)
 
 
@@ -152,6 +150,7 @@ class PlanBuilder:
             conflicts=tuple(sorted(acc.conflicts, key=lambda c: (c.address, c.field))),
             warnings=tuple(acc.warnings),
             state_fixes=tuple(acc.fixes),
+            consents=tuple(acc.consents),
             lineage=self.snapshot.lineage,
             serial=self.snapshot.serial,
             api_url=self.api_url,
@@ -330,8 +329,7 @@ class PlanBuilder:
                         name=str(fields.get("title") or spec.key),
                         section_name=section.label,
                         assignment_id=old_record.assignment_id,
-                        reason=f"moved_from: {spec.moved_from} "
-                        "(state only; nothing changes in the LMS)",
+                        reasons=(Reason.MOVED_FROM,),
                         source=str(spec.pos_of("moved_from")),
                         moved_from=old,
                     )
@@ -349,14 +347,15 @@ class PlanBuilder:
                 )
         title = str(fields.get("title") or spec.key)
         if record is None:
-            self._create(section, spec, fields, grades, names, reason="not yet in the LMS")
+            self._create(section, spec, fields, grades, names, reason=Reason.NOT_IN_LMS)
             return
         if getattr(record, "protect", False) != spec.protect:
             acc.fixes.append(StateFix(address=address, student=None, protect=spec.protect))
         if record.status is not ResourceStatus.CREATED or not record.assignment_id:
-            why = unknown_reason(state_address)
             acc.changes.append(
-                _unknown_change(record, address, title, why, section.label, str(spec.pos))
+                _unknown_change(
+                    record, address, title, (Reason.OUTCOME_UNKNOWN,), section.label, str(spec.pos)
+                )
             )
             return
         if state_address not in self.live.assignments:
@@ -369,7 +368,7 @@ class PlanBuilder:
                 fields,
                 grades,
                 names,
-                reason="deleted in the LMS (it answered 404); will be created again",
+                reason=Reason.DELETED_IN_LMS,
             )
             return
         self._update(section, spec, record, live, fields, title)
@@ -386,7 +385,7 @@ class PlanBuilder:
         grades: list[tuple[GradeSpec, str]],
         names: dict[str, str],
         *,
-        reason: str,
+        reason: Reason,
     ) -> None:
         missing = [f for f in REQUIRED_ON_CREATE if f not in fields]
         if missing:
@@ -416,9 +415,11 @@ class PlanBuilder:
                 key=spec.key,
                 name=title,
                 section_name=section.label,
-                fields=tuple(FieldChange(f, None, v, why="new") for f, v in fields.items()),
+                fields=tuple(
+                    FieldChange(f, None, v, why=FieldReason.NEW) for f, v in fields.items()
+                ),
                 body=fields,
-                reason=reason,
+                reasons=(reason,),
                 source=str(spec.pos),
             )
         )
@@ -451,9 +452,11 @@ class PlanBuilder:
                     student=uid,
                     name=names.get(uid) or uid,
                     section_name=section.label,
-                    fields=tuple(FieldChange(f, None, v, why="new") for f, v in body.items()),
+                    fields=tuple(
+                        FieldChange(f, None, v, why=FieldReason.NEW) for f, v in body.items()
+                    ),
                     body=body,
-                    reason=f"grade for {title}",
+                    reasons=(Reason.GRADE,),
                     source=str(grade.pos),
                     depends_on=spec.address,
                 )
@@ -515,7 +518,7 @@ class PlanBuilder:
                 fields=tuple(changed),
                 unchanged=unchanged,
                 body={fc.field: fc.after for fc in changed},
-                reason=_reason(changed),
+                reasons=_reasons(changed),
                 source=str(spec.pos_of(names[0])),
                 fingerprint=field_fingerprint(live, names),
             )
@@ -540,7 +543,7 @@ class PlanBuilder:
         if decision is Decision.IN_SYNC:
             return None
         if decision is Decision.UPDATE:
-            return FieldChange(field_name, have, want, shown_applied, "update")
+            return FieldChange(field_name, have, want, shown_applied, FieldReason.UPDATE)
         if decision is Decision.NEWLY_MANAGED:
             if grade and is_set(field_name, have):
                 return self._conflict(
@@ -551,16 +554,16 @@ class PlanBuilder:
                     shown_applied,
                     have,
                     source,
-                    "already set in the LMS, and lmsctl never applied it",
+                    ConflictReason.NEVER_APPLIED,
                 )
-            return FieldChange(field_name, have, want, shown_applied, "newly-managed")
+            return FieldChange(field_name, have, want, shown_applied, FieldReason.NEWLY_MANAGED)
         if decision is Decision.DRIFT:
             revert = self.options.revert_drift or self.desired.config.policies.on_drift == "revert"
             acc.drift.append(
                 Drift(address, field_name, shown_applied, have, want, name, revert, source)
             )
             if revert:
-                return FieldChange(field_name, have, want, shown_applied, "revert-drift")
+                return FieldChange(field_name, have, want, shown_applied, FieldReason.REVERT_DRIFT)
             return None
         return self._conflict(
             address,
@@ -570,7 +573,7 @@ class PlanBuilder:
             shown_applied,
             have,
             source,
-            "changed both in the manifests and in the LMS since lmsctl applied it",
+            ConflictReason.BOTH_CHANGED,
         )
 
     def _conflict(
@@ -582,14 +585,14 @@ class PlanBuilder:
         applied: Any,
         have: Any,
         source: str,
-        reason: str,
+        why: ConflictReason,
     ) -> FieldChange | None:
         forced = self.options.force
         self._acc.conflicts.append(
-            Conflict(address, field_name, applied, have, want, name, reason, source, forced)
+            Conflict(address, field_name, applied, have, want, name, why, source, forced)
         )
         if forced:
-            return FieldChange(field_name, have, want, applied, "forced")
+            return FieldChange(field_name, have, want, applied, FieldReason.FORCED)
         return None
 
     def _grades(
@@ -669,7 +672,7 @@ class PlanBuilder:
                     fields=tuple(changed),
                     unchanged=unchanged,
                     body={fc.field: fc.after for fc in changed},
-                    reason=_reason(changed, f"grade for {title}"),
+                    reasons=_reasons(changed, Reason.GRADE),
                     source=str(grade.pos),
                     fingerprint=field_fingerprint(live_sub, [fc.field for fc in changed]),
                     depends_on=spec.address if uid in newly_assigned else None,
@@ -682,7 +685,7 @@ class PlanBuilder:
                         address=spec.address,
                         student=uid,
                         drop_fields=tuple(sorted(applied_grade)),
-                        reason="grade no longer in the manifests: no longer managed",
+                        why=Reason.NO_LONGER_MANAGED,
                     )
                 )
 
@@ -699,7 +702,7 @@ class PlanBuilder:
                 continue
             title = str(record.applied.get("title") or record.key)
             if record.status is not ResourceStatus.CREATED or not record.assignment_id:
-                why = unknown_reason(address, "removed from the manifests, but ")
+                why = (Reason.REMOVED_FROM_MANIFESTS, Reason.OUTCOME_UNKNOWN)
                 acc.changes.append(_unknown_change(record, address, title, why))
                 continue
             live = self.live.assignments.get(address)
@@ -709,7 +712,7 @@ class PlanBuilder:
                         address=address,
                         student=None,
                         forget=True,
-                        reason="removed from the manifests and already gone from the LMS",
+                        why=Reason.GONE_FROM_LMS,
                     )
                 )
                 continue
@@ -735,17 +738,20 @@ class PlanBuilder:
                     key=record.key,
                     name=title,
                     assignment_id=record.assignment_id,
-                    reason="no longer in the manifests",
+                    reasons=(Reason.REMOVED_FROM_MANIFESTS,),
                     fingerprint=impact_fingerprint(impact),
                     impact=impact,
                 )
             )
+            if impact.holds_student_work:
+                acc.consents.append(ConsentNeed(Consent.DESTROY_SUBMISSIONS, address, impact))
         fraction = self.desired.config.policies.max_delete_fraction
         for section_id, n in sorted(deleting.items()):
             if n > fraction * tracked[section_id]:
-                acc.warnings.append(
-                    f"section {section_id}: deletes {n} of its {tracked[section_id]} tracked "
-                    "assignments; apply requires --allow-destroy-submissions for that"
+                acc.consents.append(
+                    ConsentNeed(
+                        Consent.MASS_DELETE, section_id, deleting=n, tracked=tracked[section_id]
+                    )
                 )
 
 
@@ -753,7 +759,7 @@ def _unknown_change(
     record: ResourceRecord,
     address: str,
     title: str,
-    reason: str,
+    reasons: tuple[Reason, ...],
     section_name: str = "",
     source: str = "",
 ) -> Change:
@@ -766,20 +772,20 @@ def _unknown_change(
         key=address.rsplit("/", 1)[1],
         name=title,
         section_name=section_name,
-        reason=reason,
+        reasons=reasons,
         source=source,
     )
 
 
-def _reason(changed: list[FieldChange], base: str = "") -> str:
+def _reasons(changed: list[FieldChange], base: Reason | None = None) -> tuple[Reason, ...]:
     whys = {fc.why for fc in changed}
-    parts = [base] if base else []
-    if "revert-drift" in whys:
-        parts.append("reverts drift")
-    if "forced" in whys:
-        parts.append("overwrites a conflict (--force)")
-    if "newly-managed" in whys and not base:
-        parts.append("field newly managed")
-    if not parts:
-        parts.append("changed in the manifests")
-    return "; ".join(parts)
+    reasons = [base] if base is not None else []
+    if FieldReason.REVERT_DRIFT in whys:
+        reasons.append(Reason.REVERTS_DRIFT)
+    if FieldReason.FORCED in whys:
+        reasons.append(Reason.FORCED)
+    if FieldReason.NEWLY_MANAGED in whys and base is None:
+        reasons.append(Reason.NEWLY_MANAGED)
+    if not reasons:
+        reasons.append(Reason.MANIFEST_CHANGED)
+    return tuple(reasons)

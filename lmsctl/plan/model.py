@@ -17,7 +17,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-PLAN_FORMAT_VERSION = "1.0"
+PLAN_FORMAT_VERSION = "1.1"
+#: the oldest plan format whose safety data (consents, reasons) this lmsctl can read
+OLDEST_READABLE_PLAN_FORMAT = "1.1"
 
 
 class Action(enum.StrEnum):
@@ -62,20 +64,71 @@ class ResourceKind(enum.StrEnum):
     GRADE = "grade"
 
 
+class FieldReason(enum.StrEnum):
+    """Which case of the three-way diff made a field change (renderers map it to words)."""
+
+    NEW = "new"  # the assignment or grade is being created
+    UPDATE = "update"  # changed in the manifests
+    NEWLY_MANAGED = "newly-managed"  # a field the manifests did not manage before
+    REVERT_DRIFT = "revert-drift"  # puts the manifest value back over a change in the LMS
+    FORCED = "forced"  # overwrites a conflict (--force)
+    RECREATE = "recreate"  # the assignment was deleted in the LMS and is created again
+
+
+class Reason(enum.StrEnum):
+    """Why a change (or a state fix) happens: data for renderers, never parsed from text."""
+
+    NOT_IN_LMS = "not_in_lms"  # create: not yet in the LMS
+    DELETED_IN_LMS = "deleted_in_lms"  # create: the LMS answered 404, so it is created again
+    MANIFEST_CHANGED = "manifest_changed"
+    GRADE = "grade"  # a grade of the change's assignment
+    REVERTS_DRIFT = "reverts_drift"
+    FORCED = "forced"  # overwrites a conflict (--force)
+    NEWLY_MANAGED = "newly_managed"
+    MOVED_FROM = "moved_from"  # a key renamed with moved_from: state only
+    REMOVED_FROM_MANIFESTS = "removed_from_manifests"
+    OUTCOME_UNKNOWN = "outcome_unknown"  # a create whose answer was lost
+    GONE_FROM_LMS = "gone_from_lms"  # state fix: removed from the manifests and gone already
+    NO_LONGER_MANAGED = "no_longer_managed"  # state fix: a grade left the manifests
+
+
+class ConflictReason(enum.StrEnum):
+    """What makes a conflict."""
+
+    NEVER_APPLIED = "never_applied"  # a grade already set in the LMS that lmsctl never applied
+    BOTH_CHANGED = "both_changed"  # changed in the manifests and in the LMS since applied
+
+
+class Consent(enum.StrEnum):
+    """A danger apply carries out only with its own explicit flag (``flag``)."""
+
+    DESTROY_SUBMISSIONS = "destroy_submissions"  # delete turned-in or graded student work
+    MASS_DELETE = "mass_delete"  # delete most of a section's tracked assignments at once
+
+    @property
+    def flag(self) -> str:
+        return _CONSENT_FLAGS[self]
+
+
+_CONSENT_FLAGS = {
+    Consent.DESTROY_SUBMISSIONS: "--allow-destroy-submissions",
+    Consent.MASS_DELETE: "--allow-mass-delete",
+}
+
+
 @dataclass(frozen=True)
 class FieldChange:
     """One field: its value in the LMS now (``before``) and the value the change sets (``after``).
 
     ``applied`` is the value lmsctl last applied (None when never applied); ``why`` says which
-    case of the three-way diff produced it: "new", "update", "newly-managed", "revert-drift",
-    "forced" or "recreate".
+    case of the three-way diff produced it.
     """
 
     field: str
     before: Any
     after: Any
     applied: Any = None
-    why: str = "update"
+    why: FieldReason = FieldReason.UPDATE
 
 
 @dataclass(frozen=True)
@@ -107,7 +160,7 @@ class Change:
     fields: tuple[FieldChange, ...] = ()
     unchanged: int = 0  # managed fields already right (hidden in the text plan)
     body: Mapping[str, Any] = field(default_factory=dict)  # exactly what will be sent
-    reason: str = ""
+    reasons: tuple[Reason, ...] = ()
     source: str = ""  # manifest file:line behind the change
     fingerprint: str | None = None  # of the live value the plan saw (None: nothing live yet)
     depends_on: str | None = None  # address of the create a grade waits for
@@ -143,7 +196,7 @@ class Conflict:
     live: Any
     desired: Any
     name: str = ""
-    reason: str = ""
+    why: ConflictReason = ConflictReason.BOTH_CHANGED
     source: str = ""
     forced: bool = False  # True when --force makes this plan overwrite the LMS value
 
@@ -162,7 +215,22 @@ class StateFix:
     drop_fields: tuple[str, ...] = ()
     forget: bool = False  # remove the record (e.g. an assignment already gone from the LMS)
     protect: bool | None = None  # record the manifest's ``protect`` flag (None: unchanged)
-    reason: str = ""
+    why: Reason | None = None
+
+
+@dataclass(frozen=True)
+class ConsentNeed:
+    """Something in the plan that apply carries out only with ``consent``'s flag.
+
+    DESTROY_SUBMISSIONS: ``address`` is the delete, ``impact`` the student work it destroys.
+    MASS_DELETE: ``address`` is the section id; it deletes ``deleting`` of its ``tracked``.
+    """
+
+    consent: Consent
+    address: str
+    impact: DeleteImpact | None = None
+    deleting: int = 0
+    tracked: int = 0
 
 
 @dataclass(frozen=True)
@@ -174,6 +242,7 @@ class Plan:
     conflicts: tuple[Conflict, ...] = ()
     warnings: tuple[str, ...] = ()
     state_fixes: tuple[StateFix, ...] = ()
+    consents: tuple[ConsentNeed, ...] = ()
     lineage: str = ""
     serial: int = 0
     api_url: str = ""
@@ -195,6 +264,22 @@ class Plan:
     @property
     def blocking_conflicts(self) -> tuple[Conflict, ...]:
         return tuple(c for c in self.conflicts if not c.forced)
+
+    def required_consents(self) -> tuple[ConsentNeed, ...]:
+        """Every consent this plan needs: those the planner recorded, plus every delete whose
+        impact holds student work, read from the change itself (so a plan whose consent
+        records were lost still needs the consent)."""
+        needs = list(self.consents)
+        recorded = {(n.consent, n.address) for n in needs}
+        for c in self.changes:
+            if (
+                c.action is Action.DELETE
+                and c.impact is not None
+                and c.impact.holds_student_work
+                and (Consent.DESTROY_SUBMISSIONS, c.address) not in recorded
+            ):
+                needs.append(ConsentNeed(Consent.DESTROY_SUBMISSIONS, c.address, c.impact))
+        return tuple(needs)
 
     @property
     def unknown(self) -> tuple[Change, ...]:

@@ -13,16 +13,29 @@ from typing import Any
 from lmsctl import __version__
 from lmsctl.errors import StateError
 from lmsctl.plan.model import (
+    OLDEST_READABLE_PLAN_FORMAT,
     PLAN_FORMAT_VERSION,
     Action,
     Change,
     Conflict,
+    ConflictReason,
+    Consent,
+    ConsentNeed,
     DeleteImpact,
     Drift,
     FieldChange,
+    FieldReason,
     Plan,
+    Reason,
     ResourceKind,
     StateFix,
+)
+from lmsctl.render.words import (
+    REASON_WORDS,
+    conflict_words,
+    consent_words,
+    reason_words,
+    unknown_outcome_words,
 )
 
 
@@ -42,7 +55,8 @@ def _change_to_dict(change: Change) -> dict[str, Any]:
         "fields": [asdict(f) for f in change.fields],
         "unchanged": change.unchanged,
         "body": dict(change.body),
-        "reason": change.reason,
+        "reasons": [r.value for r in change.reasons],
+        "reason": _change_words(change),
         "source": change.source,
         "fingerprint": change.fingerprint,
         "depends_on": change.depends_on,
@@ -63,16 +77,56 @@ def _change_from_dict(d: Mapping[str, Any]) -> Change:
         student=d.get("student"),
         name=d.get("name", ""),
         assignment_id=d.get("assignment_id"),
-        fields=tuple(FieldChange(**f) for f in d.get("fields", [])),
+        fields=tuple(
+            FieldChange(**{**f, "why": FieldReason(f["why"])}) for f in d.get("fields", [])
+        ),
         unchanged=int(d.get("unchanged", 0)),
         body=dict(d.get("body") or {}),
-        reason=d.get("reason", ""),
+        reasons=tuple(Reason(r) for r in d["reasons"]),
         source=d.get("source", ""),
         fingerprint=d.get("fingerprint"),
         depends_on=d.get("depends_on"),
         impact=DeleteImpact(**impact) if impact else None,
         moved_from=d.get("moved_from"),
     )
+
+
+def _change_words(change: Change) -> str:
+    """The change's reasons in words, for people reading the JSON (never read back)."""
+    if change.action is Action.UNKNOWN:
+        return unknown_outcome_words(change.address, change.reasons)
+    return reason_words(change.reasons)
+
+
+def _consent_to_dict(need: ConsentNeed) -> dict[str, Any]:
+    d: dict[str, Any] = {
+        "consent": need.consent.value,
+        "flag": need.consent.flag,
+        "address": need.address,
+        "impact": asdict(need.impact) if need.impact is not None else None,
+        "deleting": need.deleting,
+        "tracked": need.tracked,
+    }
+    d["message"] = consent_words(d)
+    return d
+
+
+def _consent_from_dict(d: Mapping[str, Any]) -> ConsentNeed:
+    impact = d.get("impact")
+    return ConsentNeed(
+        consent=Consent(d["consent"]),
+        address=str(d["address"]),
+        impact=DeleteImpact(**impact) if impact else None,
+        deleting=int(d.get("deleting", 0)),
+        tracked=int(d.get("tracked", 0)),
+    )
+
+
+def _minor(version: str) -> int:
+    try:
+        return int(version.split(".")[1])
+    except (IndexError, ValueError):
+        return -1
 
 
 def plan_to_document(plan: Plan) -> dict[str, Any]:
@@ -102,8 +156,12 @@ def plan_to_document(plan: Plan) -> dict[str, Any]:
         },
         "changes": [_change_to_dict(c) for c in plan.changes],
         "drift": [asdict(d) for d in plan.drift],
-        "conflicts": [asdict(c) for c in plan.conflicts],
+        "conflicts": [
+            {**asdict(c), "why": c.why.value, "reason": conflict_words(c.why)}
+            for c in plan.conflicts
+        ],
         "warnings": list(plan.warnings),
+        "consents": [_consent_to_dict(n) for n in plan.consents],
         "state_fixes": [
             {
                 "address": f.address,
@@ -112,7 +170,8 @@ def plan_to_document(plan: Plan) -> dict[str, Any]:
                 "drop_fields": list(f.drop_fields),
                 "forget": f.forget,
                 "protect": f.protect,
-                "reason": f.reason,
+                "why": f.why.value if f.why is not None else None,
+                "reason": REASON_WORDS[f.why] if f.why is not None else "",
             }
             for f in plan.state_fixes
         ],
@@ -128,12 +187,25 @@ def plan_from_document(doc: Mapping[str, Any]) -> Plan:
             f"(reads {PLAN_FORMAT_VERSION})",
             hint="run lmsctl plan again with this version",
         )
+    if _minor(version) < _minor(OLDEST_READABLE_PLAN_FORMAT):
+        raise StateError(
+            f"plan format {version} was written by an older lmsctl, which did not record the "
+            "consents a plan needs (deleting student work, deleting most of a section) as data; "
+            "this lmsctl will not carry it out",
+            hint="run lmsctl plan again (with --out FILE) and apply the new plan",
+        )
     try:
         state = doc.get("state") or {}
         return Plan(
             changes=tuple(_change_from_dict(c) for c in doc.get("changes", [])),
             drift=tuple(Drift(**d) for d in doc.get("drift", [])),
-            conflicts=tuple(Conflict(**c) for c in doc.get("conflicts", [])),
+            conflicts=tuple(
+                Conflict(
+                    **{k: v for k, v in c.items() if k not in ("reason", "why")},
+                    why=ConflictReason(c["why"]),
+                )
+                for c in doc.get("conflicts", [])
+            ),
             warnings=tuple(doc.get("warnings", [])),
             state_fixes=tuple(
                 StateFix(
@@ -143,10 +215,11 @@ def plan_from_document(doc: Mapping[str, Any]) -> Plan:
                     drop_fields=tuple(f.get("drop_fields") or ()),
                     forget=bool(f.get("forget", False)),
                     protect=f.get("protect"),
-                    reason=f.get("reason", ""),
+                    why=Reason(f["why"]) if f.get("why") else None,
                 )
                 for f in doc.get("state_fixes", [])
             ),
+            consents=tuple(_consent_from_dict(n) for n in doc["consents"]),
             lineage=state.get("lineage", ""),
             serial=int(state.get("serial", 0)),
             api_url=doc.get("api_url", ""),

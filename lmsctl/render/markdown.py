@@ -24,6 +24,7 @@ from lmsctl.render.text import (
     AssignmentGroup,
     assignment_lines,
     conflict_lines,
+    consent_lines,
     drift_lines,
     group_changes,
     header_line,
@@ -212,6 +213,17 @@ def render_plan_markdown(doc: Mapping[str, Any], *, max_chars: int = DEFAULT_MAX
     else:
         head.append(f"**{summary.get('text', '')}**")
         head.append(_counts_table(doc))
+    consents = consent_lines(doc)
+    if consents:
+        head.append(
+            "**Apply needs explicit consent:**\n\n"
+            + "\n".join(f"- {_md_escape(line)}" for line in consents[:_MAX_LISTED])
+            + (
+                f"\n- ... and {len(consents) - _MAX_LISTED} more"
+                if len(consents) > _MAX_LISTED
+                else ""
+            )
+        )
     if conflicts:
         head.append(_block(conflict_lines(_PLAIN, conflicts, limit=_MAX_LISTED)))
     if unknown:

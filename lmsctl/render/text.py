@@ -20,12 +20,19 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from lmsctl.render.style import Style
+from lmsctl.render.words import (
+    conflict_words,
+    consent_words,
+    reason_words,
+    unknown_outcome_words,
+)
 
 __all__ = [
     "NO_CHANGES",
     "AssignmentGroup",
     "assignment_lines",
     "conflict_lines",
+    "consent_lines",
     "drift_lines",
     "format_value",
     "grade_line",
@@ -54,8 +61,6 @@ ELLIPSIS = "…"
 
 _LMS_NAMES = {"canvas": "Canvas", "schoology": "Schoology", "google_classroom": "Google Classroom"}
 _ASSIGNMENT_ACTIONS = ("move", "create", "update", "delete")
-#: parts of a change's reason that say nothing the symbol does not already say
-_OBVIOUS_REASONS = ("not yet in the LMS", "changed in the manifests")
 _HEADER_VERB = {
     "create": "will be created",
     "update": "will be updated in place",
@@ -110,11 +115,9 @@ def _plural(n: int, one: str, many: str | None = None) -> str:
     return f"{n} {one if n == 1 else (many or one + 's')}"
 
 
-def _extra_reason(reason: str) -> str:
-    """The parts of a reason worth showing next to a change (empty if none)."""
-    parts = [p.strip() for p in reason.split("; ")]
-    keep = [p for p in parts if p and p not in _OBVIOUS_REASONS and not p.startswith("grade for ")]
-    return "; ".join(keep)
+def _extra_reason(change: Mapping[str, Any]) -> str:
+    """The change's reasons worth showing next to it (empty if the symbol says it all)."""
+    return reason_words(change.get("reasons") or (), hide_obvious=True)
 
 
 def _sentences(text: str) -> list[str]:
@@ -231,7 +234,7 @@ def grade_line(style: Style, change: Mapping[str, Any]) -> str:
         else:
             parts.append(f"{f.get('field')}: {format_value(f.get('before'), 40)} -> {after}")
     text = f"{style.symbol('~')} grade {who}: {', '.join(parts)}"
-    extra = _extra_reason(str(change.get("reason") or ""))
+    extra = _extra_reason(change)
     if extra:
         text += style(f"  ({extra})", "dim")
     return text
@@ -272,7 +275,7 @@ def assignment_lines(
         symbol = "-" if action == "delete" else "+" if action == "create" else "~"
         head = f"  {style.symbol(symbol)} {style(str(address), 'bold')}{name} "
         head += _HEADER_VERB.get(action, action)
-        extra = _extra_reason(str(change.get("reason") or ""))
+        extra = _extra_reason(change)
         if extra:
             head += style(f"  ({extra})", "dim")
         out.append(head)
@@ -376,7 +379,7 @@ def conflict_lines(
             f"LMS {format_value(c.get('live'))}, "
             f"last applied {'never' if applied is None else format_value(applied)}"
         )
-        why = str(c.get("reason") or "")
+        why = conflict_words(c.get("why"))
         source = str(c.get("source") or "")
         if why or source:
             out.append(f"      {why}{f' ({source})' if why and source else source}")
@@ -412,10 +415,16 @@ def unknown_lines(
             f"  {style.symbol('?')} {style(str(change.get('address')), 'bold')}"
             f"{_quoted_name(change.get('name'))} outcome unknown"
         )
-        for sentence in _sentences(str(change.get("reason") or "")):
+        words = unknown_outcome_words(str(change.get("address")), change.get("reasons") or ())
+        for sentence in _sentences(words):
             out.append(f"      {sentence}")
     out.extend(_more(style, len(unknown) - len(unknown[:limit]), "with unknown outcome"))
     return out
+
+
+def consent_lines(doc: Mapping[str, Any]) -> list[str]:
+    """One line per consent the plan needs, each naming its apply flag."""
+    return [consent_words(n) for n in doc.get("consents") or []]
 
 
 def render_plan_text(doc: Mapping[str, Any], *, color: bool = False) -> str:
@@ -455,7 +464,7 @@ def render_plan_text(doc: Mapping[str, Any], *, color: bool = False) -> str:
                 w.add(line)
         w.blank()
 
-    warnings = doc.get("warnings") or []
+    warnings = consent_lines(doc) + list(doc.get("warnings") or [])
     if warnings:
         w.add(style("Warnings:", "bold", "yellow"))
         for warning in warnings:

@@ -17,7 +17,7 @@ from lmsctl.errors import (
     PlanError,
 )
 from lmsctl.plan.builder import PlanBuilder
-from lmsctl.plan.model import Action
+from lmsctl.plan.model import Action, Consent
 from lmsctl.state.backend import MemoryBackend
 from lmsctl.state.model import ResourceStatus
 from tests.plan.factories import (
@@ -35,6 +35,8 @@ from tests.plan.factories import (
     state,
     sub,
 )
+
+DESTROY, MASS = Consent.DESTROY_SUBMISSIONS, Consent.MASS_DELETE
 
 
 class FakeLms:
@@ -180,10 +182,15 @@ def test_delete_of_student_work_needs_consent() -> None:
     lms = FakeLms()
     lms.assignments[rec.assignment_id or ""] = dict(BASE)
     lms.subs[rec.assignment_id or ""] = {S1: sub(S1, grade_points=4.0)}
-    with pytest.raises(PlanError, match="refusing to delete student work"):
+    with pytest.raises(PlanError, match=r"holds student work .* --allow-destroy-submissions"):
         run(plan, lms, backend, backend.read())
+    # it is also the section's only assignment: a mass delete, which needs its own flag
+    with pytest.raises(PlanError) as refused:
+        run(plan, lms, backend, backend.read(), consents=frozenset({DESTROY}))
+    assert "--allow-mass-delete" in str(refused.value)
+    assert "--allow-destroy-submissions" not in str(refused.value)
     assert lms.calls == []
-    result = run(plan, lms, backend, backend.read(), allow_destroy_submissions=True)
+    result = run(plan, lms, backend, backend.read(), consents=frozenset({DESTROY, MASS}))
     assert result.ok and backend.read().resources == {}
 
 

@@ -151,10 +151,31 @@ def test_removed_assignment_with_grades_needs_consent_to_delete(
     assert "2 graded" in plan.out
     refused = lmsctl(*SAND, "apply", str(coursework), "--auto-approve")
     assert refused.code == 1 and "--allow-destroy-submissions" in refused.err
+    assert "--allow-mass-delete" not in refused.err  # 1 of the section's 4: not a mass delete
     assert sandbox.by_title("Quiz 1: Linear equations")
     done = lmsctl(*SAND, "apply", str(coursework), "--auto-approve", "--allow-destroy-submissions")
     assert done.code == 0, done.text
     assert not [a for a in sandbox.assignments() if a["title"] == "Quiz 1: Linear equations"]
+
+
+def test_deleting_most_of_a_section_needs_its_own_flag(lmsctl, coursework, sandbox) -> None:
+    applied(lmsctl, coursework)
+    path = coursework / "lincoln-high/biology-period-4.yaml"
+    text = path.read_text()
+    path.write_text(text[: text.index("  lab-02-cells:\n")])  # 2 of its 3 assignments, ungraded
+    plan = lmsctl(*SAND, "plan", str(coursework))
+    assert summary(plan) == (0, 0, 0, 2)
+    assert "deletes 2 of its 3 tracked assignments; apply requires --allow-mass-delete" in plan.out
+    for flags in ((), ("--allow-destroy-submissions",)):
+        refused = lmsctl(*SAND, "apply", str(coursework), "--auto-approve", *flags)
+        assert refused.code == 1, refused.text
+        assert "--allow-mass-delete" in refused.err
+        assert "--allow-destroy-submissions" not in refused.err  # no student work is at stake
+    biology = "5f1a0c0b8e1d2a0001a00002"
+    assert len(sandbox.assignments(biology)) == 3
+    done = lmsctl(*SAND, "apply", str(coursework), "--auto-approve", "--allow-mass-delete")
+    assert done.code == 0, done.text
+    assert [a["title"] for a in sandbox.assignments(biology)] == ["Lab 1: Using a microscope"]
 
 
 def test_protected_assignment_is_never_deleted(lmsctl, coursework, sandbox) -> None:

@@ -6,7 +6,8 @@ import pytest
 
 from lmsctl.errors import PlanError
 from lmsctl.plan.builder import PlanBuilder, PlanOptions
-from lmsctl.plan.model import Action
+from lmsctl.plan.model import Action, Consent, ConsentNeed, Reason
+from lmsctl.render.words import unknown_outcome_words
 from lmsctl.state.model import ResourceStatus
 from tests.plan.factories import (
     AID,
@@ -88,7 +89,7 @@ def test_grade_set_by_teacher_and_never_applied_is_a_conflict() -> None:
 def test_deleted_in_lms_is_created_again() -> None:
     plan = build(desired(assignment()), state(record()), live({ADDR: None}))
     (change,) = plan.changes
-    assert change.action is Action.CREATE and "deleted in the LMS" in change.reason
+    assert change.action is Action.CREATE and change.reasons == (Reason.DELETED_IN_LMS,)
 
 
 def test_removed_from_manifests_is_deleted_with_impact() -> None:
@@ -101,6 +102,10 @@ def test_removed_from_manifests_is_deleted_with_impact() -> None:
     assert change.action is Action.DELETE
     assert change.impact is not None
     assert (change.impact.submissions, change.impact.turned_in, change.impact.graded) == (2, 1, 1)
+    # deleting student work needs its own consent, recorded as data
+    assert plan.consents[0] == ConsentNeed(Consent.DESTROY_SUBMISSIONS, ADDR, change.impact)
+    # and deleting the section's only tracked assignment is a mass delete
+    assert plan.consents[1] == ConsentNeed(Consent.MASS_DELETE, SEC, deleting=1, tracked=1)
 
 
 def test_protected_delete_is_an_error() -> None:
@@ -116,7 +121,9 @@ def test_unknown_create_outcome_is_shown_with_both_ways_out() -> None:
     plan = build(desired(assignment()), state(rec), live())
     (change,) = plan.changes
     assert change.action is Action.UNKNOWN
-    assert f"lmsctl import {ADDR}" in change.reason and f"lmsctl state rm {ADDR}" in change.reason
+    assert change.reasons == (Reason.OUTCOME_UNKNOWN,)
+    words = unknown_outcome_words(change.address, change.reasons)
+    assert f"lmsctl import {ADDR}" in words and f"lmsctl state rm {ADDR}" in words
     assert not plan.has_changes
 
 

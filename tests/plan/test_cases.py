@@ -4,8 +4,8 @@
 - ``state.json``: the state before the plan (optional: empty state);
 - ``live.json``: what the LMS holds ({district, assignments, submissions, rosters});
 - ``options.json``: PlanOptions fields (optional: revert_drift, force, targets, now);
-- ``expected.txt``: the plan, one line per change, drift, conflict, warning or error, then the
-  summary line.
+- ``expected.txt``: the plan, one line per change, drift, conflict, consent needed, warning or
+  error, then the summary line.
 
 A new case needs no Python. To write the expected file of a new case, run
 ``LMSCTL_UPDATE_CASES=1 python -m pytest tests/plan/test_cases.py`` and READ what it wrote.
@@ -24,8 +24,9 @@ from lmsctl.addresses import parse_address
 from lmsctl.errors import PlanError
 from lmsctl.manifest import load_desired
 from lmsctl.plan.builder import PlanBuilder, PlanOptions
-from lmsctl.plan.model import Action, Plan
+from lmsctl.plan.model import Action, Consent, Plan
 from lmsctl.refresh import LiveState
+from lmsctl.render.words import reason_words
 from lmsctl.state.model import StateSnapshot
 
 CASES = Path(__file__).resolve().parent.parent / "cases" / "plan"
@@ -51,7 +52,8 @@ def describe(plan: Plan) -> list[str]:
     for ch in plan.changes:
         head = f"{ch.symbol} {ch.action.value} {ch.address}"
         if ch.action is Action.CREATE:
-            lines.append(f"{head} [{', '.join(f.field for f in ch.fields)}] ({ch.reason})")
+            reason = reason_words(ch.reasons)
+            lines.append(f"{head} [{', '.join(f.field for f in ch.fields)}] ({reason})")
         elif ch.action is Action.DELETE and ch.impact is not None:
             i = ch.impact
             lines.append(
@@ -64,6 +66,13 @@ def describe(plan: Plan) -> list[str]:
         else:
             fields = ", ".join(f"{f.field}: {_v(f.before)} -> {_v(f.after)}" for f in ch.fields)
             lines.append(f"{head} {fields}")
+    for n in plan.consents:
+        if n.consent is Consent.MASS_DELETE:
+            lines.append(
+                f"consent {n.consent.flag}: section {n.address} deletes {n.deleting} of {n.tracked}"
+            )
+        else:
+            lines.append(f"consent {n.consent.flag}: {n.address}")
     for w in plan.warnings:
         lines.append(f"warning {w}")
     lines.append(plan.summary())

@@ -12,10 +12,15 @@ from lmsctl.plan.model import (
     Action,
     Change,
     Conflict,
+    ConflictReason,
+    Consent,
+    ConsentNeed,
     DeleteImpact,
     Drift,
     FieldChange,
+    FieldReason,
     Plan,
+    Reason,
     ResourceKind,
     StateFix,
 )
@@ -58,7 +63,7 @@ def _grade(
     fields: tuple[FieldChange, ...],
     *,
     assignment_id: str | None = None,
-    reason: str = "",
+    reasons: tuple[Reason, ...] = (Reason.GRADE,),
     line: int = 30,
     depends: bool = False,
 ) -> Change:
@@ -75,7 +80,7 @@ def _grade(
         assignment_id=assignment_id,
         fields=fields,
         body={f.field: f.after for f in fields},
-        reason=reason or f"grade for {title}",
+        reasons=reasons,
         source=f"{ALGEBRA_FILE if section == ALGEBRA else BIOLOGY_FILE}:{line}:7",
         fingerprint=None if depends else "0c1d2e3f4a5b6c7d",
         depends_on=f"{section}/{key}" if depends else None,
@@ -86,26 +91,29 @@ def full_plan() -> Plan:
     """Every action kind, drift (kept and reverted), conflicts (blocking and forced), unknown."""
     hw4_title = "Homework 4: Graphing lines"
     hw4_fields = (
-        FieldChange("title", None, hw4_title, why="new"),
+        FieldChange("title", None, hw4_title, why=FieldReason.NEW),
         FieldChange(
             "description",
             None,
             "Graph each line on page 88, label both intercepts, and explain in one sentence "
             "what the slope means in the word problems 12-20.",
-            why="new",
+            why=FieldReason.NEW,
         ),
-        FieldChange("due_date", None, "2026-12-19T04:59:59.000Z", why="new"),
-        FieldChange("points_possible", None, 10, why="new"),
-        FieldChange("submission_types", None, ["text", "attachment"], why="new"),
-        FieldChange("assignee_mode", None, "all", why="new"),
+        FieldChange("due_date", None, "2026-12-19T04:59:59.000Z", why=FieldReason.NEW),
+        FieldChange("points_possible", None, 10, why=FieldReason.NEW),
+        FieldChange("submission_types", None, ["text", "attachment"], why=FieldReason.NEW),
+        FieldChange("assignee_mode", None, "all", why=FieldReason.NEW),
     )
     lab_fields = (
-        FieldChange("title", None, "Lab 2: Osmosis in potato cells", why="recreate"),
+        FieldChange("title", None, "Lab 2: Osmosis in potato cells", why=FieldReason.RECREATE),
         FieldChange(
-            "description", None, "Follow the lab sheet; submit your data table.", why="recreate"
+            "description",
+            None,
+            "Follow the lab sheet; submit your data table.",
+            why=FieldReason.RECREATE,
         ),
-        FieldChange("due_date", None, "2026-12-12T04:59:59.000Z", why="recreate"),
-        FieldChange("points_possible", None, 20.5, why="recreate"),
+        FieldChange("due_date", None, "2026-12-12T04:59:59.000Z", why=FieldReason.RECREATE),
+        FieldChange("points_possible", None, 20.5, why=FieldReason.RECREATE),
     )
     changes = (
         Change(
@@ -117,7 +125,7 @@ def full_plan() -> Plan:
             name="Unit 1 Test",
             section_name=ALGEBRA_NAME,
             assignment_id="0b6f6e0c-3f2a-4c1e-9a57-2f1d6f0e4a11",
-            reason="moved_from: test-1 (state only; nothing changes in the LMS)",
+            reasons=(Reason.MOVED_FROM,),
             source=f"{ALGEBRA_FILE}:52:5",
             moved_from=f"{ALGEBRA}/test-1",
         ),
@@ -131,7 +139,7 @@ def full_plan() -> Plan:
             section_name=ALGEBRA_NAME,
             fields=hw4_fields,
             body={f.field: f.after for f in hw4_fields},
-            reason="not yet in the LMS",
+            reasons=(Reason.NOT_IN_LMS,),
             source=f"{ALGEBRA_FILE}:40:3",
         ),
         Change(
@@ -144,7 +152,7 @@ def full_plan() -> Plan:
             section_name=BIOLOGY_NAME,
             fields=lab_fields,
             body={f.field: f.after for f in lab_fields},
-            reason="deleted in the LMS (it answered 404); will be created again",
+            reasons=(Reason.DELETED_IN_LMS,),
             source=f"{BIOLOGY_FILE}:18:3",
         ),
         Change(
@@ -164,7 +172,7 @@ def full_plan() -> Plan:
                     "Homework 2: Slope",
                 ),
                 FieldChange("points_possible", 10, 12, 10),
-                FieldChange("max_attempts", None, 3, None, "newly-managed"),
+                FieldChange("max_attempts", None, 3, None, FieldReason.NEWLY_MANAGED),
             ),
             unchanged=4,
             body={
@@ -172,7 +180,7 @@ def full_plan() -> Plan:
                 "points_possible": 12,
                 "max_attempts": 3,
             },
-            reason="changed in the manifests",
+            reasons=(Reason.MANIFEST_CHANGED,),
             source=f"{ALGEBRA_FILE}:21:5",
             fingerprint="9f8e7d6c5b4a3921",
         ),
@@ -191,14 +199,14 @@ def full_plan() -> Plan:
                     "2026-12-13T04:59:59.000Z",
                     "2026-12-12T04:59:59.000Z",
                     "2026-12-12T04:59:59.000Z",
-                    "revert-drift",
+                    FieldReason.REVERT_DRIFT,
                 ),
                 FieldChange(
                     "description",
                     "Problems 1-10 only.",
                     "Problems 1-12 on page 61.",
                     "Problems 1-12.",
-                    "forced",
+                    FieldReason.FORCED,
                 ),
             ),
             unchanged=1,
@@ -206,7 +214,7 @@ def full_plan() -> Plan:
                 "due_date": "2026-12-12T04:59:59.000Z",
                 "description": "Problems 1-12 on page 61.",
             },
-            reason="reverts drift; overwrites a conflict (--force)",
+            reasons=(Reason.REVERTS_DRIFT, Reason.FORCED),
             source=f"{ALGEBRA_FILE}:30:5",
             fingerprint="1a2b3c4d5e6f7081",
         ),
@@ -218,9 +226,9 @@ def full_plan() -> Plan:
             "b00001",
             "Mateo Chen",
             (
-                FieldChange("grade_points", None, 9, why="new"),
-                FieldChange("grade_comment", None, "Nice work", why="new"),
-                FieldChange("state", None, "returned", why="new"),
+                FieldChange("grade_points", None, 9, why=FieldReason.NEW),
+                FieldChange("grade_comment", None, "Nice work", why=FieldReason.NEW),
+                FieldChange("state", None, "returned", why=FieldReason.NEW),
             ),
             depends=True,
         ),
@@ -232,8 +240,8 @@ def full_plan() -> Plan:
             "b00007",
             "Malik Taylor",
             (
-                FieldChange("grade_points", None, 7.5, why="new"),
-                FieldChange("flags", None, ["late"], why="new"),
+                FieldChange("grade_points", None, 7.5, why=FieldReason.NEW),
+                FieldChange("flags", None, ["late"], why=FieldReason.NEW),
             ),
             depends=True,
         ),
@@ -254,9 +262,9 @@ def full_plan() -> Plan:
             "Homework 1: Linear equations",
             "b00005",
             "Elijah Young",
-            (FieldChange("grade_points", 6, 8, 8, "revert-drift"),),
+            (FieldChange("grade_points", 6, 8, 8, FieldReason.REVERT_DRIFT),),
             assignment_id="5c9d2b44-7a6c-4e9d-a091-2b3c4d5e6f71",
-            reason="grade for Homework 1: Linear equations; reverts drift",
+            reasons=(Reason.GRADE, Reason.REVERTS_DRIFT),
         ),
         _grade(
             ALGEBRA,
@@ -267,7 +275,11 @@ def full_plan() -> Plan:
             "Priya Kim",
             (
                 FieldChange(
-                    "grade_comment", "See me", "Great recovery on problem 7", None, "newly-managed"
+                    "grade_comment",
+                    "See me",
+                    "Great recovery on problem 7",
+                    None,
+                    FieldReason.NEWLY_MANAGED,
                 ),
             ),
             assignment_id="5c9d2b44-7a6c-4e9d-a091-2b3c4d5e6f71",
@@ -280,7 +292,7 @@ def full_plan() -> Plan:
             key="lab-00-safety",
             name="Lab safety quiz",
             assignment_id="8c2a5e77-ad9f-4b2a-93c4-5e6f7a8b9ca4",
-            reason="no longer in the manifests",
+            reasons=(Reason.REMOVED_FROM_MANIFESTS,),
             fingerprint="3c4d5e6f70819203",
             impact=DeleteImpact(submissions=25, turned_in=3, graded=7),
         ),
@@ -292,7 +304,7 @@ def full_plan() -> Plan:
             key="draft-notes",
             name="Draft notes (unused)",
             assignment_id="9d3b6f88-beaf-4c3b-a4d5-6f7a8b9cadb5",
-            reason="no longer in the manifests",
+            reasons=(Reason.REMOVED_FROM_MANIFESTS,),
             fingerprint="4d5e6f7081920314",
             impact=DeleteImpact(submissions=0),
         ),
@@ -304,12 +316,7 @@ def full_plan() -> Plan:
             key="quiz-2",
             name="Quiz 2: Slope",
             section_name=ALGEBRA_NAME,
-            reason=(
-                "a create was sent but its answer was lost, so lmsctl cannot tell whether the "
-                "assignment exists. If it exists in the LMS: "
-                f"lmsctl import {ALGEBRA}/quiz-2 <assignment id>; if it does not: "
-                f"lmsctl state rm {ALGEBRA}/quiz-2"
-            ),
+            reasons=(Reason.OUTCOME_UNKNOWN,),
             source=f"{ALGEBRA_FILE}:60:3",
         ),
     )
@@ -355,7 +362,7 @@ def full_plan() -> Plan:
                 5,
                 6,
                 "Chloe Clark",
-                "already set in the LMS, and lmsctl never applied it",
+                ConflictReason.NEVER_APPLIED,
                 f"{ALGEBRA_FILE}:15:9",
             ),
             Conflict(
@@ -365,7 +372,7 @@ def full_plan() -> Plan:
                 "Problems 1-10 only.",
                 "Problems 1-12 on page 61.",
                 "Homework 3: Systems of equations",
-                "changed both in the manifests and in the LMS since lmsctl applied it",
+                ConflictReason.BOTH_CHANGED,
                 f"{ALGEBRA_FILE}:31:18",
                 True,
             ),
@@ -374,6 +381,14 @@ def full_plan() -> Plan:
             f"{BIOLOGY_FILE}:9:5: warning: {BIOLOGY}/lab-01: Canvas ignores start_date; lmsctl "
             "does not manage it for this district (remove it from the manifests to silence this "
             "warning)",
+        ),
+        consents=(
+            ConsentNeed(
+                Consent.DESTROY_SUBMISSIONS,
+                f"{BIOLOGY}/lab-00-safety",
+                DeleteImpact(submissions=25, turned_in=3, graded=7),
+            ),
+            ConsentNeed(Consent.MASS_DELETE, BIOLOGY, deleting=2, tracked=3),
         ),
         lineage="3f0c2a9e-5b7d-4c1e-8f6a-0d9b8c7a6e51",
         serial=12,
@@ -442,10 +457,12 @@ def first_apply_plan(sections: int = 2, assignments: int = 3, students: int = 25
             key = f"hw-{a:02d}"
             title = f"Homework {a}"
             fields = (
-                FieldChange("title", None, title, why="new"),
-                FieldChange("description", None, f"Problems for week {a}.", why="new"),
-                FieldChange("due_date", None, f"2026-12-{a % 28 + 1:02d}T04:59:59.000Z", why="new"),
-                FieldChange("points_possible", None, 10, why="new"),
+                FieldChange("title", None, title, why=FieldReason.NEW),
+                FieldChange("description", None, f"Problems for week {a}.", why=FieldReason.NEW),
+                FieldChange(
+                    "due_date", None, f"2026-12-{a % 28 + 1:02d}T04:59:59.000Z", why=FieldReason.NEW
+                ),
+                FieldChange("points_possible", None, 10, why=FieldReason.NEW),
             )
             changes.append(
                 Change(
@@ -458,7 +475,7 @@ def first_apply_plan(sections: int = 2, assignments: int = 3, students: int = 25
                     section_name=section_name,
                     fields=fields,
                     body={f.field: f.after for f in fields},
-                    reason="not yet in the LMS",
+                    reasons=(Reason.NOT_IN_LMS,),
                     source=f"sections/{section_name}.yaml:{a * 10}:3",
                 )
             )
@@ -466,8 +483,8 @@ def first_apply_plan(sections: int = 2, assignments: int = 3, students: int = 25
                 n = (s - 1) * students + i
                 student = sid(f"b{n:05x}")
                 gf = (
-                    FieldChange("grade_points", None, (n * 7 + a) % 11, why="new"),
-                    FieldChange("state", None, "returned", why="new"),
+                    FieldChange("grade_points", None, (n * 7 + a) % 11, why=FieldReason.NEW),
+                    FieldChange("state", None, "returned", why=FieldReason.NEW),
                 )
                 grades.append(
                     Change(
@@ -481,7 +498,7 @@ def first_apply_plan(sections: int = 2, assignments: int = 3, students: int = 25
                         section_name=section_name,
                         fields=gf,
                         body={f.field: f.after for f in gf},
-                        reason=f"grade for {title}",
+                        reasons=(Reason.GRADE,),
                         source=f"sections/{section_name}.yaml:{a * 10 + i}:7",
                         depends_on=f"{section}/{key}",
                     )

@@ -6,7 +6,7 @@ import json
 import re
 from dataclasses import replace
 
-from lmsctl.plan.model import Action, Change, FieldChange, Plan, ResourceKind
+from lmsctl.plan.model import Action, Change, FieldChange, FieldReason, Plan, Reason, ResourceKind
 from lmsctl.render.document import plan_from_document, plan_to_document
 from lmsctl.render.json import render_plan_json
 from lmsctl.render.text import NO_CHANGES, format_value, render_plan_text, short_id
@@ -66,9 +66,9 @@ def test_grade_line_reads_like_the_issue_says() -> None:
         student=sid("b00007"),
         name="Ava Nguyen",
         fields=(FieldChange("grade_points", 7, 9, 7),),
-        reason="grade for Homework 1",
+        reasons=(Reason.GRADE,),
     )
-    new = replace(change, fields=(FieldChange("grade_points", None, 9, why="new"),))
+    new = replace(change, fields=(FieldChange("grade_points", None, 9, why=FieldReason.NEW),))
     assert "      ~ grade Ava Nguyen (5f1a...b00007): grade_points: 7 -> 9\n" in _text(
         Plan(changes=(change,))
     )

@@ -31,7 +31,7 @@ from lmsctl.cli.options import (
 )
 from lmsctl.cli.output import emit_plan, print_warnings
 from lmsctl.errors import InterruptedError_, StalePlanError, UsageError
-from lmsctl.plan.model import Plan
+from lmsctl.plan.model import Consent, Plan
 from lmsctl.plan.planfile import ensure_fresh, is_plan_file, load_plan
 from lmsctl.state.model import StateSnapshot
 from lmsctl.workspace import Workspace
@@ -197,7 +197,13 @@ def _report(result: ApplyResult, as_json: bool) -> int:
 @click.option(
     "--allow-destroy-submissions",
     is_flag=True,
-    help="Allow deleting assignments that hold turned-in or graded work, or most of a section.",
+    help="Allow deleting assignments that hold turned-in or graded student work.",
+)
+@click.option(
+    "--allow-mass-delete",
+    is_flag=True,
+    help="Allow deleting more than policies.max_delete_fraction of a section's tracked "
+    "assignments in one apply.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print a machine-readable result.")
 @target_option
@@ -211,6 +217,7 @@ def apply(
     root: Path | None,
     parallelism: int,
     allow_destroy_submissions: bool,
+    allow_mass_delete: bool,
     as_json: bool,
     targets: tuple[Address, ...],
     revert_drift: bool,
@@ -233,10 +240,10 @@ def apply(
     # A manifests root is a folder, so any file is read as a plan file (a damaged one is then
     # reported as "not a plan file", not as a root that is not a folder).
     from_file = is_plan_file(target) or target.is_file()
-    options = ApplyOptions(
-        parallelism=parallelism,
-        allow_destroy_submissions=allow_destroy_submissions,
-    )
+    consents = {Consent.DESTROY_SUBMISSIONS} if allow_destroy_submissions else set()
+    if allow_mass_delete:
+        consents.add(Consent.MASS_DELETE)
+    options = ApplyOptions(parallelism=parallelism, consents=frozenset(consents))
     view = _View(quiet=as_json, color=cli.color)
     if from_file:
         plan, _ = load_plan(target)

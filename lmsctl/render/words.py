@@ -1,0 +1,132 @@
+"""The words for the plan's typed data: reasons, field reasons, conflicts, consents.
+
+The plan carries enums and small records (lmsctl.plan.model); nothing decides on text. These
+tables are the only place their words live, so rewording a message can never change what apply
+does (tests/render/test_words.py rewords every entry and checks that every gate still refuses).
+
+Pure: no I/O.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from lmsctl.plan.model import ConflictReason, Consent, FieldReason, Reason
+
+__all__ = [
+    "CONFLICT_WORDS",
+    "CONSENT_WORDS",
+    "FIELD_REASON_WORDS",
+    "HIDDEN_REASONS",
+    "REASON_WORDS",
+    "UNKNOWN_OUTCOME_WORDS",
+    "UNKNOWN_REMOVED_WORDS",
+    "conflict_words",
+    "consent_words",
+    "reason_words",
+    "unknown_outcome_words",
+]
+
+#: why a change happens, as the plan shows it next to the change
+REASON_WORDS: dict[Reason, str] = {
+    Reason.NOT_IN_LMS: "not yet in the LMS",
+    Reason.DELETED_IN_LMS: "deleted in the LMS (it answered 404); will be created again",
+    Reason.MANIFEST_CHANGED: "changed in the manifests",
+    Reason.GRADE: "grade of its assignment",
+    Reason.REVERTS_DRIFT: "reverts drift",
+    Reason.FORCED: "overwrites a conflict (--force)",
+    Reason.NEWLY_MANAGED: "field newly managed",
+    Reason.MOVED_FROM: "moved_from (state only; nothing changes in the LMS)",
+    Reason.REMOVED_FROM_MANIFESTS: "no longer in the manifests",
+    Reason.OUTCOME_UNKNOWN: "a create was sent but its answer was lost",
+    Reason.GONE_FROM_LMS: "removed from the manifests and already gone from the LMS",
+    Reason.NO_LONGER_MANAGED: "grade no longer in the manifests: no longer managed",
+}
+
+#: reasons the text plan leaves out next to a change: its symbol already says them
+HIDDEN_REASONS = frozenset({Reason.NOT_IN_LMS, Reason.MANIFEST_CHANGED, Reason.GRADE})
+
+#: which case of the three-way diff changed a field
+FIELD_REASON_WORDS: dict[FieldReason, str] = {
+    FieldReason.NEW: "new",
+    FieldReason.UPDATE: "changed in the manifests",
+    FieldReason.NEWLY_MANAGED: "newly managed",
+    FieldReason.REVERT_DRIFT: "reverts drift",
+    FieldReason.FORCED: "overwrites a conflict (--force)",
+    FieldReason.RECREATE: "created again",
+}
+
+CONFLICT_WORDS: dict[ConflictReason, str] = {
+    ConflictReason.NEVER_APPLIED: "already set in the LMS, and lmsctl never applied it",
+    ConflictReason.BOTH_CHANGED: (
+        "changed both in the manifests and in the LMS since lmsctl applied it"
+    ),
+}
+
+#: what each consent guards, with ``{...}`` filled from the consent record
+CONSENT_WORDS: dict[Consent, str] = {
+    Consent.DESTROY_SUBMISSIONS: (
+        "{address}: deleting it destroys student work ({turned_in} turned in, {graded} graded); "
+        "apply requires {flag} for that"
+    ),
+    Consent.MASS_DELETE: (
+        "section {address}: deletes {deleting} of its {tracked} tracked assignments; "
+        "apply requires {flag} for that"
+    ),
+}
+
+#: the ``?`` entry's explanation and the two ways out
+UNKNOWN_OUTCOME_WORDS = (
+    "{removed}a create was sent but its answer was lost, so lmsctl cannot tell whether the "
+    "assignment exists. If it exists in the LMS: lmsctl import {address} <assignment id>; if it "
+    "does not: lmsctl state rm {address}"
+)
+UNKNOWN_REMOVED_WORDS = "removed from the manifests, but "
+
+
+def _enum_values(codes: Iterable[Any], kind: type[Reason]) -> list[Reason]:
+    out = []
+    for code in codes:
+        try:
+            out.append(kind(code))
+        except ValueError:
+            continue  # a newer lmsctl's reason: nothing to say about it here
+    return out
+
+
+def reason_words(codes: Iterable[Any], *, hide_obvious: bool = False) -> str:
+    """The reasons as one ``; ``-joined phrase (``hide_obvious`` leaves out what the symbol
+    already says)."""
+    reasons = _enum_values(codes, Reason)
+    if hide_obvious:
+        reasons = [r for r in reasons if r not in HIDDEN_REASONS]
+    return "; ".join(REASON_WORDS[r] for r in reasons)
+
+
+def conflict_words(code: Any) -> str:
+    try:
+        return CONFLICT_WORDS[ConflictReason(code)]
+    except ValueError:
+        return ""
+
+
+def consent_words(need: Mapping[str, Any]) -> str:
+    """One consent record of the plan document as a sentence naming its flag."""
+    consent = Consent(need["consent"])
+    impact = need.get("impact") or {}
+    return CONSENT_WORDS[consent].format(
+        address=need.get("address", ""),
+        turned_in=impact.get("turned_in", 0),
+        graded=impact.get("graded", 0),
+        deleting=need.get("deleting", 0),
+        tracked=need.get("tracked", 0),
+        flag=consent.flag,
+    )
+
+
+def unknown_outcome_words(address: str, codes: Iterable[Any]) -> str:
+    removed = Reason.REMOVED_FROM_MANIFESTS in _enum_values(codes, Reason)
+    return UNKNOWN_OUTCOME_WORDS.format(
+        address=address, removed=UNKNOWN_REMOVED_WORDS if removed else ""
+    )
