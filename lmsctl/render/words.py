@@ -1,8 +1,11 @@
-"""The words for the plan's typed data: reasons, field reasons, conflicts, consents.
+"""The words for the plan's typed data: reasons, conflicts, consents.
+
+Field reasons (``FieldChange.why``) have no words here: the plan shows each field's before and
+after, and the JSON form carries the code.
 
 The plan carries enums and small records (lmsctl.plan.model); nothing decides on text. These
 tables are the only place their words live, so rewording a message can never change what apply
-does (tests/render/test_words.py rewords every entry and checks that every gate still refuses).
+does (tests/apply/test_consent.py rewords every entry and checks that every gate still refuses).
 
 Pure: no I/O.
 """
@@ -12,12 +15,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from lmsctl.plan.model import ConflictReason, Consent, FieldReason, Reason
+from lmsctl.plan.model import ConflictReason, Consent, Reason
 
 __all__ = [
     "CONFLICT_WORDS",
     "CONSENT_WORDS",
-    "FIELD_REASON_WORDS",
     "HIDDEN_REASONS",
     "REASON_WORDS",
     "UNKNOWN_OUTCOME_WORDS",
@@ -46,16 +48,6 @@ REASON_WORDS: dict[Reason, str] = {
 
 #: reasons the text plan leaves out next to a change: its symbol already says them
 HIDDEN_REASONS = frozenset({Reason.NOT_IN_LMS, Reason.MANIFEST_CHANGED, Reason.GRADE})
-
-#: which case of the three-way diff changed a field
-FIELD_REASON_WORDS: dict[FieldReason, str] = {
-    FieldReason.NEW: "new",
-    FieldReason.UPDATE: "changed in the manifests",
-    FieldReason.NEWLY_MANAGED: "newly managed",
-    FieldReason.REVERT_DRIFT: "reverts drift",
-    FieldReason.FORCED: "overwrites a conflict (--force)",
-    FieldReason.RECREATE: "created again",
-}
 
 CONFLICT_WORDS: dict[ConflictReason, str] = {
     ConflictReason.NEVER_APPLIED: "already set in the LMS, and lmsctl never applied it",

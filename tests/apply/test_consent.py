@@ -41,7 +41,6 @@ def _reword_everything(monkeypatch: pytest.MonkeyPatch) -> None:
     """Every table of words, and every apply flag's name, says something else."""
     for table in (
         words.REASON_WORDS,
-        words.FIELD_REASON_WORDS,
         words.CONFLICT_WORDS,
         words.CONSENT_WORDS,
     ):
