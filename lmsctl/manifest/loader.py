@@ -10,6 +10,11 @@ iterative) and builds values itself, without recursion:
 - only the standard YAML tags are accepted (``!!python/...`` and custom tags are refused);
 - aliases are shared, never copied, and counted: :data:`MAX_NODES` values per file with every
   alias expanded, :data:`MAX_DEPTH` levels; a recursive alias is an error;
+- the text aliases bring in is measured too: every alias adds the UTF-8 bytes of all the scalars
+  (keys and values) it refers to, and a file whose aliases add more than
+  :data:`MAX_ALIAS_BYTES` is refused at the alias that crosses the limit. Counting values alone
+  let one 1 MiB anchored scalar and 300 aliases through (a 300 MiB plan): the rule is that
+  expanding aliases may at most add a fixed amount of text to a file, whatever its shape;
 - merge keys (``<<: *base``) work, the mapping's own keys winning;
 - files above :data:`MAX_FILE_BYTES`, binary files and non-UTF-8 files are refused;
 - one YAML document per file;
@@ -38,6 +43,10 @@ from lmsctl.errors import Diagnostic, Severity
 MAX_FILE_BYTES = 5 * 1024 * 1024
 #: Most values one file may expand to (aliases included): bounds alias bombs.
 MAX_NODES = 200_000
+#: Most text (UTF-8 bytes of scalars, keys included) that aliases may add to one file when
+#: expanded. A shared description or defaults block reused across a section stays far below it;
+#: an alias bomb built from one large scalar does not.
+MAX_ALIAS_BYTES = 1024 * 1024
 #: Deepest nesting accepted (bounds recursive aliases and pathological nesting).
 MAX_DEPTH = 40
 
@@ -212,6 +221,7 @@ class _Frame:
     path: Path_
     anchor: str | None
     size: int = 1
+    nbytes: int = 0  # UTF-8 bytes of every scalar inside (keys included), aliases expanded
     key: str | None = None  # mapping: the key waiting for its value
     key_pos: Pos = (1, 1)
     is_merge: bool = False  # mapping: the waiting key is '<<'
@@ -232,7 +242,9 @@ class _Composer:
         self.doc = YamlDocument(file=file, data=None)
         self.errors: list[Diagnostic] = []
         self.count = 0
-        self.anchors: dict[str, tuple[Any, int]] = {}
+        self.alias_bytes = 0
+        # anchor name -> (value, values it expands to, scalar bytes it expands to)
+        self.anchors: dict[str, tuple[Any, int, int]] = {}
         self.stack: list[_Frame] = []
         self.documents = 0
         self.done = False
@@ -260,6 +272,17 @@ class _Composer:
                 pos,
                 f"file expands to more than {MAX_NODES} values (aliases expanded)",
                 "remove the nested anchors/aliases; this looks like an alias bomb",
+                "alias-limit",
+            )
+
+    def _grow_alias_bytes(self, name: str, nbytes: int, pos: Pos) -> None:
+        self.alias_bytes += nbytes
+        if self.alias_bytes > MAX_ALIAS_BYTES:
+            raise self.fail(
+                pos,
+                f"alias *{name} expands the file by more than {MAX_ALIAS_BYTES} bytes of text"
+                f" (aliases add {self.alias_bytes} bytes so far)",
+                f"write the text once instead of repeating *{name}; this looks like an alias bomb",
                 "alias-limit",
             )
 
@@ -310,10 +333,12 @@ class _Composer:
         if tag not in _SCALAR_TAGS and not (tag == _MERGE and self._expects_key()):
             raise self.bad_tag(str(tag), pos)
         self._grow(1, pos)
+        nbytes = len(event.value.encode("utf-8", "surrogatepass"))
         if self._expects_key():
             top = self.stack[-1]
+            top.nbytes += nbytes
             if event.anchor is not None:
-                self.anchors[event.anchor] = (str(event.value), 1)
+                self.anchors[event.anchor] = (str(event.value), 1, nbytes)
             if tag == _MERGE:
                 top.is_merge = True
                 top.key_pos = pos
@@ -345,8 +370,8 @@ class _Composer:
                     )
                 )
         if event.anchor is not None:
-            self.anchors[event.anchor] = (value, 1)
-        self.attach(value, pos, 1)
+            self.anchors[event.anchor] = (value, 1, nbytes)
+        self.attach(value, pos, 1, nbytes)
 
     def alias(self, event: yaml.AliasEvent, pos: Pos) -> None:
         name = str(event.anchor)
@@ -361,8 +386,9 @@ class _Composer:
             raise self.fail(
                 pos, f"alias *{name} has no anchor &{name} before it", "define it first", "yaml"
             )
-        value, size = self.anchors[name]
+        value, size, nbytes = self.anchors[name]
         self._grow(size, pos)
+        self._grow_alias_bytes(name, nbytes, pos)
         if self._expects_key():
             if not isinstance(value, str):
                 raise self.fail(
@@ -370,8 +396,9 @@ class _Composer:
                 )
             top = self.stack[-1]
             top.key, top.key_pos = value, pos
+            top.nbytes += nbytes
             return
-        self.attach(value, pos, size)
+        self.attach(value, pos, size, nbytes)
 
     def start(self, event: yaml.CollectionStartEvent, pos: Pos) -> None:
         is_map = isinstance(event, yaml.MappingStartEvent)
@@ -403,11 +430,13 @@ class _Composer:
             for key, val in frame.merged.items():
                 frame.value.setdefault(key, val)
         if frame.anchor is not None:
-            self.anchors[frame.anchor] = (frame.value, frame.size)
+            self.anchors[frame.anchor] = (frame.value, frame.size, frame.nbytes)
         pos = self.doc.positions.get(frame.path, (1, 1))
-        self.attach(frame.value, pos, frame.size, from_frame=True)
+        self.attach(frame.value, pos, frame.size, frame.nbytes, from_frame=True)
 
-    def attach(self, value: Any, pos: Pos, size: int, *, from_frame: bool = False) -> None:
+    def attach(
+        self, value: Any, pos: Pos, size: int, nbytes: int, *, from_frame: bool = False
+    ) -> None:
         if not self.stack:
             self.doc.data = value
             if not from_frame:
@@ -415,6 +444,7 @@ class _Composer:
             return
         top = self.stack[-1]
         top.size += size
+        top.nbytes += nbytes
         if isinstance(top.value, list):
             if not from_frame and not top.merge_only:
                 self.doc.positions[(*top.path, len(top.value))] = pos
