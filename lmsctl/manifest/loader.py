@@ -18,6 +18,9 @@ iterative) and builds values itself, without recursion:
 - merge keys (``<<: *base``) work, the mapping's own keys winning;
 - files above :data:`MAX_FILE_BYTES`, binary files and non-UTF-8 files are refused;
 - one YAML document per file;
+- a key or text value holding a control or bidirectional character (the "Trojan Source" trick,
+  see :data:`lmsctl.render.style.UNSAFE_CHARS`) is a warning: plans show such characters
+  escaped, but the LMS would show students the text as it is;
 - timestamps stay strings, exactly as written (date handling is the resolver's job); mapping
   keys stay strings as written (``01`` is not ``1``).
 
@@ -30,6 +33,7 @@ from __future__ import annotations
 import json
 import math
 import stat
+import unicodedata
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,6 +42,7 @@ from typing import Any
 import yaml
 
 from lmsctl.errors import Diagnostic, Severity
+from lmsctl.render.style import UNSAFE_CHARS
 
 #: Largest manifest file read, in bytes.
 MAX_FILE_BYTES = 5 * 1024 * 1024
@@ -286,6 +291,27 @@ class _Composer:
                 "alias-limit",
             )
 
+    def _check_text(self, text: str, pos: Pos, path: Path_) -> None:
+        found = UNSAFE_CHARS.search(text)
+        if found is None:
+            return
+        char = found.group()
+        name = unicodedata.name(char, "control character")
+        self.errors.append(
+            Diagnostic(
+                file=self.file,
+                line=pos[0],
+                col=pos[1],
+                severity=Severity.WARNING,
+                where=where_label(path),
+                message=f"holds U+{ord(char):04X} ({name}), a control or bidirectional "
+                "character that can make text read differently from what it is",
+                hint="remove it (plans show it escaped as \\u"
+                f"{ord(char):04x}; the LMS would show it as it is)",
+                rule="unsafe-character",
+            )
+        )
+
     def feed(self, event: yaml.Event) -> None:
         pos = _mark_pos(event.start_mark)
         if isinstance(event, yaml.DocumentStartEvent):
@@ -337,6 +363,7 @@ class _Composer:
         if self._expects_key():
             top = self.stack[-1]
             top.nbytes += nbytes
+            self._check_text(event.value, pos, (*top.path, event.value))
             if event.anchor is not None:
                 self.anchors[event.anchor] = (str(event.value), 1, nbytes)
             if tag == _MERGE:
@@ -349,6 +376,7 @@ class _Composer:
         value: Any
         if tag in (_STR, _TIMESTAMP):
             value = str(event.value)
+            self._check_text(value, pos, self._child_path())
         else:
             node = yaml.ScalarNode(tag, event.value)
             try:
@@ -529,7 +557,7 @@ def load_yaml_text(text: str, display: str) -> YamlDocument:
     """Parse YAML text into a :class:`YamlDocument`; LoadFailure on any problem (duplicate
     keys included). :func:`load_yaml_file` is the lenient variant used for manifests."""
     doc, errors = _load(text, display)
-    if errors:
+    if any(d.severity is Severity.ERROR for d in errors):
         raise LoadFailure(errors)
     return doc
 
