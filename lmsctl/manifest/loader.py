@@ -108,6 +108,23 @@ class _Loader(yaml.SafeLoader):
     """A safe loader used only to compose nodes (never to construct objects)."""
 
 
+def unsafe_character_warning(file: str, pos: Pos, char: str, path: Path_ = ()) -> Diagnostic:
+    """The warning for a control or bidirectional character in a manifest or gradebook."""
+    name = unicodedata.name(char, "control character")
+    return Diagnostic(
+        file=file,
+        line=pos[0],
+        col=pos[1],
+        severity=Severity.WARNING,
+        where=where_label(path),
+        message=f"holds U+{ord(char):04X} ({name}), a control or bidirectional "
+        "character that can make text read differently from what it is",
+        hint=f"remove it (plans show it escaped as \\u{ord(char):04x}; "
+        "the LMS would show it as it is)",
+        rule="unsafe-character",
+    )
+
+
 def _diag(
     file: str, pos: Pos, message: str, hint: str = "", rule: str = "yaml", where: str = ""
 ) -> Diagnostic:
@@ -293,24 +310,8 @@ class _Composer:
 
     def _check_text(self, text: str, pos: Pos, path: Path_) -> None:
         found = UNSAFE_CHARS.search(text)
-        if found is None:
-            return
-        char = found.group()
-        name = unicodedata.name(char, "control character")
-        self.errors.append(
-            Diagnostic(
-                file=self.file,
-                line=pos[0],
-                col=pos[1],
-                severity=Severity.WARNING,
-                where=where_label(path),
-                message=f"holds U+{ord(char):04X} ({name}), a control or bidirectional "
-                "character that can make text read differently from what it is",
-                hint="remove it (plans show it escaped as \\u"
-                f"{ord(char):04x}; the LMS would show it as it is)",
-                rule="unsafe-character",
-            )
-        )
+        if found is not None:
+            self.errors.append(unsafe_character_warning(self.file, pos, found.group(), path))
 
     def feed(self, event: yaml.Event) -> None:
         pos = _mark_pos(event.start_mark)

@@ -117,3 +117,26 @@ def test_validate_prints_the_warning(tmp_path: Path, capsys: pytest.CaptureFixtu
         "it is (remove it (plans show it escaped as \\u202e; the LMS would show it as it is))"
     )
     assert "s.yaml:5:18: warning: assignments.hw-01.description: holds U+009B" in lines[1]
+
+
+def test_a_gradebook_comment_with_a_bidi_character_is_a_warning(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "s.yaml").write_text(
+        "section: 5f1a0c0b8e1d2a0001a00001\n"
+        "assignments:\n"
+        "  hw-01:\n"
+        "    title: Homework 1\n"
+        "    description: ok\n"
+        "    due_date: 2027-01-15\n"
+        "    grades_file: g.csv\n"
+    )
+    (tmp_path / "g.csv").write_text(
+        "student,grade_points,grade_comment\n5f1a0c0b8e1d2a0001b00001,9,Good \u2067work\n",
+        encoding="utf-8",
+    )
+    assert run(["validate", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert UNSAFE_CHARS.search(out) is None
+    (line,) = [line for line in out.splitlines() if "warning:" in line]
+    assert "g.csv:2:33: warning: holds U+2067 (RIGHT-TO-LEFT ISOLATE)" in line
