@@ -20,6 +20,7 @@ from lmsctl.cli.options import Seconds
 from lmsctl.config import load_config
 from lmsctl.errors import StateLockedError
 from lmsctl.render.json import dumps_for_terminal
+from lmsctl.render.style import escape_controls
 from lmsctl.state import locked, open_backend
 from lmsctl.state.backend import LockInfo, StateBackend, pid_alive
 from lmsctl.state.model import ResourceStatus
@@ -106,7 +107,7 @@ def list_(cli: CliContext, root: Path, as_json: bool) -> int:
     for r in rows:
         click.echo(
             f"{r.address:<{width}}  {r.status.value:<8} {r.assignment_id or '-':<36}  "
-            f"{r.grades:>6}  {r.title or ''}".rstrip()
+            f"{r.grades:>6}  {escape_controls(r.title or '')}".rstrip()
         )
     grades = sum(r.grades for r in rows)
     click.echo(
