@@ -119,8 +119,8 @@ def unsafe_character_warning(file: str, pos: Pos, char: str, path: Path_ = ()) -
         where=where_label(path),
         message=f"holds U+{ord(char):04X} ({name}), a control or bidirectional "
         "character that can make text read differently from what it is",
-        hint=f"remove it (plans show it escaped as \\u{ord(char):04x}; "
-        "the LMS would show it as it is)",
+        hint=f"remove it; plans show it escaped as \\u{ord(char):04x}, "
+        "but the LMS would show it as it is",
         rule="unsafe-character",
     )
 

@@ -114,7 +114,7 @@ def test_validate_prints_the_warning(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert lines[0].endswith(
         "s.yaml:4:12: warning: assignments.hw-01.title: holds U+202E (RIGHT-TO-LEFT OVERRIDE), "
         "a control or bidirectional character that can make text read differently from what "
-        "it is (remove it (plans show it escaped as \\u202e; the LMS would show it as it is))"
+        "it is (remove it; plans show it escaped as \\u202e, but the LMS would show it as it is)"
     )
     assert "s.yaml:5:18: warning: assignments.hw-01.description: holds U+009B" in lines[1]
 
