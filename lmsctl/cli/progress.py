@@ -138,6 +138,7 @@ class ApplyProgress:
         self.stopped = False
         self._drawn = False
         self._last_draw = float("-inf")
+        self._last_line = ""
 
     # -- sources -----------------------------------------------------------------------------
 
@@ -217,7 +218,11 @@ class ApplyProgress:
         if not force and now - self._last_draw < REDRAW_EVERY:
             return
         self._last_draw = now
-        self._write("\r" + self.line(self._width()) + "\x1b[K")
+        line = self.line(self._width())
+        if line == self._last_line and self._drawn:
+            return  # nothing moved: write nothing
+        self._last_line = line
+        self._write("\r" + line + "\x1b[K")
         self._drawn = True
 
     def stop(self) -> None:

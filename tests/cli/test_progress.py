@@ -170,3 +170,15 @@ def test_off_a_terminal_one_line_per_change_done_and_no_bar() -> None:
     assert stream.getvalue() == (
         f"~ {SECTION}/hw-01/grades/5f1a0c0b8e1d2a0001b00001: grade done (1.2 s)\n"
     )
+
+
+def test_a_redraw_that_changes_nothing_writes_nothing() -> None:
+    view, stream, clock, _, _, _ = _progress(40)  # room for the counts only
+    _finish(view, clock, 1, Outcome.DONE, 1, 10)
+    before = stream.getvalue()
+    for _ in range(5):
+        clock.now += 0.2
+        view.tick()  # the ticker, while a call is in flight: the line says the same
+    assert stream.getvalue() == before
+    _finish(view, clock, 2, Outcome.DONE, 2, 10)
+    assert stream.getvalue() == before + "\r2/10 done, 0 failed, 0 skipped\x1b[K"
