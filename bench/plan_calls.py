@@ -6,7 +6,8 @@ a plan must make:
 
     1 GET per tracked assignment
   + 1 submissions page per 100 submissions of each graded assignment
-  + 1 roster page per section that uses references
+  + 1 roster page per section that grades students (references or plain Clever ids: every
+    student named must be enrolled; one page holds up to 10,000 students)
   + 1 district read
 
 Prints calls made / minimum (1.00 is the target) and the plan's wall time at the default
@@ -29,11 +30,15 @@ from lmsctl.sandbox import generate_seed
 from lmsctl.workspace import Workspace, WorkspaceOptions
 
 
-def write_manifests(root: Path, seed: dict, assignments: int) -> tuple[int, int]:  # type: ignore[type-arg]
-    """Manifests for every section of the seed; returns (graded assignments, sections with refs)."""
+def write_manifests(root: Path, seed: dict, assignments: int) -> tuple[int, int, int]:  # type: ignore[type-arg]
+    """Manifests for every section of the seed.
+
+    Returns (graded assignments, sections with refs, sections with grades).
+    """
     (root / "lmsctl.yaml").write_text("timezone: UTC\n")
     graded = 0
     with_refs = 0
+    with_grades = 0
     for n, section in enumerate(seed["districts"][0]["sections"]):
         use_refs = n % 2 == 0
         with_refs += use_refs
@@ -54,9 +59,10 @@ def write_manifests(root: Path, seed: dict, assignments: int) -> tuple[int, int]
                     grades[ref] = {"grade_points": (i + len(s["id"])) % 11, "state": "returned"}
                 spec["grades"] = grades
             items[f"a-{i + 1:02d}"] = spec
+        with_grades += any("grades" in spec for spec in items.values())
         doc = {"section": section["id"], "name": section["name"], "assignments": items}
         (root / f"section-{n:03d}.yaml").write_text(yaml.safe_dump(doc, sort_keys=False))
-    return graded, with_refs
+    return graded, with_refs, with_grades
 
 
 def main() -> int:
@@ -73,7 +79,7 @@ def main() -> int:
         seed_file.write_text(yaml.safe_dump(seed))
         root = base / "coursework"
         root.mkdir()
-        graded, with_refs = write_manifests(root, seed, args.assignments)
+        graded, with_refs, with_grades = write_manifests(root, seed, args.assignments)
         db = base / "sandbox.db"
         from lmsctl.sandbox import FaultConfig, SandboxConfig
         from lmsctl.sandbox.app import create_app
@@ -115,7 +121,8 @@ def main() -> int:
 
     tracked = args.sections * args.assignments
     pages = graded * math.ceil(args.students / 100)
-    minimum = tracked + pages + with_refs + 1
+    rosters = with_grades * math.ceil(args.students / 10_000)
+    minimum = tracked + pages + rosters + 1
     print(
         f"district: {args.sections} sections x {args.students} students; "
         f"{tracked} assignments tracked, {graded} graded, {with_refs} sections use references"
@@ -123,8 +130,8 @@ def main() -> int:
     print(f"setup apply: {setup:.1f} s")
     print(f"plan: {calls} calls made / {minimum} minimum = {calls / minimum:.2f}")
     print(
-        f"  ({tracked} assignment GETs + {pages} submissions pages + {with_refs} roster pages "
-        f"+ 1 district)"
+        f"  ({tracked} assignment GETs + {pages} submissions pages + {rosters} roster pages "
+        f"(every graded section, {with_refs} of them by reference) + 1 district)"
     )
     print(
         f"plan wall time: {elapsed:.2f} s at the default rate limit (1200/min); "

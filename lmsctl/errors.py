@@ -36,6 +36,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+from lmsctl.render.style import escape_controls
+
 
 class Severity(enum.StrEnum):
     ERROR = "error"
@@ -66,7 +68,8 @@ class Diagnostic:
         text += self.message
         if self.hint:
             text += f" ({self.hint})"
-        return text
+        # a key, value or name quoted from a manifest may hold control or bidi characters
+        return escape_controls(text)
 
     def to_dict(self) -> dict[str, Any]:
         return {

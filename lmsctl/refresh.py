@@ -2,7 +2,11 @@
 
 (DesiredState, StateSnapshot, LmsClient) -> LiveState, with the minimum number of calls:
 - the district, once (``lms_state``, ``lms_type``);
-- one roster listing per section whose manifests use roster references (all pages);
+- one roster listing per section that the plan grades or assigns to students (pages of
+  :data:`~lmsctl.roster.ROSTER_PAGE_LIMIT`, the Data API's largest, so one call per section of
+  up to 10,000 students): roster references resolve against it, and a grade or assignee written
+  as a plain Clever id for a student who is not enrolled is refused at plan (the LMS would
+  answer 404 ``User not found`` half-way through apply, after creating the assignment);
 - one GET per assignment that state tracks as created (none for assignments not yet created);
 - the submissions listing (all pages) only for tracked assignments whose grades are managed now or
   were before, and for those about to be deleted (to count the student work a delete destroys).
@@ -19,7 +23,8 @@ from typing import Any, Protocol, TypeVar
 
 from lmsctl.addresses import Address, matches_targets
 from lmsctl.errors import ApiNotFoundError, Diagnostic, PlanError, Severity
-from lmsctl.model import DesiredState
+from lmsctl.model import DesiredState, SectionSpec
+from lmsctl.roster import ROSTER_PAGE_LIMIT
 from lmsctl.state.model import ResourceStatus, StateSnapshot
 
 T = TypeVar("T")
@@ -111,15 +116,20 @@ def refresh_scope(
         deleting = spec is None
         if deleting or (spec is not None and spec.manages_grades) or record.grades:
             submissions.append((address, record.section_id, record.assignment_id))
-    rosters = tuple(
-        sorted(
-            s.section_id
-            for s in desired.sections
-            if s.uses_references
-            and any(matches_targets(a.address, target_list) for a in s.assignments)
-        )
-    )
+    rosters = tuple(sorted(s.section_id for s in desired.sections if _needs_roster(s, target_list)))
     return RefreshScope(tuple(assignments), tuple(submissions), rosters)
+
+
+def _needs_roster(section: SectionSpec, targets: list[Address]) -> bool:
+    """True when a targeted assignment of the section names students (grades or assignees).
+
+    Every student named must be enrolled, whether written as a reference or as a Clever id, so
+    the roster is read for both; a section whose assignments name no student costs no call.
+    """
+    return any(
+        (a.grades or a.assignee_refs) and matches_targets(a.address, targets)
+        for a in section.assignments
+    )
 
 
 async def refresh(
@@ -176,7 +186,10 @@ async def refresh(
 
     async def roster(section_id: str) -> tuple[dict[str, Any], ...] | None:
         try:
-            return tuple(await reader.list_section_users(section_id, role="student"))
+            users = await reader.list_section_users(
+                section_id, role="student", limit=ROSTER_PAGE_LIMIT
+            )
+            return tuple(users)
         except ApiNotFoundError:
             return None  # not in the district, or not shared with the token
 

@@ -14,6 +14,10 @@ from typing import Any
 from lmsctl.errors import Diagnostic
 from lmsctl.model import SourcePos, StudentRef
 
+#: Students read per roster page: the Data API's maximum ``limit`` (its default is 100), so a plan
+#: reads a section of up to 10,000 students in one call.
+ROSTER_PAGE_LIMIT = 10_000
+
 #: reference prefix (as written in manifests) -> Data API field
 _REF_KINDS = {"sis": "sis_id"}
 

@@ -209,6 +209,8 @@ class Executor:
         )
         self._total = len(plan.actionable)
         self._done = 0
+        #: the phase running now (None before the first and after the last): for progress views
+        self.phase: Action | None = None
 
     # -- control ---------------------------------------------------------------------------------
 
@@ -256,7 +258,9 @@ class Executor:
             for action in (Action.MOVE, Action.CREATE, Action.UPDATE, Action.GRADE, Action.DELETE):
                 batch = [c for c in changes if c.action is action]
                 if batch:
+                    self.phase = action
                     await self._phase(batch)
+            self.phase = None
             if not self._stopping:
                 await self._commit(self._apply_fixes)
         finally:

@@ -15,6 +15,7 @@ import click
 from lmsctl import __version__
 from lmsctl.cli.context import CliContext
 from lmsctl.errors import LmsctlError
+from lmsctl.render.style import escape_controls
 
 #: command name -> "module:attribute" (loaded only when used, so --help stays fast)
 COMMANDS: dict[str, str] = {
@@ -117,7 +118,7 @@ def _report(exc: LmsctlError, color: bool) -> None:
     for diag in getattr(exc, "diagnostics", ()):
         click.echo(diag.format(), err=True)
     prefix = click.style("Error:", fg="red", bold=True) if color else "Error:"
-    click.echo(f"{prefix} {exc}", err=True)
+    click.echo(f"{prefix} {escape_controls(str(exc))}", err=True)
 
 
 def run(argv: list[str] | None = None) -> int:
@@ -147,7 +148,10 @@ def run(argv: list[str] | None = None) -> int:
         if debug:
             raise
         click.echo(
-            f"Error: internal error: {type(exc).__name__}: {exc} (re-run with --debug for details)",
+            escape_controls(
+                f"Error: internal error: {type(exc).__name__}: {exc} "
+                "(re-run with --debug for details)"
+            ),
             err=True,
         )
         return 1

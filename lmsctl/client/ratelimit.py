@@ -42,6 +42,10 @@ class RateLimiter:
         """Hold every request back for ``seconds`` (after the server answered 429)."""
         self._paused_until = max(self._paused_until, self._clock() + max(0.0, seconds))
 
+    def paused_for(self) -> float:
+        """Seconds left of the pause a 429 asked for (0 when none): for progress displays."""
+        return max(0.0, self._paused_until - self._clock())
+
     async def acquire(self) -> float:
         """Wait until one more request may start, count it, and return the seconds waited."""
         waited = 0.0

@@ -20,10 +20,11 @@ from typing import Any
 
 from lmsctl.addresses import OBJECT_ID_RE
 from lmsctl.errors import Diagnostic, Severity
-from lmsctl.manifest.loader import LoadFailure, read_text
+from lmsctl.manifest.loader import LoadFailure, read_text, unsafe_character_warning
 from lmsctl.manifest.refs import RefError, normalize_date, parse_student_ref, student_identity
 from lmsctl.manifest.schema import did_you_mean
 from lmsctl.model import GRADE_FIELDS, SourcePos, StudentRef
+from lmsctl.render.style import UNSAFE_CHARS
 
 STUDENT_COLUMN = "student"
 FLAGS = ("excused", "late", "missing")
@@ -143,6 +144,10 @@ def read_gradebook(
     except LoadFailure as failure:
         return [], list(failure.diagnostics)
     raw_lines = text.splitlines()
+    for number, raw in enumerate(text.split("\n"), 1):  # splitlines() also splits at U+2028
+        found = UNSAFE_CHARS.search(raw.removesuffix("\r"))  # CRLF line ends are fine
+        if found is not None:
+            diags.append(unsafe_character_warning(display, (number, found.start() + 1), found[0]))
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=_delimiter(text), strict=True)
     rows: list[CsvGrade] = []
     header: list[str] | None = None

@@ -10,9 +10,17 @@ iterative) and builds values itself, without recursion:
 - only the standard YAML tags are accepted (``!!python/...`` and custom tags are refused);
 - aliases are shared, never copied, and counted: :data:`MAX_NODES` values per file with every
   alias expanded, :data:`MAX_DEPTH` levels; a recursive alias is an error;
+- the text aliases bring in is measured too: every alias adds the UTF-8 bytes of all the scalars
+  (keys and values) it refers to, and a file whose aliases add more than
+  :data:`MAX_ALIAS_BYTES` is refused at the alias that crosses the limit. Counting values alone
+  let one 1 MiB anchored scalar and 300 aliases through (a 300 MiB plan): the rule is that
+  expanding aliases may at most add a fixed amount of text to a file, whatever its shape;
 - merge keys (``<<: *base``) work, the mapping's own keys winning;
 - files above :data:`MAX_FILE_BYTES`, binary files and non-UTF-8 files are refused;
 - one YAML document per file;
+- a key or text value holding a control or bidirectional character (the "Trojan Source" trick,
+  see :data:`lmsctl.render.style.UNSAFE_CHARS`) is a warning: plans show such characters
+  escaped, but the LMS would show students the text as it is;
 - timestamps stay strings, exactly as written (date handling is the resolver's job); mapping
   keys stay strings as written (``01`` is not ``1``).
 
@@ -25,6 +33,7 @@ from __future__ import annotations
 import json
 import math
 import stat
+import unicodedata
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,11 +42,16 @@ from typing import Any
 import yaml
 
 from lmsctl.errors import Diagnostic, Severity
+from lmsctl.render.style import UNSAFE_CHARS
 
 #: Largest manifest file read, in bytes.
 MAX_FILE_BYTES = 5 * 1024 * 1024
 #: Most values one file may expand to (aliases included): bounds alias bombs.
 MAX_NODES = 200_000
+#: Most text (UTF-8 bytes of scalars, keys included) that aliases may add to one file when
+#: expanded. A shared description or defaults block reused across a section stays far below it;
+#: an alias bomb built from one large scalar does not.
+MAX_ALIAS_BYTES = 1024 * 1024
 #: Deepest nesting accepted (bounds recursive aliases and pathological nesting).
 MAX_DEPTH = 40
 
@@ -92,6 +106,23 @@ class LoadFailure(Exception):
 
 class _Loader(yaml.SafeLoader):
     """A safe loader used only to compose nodes (never to construct objects)."""
+
+
+def unsafe_character_warning(file: str, pos: Pos, char: str, path: Path_ = ()) -> Diagnostic:
+    """The warning for a control or bidirectional character in a manifest or gradebook."""
+    name = unicodedata.name(char, "control character")
+    return Diagnostic(
+        file=file,
+        line=pos[0],
+        col=pos[1],
+        severity=Severity.WARNING,
+        where=where_label(path),
+        message=f"holds U+{ord(char):04X} ({name}), a control or bidirectional "
+        "character that can make text read differently from what it is",
+        hint=f"remove it; plans show it escaped as \\u{ord(char):04x}, "
+        "but the LMS would show it as it is",
+        rule="unsafe-character",
+    )
 
 
 def _diag(
@@ -212,6 +243,7 @@ class _Frame:
     path: Path_
     anchor: str | None
     size: int = 1
+    nbytes: int = 0  # UTF-8 bytes of every scalar inside (keys included), aliases expanded
     key: str | None = None  # mapping: the key waiting for its value
     key_pos: Pos = (1, 1)
     is_merge: bool = False  # mapping: the waiting key is '<<'
@@ -232,7 +264,9 @@ class _Composer:
         self.doc = YamlDocument(file=file, data=None)
         self.errors: list[Diagnostic] = []
         self.count = 0
-        self.anchors: dict[str, tuple[Any, int]] = {}
+        self.alias_bytes = 0
+        # anchor name -> (value, values it expands to, scalar bytes it expands to)
+        self.anchors: dict[str, tuple[Any, int, int]] = {}
         self.stack: list[_Frame] = []
         self.documents = 0
         self.done = False
@@ -262,6 +296,22 @@ class _Composer:
                 "remove the nested anchors/aliases; this looks like an alias bomb",
                 "alias-limit",
             )
+
+    def _grow_alias_bytes(self, name: str, nbytes: int, pos: Pos) -> None:
+        self.alias_bytes += nbytes
+        if self.alias_bytes > MAX_ALIAS_BYTES:
+            raise self.fail(
+                pos,
+                f"alias *{name} expands the file by more than {MAX_ALIAS_BYTES} bytes of text"
+                f" (aliases add {self.alias_bytes} bytes so far)",
+                f"write the text once instead of repeating *{name}; this looks like an alias bomb",
+                "alias-limit",
+            )
+
+    def _check_text(self, text: str, pos: Pos, path: Path_) -> None:
+        found = UNSAFE_CHARS.search(text)
+        if found is not None:
+            self.errors.append(unsafe_character_warning(self.file, pos, found.group(), path))
 
     def feed(self, event: yaml.Event) -> None:
         pos = _mark_pos(event.start_mark)
@@ -310,10 +360,13 @@ class _Composer:
         if tag not in _SCALAR_TAGS and not (tag == _MERGE and self._expects_key()):
             raise self.bad_tag(str(tag), pos)
         self._grow(1, pos)
+        nbytes = len(event.value.encode("utf-8", "surrogatepass"))
         if self._expects_key():
             top = self.stack[-1]
+            top.nbytes += nbytes
+            self._check_text(event.value, pos, (*top.path, event.value))
             if event.anchor is not None:
-                self.anchors[event.anchor] = (str(event.value), 1)
+                self.anchors[event.anchor] = (str(event.value), 1, nbytes)
             if tag == _MERGE:
                 top.is_merge = True
                 top.key_pos = pos
@@ -324,6 +377,7 @@ class _Composer:
         value: Any
         if tag in (_STR, _TIMESTAMP):
             value = str(event.value)
+            self._check_text(value, pos, self._child_path())
         else:
             node = yaml.ScalarNode(tag, event.value)
             try:
@@ -345,8 +399,8 @@ class _Composer:
                     )
                 )
         if event.anchor is not None:
-            self.anchors[event.anchor] = (value, 1)
-        self.attach(value, pos, 1)
+            self.anchors[event.anchor] = (value, 1, nbytes)
+        self.attach(value, pos, 1, nbytes)
 
     def alias(self, event: yaml.AliasEvent, pos: Pos) -> None:
         name = str(event.anchor)
@@ -361,8 +415,9 @@ class _Composer:
             raise self.fail(
                 pos, f"alias *{name} has no anchor &{name} before it", "define it first", "yaml"
             )
-        value, size = self.anchors[name]
+        value, size, nbytes = self.anchors[name]
         self._grow(size, pos)
+        self._grow_alias_bytes(name, nbytes, pos)
         if self._expects_key():
             if not isinstance(value, str):
                 raise self.fail(
@@ -370,8 +425,9 @@ class _Composer:
                 )
             top = self.stack[-1]
             top.key, top.key_pos = value, pos
+            top.nbytes += nbytes
             return
-        self.attach(value, pos, size)
+        self.attach(value, pos, size, nbytes)
 
     def start(self, event: yaml.CollectionStartEvent, pos: Pos) -> None:
         is_map = isinstance(event, yaml.MappingStartEvent)
@@ -403,11 +459,13 @@ class _Composer:
             for key, val in frame.merged.items():
                 frame.value.setdefault(key, val)
         if frame.anchor is not None:
-            self.anchors[frame.anchor] = (frame.value, frame.size)
+            self.anchors[frame.anchor] = (frame.value, frame.size, frame.nbytes)
         pos = self.doc.positions.get(frame.path, (1, 1))
-        self.attach(frame.value, pos, frame.size, from_frame=True)
+        self.attach(frame.value, pos, frame.size, frame.nbytes, from_frame=True)
 
-    def attach(self, value: Any, pos: Pos, size: int, *, from_frame: bool = False) -> None:
+    def attach(
+        self, value: Any, pos: Pos, size: int, nbytes: int, *, from_frame: bool = False
+    ) -> None:
         if not self.stack:
             self.doc.data = value
             if not from_frame:
@@ -415,6 +473,7 @@ class _Composer:
             return
         top = self.stack[-1]
         top.size += size
+        top.nbytes += nbytes
         if isinstance(top.value, list):
             if not from_frame and not top.merge_only:
                 self.doc.positions[(*top.path, len(top.value))] = pos
@@ -499,7 +558,7 @@ def load_yaml_text(text: str, display: str) -> YamlDocument:
     """Parse YAML text into a :class:`YamlDocument`; LoadFailure on any problem (duplicate
     keys included). :func:`load_yaml_file` is the lenient variant used for manifests."""
     doc, errors = _load(text, display)
-    if errors:
+    if any(d.severity is Severity.ERROR for d in errors):
         raise LoadFailure(errors)
     return doc
 

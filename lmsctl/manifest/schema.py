@@ -233,6 +233,8 @@ def _translate(doc: YamlDocument, error: jsonschema.ValidationError, rule: str) 
     if kind == "pattern":
         return [_pattern_diag(doc, path, path, value, schema, rule)]
     if kind in ("minimum", "exclusiveMinimum", "maximum", "exclusiveMaximum"):
+        if isinstance(value, float) and not math.isfinite(value):
+            return []  # the loader already said it is not a finite number
         words = {
             "minimum": "at least",
             "exclusiveMinimum": "above",
@@ -245,7 +247,12 @@ def _translate(doc: YamlDocument, error: jsonschema.ValidationError, rule: str) 
                 doc.pos(path),
                 path,
                 f"{_short(value)} is out of range: must be {words[kind]} {error.validator_value}",
-                schema.get("x-range-hint", "change the value"),
+                str(
+                    schema.get(
+                        "x-max-hint" if kind.endswith("aximum") else "x-range-hint",
+                        schema.get("x-range-hint", "change the value"),
+                    )
+                ),
                 rule,
             )
         ]
@@ -266,7 +273,8 @@ def _translate(doc: YamlDocument, error: jsonschema.ValidationError, rule: str) 
                 doc,
                 doc.pos(path),
                 path,
-                f"is too long (at most {error.validator_value})",
+                f"is too long ({_size(value)}; at most {error.validator_value}"
+                f" {'characters' if kind == 'maxLength' else 'items'})",
                 "shorten it",
                 rule,
             )
@@ -277,6 +285,10 @@ def _translate(doc: YamlDocument, error: jsonschema.ValidationError, rule: str) 
         message = schema.get("x-message", "is not valid here")
         return [_diag(doc, doc.pos(path), path, message, schema.get("x-hint", ""), rule)]
     return [_diag(doc, doc.pos(path), path, error.message, "", rule)]
+
+
+def _size(value: Any) -> str:
+    return f"{len(value)} characters" if isinstance(value, str) else f"{len(value)} items"
 
 
 def _missing(error: jsonschema.ValidationError) -> str:

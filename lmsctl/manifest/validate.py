@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -10,6 +9,7 @@ from typing import Any
 from lmsctl.errors import Diagnostic, Severity
 from lmsctl.manifest.resolve import load_desired
 from lmsctl.model import DesiredState
+from lmsctl.render.json import dumps_for_terminal
 
 #: Version of the JSON document ``lmsctl validate --format json`` prints.
 REPORT_FORMAT_VERSION = 1
@@ -65,7 +65,7 @@ class ValidationReport:
         }
 
     def to_json(self) -> str:
-        return json.dumps(self.to_dict(), indent=2, ensure_ascii=False) + "\n"
+        return dumps_for_terminal(self.to_dict(), indent=2) + "\n"
 
 
 def report_for(desired: DesiredState, diagnostics: list[Diagnostic], root: str) -> ValidationReport:

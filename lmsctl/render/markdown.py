@@ -19,7 +19,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from lmsctl.render.style import Style
+from lmsctl.render.style import Style, escape_controls
 from lmsctl.render.text import (
     AssignmentGroup,
     assignment_lines,
@@ -71,8 +71,9 @@ def _plural(n: int, one: str) -> str:
 
 
 def _md_escape(text: str) -> str:
-    """Text safe in a Markdown list item: markup characters backslash-escaped."""
-    return re.sub(r"([\\`*_\[\]<>|#!])", r"\\\1", text)
+    """Text safe in a Markdown list item: markup characters backslash-escaped, control and
+    bidirectional characters written as visible escapes."""
+    return re.sub(r"([\\`*_\[\]<>|#!])", r"\\\1", escape_controls(text))
 
 
 @dataclass
@@ -107,7 +108,7 @@ class _Section:
         return ", ".join(parts)
 
     def summary_html(self) -> str:
-        label = f"<b>{html.escape(self.label)}</b>"
+        label = f"<b>{html.escape(escape_controls(self.label))}</b>"
         if self.name and self.name != self.section_id:
             label += f" <code>{html.escape(self.section_id)}</code>"
         return f"{label}: {html.escape(self.counts())}"
@@ -203,10 +204,10 @@ def render_plan_markdown(doc: Mapping[str, Any], *, max_chars: int = DEFAULT_MAX
     blocking = [c for c in conflicts if not c.get("forced")]
     summary = doc.get("summary") or {}
 
-    head: list[str] = [f"### {header_line(doc)}"]
+    head: list[str] = [f"### {escape_controls(header_line(doc))}"]
     targets = (doc.get("options") or {}).get("targets") or []
     if targets:
-        head.append("Limited to " + ", ".join(f"`{t}`" for t in targets))
+        head.append("Limited to " + ", ".join(f"`{escape_controls(str(t))}`" for t in targets))
     n_unknown = (doc.get("summary") or {}).get("unknown", 0)
     if not groups and not blocking and not n_unknown:
         head.append(f"**{no_changes_line(doc)}**")
@@ -239,7 +240,7 @@ def render_plan_markdown(doc: Mapping[str, Any], *, max_chars: int = DEFAULT_MAX
         )
     warning_fold = ""
     if warnings:
-        shown = list(warnings[:_MAX_LISTED])
+        shown = [escape_controls(str(w)) for w in warnings[:_MAX_LISTED]]
         if len(warnings) > _MAX_LISTED:
             shown.append(f"... and {len(warnings) - _MAX_LISTED} more warnings")
         warning_fold = _details(f"Warnings: {len(warnings)}", _fence(shown))
@@ -269,4 +270,6 @@ def render_plan_markdown(doc: Mapping[str, Any], *, max_chars: int = DEFAULT_MAX
         folds.append(warning_fold)
     if folds:
         text += "\n\n" + "\n\n".join(folds)
-    return _truncate(text + "\n", max_chars)
+    # every piece above is escaped where it enters; this last pass is the guarantee (a no-op
+    # unless a piece was missed), made before the cut so the limit still holds
+    return _truncate(escape_controls(text + "\n"), max_chars)

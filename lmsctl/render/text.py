@@ -19,7 +19,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from lmsctl.render.style import Style
+from lmsctl.render.style import Style, escape_controls
 from lmsctl.render.words import (
     conflict_words,
     consent_words,
@@ -85,7 +85,7 @@ def format_value(value: Any, limit: int = MAX_VALUE_CHARS) -> str:
     Strings are quoted, lists look like ``["a", "b"]``, a missing value is ``null``.
     """
     if isinstance(value, str):
-        inner = json.dumps(value, ensure_ascii=False)[1:-1]
+        inner = escape_controls(json.dumps(value, ensure_ascii=False)[1:-1])
         return '"' + _truncate_middle(inner, max(limit - 2, 3)) + '"'
     if isinstance(value, float) and value.is_integer():
         value = int(value)  # the API answers 10.0 for 10: show what the manifest says
@@ -99,7 +99,7 @@ def format_value(value: Any, limit: int = MAX_VALUE_CHARS) -> str:
             shown.append(piece)
         return "[" + ", ".join(shown) + "]"
     text = json.dumps(value, ensure_ascii=False, separators=(", ", ": "), default=str)
-    return _truncate_middle(text, limit)
+    return _truncate_middle(escape_controls(text), limit)
 
 
 def short_id(value: str | None) -> str:
@@ -214,7 +214,7 @@ def _quoted_name(name: Any) -> str:
 
 
 def _field_line(style: Style, f: Mapping[str, Any], *, create: bool) -> str:
-    name = f.get("field", "")
+    name = escape_controls(str(f.get("field", "")))
     after = format_value(f.get("after"))
     if create or f.get("before") is None:
         return f"{style.symbol('+')} {name}: {after}"
@@ -226,13 +226,15 @@ def grade_line(style: Style, change: Mapping[str, Any]) -> str:
     student = change.get("student") or ""
     name = change.get("name") or student
     who = f"{name} ({short_id(student)})" if name != student else short_id(student)
+    who = escape_controls(who)  # a name from the roster
     parts = []
     for f in change.get("fields") or []:
         after = format_value(f.get("after"), 40)
+        name = escape_controls(str(f.get("field")))
         if f.get("before") is None:
-            parts.append(f"{f.get('field')}: {after}")
+            parts.append(f"{name}: {after}")
         else:
-            parts.append(f"{f.get('field')}: {format_value(f.get('before'), 40)} -> {after}")
+            parts.append(f"{name}: {format_value(f.get('before'), 40)} -> {after}")
     text = f"{style.symbol('~')} grade {who}: {', '.join(parts)}"
     extra = _extra_reason(change)
     if extra:
@@ -268,13 +270,13 @@ def assignment_lines(
         if action == "move":
             out.append(
                 f"  {style.symbol('>')} {style(str(address), 'bold')}{name} moved from "
-                f"{change.get('moved_from')}"
+                f"{escape_controls(str(change.get('moved_from')))}"
                 + style("  (in state only; nothing changes in the LMS)", "dim")
             )
             continue
         symbol = "-" if action == "delete" else "+" if action == "create" else "~"
         head = f"  {style.symbol(symbol)} {style(str(address), 'bold')}{name} "
-        head += _HEADER_VERB.get(action, action)
+        head += escape_controls(_HEADER_VERB.get(action, action))
         extra = _extra_reason(change)
         if extra:
             head += style(f"  ({extra})", "dim")
@@ -335,7 +337,8 @@ def drift_lines(
         )
         for d in items:
             line = (
-                f"      {d.get('field')}: last applied {format_value(d.get('applied'))}, "
+                f"      {escape_controls(str(d.get('field')))}: "
+                f"last applied {format_value(d.get('applied'))}, "
                 f"LMS now {format_value(d.get('live'))}; "
             )
             if d.get("reverted"):
@@ -375,14 +378,17 @@ def conflict_lines(
             f"{_quoted_name(c.get('name'))}"
         )
         out.append(
-            f"      {c.get('field')}: manifests {format_value(c.get('desired'))}, "
+            f"      {escape_controls(str(c.get('field')))}: "
+            f"manifests {format_value(c.get('desired'))}, "
             f"LMS {format_value(c.get('live'))}, "
             f"last applied {'never' if applied is None else format_value(applied)}"
         )
         why = conflict_words(c.get("why"))
         source = str(c.get("source") or "")
         if why or source:
-            out.append(f"      {why}{f' ({source})' if why and source else source}")
+            out.append(
+                escape_controls(f"      {why}{f' ({source})' if why and source else source}")
+            )
         if c.get("forced"):
             out.append(
                 style("      forced: this plan overwrites the LMS value (--force)", "yellow")
@@ -417,7 +423,7 @@ def unknown_lines(
         )
         words = unknown_outcome_words(str(change.get("address")), change.get("reasons") or ())
         for sentence in _sentences(words):
-            out.append(f"      {sentence}")
+            out.append(f"      {escape_controls(sentence)}")
     out.extend(_more(style, len(unknown) - len(unknown[:limit]), "with unknown outcome"))
     return out
 
@@ -437,7 +443,7 @@ def render_plan_text(doc: Mapping[str, Any], *, color: bool = False) -> str:
     w.add(style(header_line(doc), "bold"))
     targets = (doc.get("options") or {}).get("targets") or []
     if targets:
-        w.add(f"Limited to --target {', '.join(str(t) for t in targets)}")
+        w.add(escape_controls(f"Limited to --target {', '.join(str(t) for t in targets)}"))
     w.blank()
 
     changes: Sequence[Mapping[str, Any]] = doc.get("changes") or []
@@ -468,7 +474,7 @@ def render_plan_text(doc: Mapping[str, Any], *, color: bool = False) -> str:
     if warnings:
         w.add(style("Warnings:", "bold", "yellow"))
         for warning in warnings:
-            w.add(f"  {warning}")
+            w.add(f"  {escape_controls(str(warning))}")
         w.blank()
 
     summary = doc.get("summary") or {}

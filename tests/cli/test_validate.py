@@ -117,3 +117,78 @@ def test_console_entry_point_on_examples() -> None:
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "0 errors" in result.stdout
+
+
+def test_description_alias_bomb_is_refused_fast_in_little_memory(tmp_path: Path) -> None:
+    """One 1 MiB anchored description and 299 aliases: 300 MiB of text once expanded.
+
+    Refused by validate at the alias that crosses the limit, in well under a second of the
+    child's CPU and under 100 MB of its peak memory (measured on the child alone).
+    """
+    lines = [f"section: {SECTION}", "assignments:", "  a0:", "    title: A"]
+    lines += ["    due_date: 2027-01-15", f"    description: &d {'x' * 1024 * 1024}"]
+    for n in range(1, 300):
+        lines += [f"  a{n}:", "    title: A", "    due_date: 2027-01-15", "    description: *d"]
+    (tmp_path / "s.yaml").write_text("\n".join(lines) + "\n")
+    env = {k: v for k, v in os.environ.items() if k != "LMSCTL_SANDBOX"}
+    with (tmp_path / "out").open("w+") as out_file:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "lmsctl", "validate", str(tmp_path)],
+            cwd=tmp_path,
+            env=env,
+            stdout=out_file,
+            stderr=subprocess.STDOUT,
+        )
+        _, status, usage = os.wait4(proc.pid, 0)  # this child's own peak memory and CPU
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        out_file.seek(0)
+        out = out_file.read()
+    assert proc.returncode == 1, out
+    assert out.splitlines()[0] == (
+        "s.yaml:14:18: error: alias *d expands the file by more than 1048576 bytes of text"
+        " (aliases add 2097152 bytes so far) (write the text once instead of repeating *d;"
+        " this looks like an alias bomb)"
+    )
+    assert "Traceback" not in out
+    peak_mb = usage.ru_maxrss / 1024  # KiB on Linux
+    assert peak_mb < 100, f"peak RSS {peak_mb:.0f} MB"
+    # CPU time of the whole command, interpreter start and imports included
+    assert usage.ru_utime + usage.ru_stime < 1.0, usage
+
+
+def test_every_field_the_api_bounds_is_bounded_at_validate(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "s.yaml").write_text(
+        f"section: {SECTION}\n"
+        "assignments:\n"
+        "  hw-01:\n"
+        f"    title: {'T' * 1001}\n"
+        f"    description: {'d' * 100_001}\n"
+        "    due_date: 2027-01-15\n"
+        "    points_possible: 1.0e+39\n"
+        "    max_attempts: 9223372036854775808\n"
+        "    grades:\n"
+        f"      {SECTION[:-1]}7: {{grade_points: 3.5e+38, extra_attempts: 9223372036854775808}}\n"
+        "  hw-02:\n"
+        f"    title: {'t' * 1000}\n"
+        f"    description: {'d' * 100_000}\n"
+        "    due_date: 2027-01-15\n"
+        "    points_possible: 3.4e+38\n"
+        "    max_attempts: 9223372036854775807\n"
+    )
+    monkeypatch.chdir(tmp_path)
+    code, out, _ = _run(["validate"], capsys)
+    assert code == 1
+    errors = [line.split(": error: ")[1] for line in out.splitlines() if ": error: " in line]
+    assert [e.split(":")[0] for e in errors] == [
+        "assignments.hw-01.title",
+        "assignments.hw-01.description",
+        "assignments.hw-01.points_possible",
+        "assignments.hw-01.max_attempts",
+        f"assignments.hw-01.grades.{SECTION[:-1]}7.grade_points",
+        f"assignments.hw-01.grades.{SECTION[:-1]}7.extra_attempts",
+    ]
+    assert "is too long (1001 characters; at most 1000 characters)" in errors[0]
+    assert "the API stores points_possible as a 32-bit float" in errors[2]
+    assert "hw-02" not in out

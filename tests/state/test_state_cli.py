@@ -216,3 +216,17 @@ def test_every_command_has_help_with_an_example() -> None:
     ):
         code, out, _ = run(*args, "--help")
         assert code == 0 and "Example: lmsctl" in out, args
+
+
+def test_state_list_and_show_print_a_hostile_title_escaped(tmp_path: Path) -> None:
+    backend = backend_of(tmp_path)
+    snapshot = make_snapshot(make_record("hw-01", applied={"title": "Essay \u202e\x9bcod.exe"}))
+    snapshot.api_url = "https://api.clever.com/v3.1"
+    backend.write(snapshot)
+    _, listed, _ = run("state", "list", "--root", str(tmp_path))
+    _, shown, _ = run("state", "show", HW1, "--root", str(tmp_path))
+    _, as_json, _ = run("state", "show", HW1, "--json", "--root", str(tmp_path))
+    for out in (listed, shown, as_json):
+        assert "\u202e" not in out and "\x9b" not in out
+        assert "\\u202e\\u009bcod.exe" in out
+    assert json.loads(as_json)["applied"]["title"] == "Essay \u202e\x9bcod.exe"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from lmsctl.manifest.loader import MAX_DEPTH, LoadFailure, load_yaml_text
+from lmsctl.manifest.loader import MAX_ALIAS_BYTES, MAX_DEPTH, LoadFailure, load_yaml_text
 
 
 def test_values_and_positions() -> None:
@@ -65,3 +65,44 @@ def test_undefined_alias() -> None:
     with pytest.raises(LoadFailure) as info:
         load_yaml_text("a: *nowhere\n", "f.yaml")
     assert info.value.diagnostics[0].line == 1
+
+
+def _description_bomb(size: int, aliases: int) -> str:
+    lines = [
+        "section: 5f1a0c0b8e1d2a0001a00001",
+        "assignments:",
+        "  a0:",
+        "    title: A",
+        "    due_date: 2027-01-15",
+        f"    description: &d {'x' * size}",
+    ]
+    for n in range(1, aliases + 1):
+        lines += [f"  a{n}:", "    title: A", "    due_date: 2027-01-15", "    description: *d"]
+    return "\n".join(lines) + "\n"
+
+
+def test_aliases_bringing_in_too_much_text_are_refused_at_the_alias() -> None:
+    # one 1 MiB anchored scalar and 299 aliases: few values, 300 MiB once expanded
+    text = _description_bomb(1024 * 1024, 299)
+    with pytest.raises(LoadFailure) as info:
+        load_yaml_text(text, "s.yaml")
+    (diag,) = info.value.diagnostics
+    # the second alias crosses the limit: it is the one named, where it is written
+    assert (diag.line, diag.col) == (14, 18)
+    assert diag.rule == "alias-limit"
+    assert diag.message.startswith(f"alias *d expands the file by more than {MAX_ALIAS_BYTES}")
+
+
+def test_aliases_count_the_text_of_keys_and_nested_values() -> None:
+    chunk = "y" * (MAX_ALIAS_BYTES // 4)
+    # an explicit (long) key, a list item and a nested mapping's value: 3/4 MiB in all
+    text = f"base: &b\n  ? k{chunk}\n  : [{chunk}, {{z: {chunk}}}]\nu1: *b\nu2: *b\n"
+    with pytest.raises(LoadFailure) as info:
+        load_yaml_text(text, "f.yaml")
+    assert info.value.diagnostics[0].line == 5  # u1 adds 3/4 MiB; u2 crosses 1 MiB
+
+
+def test_aliases_reusing_ordinary_text_stay_allowed() -> None:
+    # a 2 KB shared description reused by 200 assignments is 400 KB of expanded text
+    doc = load_yaml_text(_description_bomb(2000, 200), "s.yaml")
+    assert doc.data["assignments"]["a200"]["description"] == "x" * 2000

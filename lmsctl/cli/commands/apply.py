@@ -6,7 +6,6 @@ import asyncio
 import json
 import signal
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +13,6 @@ import click
 
 from lmsctl.addresses import Address
 from lmsctl.apply.executor import (
-    ApplyEvent,
     ApplyOptions,
     ApplyResult,
     Executor,
@@ -30,50 +28,12 @@ from lmsctl.cli.options import (
     workspace_options,
 )
 from lmsctl.cli.output import emit_plan, print_warnings
+from lmsctl.cli.progress import ApplyProgress, not_done_lines
 from lmsctl.errors import InterruptedError_, StalePlanError, UsageError
 from lmsctl.plan.model import Consent, Plan
 from lmsctl.plan.planfile import ensure_fresh, is_plan_file, load_plan
 from lmsctl.state.model import StateSnapshot
 from lmsctl.workspace import Workspace
-
-
-class _View:
-    """Progress while applying: a bar on a terminal, else one line per finished change."""
-
-    def __init__(self, *, quiet: bool, color: bool) -> None:
-        self.quiet = quiet
-        self.color = color
-        self.tty = sys.stderr.isatty()
-        self.start = time.monotonic()
-
-    def event(self, ev: ApplyEvent) -> None:
-        if self.quiet:
-            return
-        r = ev.result
-        c = r.change
-        label = f"{c.symbol} {c.address}"
-        if r.outcome is Outcome.DONE:
-            line = f"{label}: {c.action.value} done ({r.seconds:.1f} s)"
-        else:
-            line = f"{label}: {r.outcome.value}: {r.message}"
-            if c.source:
-                line += f" [{c.source}]"
-        if self.tty:
-            elapsed = max(time.monotonic() - self.start, 1e-6)
-            rate = ev.done / elapsed
-            eta = (ev.total - ev.done) / rate if rate > 0 else 0.0
-            if r.outcome is not Outcome.DONE:
-                click.echo("\r\033[K" + line, err=True)
-            bar_len = 30
-            filled = int(bar_len * ev.done / max(ev.total, 1))
-            bar = "#" * filled + "-" * (bar_len - filled)
-            click.echo(
-                f"\r\033[K[{bar}] {ev.done}/{ev.total}  {rate * 60:.0f}/min  ETA {eta:.0f} s",
-                err=True,
-                nl=ev.done >= ev.total,
-            )
-        else:
-            click.echo(line, err=True)
 
 
 def _result_json(result: ApplyResult) -> dict[str, Any]:
@@ -133,12 +93,13 @@ async def _execute(
     plan: Plan,
     snapshot: StateSnapshot,
     options: ApplyOptions,
-    view: _View,
+    view: ApplyProgress,
 ) -> ApplyResult:
     """Carry out the plan (Ctrl-C / SIGTERM stop it gracefully), then close the client."""
     try:
         executor = Executor(plan, ws.client(), ws.backend, snapshot, options, on_event=view.event)
-        return await run_interruptible(executor)
+        async with view.running(executor, ws.client(), total=len(plan.actionable)):
+            return await run_interruptible(executor)
     finally:
         await ws.aclose()
 
@@ -153,12 +114,11 @@ def _report(result: ApplyResult, as_json: bool) -> int:
     if as_json:
         click.echo(json.dumps(_result_json(result), indent=2))
     else:
-        failures = [r for r in result.results if r.outcome is not Outcome.DONE]
-        if failures:
+        not_done = not_done_lines(result)  # each change not done, once
+        if not_done:
             click.echo("")
-            for r in failures:
-                where = f" [{r.change.source}]" if r.change.source else ""
-                click.echo(f"  {r.outcome.value}: {r.change.address}{where}: {r.message}")
+            for line in not_done:
+                click.echo(line)
         if any(r.outcome is Outcome.STALE for r in result.results):
             click.echo(
                 "\nA change marked stale was not written: its value changed in the LMS after the "
@@ -244,7 +204,7 @@ def apply(
     if allow_mass_delete:
         consents.add(Consent.MASS_DELETE)
     options = ApplyOptions(parallelism=parallelism, consents=frozenset(consents))
-    view = _View(quiet=as_json, color=cli.color)
+    view = ApplyProgress(quiet=as_json)
     if from_file:
         plan, _ = load_plan(target)
         if targets or revert_drift or force:

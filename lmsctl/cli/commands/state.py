@@ -6,7 +6,6 @@ sandbox's with the global --sandbox) and hold the state lock while they write.
 
 from __future__ import annotations
 
-import json
 import os
 import socket
 from collections.abc import Callable
@@ -20,6 +19,8 @@ from lmsctl.cli.context import CliContext, pass_cli
 from lmsctl.cli.options import Seconds
 from lmsctl.config import load_config
 from lmsctl.errors import StateLockedError
+from lmsctl.render.json import dumps_for_terminal
+from lmsctl.render.style import escape_controls
 from lmsctl.state import locked, open_backend
 from lmsctl.state.backend import LockInfo, StateBackend, pid_alive
 from lmsctl.state.model import ResourceStatus
@@ -65,7 +66,7 @@ def _warn_takeover(lock: LockInfo, cli: CliContext) -> None:
 
 
 def _dump(data: Any) -> None:
-    click.echo(json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False))
+    click.echo(dumps_for_terminal(data, indent=2, sort_keys=True))
 
 
 @click.group("state", epilog="Example: lmsctl state list --root examples/coursework")
@@ -106,7 +107,7 @@ def list_(cli: CliContext, root: Path, as_json: bool) -> int:
     for r in rows:
         click.echo(
             f"{r.address:<{width}}  {r.status.value:<8} {r.assignment_id or '-':<36}  "
-            f"{r.grades:>6}  {r.title or ''}".rstrip()
+            f"{r.grades:>6}  {escape_controls(r.title or '')}".rstrip()
         )
     grades = sum(r.grades for r in rows)
     click.echo(
@@ -167,7 +168,7 @@ def _show_fields(title: str, values: dict[str, Any]) -> None:
 
 
 def _value(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, sort_keys=True)
+    return dumps_for_terminal(value, sort_keys=True)
 
 
 @state.command(

@@ -13,6 +13,7 @@ import click
 from lmsctl.cli.context import CliContext, pass_cli
 from lmsctl.cli.options import root_argument, workspace_options
 from lmsctl.errors import StateError
+from lmsctl.render.style import escape_controls
 from lmsctl.workspace import Workspace
 
 
@@ -71,7 +72,7 @@ def status(cli: CliContext, root: Path, as_json: bool) -> int:
     d = info["district"]
     ready = d["lms_state"] == "success"
     click.echo(f"API:       {info['api_url']}")
-    click.echo(f"District:  {d['name']} ({d['id']})")
+    click.echo(escape_controls(f"District:  {d['name']} ({d['id']})"))  # names from the LMS
     click.echo(
         f"LMS:       {d['lms_type'] or 'none'}, lms_state {d['lms_state']!r}"
         + ("" if ready else "  (writes will fail until it is 'success')")
