@@ -27,6 +27,8 @@ COMMANDS: dict[str, str] = {
     "state": "lmsctl.cli.commands.state:state",
     "force-unlock": "lmsctl.cli.commands.state:force_unlock",
     "sandbox": "lmsctl.cli.commands.sandbox:sandbox",
+    "init": "lmsctl.cli.commands.init:init",
+    "schema": "lmsctl.cli.commands.schema:schema",
 }
 
 
