@@ -244,7 +244,7 @@ def render_section_file(
         f"section: {section.id}",
         f"name: {name}",
         "assignments: {}",
-        "# To add an assignment, replace {} above with entries like this one:",
+        "# Add assignments under assignments: (in place of {}), like this one:",
         "#   hw-01:                       # a key of your choice, stable in this section",
         '#     title: "Homework 1"',
         "#     description: Problems 1-20 on page 42.",
