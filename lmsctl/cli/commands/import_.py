@@ -19,9 +19,9 @@ _EXAMPLE_ID = "3f1c2a9e-7d4b-4e0a-9a61-2b7c5d8e9f10"
 @click.command(
     "import",
     epilog=(
-        "Examples:\n\n"
-        f"  lmsctl import 5f1a0c0b8e1d2a0001a00001/hw-01 {_EXAMPLE_ID}\n\n"
-        f"  lmsctl import 5f1a0c0b8e1d2a0001a00001/essay-1 {_EXAMPLE_ID} --generate --grades\n\n"
+        "\b\nExamples (with the id of an assignment of that section):\n"
+        f"  lmsctl import 5f1a0c0b8e1d2a0001a00001/hw-01 {_EXAMPLE_ID}\n"
+        f"  lmsctl import 5f1a0c0b8e1d2a0001a00001/essay-1 {_EXAMPLE_ID} --generate --grades\n"
         "  lmsctl import --from-csv imports.csv --generate"
     ),
 )

@@ -20,10 +20,9 @@ from lmsctl.schema_files import DEFAULT_SCHEMA_DIR
 @click.command(
     "init",
     epilog=(
-        "Examples:\n\n"
-        "  lmsctl --sandbox init coursework\n\n"
-        "  lmsctl init coursework --teacher grace.okafor@maplewood.example "
-        "--timezone America/Chicago"
+        "\b\nExamples (the demo district of the embedded sandbox; drop --sandbox for Clever):\n"
+        "  lmsctl --sandbox init coursework --timezone America/Chicago\n"
+        "  lmsctl --sandbox init okafor --teacher grace.okafor@maplewood.example"
     ),
 )
 @root_argument
@@ -113,8 +112,9 @@ def init(
         f"LMS {roster.lms_type or 'unknown'}, state {roster.lms_state or 'unknown'}."
     )
     shown = display_path(root)
+    n = len(roster.sections)
     click.echo(
-        f"Wrote {len(result.files)} files under {shown}: {len(roster.sections)} section files "
+        f"Wrote {len(result.files)} files under {shown}: {n} section file{'s' * (n != 1)} "
         f"({result.student_count} students), lmsctl.yaml and the JSON Schemas in "
         f"{display_path(root / schema_dir)}."
     )
