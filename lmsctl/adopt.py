@@ -182,7 +182,12 @@ def _local_date(value: Any, zone: zoneinfo.ZoneInfo) -> Any:
 def _for_yaml(name: str, value: Any, zone: zoneinfo.ZoneInfo) -> Any:
     if name in ASSIGNMENT_DATE_FIELDS or name in GRADE_DATE_FIELDS:
         return _local_date(value, zone)
-    return value
+    return _tidy(value)
+
+
+def yaml_value(name: str, value: Any, timezone: str) -> Any:
+    """An API value of field ``name`` as a manifest writes it (dates in ``timezone``)."""
+    return _for_yaml(name, value, zoneinfo.ZoneInfo(timezone))
 
 
 class _Dumper(yaml.SafeDumper):
@@ -583,4 +588,5 @@ __all__ = [
     "read_requests_csv",
     "render_entry",
     "splice_entry",
+    "yaml_value",
 ]

@@ -29,6 +29,7 @@ COMMANDS: dict[str, str] = {
     "sandbox": "lmsctl.cli.commands.sandbox:sandbox",
     "init": "lmsctl.cli.commands.init:init",
     "schema": "lmsctl.cli.commands.schema:schema",
+    "pull": "lmsctl.cli.commands.pull:pull",
 }
 
 
