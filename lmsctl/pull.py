@@ -15,8 +15,9 @@ Edits are made on the file's text at the exact spans PyYAML's composer reports f
 quoting and every other byte of the file stay as they were; each edited file is parsed again
 and checked to hold exactly the intended values before it is written (atomically). A field a
 section's ``defaults`` sets is written into the assignment itself (the other assignments keep
-the default). State then records the LMS values as applied, so the next plan says
-"No changes".
+the default). Afterwards the manifests match the LMS, so the next plan says "No changes"; state
+is left as it is (the next apply records the values as applied), so an edit pulled and then
+discarded still shows as drift instead of being reverted as an ordinary update.
 """
 
 from __future__ import annotations
@@ -271,7 +272,6 @@ def pull(ws: Workspace, targets: tuple[Address, ...] = (), *, dry_run: bool = Fa
         PullSkip(c.address, c.field, f"conflict: {c.reason}; resolve it by hand")
         for c in plan.conflicts
     ]
-    state_sets: list[tuple[str, str | None, dict[str, Any]]] = []  # assignment, student, fields
     order = 0
 
     def doc_of(path: Path) -> _Doc:
@@ -287,7 +287,6 @@ def pull(ws: Workspace, targets: tuple[Address, ...] = (), *, dry_run: bool = Fa
         located = _parse_source(drift.source)
         parts = drift.address.split("/")
         assignment = "/".join(parts[:2])
-        student = parts[3] if len(parts) == 4 else None
         spec = specs.get(assignment)
         if located is None or spec is None:
             skipped.append(PullSkip(drift.address, drift.field, "not found in the manifests"))
@@ -326,7 +325,6 @@ def pull(ws: Workspace, targets: tuple[Address, ...] = (), *, dry_run: bool = Fa
             doc.replace(node, rendered, order)
             doc.expect.append((where, _load(rendered)))
         _note(edits, drift, EditKind.DRIFT, display_path(path))
-        state_sets.append((assignment, student, {drift.field: drift.live}))
 
     drifted = {d.address for d in plan.drift}
     for address, spec in sorted(specs.items()):
@@ -395,7 +393,6 @@ def pull(ws: Workspace, targets: tuple[Address, ...] = (), *, dry_run: bool = Fa
                     display_path(path),
                 )
             )
-            state_sets.append((address, uid, dict(fields)))
 
     changes = []
     for path, doc in docs.items():
@@ -414,13 +411,10 @@ def pull(ws: Workspace, targets: tuple[Address, ...] = (), *, dry_run: bool = Fa
                 f"cannot write {display_path(change.path)}: {exc.strerror or exc}",
                 hint="make the manifests writable, then pull again",
             ) from exc
-    for assignment, student, values in state_sets:
-        record = snapshot.resources[assignment]
-        if student is None:
-            record.applied.update(values)
-        else:
-            record.grades.setdefault(student, {}).update(values)
-    ws.backend.write(snapshot)
+    # State is not touched: the manifests now match the LMS, so plan says "No changes", and
+    # the next apply records these values as applied (a state fix, no API call). Were state
+    # written here, discarding the pulled edit would turn the teacher's change into a plain
+    # update that the next apply reverts without a drift warning.
     return PullResult(tuple(edits), tuple(skipped), tuple(changes), written=True)
 
 

@@ -86,6 +86,12 @@ def test_teacher_edits_come_back_into_exactly_those_lines(
     assert "No changes. The LMS matches the manifests." in plan.out
     nothing = lmsctl(*SAND, "pull", str(coursework))
     assert nothing.code == 0 and "Nothing to pull" in nothing.out
+    # pulled, then thrown away (git checkout): still drift, never a plain update that reverts
+    path.write_text(before)
+    plan = lmsctl(*SAND, "plan", str(coursework))
+    assert plan.code == 0, plan.text
+    assert "Drift: 4 fields changed" in plan.out, plan.out
+    assert "except for the drift above, which is kept" in plan.out, plan.out
 
 
 def test_grades_set_only_in_the_lms_and_fields_from_defaults_are_added(
