@@ -172,3 +172,24 @@ def test_schema_export_and_validate_says_when_a_modeline_schema_is_old(
     Path("proj/schemas/config.schema.json").unlink()
     res = lmsctl("validate", "proj")
     assert "proj/lmsctl.yaml:1:" in res.out and "does not exist" in res.out, res.out
+
+
+def test_init_against_a_served_api_with_api_url(
+    lmsctl: Callable[..., CliResult], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from lmsctl.sandbox import running_server
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("CLEVER_TOKEN", DEMO_TOKEN)
+    with running_server(SandboxConfig()) as base_url:
+        res = lmsctl("--api-url", base_url, "init", "proj")
+        assert res.code == 0, res.text
+        assert f"lmsctl --api-url {base_url} plan proj" in res.out
+        assert f"api_url: {base_url}" in Path("proj/lmsctl.yaml").read_text()
+        assert len(list(Path("proj/sections").glob("*.yaml"))) == 4
+        planned = lmsctl("plan", "proj", "--detailed-exitcode")  # api_url from lmsctl.yaml
+        assert planned.code == 0 and "No changes" in planned.out, planned.text
+    monkeypatch.delenv("CLEVER_TOKEN")
+    res = lmsctl("init", "other")
+    assert res.code == 1 and "CLEVER_TOKEN is not set" in res.err
+    assert not Path("other").exists()
