@@ -29,7 +29,13 @@ import yaml
 from lmsctl.addresses import UUID_RE, Address, parse_address
 from lmsctl.config import display_path
 from lmsctl.diff import is_set
-from lmsctl.errors import ApiNotFoundError, ConfigError, StateError, UsageError
+from lmsctl.errors import (
+    ApiNotFoundError,
+    ConfigError,
+    ManifestError,
+    StateError,
+    UsageError,
+)
 from lmsctl.init import SECTIONS_DIR, SectionRoster, render_section_file, slug
 from lmsctl.manifest import load_desired
 from lmsctl.model import (
@@ -448,7 +454,13 @@ def import_assignments(
     pending = [_Pending(r) for r in requests]
     snapshot = ws.read_state()
     _check_state(snapshot, pending)
-    desired, _diags = load_desired(ws.options.root)
+    desired, diags = load_desired(ws.options.root)
+    errors = [d for d in diags if d.is_error]
+    if generate and errors:
+        # a section file that does not load would get a second file for the same section
+        raise ManifestError(
+            errors, f"{len(errors)} error(s) in the manifests: fix them before --generate"
+        )
     _check_manifests(desired, pending, generate)
     lms_type = asyncio.run(_fetch(ws, snapshot, pending, generate=generate, grades=grades))
     timezone = desired.config.timezone

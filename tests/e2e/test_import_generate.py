@@ -117,6 +117,11 @@ def test_import_refusals_name_the_problem(
     res = lmsctl(*SAND, "import", "--from-csv", "twice.csv", *args, "--generate")
     assert res.code == 2 and "imported twice" in res.err, res.err
     assert (root / "sections" / _file_of(root, ALGEBRA)).read_text() == before
+    broken = root / "sections" / _file_of(root, SECOND)
+    broken.write_text(broken.read_text().replace("assignments: {}", "assignments: [oops"))
+    res = lmsctl(*SAND, "import", f"{SECOND}/lab-1", quiz, *args, "--generate")
+    assert res.code == 1 and "fix them before --generate" in res.err, res.err
+    assert len(list((root / "sections").glob("*.yaml"))) == 4  # no second file for it
     assert "No assignments in state" in lmsctl(*SAND, "state", "list", *args).out
 
 
@@ -156,3 +161,25 @@ def test_splice_adds_the_entry_and_keeps_every_other_byte(before: str) -> None:
     # only lines were added (and an empty {} / ~ placeholder removed)
     kept = [ln for ln in before.splitlines() if "{}" not in ln and "~" not in ln]
     assert all(ln in after.splitlines() for ln in kept), after
+
+
+def test_a_section_no_file_holds_gets_a_new_file_with_a_working_modeline(
+    lmsctl: Callable[..., CliResult], project: tuple[Path, SandboxPeek]
+) -> None:
+    root, peek = project
+    (root / "sections" / _file_of(root, SECOND)).unlink()
+    for schema in (root / "schemas").iterdir():
+        schema.unlink()
+    lab = _create(peek, SECOND, title="Lab report", due_date="2030-04-02T04:59:00.000Z")
+    res = lmsctl(*SAND, "import", f"{SECOND}/lab-1", lab, "--root", str(root), "--generate")
+    assert res.code == 0, res.text
+    path = root / "sections" / _file_of(root, SECOND)
+    text = path.read_text()
+    assert text.startswith("# yaml-language-server: $schema=../schemas/section.schema.json\n")
+    assert (root / "schemas" / "section.schema.json").is_file()  # exported for the modeline
+    assert "#   sis:" in text  # the students as comments, as init writes them
+    assert yaml.safe_load(text)["assignments"]["lab-1"]["title"] == "Lab report"
+    validated = lmsctl("validate", str(root))
+    assert validated.code == 0 and "0 warnings" in validated.out, validated.out
+    planned = lmsctl(*SAND, "plan", str(root), "--detailed-exitcode")
+    assert planned.code == 0 and "No changes" in planned.out, planned.text
