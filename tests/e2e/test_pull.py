@@ -136,3 +136,35 @@ def test_conflicts_and_gradebook_files_are_left_alone(
     assert f"Skipped {ALGEBRA}/hw-02/grades/{S2} grade_points: in the gradebook" in res.err
     assert "Nothing to pull" in res.out
     assert path.read_text() == before and csv.read_text() == csv_before
+
+
+def test_block_scalars_and_single_quotes_keep_their_place(
+    lmsctl: Callable[..., CliResult], coursework: Path, sandbox: SandboxPeek
+) -> None:
+    path = coursework / ALGEBRA_FILE
+    edit(path, 'title: "Homework 1: Linear equations"', "title: 'Homework 1: Linear equations'")
+    edit(
+        path,
+        "description: Problems 1-20 on page 42. Show your work.\n",
+        "description: |\n      Problems 1-20 on page 42.\n      Show your work.\n",
+    )
+    _apply(lmsctl, coursework)
+    before = path.read_text()
+    _patch(sandbox, HW1, {"title": "It's homework 1", "description": "Problems 1-25.\nShow it."})
+    res = lmsctl(*SAND, "pull", str(coursework))
+    assert res.code == 0, res.text
+    after = path.read_text()
+    removed, added = _changed_lines(before, after)
+    assert removed == [
+        "    title: 'Homework 1: Linear equations'",
+        "    description: |",
+        "      Problems 1-20 on page 42.",
+        "      Show your work.",
+    ]
+    assert added == [
+        "    title: 'It''s homework 1'",
+        '    description: "Problems 1-25.\\nShow it."',
+    ]
+    assert "    display_date: 2027-01-18" in after  # the next line is still its own
+    plan = lmsctl(*SAND, "plan", str(coursework), "--detailed-exitcode")
+    assert plan.code == 0 and "No changes" in plan.out, plan.text
