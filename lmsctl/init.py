@@ -26,7 +26,7 @@ from typing import Any, Protocol
 
 from lmsctl.addresses import OBJECT_ID_RE
 from lmsctl.config import CONFIG_FILE, display_path
-from lmsctl.errors import ConfigError, UsageError
+from lmsctl.errors import ApiError, ConfigError, UsageError
 from lmsctl.roster import display_name
 from lmsctl.schema_files import (
     CONFIG_SCHEMA,
@@ -117,7 +117,13 @@ async def read_district(reader: RosterReader, filters: InitFilters) -> DistrictR
     """The token's district and the sections ``filters`` choose, with their students."""
     district = await reader.get_my_district()
     sections = await reader.list_sections(limit=LISTING_LIMIT)
-    teachers = await reader.list_users("teacher", limit=LISTING_LIMIT)
+    try:
+        teachers = await reader.list_users("teacher", limit=LISTING_LIMIT)
+    except ApiError:
+        # teachers' names and emails only decorate the files; an email filter needs them
+        if any(not OBJECT_ID_RE.match(t) for t in filters.teachers):
+            raise
+        teachers = []
     by_id = {str(t["id"]): t for t in teachers if t.get("id")}
     chosen = _choose(sections, by_id, filters)
     gate = asyncio.Semaphore(ROSTER_CONCURRENCY)
