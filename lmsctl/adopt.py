@@ -55,6 +55,7 @@ from lmsctl.schema_files import (
 from lmsctl.state.model import ResourceRecord, ResourceStatus, StateSnapshot
 from lmsctl.timeutil import format_api_datetime, parse_datetime, utcnow
 from lmsctl.workspace import Workspace
+from lmsctl.yamledit import after_line, compose, end_of_block
 
 _ATTACHMENT_KEYS = ("type", "title", "url", "description")
 _SUBMISSION_PAGE = 100
@@ -256,28 +257,13 @@ def render_entry(
     return "\n".join(lines) + "\n"
 
 
-def _last_node(node: yaml.Node) -> yaml.Node:
-    while isinstance(node, yaml.MappingNode | yaml.SequenceNode) and not node.flow_style:
-        if not node.value:
-            break
-        last = node.value[-1]
-        node = last[1] if isinstance(node, yaml.MappingNode) else last
-    return node
-
-
-def _after_line(text: str, index: int) -> int:
-    """The index just after the end of the line holding ``index`` (its newline included)."""
-    end = text.find("\n", index)
-    return len(text) if end < 0 else end + 1
-
-
 def splice_entry(text: str, key: str, entry_for: Callable[[int], str]) -> str:
     """Add one entry under the top-level ``assignments:`` of a section file's text.
 
     ``entry_for(indent)`` renders the entry. Every other byte of the file stays as it was.
     ConfigError when the file's layout does not allow it (a non-empty flow mapping).
     """
-    root = yaml.compose(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+    root = compose(text)
     if not isinstance(root, yaml.MappingNode):
         raise ConfigError("the section file is not a mapping")
     for key_node, value in root.value:
@@ -286,7 +272,7 @@ def splice_entry(text: str, key: str, entry_for: Callable[[int], str]) -> str:
         if isinstance(value, yaml.ScalarNode) and value.tag.endswith(":null"):
             # 'assignments:' with nothing, or '~' / 'null'
             head = text[: value.start_mark.index] + text[value.end_mark.index :]
-            at = _after_line(head, key_node.start_mark.index)
+            at = after_line(head, key_node.start_mark.index)
             return _join(head, at, entry_for(2))
         if isinstance(value, yaml.MappingNode) and value.flow_style:
             if value.value:
@@ -295,14 +281,11 @@ def splice_entry(text: str, key: str, entry_for: Callable[[int], str]) -> str:
                     hint="write it as a block (one key per line) so import can add to it",
                 )
             head = text[: value.start_mark.index].rstrip(" ") + text[value.end_mark.index :]
-            at = _after_line(head, key_node.start_mark.index)
+            at = after_line(head, key_node.start_mark.index)
             return _join(head, at, entry_for(2))
         if isinstance(value, yaml.MappingNode):
             indent = value.value[0][0].start_mark.column
-            last = _last_node(value)
-            end = last.end_mark.index
-            at = end if last.end_mark.column == 0 else _after_line(text, end)
-            return _join(text, at, entry_for(indent))
+            return _join(text, end_of_block(text, value), entry_for(indent))
         raise ConfigError("assignments is not a mapping")
     base = text if text.endswith("\n") or not text else text + "\n"
     return base + "assignments:\n" + entry_for(2)

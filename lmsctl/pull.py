@@ -45,6 +45,7 @@ from lmsctl.roster import Roster
 from lmsctl.schema_files import write_atomically
 from lmsctl.state.model import ResourceStatus, StateSnapshot
 from lmsctl.workspace import Workspace
+from lmsctl.yamledit import compose, end_of_block
 
 Path_ = tuple[Any, ...]
 
@@ -117,7 +118,7 @@ class _Doc:
     @classmethod
     def read(cls, path: Path) -> _Doc:
         text = path.read_text(encoding="utf-8")
-        root = yaml.compose(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+        root = compose(text)
         if not isinstance(root, yaml.MappingNode):
             raise ConfigError(f"{display_path(path)} is not a mapping")
         doc = cls(path, text, root)
@@ -155,9 +156,7 @@ class _Doc:
 
     def append_to(self, mapping: yaml.MappingNode, lines: str, order: int) -> None:
         """Add ``lines`` (indented already) after the block mapping's last line."""
-        last = _last_node(mapping)
-        end = last.end_mark.index
-        at = end if last.end_mark.column == 0 else _after_line(self.text, end)
+        at = end_of_block(self.text, mapping)
         self.edits.append((at, at, lines, order))
 
     def result(self) -> str:
@@ -168,20 +167,6 @@ class _Doc:
                 before += "\n"
             text = before + new + text[end:]
         return text
-
-
-def _last_node(node: yaml.Node) -> yaml.Node:
-    while isinstance(node, yaml.MappingNode | yaml.SequenceNode) and not node.flow_style:
-        if not node.value:
-            break
-        last = node.value[-1]
-        node = last[1] if isinstance(node, yaml.MappingNode) else last
-    return node
-
-
-def _after_line(text: str, index: int) -> int:
-    end = text.find("\n", index)
-    return len(text) if end < 0 else end + 1
 
 
 def _inline(name: str, value: Any, timezone: str) -> str:
