@@ -33,7 +33,8 @@ def export(directory: Path) -> int:
         click.echo(f"{item.status.value:>9}  {item.path.as_posix()}")
     changed = sum(1 for r in results if r.status is not ExportStatus.UNCHANGED)
     click.echo(
-        f"{changed} of {len(EXPORTED_SCHEMAS)} schema files written (lmsctl's own, for editors: "
-        f"# yaml-language-server: $schema={(directory / 'section.schema.json').as_posix()})."
+        f"{changed} of {len(EXPORTED_SCHEMAS)} schema files written. A manifest's first line "
+        "points editors at them, by a path relative to the manifest, e.g. "
+        "# yaml-language-server: $schema=../schemas/section.schema.json"
     )
     return 0
