@@ -28,6 +28,9 @@ COMMANDS: dict[str, str] = {
     "state": "lmsctl.cli.commands.state:state",
     "force-unlock": "lmsctl.cli.commands.state:force_unlock",
     "sandbox": "lmsctl.cli.commands.sandbox:sandbox",
+    "init": "lmsctl.cli.commands.init:init",
+    "schema": "lmsctl.cli.commands.schema:schema",
+    "pull": "lmsctl.cli.commands.pull:pull",
 }
 
 

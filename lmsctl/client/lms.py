@@ -374,6 +374,23 @@ class LmsClient:
     async def get_section(self, section_id: str) -> dict[str, Any]:
         return await self._data("GET", f"/sections/{_seg(section_id)}", "GET section")
 
+    async def _listing(self, first: str, endpoint: str) -> list[dict[str, Any]]:
+        seen: dict[str, dict[str, Any]] = {}
+        async for items in self._pages(first, endpoint):
+            for item in items:
+                obj = _unwrap(item)
+                if obj is not None and obj.get("id"):
+                    seen.setdefault(str(obj["id"]), obj)
+        return list(seen.values())
+
+    async def list_sections(self, limit: int = 10000) -> list[dict[str, Any]]:
+        """Every section the token sees (GET /sections, Data API paging, links rel=next)."""
+        return await self._listing(f"/sections?limit={int(limit)}", "GET sections")
+
+    async def list_users(self, role: str, limit: int = 10000) -> list[dict[str, Any]]:
+        """Every user of the token's district with ``role`` (GET /users?role=)."""
+        return await self._listing(f"/users?role={quote(role)}&limit={int(limit)}", "GET users")
+
     async def list_section_users(
         self, section_id: str, role: str = "student", limit: int = 100
     ) -> list[dict[str, Any]]:

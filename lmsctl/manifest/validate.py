@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from lmsctl.errors import Diagnostic, Severity
+from lmsctl.errors import Diagnostic, Severity, sort_diagnostics
 from lmsctl.manifest.resolve import load_desired
 from lmsctl.model import DesiredState
 from lmsctl.render.json import dumps_for_terminal
@@ -81,4 +81,20 @@ def report_for(desired: DesiredState, diagnostics: list[Diagnostic], root: str) 
 def validate_root(root: Path, *, cwd: Path | None = None) -> ValidationReport:
     """Check everything under ``root`` that can be checked offline."""
     desired, diagnostics = load_desired(root, cwd=cwd)
+    diagnostics = sort_diagnostics([*diagnostics, *_modeline_diagnostics(root, cwd)])
     return report_for(desired, diagnostics, root.as_posix())
+
+
+def _modeline_diagnostics(root: Path, cwd: Path | None) -> list[Diagnostic]:
+    """Warnings for schema modelines that point at a missing or an outdated schema."""
+    from lmsctl.config import CONFIG_FILE, display_path
+    from lmsctl.manifest.resolve import discover_manifests
+    from lmsctl.schema_files import CONFIG_SCHEMA, SECTION_SCHEMA, modeline_diagnostics
+
+    if not root.is_dir():
+        return []
+    files = [(root / CONFIG_FILE, CONFIG_SCHEMA)] if (root / CONFIG_FILE).is_file() else []
+    files += [(path, SECTION_SCHEMA) for path in discover_manifests(root)]
+    return modeline_diagnostics(
+        [(path, display_path(path, cwd), name) for path, name in files], cwd=cwd
+    )

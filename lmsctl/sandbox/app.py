@@ -594,6 +594,59 @@ class _Api:
         items = [{"data": _v30_user(u) if strip else u} for u in page]
         return JSONResponse({"data": items, "links": links})
 
+    async def district_listing(self, request: Request) -> Response:
+        """GET /sections and GET /users?role=: the token's district, Data API range paging."""
+        table = "sections" if request.url.path.endswith("/sections") else "users"
+        q = request.query_params
+        role = q.get("role") or None
+        roles = ("contact", "district_admin", "staff", "student", "teacher")
+        if table == "users" and role is not None and role not in roles:
+            return message(400, f"role in query should be one of [{' '.join(roles)}]")
+        limit_text = q.get("limit")
+        limit = 100
+        if limit_text is not None:
+            try:
+                limit = int(limit_text)
+            except ValueError:
+                return message(400, f'limit in query must be of type integer: "{limit_text}"')
+            if limit < 1:
+                return message(400, "limit in query should be greater than or equal to 1")
+            if limit > DATA_API_MAX_LIMIT:
+                return message(
+                    413, f"limit in query should be less than or equal to {DATA_API_MAX_LIMIT}"
+                )
+        after = q.get("starting_after") or None
+        before = q.get("ending_before") or None
+        district = self.district(request).id
+
+        def page(after: str | None, before: str | None, limit: int) -> list[dict[str, Any]]:
+            return self.store.district_page(
+                table, district, role=role, starting_after=after, ending_before=before, limit=limit
+            )
+
+        items = page(after, before, limit)
+        v = self.version(request)
+        fixed = [f"role={role}"] if role and table == "users" else []
+        if limit_text is not None:
+            fixed.append(f"limit={limit}")
+
+        def uri(extra: list[str]) -> str:
+            params = fixed + extra
+            return f"/{v}/{table}" + ("?" + "&".join(params) if params else "")
+
+        self_extra = [f"starting_after={after}"] if after else []
+        self_extra += [f"ending_before={before}"] if before else []
+        links = [{"rel": "self", "uri": uri(self_extra)}]
+        if items:
+            first, last = items[0]["id"], items[-1]["id"]
+            if page(last, before if after else None, 1):
+                links.append({"rel": "next", "uri": uri([f"starting_after={last}"])})
+            if page(None, first, 1):
+                links.append({"rel": "prev", "uri": uri([f"ending_before={first}"])})
+        if v == "v3.0":
+            items = [{k: x for k, x in i.items() if k != "lms_status"} for i in items]
+        return JSONResponse({"data": [{"data": i} for i in items], "links": links})
+
     async def user_by_id(self, request: Request) -> Response:
         user = self.store.get_user(request.path_params["user_id"])
         if user is None or user.district_id != self.district(request).id:
@@ -987,6 +1040,8 @@ def create_app(config: SandboxConfig) -> Starlette:
         routes += [
             _resource(v + "/districts", {"GET": api.districts}),
             _resource(v + "/districts/{district_id}", {"GET": api.district_by_id}),
+            _resource(v + "/sections", {"GET": api.district_listing}),
+            _resource(v + "/users", {"GET": api.district_listing}),
             _resource(v + sec, {"GET": api.section_by_id}),
             _resource(v + sec + "/users", {"GET": api.section_users}),
             _resource(v + "/users/{user_id}", {"GET": api.user_by_id}),

@@ -216,6 +216,38 @@ class Store:
         page = [json.loads(r[1]) for r in rows]
         return page[::-1] if order == "DESC" else page
 
+    def district_page(
+        self,
+        table: str,
+        district_id: str,
+        *,
+        role: str | None = None,
+        starting_after: str | None,
+        ending_before: str | None,
+        limit: int,
+    ) -> list[dict[str, Any]]:
+        """One page of a district's sections or users, ascending ids (Data API range paging)."""
+        if table not in ("sections", "users"):
+            raise ValueError(f"not a district listing: {table}")
+        where = ["district_id = ?"]
+        params: list[Any] = [district_id]
+        if role is not None and table == "users":
+            where.append("role = ?")
+            params.append(role)
+        if starting_after is not None:
+            where.append("id > ?")
+            params.append(starting_after)
+        if ending_before is not None:
+            where.append("id < ?")
+            params.append(ending_before)
+        order = "DESC" if ending_before is not None and starting_after is None else "ASC"
+        rows = self._all(
+            f"SELECT data FROM {table} WHERE {' AND '.join(where)} ORDER BY id {order} LIMIT ?",
+            [*params, limit],
+        )
+        page = [json.loads(r[0]) for r in rows]
+        return page[::-1] if order == "DESC" else page
+
     # -- assignments ---------------------------------------------------------------------------
 
     def insert_assignment(

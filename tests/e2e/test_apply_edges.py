@@ -96,7 +96,8 @@ def test_import_advice_is_a_command_that_works(
     assert "state mv" not in res.err, res.err
     assert f"belongs to section {SCIENCE}" in res.err
     # A new address and an id that does not exist: nothing to state rm.
-    res = lmsctl(*SAND, "import", f"{ALGEBRA}/hw-09", "00000000-0000-4000-8000-000000000000", *root)
+    missing = "00000000-0000-4000-8000-000000000000"
+    res = lmsctl(*SAND, "import", f"{ALGEBRA}/hw-09", missing, *root, "--generate")
     assert res.code == 1, res.err
     assert "does not exist in section" in res.err
     assert "state rm" not in res.err, res.err

@@ -1,29 +1,32 @@
-"""lmsctl import: adopt an assignment that already exists in the LMS."""
+"""lmsctl import: adopt assignments that already exist in the LMS."""
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 
 import click
 
-from lmsctl.addresses import UUID_RE, parse_address
+from lmsctl.adopt import ImportRequest, import_assignments, parse_request, read_requests_csv
 from lmsctl.cli.context import CliContext, pass_cli
 from lmsctl.cli.options import workspace_options
-from lmsctl.errors import ApiNotFoundError, StateError, UsageError
-from lmsctl.state.model import ResourceRecord, ResourceStatus
-from lmsctl.timeutil import format_api_datetime, utcnow
+from lmsctl.config import display_path
+from lmsctl.errors import UsageError
 from lmsctl.workspace import Workspace
+
+_EXAMPLE_ID = "3f1c2a9e-7d4b-4e0a-9a61-2b7c5d8e9f10"
 
 
 @click.command(
     "import",
     epilog=(
-        "Example: lmsctl import 5f1a0c0b8e1d2a0001a00001/hw-01 3f1c2a9e-7d4b-4e0a-9a61-2b7c5d8e9f10"
+        "\b\nExamples (with the id of an assignment of that section):\n"
+        f"  lmsctl import 5f1a0c0b8e1d2a0001a00001/hw-01 {_EXAMPLE_ID}\n"
+        f"  lmsctl import 5f1a0c0b8e1d2a0001a00001/essay-1 {_EXAMPLE_ID} --generate --grades\n"
+        "  lmsctl import --from-csv imports.csv --generate"
     ),
 )
-@click.argument("address")
-@click.argument("assignment_id")
+@click.argument("address", required=False)
+@click.argument("assignment_id", required=False)
 @click.option(
     "--root",
     type=click.Path(file_okay=False, path_type=Path),
@@ -31,86 +34,73 @@ from lmsctl.workspace import Workspace
     show_default=True,
     help="Manifests root (where lmsctl.yaml and the state live).",
 )
+@click.option(
+    "--generate",
+    is_flag=True,
+    help="Write the manifest entry from the live assignment (for an address in no manifest).",
+)
+@click.option(
+    "--grades",
+    is_flag=True,
+    help="With --generate: also write the grades set in the LMS, and manage them.",
+)
+@click.option(
+    "--from-csv",
+    "csv_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    metavar="FILE",
+    help="Import every 'address,assignment_id' line of FILE (instead of ADDRESS ID).",
+)
 @pass_cli
-def import_(cli: CliContext, address: str, assignment_id: str, root: Path) -> int:
-    """Adopt an existing LMS assignment at ADDRESS, so lmsctl manages it instead of creating one.
+def import_(
+    cli: CliContext,
+    address: str | None,
+    assignment_id: str | None,
+    root: Path,
+    generate: bool,
+    grades: bool,
+    csv_file: Path | None,
+) -> int:
+    """Adopt the existing LMS assignment ASSIGNMENT_ID at ADDRESS (<section id>/<key>).
 
-    Checks that the assignment exists in the section, then records it in state. Nothing changes in
-    the LMS; the next plan shows how it differs from the manifests. This is also how to resolve a
-    create whose outcome was unknown ('?' in the plan) when the assignment does exist.
+    Checks that the assignment exists in the section, then records it in state, so lmsctl
+    manages it instead of creating another one. Nothing changes in the LMS.
+
+    ADDRESS must be in a manifest already (as Terraform needs configuration for an import),
+    unless --generate writes its entry from the live assignment: the fields the LMS reports,
+    dates in lmsctl.yaml's time zone, and with --grades the grades set in the LMS; the next
+    plan then says 'No changes'. Without --generate this is also how to resolve a create whose
+    outcome was unknown ('?' in the plan) when the assignment does exist.
     """
-    parsed = parse_address(address)
-    if parsed.student is not None:
+    requests: list[ImportRequest]
+    if csv_file is not None:
+        if address or assignment_id:
+            raise UsageError("give either ADDRESS ASSIGNMENT_ID or --from-csv FILE, not both")
+        requests = read_requests_csv(csv_file)
+    elif address and assignment_id:
+        requests = [parse_request(address, assignment_id)]
+    else:
         raise UsageError(
-            "import takes an assignment address, not a grade's", hint=parsed.assignment
-        )
-    if not UUID_RE.match(assignment_id):
-        raise UsageError(
-            f"{assignment_id!r} is not an assignment id",
-            hint="Clever assignment ids are UUIDs like 3f1c2a9e-7d4b-4e0a-9a61-2b7c5d8e9f10",
+            "give ADDRESS ASSIGNMENT_ID, or --from-csv FILE",
+            hint=f"e.g. lmsctl import 5f1a0c0b8e1d2a0001a00001/hw-01 {_EXAMPLE_ID}",
         )
     ws = Workspace.open(
         workspace_options(cli, root, command="lmsctl import", progress=False),
         load_manifests=False,
     )
-
-    async def fetch() -> dict[str, object]:
-        try:
-            client = ws.client()
-            return await client.get_assignment(parsed.section_id, assignment_id)
-        finally:
-            await ws.aclose()
-
     with ws:
-        snapshot = ws.read_state()
-        key = parsed.assignment
-        existing = snapshot.resources.get(key)
-        if existing is not None and existing.status is ResourceStatus.CREATED:
-            raise StateError(
-                f"{key} is already managed (assignment {existing.assignment_id})",
-                hint=f"to manage another one there, first: lmsctl state rm {key}",
-            )
-        for other_address, record in snapshot.resources.items():
-            if record.assignment_id == assignment_id:
-                if record.section_id != parsed.section_id:
-                    # state mv refuses a move across sections: do not suggest it.
-                    hint = (
-                        f"it belongs to section {record.section_id}; an LMS assignment cannot "
-                        "change sections, so keep it in that section's manifest"
-                    )
-                else:
-                    hint = f"to re-address it: lmsctl state mv {other_address} {key}"
-                raise StateError(
-                    f"assignment {assignment_id} is already managed as {other_address}",
-                    hint=hint,
-                )
-        try:
-            live = asyncio.run(fetch())
-        except ApiNotFoundError as exc:
-            if existing is not None:
-                hint = f"if the create never happened: lmsctl state rm {key}"
-            else:
-                hint = f"check the id: it must be an assignment of section {parsed.section_id}"
-            raise StateError(
-                f"assignment {assignment_id} does not exist in section {parsed.section_id}",
-                hint=hint,
-            ) from exc
-        now = format_api_datetime(utcnow())
-        snapshot.resources[key] = ResourceRecord(
-            section_id=parsed.section_id,
-            key=parsed.key,
-            assignment_id=assignment_id,
-            status=ResourceStatus.CREATED,
-            applied={},
-            grades={},
-            created_at=str(live.get("created") or now),
-            updated_at=now,
-        )
-        if not snapshot.api_url:
-            snapshot.api_url = ws.api_url
-        ws.backend.write(snapshot)
-    title = live.get("title") or assignment_id
-    click.echo(
-        f"Imported {key}: {title!r} ({assignment_id}). Run lmsctl plan to see how it differs."
-    )
+        outcomes = import_assignments(ws, requests, generate=generate, grades=grades)
+    for outcome in outcomes:
+        where = f" into {outcome.file}" if outcome.file else ""
+        plural = "grade" if outcome.grades == 1 else "grades"
+        extra = f", with {outcome.grades} {plural}" if outcome.grades else ""
+        what = f"{outcome.title!r} ({outcome.assignment_id})"
+        click.echo(f"Imported {outcome.address}: {what}{where}{extra}.")
+    flags = "--sandbox " if cli.sandbox else (f"--api-url {cli.api_url} " if cli.api_url else "")
+    shown = display_path(root)
+    if generate:
+        click.echo(f"Review the new entries, then: lmsctl {flags}plan {shown} (expect No changes)")
+    else:
+        click.echo(f"Run lmsctl {flags}plan {shown} to see how it differs from the manifests.")
     return 0
