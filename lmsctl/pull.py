@@ -41,6 +41,7 @@ from lmsctl.errors import ConfigError
 from lmsctl.model import GRADE_FIELDS, AssignmentSpec
 from lmsctl.plan.model import Drift, Plan
 from lmsctl.refresh import LiveState
+from lmsctl.render.words import conflict_words
 from lmsctl.roster import Roster
 from lmsctl.schema_files import write_atomically
 from lmsctl.state.model import ResourceStatus, StateSnapshot
@@ -254,7 +255,7 @@ def pull(ws: Workspace, targets: tuple[Address, ...] = (), *, dry_run: bool = Fa
     docs: dict[Path, _Doc] = {}
     edits: list[PullEdit] = []
     skipped = [
-        PullSkip(c.address, c.field, f"conflict: {c.reason}; resolve it by hand")
+        PullSkip(c.address, c.field, f"conflict: {conflict_words(c.why)}; resolve it by hand")
         for c in plan.conflicts
     ]
     order = 0
