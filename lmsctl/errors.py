@@ -106,9 +106,8 @@ class LmsctlError(Exception):
 
 
 class UsageError(LmsctlError):
-    """Raised when command-line arguments cannot be used."""
-
-    exit_code = 2
+    """Raised when command-line arguments cannot be used (exit 1, like every error: exit 2 is
+    only ever ``plan --detailed-exitcode``'s "there are changes")."""
 
 
 class ConfigError(LmsctlError):

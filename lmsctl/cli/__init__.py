@@ -16,6 +16,20 @@ from lmsctl import __version__
 from lmsctl.cli.context import CliContext
 from lmsctl.errors import LmsctlError
 
+#: Exit codes, the same for every command (as Terraform's): 2 is only ever
+#: ``plan --detailed-exitcode``'s "there are changes", so a usage error can never read as changes.
+EXIT_OK = 0
+EXIT_ERROR = 1
+EXIT_CHANGES = 2
+EXIT_INTERRUPTED = 130
+
+EXIT_CODES_HELP = """\b
+Exit codes:
+  0    success (plan --detailed-exitcode: no changes)
+  1    any error: bad usage or manifests, API error, conflicts, a failed change
+  2    plan --detailed-exitcode only: there are changes
+  130  interrupted (Ctrl-C / SIGTERM); state holds what was done"""
+
 #: command name -> "module:attribute" (loaded only when used, so --help stays fast)
 COMMANDS: dict[str, str] = {
     "validate": "lmsctl.cli.commands.validate:validate",
@@ -63,7 +77,7 @@ def _env_flag(name: str) -> bool:
 @click.group(
     cls=LazyGroup,
     context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
-    epilog="Example: lmsctl --sandbox plan examples/coursework",
+    epilog="Example: lmsctl --sandbox plan examples/coursework\n\n" + EXIT_CODES_HELP,
 )
 @click.version_option(__version__, "--version", prog_name="lmsctl")
 @click.option(
@@ -129,10 +143,11 @@ def run(argv: list[str] | None = None) -> int:
         rv = cli.main(args=args, prog_name="lmsctl", standalone_mode=False)
     except click.exceptions.Abort:
         click.echo("Aborted.", err=True)
-        return 130
+        return EXIT_INTERRUPTED
     except click.ClickException as exc:
+        # click exits 2 on a usage error; 2 means "changes" under --detailed-exitcode
         exc.show()
-        return exc.exit_code
+        return EXIT_ERROR
     except click.exceptions.Exit as exc:
         return exc.exit_code
     except LmsctlError as exc:
@@ -142,7 +157,7 @@ def run(argv: list[str] | None = None) -> int:
         return exc.exit_code
     except KeyboardInterrupt:
         click.echo("Interrupted.", err=True)
-        return 130
+        return EXIT_INTERRUPTED
     except Exception as exc:  # the last boundary: never a traceback without --debug
         if debug:
             raise
@@ -150,7 +165,7 @@ def run(argv: list[str] | None = None) -> int:
             f"Error: internal error: {type(exc).__name__}: {exc} (re-run with --debug for details)",
             err=True,
         )
-        return 1
+        return EXIT_ERROR
     return rv if isinstance(rv, int) else 0
 
 
