@@ -41,6 +41,7 @@ COMMANDS: dict[str, str] = {
     "state": "lmsctl.cli.commands.state:state",
     "force-unlock": "lmsctl.cli.commands.state:force_unlock",
     "sandbox": "lmsctl.cli.commands.sandbox:sandbox",
+    "ci": "lmsctl.cli.commands.ci:ci",
 }
 
 
