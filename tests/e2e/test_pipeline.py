@@ -46,14 +46,23 @@ ALGEBRA_FILE = "lincoln-high/algebra-1-period-2.yaml"
 # ---------------------------------------------------------------------------- fixtures
 
 
-@pytest.fixture
-def shared_state(tmp_path: Path) -> dict[str, str]:
-    """The ``state:`` every runner's lmsctl.yaml names: the one thing the runners share.
+@dataclass(frozen=True)
+class SharedState:
+    """What every runner shares: the ``state:`` of lmsctl.yaml and the environment it needs."""
 
-    For PostgreSQL: ``{"backend": "postgres", "workspace": "pipeline", "schema": "lmsctl"}``
-    (and LMSCTL_PG_DSN in the environment).
+    config: dict[str, str]
+    env: dict[str, str]
+
+
+@pytest.fixture
+def shared_state(tmp_path: Path) -> SharedState:
+    """The one shared state of every runner folder: today a local file at an absolute path.
+
+    For PostgreSQL this fixture alone changes, to
+    ``SharedState({"backend": "postgres", "workspace": "pipeline", "schema": "lmsctl"},
+    {"LMSCTL_PG_DSN": dsn})``.
     """
-    return {"backend": "local", "path": str(tmp_path / "shared" / "state.json")}
+    return SharedState({"backend": "local", "path": str(tmp_path / "shared" / "state.json")}, {})
 
 
 class FakeGitHub:
@@ -148,12 +157,12 @@ def lms(tmp_path: Path) -> Iterator[tuple[str, SandboxPeek]]:
 
 
 @pytest.fixture
-def origin(tmp_path: Path, shared_state: dict[str, str]) -> Path:
+def origin(tmp_path: Path, shared_state: SharedState) -> Path:
     """The coursework repository's main branch: the examples, with the shared state."""
     main = tmp_path / "origin"
     shutil.copytree(EXAMPLES, main, ignore=shutil.ignore_patterns(".lmsctl"))
     config = yaml.safe_load((main / "lmsctl.yaml").read_text())
-    config["state"] = shared_state
+    config["state"] = shared_state.config
     (main / "lmsctl.yaml").write_text(yaml.safe_dump(config))
     return main
 
@@ -176,6 +185,7 @@ class Pipeline:
     origin: Path
     api_url: str
     github_url: str
+    state_env: dict[str, str]
     runs: int = 0
 
     def checkout(self, branch: Path | None = None) -> Path:
@@ -231,6 +241,7 @@ class Pipeline:
             "GITHUB_REPOSITORY": REPOSITORY,
             "GITHUB_RUN_ID": str(4000 + self.runs),
             "GITHUB_SHA": sha,
+            **self.state_env,
         }
         log, code = "", 0
         for step in ACTION["runs"]["steps"]:
@@ -271,9 +282,13 @@ def uses(job: str, command: str) -> dict[str, str]:
 
 @pytest.fixture
 def pipeline(
-    tmp_path: Path, origin: Path, lms: tuple[str, SandboxPeek], github: tuple[FakeGitHub, str]
+    tmp_path: Path,
+    origin: Path,
+    lms: tuple[str, SandboxPeek],
+    github: tuple[FakeGitHub, str],
+    shared_state: SharedState,
 ) -> Pipeline:
-    return Pipeline(tmp_path, origin, lms[0], github[1])
+    return Pipeline(tmp_path, origin, lms[0], github[1], shared_state.env)
 
 
 def pull_request(pipe: Pipeline, branch: Path, number: int) -> tuple[StepRun, StepRun]:
@@ -374,6 +389,11 @@ def test_pr_plan_then_merge_apply_twice_from_fresh_runners(
     after = pipeline.action(pipeline.checkout(), uses("drift", "plan"))
     assert after.code == 0 and after.outputs["exitcode"] == "0", after.log
     assert after.outputs["drift"] == "0"
+    # no token in any log, summary, output or comment
+    for run in (first, plan1, apply1, plan2, apply2, after):
+        text = run.log + run.summary + json.dumps(run.outputs)
+        assert GITHUB_TOKEN not in text and DEMO_TOKEN not in text
+    assert all(GITHUB_TOKEN not in c["body"] for c in fake.comments)
 
 
 def test_a_stale_reviewed_plan_gives_way_to_a_fresh_plan_of_main(
