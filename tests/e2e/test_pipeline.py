@@ -497,3 +497,40 @@ def test_the_workflow_keeps_to_its_promises() -> None:
     upload = next(s for s in plan["steps"] if "upload-artifact" in str(s.get("uses")))
     assert 1 <= upload["with"]["retention-days"] <= 14
     assert uses("plan", "plan")["plan-file"] == upload["with"]["path"]
+
+
+def test_a_huge_plan_makes_a_bounded_comment_that_points_to_the_full_plan(
+    tmp_path: Path, github: tuple[FakeGitHub, str]
+) -> None:
+    """40 sections of 10 assignments of 30 grades: far over GitHub's limit as a whole."""
+    from lmsctl.ci import CiOptions, GitHubContext, Step, run_step
+    from lmsctl.plan.planfile import save_plan
+
+    from render.plans import first_apply_plan
+
+    fake, url = github
+    plan_file = tmp_path / "lmsctl-plan.json"
+
+    def runner(argv: list[str]) -> int:  # lmsctl plan, as far as the step can tell
+        assert argv[:4] == ["plan", ".", "--out", str(plan_file)]
+        save_plan(plan_file, first_apply_plan(sections=40, assignments=10, students=30))
+        return 2
+
+    gh = GitHubContext(
+        summary_file=tmp_path / "summary.md",
+        api_url=url,
+        repository=REPOSITORY,
+        run_id="77",
+        token=GITHUB_TOKEN,
+        pr_number=9,
+    )
+    options = CiOptions(Step.PLAN, Path("."), plan_file, lock_timeout="600", comment=True)
+    result = run_step(options, runner, gh)
+    assert result.code == 0 and result.outputs["exitcode"] == "2"
+    [sticky] = fake.bot_comments(9)
+    body = sticky["body"]
+    assert len(body) <= COMMENT_LIMIT and body.startswith("<!-- lmsctl:plan:. -->\n")
+    assert "16 more sections not shown (too long for a comment)" in body  # cut, and said so
+    assert "https://github.com/school/coursework/actions/runs/77" in body
+    assert "`lmsctl show lmsctl-plan.json`" in body
+    assert (tmp_path / "summary.md").read_text().startswith("### lmsctl plan")
