@@ -25,12 +25,22 @@ from typing import Any
 import pytest
 import uvicorn
 import yaml
+from render.plans import first_apply_plan
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from lmsctl.ci import COMMENT_LIMIT, comment_marker, sticky_comment
+from lmsctl.ci import (
+    COMMENT_LIMIT,
+    CiOptions,
+    GitHubContext,
+    Step,
+    comment_marker,
+    run_step,
+    sticky_comment,
+)
+from lmsctl.plan.planfile import save_plan
 from lmsctl.sandbox import DEMO_TOKEN, SandboxConfig, running_server
 
 from .conftest import ALGEBRA, EXAMPLES, SandboxPeek
@@ -503,11 +513,6 @@ def test_a_huge_plan_makes_a_bounded_comment_that_points_to_the_full_plan(
     tmp_path: Path, github: tuple[FakeGitHub, str]
 ) -> None:
     """40 sections of 10 assignments of 30 grades: far over GitHub's limit as a whole."""
-    from lmsctl.ci import CiOptions, GitHubContext, Step, run_step
-    from lmsctl.plan.planfile import save_plan
-
-    from render.plans import first_apply_plan
-
     fake, url = github
     plan_file = tmp_path / "lmsctl-plan.json"
 
