@@ -154,6 +154,7 @@ class StepResult:
     summary: str = ""
     comment: str = ""  # the sticky comment's body, when one was posted
     notes: list[str] = field(default_factory=list)  # one-line messages for the log
+    error: LmsctlError | None = None  # raised once outputs and summary are written
 
 
 # ---------------------------------------------------------------------------- the sticky comment
@@ -304,7 +305,7 @@ def _plan_step(options: CiOptions, run: Runner, gh: GitHubContext) -> StepResult
         if gh.pr_number is None or not gh.repository:
             result.notes.append("not a pull request: no plan comment to keep")
         elif not gh.token:
-            raise LmsctlError(
+            result.error = LmsctlError(
                 "cannot keep the plan comment: no GITHUB_TOKEN",
                 hint="pass github-token to the action, or comment: false",
             )
@@ -314,12 +315,21 @@ def _plan_step(options: CiOptions, run: Runner, gh: GitHubContext) -> StepResult
                 marker=comment_marker(options.root),
                 footer=_footer(gh, plan_file, gh.sha),
             )
-            with _github_client(gh) as client:
-                what = upsert_sticky_comment(
-                    client, gh.repository, gh.pr_number, comment_marker(options.root), body
+            try:
+                with _github_client(gh) as client:
+                    what = upsert_sticky_comment(
+                        client, gh.repository, gh.pr_number, comment_marker(options.root), body
+                    )
+            except httpx.HTTPError as exc:
+                result.error = LmsctlError(
+                    f"cannot reach GitHub to keep the plan comment: {type(exc).__name__}",
+                    hint="re-run the job",
                 )
-            result.comment = body
-            result.notes.append(f"plan comment {what} on pull request #{gh.pr_number}")
+            except LmsctlError as exc:
+                result.error = exc
+            else:
+                result.comment = body
+                result.notes.append(f"plan comment {what} on pull request #{gh.pr_number}")
     return result
 
 
@@ -384,4 +394,7 @@ def run_step(options: CiOptions, run: Runner, gh: GitHubContext) -> StepResult:
             text = text.encode()[: SUMMARY_LIMIT - 1024].decode(errors="ignore") + "\n\n(cut)\n"
         with gh.summary_file.open("a", encoding="utf-8") as fh:
             fh.write(text.rstrip("\n") + "\n\n")
+    if result.error is not None:
+        # a stale comment would show reviewers an old plan: the step fails
+        raise result.error
     return result

@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
+from pathlib import Path
 
 import httpx
 import pytest
 
 from lmsctl.ci import upsert_sticky_comment
+from lmsctl.cli import run
 from lmsctl.errors import LmsctlError
 
 MARKER = "<!-- lmsctl:plan:. -->"
+EXAMPLES = Path(__file__).resolve().parent.parent.parent / "examples" / "coursework"
 
 
 def _github(
@@ -63,3 +68,28 @@ def test_a_read_only_token_is_one_clear_error() -> None:
         "cannot list the pull request's comments: GitHub answered 403"
     )
     assert "pull-requests: write" in str(info.value)
+
+
+def test_a_comment_that_cannot_be_kept_fails_the_step_after_the_outputs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An old sticky comment would show reviewers an outdated plan: the step must fail, but
+    the outputs and the job summary are written first."""
+    root = tmp_path / "coursework"
+    shutil.copytree(EXAMPLES, root, ignore=shutil.ignore_patterns(".lmsctl"))
+    monkeypatch.chdir(root)
+    event = tmp_path / "event.json"
+    event.write_text(json.dumps({"pull_request": {"number": 3}}))
+    for name in list(os.environ):
+        if name.startswith(("GITHUB_", "LMSCTL_")):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("GITHUB_EVENT_PATH", str(event))
+    monkeypatch.setenv("GITHUB_REPOSITORY", "o/r")
+    monkeypatch.setenv("GITHUB_OUTPUT", str(tmp_path / "out"))
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(tmp_path / "summary"))
+    code = run(["--sandbox", "ci", "plan", ".", "--comment"])
+    err = capsys.readouterr().err
+    assert code == 1
+    assert "Error: cannot keep the plan comment: no GITHUB_TOKEN" in err
+    assert "exitcode=2\n" in (tmp_path / "out").read_text()
+    assert "Plan: 11 to create" in (tmp_path / "summary").read_text()
