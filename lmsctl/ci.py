@@ -182,8 +182,8 @@ def _footer(gh: GitHubContext, plan_file: Path, sha: str) -> str:
     where = f"[this run]({gh.run_url})" if gh.run_url else "this workflow run"
     commit = f" for commit `{sha[:12]}`" if sha else ""
     return (
-        f"Plan{commit}. The full plan: the job summary and the `{plan_file.name}` artifact of "
-        f"{where} (`lmsctl show {plan_file.name}` prints all of it). "
+        f"Plan{commit}. The full plan: the job summary of {where}, and the plan file "
+        f"`{plan_file.name}` in its artifacts (`lmsctl show {plan_file.name}` prints all of it). "
         "This comment is updated in place on every push."
     )
 
