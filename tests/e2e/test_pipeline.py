@@ -310,16 +310,73 @@ def pull_request(pipe: Pipeline, branch: Path, number: int) -> tuple[StepRun, St
     return validate, plan
 
 
+FAKE_GH = """#!/bin/sh
+# GitHub's CLI as the apply job's "Find the reviewed plan" step uses it
+echo "$*" >> "$FAKE_GH_LOG"
+case "$1 $2" in
+  "api repos/$GITHUB_REPOSITORY/commits/"*) printf '%s\\n' "$FAKE_PR_HEAD" ;;
+  "run list") printf '%s\\n' "$FAKE_RUN_ID" ;;
+  "run download")
+    while [ "$#" -gt 0 ]; do [ "$1" = --dir ] && dir=$2; shift; done
+    if [ -n "$FAKE_ARTIFACT" ]; then mkdir -p "$dir" && cp "$FAKE_ARTIFACT" "$dir/"; fi ;;
+  *) echo "unexpected: gh $*" >&2; exit 1 ;;
+esac
+"""
+
+
+def find_reviewed_plan(pipe: Pipeline, folder: Path, reviewed: StepRun | None) -> str:
+    """Run the apply job's "Find the reviewed plan" step, with a stand-in for GitHub's CLI
+    that serves the pull request's plan run and its artifact. Returns gh's call log."""
+    [step] = [
+        s for s in WORKFLOW["jobs"]["apply"]["steps"] if s.get("name") == "Find the reviewed plan"
+    ]
+    bin_dir = pipe.tmp / "fake-bin"
+    bin_dir.mkdir(exist_ok=True)
+    (bin_dir / "gh").write_text(FAKE_GH)
+    (bin_dir / "gh").chmod(0o755)
+    git = ["git", "-c", "user.name=ci", "-c", "user.email=ci@example.org"]
+    subprocess.run([*git, "init", "-q"], cwd=folder, check=True)
+    subprocess.run([*git, "add", "-A"], cwd=folder, check=True)
+    subprocess.run([*git, "commit", "-qm", "merge"], cwd=folder, check=True)
+    artifact = ""
+    if reviewed is not None:
+        artifact = str(reviewed.folder / uses("plan", "plan")["plan-file"])
+    log = pipe.tmp / "gh.log"
+    log.unlink(missing_ok=True)
+    expressions = {"${{ github.token }}": "gh-token", "${{ github.workflow }}": "coursework"}
+    env = {
+        **os.environ,
+        "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",
+        **{k: expressions[v] for k, v in step["env"].items()},
+        "GITHUB_REPOSITORY": REPOSITORY,
+        "FAKE_GH_LOG": str(log),
+        "FAKE_PR_HEAD": "a" * 40 if reviewed is not None else "",
+        "FAKE_RUN_ID": "4242" if reviewed is not None else "",
+        "FAKE_ARTIFACT": artifact,
+    }
+    proc = subprocess.run(
+        ["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", step["run"]],
+        cwd=folder,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return log.read_text() if log.exists() else ""
+
+
 def merge_and_apply(pipe: Pipeline, branch: Path, reviewed: StepRun | None) -> StepRun:
-    """Merge to main, then the workflow's apply job in a fresh runner folder, with the reviewed
-    plan file downloaded from the pull request's run (the artifact) when there is one."""
+    """Merge to main, then the workflow's apply job in a fresh runner folder: find and download
+    the pull request's reviewed plan (when there is one), then the action's apply."""
     pipe.merge(branch)
     folder = pipe.checkout()
+    calls = find_reviewed_plan(pipe, folder, reviewed)
     with_ = uses("apply", "apply")
     if reviewed is not None:
-        target = folder / with_["reviewed-plan"]
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy(reviewed.folder / uses("plan", "plan")["plan-file"], target)
+        assert f"--commit {'a' * 40} --event pull_request --status success" in calls, calls
+        assert "run download 4242 --repo school/coursework --name lmsctl-plan" in calls, calls
+        assert (folder / with_["reviewed-plan"]).is_file()
     return pipe.action(folder, with_)
 
 
