@@ -13,10 +13,11 @@ prints.
   65,536-character limit, with a pointer to the run that holds the full plan.
 - ``apply``: the reviewed plan (the pull request's saved plan file) when it still holds: made
   from exactly these manifests (the manifests' digest) against the state as it is now (state
-  lineage and serial) and the same API. Otherwise a fresh plan of the checked-out commit, saved
-  and applied. Either way what is applied is a saved plan file, which apply re-checks under the
-  state lock (a stale plan is refused, never half-applied) and whose changes are each skipped if
-  the live value moved since the plan.
+  lineage and serial) and the same API, and doing exactly what a fresh plan of them does now.
+  Otherwise that fresh plan of the checked-out commit, saved and applied. Either way what is
+  applied is a saved plan file, which apply re-checks under the state lock (a stale plan is
+  refused, never half-applied) and whose changes are each skipped if the live value moved
+  since the plan.
 - ``validate``: ``lmsctl validate ROOT``.
 
 Outputs (``$GITHUB_OUTPUT``): ``exitcode`` (lmsctl's own), ``has-changes``, ``drift``,
@@ -36,6 +37,7 @@ import httpx
 
 from lmsctl.config import load_config
 from lmsctl.errors import LmsctlError
+from lmsctl.plan.model import Plan, canonical_json
 from lmsctl.plan.planfile import load_plan
 from lmsctl.render.document import plan_to_document
 from lmsctl.render.markdown import render_plan_markdown
@@ -82,6 +84,9 @@ class Reviewed(Enum):
     MANIFESTS_CHANGED = "manifests-changed"  # main moved on, or the merge changed the files
     STATE_CHANGED = "state-changed"  # another apply ran since the plan was made
     OTHER_API = "other-api"
+    #: same manifests and state, yet a fresh plan of them does something else: the LMS changed
+    #: since the review, or the plan file is not what lmsctl made of these manifests
+    DIFFERS = "differs-from-main"
 
 
 @dataclass(frozen=True)
@@ -333,32 +338,59 @@ def _plan_step(options: CiOptions, run: Runner, gh: GitHubContext) -> StepResult
     return result
 
 
+def _what_it_does(plan: Plan) -> list[str]:
+    """A plan's effect, for comparing two plans: each call it would make and what it sends."""
+    return sorted(
+        canonical_json(
+            [
+                c.address,
+                c.action.value,
+                c.moved_from,
+                dict(c.body),
+                sorted([f.field, f.after] for f in c.fields),
+            ]
+        )
+        for c in plan.changes
+    )
+
+
 def _apply_step(options: CiOptions, run: Runner) -> StepResult:
+    """Apply the reviewed plan if it still holds, else a fresh plan of the checked-out commit.
+
+    A fresh plan is made either way: the reviewed plan file is an artifact of the pull
+    request's run, so it is applied only if it does exactly what lmsctl makes of these
+    manifests now (it then also keeps its review-time fingerprints: a change whose live value
+    moved since the review is skipped).
+    """
     reviewed = reviewed_plan_holds(options)
-    root = ["--root", str(options.root)]
+    fresh_file = options.plan_file
+    fresh_file.unlink(missing_ok=True)
+    code = run(["plan", str(options.root), "--out", str(fresh_file), *_lock(options)])
+    if code != 0 or not fresh_file.is_file():
+        return StepResult(
+            code=1,
+            lmsctl_code=code,
+            outputs={"applied": "none", "reason": reviewed.value, "has-changes": "false"},
+            summary=f"### lmsctl apply: the plan failed (exit {code}); nothing was applied\n",
+            notes=[f"the plan of this commit failed (exit {code}); nothing was applied"],
+        )
     if reviewed is Reviewed.HOLDS:
         assert options.reviewed_plan is not None
-        applied = "reviewed"
-        plan_file = options.reviewed_plan
-        why = "the reviewed plan still holds: same manifests, same state"
+        fresh, _ = load_plan(fresh_file)
+        mine, _ = load_plan(options.reviewed_plan)
+        if _what_it_does(mine) != _what_it_does(fresh):
+            reviewed = Reviewed.DIFFERS
+    if reviewed is Reviewed.HOLDS:
+        assert options.reviewed_plan is not None
+        applied, plan_file = "reviewed", options.reviewed_plan
+        why = "the reviewed plan still holds: same manifests, same state, same changes"
         summary_head = "### lmsctl apply: the reviewed plan\n\n" + why + "."
     else:
-        applied = "fresh"
-        plan_file = options.plan_file
-        plan_file.unlink(missing_ok=True)
+        applied, plan_file = "fresh", fresh_file
         why = f"no reviewed plan that still holds ({reviewed.value}): a fresh plan of this commit"
-        code = run(["plan", str(options.root), "--out", str(plan_file), *_lock(options)])
-        if code != 0 or not plan_file.is_file():
-            return StepResult(
-                code=1,
-                lmsctl_code=code,
-                outputs={"applied": "none", "reason": reviewed.value, "has-changes": "false"},
-                summary=f"### lmsctl apply: the plan failed (exit {code}); nothing was applied\n",
-                notes=[why],
-            )
         summary_head = "### lmsctl apply: a fresh plan of this commit\n\n" + why + "."
     markdown, facts = _plan_markdown(plan_file)
-    code = run(["apply", str(plan_file), *root, *_lock(options)])
+    code = run(["apply", str(plan_file), "--root", str(options.root), *_lock(options)])
     verdict = "applied" if code == 0 else f"apply failed (exit {code}); re-run to converge"
     return StepResult(
         code=0 if code == 0 else 1,

@@ -596,3 +596,27 @@ def test_a_huge_plan_makes_a_bounded_comment_that_points_to_the_full_plan(
     assert "https://github.com/school/coursework/actions/runs/77" in body
     assert "`lmsctl show lmsctl-plan.json`" in body
     assert (tmp_path / "summary.md").read_text().startswith("### lmsctl plan")
+
+
+def test_a_plan_artifact_that_does_something_else_is_not_applied(
+    pipeline: Pipeline, lms: tuple[str, SandboxPeek]
+) -> None:
+    """The reviewed plan is an artifact of the pull request's run: one whose changes are not
+    what lmsctl makes of the merged manifests (here a grade edited in the file, digest and
+    serial left as they were) is never applied; the fresh plan of main is."""
+    peek = lms[1]
+    assert merge_and_apply(pipeline, pipeline.origin, None).code == 0
+    pr = pipeline.branch("pr")
+    edit(pr / ALGEBRA_FILE, "{grade_points: 8.5, state: returned}", "{grade_points: 9.5}")
+    _, plan = pull_request(pipeline, pr, 8)
+    plan_path = plan.folder / uses("plan", "plan")["plan-file"]
+    doc = json.loads(plan_path.read_text())
+    [grade] = [c for c in doc["plan"]["changes"] if c["kind"] == "grade"]
+    grade["body"]["grade_points"] = 0.5
+    plan_path.write_text(json.dumps(doc))
+    applied = merge_and_apply(pipeline, pr, plan)
+    assert applied.code == 0, applied.log
+    assert applied.outputs["applied"] == "fresh"
+    assert applied.outputs["reason"] == "differs-from-main"
+    hw1 = peek.by_title("Homework 1: Linear equations")
+    assert peek.submissions(ALGEBRA, hw1["id"])["5f1a0c0b8e1d2a0001b00002"]["grade_points"] == 9.5
