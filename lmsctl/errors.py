@@ -8,7 +8,7 @@ and chained with ``raise ... from exc``; none of them leaks out of the core.
 The tree::
 
     * LmsctlError                      exit 1
-      x UsageError                     exit 2   bad flags or arguments
+      x UsageError                     exit 1   bad flags or arguments
       x ManifestError                  exit 1   manifests do not validate (carries Diagnostics)
       x ConfigError                    exit 1   lmsctl.yaml or environment is wrong
       x StateError                     exit 1   state cannot be read or written
@@ -109,9 +109,8 @@ class LmsctlError(Exception):
 
 
 class UsageError(LmsctlError):
-    """Raised when command-line arguments cannot be used."""
-
-    exit_code = 2
+    """Raised when command-line arguments cannot be used (exit 1, like every error: exit 2 is
+    only ever ``plan --detailed-exitcode``'s "there are changes")."""
 
 
 class ConfigError(LmsctlError):

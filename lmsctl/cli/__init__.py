@@ -17,6 +17,21 @@ from lmsctl.cli.context import CliContext
 from lmsctl.errors import LmsctlError
 from lmsctl.render.style import escape_controls
 
+#: Exit codes, the same for every command (as Terraform's): 2 is only ever
+#: ``plan --detailed-exitcode``'s "there are changes", so a usage error can never read as changes.
+EXIT_OK = 0
+EXIT_ERROR = 1
+EXIT_CHANGES = 2
+EXIT_INTERRUPTED = 130
+
+EXIT_CODES_HELP = """\b
+Exit codes:
+  0    success (plan --detailed-exitcode: no changes)
+  1    any error: bad usage or manifests, API error, conflicts, a failed or stale
+       change, apply cancelled at the prompt
+  2    plan --detailed-exitcode only: there are changes
+  130  interrupted (Ctrl-C / SIGTERM); state holds what was done"""
+
 #: command name -> "module:attribute" (loaded only when used, so --help stays fast)
 COMMANDS: dict[str, str] = {
     "validate": "lmsctl.cli.commands.validate:validate",
@@ -31,6 +46,7 @@ COMMANDS: dict[str, str] = {
     "init": "lmsctl.cli.commands.init:init",
     "schema": "lmsctl.cli.commands.schema:schema",
     "pull": "lmsctl.cli.commands.pull:pull",
+    "ci": "lmsctl.cli.commands.ci:ci",
 }
 
 
@@ -67,7 +83,7 @@ def _env_flag(name: str) -> bool:
 @click.group(
     cls=LazyGroup,
     context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
-    epilog="Example: lmsctl --sandbox plan examples/coursework",
+    epilog="Example: lmsctl --sandbox plan examples/coursework\n\n" + EXIT_CODES_HELP,
 )
 @click.version_option(__version__, "--version", prog_name="lmsctl")
 @click.option(
@@ -133,10 +149,11 @@ def run(argv: list[str] | None = None) -> int:
         rv = cli.main(args=args, prog_name="lmsctl", standalone_mode=False)
     except click.exceptions.Abort:
         click.echo("Aborted.", err=True)
-        return 130
+        return EXIT_INTERRUPTED
     except click.ClickException as exc:
+        # click exits 2 on a usage error; 2 means "changes" under --detailed-exitcode
         exc.show()
-        return exc.exit_code
+        return EXIT_ERROR
     except click.exceptions.Exit as exc:
         return exc.exit_code
     except LmsctlError as exc:
@@ -146,7 +163,7 @@ def run(argv: list[str] | None = None) -> int:
         return exc.exit_code
     except KeyboardInterrupt:
         click.echo("Interrupted.", err=True)
-        return 130
+        return EXIT_INTERRUPTED
     except Exception as exc:  # the last boundary: never a traceback without --debug
         if debug:
             raise
@@ -157,7 +174,7 @@ def run(argv: list[str] | None = None) -> int:
             ),
             err=True,
         )
-        return 1
+        return EXIT_ERROR
     return rv if isinstance(rv, int) else 0
 
 

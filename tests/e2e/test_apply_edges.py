@@ -55,7 +55,7 @@ def test_a_saved_plan_applied_from_another_folder_says_where_to_run_it(
     Path("elsewhere").mkdir()
     monkeypatch.chdir("elsewhere")
     res = lmsctl(*SAND, "apply", "../plan.json")
-    assert res.code == 2, res.err  # a usage error: the command was run in the wrong place
+    assert res.code == 1, res.err  # a usage error: the command was run in the wrong place
     assert "the plan was made in root coursework" in res.err, res.err
     assert "--root" in res.err
     assert "error(s) in the manifests" not in res.err

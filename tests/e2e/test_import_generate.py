@@ -58,7 +58,7 @@ def test_three_assignments_made_in_the_lms_are_adopted_and_plan_says_no_changes(
 
     # Terraform needs configuration for an import: without --generate it is refused
     refused = lmsctl(*SAND, "import", f"{ALGEBRA}/essay-1", essay, *args)
-    assert refused.code == 2, refused.text
+    assert refused.code == 1, refused.text
     assert "is in no manifest" in refused.err and "add --generate" in refused.err
     assert "essay-1" not in (root / "sections").joinpath(_file_of(root, ALGEBRA)).read_text()
 
@@ -108,14 +108,14 @@ def test_import_refusals_name_the_problem(
     args = ("--root", str(root))
     quiz = _create(peek, ALGEBRA, title="Quiz", due_date="2030-03-10T15:30:00.000Z")
     res = lmsctl(*SAND, "import", f"{ALGEBRA}/quiz-1", quiz, *args, "--grades")
-    assert res.code == 2 and "needs --generate" in res.err
+    assert res.code == 1 and "needs --generate" in res.err
     Path("bad.csv").write_text(f"{ALGEBRA}/quiz-1,{quiz}\n{ALGEBRA}/quiz-2\n")
     res = lmsctl(*SAND, "import", "--from-csv", "bad.csv", *args, "--generate")
-    assert res.code == 2 and "bad.csv:2: expected 2 columns" in res.err, res.err
+    assert res.code == 1 and "bad.csv:2: expected 2 columns" in res.err, res.err
     before = (root / "sections" / _file_of(root, ALGEBRA)).read_text()
     Path("twice.csv").write_text(f"{ALGEBRA}/quiz-1,{quiz}\n{ALGEBRA}/quiz-2,{quiz}\n")
     res = lmsctl(*SAND, "import", "--from-csv", "twice.csv", *args, "--generate")
-    assert res.code == 2 and "imported twice" in res.err, res.err
+    assert res.code == 1 and "imported twice" in res.err, res.err
     assert (root / "sections" / _file_of(root, ALGEBRA)).read_text() == before
     broken = root / "sections" / _file_of(root, SECOND)
     broken.write_text(broken.read_text().replace("assignments: {}", "assignments: [oops"))

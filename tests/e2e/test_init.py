@@ -130,10 +130,10 @@ def test_init_filters_by_teacher_school_and_section(
     res = lmsctl(*district, "init", "school", "--school", "6a5e000001c0000000000001")
     assert res.code == 0 and len(list(Path("school/sections").glob("*.yaml"))) == 10
     res = lmsctl(*district, "init", "none", "--teacher", "nobody@d1.example")
-    assert res.code == 2 and "no teacher with email 'nobody@d1.example'" in res.err
+    assert res.code == 1 and "no teacher with email 'nobody@d1.example'" in res.err
     assert not Path("none/lmsctl.yaml").exists()
     res = lmsctl(*district, "init", "none", "--section", "6a5e000001a00000000000ff")
-    assert res.code == 2 and "is not one of the 10 sections this token sees" in res.err
+    assert res.code == 1 and "is not one of the 10 sections this token sees" in res.err
 
 
 def test_sections_and_users_listings_follow_next_links(tmp_path: Path) -> None:

@@ -43,7 +43,8 @@ async def _plan(ws: Workspace, **kwargs: object) -> Plan:
 @click.option(
     "--detailed-exitcode",
     is_flag=True,
-    help="Exit 0 when there are no changes, 2 when there are, 1 on error.",
+    help="Exit 0 when there are no changes, 2 when there are, 1 on any error "
+    "(a usage error too, so it never reads as changes).",
 )
 @target_option
 @drift_force_options
