@@ -489,14 +489,8 @@ class PostgresBackend:
     # -- lock ----------------------------------------------------------------------------------
 
     def lock(self, command: str, timeout: float = 0.0) -> LockInfo:
-        if self.recovery_dir is not None:
-            left = recovery.pending(self.recovery_dir, self.description)
-            if left:
-                shown = _display(left[0])
-                raise StateError(
-                    f"{shown} holds results an earlier run could not save to {self.description}",
-                    hint=f"store them first: lmsctl state push {shown}",
-                )
+        if self.check_recovery and self.recovery_dir is not None:
+            recovery.refuse_pending(self.recovery_dir, self.identity)
         self._db()
         if self._lock_conn is None or self._lock_conn.closed:
             self._lock_conn = self._connect()
