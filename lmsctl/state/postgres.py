@@ -344,6 +344,14 @@ class PostgresBackend:
             conn = self._db()  # StateError (not OperationalError) if it cannot connect
         t = self._t
         new_serial = snapshot.serial + 1
+        if (
+            not whole
+            and len(addresses) == 1
+            and addresses[0] in snapshot.resources
+            and self._one_statement_save(conn, snapshot, addresses[0], new_serial)
+        ):
+            snapshot.serial = new_serial
+            return
         with conn.transaction():
             lock_id = self._lock.id if self._lock is not None else None
             if lock_id is not None:
@@ -425,6 +433,61 @@ class PostgresBackend:
                 },
             )
         snapshot.serial = new_serial
+
+    def _one_statement_save(
+        self, conn: psycopg.Connection[Any], snapshot: StateSnapshot, address: str, new: int
+    ) -> bool:
+        """The common save (one record after one API call) as one statement: one round trip.
+
+        Every write hangs off the compare-and-swap ``UPDATE`` (``FROM head``): when it matches
+        nothing, nothing is written and False sends the caller down the general path, which
+        creates the workspace or says why it cannot write.
+        """
+        record = snapshot.resources[address]
+        lock_id = self._lock.id if self._lock is not None else None
+        lock_check = (
+            "AND EXISTS (SELECT 1 FROM {locks} WHERE workspace = %(ws)s AND info->>'id' = %(lock)s)"
+            if lock_id is not None
+            else ""
+        )
+        statement = sql.SQL(
+            "WITH head AS (UPDATE {workspaces} SET serial = %(new)s, api_url = %(api_url)s, "
+            "district_id = %(district_id)s, updated_at = now() WHERE name = %(ws)s "
+            "AND serial = %(expected)s AND lineage = %(lineage)s " + lock_check + " RETURNING 1), "
+            "old AS (SELECT record FROM {resources} WHERE workspace = %(ws)s AND address = %(a)s), "
+            "logged AS (INSERT INTO {changes} (workspace, serial, address, before) "
+            "SELECT %(ws)s, %(new)s, %(a)s, (SELECT record FROM old) FROM head "
+            "ON CONFLICT DO NOTHING), "
+            "up AS (INSERT INTO {resources} (workspace, address, record, serial) "
+            "SELECT %(ws)s, %(a)s, %(r)s::jsonb, %(new)s FROM head "
+            "ON CONFLICT (workspace, address) DO UPDATE "
+            "SET record = EXCLUDED.record, serial = EXCLUDED.serial), "
+            "ver AS (INSERT INTO {versions} (workspace, run_id, serial, lineage, api_url, "
+            "district_id, saved_at, holder) SELECT %(ws)s, %(run)s, %(new)s, %(lineage)s, "
+            "%(api_url)s, %(district_id)s, now(), %(holder)s::jsonb FROM head "
+            "ON CONFLICT (workspace, run_id) DO UPDATE SET serial = EXCLUDED.serial, "
+            "api_url = EXCLUDED.api_url, district_id = EXCLUDED.district_id, "
+            "saved_at = EXCLUDED.saved_at) "
+            "SELECT count(*) FROM head"
+        ).format(**self._t)
+        holder = self._lock or LockInfo.new("lmsctl")
+        row = conn.execute(
+            statement,
+            {
+                "ws": self.workspace,
+                "new": new,
+                "expected": snapshot.serial,
+                "lineage": snapshot.lineage,
+                "api_url": snapshot.api_url,
+                "district_id": snapshot.district_id,
+                "lock": lock_id,
+                "a": address,
+                "r": _dumps(record.to_dict()),
+                "run": lock_id or self._run_id,
+                "holder": _dumps(_holder_dict(holder)),
+            },
+        ).fetchone()
+        return bool(row and row[0] == 1)
 
     def _head_params(
         self, snapshot: StateSnapshot, new_serial: int, whole: bool, lock_id: str | None
