@@ -244,7 +244,11 @@ class LocalBackend:
         if not self.path.exists():
             self.write(snapshot)  # the first save of a new state makes the snapshot
             return
-        self._check_not_moved_on(snapshot)
+        try:
+            self._check_not_moved_on(snapshot)
+        except StateError as exc:
+            # another run wrote: what the LMS acknowledged must still not be lost
+            self._keep_and_raise(snapshot, wanted, exc.message)
         entry: dict[str, Any] = {
             "serial": snapshot.serial + 1,
             "lineage": snapshot.lineage,

@@ -299,7 +299,15 @@ class PostgresBackend:
         self.write(snapshot, replace=True)
 
     def save(self, snapshot: StateSnapshot, addresses: Iterable[str]) -> None:
-        self._store(snapshot, list(dict.fromkeys(addresses)), whole=False)
+        wanted = list(dict.fromkeys(addresses))
+        try:
+            self._store(snapshot, wanted, whole=False)
+        except StateSaveError:
+            raise
+        except StateError as exc:
+            # refused (another run wrote, or the lock was freed by hand): what the LMS
+            # acknowledged must still not be lost
+            self._keep_and_raise(snapshot, wanted, exc.message, refused=exc)
 
     def _store(self, snapshot: StateSnapshot, addresses: list[str], *, whole: bool) -> None:
         if self._broken is not None:
@@ -318,12 +326,21 @@ class PostgresBackend:
                 f"{_scrub(str(exc), self._dsn)}",
             )
         except psycopg.Error as exc:
-            raise StateSaveError(
+            self._keep_and_raise(
+                snapshot,
+                addresses,
                 f"the state database on {self.host} (database {self.database}) refused a "
-                f"save: {_scrub(str(exc), self._dsn)}"
-            ) from None
+                f"save: {_scrub(str(exc), self._dsn)}",
+            )
 
-    def _keep_and_raise(self, snapshot: StateSnapshot, addresses: list[str], why: str) -> None:
+    def _keep_and_raise(
+        self,
+        snapshot: StateSnapshot,
+        addresses: list[str],
+        why: str,
+        *,
+        refused: StateError | None = None,
+    ) -> None:
         path = self._keeper.keep(snapshot, addresses)
         if path is not None:
             shown = _display(path)
@@ -336,6 +353,8 @@ class PostgresBackend:
         else:
             error = StateSaveError(f"{why}; nothing more is sent to the LMS")
         self._broken = StateSaveError(why)
+        if refused is not None:
+            raise error from refused
         raise error
 
     def _transaction(self, snapshot: StateSnapshot, addresses: list[str], *, whole: bool) -> None:

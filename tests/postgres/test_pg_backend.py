@@ -16,10 +16,11 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from lmsctl.errors import StateError, StateLockedError
+from lmsctl.errors import StateError, StateLockedError, StateSaveError
 from lmsctl.state import locked
 from lmsctl.state.backend import StateBackend
 from lmsctl.state.postgres import SCHEMA_VERSION, PostgresBackend
+from lmsctl.state.recovery import load as load_recovery
 from tests.state.state_factories import STUDENT, make_record, make_snapshot
 
 Factory = Callable[..., PostgresBackend]
@@ -217,9 +218,14 @@ def test_a_run_whose_lock_was_broken_by_hand_writes_nothing(backend: Factory) ->
     thief = backend()
     thief.lock("lmsctl apply")
     snap.resources[make_record("hw-01").address].applied["title"] = "late write"
-    with pytest.raises(StateLockedError, match="no longer holds the lock"):
+    with pytest.raises(StateSaveError, match="no longer holds the lock") as refused:
         first.save(snap, [make_record("hw-01").address])
+    assert isinstance(refused.value.__cause__, StateLockedError)
     assert thief.read().resources[make_record("hw-01").address].applied["title"] != "late write"
+    # what the LMS acknowledged is not lost: it waits in a recovery file for state push
+    assert refused.value.recovery_file is not None
+    kept = load_recovery(Path(refused.value.recovery_file))
+    assert kept.resources[make_record("hw-01").address]["applied"]["title"] == "late write"
 
 
 def test_history_keeps_the_last_versions_and_restore_makes_a_new_one(backend: Factory) -> None:
