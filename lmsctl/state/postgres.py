@@ -614,17 +614,23 @@ class PostgresBackend:
         return f"{self.description} is locked by another session that has not said who it is yet"
 
     def current_lock(self) -> LockInfo | None:
+        """The holder's lock record, or None when no session holds the workspace's lock.
+
+        A record whose session is gone (its run was killed) is not a lock any more: the next
+        run takes it over, and says so.
+        """
         conn = self._db()
         with self._errors("reading the state lock"):
             row = conn.execute(
                 sql.SQL(
-                    "SELECT l.info, l.backend_pid, EXISTS (SELECT 1 FROM pg_locks p WHERE "
-                    "p.locktype = 'advisory' AND p.granted AND p.pid = l.backend_pid) "
+                    "SELECT l.info, EXISTS (SELECT 1 FROM pg_locks p WHERE "
+                    "p.locktype = 'advisory' AND p.granted AND p.objsubid = 1 "
+                    "AND p.classid::bigint = %s AND p.objid::bigint = %s) "
                     "FROM {locks} l WHERE l.workspace = %s"
                 ).format(**self._t),
-                [self.workspace],
+                [(self._key >> 32) & 0xFFFFFFFF, self._key & 0xFFFFFFFF, self.workspace],
             ).fetchone()
-        if row is None:
+        if row is None or not row[1]:
             return None
         return LockInfo.from_dict(row[0])
 

@@ -287,3 +287,21 @@ def test_the_password_never_reaches_errors_state_or_lock_records(
     assert secret not in text
     assert f"database {params.get('dbname')}" in text and "cannot connect" in text
     assert "\n" not in err.value.message
+
+
+def test_status_shows_no_lock_once_its_holder_is_gone(
+    backend: Factory, pg_dsn: str, pg_schema: str
+) -> None:
+    child, lock_id = _child_holding_the_lock(pg_dsn, pg_schema)
+    try:
+        held = backend().current_lock()
+        assert held is not None and held.id == lock_id
+        child.send_signal(signal.SIGKILL)
+        child.wait(10)
+        deadline = time.monotonic() + 10
+        while backend().current_lock() is not None:
+            assert time.monotonic() < deadline, "the dead holder's lock is still shown"
+            time.sleep(0.05)
+    finally:
+        child.kill()
+        child.wait()
