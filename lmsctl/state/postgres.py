@@ -344,10 +344,12 @@ class PostgresBackend:
         path = self._keeper.keep(snapshot, addresses)
         if path is not None:
             shown = _display(path)
+            root = _display(path.parent.parent)
+            where = f" --root {root}" if root not in (".", "") else ""
             error = StateSaveError(
                 f"{why}; nothing more is sent to the LMS. What the LMS acknowledged but state "
                 f"could not store is kept in {shown}",
-                hint=f"when the database is back: lmsctl state push {shown}, then run again",
+                hint=f"when the database is back: lmsctl state push {shown}{where}, then run again",
                 recovery_file=str(path),
             )
         else:

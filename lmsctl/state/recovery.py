@@ -164,10 +164,12 @@ def refuse_pending(folder: Path, backend: str) -> None:
     left = pending(folder, backend)
     if left:
         shown = _display(left[0])
+        root = _display(folder.parent) if folder.name == ".lmsctl" else "."
+        where = f" --root {root}" if root not in (".", "") else ""
         raise StateError(
             f"{shown} holds results an earlier run could not save to state; running "
             "without them could create assignments a second time",
-            hint=f"store them first: lmsctl state push {shown}",
+            hint=f"store them first: lmsctl state push {shown}{where}",
         )
 
 
