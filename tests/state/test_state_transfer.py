@@ -127,3 +127,30 @@ def test_migrate_to_the_backend_already_in_use_is_refused(tmp_path: Path) -> Non
     _local(tmp_path).write(make_snapshot(make_record("hw-01")))
     code, _out, err = run("state", "migrate", "--to", "local", "--root", str(tmp_path))
     assert code == 1 and "already in" in err and "nothing to migrate" in err
+
+
+def test_an_unreachable_database_is_one_clean_error_without_the_password(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import shutil
+
+    root = tmp_path / "coursework"
+    shutil.copytree(
+        Path(__file__).resolve().parents[2] / "examples" / "coursework",
+        root,
+        ignore=shutil.ignore_patterns(".lmsctl"),
+    )
+    config = root / "lmsctl.yaml"
+    config.write_text(
+        config.read_text().replace(
+            "  backend: local\n  path: .lmsctl/state.json\n",
+            "  backend: postgres\n  workspace: north\n",
+        )
+    )
+    monkeypatch.setenv("LMSCTL_PG_DSN", "postgresql://ci:Pw-0042-secret@127.0.0.1:1/coursework")
+    code, out, err = run("--sandbox", "plan", str(root))
+    assert code == 1
+    assert "Pw-0042-secret" not in out + err and "Traceback" not in out + err
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1, err
+    assert "cannot connect to the state database on 127.0.0.1:1 (database coursework)" in err
