@@ -66,6 +66,14 @@ def _scrub(text: str, dsn: str) -> str:
     return scrub(text, dsn)
 
 
+_SESSION_SETTINGS = (
+    "SET idle_session_timeout = 0",
+    "SET tcp_keepalives_idle = 30",
+    "SET tcp_keepalives_interval = 10",
+    "SET tcp_keepalives_count = 3",
+)
+
+
 class _ConnectError(StateError):
     """The database cannot be reached (at start, or again after the connection was lost)."""
 
@@ -130,6 +138,11 @@ class PostgresBackend:
                 autocommit=True,
                 connect_timeout=self.connect_timeout,
                 application_name="lmsctl",
+                # notice a database that vanished without closing the connection
+                keepalives=1,
+                keepalives_idle=30,
+                keepalives_interval=10,
+                keepalives_count=3,
             )
         except psycopg.Error as exc:
             raise _ConnectError(
@@ -137,6 +150,12 @@ class PostgresBackend:
                 f"{self.database}): {_scrub(str(exc), self._dsn)}",
                 hint=f"check {DSN_ENV} (or PGHOST/PGDATABASE/PGUSER) and that the server is up",
             ) from None
+        for setting in _SESSION_SETTINGS:
+            # a server-wide idle_session_timeout must not end the lock's session mid-run, and a
+            # runner that vanishes without closing its connection must lose its session (and
+            # the lock) within about a minute; old servers or sockets may not take them
+            with contextlib.suppress(psycopg.Error):
+                conn.execute(setting)
         return conn
 
     def _db(self) -> psycopg.Connection[Any]:
