@@ -357,3 +357,20 @@ def test_database_lost_mid_apply_keeps_a_recovery_file_that_push_stores(
         proxy.cut()
     sandbox.assert_no_duplicates()
     assert _grades_saved(pg_dsn, pg_schema) == 23
+
+
+def test_two_applies_started_at_the_same_moment_exactly_one_writes(
+    slow_world: tuple[Sandbox, Clone, Clone],
+) -> None:
+    sandbox, a, b = slow_world
+    procs = [c.start("apply", "--auto-approve", "--parallelism", "1") for c in (a, b)]
+    results = [(p, *p.communicate(timeout=180)) for p in procs]
+    codes = sorted(p.returncode for p, _out, _err in results)
+    assert codes == [0, 1], [(p.returncode, out, err) for p, out, err in results]
+    winner = next(r for r in results if r[0].returncode == 0)
+    loser = next(r for r in results if r[0].returncode == 1)
+    assert "11 created" in winner[1] and "23 grades set" in winner[1]
+    assert "state is locked by" in loser[2] and f"pid {winner[0].pid}" in loser[2]
+    assert "`lmsctl apply`" in loser[2] and f"@{socket.gethostname()}" in loser[2]
+    assert "created" not in loser[1]  # the loser made no call at all
+    sandbox.assert_no_duplicates()
