@@ -19,6 +19,11 @@ pg_bindir() {
     return 1
 }
 
+# run a server command as the cluster's unprivileged user (as root), else as ourselves
+_pg_as() {
+    if [ -n "${PG_TEST_USER:-}" ]; then runuser -u "$PG_TEST_USER" -- "$@"; else "$@"; fi
+}
+
 pg_start() {
     local bin user port
     if ! bin=$(pg_bindir); then
@@ -28,8 +33,9 @@ pg_start() {
         apt-get install -y -qq postgresql >/dev/null
         bin=$(pg_bindir) || { echo "postgresql server binaries not found after install" >&2; return 1; }
     fi
+    PG_TEST_BIN=$bin
     PG_TEST_DIR=$(mktemp -d /tmp/lmsctl-pg.XXXXXX)
-    export PG_TEST_DIR
+    export PG_TEST_BIN PG_TEST_DIR
     if [ "$(id -u)" = 0 ]; then
         if id postgres >/dev/null 2>&1; then
             user=postgres
@@ -38,10 +44,9 @@ pg_start() {
             user=lmsctl-pg
         fi
         chown "$user" "$PG_TEST_DIR"
-        _pg_as() { runuser -u "$user" -- "$@"; }
-    else
-        _pg_as() { "$@"; }
     fi
+    PG_TEST_USER=${user:-}
+    export PG_TEST_USER
     chmod 700 "$PG_TEST_DIR"
     port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
     _pg_as "$bin/initdb" -D "$PG_TEST_DIR/data" -U lmsctl -A trust --no-sync -E UTF8 >"$PG_TEST_DIR/initdb.log" 2>&1 \
@@ -49,15 +54,13 @@ pg_start() {
     _pg_as "$bin/pg_ctl" -D "$PG_TEST_DIR/data" -l "$PG_TEST_DIR/server.log" -w -t 60 \
         -o "-c listen_addresses=127.0.0.1 -p $port -k $PG_TEST_DIR -c max_connections=200" start >/dev/null \
         || { cat "$PG_TEST_DIR/server.log" >&2; return 1; }
-    PG_TEST_BIN=$bin
-    PG_TEST_USER=${user:-}
-    export PG_TEST_BIN PG_TEST_USER
     export LMSCTL_TEST_PG_DSN="postgresql://lmsctl@127.0.0.1:$port/postgres"
     echo "== postgresql $("$bin/postgres" --version | awk '{print $3}') on 127.0.0.1:$port"
 }
 
 pg_stop() {
     [ -n "${PG_TEST_DIR:-}" ] && [ -d "$PG_TEST_DIR/data" ] || return 0
-    _pg_as "$PG_TEST_BIN/pg_ctl" -D "$PG_TEST_DIR/data" -m immediate -w stop >/dev/null 2>&1 || true
+    _pg_as "${PG_TEST_BIN:-}/pg_ctl" -D "$PG_TEST_DIR/data" -m immediate -w stop >/dev/null 2>&1 || true
     rm -rf "$PG_TEST_DIR"
+    echo "== postgresql stopped"
 }
