@@ -211,7 +211,10 @@ class Executor:
         if not self.snapshot.district_id and self.district_id:
             self.snapshot.district_id = self.district_id
         try:
-            self.backend.save(self.snapshot, addresses)
+            if addresses:
+                self.backend.save(self.snapshot, addresses)
+            else:  # a caller that does not say what it changed: store all of it (safe, slow)
+                self.backend.write(self.snapshot)
         except StateError as exc:
             # state no longer follows the LMS: start no new call (in-flight ones finish and
             # their results go to the backend's recovery file), and end the run with this
@@ -250,7 +253,7 @@ class Executor:
                 batch = [c for c in changes if c.action is action]
                 if batch:
                     await self._phase(batch)
-            if not self._stopping:
+            if not self._stopping and self.plan.state_fixes:
                 await self._commit(self._apply_fixes, *self._fix_addresses())
         finally:
             self.result.seconds = time.monotonic() - start
