@@ -263,7 +263,11 @@ def reviewed_plan_holds(options: CiOptions) -> Reviewed:
     if plan.manifests_digest != manifests_digest(options.root):
         return Reviewed.MANIFESTS_CHANGED
     config = load_config(options.root)
-    snapshot = open_backend(options.root, config, sandbox=options.sandbox).read()
+    backend = open_backend(options.root, config, sandbox=options.sandbox)
+    try:
+        snapshot = backend.read()
+    finally:
+        backend.close()  # a postgres backend holds a connection
     if snapshot.serial != plan.serial or (
         plan.lineage and snapshot.lineage and plan.lineage != snapshot.lineage
     ):

@@ -6,6 +6,8 @@ Keys (all optional; unknown keys are errors)::
     district: 5f1a0c0b8e1d2a0001000001      # 24-hex Clever district id
     timezone: America/Chicago               # IANA name; a plain date = 23:59 that day here
     state: {backend: local, path: .lmsctl/state.json}
+    # or, shared by a team / CI (connection from LMSCTL_PG_DSN or PG* variables):
+    state: {backend: postgres, workspace: district-north, schema: lmsctl, history: 20}
     policies: {on_drift: keep, max_delete_fraction: 0.5}
 """
 
@@ -82,7 +84,38 @@ def read_config(root: Path, *, cwd: Path | None = None) -> tuple[ProjectConfig, 
     schema_diags = schema_diagnostics(doc, CONFIG_SCHEMA, rule="config-schema")
     diags.extend(schema_diags)
     diags.extend(_check_timezone(doc))
+    diags.extend(_check_state_password(doc))
     return _build(doc, display), diags
+
+
+def _check_state_password(doc: YamlDocument) -> list[Diagnostic]:
+    """A database password never belongs in lmsctl.yaml (it is kept in git)."""
+    state = doc.data.get("state")
+    if not isinstance(state, dict):
+        return []
+    from lmsctl.state.dsn import dsn_has_password
+
+    found: tuple[str, ...] | None = None
+    if "password" in state:
+        found = ("state", "password")
+    elif isinstance(state.get("dsn"), str) and dsn_has_password(state["dsn"]):
+        found = ("state", "dsn")
+    if found is None:
+        return []
+    line, col = doc.pos(found)
+    return [
+        Diagnostic(
+            file=doc.file,
+            line=line,
+            col=col,
+            severity=Severity.ERROR,
+            where=where_label(found),
+            message="holds a database password; lmsctl.yaml is kept in git, so it would leak",
+            hint="remove it and give the password in the environment: PGPASSWORD, ~/.pgpass, "
+            "or the whole connection string in LMSCTL_PG_DSN",
+            rule="config-state-password",
+        )
+    ]
 
 
 def _check_timezone(doc: YamlDocument) -> list[Diagnostic]:
@@ -147,6 +180,9 @@ def _build(doc: YamlDocument, display: str) -> ProjectConfig:
             backend=_pick(state_raw, "backend", str, sbase.backend),
             path=_pick(state_raw, "path", str, sbase.path),
             dsn=_pick(state_raw, "dsn", str, sbase.dsn),
+            workspace=_pick(state_raw, "workspace", str, sbase.workspace),
+            schema=_pick(state_raw, "schema", str, sbase.schema),
+            history=_pick(state_raw, "history", int, sbase.history),
         ),
         policies=PolicyConfig(on_drift=on_drift, max_delete_fraction=float(fraction)),
         file=display,

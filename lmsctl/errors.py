@@ -15,6 +15,7 @@ The tree::
         + StateLockedError                      another run holds the lock
         + StateMismatchError                    state belongs to another API or district
         + StalePlanError                        a saved plan no longer matches state
+        + StateSaveError                        a save failed mid-run (recovery file kept)
       x PlanError                      exit 1   the plan cannot be made (roster, district, ...)
       x ApiError                       exit 1   the Clever API answered with an error
         + ApiBadRequestError                    400
@@ -140,6 +141,14 @@ class StateMismatchError(StateError):
 
 class StalePlanError(StateError):
     """Raised when a saved plan no longer matches state."""
+
+
+class StateSaveError(StateError):
+    """Raised when a save failed mid-run; what it held is in a recovery file (if any)."""
+
+    def __init__(self, message: str, *, hint: str = "", recovery_file: str | None = None):
+        super().__init__(message, hint=hint)
+        self.recovery_file = recovery_file
 
 
 class PlanError(LmsctlError):
@@ -268,6 +277,7 @@ __all__ = [
     "StateError",
     "StateLockedError",
     "StateMismatchError",
+    "StateSaveError",
     "TransportError",
     "UsageError",
     "api_error_for",

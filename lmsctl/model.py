@@ -152,7 +152,10 @@ class StateConfig:
 
     backend: str = "local"
     path: str = ".lmsctl/state.json"
-    dsn: str | None = None
+    dsn: str | None = None  # postgres: a DSN without password (LMSCTL_PG_DSN wins)
+    workspace: str = "default"  # postgres: this root's workspace in the shared database
+    schema: str = "lmsctl"  # postgres: the schema holding lmsctl's tables
+    history: int = 20  # postgres: how many versions of the state to keep
 
 
 @dataclass(frozen=True)

@@ -34,6 +34,7 @@ from lmsctl.errors import (
     OutcomeUnknownError,
     PlanError,
     StateError,
+    StateSaveError,
 )
 from lmsctl.plan.builder import delete_impact, field_fingerprint, impact_fingerprint
 from lmsctl.plan.model import Action, Change, Consent, DeleteImpact, Plan, canonical_json
@@ -195,6 +196,8 @@ class Executor:
         self.on_event = on_event
         self.result = ApplyResult()
         self._stopping = False
+        #: the first save that failed (the run stops and ends with it)
+        self.save_error: StateError | None = None
         self._write_lock = asyncio.Lock()
         self._failed_assignments: set[str] = set()
         # (phase, assignment id) -> the submissions listed just before that phase's writes
@@ -224,17 +227,29 @@ class Executor:
 
     # -- state -----------------------------------------------------------------------------------
 
-    def _save(self) -> None:
+    def _save(self, *addresses: str) -> None:
+        """Save the records at ``addresses`` (what the call changed); a failed save stops all."""
         if self.snapshot.api_url is None or not self.snapshot.api_url:
             self.snapshot.api_url = self.plan.api_url or self.snapshot.api_url
         if not self.snapshot.district_id and self.district_id:
             self.snapshot.district_id = self.district_id
-        self.backend.write(self.snapshot)
+        try:
+            if addresses:
+                self.backend.save(self.snapshot, addresses)
+            else:  # a caller that does not say what it changed: store all of it (safe, slow)
+                self.backend.write(self.snapshot)
+        except StateError as exc:
+            # state no longer follows the LMS: start no new call (in-flight ones finish and
+            # their results go to the backend's recovery file), and end the run with this
+            self._stopping = True
+            if self.save_error is None or isinstance(exc, StateSaveError):
+                self.save_error = exc
+            raise
 
-    async def _commit(self, mutate: Callable[[], None]) -> None:
+    async def _commit(self, mutate: Callable[[], None], *addresses: str) -> None:
         async with self._write_lock:
             mutate()
-            self._save()
+            self._save(*addresses)
 
     # -- reporting -------------------------------------------------------------------------------
 
@@ -261,11 +276,13 @@ class Executor:
                     self.phase = action
                     await self._phase(batch)
             self.phase = None
-            if not self._stopping:
-                await self._commit(self._apply_fixes)
+            if not self._stopping and self.plan.state_fixes:
+                await self._commit(self._apply_fixes, *self._fix_addresses())
         finally:
             self.result.seconds = time.monotonic() - start
             self.result.interrupted = self._stopping
+        if self.save_error is not None:
+            raise self.save_error
         return self.result
 
     async def _phase(self, batch: list[Change]) -> None:
@@ -412,7 +429,7 @@ class Executor:
             record.key = change.key
             self.snapshot.resources[change.address] = record
 
-        await self._commit(mutate)
+        await self._commit(mutate, old, change.address)
 
     async def _create(self, change: Change) -> None:
         now = format_api_datetime(utcnow())
@@ -434,20 +451,20 @@ class Executor:
             if previous is not None:
                 self.snapshot.resources[address].protect = previous.protect
 
-        await self._commit(intent)
+        await self._commit(intent, address)
         try:
             created = await self.client.create_assignment(change.section_id, dict(change.body))
         except asyncio.CancelledError:
             # stopped while the POST was in flight: it may or may not have been created
             self.snapshot.resources[address].status = ResourceStatus.UNKNOWN
-            self._save()
+            self._save(address)
             raise
         except OutcomeUnknownError:
 
             def unknown() -> None:
                 self.snapshot.resources[address].status = ResourceStatus.UNKNOWN
 
-            await self._commit(unknown)
+            await self._commit(unknown, address)
             raise
         except BaseException:
             # a definite refusal (or we were cancelled before sending): nothing was created
@@ -458,7 +475,7 @@ class Executor:
                 else:
                     self.snapshot.resources[address] = previous
 
-            await self._commit(undo)
+            await self._commit(undo, address)
             raise
 
         def done() -> None:
@@ -469,7 +486,7 @@ class Executor:
             record.created_at = str(created.get("created") or now)
             record.updated_at = record.created_at
 
-        await self._commit(done)
+        await self._commit(done, address)
 
     async def _update(self, change: Change) -> None:
         record = self._record(change.address)
@@ -482,7 +499,7 @@ class Executor:
             record.applied.update(change.body)
             record.updated_at = format_api_datetime(utcnow())
 
-        await self._commit(done)
+        await self._commit(done, change.address)
 
     async def _grade(self, change: Change) -> None:
         assignment = f"{change.section_id}/{change.key}"
@@ -498,7 +515,7 @@ class Executor:
         def done() -> None:
             record.grades.setdefault(student, {}).update(change.body)
 
-        await self._commit(done)
+        await self._commit(done, assignment)
 
     async def _delete(self, change: Change) -> None:
         record = self._record(change.address)
@@ -509,7 +526,10 @@ class Executor:
         def done() -> None:
             self.snapshot.resources.pop(change.address, None)
 
-        await self._commit(done)
+        await self._commit(done, change.address)
+
+    def _fix_addresses(self) -> list[str]:
+        return list(dict.fromkeys(fix.address for fix in self.plan.state_fixes))
 
     def _apply_fixes(self) -> None:
         for fix in self.plan.state_fixes:

@@ -42,21 +42,48 @@ def state_path(root: Path, config: ProjectConfig, *, sandbox: bool) -> Path:
     return path if path.is_absolute() else Path(root) / path
 
 
-def open_backend(root: Path, config: ProjectConfig, *, sandbox: bool) -> StateBackend:
-    """The backend lmsctl.yaml asks for (``state.backend``; only ``local`` so far)."""
-    kind = (config.state.backend or "local").strip().lower()
+def open_backend(
+    root: Path, config: ProjectConfig, *, sandbox: bool, kind: str | None = None
+) -> StateBackend:
+    """The backend lmsctl.yaml asks for (``state.backend``), or ``kind`` (local / postgres).
+
+    postgres: the connection from LMSCTL_PG_DSN, else ``state.dsn``, else libpq's PG*
+    variables; ``state.workspace`` names this root's state (``<workspace>.sandbox`` for the
+    embedded sandbox, kept apart like the local file). Nothing connects until first use.
+    """
+    kind = (kind or config.state.backend or "local").strip().lower()
     if kind == "local":
         return LocalBackend(state_path(root, config, sandbox=sandbox))
+    if kind == "postgres":
+        from lmsctl.state.dsn import dsn_from_environment
+        from lmsctl.state.postgres import PostgresBackend
+
+        workspace = config.state.workspace + (".sandbox" if sandbox else "")
+        return PostgresBackend(
+            dsn_from_environment(config.state.dsn),
+            workspace=workspace,
+            schema=config.state.schema,
+            keep_versions=config.state.history,
+            recovery_dir=Path(root) / ".lmsctl",
+        )
     where = f" in {config.file}" if config.file else ""
     raise ConfigError(
         f"state backend {config.state.backend!r}{where} is not available",
-        hint="use state: {backend: local, path: .lmsctl/state.json}",
+        hint="use state: {backend: local} or state: {backend: postgres, workspace: NAME}",
     )
 
 
 @contextmanager
-def locked(backend: StateBackend, command: str, timeout: float = 0.0) -> Iterator[LockInfo]:
-    """Hold the state lock for a block; released on the way out, even after an error."""
+def locked(
+    backend: StateBackend, command: str, timeout: float = 0.0, *, pending_recovery: bool = False
+) -> Iterator[LockInfo]:
+    """Hold the state lock for a block; released on the way out, even after an error.
+
+    A backend refuses the lock while a recovery file of an earlier run waits to be pushed;
+    ``pending_recovery=True`` (``state push`` itself) takes it anyway.
+    """
+    if pending_recovery and hasattr(backend, "check_recovery"):
+        backend.check_recovery = False
     info = backend.lock(command, timeout=timeout)
     try:
         yield info

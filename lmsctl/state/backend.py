@@ -1,7 +1,9 @@
 """The state backend protocol, the lock record, and an in-memory backend for tests.
 
 A backend stores one :class:`StateSnapshot` and one lock. ``read`` gives a snapshot the caller
-owns; ``write`` stores it atomically and bumps its serial in place. While plan or apply runs,
+owns; ``write`` stores all of it atomically and bumps its serial in place; ``save`` stores only
+the records at the addresses given (what one API call changed), so a save costs the records
+that changed, not the whole state: apply saves after every call. While plan or apply runs,
 the caller holds the lock (``lock`` / ``unlock``, or :func:`lmsctl.state.locked`); a second run
 fails at once naming the holder, or waits up to a timeout.
 
@@ -18,7 +20,7 @@ import os
 import socket
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
@@ -45,6 +47,8 @@ class LockInfo:
     created: str  # Clever-format UTC timestamp
     #: set when this lock took over a stale one (its holder had died on this host)
     replaced: LockInfo | None = None
+    #: the CI run holding it (GitHub Actions: the run's URL), when there is one
+    ci_run: str | None = None
 
     @classmethod
     def new(cls, command: str, *, replaced: LockInfo | None = None) -> LockInfo:
@@ -59,6 +63,7 @@ class LockInfo:
             command=command,
             created=format_api_datetime(utcnow()),
             replaced=replaced,
+            ci_run=ci_run_url(),
         )
 
     @property
@@ -67,8 +72,9 @@ class LockInfo:
 
     def describe(self) -> str:
         """One line for people: who holds it, since when, and how to free it."""
+        ci = f", CI run {self.ci_run}" if self.ci_run else ""
         return (
-            f"state is locked by {self.holder} (pid {self.pid}, `{self.command}`) since "
+            f"state is locked by {self.holder} (pid {self.pid}, `{self.command}`{ci}) since "
             f"{self.created}; lock id {self.id}; if that run is gone: "
             f"lmsctl force-unlock {self.id}"
         )
@@ -95,6 +101,8 @@ class LockInfo:
         }
         if self.replaced is not None:
             data["replaced"] = self.replaced.to_dict()
+        if self.ci_run:
+            data["ci_run"] = self.ci_run
         return data
 
     @classmethod
@@ -112,6 +120,7 @@ class LockInfo:
                 command=str(data["command"]),
                 created=str(data["created"]),
                 replaced=cls.from_dict(replaced_raw) if replaced_raw is not None else None,
+                ci_run=str(data["ci_run"]) if data.get("ci_run") else None,
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise StateError(f"lock record is malformed: {exc}") from exc
@@ -129,11 +138,27 @@ class StateBackend(Protocol):
         ...
 
     def write(self, snapshot: StateSnapshot) -> None:
-        """Store atomically; bumps ``snapshot.serial`` in place first.
+        """Store all of it atomically; bumps ``snapshot.serial`` in place first.
 
         StateError when the stored state moved on since this snapshot was read (another
         lineage, or a higher serial): writing would lose what the other run recorded.
         """
+        ...
+
+    def save(self, snapshot: StateSnapshot, addresses: Iterable[str]) -> None:
+        """Store only what changed: the records at ``addresses``, and the serial.
+
+        Each address is stored as ``snapshot.resources`` holds it now; an address no longer in
+        it is removed. The header (lineage, api_url, district_id) is stored too. Bumps
+        ``snapshot.serial`` in place; atomic, durable when it returns, with the same check as
+        ``write`` (compare-and-swap on the serial). The cost is the records named, not the
+        state's size. A save that cannot be stored raises :class:`StateSaveError`; the caller
+        must then start no new API calls.
+        """
+        ...
+
+    def close(self) -> None:
+        """Release what the backend holds open (connections); it is unusable afterwards."""
         ...
 
     def lock(self, command: str, timeout: float = 0.0) -> LockInfo:
@@ -156,6 +181,18 @@ class StateBackend(Protocol):
     def description(self) -> str:
         """Where the state is, for messages (e.g. ``.lmsctl/state.json``)."""
         ...
+
+
+def ci_run_url() -> str | None:
+    """The URL of the GitHub Actions run this process is part of, when it is one."""
+    run_id = os.environ.get("GITHUB_RUN_ID", "").strip()
+    if not run_id:
+        return None
+    server = os.environ.get("GITHUB_SERVER_URL", "https://github.com").strip().rstrip("/")
+    repo = os.environ.get("GITHUB_REPOSITORY", "").strip()
+    if not repo:
+        return f"run {run_id}"
+    return f"{server}/{repo}/actions/runs/{run_id}"
 
 
 def current_user() -> str:
@@ -243,7 +280,8 @@ class MemoryBackend:
             copy.deepcopy(snapshot.to_dict()) if snapshot is not None else None
         )
         self._lock: LockInfo | None = None
-        self.writes = 0
+        self.writes = 0  # every time state was stored
+        self.saves = 0  # of which record-level saves
 
     @property
     def description(self) -> str:
@@ -260,6 +298,32 @@ class MemoryBackend:
         snapshot.serial += 1
         self._data = copy.deepcopy(snapshot.to_dict())
         self.writes += 1
+
+    def save(self, snapshot: StateSnapshot, addresses: Iterable[str]) -> None:
+        if self._data is None:
+            self.write(snapshot)
+            self.saves += 1
+            return
+        self.writes += 1
+        stored_header = {k: v for k, v in self._data.items() if k != "resources"}
+        check_can_write(
+            StateSnapshot.from_dict({**stored_header, "resources": {}}), snapshot, self.description
+        )
+        snapshot.serial += 1
+        self._data.update(
+            {k: v for k, v in snapshot.to_dict().items() if k != "resources"},
+        )
+        resources = self._data["resources"]
+        for address in addresses:
+            record = snapshot.resources.get(address)
+            if record is None:
+                resources.pop(address, None)
+            else:
+                resources[address] = copy.deepcopy(record.to_dict())
+        self.saves += 1
+
+    def close(self) -> None:
+        return None
 
     def set_lock(self, info: LockInfo | None) -> None:
         """Put a lock in place as another run would (tests)."""
@@ -306,6 +370,7 @@ __all__ = [
     "MemoryBackend",
     "StateBackend",
     "check_can_write",
+    "ci_run_url",
     "current_user",
     "is_stale",
     "pid_alive",

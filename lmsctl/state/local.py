@@ -1,15 +1,24 @@
-"""The local state backend: one JSON file, written atomically, with a lock file beside it.
+"""The local state backend: a JSON snapshot plus an append-only journal, and a lock file.
 
 Files (for the default ``.lmsctl/state.json``)::
 
     .lmsctl/                    created mode 0700
-      state.json                mode 0600; JSON, sorted keys, indented
-      state.json.backup         the previous version, kept on every write
+      state.json                mode 0600; JSON, sorted keys, one line per assignment
+      state.json.backup         the previous snapshot, kept on every snapshot write
+      state.json.journal        mode 0600; while a run saves: one JSON line per save
       state.json.lock           while a run holds the lock: LockInfo as JSON
 
-A write goes to a temporary file in the same folder, is fsynced, the current file is hard-linked
-(or copied) to ``.backup``, the temporary file replaces the current one with ``os.replace`` and
-the folder is fsynced: a crash at any point leaves either the old or the new state, whole.
+A save after an API call appends one line to the journal (the changed records and the new
+serial) and fsyncs it: it costs the records that changed, not the state's size. ``read``
+replays the journal over the snapshot. The journal is folded into the snapshot (compacted) when
+the run releases the lock, and by the next run that takes the lock after a crash; a torn last
+line (a crash mid-append, never acknowledged) is ignored.
+
+A snapshot write goes to a temporary file in the same folder, is fsynced, the current file is
+hard-linked (or copied) to ``.backup``, the temporary file replaces the current one with
+``os.replace`` and the folder is fsynced, then the journal is removed: a crash at any point
+leaves either the old or the new state, whole (journal lines at or below the snapshot's serial
+are skipped).
 """
 
 from __future__ import annotations
@@ -22,13 +31,14 @@ import os
 import shutil
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from lmsctl.errors import StateError
+from lmsctl.errors import StateError, StateSaveError
 from lmsctl.state.backend import LockInfo, check_can_write, is_stale, wait_for_lock
-from lmsctl.state.model import StateSnapshot
+from lmsctl.state.model import ResourceRecord, StateSnapshot
+from lmsctl.state.recovery import RecoveryKeeper, refuse_pending
 
 try:  # POSIX: serialises the take-over of stale locks between processes
     import fcntl
@@ -48,8 +58,18 @@ class LocalBackend:
         self.path = Path(path)
         self.backup_path = self.path.with_name(self.path.name + ".backup")
         self.lock_path = self.path.with_name(self.path.name + ".lock")
+        self.journal_path = self.path.with_name(self.path.name + ".journal")
         self._seen: _StatKey | None = None  # file identity as of our last read or write
+        self._journal_seen = 0  # journal bytes we know of (read, replayed or appended)
+        self._journal_end = 0  # where the last whole journal line ends
+        self._journal_fd: int | None = None
         self._encoder = _StateEncoder()
+        self.identity = f"local {os.path.abspath(self.path)}"
+        self._keeper = RecoveryKeeper(self.path.parent, self.identity)
+        self._broken: StateSaveError | None = None
+        self._held: LockInfo | None = None
+        #: refuse the lock while a recovery file for this state waits (off for state push)
+        self.check_recovery = True
 
     def __repr__(self) -> str:
         return f"LocalBackend({str(self.path)!r})"
@@ -76,12 +96,62 @@ class LocalBackend:
                     ),
                 ) from None
             self._seen = None
+            self._journal_seen = self._journal_end = 0
             return StateSnapshot.empty()
         except OSError as exc:
             raise StateError(f"cannot read state file {self.description}: {exc.strerror}") from exc
         snapshot = self._parse(raw)
         self._seen = stat_key
+        self._replay(snapshot)
         return snapshot
+
+    def _replay(self, snapshot: StateSnapshot) -> None:
+        """Apply the journal's saves over the snapshot (in place)."""
+        try:
+            raw = self.journal_path.read_bytes()
+        except FileNotFoundError:
+            self._journal_seen = self._journal_end = 0
+            return
+        except OSError as exc:
+            raise StateError(
+                f"cannot read state journal {_display(self.journal_path)}: {exc.strerror}"
+            ) from exc
+        end = 0
+        lines = raw.split(b"\n")
+        for number, line in enumerate(lines[:-1], start=1):  # the part after the last \n is torn
+            end += len(line) + 1
+            try:
+                entry = json.loads(line)
+                serial = int(entry["serial"])
+                lineage = str(entry["lineage"])
+            except (ValueError, KeyError, TypeError) as exc:
+                if number == len(lines) - 1:
+                    end -= len(line) + 1  # a torn last line: that save was never acknowledged
+                    break
+                raise StateError(
+                    f"state journal {_display(self.journal_path)} is corrupt at line {number}",
+                    hint=f"{self.description} holds the state as of its last compaction; move "
+                    "the journal away to use it, losing the saves after it",
+                ) from exc
+            if lineage != snapshot.lineage or serial <= snapshot.serial:
+                continue  # already in the snapshot (a crash right after a compaction)
+            if serial != snapshot.serial + 1:
+                raise StateError(
+                    f"state journal {_display(self.journal_path)} skips from serial "
+                    f"{snapshot.serial} to {serial} at line {number}",
+                    hint="move the journal away and check the state with lmsctl state list",
+                )
+            for address, data in entry.get("set", {}).items():
+                snapshot.resources[address] = ResourceRecord.from_dict(
+                    data, where=f"state journal line {number}: {address!r}"
+                )
+            for address in entry.get("del", []):
+                snapshot.resources.pop(address, None)
+            snapshot.api_url = entry.get("api_url", snapshot.api_url)
+            snapshot.district_id = entry.get("district_id", snapshot.district_id)
+            snapshot.serial = serial
+        self._journal_seen = len(raw)
+        self._journal_end = end
 
     def _parse(self, raw: bytes) -> StateSnapshot:
         hint = (
@@ -108,11 +178,41 @@ class LocalBackend:
         self._check_not_moved_on(snapshot)
         snapshot.serial += 1
         try:
-            data = self._encoder.encode(snapshot)
-            self._replace_atomically(data)
+            self._write_snapshot(snapshot)
         except BaseException:
             snapshot.serial -= 1
             raise
+
+    def _write_snapshot(self, snapshot: StateSnapshot) -> None:
+        """Replace the snapshot file with this one, then drop the journal it includes."""
+        data = self._encoder.encode(snapshot)
+        self._replace_atomically(data)
+        self._drop_journal()
+
+    def _drop_journal(self) -> None:
+        self._close_journal()
+        try:
+            self.journal_path.unlink()
+        except FileNotFoundError:
+            pass
+        else:
+            _fsync_dir(self.path.parent)
+        self._journal_seen = self._journal_end = 0
+
+    def _close_journal(self) -> None:
+        if self._journal_fd is not None:
+            with contextlib.suppress(OSError):
+                os.close(self._journal_fd)
+            self._journal_fd = None
+
+    def close(self) -> None:
+        self._close_journal()
+
+    def _journal_size(self) -> int:
+        try:
+            return self.journal_path.stat().st_size
+        except FileNotFoundError:
+            return 0
 
     def _check_not_moved_on(self, snapshot: StateSnapshot) -> None:
         try:
@@ -121,16 +221,101 @@ class LocalBackend:
             return
         except OSError as exc:
             raise StateError(f"cannot stat state file {self.description}: {exc}") from exc
-        if key == self._seen:
-            return  # nobody touched it since we read or wrote it
+        if key == self._seen and self._journal_size() == self._journal_seen:
+            return  # nobody touched either since we read or wrote them
+        stored = self._read_stored()
+        if stored is not None:
+            check_can_write(stored, snapshot, self.description)
+
+    def _read_stored(self) -> StateSnapshot | None:
+        """The state as stored now (snapshot + journal), without changing what we know."""
+        other = LocalBackend(self.path)
         try:
-            raw = self.path.read_bytes()
+            return other.read()
         except FileNotFoundError:
+            return None
+
+    # -- record-level saves --------------------------------------------------------------------
+
+    def save(self, snapshot: StateSnapshot, addresses: Iterable[str]) -> None:
+        wanted = list(dict.fromkeys(addresses))
+        if self._broken is not None:
+            self._keep_and_raise(snapshot, wanted, self._broken.message)
+        if not self.path.exists():
+            self.write(snapshot)  # the first save of a new state makes the snapshot
             return
+        try:
+            self._check_not_moved_on(snapshot)
+        except StateError as exc:
+            # another run wrote: what the LMS acknowledged must still not be lost
+            self._keep_and_raise(snapshot, wanted, exc.message)
+        entry: dict[str, Any] = {
+            "serial": snapshot.serial + 1,
+            "lineage": snapshot.lineage,
+            "api_url": snapshot.api_url,
+            "district_id": snapshot.district_id,
+            "set": {},
+            "del": [],
+        }
+        for address in wanted:
+            record = snapshot.resources.get(address)
+            if record is None:
+                entry["del"].append(address)
+            else:
+                entry["set"][address] = record.to_dict()
+        try:
+            line = (json.dumps(entry, sort_keys=True, ensure_ascii=False) + "\n").encode()
+        except (TypeError, ValueError) as exc:
+            raise StateError(f"cannot encode state as JSON: {exc}") from exc
+        try:
+            self._append(line)
         except OSError as exc:
-            raise StateError(f"cannot read state file {self.description}: {exc}") from exc
-        stored = self._parse(raw)
-        check_can_write(stored, snapshot, self.description)
+            self._keep_and_raise(
+                snapshot,
+                wanted,
+                f"cannot write state journal {_display(self.journal_path)}: {exc.strerror or exc}",
+            )
+        snapshot.serial += 1
+
+    def _append(self, line: bytes) -> None:
+        if self._journal_fd is None:
+            created = not self.journal_path.exists()
+            self._journal_fd = os.open(
+                self.journal_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600
+            )
+            if created:
+                _fsync_dir(self.path.parent)
+        fd = self._journal_fd
+        if self._journal_seen > self._journal_end:
+            os.ftruncate(fd, self._journal_end)  # drop a torn line a crash left
+            self._journal_seen = self._journal_end
+        view = memoryview(line)
+        while view:
+            written = os.write(fd, view)
+            view = view[written:]
+        os.fsync(fd)
+        self._journal_seen += len(line)
+        self._journal_end = self._journal_seen
+
+    def _keep_and_raise(self, snapshot: StateSnapshot, addresses: list[str], why: str) -> None:
+        path = self._keeper.keep(snapshot, addresses)
+        self._broken = StateSaveError(why)
+        if path is None:
+            raise StateSaveError(f"{why}; nothing more is sent to the LMS")
+        shown = _display(path)
+        raise StateSaveError(
+            f"{why}; nothing more is sent to the LMS. What the LMS acknowledged but state "
+            f"could not store is kept in {shown}",
+            hint=f"once the disk is fixed: lmsctl state push {shown}, then run again",
+            recovery_file=str(path),
+        )
+
+    def compact(self) -> None:
+        """Fold the journal into the snapshot (the caller holds the lock)."""
+        if self._journal_size() == 0 and not self.journal_path.exists():
+            return
+        snapshot = self.read()
+        self._write_snapshot(snapshot)
 
     def _replace_atomically(self, data: bytes) -> None:
         folder = self.path.parent
@@ -180,7 +365,18 @@ class LocalBackend:
 
     # -- lock ----------------------------------------------------------------------------------
 
+    def replace(self, snapshot: StateSnapshot) -> None:
+        """Store ``snapshot`` over whatever the file holds (``state migrate --force``)."""
+        snapshot.serial += 1
+        try:
+            self._write_snapshot(snapshot)
+        except BaseException:
+            snapshot.serial -= 1
+            raise
+
     def lock(self, command: str, timeout: float = 0.0) -> LockInfo:
+        if self.check_recovery:
+            refuse_pending(self.path.parent, self.identity)
         _make_private_dir(self.lock_path.parent)
 
         def try_once() -> LockInfo | None:
@@ -189,7 +385,15 @@ class LocalBackend:
                 return info
             return self._take_over_if_stale(command)
 
-        return wait_for_lock(try_once, self._holder_message, timeout)
+        info = wait_for_lock(try_once, self._holder_message, timeout)
+        try:
+            self.compact()  # a journal left by a run that crashed
+        except BaseException:
+            with contextlib.suppress(OSError):
+                self.lock_path.unlink()
+            raise
+        self._held = info
+        return info
 
     def _create_lock(self, info: LockInfo) -> bool:
         try:
@@ -293,8 +497,14 @@ class LocalBackend:
             raise StateError(
                 f"cannot unlock: the lock is now held by another run ({held.describe()})"
             )
-        with contextlib.suppress(FileNotFoundError):
-            self.lock_path.unlink()
+        try:
+            if self._broken is None:
+                self.compact()  # the end of a run: fold its journal into the snapshot
+        finally:
+            self._close_journal()
+            self._held = None
+            with contextlib.suppress(FileNotFoundError):
+                self.lock_path.unlink()
 
     def force_unlock(self, lock_id: str) -> None:
         try:

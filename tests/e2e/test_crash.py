@@ -7,7 +7,6 @@ says) leaves no duplicate assignment and every grade as the manifests say.
 
 from __future__ import annotations
 
-import json
 import os
 import random
 import re
@@ -19,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from lmsctl.state.local import LocalBackend
 from lmsctl.state.model import StateSnapshot
 from tests.e2e.conftest import SandboxPeek
 from tests.e2e.workload import check_converged, resolve_unknown, write_workload
@@ -37,9 +37,10 @@ def _start(root: Path, *extra: str) -> subprocess.Popen[str]:
 
 
 def _state_is_whole(state_file: Path) -> StateSnapshot | None:
+    """The state as the next run reads it (snapshot and journal); an error if not whole."""
     if not state_file.exists():
         return None
-    return StateSnapshot.from_dict(json.loads(state_file.read_text()))
+    return LocalBackend(state_file).read()
 
 
 @pytest.mark.slow

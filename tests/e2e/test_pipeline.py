@@ -3,8 +3,9 @@ with the inputs the example workflow passes (.github/workflows/gitops-example.ym
 runner-like folders (copies of a coursework repository's main), against one served sandbox,
 one shared state and a stand-in for GitHub's comments API.
 
-The shared state is the ``shared_state`` fixture: today a local file at an absolute path every
-runner folder points at; the PostgreSQL backend is the same one-line change there.
+The shared state is the ``shared_state`` fixture: here a local file at an absolute path every
+runner folder points at; tests/postgres/test_pg_pipeline.py runs the same steps with the
+PostgreSQL backend the example workflow uses.
 """
 
 from __future__ import annotations
@@ -66,12 +67,8 @@ class SharedState:
 
 @pytest.fixture
 def shared_state(tmp_path: Path) -> SharedState:
-    """The one shared state of every runner folder: today a local file at an absolute path.
-
-    For PostgreSQL this fixture alone changes, to
-    ``SharedState({"backend": "postgres", "workspace": "pipeline", "schema": "lmsctl"},
-    {"LMSCTL_PG_DSN": dsn})``.
-    """
+    """The one shared state of every runner folder: a local file at an absolute path (the
+    postgres variant overrides this fixture alone)."""
     return SharedState({"backend": "local", "path": str(tmp_path / "shared" / "state.json")}, {})
 
 

@@ -9,7 +9,6 @@ plan tells a person to do for a create whose outcome is unknown: look in the LMS
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
@@ -18,6 +17,7 @@ from typing import Any
 import yaml
 
 from lmsctl.sandbox import DEMO_SEED_PATH
+from lmsctl.state.local import LocalBackend
 
 Lms = Callable[..., Any]
 
@@ -83,7 +83,7 @@ def check_converged(sandbox: Any, expected: dict[str, dict[str, dict[str, float]
 
 
 def state_records(state_file: Path) -> dict[str, dict[str, Any]]:
-    data = json.loads(state_file.read_text())
+    data = LocalBackend(state_file).read().to_dict()  # the snapshot and its journal
     return dict(data["resources"])
 
 

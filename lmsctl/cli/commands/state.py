@@ -1,4 +1,4 @@
-"""lmsctl state list|show|rm|mv and lmsctl force-unlock: look at and fix state by hand.
+"""lmsctl state list|show|rm|mv|history|restore|migrate|push, force-unlock: state by hand.
 
 None of these talks to the LMS. They read lmsctl.yaml under --root to find the state (the
 sandbox's with the global --sandbox) and hold the state lock while they write.
@@ -18,13 +18,14 @@ from lmsctl.addresses import parse_address
 from lmsctl.cli.context import CliContext, pass_cli
 from lmsctl.cli.options import Seconds
 from lmsctl.config import load_config
-from lmsctl.errors import StateLockedError
+from lmsctl.errors import StateError, StateLockedError
 from lmsctl.render.json import dumps_for_terminal
 from lmsctl.render.style import escape_controls
 from lmsctl.state import locked, open_backend
 from lmsctl.state.backend import LockInfo, StateBackend, pid_alive
 from lmsctl.state.model import ResourceStatus
 from lmsctl.state.ops import list_resources, move, remove, show
+from lmsctl.state.transfer import HistoryBackend, migrate, push, restore
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -277,4 +278,116 @@ def force_unlock(cli: CliContext, lock_id: str, root: Path) -> int:
     backend.force_unlock(lock_id)
     who = f" held by {held.holder} (pid {held.pid}, `{held.command}`)" if held else ""
     click.echo(f"Released the state lock {lock_id}{who} on {backend.description}.")
+    return 0
+
+
+@state.command(
+    "history",
+    short_help="List the kept versions of the state (postgres).",
+    epilog="Example: lmsctl state history --root examples/coursework",
+)
+@_root_option
+@_json_option
+@pass_cli
+def history(cli: CliContext, root: Path, as_json: bool) -> int:
+    """List the kept versions of the state, newest first: one per run that wrote it."""
+    backend = _backend(cli, root)
+    if not isinstance(backend, HistoryBackend):
+        raise StateError(
+            f"{backend.description} keeps no history (only the previous version, as .backup)",
+            hint="the postgres backend keeps the last versions: state: {backend: postgres}",
+        )
+    versions = backend.history()
+    if as_json:
+        _dump({"state": backend.description, "versions": versions})
+        return 0
+    if not versions:
+        click.echo(f"No versions in {backend.description} yet.")
+        return 0
+    click.echo(f"{'SERIAL':>8}  {'SAVED AT (UTC)':<20}  {'BY':<24}  COMMAND")
+    for n, v in enumerate(versions):
+        who = f"{v.get('user')}@{v.get('host')}"
+        ci = f"  ({v['ci_run']})" if v.get("ci_run") else ""
+        mark = "  (current)" if n == 0 else ""
+        click.echo(
+            f"{v['serial']:>8}  {v['saved_at']:<20}  {who:<24}  {v.get('command')}{ci}{mark}"
+        )
+    click.echo("\nTo go back to one: lmsctl state restore SERIAL (it becomes a new version).")
+    return 0
+
+
+@state.command(
+    "restore",
+    short_help="Make a kept version current again (postgres).",
+    epilog="Example: lmsctl state restore 41 --root examples/coursework",
+)
+@click.argument("serial", type=click.IntRange(min=1))
+@_root_option
+@_lock_timeout_option
+@pass_cli
+def restore_(cli: CliContext, serial: int, root: Path, lock_timeout: float) -> int:
+    """Make version SERIAL (from state history) the current state; nothing changes in the LMS."""
+    done = restore(_backend(cli, root), serial, lock_timeout=lock_timeout)
+    click.echo(
+        f"Restored version {done.version} of {done.target} as serial {done.serial} "
+        f"({done.changed} assignment record(s) changed). Nothing changed in the LMS: run plan "
+        "to see what differs now."
+    )
+    return 0
+
+
+@state.command(
+    "migrate",
+    short_help="Copy state to the other backend.",
+    epilog="Example: LMSCTL_PG_DSN=postgresql://ci@db/lmsctl lmsctl state migrate --to postgres",
+)
+@click.option(
+    "--to",
+    "to",
+    type=click.Choice(["postgres", "local"]),
+    required=True,
+    help="The backend to copy the state to (its settings come from state: in lmsctl.yaml).",
+)
+@click.option("--force", is_flag=True, help="Overwrite a target that already holds a state.")
+@_root_option
+@_lock_timeout_option
+@pass_cli
+def migrate_(cli: CliContext, to: str, force: bool, root: Path, lock_timeout: float) -> int:
+    """Copy the state from the configured backend to --to; the source is left untouched."""
+    config = load_config(root)
+    source = open_backend(root, config, sandbox=cli.sandbox)
+    target = open_backend(root, config, sandbox=cli.sandbox, kind=to)
+    done = migrate(source, target, force=force, lock_timeout=lock_timeout)
+    click.echo(
+        f"Copied {done.assignments} assignment(s) and {done.grades} grade(s) (lineage "
+        f"{done.lineage}, serial {done.serial}) from {done.source} to {done.target}"
+        + (", replacing the state it held" if done.replaced else "")
+        + f". {done.source} is unchanged."
+    )
+    click.echo(
+        f"Set state: {{backend: {to}}} in lmsctl.yaml to use it; keep the old state until "
+        "a plan against the new one shows what you expect."
+    )
+    return 0
+
+
+@state.command(
+    "push",
+    short_help="Store a recovery file left by a failed save.",
+    epilog="Example: lmsctl state push .lmsctl/recovery-20261201T101500123456Z.json",
+)
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--force", is_flag=True, help="Push even though another run wrote to the state since."
+)
+@_root_option
+@_lock_timeout_option
+@pass_cli
+def push_(cli: CliContext, file: Path, force: bool, root: Path, lock_timeout: float) -> int:
+    """Store the results a run could not save (FILE) into the state it came from."""
+    done = push(_backend(cli, root), file, force=force, lock_timeout=lock_timeout)
+    click.echo(
+        f"Pushed {done.records} assignment record(s) from {done.file} into {done.target} "
+        f"(serial {done.serial}), and removed the file. Run plan (or apply) again to finish."
+    )
     return 0

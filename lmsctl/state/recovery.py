@@ -1,0 +1,199 @@
+"""Recovery files: what a run could not save, kept on disk until ``lmsctl state push`` stores it.
+
+When a save fails in the middle of an apply (the database went away, the disk is full), the
+records the API had already acknowledged must not be lost: a created assignment missing from
+state would be created again by the next run. The backend writes those records to
+``<root>/.lmsctl/recovery-<UTC time>.json`` (mode 0600, written atomically), and adds to it on
+every later failed save of the same run. ``lmsctl state push FILE`` stores them back (same
+lineage only) and removes the file; until then, plan and apply on that root refuse to start.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from lmsctl.errors import StateError
+from lmsctl.state.model import ResourceRecord, StateSnapshot
+from lmsctl.timeutil import format_api_datetime, utcnow
+
+KIND = "lmsctl-recovery"
+FORMAT_VERSION = 1
+PATTERN = "recovery-*.json"
+
+
+@dataclass
+class Recovery:
+    """The records one run could not save, and which state they belong to."""
+
+    backend: str  # the backend's identity (where they must go)
+    lineage: str
+    base_serial: int  # the serial of the last save that did succeed
+    api_url: str | None
+    district_id: str | None
+    created: str
+    #: address -> record as the run last had it; None: the address was removed
+    resources: dict[str, dict[str, Any] | None] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "kind": KIND,
+            "format_version": FORMAT_VERSION,
+            "backend": self.backend,
+            "lineage": self.lineage,
+            "base_serial": self.base_serial,
+            "api_url": self.api_url,
+            "district_id": self.district_id,
+            "created": self.created,
+            "resources": self.resources,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Any, where: str) -> Recovery:
+        if not isinstance(data, dict) or data.get("kind") != KIND:
+            raise StateError(f"{where} is not an lmsctl recovery file")
+        version = data.get("format_version")
+        if version != FORMAT_VERSION:
+            raise StateError(f"{where} has format_version {version!r}; this lmsctl reads 1")
+        resources = data.get("resources")
+        if not isinstance(resources, dict):
+            raise StateError(f"{where}: 'resources' must be an object")
+        for address, raw in resources.items():
+            if raw is not None:
+                record = ResourceRecord.from_dict(raw, where=f"{where}: resource {address!r}")
+                if record.address != address:
+                    raise StateError(f"{where}: resource {address!r} says it is {record.address}")
+        try:
+            return cls(
+                backend=str(data["backend"]),
+                lineage=str(data["lineage"]),
+                base_serial=int(data["base_serial"]),
+                api_url=data.get("api_url"),
+                district_id=data.get("district_id"),
+                created=str(data.get("created") or ""),
+                resources=dict(resources),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise StateError(f"{where} is malformed: {exc}") from exc
+
+    def apply_to(self, snapshot: StateSnapshot) -> list[str]:
+        """Put the kept records into ``snapshot``; returns the addresses changed."""
+        for address, raw in self.resources.items():
+            if raw is None:
+                snapshot.resources.pop(address, None)
+            else:
+                snapshot.resources[address] = ResourceRecord.from_dict(raw)
+        if not snapshot.api_url and self.api_url:
+            snapshot.api_url = self.api_url
+        if not snapshot.district_id and self.district_id:
+            snapshot.district_id = self.district_id
+        return sorted(self.resources)
+
+
+class RecoveryKeeper:
+    """Collects what failed saves could not store, and keeps it in one recovery file."""
+
+    def __init__(self, folder: Path | None, backend: str) -> None:
+        self.folder = folder
+        self.backend = backend
+        self.recovery: Recovery | None = None
+        self.path: Path | None = None
+
+    def keep(self, snapshot: StateSnapshot, addresses: Iterable[str]) -> Path | None:
+        """Add these records (as the snapshot has them now) to the file; its path, or None."""
+        if self.recovery is None:
+            self.recovery = Recovery(
+                backend=self.backend,
+                lineage=snapshot.lineage,
+                base_serial=snapshot.serial,
+                api_url=snapshot.api_url,
+                district_id=snapshot.district_id,
+                created=format_api_datetime(utcnow()),
+            )
+        for address in addresses:
+            record = snapshot.resources.get(address)
+            self.recovery.resources[address] = record.to_dict() if record is not None else None
+        self.recovery.api_url = snapshot.api_url or self.recovery.api_url
+        self.recovery.district_id = snapshot.district_id or self.recovery.district_id
+        if self.folder is None:
+            return None
+        if self.path is None:
+            stamp = utcnow().strftime("%Y%m%dT%H%M%S%fZ")
+            self.path = self.folder / f"recovery-{stamp}.json"
+        try:
+            _write_private(self.path, self.recovery.to_dict())
+        except OSError:
+            return None
+        return self.path
+
+
+def load(path: Path) -> Recovery:
+    """Read a recovery file; StateError naming it when it is not one."""
+    where = str(path)
+    try:
+        data = json.loads(path.read_bytes())
+    except FileNotFoundError:
+        raise StateError(f"recovery file {where} does not exist") from None
+    except OSError as exc:
+        raise StateError(f"cannot read {where}: {exc.strerror}") from exc
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise StateError(f"{where} is not an lmsctl recovery file (not JSON)") from exc
+    return Recovery.from_dict(data, where)
+
+
+def pending(folder: Path, backend: str) -> list[Path]:
+    """Recovery files in ``folder`` that belong to this backend, oldest first."""
+    found = []
+    for path in sorted(folder.glob(PATTERN)) if folder.is_dir() else []:
+        try:
+            if load(path).backend == backend:
+                found.append(path)
+        except StateError:
+            continue
+    return found
+
+
+def refuse_pending(folder: Path, backend: str) -> None:
+    """StateError when a recovery file for this backend waits to be pushed."""
+    left = pending(folder, backend)
+    if left:
+        shown = _display(left[0])
+        root = _display(folder.parent) if folder.name == ".lmsctl" else "."
+        where = f" --root {root}" if root not in (".", "") else ""
+        raise StateError(
+            f"{shown} holds results an earlier run could not save to state; running "
+            "without them could create assignments a second time",
+            hint=f"store them first: lmsctl state push {shown}{where}",
+        )
+
+
+def _display(path: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except (ValueError, OSError):
+        return str(path)
+
+
+def _write_private(path: Path, data: dict[str, Any]) -> None:
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            os.fchmod(fh.fileno(), 0o600)
+            fh.write((json.dumps(data, indent=1, sort_keys=True) + "\n").encode())
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+__all__ = ["Recovery", "RecoveryKeeper", "load", "pending", "refuse_pending"]

@@ -1,0 +1,189 @@
+"""Moving state as a whole: ``state migrate``, ``state push`` and ``state restore`` (no click).
+
+Each function holds the locks it needs, checks everything before it writes, and returns a small
+record of what it did for the CLI to render.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+from lmsctl.errors import StateError
+from lmsctl.state import recovery
+from lmsctl.state.backend import StateBackend
+from lmsctl.state.model import StateSnapshot
+
+
+@runtime_checkable
+class HistoryBackend(Protocol):
+    """A backend that keeps earlier versions of the state (postgres)."""
+
+    def history(self) -> list[dict[str, Any]]: ...
+    def version(self, serial: int) -> StateSnapshot: ...
+
+
+@runtime_checkable
+class ReplacingBackend(Protocol):
+    """A backend that can store a snapshot over another lineage (``migrate --force``)."""
+
+    def replace(self, snapshot: StateSnapshot) -> None: ...
+
+
+@dataclass(frozen=True)
+class Migrated:
+    source: str
+    target: str
+    lineage: str
+    serial: int
+    assignments: int
+    grades: int
+    replaced: bool  # the target held another state, overwritten with --force
+
+
+@dataclass(frozen=True)
+class Pushed:
+    file: str
+    target: str
+    records: int
+    serial: int
+
+
+@dataclass(frozen=True)
+class Restored:
+    target: str
+    version: int
+    serial: int
+    changed: int
+
+
+def is_empty(snapshot: StateSnapshot) -> bool:
+    return snapshot.serial == 0 and not snapshot.resources
+
+
+def migrate(
+    source: StateBackend,
+    target: StateBackend,
+    *,
+    force: bool = False,
+    lock_timeout: float = 0.0,
+    command: str = "lmsctl state migrate",
+) -> Migrated:
+    """Copy the source's state to the target; the source is only read, never changed."""
+    from lmsctl.state import locked
+
+    if source.description == target.description:
+        raise StateError(f"the state is already in {source.description}; nothing to migrate")
+    with locked(source, command, lock_timeout), locked(target, command, lock_timeout):
+        snapshot = source.read()
+        if is_empty(snapshot):
+            raise StateError(
+                f"{source.description} holds no state; nothing to migrate",
+                hint="check --root and state: in lmsctl.yaml",
+            )
+        existing = target.read()
+        replaced = not is_empty(existing)
+        if replaced and not force:
+            raise StateError(
+                f"{target.description} already holds a state ({len(existing.resources)} "
+                f"assignment(s), lineage {existing.lineage}, serial {existing.serial}); "
+                "nothing was copied",
+                hint="use another workspace or path, or --force to overwrite it",
+            )
+        copy = snapshot.copy()
+        if replaced:
+            copy.serial = existing.serial
+            if not isinstance(target, ReplacingBackend):  # pragma: no cover - all do
+                raise StateError(f"{target.description} cannot be overwritten")
+            target.replace(copy)
+        else:
+            copy.serial = max(snapshot.serial - 1, 0)
+            target.write(copy)
+    return Migrated(
+        source=source.description,
+        target=target.description,
+        lineage=copy.lineage,
+        serial=copy.serial,
+        assignments=len(copy.resources),
+        grades=copy.grade_count,
+        replaced=replaced,
+    )
+
+
+def push(
+    backend: StateBackend,
+    path: Path,
+    *,
+    force: bool = False,
+    lock_timeout: float = 0.0,
+    command: str = "lmsctl state push",
+) -> Pushed:
+    """Store a recovery file's records into the state it came from, then remove the file."""
+    from lmsctl.state import locked
+
+    kept = recovery.load(path)
+    with locked(backend, command, lock_timeout, pending_recovery=True):
+        snapshot = backend.read()
+        if snapshot.lineage != kept.lineage:
+            raise StateError(
+                f"{path} belongs to another state (lineage {kept.lineage}) than "
+                f"{backend.description} (lineage {snapshot.lineage}); nothing was pushed",
+                hint="push it with the root (and lmsctl.yaml) of the run that wrote it",
+            )
+        if snapshot.serial != kept.base_serial and not force:
+            raise StateError(
+                f"{backend.description} moved on since {path} was written (serial "
+                f"{snapshot.serial}, the file expects {kept.base_serial}); nothing was pushed",
+                hint="another run wrote meanwhile; check lmsctl state history, then re-run "
+                "with --force if the file's records must still go in",
+            )
+        addresses = kept.apply_to(snapshot)
+        backend.save(snapshot, addresses)
+    path.unlink(missing_ok=True)
+    return Pushed(str(path), backend.description, len(addresses), snapshot.serial)
+
+
+def restore(
+    backend: StateBackend,
+    serial: int,
+    *,
+    lock_timeout: float = 0.0,
+    command: str = "lmsctl state restore",
+) -> Restored:
+    """Make a kept version the current state again, as a new version."""
+    from lmsctl.state import locked
+
+    if not isinstance(backend, HistoryBackend):
+        raise StateError(
+            f"{backend.description} keeps no history (only the previous version, as .backup)",
+            hint="the postgres backend keeps the last versions: state: {backend: postgres}",
+        )
+    with locked(backend, command, lock_timeout):
+        current = backend.read()
+        old = backend.version(serial)
+        changed = [
+            a
+            for a in sorted(set(current.resources) | set(old.resources))
+            if (current.resources[a].to_dict() if a in current.resources else None)
+            != (old.resources[a].to_dict() if a in old.resources else None)
+        ]
+        old.serial = current.serial
+        if old.lineage != current.lineage and isinstance(backend, ReplacingBackend):
+            backend.replace(old)
+        else:
+            backend.save(old, changed)
+    return Restored(backend.description, serial, old.serial, len(changed))
+
+
+__all__ = [
+    "HistoryBackend",
+    "Migrated",
+    "Pushed",
+    "ReplacingBackend",
+    "Restored",
+    "is_empty",
+    "migrate",
+    "push",
+    "restore",
+]

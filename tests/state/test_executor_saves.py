@@ -1,0 +1,68 @@
+"""The executor saves record by record, and a save that fails stops all further API calls."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable
+
+import pytest
+
+from lmsctl.apply.executor import ApplyOptions, Executor
+from lmsctl.errors import StateSaveError
+from lmsctl.plan.builder import PlanBuilder
+from lmsctl.state.backend import MemoryBackend
+from lmsctl.state.model import StateSnapshot
+from tests.apply.test_executor import FakeLms
+from tests.plan.factories import S1, S2, SEC, assignment, desired, grade, live, state
+
+
+class RecordingBackend(MemoryBackend):
+    """Remembers which addresses each save named; can start failing after N saves."""
+
+    def __init__(self, fail_after: int | None = None) -> None:
+        super().__init__(state())
+        self.saved: list[tuple[str, ...]] = []
+        self.fail_after = fail_after
+
+    def save(self, snapshot: StateSnapshot, addresses: Iterable[str]) -> None:
+        names = tuple(addresses)
+        if self.fail_after is not None and len(self.saved) >= self.fail_after:
+            raise StateSaveError("lost the state database", recovery_file="recovery.json")
+        self.saved.append(names)
+        super().save(snapshot, names)
+
+
+def _plan(n: int = 3):  # type: ignore[no-untyped-def]
+    d = desired(
+        *(
+            assignment(f"hw-{i}", grades=(grade(S1, grade_points=i), grade(S2, grade_points=i)))
+            for i in range(n)
+        )
+    )
+    return PlanBuilder(d, state(), live()).build()
+
+
+def test_each_save_names_only_the_record_its_call_changed() -> None:
+    backend = RecordingBackend()
+    lms = FakeLms()
+    plan = _plan()
+    result = asyncio.run(Executor(plan, lms, backend, backend.read(), ApplyOptions()).run())
+    assert result.ok, result.summary()
+    calls = [names for names in backend.saved if names]
+    # intent + created per assignment, one per grade: each names one assignment address
+    assert len(calls) == 3 * 2 + 3 * 2
+    assert all(len(names) == 1 and names[0].startswith(f"{SEC}/hw-") for names in calls)
+    assert backend.writes == len(backend.saved)  # nothing saved the whole state
+
+
+def test_a_failed_save_stops_new_calls_and_ends_the_run_with_it() -> None:
+    backend = RecordingBackend(fail_after=4)
+    lms = FakeLms()
+    plan = _plan(5)
+    executor = Executor(plan, lms, backend, backend.read(), ApplyOptions(parallelism=1))
+    with pytest.raises(StateSaveError, match="lost the state database"):
+        asyncio.run(executor.run())
+    # 4 saves worked (two creates), the 5th (the third create's intent) failed: its POST and
+    # everything after it were never sent
+    assert [c for c in lms.calls if c.startswith("POST")] == ["POST Homework 1"] * 2
+    assert not [c for c in lms.calls if c.startswith("GRADE")]
