@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import signal
 import sys
 import time
@@ -24,6 +25,7 @@ from lmsctl.apply.executor import (
 )
 from lmsctl.cli.context import CliContext, pass_cli
 from lmsctl.cli.options import (
+    allow_frozen_option,
     connection_options,
     drift_force_options,
     target_option,
@@ -33,6 +35,9 @@ from lmsctl.cli.output import emit_plan, print_warnings
 from lmsctl.errors import InterruptedError_, StalePlanError, UsageError
 from lmsctl.plan.model import Consent, Plan
 from lmsctl.plan.planfile import ensure_fresh, is_plan_file, load_plan
+from lmsctl.policy import check_freeze
+from lmsctl.privacy import Scrubber, StudentDirectory, resolve_privacy
+from lmsctl.render.document import plan_to_document
 from lmsctl.state.model import StateSnapshot
 from lmsctl.workspace import Workspace
 
@@ -40,9 +45,10 @@ from lmsctl.workspace import Workspace
 class _View:
     """Progress while applying: a bar on a terminal, else one line per finished change."""
 
-    def __init__(self, *, quiet: bool, color: bool) -> None:
+    def __init__(self, *, quiet: bool, color: bool, scrub: Scrubber | None = None) -> None:
         self.quiet = quiet
         self.color = color
+        self.scrub = scrub
         self.tty = sys.stderr.isatty()
         self.start = time.monotonic()
 
@@ -58,6 +64,8 @@ class _View:
             line = f"{label}: {r.outcome.value}: {r.message}"
             if c.source:
                 line += f" [{c.source}]"
+        if self.scrub is not None:
+            line = self.scrub.text(line)
         if self.tty:
             elapsed = max(time.monotonic() - self.start, 1e-6)
             rate = ev.done / elapsed
@@ -206,6 +214,7 @@ def _report(result: ApplyResult, as_json: bool) -> int:
     "assignments in one apply.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print a machine-readable result.")
+@allow_frozen_option
 @target_option
 @drift_force_options
 @connection_options
@@ -219,6 +228,7 @@ def apply(
     allow_destroy_submissions: bool,
     allow_mass_delete: bool,
     as_json: bool,
+    allow_frozen: tuple[str, ...],
     targets: tuple[Address, ...],
     revert_drift: bool,
     force: bool,
@@ -227,6 +237,9 @@ def apply(
     lock_timeout: float,
 ) -> int:
     """Make the LMS match the manifests, in a safe order.
+
+    Changes inside an open policies.freeze window are refused (a saved plan made before the
+    window began, too) unless the plan was made with --allow-frozen WINDOW.
 
     TARGET is a manifests root (default: .): lmsctl plans, shows the plan and asks before
     changing anything; only `yes` applies, anything else prints "Apply cancelled." and exits 1.
@@ -244,12 +257,18 @@ def apply(
     if allow_mass_delete:
         consents.add(Consent.MASS_DELETE)
     options = ApplyOptions(parallelism=parallelism, consents=frozenset(consents))
-    view = _View(quiet=as_json, color=cli.color)
+    cli.scrubber = Scrubber(resolve_privacy(None, None, fmt="text", env=os.environ))
+    view = _View(quiet=as_json, color=cli.color, scrub=cli.scrubber)
     if from_file:
         plan, _ = load_plan(target)
-        if targets or revert_drift or force:
+        if cli.scrubber.choice.private:
+            directory = StudentDirectory()
+            directory.add_document(plan_to_document(plan))
+            cli.scrubber.directory.merge(directory)
+        if targets or revert_drift or force or allow_frozen:
             raise UsageError(
-                "--target, --revert-drift and --force are decided when the plan is made",
+                "--target, --revert-drift, --force and --allow-frozen are decided when the "
+                "plan is made",
                 hint="pass them to lmsctl plan",
             )
         plan_root = root or Path(str(plan.options.get("root") or "."))
@@ -276,6 +295,7 @@ def apply(
                     hint="apply it with the same --sandbox / --api-url as the plan",
                 )
             ensure_fresh(plan, snapshot)
+            check_freeze(plan, ws.desired.config.policies, cli.clock())
             check_consent(plan, options)
             if not plan.has_changes and not plan.state_fixes:
                 if as_json:
@@ -298,17 +318,23 @@ def apply(
             lock_timeout=lock_timeout,
         )
     )
-    print_warnings(ws.warnings, cli.color)
+    choice = resolve_privacy(None, ws.desired.config.privacy, fmt="text", env=os.environ)
+    directory = StudentDirectory()
+    directory.add_desired(ws.desired)
+    cli.scrubber = view.scrub = Scrubber(choice, directory)
+    print_warnings(ws.warnings, cli.color, cli.scrubber.text)
     plans: list[Plan] = []
 
     async def flow() -> ApplyResult | None:
         try:
-            plan, _, snapshot = await ws.make_plan(
-                revert_drift=revert_drift, force=force, targets=targets
+            plan, live, snapshot = await ws.make_plan(
+                revert_drift=revert_drift, force=force, targets=targets, allow_frozen=allow_frozen
             )
+            directory.add_rosters(live.rosters)
             plans.append(plan)
             if not as_json:
-                emit_plan(plan, "text", color=cli.color)
+                emit_plan(plan, "text", color=cli.color, privacy=choice, directory=directory)
+            check_freeze(plan, ws.desired.config.policies, cli.clock())
             check_consent(plan, options)
             if not plan.has_changes:
                 if plan.state_fixes:
