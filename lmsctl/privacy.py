@@ -53,12 +53,16 @@ HIDDEN = "(hidden)"
 ANONYMOUS = "[student]"
 #: grade fields holding free text
 _FREE_TEXT_FIELDS = frozenset({"grade_comment"})
+#: assignment fields holding student ids
+_STUDENT_LIST_FIELDS = frozenset({"assignee_ids"})
 _HEX24 = r"[0-9a-f]{24}"
 #: ids in paths of errors and addresses (grades/<id>, submissions/<id>, users/<id>) and in
 #: manifest field labels (grades.<id>)
 _ID_IN_PATH = re.compile(rf"\b(grades|submissions|users)([/.])({_HEX24})\b")
 #: roster references as manifests write them (sis:603, email:ann@school.example)
-_REF = re.compile(r"\b(?:sis|email|student_number|state_id):[^\s,;'\"()\[\]{}<>`]+")
+_REF = re.compile(
+    r"\b(?:(?:sis|student_number|state_id):[\w-]+|email:[\w.+-]+@[\w-]+(?:\.[\w-]+)*)"
+)
 
 
 class PrivacyLevel(enum.StrEnum):
@@ -179,6 +183,11 @@ class StudentDirectory:
                 self.add(sid, sid)
                 if c.get("name") and c.get("name") != sid:
                     self.add(c["name"], sid)
+            for f in c.get("fields") or []:
+                if f.get("field") in _STUDENT_LIST_FIELDS:
+                    for k in ("before", "after", "applied"):
+                        for uid in f.get(k) or ():
+                            self.add(uid, str(uid))
         for item in list(doc.get("drift") or []) + list(doc.get("conflicts") or []):
             sid = _student_of(str(item.get("address") or ""))
             if sid:
@@ -301,6 +310,13 @@ def _hide_free_text(fields: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]
     return out
 
 
+def _students_in(value: Any, scrub: Scrubber) -> Any:
+    """A list of student ids (assignee_ids) at the scrubber's level."""
+    if isinstance(value, list | tuple):
+        return [scrub.who(str(v)) for v in value]
+    return value
+
+
 def _grade_address(address: str, who: str) -> str:
     parts = address.split("/")
     if len(parts) == 4 and parts[2] == "grades":
@@ -390,6 +406,10 @@ def privatise_document(
             c["name"] = who
             c["address"] = _grade_address(str(c.get("address") or ""), who)
         c["fields"] = _hide_free_text(c.get("fields") or [])
+        for f in c["fields"]:
+            if f.get("field") in _STUDENT_LIST_FIELDS:
+                for k in ("before", "after", "applied"):
+                    f[k] = _students_in(f.get(k), scrub)
         if redact and sid:
             for f in c["fields"]:
                 f["before"] = f["after"] = f["applied"] = HIDDEN
@@ -398,6 +418,8 @@ def privatise_document(
         body = dict(c.get("body") or {})
         for k in _FREE_TEXT_FIELDS & body.keys():
             body[k] = HIDDEN
+        for k in _STUDENT_LIST_FIELDS & body.keys():
+            body[k] = _students_in(body[k], scrub)
         if redact and sid:
             body = dict.fromkeys(body, HIDDEN)
         c["body"] = body
@@ -418,6 +440,9 @@ def privatise_document(
                 if redact or item.get("field") in _FREE_TEXT_FIELDS:
                     for k in ("applied", "live", "desired"):
                         item[k] = HIDDEN
+            elif item.get("field") in _STUDENT_LIST_FIELDS:
+                for k in ("applied", "live", "desired"):
+                    item[k] = _students_in(item.get(k), scrub)
             items.append(item)
         out[key] = items
     for fix in out.get("state_fixes") or []:
