@@ -147,3 +147,19 @@ def test_a_changed_returned_grade_needs_approval_and_exits_3(
     assert "need approval" in doc["summary"]["text"]
     # without --detailed-exitcode, a plan that needs approval is still a success
     assert at(None, "--sandbox", "plan", str(coursework)).code == 0
+
+
+def test_a_freeze_by_school_covers_only_that_schools_sections(
+    coursework: Path, at: Callable[..., CliResult]
+) -> None:
+    _policies(
+        coursework,
+        "\n  freeze:\n    - name: washington-exams\n      start: 2026-12-14\n"
+        "      end: 2026-12-18\n      schools: [5f1a0c0b8e1d2a0001c00002]\n",
+    )
+    doc = json.loads(at(INSIDE, "--sandbox", "plan", str(coursework), "--json").out)
+    sections = {f["address"].split("/")[0] for f in doc["frozen"]}
+    # Washington Middle School's two sections, assignments and grades alike
+    assert sections == {"5f1a0c0b8e1d2a0001a00003", "5f1a0c0b8e1d2a0001a00004"}
+    assert any("/grades/" in f["address"] for f in doc["frozen"])
+    assert any("/grades/" not in f["address"] for f in doc["frozen"])
