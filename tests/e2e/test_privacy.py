@@ -225,3 +225,18 @@ def test_errors_and_debug_obey_the_privacy_level(
     monkeypatch.delenv("CI")
     plain = invoke("--sandbox", "plan", str(coursework))
     assert "sis:603" in plain.err  # outside CI the full error names the reference
+
+
+def test_apply_output_in_ci_names_no_student(
+    coursework: Path, invoke: Callable[..., CliResult], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CI", "true")
+    monkeypatch.setenv("LMSCTL_PSEUDONYM_KEY", KEY)
+    result = invoke("--sandbox", "apply", str(coursework), "--auto-approve", "--json")
+    assert result.code == 0, result.err
+    doc = json.loads(result.out)
+    grades = [r for r in doc["results"] if r["action"] == "grade"]
+    assert grades and all("/grades/student-" in r["address"] for r in grades)
+    assert _leaks(result.text, _identifying_values() | _grade_comments()) == []
+    text = invoke("--sandbox", "apply", str(coursework), "--auto-approve")
+    assert text.code == 0 and _leaks(text.text, _identifying_values()) == []

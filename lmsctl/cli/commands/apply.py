@@ -151,22 +151,27 @@ async def _execute(
         await ws.aclose()
 
 
-def _finish(result: ApplyResult, pending_unknown: int, as_json: bool) -> int:
+def _finish(
+    result: ApplyResult, pending_unknown: int, as_json: bool, scrub: Scrubber | None = None
+) -> int:
     """Report the result; creates still of unknown outcome keep the exit code non-zero."""
-    code = _report(result, as_json)
+    code = _report(result, as_json, scrub)
     return code or (_unknown_left(pending_unknown) if pending_unknown else 0)
 
 
-def _report(result: ApplyResult, as_json: bool) -> int:
+def _report(result: ApplyResult, as_json: bool, scrub: Scrubber | None = None) -> int:
+    """The result at the run's privacy level (addresses of grades name students)."""
     if as_json:
-        click.echo(json.dumps(_result_json(result), indent=2))
+        doc = _result_json(result)
+        click.echo(json.dumps(scrub.value(doc) if scrub is not None else doc, indent=2))
     else:
         failures = [r for r in result.results if r.outcome is not Outcome.DONE]
         if failures:
             click.echo("")
             for r in failures:
                 where = f" [{r.change.source}]" if r.change.source else ""
-                click.echo(f"  {r.outcome.value}: {r.change.address}{where}: {r.message}")
+                line = f"  {r.outcome.value}: {r.change.address}{where}: {r.message}"
+                click.echo(scrub.text(line) if scrub is not None else line)
         if any(r.outcome is Outcome.STALE for r in result.results):
             click.echo(
                 "\nA change marked stale was not written: its value changed in the LMS after the "
@@ -306,7 +311,7 @@ def apply(
                     click.echo("No changes. The LMS matches the manifests.")
                 return 0
             result = asyncio.run(_execute(ws, plan, snapshot, options, view))
-        return _finish(result, len(plan.unknown), as_json)
+        return _finish(result, len(plan.unknown), as_json, cli.scrubber)
 
     ws = Workspace.open(
         workspace_options(
@@ -352,4 +357,4 @@ def apply(
         if as_json:
             click.echo(json.dumps(_result_json(ApplyResult()), indent=2))
         return _unknown_left(pending) if pending else 0
-    return _finish(outcome, pending, as_json)
+    return _finish(outcome, pending, as_json, cli.scrubber)
