@@ -59,6 +59,10 @@ _HEX24 = r"[0-9a-f]{24}"
 #: ids in paths of errors and addresses (grades/<id>, submissions/<id>, users/<id>) and in
 #: manifest field labels (grades.<id>)
 _ID_IN_PATH = re.compile(rf"\b(grades|submissions|users)([/.])({_HEX24})\b")
+#: a word of free text, as student tokens are made of (names, ids, emails, sis:603)
+_WORD = re.compile(r"[\w.@+:'-]+")
+#: characters a word may end with that belong to the sentence, not the token
+_TRAILING = ".:-'"
 #: roster references as manifests write them (sis:603, email:ann@school.example)
 _REF = re.compile(
     r"\b(?:(?:sis|student_number|state_id):[\w-]+|email:[\w.+-]+@[\w-]+(?:\.[\w-]+)*)"
@@ -229,7 +233,7 @@ class Scrubber:
     def __init__(self, choice: PrivacyChoice, directory: StudentDirectory | None = None) -> None:
         self.choice = choice
         self.directory = directory or StudentDirectory()
-        self._pattern: re.Pattern[str] | None = None
+        self._lookup: dict[str, str] = {}
         self._built_for = -1
 
     def who(self, student_id: str) -> str:
@@ -240,37 +244,54 @@ class Scrubber:
             return pseudonym(self.choice.key, student_id)
         return ANONYMOUS
 
-    def _regex(self) -> re.Pattern[str] | None:
+    def _tokens(self) -> dict[str, str]:
+        """The directory, lower-cased (rebuilt when it grew)."""
         if self._built_for != len(self.directory.tokens):
-            tokens = sorted(self.directory.tokens, key=len, reverse=True)
+            self._lookup = {}
+            for token, sid in self.directory.tokens.items():
+                if not self._lookup.get(token.lower()):
+                    self._lookup[token.lower()] = sid
             self._built_for = len(self.directory.tokens)
-            self._pattern = (
-                re.compile(
-                    r"(?<![\w.@-])(" + "|".join(re.escape(t) for t in tokens) + r")(?![\w@-])",
-                    re.IGNORECASE,
-                )
-                if tokens
-                else None
-            )
-        return self._pattern
+        return self._lookup
 
     def text(self, value: str) -> str:
-        """``value`` with every student token replaced (unchanged at level full)."""
+        """``value`` with every student token replaced (unchanged at level full).
+
+        Linear in the text: each word (and each run of two or three words, for names such as
+        "Ava Nguyen" or "Nguyen, Ava") is looked up in the directory.
+        """
         if not self.choice.private or not value:
             return value
         value = _ID_IN_PATH.sub(lambda m: m.group(1) + m.group(2) + self.who(m.group(3)), value)
-        lowered = {k.lower(): v for k, v in self.directory.tokens.items()}
-
-        def known(token: str) -> str:
-            return self.directory.tokens.get(token, lowered.get(token.lower(), ""))
+        tokens = self._tokens()
+        words = [(m.start(), m.end()) for m in _WORD.finditer(value)]
+        out: list[str] = []
+        pos = 0
+        i = 0
+        while i < len(words):
+            for n in (3, 2, 1):
+                if i + n > len(words):
+                    continue
+                start, end = words[i][0], words[i + n - 1][1]
+                span = value[start:end]
+                trimmed = span.rstrip(_TRAILING)
+                sid = tokens.get(trimmed.lower())
+                if sid is None:
+                    continue
+                out.append(value[pos:start])
+                out.append(self.who(sid) if sid else ANONYMOUS)
+                pos = start + len(trimmed)
+                i += n
+                break
+            else:
+                i += 1
+        out.append(value[pos:])
+        value = "".join(out)
 
         def repl(m: re.Match[str]) -> str:
-            sid = known(m.group(0) if m.lastindex is None else m.group(1))
+            sid = tokens.get(m.group(0).lower(), "")
             return self.who(sid) if sid else ANONYMOUS
 
-        pattern = self._regex()
-        if pattern is not None:
-            value = pattern.sub(repl, value)
         return _REF.sub(repl, value)
 
     def value(self, value: Any) -> Any:
