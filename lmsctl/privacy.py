@@ -457,7 +457,7 @@ def privatise_document(
             if sid:
                 who = scrub.who(sid)
                 item["address"] = _grade_address(item["address"], who)
-                item["name"] = who
+                item["name"] = ""  # the address shows the pseudonym already
                 if redact or item.get("field") in _FREE_TEXT_FIELDS:
                     for k in ("applied", "live", "desired"):
                         item[k] = HIDDEN

@@ -482,7 +482,8 @@ def approval_lines(style: Style, needs: Sequence[Mapping[str, Any]]) -> list[str
     """The approval block: changes a ``policies.approval`` rule says need a second reviewer."""
     out = [
         style(
-            f"Needs approval: {_plural(len(needs), 'change')} (policies.approval)",
+            f"Needs approval: {_plural(len({n.get('address') for n in needs}), 'change')} "
+            "(policies.approval)",
             "bold",
             "yellow",
         ),

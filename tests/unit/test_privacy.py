@@ -110,7 +110,7 @@ def test_pseudonymise_hides_every_identifier_but_keeps_grade_values() -> None:
     assert change["student"] == who and change["address"].endswith(f"/grades/{who}")
     assert change["after"] == {"grade_points": 9, "grade_comment": "(hidden)"}
     assert change["body"]["grade_comment"] == "(hidden)" and change["fingerprint"] is None
-    assert doc["conflicts"][0]["desired"] == 9 and doc["conflicts"][0]["name"] == who
+    assert doc["conflicts"][0]["desired"] == 9 and doc["conflicts"][0]["name"] == ""
     assert doc["drift"][0]["live"] == "(hidden)"
     assert doc["warnings"] == [f"[student] ({who}) {who} has no submission yet"]
 
