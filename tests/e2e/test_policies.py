@@ -163,3 +163,13 @@ def test_a_freeze_by_school_covers_only_that_schools_sections(
     assert sections == {"5f1a0c0b8e1d2a0001a00003", "5f1a0c0b8e1d2a0001a00004"}
     assert any("/grades/" in f["address"] for f in doc["frozen"])
     assert any("/grades/" not in f["address"] for f in doc["frozen"])
+
+
+def test_apply_of_a_root_refuses_frozen_changes_before_writing(
+    coursework: Path, at: Callable[..., CliResult], sandbox: SandboxPeek
+) -> None:
+    _policies(coursework, FREEZE)
+    refused = at(INSIDE, "--sandbox", "apply", str(coursework), "--auto-approve")
+    assert refused.code == 1, refused.text
+    assert "q2-report-cards" in refused.err and "nothing was changed" in refused.err
+    assert sandbox.assignments() == []
