@@ -240,3 +240,25 @@ def test_apply_output_in_ci_names_no_student(
     assert _leaks(result.text, _identifying_values() | _grade_comments()) == []
     text = invoke("--sandbox", "apply", str(coursework), "--auto-approve")
     assert text.code == 0 and _leaks(text.text, _identifying_values()) == []
+
+
+def test_validate_in_ci_names_no_student(
+    coursework: Path, invoke: Callable[..., CliResult], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = coursework / "lincoln-high" / "algebra-1-period-2.yaml"
+    path.write_text(
+        path.read_text()
+        .replace("sis:603: {grade_points: 7", "sis:603: {grade_points: seven")
+        .replace(
+            "5f1a0c0b8e1d2a0001b00002: {grade_points: 8.5",
+            "5f1a0c0b8e1d2a0001b00002: {grade_points: x",
+        )
+    )
+    plain = invoke("validate", str(coursework))
+    assert plain.code == 1 and "sis:603" in plain.out and "5f1a0c0b8e1d2a0001b00002" in plain.out
+    monkeypatch.setenv("CI", "true")
+    for args in (("validate", str(coursework)), ("validate", str(coursework), "--format", "json")):
+        result = invoke(*args)
+        assert result.code == 1 and "grade_points" in result.out
+        assert "sis:603" not in result.text and "5f1a0c0b8e1d2a0001b00002" not in result.text
+    json.loads(invoke("validate", str(coursework), "--format", "json").out)
