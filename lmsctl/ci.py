@@ -27,6 +27,7 @@ Outputs (``$GITHUB_OUTPUT``): ``exitcode`` (lmsctl's own), ``has-changes``, ``dr
 from __future__ import annotations
 
 import json
+import os
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -39,6 +40,7 @@ from lmsctl.config import load_config
 from lmsctl.errors import LmsctlError
 from lmsctl.plan.model import Plan, canonical_json
 from lmsctl.plan.planfile import load_plan
+from lmsctl.privacy import privatise_document, resolve_privacy
 from lmsctl.render.document import plan_to_document
 from lmsctl.render.markdown import render_plan_markdown
 from lmsctl.state import open_backend
@@ -277,14 +279,18 @@ def reviewed_plan_holds(options: CiOptions) -> Reviewed:
     return Reviewed.HOLDS
 
 
-def _plan_markdown(plan_file: Path) -> tuple[str, dict[str, str]]:
+def _plan_markdown(plan_file: Path, root: Path) -> tuple[str, dict[str, str], str]:
+    """The plan as the job summary and the pull-request comment show it, at the privacy level
+    of Markdown in CI (pseudonymised with LMSCTL_PSEUDONYM_KEY, else redacted), and the notice
+    to log when it fell back to redact. The plan file itself stays full (apply needs it)."""
     plan, _ = load_plan(plan_file)
-    doc = plan_to_document(plan)
+    choice = resolve_privacy(None, load_config(root).privacy, fmt="markdown", env=os.environ)
+    doc = privatise_document(plan_to_document(plan), choice)
     facts = {
         "has-changes": "true" if plan.has_changes or plan.unknown else "false",
         "drift": str(len(plan.drift)),
     }
-    return render_plan_markdown(doc), facts
+    return render_plan_markdown(doc), facts, choice.notice
 
 
 def _lock(options: CiOptions) -> list[str]:
@@ -297,11 +303,14 @@ def _plan_step(options: CiOptions, run: Runner, gh: GitHubContext) -> StepResult
     code = run(
         ["plan", str(options.root), "--out", str(plan_file), "--detailed-exitcode", *_lock(options)]
     )
-    result = StepResult(code=0 if code in (0, 2) else 1, lmsctl_code=code)
+    # 0 no changes, 2 changes, 3 changes that need approval (policies.approval): all reviewable
+    result = StepResult(code=0 if code in (0, 2, 3) else 1, lmsctl_code=code)
     result.outputs["plan-file"] = str(plan_file)
     if result.code == 0 and plan_file.is_file():
-        markdown, facts = _plan_markdown(plan_file)
+        markdown, facts, notice = _plan_markdown(plan_file, options.root)
         result.outputs.update(facts)
+        if notice:
+            result.notes.append(notice)
     else:
         result.outputs.update({"has-changes": "false", "drift": "0"})
         markdown = (
@@ -393,7 +402,7 @@ def _apply_step(options: CiOptions, run: Runner) -> StepResult:
         applied, plan_file = "fresh", fresh_file
         why = f"no reviewed plan that still holds ({reviewed.value}): a fresh plan of this commit"
         summary_head = "### lmsctl apply: a fresh plan of this commit\n\n" + why + "."
-    markdown, facts = _plan_markdown(plan_file)
+    markdown, facts, _notice = _plan_markdown(plan_file, options.root)
     code = run(["apply", str(plan_file), "--root", str(options.root), *_lock(options)])
     verdict = "applied" if code == 0 else f"apply failed (exit {code}); re-run to converge"
     return StepResult(

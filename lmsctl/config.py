@@ -8,11 +8,18 @@ Keys (all optional; unknown keys are errors)::
     state: {backend: local, path: .lmsctl/state.json}
     # or, shared by a team / CI (connection from LMSCTL_PG_DSN or PG* variables):
     state: {backend: postgres, workspace: district-north, schema: lmsctl, history: 20}
-    policies: {on_drift: keep, max_delete_fraction: 0.5}
+    privacy: pseudonymise                   # full | pseudonymise | redact (see lmsctl.privacy)
+    policies:
+      on_drift: keep
+      max_delete_fraction: 0.5
+      freeze:                               # grading-period freezes (see lmsctl.policy)
+        - {name: q1-report-cards, start: 2026-11-02, end: 2026-11-13, sections: [...]}
+      approval: {returned_grades: true, grade_drop_points: 2, deletes: true}
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import zoneinfo
 from pathlib import Path
@@ -21,7 +28,8 @@ from typing import Any
 from lmsctl.errors import Diagnostic, ManifestError, Severity
 from lmsctl.manifest.loader import YamlDocument, load_yaml_file, where_label
 from lmsctl.manifest.schema import CONFIG_SCHEMA, schema_diagnostics
-from lmsctl.model import PolicyConfig, ProjectConfig, StateConfig
+from lmsctl.model import ApprovalPolicy, FreezeWindow, PolicyConfig, ProjectConfig, StateConfig
+from lmsctl.timeutil import parse_datetime
 
 CONFIG_FILE = "lmsctl.yaml"
 
@@ -85,7 +93,9 @@ def read_config(root: Path, *, cwd: Path | None = None) -> tuple[ProjectConfig, 
     diags.extend(schema_diags)
     diags.extend(_check_timezone(doc))
     diags.extend(_check_state_password(doc))
-    return _build(doc, display), diags
+    windows, freeze_diags = _freeze_windows(doc)
+    diags.extend(freeze_diags)
+    return _build(doc, display, windows), diags
 
 
 def _check_state_password(doc: YamlDocument) -> list[Diagnostic]:
@@ -155,7 +165,131 @@ def _pick(data: dict[str, Any], key: str, kind: type | tuple[type, ...], default
     return value if isinstance(value, kind) else default
 
 
-def _build(doc: YamlDocument, display: str) -> ProjectConfig:
+def _moment(text: str, tz: zoneinfo.ZoneInfo, *, end: bool) -> dt.datetime:
+    """A window bound: a date is 00:00 that day (for ``end``: 00:00 the day after), a date-time
+    without an offset is read in ``tz``. ValueError when it is neither."""
+    s = text.strip()
+    try:
+        day = dt.date.fromisoformat(s)
+    except ValueError:
+        pass
+    else:
+        if len(s) == 10:
+            moment = dt.datetime.combine(day, dt.time(), tzinfo=tz)
+            return moment + dt.timedelta(days=1) if end else moment
+    try:
+        return parse_datetime(s).astimezone(dt.UTC)
+    except ValueError:
+        naive = dt.datetime.fromisoformat(s.replace("t", "T"))
+        if naive.tzinfo is not None:
+            raise
+        return naive.replace(tzinfo=tz).astimezone(dt.UTC)
+
+
+def _freeze_windows(doc: YamlDocument) -> tuple[tuple[FreezeWindow, ...], list[Diagnostic]]:
+    """``policies.freeze`` as windows, and a diagnostic per window that cannot be read."""
+    policies = doc.data.get("policies")
+    raw = policies.get("freeze") if isinstance(policies, dict) else None
+    if not isinstance(raw, list):
+        return (), []
+    base_tz = doc.data.get("timezone")
+    base_tz = base_tz if isinstance(base_tz, str) and valid_timezone(base_tz) else "UTC"
+    windows: list[FreezeWindow] = []
+    diags: list[Diagnostic] = []
+    seen: set[str] = set()
+
+    def problem(path: tuple[Any, ...], message: str, hint: str) -> None:
+        line, col = doc.pos(path)
+        diags.append(
+            Diagnostic(
+                file=doc.file,
+                line=line,
+                col=col,
+                severity=Severity.ERROR,
+                where=where_label(path),
+                message=message,
+                hint=hint,
+                rule="config-freeze",
+            )
+        )
+
+    for i, item in enumerate(raw):
+        here: tuple[Any, ...] = ("policies", "freeze", i)
+        if not isinstance(item, dict):
+            continue  # the schema reports it
+        name, start_raw, end_raw = item.get("name"), item.get("start"), item.get("end")
+        if not all(isinstance(v, str) and v for v in (name, start_raw, end_raw)):
+            continue  # the schema reports it
+        assert isinstance(name, str) and isinstance(start_raw, str) and isinstance(end_raw, str)
+        tz_name = item.get("timezone", base_tz)
+        if not isinstance(tz_name, str) or not valid_timezone(tz_name):
+            problem(
+                (*here, "timezone"),
+                f"unknown timezone {tz_name!r}",
+                "use an IANA name such as America/Chicago, Europe/Berlin or UTC",
+            )
+            continue
+        tz = zoneinfo.ZoneInfo(tz_name)
+        try:
+            start = _moment(start_raw, tz, end=False)
+        except ValueError:
+            problem((*here, "start"), f"{start_raw!r} is not a date or date-time", _DATE_HINT)
+            continue
+        try:
+            end = _moment(end_raw, tz, end=True)
+        except ValueError:
+            problem((*here, "end"), f"{end_raw!r} is not a date or date-time", _DATE_HINT)
+            continue
+        if end <= start:
+            problem(
+                (*here, "end"),
+                f"freeze window {name!r} ends before it starts",
+                "make end the same day as start or later",
+            )
+            continue
+        if name in seen:
+            problem(
+                (*here, "name"),
+                f"a second freeze window is named {name!r}",
+                "give each window its own name (--allow-frozen names one)",
+            )
+            continue
+        seen.add(name)
+        what = item.get("freeze") or ["grades", "assignments"]
+        windows.append(
+            FreezeWindow(
+                name=name,
+                start=start.astimezone(dt.UTC),
+                end=end.astimezone(dt.UTC),
+                sections=tuple(str(s) for s in item.get("sections") or ()),
+                schools=tuple(str(s) for s in item.get("schools") or ()),
+                grades="grades" in what,
+                assignments="assignments" in what,
+                line=doc.pos(here)[0],
+            )
+        )
+    return tuple(windows), diags
+
+
+_DATE_HINT = "write a date such as 2027-01-22 or a date-time such as 2027-01-22T08:00"
+
+
+def _approval(raw: Any) -> ApprovalPolicy:
+    if not isinstance(raw, dict):
+        return ApprovalPolicy()
+    drop = raw.get("grade_drop_points")
+    if isinstance(drop, bool) or not isinstance(drop, int | float) or drop < 0:
+        drop = None
+    return ApprovalPolicy(
+        returned_grades=raw.get("returned_grades") is True,
+        grade_drop_points=float(drop) if drop is not None else None,
+        deletes=raw.get("deletes") is True,
+    )
+
+
+def _build(
+    doc: YamlDocument, display: str, windows: tuple[FreezeWindow, ...] = ()
+) -> ProjectConfig:
     data: dict[str, Any] = doc.data
     base = ProjectConfig()
     tz = _pick(data, "timezone", str, base.timezone)
@@ -172,6 +306,7 @@ def _build(doc: YamlDocument, display: str) -> ProjectConfig:
     on_drift = _pick(policies_raw, "on_drift", str, pbase.on_drift)
     if on_drift not in ("keep", "revert"):
         on_drift = pbase.on_drift
+    privacy = _pick(data, "privacy", str, None)
     return ProjectConfig(
         api_url=_pick(data, "api_url", str, base.api_url).rstrip("/"),
         district=_pick(data, "district", str, None),
@@ -184,7 +319,13 @@ def _build(doc: YamlDocument, display: str) -> ProjectConfig:
             schema=_pick(state_raw, "schema", str, sbase.schema),
             history=_pick(state_raw, "history", int, sbase.history),
         ),
-        policies=PolicyConfig(on_drift=on_drift, max_delete_fraction=float(fraction)),
+        policies=PolicyConfig(
+            on_drift=on_drift,
+            max_delete_fraction=float(fraction),
+            freeze=windows,
+            approval=_approval(policies_raw.get("approval")),
+        ),
+        privacy=privacy if privacy in ("full", "pseudonymise", "redact") else None,
         file=display,
     )
 

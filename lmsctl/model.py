@@ -12,6 +12,7 @@ Field values are in the API's own vocabulary and normal form:
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -159,11 +160,39 @@ class StateConfig:
 
 
 @dataclass(frozen=True)
+class FreezeWindow:
+    """A ``policies.freeze`` window: [start, end) in UTC, over some sections or schools."""
+
+    name: str
+    start: dt.datetime
+    end: dt.datetime
+    sections: tuple[str, ...] = ()  # empty: every section
+    schools: tuple[str, ...] = ()  # empty: every school
+    grades: bool = True  # grades may not change
+    assignments: bool = True  # assignments may not be created, updated or deleted
+    line: int = 0  # where lmsctl.yaml defines it
+
+    def is_open(self, now: dt.datetime) -> bool:
+        return self.start <= now < self.end
+
+
+@dataclass(frozen=True)
+class ApprovalPolicy:
+    """``policies.approval``: which changes need a second reviewer."""
+
+    returned_grades: bool = False
+    grade_drop_points: float | None = None
+    deletes: bool = False
+
+
+@dataclass(frozen=True)
 class PolicyConfig:
     """Policies from lmsctl.yaml."""
 
     on_drift: str = "keep"  # "keep" | "revert"
     max_delete_fraction: float = 0.5
+    freeze: tuple[FreezeWindow, ...] = ()
+    approval: ApprovalPolicy = field(default_factory=ApprovalPolicy)
 
 
 @dataclass(frozen=True)
@@ -175,6 +204,7 @@ class ProjectConfig:
     timezone: str = "UTC"
     state: StateConfig = field(default_factory=StateConfig)
     policies: PolicyConfig = field(default_factory=PolicyConfig)
+    privacy: str | None = None  # "full" | "pseudonymise" | "redact"; None: the default
     file: str | None = None
 
 

@@ -8,6 +8,7 @@ holds the state lock for the whole run.
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import hashlib
 import os
 from collections.abc import Callable
@@ -23,6 +24,7 @@ from lmsctl.manifest import load_or_raise
 from lmsctl.model import DesiredState
 from lmsctl.plan.builder import PlanBuilder, PlanOptions
 from lmsctl.plan.model import Plan
+from lmsctl.policy import apply_policies
 from lmsctl.refresh import LiveState, ProgressFn, refresh
 from lmsctl.state import open_backend
 from lmsctl.state.backend import LockInfo, StateBackend
@@ -46,6 +48,7 @@ class WorkspaceOptions:
     command: str = "lmsctl"
     progress: ProgressFn | None = None
     notice: Callable[[str], None] | None = None  # one-line notices for the user (stderr)
+    clock: Callable[[], dt.datetime] = utcnow  # lmsctl's "now" (tests pin it)
 
 
 def manifests_digest(root: Path) -> str:
@@ -166,6 +169,7 @@ class Workspace:
         force: bool = False,
         targets: tuple[Address, ...] = (),
         snapshot: StateSnapshot | None = None,
+        allow_frozen: tuple[str, ...] = (),
     ) -> tuple[Plan, LiveState, StateSnapshot]:
         """Refresh and build the plan (state must be locked by the caller: use ``with``)."""
         snapshot = snapshot or self.read_state()
@@ -183,7 +187,7 @@ class Workspace:
             revert_drift=revert_drift,
             force=force,
             targets=targets,
-            now=format_api_datetime(utcnow()),
+            now=format_api_datetime(self.options.clock()),
         )
         plan = PlanBuilder(
             self.desired,
@@ -194,4 +198,21 @@ class Workspace:
             manifests_digest=manifests_digest(self.options.root),
         ).build()
         plan = replace(plan, options={**plan.options, "root": str(self.options.root)})
+        policies = self.desired.config.policies
+        plan = apply_policies(
+            plan,
+            policies,
+            self.options.clock(),
+            allow_frozen=allow_frozen,
+            live_submissions=live.submissions,
+            schools=await self._schools(plan) if any(w.schools for w in policies.freeze) else None,
+        )
         return plan, live, snapshot
+
+    async def _schools(self, plan: Plan) -> dict[str, str]:
+        """The school of each section the plan changes (for freeze windows naming schools)."""
+        out: dict[str, str] = {}
+        for section_id in sorted({c.section_id for c in plan.actionable}):
+            section = await self.client().get_section(section_id)
+            out[section_id] = str(section.get("school") or "")
+        return out

@@ -6,15 +6,19 @@ core call, renders the result and returns an exit code. Only this package import
 
 from __future__ import annotations
 
+import datetime as dt
 import importlib
 import os
 import sys
+import traceback
+from collections.abc import Callable
 
 import click
 
 from lmsctl import __version__
 from lmsctl.cli.context import CliContext
 from lmsctl.errors import LmsctlError
+from lmsctl.privacy import Scrubber, resolve_privacy
 from lmsctl.render.style import escape_controls
 
 #: Exit codes, the same for every command (as Terraform's): 2 is only ever
@@ -30,6 +34,7 @@ Exit codes:
   1    any error: bad usage or manifests, API error, conflicts, a failed or stale
        change, apply cancelled at the prompt
   2    plan --detailed-exitcode only: there are changes
+  3    plan --detailed-exitcode only: there are changes, some need approval
   130  interrupted (Ctrl-C / SIGTERM); state holds what was done"""
 
 #: command name -> "module:attribute" (loaded only when used, so --help stays fast)
@@ -121,32 +126,52 @@ def cli(
     Plan shows what would change in the LMS (Canvas, Schoology, Google Classroom, through
     Clever LMS Connect); apply makes it so, safely. The API token comes from CLEVER_TOKEN.
     """
-    ctx.obj = CliContext(
-        # --sandbox-db names the embedded sandbox's file, so it implies --sandbox
-        sandbox=bool(sandbox or sandbox_db)
+    obj = ctx.obj if isinstance(ctx.obj, CliContext) else CliContext()
+    # --sandbox-db names the embedded sandbox's file, so it implies --sandbox
+    obj.sandbox = (
+        bool(sandbox or sandbox_db)
         if sandbox is not None or sandbox_db
-        else _env_flag("LMSCTL_SANDBOX"),
-        sandbox_db=sandbox_db,
-        api_url=api_url or os.environ.get("LMSCTL_API_URL") or None,
-        color=not no_color and "NO_COLOR" not in os.environ and sys.stdout.isatty(),
-        debug=debug,
+        else _env_flag("LMSCTL_SANDBOX")
     )
+    obj.sandbox_db = sandbox_db
+    obj.api_url = api_url or os.environ.get("LMSCTL_API_URL") or None
+    obj.color = not no_color and "NO_COLOR" not in os.environ and sys.stdout.isatty()
+    obj.debug = debug
+    ctx.obj = obj
 
 
-def _report(exc: LmsctlError, color: bool) -> None:
+def _report(exc: LmsctlError, color: bool, scrub: Scrubber) -> None:
     for diag in getattr(exc, "diagnostics", ()):
-        click.echo(diag.format(), err=True)
+        click.echo(scrub.text(diag.format()), err=True)
     prefix = click.style("Error:", fg="red", bold=True) if color else "Error:"
-    click.echo(f"{prefix} {escape_controls(str(exc))}", err=True)
+    click.echo(f"{prefix} {scrub.text(escape_controls(str(exc)))}", err=True)
 
 
-def run(argv: list[str] | None = None) -> int:
-    """Run the CLI behind the single error boundary; returns the exit code."""
+def _debug_report(exc: BaseException, scrub: Scrubber) -> None:
+    """--debug in a private run: the traceback, with students scrubbed like all output."""
+    text = "".join(traceback.format_exception(exc))
+    click.echo(scrub.text(text), err=True, nl=False)
+
+
+def run(argv: list[str] | None = None, *, clock: Callable[[], dt.datetime] | None = None) -> int:
+    """Run the CLI behind the single error boundary; returns the exit code.
+
+    ``clock`` replaces lmsctl's "now" (tests use it to stand before or inside a freeze window).
+    Errors, diagnostics and ``--debug`` tracebacks obey the run's privacy level: the one the
+    command chose, else the environment's default (private whenever ``CI`` is set).
+    """
     args = list(argv) if argv is not None else sys.argv[1:]
     debug = "--debug" in args
     color = "--no-color" not in args and "NO_COLOR" not in os.environ and sys.stderr.isatty()
+    obj = CliContext(clock=clock) if clock is not None else CliContext()
+    obj.scrubber = Scrubber(resolve_privacy(None, None, fmt="text", env=os.environ))
+
+    def scrub() -> Scrubber:
+        assert obj.scrubber is not None
+        return obj.scrubber
+
     try:
-        rv = cli.main(args=args, prog_name="lmsctl", standalone_mode=False)
+        rv = cli.main(args=args, prog_name="lmsctl", standalone_mode=False, obj=obj)
     except click.exceptions.Abort:
         click.echo("Aborted.", err=True)
         return EXIT_INTERRUPTED
@@ -157,20 +182,26 @@ def run(argv: list[str] | None = None) -> int:
     except click.exceptions.Exit as exc:
         return exc.exit_code
     except LmsctlError as exc:
-        if debug:
+        if debug and not scrub().choice.private:
             raise
-        _report(exc, color)
+        if debug:
+            _debug_report(exc, scrub())
+        _report(exc, color, scrub())
         return exc.exit_code
     except KeyboardInterrupt:
         click.echo("Interrupted.", err=True)
         return EXIT_INTERRUPTED
     except Exception as exc:  # the last boundary: never a traceback without --debug
-        if debug:
+        if debug and not scrub().choice.private:
             raise
+        if debug:
+            _debug_report(exc, scrub())
         click.echo(
-            escape_controls(
-                f"Error: internal error: {type(exc).__name__}: {exc} "
-                "(re-run with --debug for details)"
+            scrub().text(
+                escape_controls(
+                    f"Error: internal error: {type(exc).__name__}: {exc} "
+                    "(re-run with --debug for details)"
+                )
             ),
             err=True,
         )

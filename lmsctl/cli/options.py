@@ -145,5 +145,31 @@ def workspace_options(
         lock_timeout=lock_timeout,
         command=command,
         progress=progress_printer(progress),
-        notice=lambda text: click.echo(f"Warning: {text}", err=True),
+        notice=lambda text: click.echo(f"Warning: {_scrub(cli, text)}", err=True),
+        clock=cli.clock,
     )
+
+
+def _scrub(cli: CliContext, text: str) -> str:
+    return cli.scrubber.text(text) if cli.scrubber is not None else text
+
+
+def privacy_option(f: F) -> F:
+    return click.option(
+        "--privacy",
+        type=click.Choice(["full", "pseudonymise", "redact"]),
+        default=None,
+        help="What the output shows of students: full; pseudonymise (keyed pseudonyms from "
+        "LMSCTL_PSEUDONYM_KEY, no comments); redact (grade aggregates only). [default: privacy "
+        "in lmsctl.yaml, else pseudonymise for --format markdown or when CI is set, else full]",
+    )(f)
+
+
+def allow_frozen_option(f: F) -> F:
+    return click.option(
+        "--allow-frozen",
+        "allow_frozen",
+        multiple=True,
+        metavar="WINDOW",
+        help="Let changes through the policies.freeze window named WINDOW; repeatable.",
+    )(f)

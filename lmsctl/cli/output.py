@@ -2,17 +2,31 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 import click
 
 from lmsctl.errors import Diagnostic
 from lmsctl.plan.model import Plan
+from lmsctl.privacy import PrivacyChoice, PrivacyLevel, StudentDirectory, privatise_document
 from lmsctl.render.document import plan_to_document
 
+#: the exit code of plan --detailed-exitcode when some changes need approval (policies.approval)
+EXIT_NEEDS_APPROVAL = 3
 
-def emit_plan(plan: Plan, fmt: str, *, color: bool) -> None:
-    doc = plan_to_document(plan)
+
+def emit_plan(
+    plan: Plan,
+    fmt: str,
+    *,
+    color: bool,
+    privacy: PrivacyChoice | None = None,
+    directory: StudentDirectory | None = None,
+) -> None:
+    """Render the plan at the privacy level: the one place a plan document meets a renderer."""
+    doc = privatise_document(
+        plan_to_document(plan), privacy or PrivacyChoice(PrivacyLevel.FULL), directory
+    )
     if fmt == "json":
         from lmsctl.render.json import render_plan_json
 
@@ -27,16 +41,22 @@ def emit_plan(plan: Plan, fmt: str, *, color: bool) -> None:
         click.echo(render_plan_text(doc, color=color), nl=False)
 
 
-def print_warnings(diagnostics: Iterable[Diagnostic], color: bool) -> None:
+def print_warnings(
+    diagnostics: Iterable[Diagnostic], color: bool, scrub: Callable[[str], str] | None = None
+) -> None:
     for diag in diagnostics:
-        text = diag.format()
+        text = diag.format() if scrub is None else scrub(diag.format())
         click.echo(click.style(text, fg="yellow") if color else text, err=True)
 
 
 def plan_exit_code(plan: Plan, detailed: bool) -> int:
-    if plan.blocking_conflicts:
+    """1 on conflicts or frozen changes; with ``detailed``: 0 no changes, 2 changes, 3 changes
+    of which some need approval (policies.approval)."""
+    if plan.blocking_conflicts or plan.blocking_frozen:
         return 1
     if detailed:
+        if plan.has_changes and plan.approvals:
+            return EXIT_NEEDS_APPROVAL
         # an unknown create outcome needs someone's attention, like a change
         return 2 if plan.has_changes or plan.unknown else 0
     return 0

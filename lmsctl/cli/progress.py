@@ -36,6 +36,7 @@ from typing import Any, Protocol, TextIO
 
 from lmsctl.apply.executor import ApplyEvent, ApplyResult, ChangeResult, Outcome
 from lmsctl.plan.model import Action
+from lmsctl.privacy import Scrubber
 from lmsctl.render.style import escape_controls
 
 #: seconds between redraws of the status line (events in between are counted, not drawn)
@@ -122,8 +123,11 @@ class ApplyProgress:
         tty: bool | None = None,
         width: Callable[[], int] | None = None,
         clock: Callable[[], float] = time.monotonic,
+        scrub: Scrubber | None = None,
     ) -> None:
         self.quiet = quiet
+        #: the run's privacy level: a grade's address names its student
+        self.scrub = scrub
         self.stream = stream if stream is not None else sys.stderr
         self.tty = self.stream.isatty() if tty is None else tty
         self._width = width or (lambda: terminal_width(self.stream))
@@ -198,10 +202,10 @@ class ApplyProgress:
             if ev.result.outcome is Outcome.DONE:
                 r = ev.result
                 c = r.change
-                self._write(
-                    escape_controls(f"{c.symbol} {c.address}: {c.action.value} done")
-                    + f" ({r.seconds:.1f} s)\n"
-                )
+                line = escape_controls(f"{c.symbol} {c.address}: {c.action.value} done")
+                if self.scrub is not None:
+                    line = self.scrub.text(line)
+                self._write(f"{line} ({r.seconds:.1f} s)\n")
             return
         self.tick(force=self.counts.finished >= self.total)
 

@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-PLAN_FORMAT_VERSION = "1.1"
+PLAN_FORMAT_VERSION = "1.2"
 #: the oldest plan format whose safety data (consents, reasons) this lmsctl can read
 OLDEST_READABLE_PLAN_FORMAT = "1.1"
 
@@ -233,6 +233,37 @@ class ConsentNeed:
     tracked: int = 0
 
 
+class ApprovalRule(enum.StrEnum):
+    """A ``policies.approval`` rule: a change it matches needs a second reviewer."""
+
+    RETURNED_GRADE = "returned_grade"  # a grade whose submission is returned to the student
+    GRADE_DROP = "grade_drop"  # grade_points lowered by more than the policy's points
+    DELETE = "delete"  # any delete of an assignment
+
+
+@dataclass(frozen=True)
+class ApprovalNeed:
+    """A change that a ``policies.approval`` rule says needs approval (``--detailed-exitcode``
+    exits 3). For GRADE_DROP, ``drop`` is how many points the grade goes down."""
+
+    rule: ApprovalRule
+    address: str
+    drop: float | None = None
+
+
+@dataclass(frozen=True)
+class FrozenChange:
+    """A change inside a ``policies.freeze`` window (``window`` is its name).
+
+    ``allowed`` is True when ``--allow-frozen WINDOW`` let it through; otherwise the plan
+    blocks (exit 1) and apply refuses it.
+    """
+
+    window: str
+    address: str
+    allowed: bool = False
+
+
 @dataclass(frozen=True)
 class Plan:
     """Everything a plan found, ready to render, save, or execute."""
@@ -243,6 +274,8 @@ class Plan:
     warnings: tuple[str, ...] = ()
     state_fixes: tuple[StateFix, ...] = ()
     consents: tuple[ConsentNeed, ...] = ()
+    approvals: tuple[ApprovalNeed, ...] = ()
+    frozen: tuple[FrozenChange, ...] = ()
     lineage: str = ""
     serial: int = 0
     api_url: str = ""
@@ -264,6 +297,11 @@ class Plan:
     @property
     def blocking_conflicts(self) -> tuple[Conflict, ...]:
         return tuple(c for c in self.conflicts if not c.forced)
+
+    @property
+    def blocking_frozen(self) -> tuple[FrozenChange, ...]:
+        """Changes inside a freeze window that no ``--allow-frozen`` let through."""
+        return tuple(f for f in self.frozen if not f.allowed)
 
     def required_consents(self) -> tuple[ConsentNeed, ...]:
         """Every consent this plan needs: those the planner recorded, plus every delete whose
@@ -302,6 +340,10 @@ class Plan:
         if self.blocking_conflicts:
             n_conflicts = len(self.blocking_conflicts)
             extra.append(f"{n_conflicts} conflict{'s' if n_conflicts != 1 else ''}")
+        if self.blocking_frozen:
+            extra.append(f"{len(self.blocking_frozen)} frozen")
+        if self.approvals:
+            extra.append(f"{len({a.address for a in self.approvals})} need approval")
         if extra:
             text = text[:-1] + " (" + ", ".join(extra) + ")."
         return text

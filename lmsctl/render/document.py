@@ -16,6 +16,8 @@ from lmsctl.plan.model import (
     OLDEST_READABLE_PLAN_FORMAT,
     PLAN_FORMAT_VERSION,
     Action,
+    ApprovalNeed,
+    ApprovalRule,
     Change,
     Conflict,
     ConflictReason,
@@ -25,6 +27,7 @@ from lmsctl.plan.model import (
     Drift,
     FieldChange,
     FieldReason,
+    FrozenChange,
     Plan,
     Reason,
     ResourceKind,
@@ -32,6 +35,7 @@ from lmsctl.plan.model import (
 )
 from lmsctl.render.words import (
     REASON_WORDS,
+    approval_words,
     conflict_words,
     consent_words,
     reason_words,
@@ -122,6 +126,16 @@ def _consent_from_dict(d: Mapping[str, Any]) -> ConsentNeed:
     )
 
 
+def _approval_to_dict(need: ApprovalNeed) -> dict[str, Any]:
+    d: dict[str, Any] = {"rule": need.rule.value, "address": need.address, "drop": need.drop}
+    d["message"] = approval_words(d)
+    return d
+
+
+def _frozen_to_dict(item: FrozenChange) -> dict[str, Any]:
+    return {"window": item.window, "address": item.address, "allowed": item.allowed}
+
+
 def _minor(version: str) -> int:
     try:
         return int(version.split(".")[1])
@@ -162,6 +176,9 @@ def plan_to_document(plan: Plan) -> dict[str, Any]:
         ],
         "warnings": list(plan.warnings),
         "consents": [_consent_to_dict(n) for n in plan.consents],
+        "approvals": [_approval_to_dict(a) for a in plan.approvals],
+        "frozen": [_frozen_to_dict(f) for f in plan.frozen],
+        "privacy": {"level": "full", "pseudonyms": None},
         "state_fixes": [
             {
                 "address": f.address,
@@ -194,6 +211,12 @@ def plan_from_document(doc: Mapping[str, Any]) -> Plan:
             "this lmsctl will not carry it out",
             hint="run lmsctl plan again (with --out FILE) and apply the new plan",
         )
+    level = (doc.get("privacy") or {}).get("level", "full")
+    if level != "full":
+        raise StateError(
+            f"this plan document is {level}: it does not name the students apply writes to",
+            hint="apply the plan file saved with lmsctl plan --out FILE (it is always full)",
+        )
     try:
         state = doc.get("state") or {}
         return Plan(
@@ -220,6 +243,20 @@ def plan_from_document(doc: Mapping[str, Any]) -> Plan:
                 for f in doc.get("state_fixes", [])
             ),
             consents=tuple(_consent_from_dict(n) for n in doc["consents"]),
+            approvals=tuple(
+                ApprovalNeed(
+                    rule=ApprovalRule(a["rule"]),
+                    address=str(a["address"]),
+                    drop=float(a["drop"]) if a.get("drop") is not None else None,
+                )
+                for a in doc.get("approvals") or []
+            ),
+            frozen=tuple(
+                FrozenChange(
+                    window=str(f["window"]), address=str(f["address"]), allowed=bool(f["allowed"])
+                )
+                for f in doc.get("frozen") or []
+            ),
             lineage=state.get("lineage", ""),
             serial=int(state.get("serial", 0)),
             api_url=doc.get("api_url", ""),

@@ -22,13 +22,16 @@ from typing import Any
 from lmsctl.render.style import Style, escape_controls
 from lmsctl.render.text import (
     AssignmentGroup,
+    approval_lines,
     assignment_lines,
     conflict_lines,
     consent_lines,
     drift_lines,
+    frozen_lines,
     group_changes,
     header_line,
     no_changes_line,
+    privacy_line,
     unknown_lines,
 )
 
@@ -93,7 +96,7 @@ class _Section:
             for c in g.changes:
                 action = str((c.get("actions") or [""])[0])
                 n[action] = n.get(action, 0) + 1
-            grades += len(g.grades)
+            grades += g.grade_count
         parts = []
         if n["move"]:
             parts.append(f"{n['move']} to move")
@@ -138,7 +141,7 @@ def _fit_sections(sections: Sequence[_Section], budget: int) -> tuple[list[str],
     Every section gets the same grade cap (the largest that fits them all), so a long plan reads
     evenly; if even no grade lines at all do not fit, sections are taken in order while they fit.
     """
-    grades = sum(len(g.grades) for s in sections for g in s.groups)
+    grades = sum(g.grade_count for s in sections for g in s.groups)
     caps: list[int | None] = list(_GRADE_CAPS)
     if grades * _MIN_GRADE_LINE < budget:
         caps.insert(0, None)
@@ -200,11 +203,17 @@ def render_plan_markdown(doc: Mapping[str, Any], *, max_chars: int = DEFAULT_MAX
     conflicts: Sequence[Mapping[str, Any]] = doc.get("conflicts") or []
     warnings: Sequence[str] = doc.get("warnings") or []
     unknown = [c for c in changes if (c.get("actions") or [""])[0] == "unknown"]
-    groups = group_changes(changes)
+    groups = group_changes(changes, doc.get("grade_summaries") or ())
+    frozen: Sequence[Mapping[str, Any]] = doc.get("frozen") or []
+    approvals: Sequence[Mapping[str, Any]] = doc.get("approvals") or []
     blocking = [c for c in conflicts if not c.get("forced")]
+    blocking += [f for f in frozen if not f.get("allowed")]
     summary = doc.get("summary") or {}
 
     head: list[str] = [f"### {escape_controls(header_line(doc))}"]
+    private = privacy_line(doc)
+    if private:
+        head.append(f"_{_md_escape(private)}_")
     targets = (doc.get("options") or {}).get("targets") or []
     if targets:
         head.append("Limited to " + ", ".join(f"`{escape_controls(str(t))}`" for t in targets))
@@ -227,6 +236,10 @@ def render_plan_markdown(doc: Mapping[str, Any], *, max_chars: int = DEFAULT_MAX
         )
     if conflicts:
         head.append(_block(conflict_lines(_PLAIN, conflicts, limit=_MAX_LISTED)))
+    if frozen:
+        head.append(_block(frozen_lines(_PLAIN, frozen[:_MAX_LISTED])))
+    if approvals:
+        head.append(_block(approval_lines(_PLAIN, approvals[:_MAX_LISTED])))
     if unknown:
         head.append(_block(unknown_lines(_PLAIN, unknown, limit=_MAX_LISTED)))
     text = "\n\n".join(head)

@@ -21,8 +21,10 @@ from typing import Any
 
 from lmsctl.render.style import Style, escape_controls
 from lmsctl.render.words import (
+    approval_words,
     conflict_words,
     consent_words,
+    frozen_words,
     reason_words,
     unknown_outcome_words,
 )
@@ -30,15 +32,18 @@ from lmsctl.render.words import (
 __all__ = [
     "NO_CHANGES",
     "AssignmentGroup",
+    "approval_lines",
     "assignment_lines",
     "conflict_lines",
     "consent_lines",
     "drift_lines",
     "format_value",
+    "frozen_lines",
     "grade_line",
     "group_changes",
     "header_line",
     "impact_text",
+    "privacy_line",
     "render_plan_text",
     "short_id",
     "unknown_lines",
@@ -137,6 +142,14 @@ class AssignmentGroup:
     section_name: str
     changes: list[Mapping[str, Any]] = field(default_factory=list)
     grades: list[Mapping[str, Any]] = field(default_factory=list)
+    #: at --privacy redact the grades are only this aggregate (lmsctl.privacy.grade_summaries)
+    grade_summary: Mapping[str, Any] | None = None
+
+    @property
+    def grade_count(self) -> int:
+        if self.grade_summary is not None:
+            return int(self.grade_summary.get("grades") or 0)
+        return len(self.grades)
 
     @property
     def name(self) -> str:
@@ -151,11 +164,14 @@ def _action(change: Mapping[str, Any]) -> str:
     return str(actions[0])
 
 
-def group_changes(changes: Iterable[Mapping[str, Any]]) -> list[AssignmentGroup]:
+def group_changes(
+    changes: Iterable[Mapping[str, Any]], summaries: Iterable[Mapping[str, Any]] = ()
+) -> list[AssignmentGroup]:
     """Actionable changes grouped per assignment, groups in the order their first change comes.
 
     The document lists changes in phase order, so the groups come out move, create, update,
-    grade-only, delete. Unknown-outcome entries are not changes and are left out.
+    grade-only, delete. Unknown-outcome entries are not changes and are left out. ``summaries``
+    (a redacted document's ``grade_summaries``) stand for the grades of their assignments.
     """
     groups: dict[str, AssignmentGroup] = {}
     for change in changes:
@@ -176,7 +192,30 @@ def group_changes(changes: Iterable[Mapping[str, Any]]) -> list[AssignmentGroup]
             group.changes.append(change)
         if not group.section_name and change.get("section_name"):
             group.section_name = str(change["section_name"])
+    for summary in summaries:
+        address = str(summary.get("address", ""))
+        group = groups.get(address)
+        if group is None:
+            group = groups[address] = AssignmentGroup(
+                address=address,
+                section_id=str(summary.get("section_id", "")),
+                section_name=str(summary.get("section_name") or ""),
+            )
+        group.grade_summary = summary
     return list(groups.values())
+
+
+def summary_line(style: Style, summary: Mapping[str, Any]) -> str:
+    """``~ 12 grades to set: 5 up, 3 down, 4 new; mean change +1.25 points`` (redacted)."""
+    n = int(summary.get("grades") or 0)
+    parts = [f"{summary.get('up', 0)} up", f"{summary.get('down', 0)} down"]
+    if summary.get("new"):
+        parts.append(f"{summary['new']} new")
+    text = f"{style.symbol('~')} {_plural(n, 'grade')} to set: {', '.join(parts)}"
+    mean = summary.get("mean_change")
+    if isinstance(mean, int | float):
+        text += f"; mean change {mean:+g} points"
+    return text + style("  (students not shown: --privacy redact)", "dim")
 
 
 # -- the renderer ------------------------------------------------------------------------------
@@ -289,13 +328,15 @@ def assignment_lines(
         hidden = int(change.get("unchanged") or 0)
         if hidden:
             out.append(style(f"      ({_plural(hidden, 'unchanged field')} hidden)", "dim"))
-    if group.grades:
+    if group.grade_count:
         if not group.changes:
             where = f" ({group.section_name})" if group.section_name else ""
             out.append(
                 style(f"  # {group.address}{where}: ", "bold")
-                + style(_plural(len(group.grades), "grade") + " to set", "bold")
+                + style(_plural(group.grade_count, "grade") + " to set", "bold")
             )
+        if group.grade_summary is not None:
+            out.append("      " + summary_line(style, group.grade_summary))
         shown = group.grades if max_grades is None else group.grades[:max_grades]
         for change in shown:
             out.append("      " + grade_line(style, change))
@@ -428,6 +469,51 @@ def unknown_lines(
     return out
 
 
+def frozen_lines(style: Style, frozen: Sequence[Mapping[str, Any]]) -> list[str]:
+    """The freeze block: changes inside a ``policies.freeze`` window."""
+    blocking = [f for f in frozen if not f.get("allowed")]
+    head = (
+        f"Frozen: {_plural(len(blocking), 'change')} inside a grading-period freeze "
+        "(policies.freeze)"
+        if blocking
+        else "Frozen changes allowed by --allow-frozen"
+    )
+    out = [style(head, "bold", "red" if blocking else "yellow"), ""]
+    for item in frozen:
+        out.append(f"  {style.symbol('!')} {frozen_words(item)}")
+    return out
+
+
+def approval_lines(style: Style, needs: Sequence[Mapping[str, Any]]) -> list[str]:
+    """The approval block: changes a ``policies.approval`` rule says need a second reviewer."""
+    out = [
+        style(
+            f"Needs approval: {_plural(len({n.get('address') for n in needs}), 'change')} "
+            "(policies.approval)",
+            "bold",
+            "yellow",
+        ),
+        "",
+    ]
+    for need in needs:
+        out.append(f"  {style.symbol('!')} {need.get('message') or approval_words(need)}")
+    return out
+
+
+def privacy_line(doc: Mapping[str, Any]) -> str:
+    """``Privacy: pseudonymised (...)`` for a private document, else ""."""
+    level = str((doc.get("privacy") or {}).get("level") or "full")
+    return (
+        "" if level == "full" else f"Privacy: {escape_controls(_PRIVACY_WORDS.get(level, level))}"
+    )
+
+
+_PRIVACY_WORDS = {
+    "pseudonymise": "students shown as keyed pseudonyms; grade comments hidden",
+    "redact": "no students shown; grades as aggregates per assignment",
+}
+
+
 def consent_lines(doc: Mapping[str, Any]) -> list[str]:
     """One line per consent the plan needs, each naming its apply flag."""
     return [consent_words(n) for n in doc.get("consents") or []]
@@ -441,6 +527,9 @@ def render_plan_text(doc: Mapping[str, Any], *, color: bool = False) -> str:
     style = Style(color)
     w = _Writer(style)
     w.add(style(header_line(doc), "bold"))
+    private = privacy_line(doc)
+    if private:
+        w.add(private)
     targets = (doc.get("options") or {}).get("targets") or []
     if targets:
         w.add(escape_controls(f"Limited to --target {', '.join(str(t) for t in targets)}"))
@@ -450,11 +539,14 @@ def render_plan_text(doc: Mapping[str, Any], *, color: bool = False) -> str:
     drift: Sequence[Mapping[str, Any]] = doc.get("drift") or []
     conflicts: Sequence[Mapping[str, Any]] = doc.get("conflicts") or []
     unknown = [c for c in changes if _action(c) == "unknown"]
-    groups = group_changes(changes)
+    groups = group_changes(changes, doc.get("grade_summaries") or ())
+    frozen: Sequence[Mapping[str, Any]] = doc.get("frozen") or []
+    approvals: Sequence[Mapping[str, Any]] = doc.get("approvals") or []
 
     for block in (
         drift_lines(style, drift) if drift else [],
         conflict_lines(style, conflicts) if conflicts else [],
+        frozen_lines(style, frozen) if frozen else [],
         unknown_lines(style, unknown) if unknown else [],
     ):
         if block:
@@ -470,6 +562,11 @@ def render_plan_text(doc: Mapping[str, Any], *, color: bool = False) -> str:
                 w.add(line)
         w.blank()
 
+    if approvals:
+        for line in approval_lines(style, approvals):
+            w.add(line)
+        w.blank()
+
     warnings = consent_lines(doc) + list(doc.get("warnings") or [])
     if warnings:
         w.add(style("Warnings:", "bold", "yellow"))
@@ -479,6 +576,7 @@ def render_plan_text(doc: Mapping[str, Any], *, color: bool = False) -> str:
 
     summary = doc.get("summary") or {}
     blocking = [c for c in conflicts if not c.get("forced")]
+    blocking += [f for f in frozen if not f.get("allowed")]
     n_unknown = (doc.get("summary") or {}).get("unknown", 0)
     if not groups and not blocking and not n_unknown:
         w.add(style(no_changes_line(doc), "bold", "green"))

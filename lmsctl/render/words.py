@@ -15,17 +15,20 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from lmsctl.plan.model import ConflictReason, Consent, Reason
+from lmsctl.plan.model import ApprovalRule, ConflictReason, Consent, Reason
 
 __all__ = [
+    "APPROVAL_WORDS",
     "CONFLICT_WORDS",
     "CONSENT_WORDS",
     "HIDDEN_REASONS",
     "REASON_WORDS",
     "UNKNOWN_OUTCOME_WORDS",
     "UNKNOWN_REMOVED_WORDS",
+    "approval_words",
     "conflict_words",
     "consent_words",
+    "frozen_words",
     "reason_words",
     "unknown_outcome_words",
 ]
@@ -121,4 +124,30 @@ def unknown_outcome_words(address: str, codes: Iterable[Any]) -> str:
     removed = Reason.REMOVED_FROM_MANIFESTS in _enum_values(codes, Reason)
     return UNKNOWN_OUTCOME_WORDS.format(
         address=address, removed=UNKNOWN_REMOVED_WORDS if removed else ""
+    )
+
+
+APPROVAL_WORDS = {
+    ApprovalRule.RETURNED_GRADE: "{address}: changes a grade already returned to the student",
+    ApprovalRule.GRADE_DROP: "{address}: lowers the grade by {drop:g} points",
+    ApprovalRule.DELETE: "{address}: deletes the assignment",
+}
+
+
+def approval_words(need: Mapping[str, Any]) -> str:
+    """One approval record of the plan document as a sentence."""
+    rule = ApprovalRule(need["rule"])
+    return APPROVAL_WORDS[rule].format(address=need.get("address", ""), drop=need.get("drop") or 0)
+
+
+def frozen_words(item: Mapping[str, Any]) -> str:
+    """One frozen change of the plan document as a sentence naming its window."""
+    if item.get("allowed"):
+        return (
+            f"{item.get('address', '')}: inside freeze window {item.get('window', '')!r}, "
+            "allowed by --allow-frozen"
+        )
+    return (
+        f"{item.get('address', '')}: frozen by window {item.get('window', '')!r} "
+        f"(policies.freeze); pass --allow-frozen {item.get('window', '')} to change it anyway"
     )

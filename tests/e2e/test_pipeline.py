@@ -238,6 +238,8 @@ class Pipeline:
         env = {
             **{k: v for k, v in os.environ.items() if not k.startswith(("LMSCTL_", "GITHUB_"))},
             "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+            "CI": "true",  # as on every GitHub runner: plans are private by default
+            "GITHUB_ACTIONS": "true",
             "CLEVER_TOKEN": DEMO_TOKEN,
             "LMSCTL_API_URL": self.api_url,
             "GITHUB_OUTPUT": str(out),
@@ -453,11 +455,15 @@ def test_pr_plan_then_merge_apply_twice_from_fresh_runners(
     after = pipeline.action(pipeline.checkout(), uses("drift", "plan"))
     assert after.code == 0 and after.outputs["exitcode"] == "0", after.log
     assert after.outputs["drift"] == "0"
-    # no token in any log, summary, output or comment
+    # no token in any log, summary, output or comment; no student's id or name either (CI is
+    # set and no pseudonym key: the Markdown falls back to redacted aggregates)
+    student = "5f1a0c0b8e1d2a0001b00002"
     for run in (first, plan1, apply1, plan2, apply2, after):
         text = run.log + run.summary + json.dumps(run.outputs)
         assert GITHUB_TOKEN not in text and DEMO_TOKEN not in text
+        assert student not in text, run.log
     assert all(GITHUB_TOKEN not in c["body"] for c in fake.comments)
+    assert all(student not in c["body"] for c in fake.comments)
 
 
 def test_a_stale_reviewed_plan_gives_way_to_a_fresh_plan_of_main(
@@ -564,9 +570,11 @@ def test_the_workflow_keeps_to_its_promises() -> None:
 
 
 def test_a_huge_plan_makes_a_bounded_comment_that_points_to_the_full_plan(
-    tmp_path: Path, github: tuple[FakeGitHub, str]
+    tmp_path: Path, github: tuple[FakeGitHub, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """40 sections of 10 assignments of 30 grades: far over GitHub's limit as a whole."""
+    """40 sections of 10 assignments of 30 grades: far over GitHub's limit as a whole (with
+    the pseudonym key, so every grade line is in the comment: pseudonymised, not redacted)."""
+    monkeypatch.setenv("LMSCTL_PSEUDONYM_KEY", "a-secret-of-the-repository")
     fake, url = github
     plan_file = tmp_path / "lmsctl-plan.json"
 

@@ -14,18 +14,46 @@ from __future__ import annotations
 import difflib
 import os
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from lmsctl.plan.model import Plan
+from lmsctl.plan.model import Action, ApprovalNeed, ApprovalRule, FrozenChange, Plan
+from lmsctl.privacy import PrivacyChoice, PrivacyLevel, privatise_document
 from lmsctl.render.document import plan_to_document
 from lmsctl.render.json import render_plan_json
 from lmsctl.render.markdown import render_plan_markdown
 from lmsctl.render.text import render_plan_text
 
 from .plans import conflict_plan, drift_only_plan, empty_plan, first_apply_plan, full_plan
+
+_PSEUDONYMISE = PrivacyChoice(PrivacyLevel.PSEUDONYMISE, b"golden key")
+_REDACT = PrivacyChoice(PrivacyLevel.REDACT)
+
+
+def _private(
+    choice: PrivacyChoice, render: Callable[[dict[str, Any]], str]
+) -> Callable[[dict[str, Any]], str]:
+    return lambda d: render(privatise_document(d, choice))
+
+
+def _policy_plan() -> Plan:
+    """The full plan with a freeze window on one grade and approval needs on others."""
+    plan = full_plan()
+    grades = [c for c in plan.changes if c.action is Action.GRADE]
+    deletes = [c for c in plan.changes if c.action is Action.DELETE]
+    return replace(
+        plan,
+        frozen=(FrozenChange("q2-report-cards", grades[0].address),),
+        approvals=(
+            ApprovalNeed(ApprovalRule.RETURNED_GRADE, grades[-1].address),
+            ApprovalNeed(ApprovalRule.GRADE_DROP, grades[-1].address, drop=3.0),
+            *(ApprovalNeed(ApprovalRule.DELETE, c.address) for c in deletes),
+        ),
+    )
+
 
 GOLDEN = Path(__file__).parent / "golden"
 UPDATE = os.environ.get("LMSCTL_UPDATE_GOLDEN", "") not in ("", "0")
@@ -53,6 +81,13 @@ CASES: dict[str, tuple[Callable[[], Plan], Callable[[dict[str, Any]], str]]] = {
         lambda d: render_plan_markdown(d, max_chars=12_000),
     ),
     "full.json": (full_plan, render_plan_json),
+    "full.pseudonymise.txt": (full_plan, _private(_PSEUDONYMISE, render_plan_text)),
+    "full.pseudonymise.md": (full_plan, _private(_PSEUDONYMISE, render_plan_markdown)),
+    "full.redact.txt": (full_plan, _private(_REDACT, render_plan_text)),
+    "full.redact.md": (full_plan, _private(_REDACT, render_plan_markdown)),
+    "conflict.redact.txt": (conflict_plan, _private(_REDACT, render_plan_text)),
+    "policies.txt": (_policy_plan, lambda d: render_plan_text(d)),
+    "policies.md": (_policy_plan, lambda d: render_plan_markdown(d)),
     "empty.json": (empty_plan, render_plan_json),
 }
 

@@ -73,3 +73,18 @@ def test_json_output_is_indented_stable_and_ends_with_a_newline() -> None:
     assert text.startswith('{\n  "format_version": ')
     assert text == render_plan_json(json.loads(text))
     assert json.loads(text) == json.loads(json.dumps(doc))
+
+
+@pytest.mark.parametrize("level", ["pseudonymise", "redact"])
+@pytest.mark.parametrize("name", sorted(ALL_PLANS))
+def test_private_documents_validate_and_are_refused_as_plans(name: str, level: str) -> None:
+    from lmsctl.errors import StateError
+    from lmsctl.privacy import PrivacyChoice, PrivacyLevel, privatise_document
+
+    choice = PrivacyChoice(PrivacyLevel(level), b"k" if level == "pseudonymise" else None)
+    doc = json.loads(json.dumps(privatise_document(plan_to_document(ALL_PLANS[name]()), choice)))
+    errors = sorted(_validator().iter_errors(doc), key=lambda e: list(e.absolute_path))
+    assert not errors, [f"{list(e.absolute_path)}: {e.message}" for e in errors]
+    assert doc["privacy"]["level"] == level
+    with pytest.raises(StateError, match=f"this plan document is {level}"):
+        plan_from_document(doc)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import signal
 import sys
 from pathlib import Path
@@ -22,6 +23,7 @@ from lmsctl.apply.executor import (
 )
 from lmsctl.cli.context import CliContext, pass_cli
 from lmsctl.cli.options import (
+    allow_frozen_option,
     connection_options,
     drift_force_options,
     target_option,
@@ -32,6 +34,9 @@ from lmsctl.cli.progress import ApplyProgress, not_done_lines
 from lmsctl.errors import InterruptedError_, StalePlanError, UsageError
 from lmsctl.plan.model import Consent, Plan
 from lmsctl.plan.planfile import ensure_fresh, is_plan_file, load_plan
+from lmsctl.policy import check_freeze
+from lmsctl.privacy import Scrubber, StudentDirectory, resolve_privacy
+from lmsctl.render.document import plan_to_document
 from lmsctl.state.model import StateSnapshot
 from lmsctl.workspace import Workspace
 
@@ -104,21 +109,25 @@ async def _execute(
         await ws.aclose()
 
 
-def _finish(result: ApplyResult, pending_unknown: int, as_json: bool) -> int:
+def _finish(
+    result: ApplyResult, pending_unknown: int, as_json: bool, scrub: Scrubber | None = None
+) -> int:
     """Report the result; creates still of unknown outcome keep the exit code non-zero."""
-    code = _report(result, as_json)
+    code = _report(result, as_json, scrub)
     return code or (_unknown_left(pending_unknown) if pending_unknown else 0)
 
 
-def _report(result: ApplyResult, as_json: bool) -> int:
+def _report(result: ApplyResult, as_json: bool, scrub: Scrubber | None = None) -> int:
+    """The result at the run's privacy level (addresses of grades name students)."""
     if as_json:
-        click.echo(json.dumps(_result_json(result), indent=2))
+        doc = _result_json(result)
+        click.echo(json.dumps(scrub.value(doc) if scrub is not None else doc, indent=2))
     else:
         not_done = not_done_lines(result)  # each change not done, once
         if not_done:
             click.echo("")
             for line in not_done:
-                click.echo(line)
+                click.echo(scrub.text(line) if scrub is not None else line)
         if any(r.outcome is Outcome.STALE for r in result.results):
             click.echo(
                 "\nA change marked stale was not written: its value changed in the LMS after the "
@@ -166,6 +175,7 @@ def _report(result: ApplyResult, as_json: bool) -> int:
     "assignments in one apply.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print a machine-readable result.")
+@allow_frozen_option
 @target_option
 @drift_force_options
 @connection_options
@@ -179,6 +189,7 @@ def apply(
     allow_destroy_submissions: bool,
     allow_mass_delete: bool,
     as_json: bool,
+    allow_frozen: tuple[str, ...],
     targets: tuple[Address, ...],
     revert_drift: bool,
     force: bool,
@@ -187,6 +198,9 @@ def apply(
     lock_timeout: float,
 ) -> int:
     """Make the LMS match the manifests, in a safe order.
+
+    Changes inside an open policies.freeze window are refused (a saved plan made before the
+    window began, too) unless the plan was made with --allow-frozen WINDOW.
 
     TARGET is a manifests root (default: .): lmsctl plans, shows the plan and asks before
     changing anything; only `yes` applies, anything else prints "Apply cancelled." and exits 1.
@@ -204,12 +218,18 @@ def apply(
     if allow_mass_delete:
         consents.add(Consent.MASS_DELETE)
     options = ApplyOptions(parallelism=parallelism, consents=frozenset(consents))
-    view = ApplyProgress(quiet=as_json)
+    cli.scrubber = Scrubber(resolve_privacy(None, None, fmt="text", env=os.environ))
+    view = ApplyProgress(quiet=as_json, scrub=cli.scrubber)
     if from_file:
         plan, _ = load_plan(target)
-        if targets or revert_drift or force:
+        if cli.scrubber.choice.private:
+            directory = StudentDirectory()
+            directory.add_document(plan_to_document(plan))
+            cli.scrubber.directory.merge(directory)
+        if targets or revert_drift or force or allow_frozen:
             raise UsageError(
-                "--target, --revert-drift and --force are decided when the plan is made",
+                "--target, --revert-drift, --force and --allow-frozen are decided when the "
+                "plan is made",
                 hint="pass them to lmsctl plan",
             )
         plan_root = root or Path(str(plan.options.get("root") or "."))
@@ -236,6 +256,7 @@ def apply(
                     hint="apply it with the same --sandbox / --api-url as the plan",
                 )
             ensure_fresh(plan, snapshot)
+            check_freeze(plan, ws.desired.config.policies, cli.clock())
             check_consent(plan, options)
             if not plan.has_changes and not plan.state_fixes:
                 if as_json:
@@ -246,7 +267,7 @@ def apply(
                     click.echo("No changes. The LMS matches the manifests.")
                 return 0
             result = asyncio.run(_execute(ws, plan, snapshot, options, view))
-        return _finish(result, len(plan.unknown), as_json)
+        return _finish(result, len(plan.unknown), as_json, cli.scrubber)
 
     ws = Workspace.open(
         workspace_options(
@@ -258,17 +279,23 @@ def apply(
             lock_timeout=lock_timeout,
         )
     )
-    print_warnings(ws.warnings, cli.color)
+    choice = resolve_privacy(None, ws.desired.config.privacy, fmt="text", env=os.environ)
+    directory = StudentDirectory()
+    directory.add_desired(ws.desired)
+    cli.scrubber = view.scrub = Scrubber(choice, directory)
+    print_warnings(ws.warnings, cli.color, cli.scrubber.text)
     plans: list[Plan] = []
 
     async def flow() -> ApplyResult | None:
         try:
-            plan, _, snapshot = await ws.make_plan(
-                revert_drift=revert_drift, force=force, targets=targets
+            plan, live, snapshot = await ws.make_plan(
+                revert_drift=revert_drift, force=force, targets=targets, allow_frozen=allow_frozen
             )
+            directory.add_rosters(live.rosters)
             plans.append(plan)
             if not as_json:
-                emit_plan(plan, "text", color=cli.color)
+                emit_plan(plan, "text", color=cli.color, privacy=choice, directory=directory)
+            check_freeze(plan, ws.desired.config.policies, cli.clock())
             check_consent(plan, options)
             if not plan.has_changes:
                 if plan.state_fixes:
@@ -286,4 +313,4 @@ def apply(
         if as_json:
             click.echo(json.dumps(_result_json(ApplyResult()), indent=2))
         return _unknown_left(pending) if pending else 0
-    return _finish(outcome, pending, as_json)
+    return _finish(outcome, pending, as_json, cli.scrubber)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 from pathlib import Path
 
 import click
@@ -10,23 +11,29 @@ import click
 from lmsctl.addresses import Address
 from lmsctl.cli.context import CliContext, pass_cli
 from lmsctl.cli.options import (
+    allow_frozen_option,
     connection_options,
     drift_force_options,
     format_options,
+    privacy_option,
     root_argument,
     target_option,
     workspace_options,
 )
 from lmsctl.cli.output import emit_plan, plan_exit_code, print_warnings
+from lmsctl.errors import UsageError
 from lmsctl.plan.model import Plan
 from lmsctl.plan.planfile import save_plan
+from lmsctl.policy import unknown_windows
+from lmsctl.privacy import Scrubber, StudentDirectory, resolve_privacy
+from lmsctl.refresh import LiveState
 from lmsctl.workspace import Workspace
 
 
-async def _plan(ws: Workspace, **kwargs: object) -> Plan:
+async def _plan(ws: Workspace, **kwargs: object) -> tuple[Plan, LiveState]:
     try:
-        plan, _, _ = await ws.make_plan(**kwargs)  # type: ignore[arg-type]
-        return plan
+        plan, live, _ = await ws.make_plan(**kwargs)  # type: ignore[arg-type]
+        return plan, live
     finally:
         await ws.aclose()
 
@@ -43,9 +50,12 @@ async def _plan(ws: Workspace, **kwargs: object) -> Plan:
 @click.option(
     "--detailed-exitcode",
     is_flag=True,
-    help="Exit 0 when there are no changes, 2 when there are, 1 on any error "
-    "(a usage error too, so it never reads as changes).",
+    help="Exit 0 when there are no changes, 2 when there are, 3 when some of them need "
+    "approval (policies.approval), 1 on any error (a usage error too, so it never reads as "
+    "changes).",
 )
+@privacy_option
+@allow_frozen_option
 @target_option
 @drift_force_options
 @connection_options
@@ -57,6 +67,8 @@ def plan(
     fmt: str,
     as_json: bool,
     detailed_exitcode: bool,
+    privacy: str | None,
+    allow_frozen: tuple[str, ...],
     targets: tuple[Address, ...],
     revert_drift: bool,
     force: bool,
@@ -68,8 +80,13 @@ def plan(
 
     Reads the manifests under ROOT (default: .), the state, and only the live values it needs;
     prints creates (+), updates (~), grades to set, deletes (-), drift and conflicts (!).
-    Exits 1 when there are conflicts (unless --force).
+    Exits 1 when there are conflicts (unless --force) or changes inside a freeze window
+    (policies.freeze; unless --allow-frozen WINDOW).
+
+    The output shows students at the --privacy level; a plan file saved with --out is always
+    the full plan apply needs (mode 0600: keep it out of pull-request comments).
     """
+    fmt = "json" if as_json else fmt
     options = workspace_options(
         cli,
         root,
@@ -79,12 +96,40 @@ def plan(
         lock_timeout=lock_timeout,
     )
     ws = Workspace.open(options)
-    print_warnings(ws.warnings, cli.color)
+    choice = resolve_privacy(privacy, ws.desired.config.privacy, fmt=fmt, env=os.environ)
+    directory = StudentDirectory()
+    directory.add_desired(ws.desired)
+    cli.scrubber = Scrubber(choice, directory)
+    if choice.notice:
+        click.echo(f"Note: {choice.notice}", err=True)
+    print_warnings(ws.warnings, cli.color, cli.scrubber.text)
+    unknown = unknown_windows(ws.desired.config.policies, allow_frozen)
+    if unknown:
+        names = ", ".join(w.name for w in ws.desired.config.policies.freeze) or "none"
+        raise UsageError(
+            f"--allow-frozen {unknown[0]}: no policies.freeze window has that name",
+            hint=f"the windows in lmsctl.yaml: {names}",
+        )
     with ws:
-        result = asyncio.run(_plan(ws, revert_drift=revert_drift, force=force, targets=targets))
+        result, live = asyncio.run(
+            _plan(
+                ws,
+                revert_drift=revert_drift,
+                force=force,
+                targets=targets,
+                allow_frozen=allow_frozen,
+            )
+        )
+    directory.add_rosters(live.rosters)
     if out is not None:
         save_plan(out, result, sandbox=cli.sandbox)
-    emit_plan(result, "json" if as_json else fmt, color=cli.color)
+    emit_plan(result, fmt, color=cli.color, privacy=choice, directory=directory)
     if out is not None:
         click.echo(f"Saved the plan to {out}. To carry it out: lmsctl apply {out}", err=True)
+        if choice.private:
+            click.echo(
+                f"The plan file is the full plan apply needs (students named): keep {out} out "
+                "of pull-request comments and logs; lmsctl show prints it at a privacy level.",
+                err=True,
+            )
     return plan_exit_code(result, detailed_exitcode)

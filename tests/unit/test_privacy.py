@@ -1,0 +1,148 @@
+"""lmsctl.privacy: the levels, the fallback without a key, and the document layer."""
+
+from __future__ import annotations
+
+import pytest
+
+from lmsctl.errors import UsageError
+from lmsctl.plan.model import (
+    Action,
+    Change,
+    Conflict,
+    ConflictReason,
+    Drift,
+    FieldChange,
+    Plan,
+    ResourceKind,
+)
+from lmsctl.privacy import (
+    PrivacyChoice,
+    PrivacyLevel,
+    Scrubber,
+    StudentDirectory,
+    privatise_document,
+    pseudonym,
+    resolve_privacy,
+)
+from lmsctl.render.document import plan_to_document
+
+SECTION = "5f1a0c0b8e1d2a0001a00001"
+STUDENT = "5f1a0c0b8e1d2a0001b00007"
+KEY = b"k"
+
+
+def _grade(before: float, after: float, comment: str = "Talk to Ava's parents") -> Change:
+    return Change(
+        address=f"{SECTION}/hw-01/grades/{STUDENT}",
+        action=Action.GRADE,
+        kind=ResourceKind.GRADE,
+        section_id=SECTION,
+        key="hw-01",
+        name="Ava Nguyen",
+        student=STUDENT,
+        fields=(
+            FieldChange("grade_points", before, after),
+            FieldChange("grade_comment", None, comment),
+        ),
+        body={"grade_points": after, "grade_comment": comment},
+        fingerprint="0123456789abcdef",
+    )
+
+
+def _plan() -> Plan:
+    address = f"{SECTION}/hw-01/grades/{STUDENT}"
+    return Plan(
+        changes=(_grade(7, 9),),
+        drift=(Drift(address, "grade_comment", "old words", "new words", "x", name="Ava Nguyen"),),
+        conflicts=(
+            Conflict(
+                address, "grade_points", None, 6, 9, "Ava Nguyen", ConflictReason.NEVER_APPLIED
+            ),
+        ),
+        warnings=(f"sis:607 ({STUDENT}) Ava Nguyen has no submission yet",),
+    )
+
+
+@pytest.mark.parametrize(
+    ("requested", "configured", "fmt", "env", "level"),
+    [
+        (None, None, "text", {}, PrivacyLevel.FULL),
+        (None, None, "markdown", {"LMSCTL_PSEUDONYM_KEY": "k"}, PrivacyLevel.PSEUDONYMISE),
+        (
+            None,
+            None,
+            "text",
+            {"CI": "true", "LMSCTL_PSEUDONYM_KEY": "k"},
+            PrivacyLevel.PSEUDONYMISE,
+        ),
+        (None, None, "text", {"CI": "1"}, PrivacyLevel.REDACT),  # no key: redact, and a notice
+        (None, "redact", "text", {}, PrivacyLevel.REDACT),
+        ("full", "redact", "markdown", {}, PrivacyLevel.FULL),
+        (None, None, "text", {"CI": ""}, PrivacyLevel.FULL),  # CI set but empty: not CI
+    ],
+)
+def test_level_resolution(
+    requested: str | None, configured: str | None, fmt: str, env: dict[str, str], level: str
+) -> None:
+    choice = resolve_privacy(requested, configured, fmt=fmt, env=env)
+    assert choice.level is level
+    assert bool(choice.notice) == (level is PrivacyLevel.REDACT and not configured)
+
+
+def test_full_in_ci_needs_the_key() -> None:
+    with pytest.raises(UsageError, match="LMSCTL_PSEUDONYM_KEY is not set"):
+        resolve_privacy("full", None, fmt="text", env={"CI": "true"})
+    choice = resolve_privacy(
+        "full", None, fmt="text", env={"CI": "true", "LMSCTL_PSEUDONYM_KEY": "k"}
+    )
+    assert choice.level is PrivacyLevel.FULL
+
+
+def test_pseudonymise_hides_every_identifier_but_keeps_grade_values() -> None:
+    doc = privatise_document(
+        plan_to_document(_plan()), PrivacyChoice(PrivacyLevel.PSEUDONYMISE, KEY)
+    )
+    text = str(doc)
+    for secret in (STUDENT, "Ava Nguyen", "sis:607", "Talk to Ava", "old words", "new words"):
+        assert secret not in text
+    who = pseudonym(KEY, STUDENT)
+    change = doc["changes"][0]
+    assert change["student"] == who and change["address"].endswith(f"/grades/{who}")
+    assert change["after"] == {"grade_points": 9, "grade_comment": "(hidden)"}
+    assert change["body"]["grade_comment"] == "(hidden)" and change["fingerprint"] is None
+    assert doc["conflicts"][0]["desired"] == 9 and doc["conflicts"][0]["name"] == ""
+    assert doc["drift"][0]["live"] == "(hidden)"
+    assert doc["warnings"] == [f"[student] ({who}) {who} has no submission yet"]
+
+
+def test_redact_keeps_only_aggregates_per_assignment() -> None:
+    plan = Plan(changes=(_grade(7, 9), _grade(8, 5), _grade(6, 6)))
+    doc = privatise_document(plan_to_document(plan), PrivacyChoice(PrivacyLevel.REDACT))
+    assert doc["changes"] == []
+    (summary,) = doc["grade_summaries"]
+    assert (summary["grades"], summary["up"], summary["down"]) == (3, 1, 1)
+    assert summary["mean_change"] == round((2 - 3 + 0) / 3, 2)
+    assert STUDENT not in str(doc)
+
+
+def test_scrubber_uses_the_roster() -> None:
+    directory = StudentDirectory()
+    directory.add_user(
+        {
+            "id": STUDENT,
+            "name": {"first": "Ava", "last": "Nguyen"},
+            "email": "Ava.Nguyen7@students.example",
+            "roles": {"student": {"sis_id": "607", "student_number": "S100007"}},
+        }
+    )
+    scrub = Scrubber(PrivacyChoice(PrivacyLevel.PSEUDONYMISE, KEY), directory)
+    who = pseudonym(KEY, STUDENT)
+    text = scrub.text(
+        "ava.nguyen7@students.example (S100007, sis:607) Nguyen, Ava: "
+        f"/v3.1/sections/{SECTION}/assignments/x/submissions/{STUDENT} answered 404"
+    )
+    assert text == (
+        f"{who} ({who}, {who}) {who}: /v3.1/sections/{SECTION}/assignments/x/submissions/{who} "
+        "answered 404"
+    )
+    assert Scrubber(PrivacyChoice(PrivacyLevel.FULL), directory).text("Ava Nguyen") == "Ava Nguyen"
