@@ -13,6 +13,7 @@ import asyncio
 import base64
 import contextlib
 import datetime as dt
+import email.utils
 import hashlib
 import hmac
 import json
@@ -21,7 +22,6 @@ import random
 import re
 import secrets
 import threading
-import time
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -153,7 +153,7 @@ class Sandbox:
     def take_rate(self, token: str, *, count: bool) -> tuple[bool, dict[str, str]]:
         """Count one request of ``token`` in this minute's window; (allowed, headers)."""
         limit = self.rate_limit
-        now = time.time()
+        now = self.now().timestamp()  # the sandbox clock, so tests can move the window
         window = math.floor(now / 60)
         reset = (window + 1) * 60
         with self._rate_lock:
@@ -370,36 +370,44 @@ class _Gateway:
         sandbox = self.sandbox
         faults = sandbox.refresh_faults()
         method = scope["method"]
-        drop_after = False
+        # the limiter sits in front: a request counts the moment it arrives, and a refusal goes
+        # back at once (no injected latency: that is the backend's)
+        token = _bearer(scope)
+        district = sandbox.store.district_for_token(token) if token else None
+        allowed, headers = sandbox.take_rate(token or "", count=bool(token))
+        if district is not None and not allowed:
+            status = faults.limit_status
+            text = "Too Many Requests" if status == 429 else "Service Unavailable"
+            await message(status, text, headers)(scope, receive, send)
+            return
+        after: str | None = None  # what happens to the answer of a processed request
         if faults.active and faults.applies_to(method):
             latency = faults.latency_for(method)
             if latency is not None:
                 await asyncio.sleep(sandbox.dice.uniform(*latency))
             drop_before = sandbox.dice.random() < faults.drop_before_rate
             fail = sandbox.dice.random() < faults.fail_rate
-            drop_after = sandbox.dice.random() < faults.drop_after_rate
+            if sandbox.dice.random() < faults.drop_after_rate:
+                after = "drop"
+            elif sandbox.dice.random() < faults.fail_after_rate:
+                after = "fail"
+            elif sandbox.dice.random() < faults.garble_after_rate:
+                after = "garble"
             if drop_before:
                 await _drop(send, receive)
             if fail:
-                status = faults.fail_status
-                text = "Service Unavailable" if status == 503 else "Internal Server Error"
-                await message(status, text)(scope, receive, send)
+                await _fault_answer(faults.fail_status)(scope, receive, send)
                 return
-        token = _bearer(scope)
         if not token:
             _, headers = sandbox.take_rate("", count=False)
             await message(401, "No authorization provided", headers)(scope, receive, send)
             return
-        district = sandbox.store.district_for_token(token)
-        allowed, headers = sandbox.take_rate(token, count=True)
         if district is None:
             await message(403, "Could not authorize token", headers)(scope, receive, send)
             return
-        if not allowed:
-            await message(429, "Too Many Requests", headers)(scope, receive, send)
-            return
         scope.setdefault("state", {})["district"] = district
         raw_headers = [(k.lower().encode(), v.encode()) for k, v in headers.items()]
+        raw_headers.append((b"date", _http_date(sandbox.now()).encode()))
 
         async def send_with_headers(msg: Message) -> None:
             if msg["type"] == "http.response.start":
@@ -407,7 +415,7 @@ class _Gateway:
                 msg["headers"] = [*msg.get("headers", []), *raw_headers]
             await send(msg)
 
-        if not drop_after:
+        if after is None:
             await self.app(scope, receive, send_with_headers)
             return
 
@@ -415,7 +423,27 @@ class _Gateway:
             return None
 
         await self.app(scope, receive, discard)
-        await _drop(send)
+        if after == "drop":
+            await _drop(send)
+        elif after == "fail":
+            await _fault_answer(faults.fail_status, headers)(scope, receive, send)
+        else:
+            page = "<html><body><h1>Request received</h1><p>Please wait.</p></body></html>"
+            answer = Response(page, status_code=200, media_type="text/html", headers=headers)
+            await answer(scope, receive, send)
+
+
+def _fault_answer(status: int, headers: dict[str, str] | None = None) -> Response:
+    """A 5xx as a proxy or an overloaded backend answers it (never the limiter's signature)."""
+    texts = {500: "Internal Server Error", 502: "Bad Gateway", 503: "Service Unavailable"}
+    text = texts.get(status, "Gateway Timeout" if status == 504 else "Server Error")
+    kept = {k: v for k, v in (headers or {}).items() if k != "Retry-After"}
+    return message(status, text, kept)
+
+
+def _http_date(now: dt.datetime) -> str:
+    """An HTTP Date header value (RFC 9110 IMF-fixdate) for the sandbox clock's time."""
+    return email.utils.format_datetime(now.astimezone(dt.UTC).replace(microsecond=0), usegmt=True)
 
 
 # -- endpoints ----------------------------------------------------------------------------------
