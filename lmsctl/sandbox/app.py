@@ -53,6 +53,8 @@ CURSOR_TTL_SECONDS = 2 * 60 * 60
 SUBMISSIONS_MAX_LIMIT = 100
 DATA_API_MAX_LIMIT = 10000
 ALL_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+#: the Data API's ``count`` query enum on list endpoints (clever-data-api-v3.1.swagger.yml)
+COUNT_VALUES = ("", "true", "false", "undefined")
 LMS_NAMES = {"canvas": "Canvas", "schoology": "Schoology", "google_classroom": "Google Classroom"}
 
 Handler = Callable[[Request], Awaitable[Response]]
@@ -193,14 +195,20 @@ class Sandbox:
     def read_cursor(self, cursor: str, assignment_id: str) -> dict[str, Any]:
         """Decode a cursor; ValueError('invalid') or ValueError('expired')."""
         body, _, sig = cursor.partition(".")
-        good = hmac.new(self._cursor_secret, body.encode(), hashlib.sha256).hexdigest()[:16]
-        if not sig or not hmac.compare_digest(sig, good):
+        # bytes, not str: compare_digest refuses non-ASCII str (a hostile cursor is just invalid)
+        raw_body = body.encode("utf-8", "replace")
+        good = hmac.new(self._cursor_secret, raw_body, hashlib.sha256).hexdigest()[:16]
+        if not sig or not hmac.compare_digest(sig.encode("utf-8", "replace"), good.encode()):
             raise ValueError("invalid")
         try:
             data = json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
         except (ValueError, TypeError):
             raise ValueError("invalid") from None
-        if not isinstance(data, dict) or data.get("a") != assignment_id:
+        if (
+            not isinstance(data, dict)
+            or data.get("a") != assignment_id
+            or not isinstance(data.get("t"), int | float)
+        ):
             raise ValueError("invalid")
         if self.now().timestamp() - float(data["t"]) > CURSOR_TTL_SECONDS:
             raise ValueError("expired")
@@ -405,6 +413,12 @@ class _Gateway:
         if district is None:
             await message(403, "Could not authorize token", headers)(scope, receive, send)
             return
+        media = _media_type(scope)
+        if method in ("POST", "PATCH", "PUT") and media and not _is_json(media):
+            # go-openapi's consumer check: only application/json bodies are read
+            text = f'unsupported media type "{media}", only [application/json] are allowed'
+            await message(415, text, headers)(scope, receive, send)
+            return
         scope.setdefault("state", {})["district"] = district
         raw_headers = [(k.lower().encode(), v.encode()) for k, v in headers.items()]
         raw_headers.append((b"date", _http_date(sandbox.now()).encode()))
@@ -431,6 +445,18 @@ class _Gateway:
             page = "<html><body><h1>Request received</h1><p>Please wait.</p></body></html>"
             answer = Response(page, status_code=200, media_type="text/html", headers=headers)
             await answer(scope, receive, send)
+
+
+def _media_type(scope: Scope) -> str:
+    """The request's Content-Type without parameters, lower case ('' when none was sent)."""
+    for key, value in scope.get("headers", []):
+        if key == b"content-type":
+            return bytes(value).decode("latin-1").split(";")[0].strip().lower()
+    return ""
+
+
+def _is_json(media: str) -> bool:
+    return media == "application/json" or media.endswith("+json")
 
 
 def _fault_answer(status: int, headers: dict[str, str] | None = None) -> Response:
@@ -528,6 +554,10 @@ class _Api:
         return data
 
     async def districts(self, request: Request) -> Response:
+        count = request.query_params.get("count")
+        if count is not None and count not in COUNT_VALUES:
+            # the Data API spec's enum, in go-openapi's wording
+            return message(400, "count in query should be one of [ true false undefined]")
         district = self.district(request)
         v = self.version(request)
         return JSONResponse(
