@@ -49,6 +49,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import email.utils
 import enum
 import html
@@ -273,6 +274,8 @@ class LmsClient:
         self.backoff_max = backoff_max
         self.min_rate_limit_wait = max(0.0, min_rate_limit_wait)
         self._rng = rng or random.Random()
+        self._clock = clock
+        self._server_date: tuple[dt.datetime, float] | None = None
         self.limiter = RateLimiter(rate_limit, clock=clock, sleep=sleep)
         self.stats = ClientStats()
         self._http = httpx.AsyncClient(
@@ -326,6 +329,25 @@ class LmsClient:
         if self._token and self._token in text:
             text = text.replace(self._token, "[token]")
         return text
+
+    def _note_date(self, response: httpx.Response) -> None:
+        text = response.headers.get("Date")
+        if not text:
+            return
+        with contextlib.suppress(TypeError, ValueError, IndexError, OverflowError):
+            when = email.utils.parsedate_to_datetime(text)
+            if when.tzinfo is not None:
+                self._server_date = (when.astimezone(dt.UTC), self._clock())
+
+    def server_now(self) -> dt.datetime | None:
+        """The API's clock (the Date header of its latest answer, moved on by the time since),
+        or None before any answer carried one. Clever refuses due dates in the past by its own
+        clock, so the plan checks them against this one; the embedded demo sandbox's clock
+        runs relative to the examples (see docs/sandbox.md)."""
+        if self._server_date is None:
+            return None
+        when, seen = self._server_date
+        return when + dt.timedelta(seconds=max(0.0, self._clock() - seen))
 
     def _backoff(self, attempt: int) -> float:
         return self._rng.uniform(0, min(self.backoff_max, self.backoff_base * 2**attempt))
@@ -381,6 +403,7 @@ class LmsClient:
                     f"the request failed ({type(exc).__name__})", method=method, path=shown
                 ) from exc
             else:
+                self._note_date(response)
                 status = response.status_code
                 verdict = classify_answer(method, response)
                 if verdict is Verdict.OK:

@@ -47,7 +47,7 @@ from lmsctl.sandbox.validation import (
     missing_required,
     parse_go_datetime,
 )
-from lmsctl.timeutil import format_api_datetime
+from lmsctl.timeutil import format_api_datetime, utcnow
 
 CURSOR_TTL_SECONDS = 2 * 60 * 60
 SUBMISSIONS_MAX_LIMIT = 100
@@ -107,8 +107,9 @@ class Sandbox:
         return float(self.store.get_meta("clock_offset") or 0.0)
 
     def now(self) -> dt.datetime:
-        """The sandbox clock: real time moved by PUT /_sandbox/clock."""
-        return dt.datetime.now(dt.UTC) + dt.timedelta(seconds=self.clock_offset())
+        """The sandbox clock: the machine's time moved by the seed's clock start and by
+        PUT /_sandbox/clock."""
+        return utcnow() + dt.timedelta(seconds=self.clock_offset())
 
     def now_text(self) -> str:
         return format_api_datetime(self.now())
@@ -119,9 +120,13 @@ class Sandbox:
     # seed -------------------------------------------------------------------------------------
 
     def reseed(self) -> None:
-        """Back to the seed: roster, no coursework, real time, the start-time faults."""
+        """Back to the seed: roster, no coursework, the seed's clock start, the start faults."""
         seed = load_seed(self.config.seed_file)
-        _load_seed_into(self.store, seed, format_api_datetime(dt.datetime.now(dt.UTC)))
+        start = self.config.seeded_clock
+        real = utcnow()
+        _load_seed_into(self.store, seed, format_api_datetime(start or real))
+        if start is not None:
+            self.set_clock_offset((start - real).total_seconds())
         self.set_faults(self.config.faults)
 
     # faults and rate limit --------------------------------------------------------------------
@@ -972,7 +977,7 @@ class _Control:
                 body = await self._json(request)
                 if not isinstance(body, dict):
                     raise BodyError("clock body must be a JSON object")
-                real = dt.datetime.now(dt.UTC)
+                real = utcnow()
                 if body.get("now") is not None:
                     target = parse_go_datetime(str(body["now"]))
                     self.sb.set_clock_offset((target - real).total_seconds())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
@@ -11,6 +12,10 @@ from typing import Any
 DEMO_TOKEN = "DEMO_TOKEN"
 DEMO_SEED_PATH = Path(__file__).resolve().parent / "demo-seed.yaml"
 DEMO_DISTRICT_ID = "5f1a0c0b8e1d2a0001000001"
+#: where the demo sandbox's clock starts when its database is seeded (or reset): a few weeks
+#: before the first due date in examples/coursework (2027-01-22), so the examples are in the
+#: future for the demo whatever the machine's date; from there the clock runs at real speed
+DEMO_CLOCK_START = dt.datetime(2026, 12, 1, 12, 0, tzinfo=dt.UTC)
 
 #: HTTP methods a latency entry may name; "*" applies to every method without its own entry.
 LATENCY_KEYS = ("*", "GET", "POST", "PATCH", "DELETE", "PUT", "HEAD", "OPTIONS")
@@ -177,13 +182,26 @@ def _integer(name: str, value: Any) -> int:
 
 @dataclass(frozen=True)
 class SandboxConfig:
-    """One sandbox: db_path None = in memory; seed_path None = the built-in demo district."""
+    """One sandbox: db_path None = in memory; seed_path None = the built-in demo district.
+
+    clock_start: where the sandbox clock starts when the database is seeded (or reset); it runs
+    at real speed from there. None = DEMO_CLOCK_START for the demo district, the machine's time
+    for any other seed.
+    """
 
     db_path: Path | None = None
     seed_path: Path | None = None
     rate_limit: int = 1200
     faults: FaultConfig = field(default_factory=FaultConfig)
     random_seed: int | None = None
+    clock_start: dt.datetime | None = None
+
+    @property
+    def seeded_clock(self) -> dt.datetime | None:
+        """The time the clock starts at on seeding, or None for the machine's time."""
+        if self.clock_start is not None:
+            return self.clock_start
+        return DEMO_CLOCK_START if self.seed_path is None else None
 
     @property
     def seed_file(self) -> Path:
