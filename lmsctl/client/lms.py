@@ -2,21 +2,56 @@
 
 Every httpx error is translated here (the one seam) into lmsctl errors:
 - an error status -> ``ApiError`` subclass with Clever's message, the method and the path;
-- no usable answer -> ``TransportError``; a create whose answer was lost -> ``OutcomeUnknownError``.
+- no usable answer -> ``TransportError``;
+- a create whose outcome is unknown -> ``OutcomeUnknownError``.
 The token is sent in the Authorization header and appears nowhere else: not in errors, not in
 reprs, not in stats.
 
-Retry rules: GET, PATCH and DELETE are retried on 429, 5xx, timeouts and broken connections
-with exponential backoff and full jitter. A POST is retried only when it surely never reached
-the server (the connection was never made, or the server said 429 or 503); any other failure
-after sending makes its outcome unknown.
+Retry rules (``classify_answer`` applies them; the tables below are the contract):
+
+GET, PATCH and DELETE are idempotent: they are retried on 429, on 500/502/503/504 and on
+timeouts and broken connections, with exponential backoff and full jitter. A 5xx whose body is
+a documented refusal (see ``DOCUMENTED_REFUSALS``) is final: sending it again cannot help.
+
+POST (create an assignment) has no idempotency key and the API has no list endpoint, so a create
+sent twice is a duplicate assignment in front of students. Once a POST has left, only an answer
+that proves what happened is trusted::
+
+    answer to a POST                                 verdict
+    -----------------------------------------------  -----------------------------------------
+    never sent: ConnectError, ConnectTimeout,        not sent: send again after a backoff
+      PoolTimeout
+    2xx with a JSON body {"data": {...}}             created
+    2xx with any other body (HTML, empty, no data)   UNKNOWN
+    3xx (never followed: the token stays put)        UNKNOWN
+    429                                              rate limited: wait as told, send again
+    503 from the API's own rate limiter (below)      rate limited: wait as told, send again
+    any other 4xx                                    refused (final, nothing was created)
+    5xx whose JSON message is a documented refusal   refused (final, nothing was created)
+    any other 5xx: 500, 502, 503, 504, ...           UNKNOWN
+    timeout or broken connection after sending       UNKNOWN
+
+UNKNOWN raises ``OutcomeUnknownError``: the executor marks the address ``unknown`` in state,
+never re-creates it, and every later plan shows the two ways out (``lmsctl import ADDRESS ID``
+if it exists in the LMS, ``lmsctl state rm ADDRESS`` if it does not).
+
+A 5xx proves nothing about a POST: a proxy or gateway in front of a slow backend can answer 500,
+502, 503 or 504 after the backend carried out the create. The one 503 that proves the request was
+not processed is the rate limiter's own refusal, told apart by its headers: Clever's limiter
+sends ``X-RateLimit-Limit``, ``X-RateLimit-Remaining`` and ``X-RateLimit-Reset`` (research
+notes, section 2). A 503 counts as the limiter's refusal only when it carries *both*
+``Retry-After`` and ``X-RateLimit-Remaining: 0`` (the limiter refuses only an exhausted window,
+and says when to come back). Rate-limit headers alone are not enough: the limiter adds them to
+every answer that passes through it, a backend's 503 included.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import email.utils
+import enum
 import html
 import ipaddress
 import math
@@ -43,12 +78,31 @@ from lmsctl.errors import (
 )
 
 RETRYABLE_STATUS = frozenset({500, 502, 503, 504})
-#: statuses that say the server did not process a POST at all
-POST_NOT_PROCESSED = frozenset({503})
-#: 500 answers Clever documents as definite: retrying never helps
-FINAL_500_MESSAGES = frozenset({"Error updating submission"})
+#: Clever's documented refusals (reference/lms-connect-api-errors.txt, and the Schoology
+#: messages of the research notes), matched against the whole JSON ``message`` with its
+#: whitespace collapsed. A 5xx carrying one of them is final: the API refused the request, so
+#: nothing was created and retrying cannot help.
+DOCUMENTED_REFUSALS: tuple[re.Pattern[str], ...] = tuple(
+    re.compile(p, re.S)
+    for p in (
+        r"missing required field\(s\): .+",
+        r"request body is required, but was empty",
+        r"due_date must be in the future",
+        r"[Ii]nvalid character .+",
+        r"validation failure list: .+",
+        r"INVALID_ID",
+        r"NOT_FOUND: Person with id .+ not found for this integration\.",
+        r"parsing time .+",
+        r"MISSING_REQUIRED_FIELD",
+        r"no valid users found in .+",
+        r"Schoology does not support submission type of link",
+        # Schoology: the student has not opened the app yet (PATCH of a submission)
+        r"Error updating submission",
+    )
+)
 MAX_429_RETRIES = 10
-#: a 429 whose reset time already passed still waits this long (no hammering)
+#: a 429 whose reset time already passed still waits this long (no hammering); LmsClient takes
+#: its own floor (``min_rate_limit_wait``) so tests against a fast fake limiter stay fast
 MIN_429_WAIT = 1.0
 MAX_LISTING_RESTARTS = 2
 
@@ -91,8 +145,69 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def _retry_after(response: httpx.Response) -> float:
-    """Seconds to wait after a 429: Retry-After, else X-RateLimit-Reset, else 60 (at least 1)."""
+class Verdict(enum.Enum):
+    """What an answer means for the request that got it (see the tables in the docstring)."""
+
+    OK = "ok"  # a 2xx
+    RATE_LIMITED = "rate_limited"  # the limiter refused it unprocessed: wait, send again
+    RETRY = "retry"  # a transient failure of an idempotent request: back off, send again
+    REFUSED = "refused"  # a definite answer: the API refused it (final)
+    UNKNOWN = "unknown"  # a POST that may or may not have been carried out
+
+
+def _message_of(response: httpx.Response) -> str | None:
+    """The JSON ``message`` of an answer, whitespace collapsed; None if the body has none."""
+    try:
+        body = response.json()
+    except ValueError:
+        return None
+    if isinstance(body, dict) and isinstance(body.get("message"), str):
+        return " ".join(str(body["message"]).split()).strip('"\u201c\u201d')
+    return None
+
+
+def is_documented_refusal(response: httpx.Response) -> bool:
+    """True when the answer's JSON message is one of Clever's documented refusals."""
+    text = _message_of(response)
+    return text is not None and any(p.fullmatch(text) for p in DOCUMENTED_REFUSALS)
+
+
+def is_rate_limiter_refusal(response: httpx.Response) -> bool:
+    """A 429, or a 503 with the limiter's signature (Retry-After and X-RateLimit-Remaining: 0)."""
+    if response.status_code == 429:
+        return True
+    if response.status_code != 503:
+        return False
+    remaining = (response.headers.get("X-RateLimit-Remaining") or "").strip()
+    return bool((response.headers.get("Retry-After") or "").strip()) and remaining == "0"
+
+
+def classify_answer(method: str, response: httpx.Response) -> Verdict:
+    """The verdict the rule tables give an answer to a request with ``method``.
+
+    A 2xx POST answer is OK here; whether its body proves the create is checked where the body
+    is read (a non-JSON body or one without a data object is UNKNOWN there).
+    """
+    status = response.status_code
+    if 200 <= status < 300:
+        return Verdict.OK
+    if is_rate_limiter_refusal(response):
+        return Verdict.RATE_LIMITED
+    is_post = method.upper() == "POST"
+    if status < 400:
+        return Verdict.UNKNOWN if is_post else Verdict.REFUSED
+    if status < 500:
+        return Verdict.REFUSED
+    if is_documented_refusal(response):
+        return Verdict.REFUSED
+    if is_post:
+        return Verdict.UNKNOWN
+    return Verdict.RETRY if status in RETRYABLE_STATUS else Verdict.REFUSED
+
+
+def _retry_after(response: httpx.Response, floor: float = MIN_429_WAIT) -> float:
+    """Seconds to wait after a 429: Retry-After, else X-RateLimit-Reset, else 60 (at least
+    ``floor``)."""
     wait = 60.0
     value = (response.headers.get("Retry-After") or "").strip()
     reset = (response.headers.get("X-RateLimit-Reset") or "").strip()
@@ -108,7 +223,7 @@ def _retry_after(response: httpx.Response) -> float:
             wait = float(reset) - time.time()
     if not math.isfinite(wait):
         wait = 60.0
-    return max(MIN_429_WAIT, wait)
+    return max(floor, wait)
 
 
 class LmsClient:
@@ -129,6 +244,7 @@ class LmsClient:
         clock: Callable[[], float] = time.monotonic,
         allow_insecure: bool = False,
         rng: random.Random | None = None,
+        min_rate_limit_wait: float = MIN_429_WAIT,
     ) -> None:
         self.base_url = base_url.strip().rstrip("/")
         parts = urlsplit(self.base_url)
@@ -156,7 +272,10 @@ class LmsClient:
         self.max_retries = max_retries
         self.backoff_base = backoff_base
         self.backoff_max = backoff_max
+        self.min_rate_limit_wait = max(0.0, min_rate_limit_wait)
         self._rng = rng or random.Random()
+        self._clock = clock
+        self._server_date: tuple[dt.datetime, float] | None = None
         self.limiter = RateLimiter(rate_limit, clock=clock, sleep=sleep)
         self.stats = ClientStats()
         self._http = httpx.AsyncClient(
@@ -210,6 +329,25 @@ class LmsClient:
         if self._token and self._token in text:
             text = text.replace(self._token, "[token]")
         return text
+
+    def _note_date(self, response: httpx.Response) -> None:
+        text = response.headers.get("Date")
+        if not text:
+            return
+        with contextlib.suppress(TypeError, ValueError, IndexError, OverflowError):
+            when = email.utils.parsedate_to_datetime(text)
+            if when.tzinfo is not None:
+                self._server_date = (when.astimezone(dt.UTC), self._clock())
+
+    def server_now(self) -> dt.datetime | None:
+        """The API's clock (the Date header of its latest answer, moved on by the time since),
+        or None before any answer carried one. Clever refuses due dates in the past by its own
+        clock, so the plan checks them against this one; the embedded demo sandbox's clock
+        runs relative to the examples (see docs/sandbox.md)."""
+        if self._server_date is None:
+            return None
+        when, seen = self._server_date
+        return when + dt.timedelta(seconds=max(0.0, self._clock() - seen))
 
     def _backoff(self, attempt: int) -> float:
         return self._rng.uniform(0, min(self.backoff_max, self.backoff_base * 2**attempt))
@@ -265,9 +403,30 @@ class LmsClient:
                     f"the request failed ({type(exc).__name__})", method=method, path=shown
                 ) from exc
             else:
+                self._note_date(response)
                 status = response.status_code
-                if 200 <= status < 300:
+                verdict = classify_answer(method, response)
+                if verdict is Verdict.OK:
                     return response
+                message = self._clean(_excerpt(response))
+                if verdict is Verdict.RATE_LIMITED:
+                    if limited >= MAX_429_RETRIES:
+                        raise api_error_for(status, message, method=method, path=shown)
+                    limited += 1
+                    self.stats.rate_limited += 1
+                    self.limiter.pause_for(_retry_after(response, self.min_rate_limit_wait))
+                    continue
+                if verdict is Verdict.UNKNOWN:
+                    what = (
+                        f"the API answered {status} (a redirect, not followed)"
+                        if status < 400
+                        else f"the API answered {status} ({message})"
+                    )
+                    raise OutcomeUnknownError(
+                        f"{what}: the create may or may not have been carried out",
+                        method=method,
+                        path=shown,
+                    )
                 if status < 400:
                     raise TransportError(
                         f"the API answered {status} (a redirect); not followed, so the token "
@@ -275,29 +434,10 @@ class LmsClient:
                         method=method,
                         path=shown,
                     )
-                message = self._clean(_excerpt(response))
-                if status == 429 and limited < MAX_429_RETRIES:
-                    limited += 1
-                    self.stats.rate_limited += 1
-                    self.limiter.pause_for(_retry_after(response))
-                    continue
-                if status not in RETRYABLE_STATUS:
+                if verdict is Verdict.REFUSED:
                     if status == 404 and method == "DELETE" and attempt > 0:
                         return response  # an earlier attempt deleted it; its answer was lost
                     raise api_error_for(status, message, method=method, path=shown)
-                if status == 500 and message in FINAL_500_MESSAGES:
-                    # a documented refusal that retrying cannot change (Schoology: the student
-                    # has not opened the app yet)
-                    raise api_error_for(status, message, method=method, path=shown)
-                if is_post and status not in POST_NOT_PROCESSED:
-                    if status == 500:
-                        raise api_error_for(status, message, method=method, path=shown)
-                    raise OutcomeUnknownError(
-                        f"the API answered {status} ({message}): the create may or may not "
-                        "have been carried out",
-                        method=method,
-                        path=shown,
-                    )
                 failure = api_error_for(status, message, method=method, path=shown)
             if attempt >= self.max_retries:
                 raise failure
@@ -311,8 +451,14 @@ class LmsClient:
         try:
             return response.json() if response.content else None
         except ValueError as exc:
-            cls = OutcomeUnknownError if method == "POST" else TransportError
-            raise cls(
+            if method == "POST":
+                raise OutcomeUnknownError(
+                    f"the API answered {response.status_code} with a body that is not JSON: "
+                    "the create may or may not have been carried out",
+                    method=method,
+                    path=shown,
+                ) from exc
+            raise TransportError(
                 "the API answered with a body that is not JSON", method=method, path=shown
             ) from exc
 
@@ -322,11 +468,16 @@ class LmsClient:
         body = await self._json(method, path, endpoint, json=json)
         data = body.get("data") if isinstance(body, dict) else None
         if not isinstance(data, dict):
-            cls = OutcomeUnknownError if method == "POST" else TransportError
-            raise cls(
-                "the API answered without a data object",
-                method=method,
-                path=urlsplit(self._url(path)).path,
+            shown = urlsplit(self._url(path)).path
+            if method == "POST":
+                raise OutcomeUnknownError(
+                    "the API answered without a data object: the create may or may not have "
+                    "been carried out",
+                    method=method,
+                    path=shown,
+                )
+            raise TransportError(
+                "the API answered without a data object", method=method, path=shown
             )
         return data
 
@@ -411,9 +562,18 @@ class LmsClient:
         return f"/sections/{_seg(section_id)}/assignments/{_seg(assignment_id)}"
 
     async def create_assignment(self, section_id: str, body: dict[str, Any]) -> dict[str, Any]:
-        return await self._data(
-            "POST", f"/sections/{_seg(section_id)}/assignments", "POST assignment", json=body
-        )
+        """Create an assignment; OutcomeUnknownError when the answer does not prove the create
+        (see the POST rule table above), including a 2xx whose data object has no id."""
+        path = f"/sections/{_seg(section_id)}/assignments"
+        data = await self._data("POST", path, "POST assignment", json=body)
+        if not isinstance(data.get("id"), str) or not data["id"]:
+            raise OutcomeUnknownError(
+                "the API answered without the new assignment's id: the create may or may not "
+                "have been carried out",
+                method="POST",
+                path=urlsplit(self._url(path)).path,
+            )
+        return data
 
     async def get_assignment(self, section_id: str, assignment_id: str) -> dict[str, Any]:
         return await self._data(
@@ -500,4 +660,12 @@ def _next_link(body: dict[str, Any]) -> str | None:
     return None
 
 
-__all__ = ["ClientStats", "LmsClient", "is_loopback"]
+__all__ = [
+    "ClientStats",
+    "LmsClient",
+    "Verdict",
+    "classify_answer",
+    "is_documented_refusal",
+    "is_loopback",
+    "is_rate_limiter_refusal",
+]

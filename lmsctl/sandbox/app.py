@@ -13,6 +13,7 @@ import asyncio
 import base64
 import contextlib
 import datetime as dt
+import email.utils
 import hashlib
 import hmac
 import json
@@ -21,7 +22,6 @@ import random
 import re
 import secrets
 import threading
-import time
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -47,12 +47,14 @@ from lmsctl.sandbox.validation import (
     missing_required,
     parse_go_datetime,
 )
-from lmsctl.timeutil import format_api_datetime
+from lmsctl.timeutil import format_api_datetime, utcnow
 
 CURSOR_TTL_SECONDS = 2 * 60 * 60
 SUBMISSIONS_MAX_LIMIT = 100
 DATA_API_MAX_LIMIT = 10000
 ALL_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+#: the Data API's ``count`` query enum on list endpoints (clever-data-api-v3.1.swagger.yml)
+COUNT_VALUES = ("", "true", "false", "undefined")
 LMS_NAMES = {"canvas": "Canvas", "schoology": "Schoology", "google_classroom": "Google Classroom"}
 
 Handler = Callable[[Request], Awaitable[Response]]
@@ -105,8 +107,9 @@ class Sandbox:
         return float(self.store.get_meta("clock_offset") or 0.0)
 
     def now(self) -> dt.datetime:
-        """The sandbox clock: real time moved by PUT /_sandbox/clock."""
-        return dt.datetime.now(dt.UTC) + dt.timedelta(seconds=self.clock_offset())
+        """The sandbox clock: the machine's time moved by the seed's clock start and by
+        PUT /_sandbox/clock."""
+        return utcnow() + dt.timedelta(seconds=self.clock_offset())
 
     def now_text(self) -> str:
         return format_api_datetime(self.now())
@@ -117,9 +120,13 @@ class Sandbox:
     # seed -------------------------------------------------------------------------------------
 
     def reseed(self) -> None:
-        """Back to the seed: roster, no coursework, real time, the start-time faults."""
+        """Back to the seed: roster, no coursework, the seed's clock start, the start faults."""
         seed = load_seed(self.config.seed_file)
-        _load_seed_into(self.store, seed, format_api_datetime(dt.datetime.now(dt.UTC)))
+        start = self.config.seeded_clock
+        real = utcnow()
+        _load_seed_into(self.store, seed, format_api_datetime(start or real))
+        if start is not None:
+            self.set_clock_offset((start - real).total_seconds())
         self.set_faults(self.config.faults)
 
     # faults and rate limit --------------------------------------------------------------------
@@ -153,7 +160,7 @@ class Sandbox:
     def take_rate(self, token: str, *, count: bool) -> tuple[bool, dict[str, str]]:
         """Count one request of ``token`` in this minute's window; (allowed, headers)."""
         limit = self.rate_limit
-        now = time.time()
+        now = self.now().timestamp()  # the sandbox clock, so tests can move the window
         window = math.floor(now / 60)
         reset = (window + 1) * 60
         with self._rate_lock:
@@ -193,14 +200,20 @@ class Sandbox:
     def read_cursor(self, cursor: str, assignment_id: str) -> dict[str, Any]:
         """Decode a cursor; ValueError('invalid') or ValueError('expired')."""
         body, _, sig = cursor.partition(".")
-        good = hmac.new(self._cursor_secret, body.encode(), hashlib.sha256).hexdigest()[:16]
-        if not sig or not hmac.compare_digest(sig, good):
+        # bytes, not str: compare_digest refuses non-ASCII str (a hostile cursor is just invalid)
+        raw_body = body.encode("utf-8", "replace")
+        good = hmac.new(self._cursor_secret, raw_body, hashlib.sha256).hexdigest()[:16]
+        if not sig or not hmac.compare_digest(sig.encode("utf-8", "replace"), good.encode()):
             raise ValueError("invalid")
         try:
             data = json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
         except (ValueError, TypeError):
             raise ValueError("invalid") from None
-        if not isinstance(data, dict) or data.get("a") != assignment_id:
+        if (
+            not isinstance(data, dict)
+            or data.get("a") != assignment_id
+            or not isinstance(data.get("t"), int | float)
+        ):
             raise ValueError("invalid")
         if self.now().timestamp() - float(data["t"]) > CURSOR_TTL_SECONDS:
             raise ValueError("expired")
@@ -370,36 +383,50 @@ class _Gateway:
         sandbox = self.sandbox
         faults = sandbox.refresh_faults()
         method = scope["method"]
-        drop_after = False
+        # the limiter sits in front: a request counts the moment it arrives, and a refusal goes
+        # back at once (no injected latency: that is the backend's)
+        token = _bearer(scope)
+        district = sandbox.store.district_for_token(token) if token else None
+        allowed, headers = sandbox.take_rate(token or "", count=bool(token))
+        if district is not None and not allowed:
+            status = faults.limit_status
+            text = "Too Many Requests" if status == 429 else "Service Unavailable"
+            await message(status, text, headers)(scope, receive, send)
+            return
+        after: str | None = None  # what happens to the answer of a processed request
         if faults.active and faults.applies_to(method):
             latency = faults.latency_for(method)
             if latency is not None:
                 await asyncio.sleep(sandbox.dice.uniform(*latency))
             drop_before = sandbox.dice.random() < faults.drop_before_rate
             fail = sandbox.dice.random() < faults.fail_rate
-            drop_after = sandbox.dice.random() < faults.drop_after_rate
+            if sandbox.dice.random() < faults.drop_after_rate:
+                after = "drop"
+            elif sandbox.dice.random() < faults.fail_after_rate:
+                after = "fail"
+            elif sandbox.dice.random() < faults.garble_after_rate:
+                after = "garble"
             if drop_before:
                 await _drop(send, receive)
             if fail:
-                status = faults.fail_status
-                text = "Service Unavailable" if status == 503 else "Internal Server Error"
-                await message(status, text)(scope, receive, send)
+                await _fault_answer(faults.fail_status)(scope, receive, send)
                 return
-        token = _bearer(scope)
         if not token:
             _, headers = sandbox.take_rate("", count=False)
             await message(401, "No authorization provided", headers)(scope, receive, send)
             return
-        district = sandbox.store.district_for_token(token)
-        allowed, headers = sandbox.take_rate(token, count=True)
         if district is None:
             await message(403, "Could not authorize token", headers)(scope, receive, send)
             return
-        if not allowed:
-            await message(429, "Too Many Requests", headers)(scope, receive, send)
+        media = _media_type(scope)
+        if method in ("POST", "PATCH", "PUT") and media and not _is_json(media):
+            # go-openapi's consumer check: only application/json bodies are read
+            text = f'unsupported media type "{media}", only [application/json] are allowed'
+            await message(415, text, headers)(scope, receive, send)
             return
         scope.setdefault("state", {})["district"] = district
         raw_headers = [(k.lower().encode(), v.encode()) for k, v in headers.items()]
+        raw_headers.append((b"date", _http_date(sandbox.now()).encode()))
 
         async def send_with_headers(msg: Message) -> None:
             if msg["type"] == "http.response.start":
@@ -407,7 +434,7 @@ class _Gateway:
                 msg["headers"] = [*msg.get("headers", []), *raw_headers]
             await send(msg)
 
-        if not drop_after:
+        if after is None:
             await self.app(scope, receive, send_with_headers)
             return
 
@@ -415,7 +442,39 @@ class _Gateway:
             return None
 
         await self.app(scope, receive, discard)
-        await _drop(send)
+        if after == "drop":
+            await _drop(send)
+        elif after == "fail":
+            await _fault_answer(faults.fail_status, headers)(scope, receive, send)
+        else:
+            page = "<html><body><h1>Request received</h1><p>Please wait.</p></body></html>"
+            answer = Response(page, status_code=200, media_type="text/html", headers=headers)
+            await answer(scope, receive, send)
+
+
+def _media_type(scope: Scope) -> str:
+    """The request's Content-Type without parameters, lower case ('' when none was sent)."""
+    for key, value in scope.get("headers", []):
+        if key == b"content-type":
+            return bytes(value).decode("latin-1").split(";")[0].strip().lower()
+    return ""
+
+
+def _is_json(media: str) -> bool:
+    return media == "application/json" or media.endswith("+json")
+
+
+def _fault_answer(status: int, headers: dict[str, str] | None = None) -> Response:
+    """A 5xx as a proxy or an overloaded backend answers it (never the limiter's signature)."""
+    texts = {500: "Internal Server Error", 502: "Bad Gateway", 503: "Service Unavailable"}
+    text = texts.get(status, "Gateway Timeout" if status == 504 else "Server Error")
+    kept = {k: v for k, v in (headers or {}).items() if k != "Retry-After"}
+    return message(status, text, kept)
+
+
+def _http_date(now: dt.datetime) -> str:
+    """An HTTP Date header value (RFC 9110 IMF-fixdate) for the sandbox clock's time."""
+    return email.utils.format_datetime(now.astimezone(dt.UTC).replace(microsecond=0), usegmt=True)
 
 
 # -- endpoints ----------------------------------------------------------------------------------
@@ -500,6 +559,10 @@ class _Api:
         return data
 
     async def districts(self, request: Request) -> Response:
+        count = request.query_params.get("count")
+        if count is not None and count not in COUNT_VALUES:
+            # the Data API spec's enum, in go-openapi's wording
+            return message(400, "count in query should be one of [ true false undefined]")
         district = self.district(request)
         v = self.version(request)
         return JSONResponse(
@@ -967,7 +1030,7 @@ class _Control:
                 body = await self._json(request)
                 if not isinstance(body, dict):
                     raise BodyError("clock body must be a JSON object")
-                real = dt.datetime.now(dt.UTC)
+                real = utcnow()
                 if body.get("now") is not None:
                     target = parse_go_datetime(str(body["now"]))
                     self.sb.set_clock_offset((target - real).total_seconds())

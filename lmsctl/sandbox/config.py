@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
@@ -11,9 +12,20 @@ from typing import Any
 DEMO_TOKEN = "DEMO_TOKEN"
 DEMO_SEED_PATH = Path(__file__).resolve().parent / "demo-seed.yaml"
 DEMO_DISTRICT_ID = "5f1a0c0b8e1d2a0001000001"
+#: where the demo sandbox's clock starts when its database is seeded (or reset): a few weeks
+#: before the first due date in examples/coursework (2027-01-22), so the examples are in the
+#: future for the demo whatever the machine's date; from there the clock runs at real speed
+DEMO_CLOCK_START = dt.datetime(2026, 12, 1, 12, 0, tzinfo=dt.UTC)
 
 #: HTTP methods a latency entry may name; "*" applies to every method without its own entry.
 LATENCY_KEYS = ("*", "GET", "POST", "PATCH", "DELETE", "PUT", "HEAD", "OPTIONS")
+_RATES = (
+    "fail_rate",
+    "fail_after_rate",
+    "garble_after_rate",
+    "drop_before_rate",
+    "drop_after_rate",
+)
 
 
 @dataclass(frozen=True)
@@ -22,8 +34,14 @@ class FaultConfig:
 
     latency: method (or "*") -> (min, max) seconds, slept without blocking the event loop.
     fail_rate: share of requests answered ``fail_status`` without being processed.
+    fail_after_rate: share of requests processed, then answered ``fail_status`` instead of their
+        answer (a gateway in front of a slow backend that gave up after forwarding).
+    garble_after_rate: share of requests processed, then answered 200 with an HTML page instead
+        of their JSON answer (a proxy's error page).
     drop_before_rate: share of connections dropped before the request is processed.
     drop_after_rate: share of requests processed, then the connection dropped (the answer is lost).
+    limit_status: what the rate limiter answers over the limit: 429 (Clever's), or 503 (a limiter
+        that says 503; it sends Retry-After and X-RateLimit-Remaining: 0 like the 429).
     methods: only requests with these methods get faults (empty = every method).
     rate_limit: overrides SandboxConfig.rate_limit when set (0 or less disables the limit).
     random_seed: seeds the fault dice, so a failing run can be replayed.
@@ -32,19 +50,24 @@ class FaultConfig:
     latency: Mapping[str, tuple[float, float]] = field(default_factory=dict)
     fail_rate: float = 0.0
     fail_status: int = 503
+    fail_after_rate: float = 0.0
+    garble_after_rate: float = 0.0
     drop_before_rate: float = 0.0
     drop_after_rate: float = 0.0
+    limit_status: int = 429
     methods: tuple[str, ...] = ()
     rate_limit: int | None = None
     random_seed: int | None = None
 
     def __post_init__(self) -> None:
-        for name in ("fail_rate", "drop_before_rate", "drop_after_rate"):
+        for name in _RATES:
             value = getattr(self, name)
             if not (isinstance(value, int | float) and 0.0 <= value <= 1.0):
                 raise ValueError(f"{name} must be a number between 0 and 1, got {value!r}")
         if not (isinstance(self.fail_status, int) and 500 <= self.fail_status <= 599):
             raise ValueError(f"fail_status must be a 5xx status, got {self.fail_status!r}")
+        if self.limit_status not in (429, 503):
+            raise ValueError(f"limit_status must be 429 or 503, got {self.limit_status!r}")
         for key, (low, high) in self.latency.items():
             if key not in LATENCY_KEYS:
                 raise ValueError(
@@ -55,7 +78,7 @@ class FaultConfig:
 
     @property
     def active(self) -> bool:
-        return bool(self.latency or self.fail_rate or self.drop_before_rate or self.drop_after_rate)
+        return bool(self.latency or any(getattr(self, name) for name in _RATES))
 
     def latency_for(self, method: str) -> tuple[float, float] | None:
         return self.latency.get(method.upper()) or self.latency.get("*")
@@ -76,11 +99,12 @@ class FaultConfig:
         if unknown:
             raise ValueError(f"unknown fault setting(s): {', '.join(unknown)}")
         kwargs: dict[str, Any] = {}
-        for name in ("fail_rate", "drop_before_rate", "drop_after_rate"):
+        for name in _RATES:
             if name in data:
                 kwargs[name] = _number(name, data[name])
-        if "fail_status" in data:
-            kwargs["fail_status"] = _integer("fail_status", data["fail_status"])
+        for name in ("fail_status", "limit_status"):
+            if name in data:
+                kwargs[name] = _integer(name, data[name])
         for name in ("rate_limit", "random_seed"):
             if data.get(name) is not None:
                 kwargs[name] = _integer(name, data[name])
@@ -100,8 +124,11 @@ class FaultConfig:
             "latency": {k: [lo, hi] for k, (lo, hi) in self.latency.items()},
             "fail_rate": self.fail_rate,
             "fail_status": self.fail_status,
+            "fail_after_rate": self.fail_after_rate,
+            "garble_after_rate": self.garble_after_rate,
             "drop_before_rate": self.drop_before_rate,
             "drop_after_rate": self.drop_after_rate,
+            "limit_status": self.limit_status,
             "methods": list(self.methods),
             "rate_limit": self.rate_limit,
             "random_seed": self.random_seed,
@@ -155,13 +182,26 @@ def _integer(name: str, value: Any) -> int:
 
 @dataclass(frozen=True)
 class SandboxConfig:
-    """One sandbox: db_path None = in memory; seed_path None = the built-in demo district."""
+    """One sandbox: db_path None = in memory; seed_path None = the built-in demo district.
+
+    clock_start: where the sandbox clock starts when the database is seeded (or reset); it runs
+    at real speed from there. None = DEMO_CLOCK_START for the demo district, the machine's time
+    for any other seed.
+    """
 
     db_path: Path | None = None
     seed_path: Path | None = None
     rate_limit: int = 1200
     faults: FaultConfig = field(default_factory=FaultConfig)
     random_seed: int | None = None
+    clock_start: dt.datetime | None = None
+
+    @property
+    def seeded_clock(self) -> dt.datetime | None:
+        """The time the clock starts at on seeding, or None for the machine's time."""
+        if self.clock_start is not None:
+            return self.clock_start
+        return DEMO_CLOCK_START if self.seed_path is None else None
 
     @property
     def seed_file(self) -> Path:

@@ -11,6 +11,9 @@ import json
 from typing import Any
 
 _WS = " \t\r\n"
+#: deeper nesting is refused (Go's decoder allows 10000; no real request nests beyond 3, and
+#: Python's recursion limit must never be reached by a request)
+MAX_DEPTH = 200
 
 
 class GoJsonError(ValueError):
@@ -29,10 +32,34 @@ def _quote_char(c: str) -> str:
     return "'" + quoted[1:-1] + "'"
 
 
+class Number(float):
+    """A JSON number with a fraction or an exponent, as decoded, with its literal text (Go's
+    messages quote it, e.g. ``json: cannot unmarshal number 1e309 into ...``)."""
+
+    literal: str
+
+    def __new__(cls, text: str) -> Number:
+        number = super().__new__(cls, float(text))
+        number.literal = text
+        return number
+
+
+def _integer(text: str) -> int | Number:
+    """An integer literal; a very long one becomes a Number (Python's int() refuses more than
+    4300 digits; no field takes such a number, and the decoders then refuse it as Go does)."""
+    return int(text) if len(text) <= 400 else Number(text)
+
+
 class _Scanner:
     def __init__(self, text: str) -> None:
         self.s = text
         self.i = 0
+        self.depth = 0
+
+    def nest(self) -> None:
+        self.depth += 1
+        if self.depth > MAX_DEPTH:
+            raise self.error("exceeded max depth")
 
     def error(self, context: str) -> GoJsonError:
         if self.i >= len(self.s):
@@ -50,11 +77,15 @@ class _Scanner:
         self.skip_ws()
         c = self.peek()
         if c == "{":
+            self.nest()
             self.i += 1
             self.object()
+            self.depth -= 1
         elif c == "[":
+            self.nest()
             self.i += 1
             self.array()
+            self.depth -= 1
         elif c == '"':
             self.i += 1
             self.string()
@@ -125,14 +156,32 @@ class _Scanner:
                     self.i += 1
                 elif e == "u":
                     self.i += 1
-                    for _ in range(4):
-                        if self.peek() == "" or self.peek() not in "0123456789abcdefABCDEF":
-                            raise self.error("in \\u hexadecimal character escape")
-                        self.i += 1
+                    unit = self.hex4()
+                    if 0xDC00 <= unit <= 0xDFFF:
+                        raise self.surrogate()
+                    if 0xD800 <= unit <= 0xDBFF:
+                        # a high surrogate must be followed by a low one (a valid pair)
+                        if self.s[self.i : self.i + 2] != "\\u":
+                            raise self.surrogate()
+                        self.i += 2
+                        if not 0xDC00 <= self.hex4() <= 0xDFFF:
+                            raise self.surrogate()
                 else:
                     raise self.error("in string escape code")
                 continue
             self.i += 1
+
+    def hex4(self) -> int:
+        start = self.i
+        for _ in range(4):
+            if self.peek() == "" or self.peek() not in "0123456789abcdefABCDEF":
+                raise self.error("in \\u hexadecimal character escape")
+            self.i += 1
+        return int(self.s[start : self.i], 16)
+
+    def surrogate(self) -> GoJsonError:
+        # Go would store U+FFFD silently; the sandbox refuses, so a client's bug shows up
+        return GoJsonError("invalid character 'u' in string escape code (lone UTF-16 surrogate)")
 
     def digits(self, context: str, *, required: bool) -> None:
         start = self.i
@@ -173,4 +222,6 @@ def parse(text: str) -> Any:
     scanner.skip_ws()
     if scanner.i < len(text):
         raise scanner.error("after top-level value")
-    return json.loads(text)
+    if any("\ud800" <= c <= "\udfff" for c in text):
+        raise scanner.surrogate()  # a raw surrogate code point (only from a str, never UTF-8)
+    return json.loads(text, parse_float=Number, parse_int=_integer)

@@ -32,7 +32,13 @@ _HIDE_DROPS = _HideDrops()
 def _server(config: SandboxConfig, host: str, port: int, log_level: str) -> uvicorn.Server:
     app = create_app(config)
     uv_config = uvicorn.Config(
-        app, host=host, port=port, lifespan="off", log_level=log_level, access_log=False
+        app,
+        host=host,
+        port=port,
+        lifespan="off",
+        log_level=log_level,
+        access_log=False,
+        date_header=False,  # the app sends its own Date, read from the sandbox clock
     )
     logging.getLogger("uvicorn.error").addFilter(_HIDE_DROPS)  # adding twice is a no-op
     return uvicorn.Server(uv_config)

@@ -9,6 +9,7 @@ one of [...]``).
 from __future__ import annotations
 
 import datetime as dt
+import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -22,6 +23,8 @@ SUBMISSION_STATES = ("created", "submitted", "returned", "reclaimed")
 SUBMISSION_FLAGS = ("excused", "late", "missing")
 #: what the docs show for attachments (the spec lists only "file"); Schoology refuses "link"
 ATTACHMENT_TYPES = ("file", "text", "link")
+
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 
 _OBJECT_ID = re.compile(r"^[0-9a-f]{24}$")
 _UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
@@ -98,10 +101,13 @@ def _json_kind(value: Any) -> str:
     return "object"
 
 
-def _unmarshal_error(value: Any, model: str, name: str, go_type: str) -> BodyError:
+def _unmarshal_error(
+    value: Any, model: str, name: str, go_type: str, *, literal: bool = False
+) -> BodyError:
+    """Go's UnmarshalTypeError; a number Go could not parse into the type is quoted."""
     kind = _json_kind(value)
-    if kind == "number" and go_type == "int64":
-        kind = f"number {value}"
+    if kind == "number" and literal:
+        kind = f"number {getattr(value, 'literal', value)}"
     return BodyError(
         f"json: cannot unmarshal {kind} into Go struct field {model}.{name} of type {go_type}"
     )
@@ -137,12 +143,19 @@ def decode_body(body: Any, fields: Mapping[str, Field], model: str) -> dict[str,
         elif spec.kind == "number":
             if isinstance(value, bool) or not isinstance(value, int | float):
                 raise _unmarshal_error(value, model, name, spec.go_type)
-            result[name] = float(value)
+            try:
+                number = float(value)
+            except OverflowError:
+                number = math.inf
+            if not math.isfinite(number):  # 1e309: out of float64's range, as Go says
+                raise _unmarshal_error(value, model, name, spec.go_type, literal=True)
+            result[name] = number
         elif spec.kind == "integer":
             if isinstance(value, bool) or not isinstance(value, int | float):
                 raise _unmarshal_error(value, model, name, spec.go_type)
-            if isinstance(value, float) and not value.is_integer():
-                raise _unmarshal_error(value, model, name, spec.go_type)
+            # Go's ParseInt: no fraction or exponent (1.0, 1e30), and within int64
+            if isinstance(value, float) or not INT64_MIN <= value <= INT64_MAX:
+                raise _unmarshal_error(value, model, name, spec.go_type, literal=True)
             result[name] = int(value)
         elif spec.kind == "datetime":
             if not isinstance(value, str):
@@ -248,7 +261,12 @@ def parse_go_datetime(text: str) -> dt.datetime:
         if offset_h > 23 or offset_m > 59:
             raise BodyError(f'parsing time "{text}": time zone offset out of range')
         tz = dt.timezone(sign * dt.timedelta(hours=offset_h, minutes=offset_m))
-    return dt.datetime(max(year, 1), month, day, hour, minute, seconds, micro, tzinfo=tz)
+    value = dt.datetime(max(year, 1), month, day, hour, minute, seconds, micro, tzinfo=tz)
+    try:
+        value.astimezone(dt.UTC)  # 9999-12-31T23:59:59-12:00 is past year 9999 in UTC
+    except OverflowError:
+        raise BodyError(f'parsing time "{text}": year outside of range [0,9999]') from None
+    return value
 
 
 def missing_required(body: Mapping[str, Any], names: Sequence[str]) -> list[str]:

@@ -108,15 +108,20 @@ def test_transport_failure_after_retries_names_the_request_not_the_library() -> 
     run(go())
 
 
+#: the rate limiter's own 503: Retry-After and an exhausted window (see LmsClient's rules)
+LIMITER_503 = {"Retry-After": "2", "X-RateLimit-Limit": "1200", "X-RateLimit-Remaining": "0"}
+
+
 @pytest.mark.parametrize(
     "never_arrived",
     [
         httpx.ConnectError,
         httpx.ConnectTimeout,
-        message(503, "Service Unavailable"),
+        message(503, "Service Unavailable", **LIMITER_503),
         message(429, "Too Many Requests", **{"Retry-After": "1"}),
+        httpx.Response(429),  # Clever's limiter: an empty body, no Retry-After
     ],
-    ids=["connect-error", "connect-timeout", "503", "429"],
+    ids=["connect-error", "connect-timeout", "503-rate-limiter", "429", "429-bare"],
 )
 def test_a_create_is_retried_only_when_it_never_reached_the_server(never_arrived: object) -> None:
     script = Script(never_arrived, then=ok({"id": "new"}))
@@ -129,6 +134,20 @@ def test_a_create_is_retried_only_when_it_never_reached_the_server(never_arrived
     assert script.count == 2
 
 
+def test_the_rate_limiters_503_waits_as_told_like_a_429() -> None:
+    ft = FakeTime()
+    script = Script(message(503, "Service Unavailable", **LIMITER_503), then=ok({"id": "new"}))
+
+    async def go() -> None:
+        async with make_client(script, ft) as client:
+            await client.create_assignment(SECTION, {"title": "T"})
+            assert client.stats.rate_limited == 1
+            assert client.stats.retries == 0
+
+    run(go())
+    assert ft.sleeps == [2.0]
+
+
 @pytest.mark.parametrize(
     "maybe_arrived",
     [
@@ -137,10 +156,41 @@ def test_a_create_is_retried_only_when_it_never_reached_the_server(never_arrived
         httpx.RemoteProtocolError,
         httpx.ReadError,
         httpx.WriteError,
+        message(500, "Internal Server Error"),
+        httpx.Response(500, text="<html><h1>500 Internal Server Error</h1></html>"),
         message(502, "Bad Gateway"),
+        message(503, "Service Unavailable"),
+        # rate-limit headers alone are on every answer that passed the limiter
+        message(503, "Service Unavailable", **{"X-RateLimit-Remaining": "17"}),
+        message(503, "Service Unavailable", **{"X-RateLimit-Remaining": "0"}),
+        message(503, "Service Unavailable", **{"Retry-After": "5"}),
         message(504, "Gateway Timeout"),
+        message(501, "Not Implemented"),
+        httpx.Response(200, text="<html>proxy error page</html>"),
+        httpx.Response(200),
+        ok({"title": "T"}),  # a data object without the new id
+        httpx.Response(302, headers={"Location": "/v3.1/somewhere"}),
     ],
-    ids=["read-timeout", "write-timeout", "disconnect", "read-error", "write-error", "502", "504"],
+    ids=[
+        "read-timeout",
+        "write-timeout",
+        "disconnect",
+        "read-error",
+        "write-error",
+        "500",
+        "500-html",
+        "502",
+        "503",
+        "503-ratelimit-headers-only",
+        "503-remaining-0-without-retry-after",
+        "503-retry-after-only",
+        "504",
+        "501",
+        "200-html",
+        "200-empty",
+        "200-without-id",
+        "302",
+    ],
 )
 def test_a_create_that_may_have_arrived_is_never_retried(maybe_arrived: object) -> None:
     script = Script(maybe_arrived, then=ok({"id": "duplicate"}))
@@ -160,9 +210,19 @@ def test_a_create_that_may_have_arrived_is_never_retried(maybe_arrived: object) 
 @pytest.mark.parametrize(
     ("answer", "cls"),
     [
-        (message(500, "Internal Server Error"), ApiServerError),
         (message(400, "MISSING_REQUIRED_FIELD"), ApiBadRequestError),
+        (message(404, "Section not found"), ApiNotFoundError),
+        # a 5xx whose message is a documented validation refusal proves nothing was created
+        (message(500, "missing required field(s): description"), ApiServerError),
+        (message(500, "due_date must be in the future"), ApiServerError),
+        (
+            message(500, "validation failure list:\nsubmission_types.0 in body should be one of"),
+            ApiServerError,
+        ),
+        (message(502, "Schoology does not support submission type of link"), ApiServerError),
+        (message(500, "\u201cno valid users found in Canvas\u201d"), ApiServerError),
     ],
+    ids=["400", "404", "500-missing", "500-due", "500-enum", "502-schoology-link", "500-users"],
 )
 def test_a_create_refused_by_the_server_is_an_api_error(
     answer: httpx.Response, cls: type[Exception]
@@ -173,6 +233,18 @@ def test_a_create_refused_by_the_server_is_an_api_error(
         async with make_client(script) as client:
             with pytest.raises(cls):
                 await client.create_assignment(SECTION, {"title": "T"})
+
+    run(go())
+    assert script.count == 1
+
+
+def test_a_documented_refusal_as_a_5xx_is_final_for_every_method() -> None:
+    script = Script(then=message(500, 'parsing time "2026-13-01": month out of range'))
+
+    async def go() -> None:
+        async with make_client(script, max_retries=5) as client:
+            with pytest.raises(ApiServerError, match="month out of range"):
+                await client.update_assignment(SECTION, ASSIGNMENT, {"due_date": "x"})
 
     run(go())
     assert script.count == 1
@@ -279,6 +351,23 @@ def test_429_retry_after_may_be_an_http_date_and_a_past_reset_still_waits_a_mome
     run(go())
     assert 17.0 <= ft.sleeps[0] <= 20.0
     assert ft.sleeps[1] == 1.0
+
+
+def test_the_429_wait_floor_is_the_clients_setting() -> None:
+    ft = FakeTime()
+    script = Script(
+        message(429, "slow down", **{"Retry-After": "0.2"}),
+        message(429, "slow down", **{"X-RateLimit-Reset": str(int(time.time()) - 5)}),
+        message(429, "slow down", **{"Retry-After": "3"}),
+        then=ok(),
+    )
+
+    async def go() -> None:
+        async with make_client(script, ft, min_rate_limit_wait=0.05) as client:
+            await client.get_section(SECTION)
+
+    run(go())
+    assert ft.sleeps == pytest.approx([0.2, 0.05, 3.0])
 
 
 def test_schoology_not_launched_500_on_a_grade_is_final_not_retried() -> None:

@@ -188,3 +188,39 @@ def test_an_expired_cursor_restarts_the_listing_against_the_sandbox() -> None:
             assert client.stats.by_endpoint["GET submissions"] == 1 + 1 + 3
 
     run(go())
+
+
+def test_server_now_is_the_apis_clock_from_its_date_header() -> None:
+    """Plan judges due dates by this clock: the demo sandbox's, not the machine's."""
+    import datetime as dt
+
+    client, ft = sandbox_client()
+
+    async def go() -> None:
+        async with client:
+            assert client.server_now() is None  # no answer yet
+            await client.get_my_district()
+            first = client.server_now()
+            assert first is not None
+            # the demo sandbox's clock started at its anchor a moment ago
+            start = dt.datetime(2026, 12, 1, 12, 0, tzinfo=dt.UTC)
+            assert start <= first < start + dt.timedelta(minutes=1)
+            await ft.sleep(30)  # time moves on between answers
+            assert client.server_now() == first + dt.timedelta(seconds=30)
+
+    run(go())
+
+
+@pytest.mark.parametrize("date", ["", "not a date", "Tue, 01 Dec 2026 12:00:00"])
+def test_an_unreadable_date_header_is_ignored(date: str) -> None:
+    from client_helpers import Script, make_client, ok
+
+    response = ok({"id": "x"})
+    response.headers["Date"] = date
+
+    async def go() -> None:
+        async with make_client(Script(then=response)) as client:
+            await client.get_section(SECTION)
+            assert client.server_now() is None
+
+    run(go())

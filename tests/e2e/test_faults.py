@@ -19,7 +19,7 @@ from lmsctl.client.lms import LmsClient
 from lmsctl.sandbox import DEMO_TOKEN, FaultConfig, SandboxConfig, running_server
 from lmsctl.workspace import Workspace, WorkspaceOptions
 from tests.e2e.conftest import SandboxPeek
-from tests.e2e.workload import check_converged, resolve_unknown, write_workload
+from tests.e2e.workload import check_converged, resolve_unknown, state_records, write_workload
 
 FAULTS = {
     "fail_rate": 0.10,
@@ -87,6 +87,104 @@ def test_lost_create_answers_are_reported_never_duplicated(
     assert check_converged(sandbox, expected) == []
 
 
+#: answers a create can get after the server carried it out, as fault settings of the sandbox
+AFTER_PROCESSING = {
+    "500": {"fail_after_rate": 1.0, "fail_status": 500},
+    "502": {"fail_after_rate": 1.0, "fail_status": 502},
+    "503": {"fail_after_rate": 1.0, "fail_status": 503},
+    "504": {"fail_after_rate": 1.0, "fail_status": 504},
+    "dropped": {"drop_after_rate": 1.0},
+    "200-not-json": {"garble_after_rate": 1.0},
+}
+
+
+@pytest.mark.parametrize("answer", sorted(AFTER_PROCESSING))
+def test_a_create_answered_badly_after_it_was_carried_out_is_unknown_never_duplicated(
+    lmsctl, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, answer: str
+) -> None:
+    """Given creates the sandbox carries out and then answers with ``answer``,
+    when apply runs three times, then each create happened exactly once, every run and plan
+    reports it as an unknown outcome with the two ways out, and resolving them converges."""
+    monkeypatch.chdir(tmp_path)
+    root = Path("work")
+    expected = write_workload(root, assignments=1)
+    sandbox = SandboxPeek(root / ".lmsctl" / "sandbox.db")
+    sandbox.call("PUT", "/_sandbox/faults", AFTER_PROCESSING[answer] | {"methods": ["POST"]})
+    state_file = root / ".lmsctl" / "sandbox" / "state.json"
+    for run in range(3):
+        result = lmsctl("--sandbox", "apply", str(root), "--auto-approve")
+        assert result.code == 1, result.text
+        assert "Traceback" not in result.text
+        if run == 0:
+            assert "4 with unknown outcome" in result.text, result.text
+        plan = lmsctl("--sandbox", "plan", str(root))
+        assert "4 with unknown outcome" in plan.out, plan.out
+        assert "lmsctl import" in plan.out and "lmsctl state rm" in plan.out
+    statuses = {r["status"] for r in state_records(state_file).values()}
+    assert statuses == {"unknown"}
+    sandbox.call("PUT", "/_sandbox/faults", {})
+    for section_id, titles in expected.items():
+        live = [a["title"] for a in sandbox.assignments(section_id)]
+        assert sorted(live) == sorted(titles), "each create happened exactly once"
+    done = resolve_unknown(lmsctl, root, sandbox, state_file)
+    assert len(done) == 4 and all(d.startswith("import ") for d in done)
+    final = lmsctl("--sandbox", "apply", str(root), "--auto-approve")
+    assert final.code == 0, final.text
+    assert check_converged(sandbox, expected) == []
+
+
+def test_a_create_refused_by_the_rate_limiters_503_is_sent_again_and_made_once(
+    lmsctl, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Given a rate limiter that answers 503 (with Retry-After and X-RateLimit-Remaining: 0)
+    over a tiny limit, when apply runs, then each create is sent again after the wait and made
+    exactly once."""
+    monkeypatch.chdir(tmp_path)
+    root = Path("work")
+    expected = write_workload(root, assignments=1)
+    sandbox = SandboxPeek(root / ".lmsctl" / "sandbox.db")
+    sandbox.call("PUT", "/_sandbox/faults", {"limit_status": 503, "rate_limit": 3})
+    calls: list[float] = []
+
+    async def step_clock(seconds: float) -> None:
+        # the client waits out each 503 by moving its clock and the sandbox's to the next window
+        calls.append(seconds)
+        sandbox_clock = SandboxPeek(root / ".lmsctl" / "sandbox.db")
+        await asyncio.to_thread(
+            sandbox_clock.call, "PUT", "/_sandbox/clock", {"advance_seconds": seconds}
+        )
+
+    options = WorkspaceOptions(root=root, sandbox=True)
+    ws = Workspace.open(options)
+
+    async def go() -> Any:
+        from lmsctl.sandbox import SandboxConfig, sandbox_transport
+
+        transport = sandbox_transport(SandboxConfig(db_path=root / ".lmsctl" / "sandbox.db"))
+        ws._client = LmsClient(
+            "http://sandbox.local/v3.1",
+            DEMO_TOKEN,
+            transport=transport,
+            allow_insecure=True,
+            sleep=step_clock,
+            clock=lambda: sum(calls),
+        )
+        with ws:
+            plan, _, snapshot = await ws.make_plan()
+            result = await Executor(
+                plan, ws.client(), ws.backend, snapshot, ApplyOptions(parallelism=1)
+            ).run()
+            stats = ws.client().stats
+            await ws.aclose()
+        return result, stats
+
+    result, stats = asyncio.run(go())
+    assert result.ok, result.summary()
+    assert stats.rate_limited > 0 and calls
+    sandbox.call("PUT", "/_sandbox/faults", {})
+    assert check_converged(sandbox, expected) == []
+
+
 class Burst429(httpx.AsyncBaseTransport):
     """Wraps a transport: every ``every``-th request starts a burst of ``burst`` 429 answers.
 
@@ -142,7 +240,10 @@ def test_apply_over_a_socket_survives_faults_and_429_bursts(
             ws = Workspace.open(options)
             transport = Burst429(httpx.AsyncHTTPTransport())
             bursts.append(transport)
-            ws._client = LmsClient(url, DEMO_TOKEN, transport=transport, backoff_base=0.05)
+            # the burst's Retry-After is 0.2 s: waited as told, not floored at a second
+            ws._client = LmsClient(
+                url, DEMO_TOKEN, transport=transport, backoff_base=0.05, min_rate_limit_wait=0.05
+            )
             with ws:
                 plan, _, snapshot = await ws.make_plan()
                 result = await Executor(

@@ -11,6 +11,7 @@ import pytest
 import yaml
 
 from lmsctl.sandbox import SandboxConfig, generate_seed, running_server
+from lmsctl.sandbox.config import DEMO_CLOCK_START as CLOCK_START
 
 TOKEN = "tok-Zq8u2-very-secret-district-token"
 
@@ -22,7 +23,9 @@ def served(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[st
     seed["districts"][0]["tokens"] = [TOKEN]
     seed_file = tmp_path / "seed.yaml"
     seed_file.write_text(yaml.safe_dump(seed))
-    with running_server(SandboxConfig(db_path=tmp_path / "db", seed_path=seed_file)) as url:
+    # the sandbox clock is pinned (as the demo's is), so the 2027 due date works on any date
+    config = SandboxConfig(db_path=tmp_path / "db", seed_path=seed_file, clock_start=CLOCK_START)
+    with running_server(config) as url:
         monkeypatch.setenv("CLEVER_TOKEN", TOKEN)
         monkeypatch.chdir(tmp_path)
         yield url, seed

@@ -10,6 +10,7 @@ import pytest
 from sandbox_helpers import Api
 
 from lmsctl.sandbox import SandboxConfig, sandbox_transport
+from lmsctl.sandbox.config import DEMO_CLOCK_START
 from lmsctl.sandbox.seed import dump_seed, generate_seed
 
 
@@ -21,9 +22,11 @@ def api() -> Api:
 
 @pytest.fixture
 def make_api(tmp_path: Path) -> Callable[..., Api]:
-    """An Api over a sandbox made from SandboxConfig keyword arguments."""
+    """An Api over a sandbox made from SandboxConfig keyword arguments (its clock pinned to the
+    demo's start, whatever the seed, so no test depends on today's date)."""
 
     def make(**kw: Any) -> Api:
+        kw.setdefault("clock_start", DEMO_CLOCK_START)
         return Api(sandbox_transport(SandboxConfig(**kw)))
 
     return make

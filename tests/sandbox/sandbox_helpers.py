@@ -34,9 +34,13 @@ class Api:
         json: Any = None,
         content: bytes | str | None = None,
         params: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
     ) -> httpx.Response:
+        extra = headers or {}
+
         async def go() -> httpx.Response:
             headers = {"Authorization": f"Bearer {token}"} if token is not None else {}
+            headers |= extra
             async with httpx.AsyncClient(
                 transport=self.transport, base_url=self.base_url, headers=headers
             ) as client:

@@ -18,16 +18,10 @@ BODY = {"title": "T", "description": "D", "due_date": FUTURE, "assignee_mode": "
 ASSIGNMENTS = f"/v3.1/sections/{SECTION}/assignments"
 
 
-def _away_from_minute_boundary(margin: float = 8.0) -> None:
-    """The rate window is the wall-clock minute: start well inside one."""
-    left = 60 - time.time() % 60
-    if left < margin:
-        time.sleep(left + 0.05)
-
-
 def test_1300_rapid_gets_1200_ok_then_429_with_headers() -> None:
     transport = sandbox_transport(SandboxConfig())
-    _away_from_minute_boundary()
+    # the window is the sandbox clock's minute: pin it well inside one
+    Api(transport).put("/_sandbox/clock", json={"now": "2031-01-01T00:00:05Z"})
 
     async def go() -> list[httpx.Response]:
         headers = {"Authorization": f"Bearer {DEMO_TOKEN}"}
@@ -43,7 +37,7 @@ def test_1300_rapid_gets_1200_ok_then_429_with_headers() -> None:
     assert first.headers["X-RateLimit-Remaining"] == "1199"
     assert last_ok.headers["X-RateLimit-Remaining"] == "0"
     reset = int(limited.headers["X-RateLimit-Reset"])
-    assert reset % 60 == 0 and 0 < reset - time.time() <= 60
+    assert reset == 1924992060  # 2031-01-01T00:01:00Z
     assert 1 <= int(limited.headers["Retry-After"]) <= 60
     assert limited.headers["X-RateLimit-Remaining"] == "0"
     # another token has its own window
@@ -52,11 +46,52 @@ def test_1300_rapid_gets_1200_ok_then_429_with_headers() -> None:
 
 
 def test_rate_limit_is_configurable(make_api: Callable[..., Api]) -> None:
-    _away_from_minute_boundary()
     api = make_api(rate_limit=3)
+    api.put("/_sandbox/clock", json={"now": "2031-01-01T00:00:05Z"})
     assert [api.get("/v3.1/districts").status_code for _ in range(4)] == [200, 200, 200, 429]
     api.put("/_sandbox/faults", json={"rate_limit": 5})
     assert api.get("/v3.1/districts").status_code == 200
+
+
+def test_the_rate_window_is_the_minute_of_the_sandbox_clock(make_api: Callable[..., Api]) -> None:
+    api = make_api(rate_limit=3)
+    api.put("/_sandbox/clock", json={"now": "2031-01-01T00:00:05Z"})
+    answers = [api.get("/v3.1/districts") for _ in range(4)]
+    assert [r.status_code for r in answers] == [200, 200, 200, 429]
+    # 2031-01-01T00:01:00Z, the next minute of the sandbox clock (not of the wall clock)
+    assert answers[3].headers["X-RateLimit-Reset"] == "1924992060"
+    assert 50 <= int(answers[3].headers["Retry-After"]) <= 55
+    assert answers[0].headers["Date"] == "Wed, 01 Jan 2031 00:00:05 GMT"
+    api.put("/_sandbox/clock", json={"advance_seconds": 60})
+    assert api.get("/v3.1/districts").status_code == 200  # a new window
+
+
+def test_a_request_counts_when_it_arrives_and_a_429_is_not_delayed(
+    make_api: Callable[..., Api],
+) -> None:
+    """A slow request holds its place in the window; one over the limit is refused at once."""
+    api = make_api(rate_limit=1)
+    api.put("/_sandbox/clock", json={"now": "2031-01-01T00:00:05Z"})
+    api.put("/_sandbox/faults", json={"latency": {"GET": 1.0}})
+
+    async def go() -> list[tuple[int, float]]:
+        headers = {"Authorization": f"Bearer {DEMO_TOKEN}"}
+        async with httpx.AsyncClient(
+            transport=api.transport, base_url="http://sandbox.local", headers=headers
+        ) as client:
+            t0 = time.monotonic()
+
+            async def get(delay: float) -> tuple[int, float]:
+                await asyncio.sleep(delay)
+                r = await client.get("/v3.1/districts")
+                return r.status_code, time.monotonic() - t0
+
+            return list(await asyncio.gather(get(0.0), get(0.1)))
+
+    (first, t_first), (second, t_second) = asyncio.run(go())
+    assert (first, second) == (200, 429)
+    assert t_first >= 1.0  # the first one was slow (latency), yet counted when it arrived
+    assert t_second < 0.6  # the refusal came back at once, not after the latency
 
 
 def _count(api: Api) -> int:
