@@ -21,6 +21,15 @@ from typing import Any
 from lmsctl.addresses import Address, matches_targets
 from lmsctl.diff import MISSING, Decision, decide, equal, is_set, normalize, to_wire
 from lmsctl.errors import Diagnostic, PlanError, Severity, sort_diagnostics
+from lmsctl.fields import (
+    LMS_NAMES,
+    Resource,
+    assignment_refusals,
+    grade_refusals,
+    grade_rounding,
+    ignored_fields,
+    is_cleared,
+)
 from lmsctl.model import AssignmentSpec, DesiredState, GradeSpec, SectionSpec, SourcePos
 from lmsctl.plan.model import (
     Action,
@@ -41,9 +50,9 @@ from lmsctl.timeutil import normalize_api_datetime
 
 #: fields each LMS ignores on writes: never diffed (they would show a diff forever)
 IGNORED_FIELDS: Mapping[str, frozenset[str]] = {
-    "canvas": frozenset({"start_date", "term_id"}),
+    lms: ignored_fields(lms) for lms in LMS_NAMES if ignored_fields(lms)
 }
-_LMS_NAMES = {"canvas": "Canvas", "schoology": "Schoology", "google_classroom": "Google Classroom"}
+_LMS_NAMES = LMS_NAMES
 REQUIRED_ON_CREATE = ("title", "description", "due_date")
 
 
@@ -251,15 +260,13 @@ class PlanBuilder:
                 elif uid is not None:
                     ids.append(uid)
             fields["assignee_ids"] = sorted(set(ids))
-        if self.lms_type == "schoology":
-            for att in fields.get("attachments") or []:
-                if isinstance(att, Mapping) and att.get("type") == "link":
-                    self._diag(
-                        spec.pos_of("attachments"),
-                        f"{spec.address}: attachments:",
-                        "Schoology does not support attachments of type link",
-                        "use type: file",
-                    )
+        for refusal in assignment_refusals(self.lms_type, fields):
+            self._diag(
+                spec.pos_of(refusal.field),
+                f"{spec.address}: {refusal.field}:",
+                refusal.message,
+                refusal.hint,
+            )
         grades: list[tuple[GradeSpec, str]] = []
         names: dict[str, str] = dict(roster.names) if roster else {}
         seen: dict[str, GradeSpec] = {}
@@ -282,7 +289,28 @@ class PlanBuilder:
                 continue
             seen[uid] = grade
             grades.append((grade, uid))
+            self._check_grade_rules(spec, grade)
         return fields, grades, names
+
+    def _check_grade_rules(self, spec: AssignmentSpec, grade: GradeSpec) -> None:
+        """What the district's LMS refuses or changes in a grade, at the manifest line."""
+        where = f"{spec.address}: grades: {grade.student.raw}:"
+        for refusal in grade_refusals(self.lms_type, grade.fields):
+            pos = grade.field_pos.get(refusal.field, grade.pos)
+            self._diag(pos, f"{where} {refusal.field}:", refusal.message, refusal.hint)
+        for name, value in grade.fields.items():
+            stored = grade_rounding(self.lms_type, name, value)
+            if stored is not None:
+                lms = _LMS_NAMES.get(self.lms_type, self.lms_type)
+                shown = int(stored) if stored.is_integer() else stored
+                self._diag(
+                    grade.field_pos.get(name, grade.pos),
+                    f"{where} {name}:",
+                    f"{lms} keeps grades to 2 decimals: {value} will be rounded (to {shown} "
+                    "or its neighbour)",
+                    f"write at most 2 decimals, e.g. {shown}",
+                    warn=True,
+                )
 
     def _check_dates(
         self,
@@ -374,8 +402,12 @@ class PlanBuilder:
             return
         self._update(section, spec, record, live, fields, title)
         added = set()
+        live_ids = set(live.get("assignee_ids") or [])
         if "assignee_ids" in fields:
-            added = set(fields["assignee_ids"]) - set(live.get("assignee_ids") or [])
+            added = set(fields["assignee_ids"]) - live_ids
+        if fields.get("assignee_mode") == "all" and live.get("assignee_mode") == "individuals":
+            # the update assigns the whole section: its graded students get submissions then
+            added = {uid for _, uid in grades} - live_ids
         self._grades(section, spec, record, state_address, grades, names, title, added)
 
     def _create(
@@ -440,7 +472,14 @@ class PlanBuilder:
                     "remove the grade, or add the student to assignee_ids",
                 )
                 continue
-            body = {f: to_wire(f, v) for f, v in grade.fields.items()}
+            # a new assignment's submissions hold nothing yet: clearing a field is a no-op
+            body = {
+                f: to_wire(f, v, Resource.GRADE)
+                for f, v in grade.fields.items()
+                if not is_cleared(f, v, Resource.GRADE)
+            }
+            if not body:
+                continue
             self._acc.changes.append(
                 Change(
                     address=spec.grade_address(uid),
@@ -487,8 +526,8 @@ class PlanBuilder:
             )
             if fc is None:
                 unchanged += 1
-                stale = applied is MISSING or not equal(name, applied, want)
-                if stale and equal(name, want, have):
+                stale = applied is MISSING or not self._same(name, applied, want)
+                if stale and self._same(name, want, have):
                     fix_set[name] = want
             else:
                 changed.append(fc)
@@ -535,7 +574,8 @@ class PlanBuilder:
     ) -> FieldChange | None:
         """Decide one field; record drift/conflict; return the change to make, if any."""
         acc = self._acc
-        decision = decide(field_name, want, applied, have)
+        resource = Resource.GRADE if grade else Resource.ASSIGNMENT
+        decision = decide(field_name, want, applied, have, self.lms_type, resource)
         shown_applied = None if applied is MISSING else applied
         if decision is Decision.IN_SYNC:
             return None
@@ -572,6 +612,10 @@ class PlanBuilder:
             source,
             "changed both in the manifests and in the LMS since lmsctl applied it",
         )
+
+    def _same(self, name: str, a: Any, b: Any, *, grade: bool = False) -> bool:
+        resource = Resource.GRADE if grade else Resource.ASSIGNMENT
+        return equal(name, a, b, self.lms_type, resource)
 
     def _conflict(
         self,
@@ -627,7 +671,7 @@ class PlanBuilder:
             fix_set: dict[str, Any] = {}
             unchanged = 0
             for name, value in grade.fields.items():
-                want = to_wire(name, value)
+                want = to_wire(name, value, Resource.GRADE)
                 applied = applied_grade.get(name, MISSING)
                 fc = self._field(
                     address,
@@ -641,8 +685,8 @@ class PlanBuilder:
                 )
                 if fc is None:
                     unchanged += 1
-                    stale = applied is MISSING or not equal(name, applied, want)
-                    if stale and equal(name, want, live_sub.get(name)):
+                    stale = applied is MISSING or not self._same(name, applied, want, grade=True)
+                    if stale and self._same(name, want, live_sub.get(name), grade=True):
                         fix_set[name] = want
                 else:
                     changed.append(fc)

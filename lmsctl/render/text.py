@@ -210,9 +210,16 @@ def _quoted_name(name: Any) -> str:
     return f" {format_value(str(name))}" if name else ""
 
 
+def _removes(f: Mapping[str, Any]) -> bool:
+    """A change that clears a value the LMS holds (after is null, or [] for a list)."""
+    return f.get("after") in (None, []) and f.get("before") not in (None, [], "")
+
+
 def _field_line(style: Style, f: Mapping[str, Any], *, create: bool) -> str:
     name = f.get("field", "")
     after = format_value(f.get("after"))
+    if not create and _removes(f):
+        return f"{style.symbol('-')} {name}: {format_value(f.get('before'))} (removed)"
     if create or f.get("before") is None:
         return f"{style.symbol('+')} {name}: {after}"
     return f"{style.symbol('~')} {name}: {format_value(f.get('before'))} -> {after}"
@@ -226,7 +233,9 @@ def grade_line(style: Style, change: Mapping[str, Any]) -> str:
     parts = []
     for f in change.get("fields") or []:
         after = format_value(f.get("after"), 40)
-        if f.get("before") is None:
+        if _removes(f):
+            parts.append(f"{f.get('field')}: {format_value(f.get('before'), 40)} -> (removed)")
+        elif f.get("before") is None:
             parts.append(f"{f.get('field')}: {after}")
         else:
             parts.append(f"{f.get('field')}: {format_value(f.get('before'), 40)} -> {after}")
