@@ -343,7 +343,7 @@ def assignment_refusals(lms_type: str, fields: Mapping[str, Any]) -> list[LmsRef
                     Refusal.SCHOOLOGY_LINK_SUBMISSION,
                     "submission_types",
                     "Schoology does not support submission type of link",
-                    "use text, file or discussion (Schoology refuses link)",
+                    "use text, file or discussion",
                 )
             )
         attachments = fields.get("attachments") or ()

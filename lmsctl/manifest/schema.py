@@ -170,6 +170,9 @@ def _translate(doc: YamlDocument, error: jsonschema.ValidationError, rule: str) 
     schema = error.schema if isinstance(error.schema, dict) else {}
     kind = error.validator
     value = error.instance
+    if value is None and (refused := _null_refused(path)) is not None:
+        # one line with the reason (the enum check of the same null says nothing more)
+        return [refused_diag(doc, path, rule, refused)] if kind == "type" else []
     if kind == "additionalProperties" and isinstance(value, dict):
         allowed = list(schema.get("properties", {}))
         out = []
@@ -207,8 +210,6 @@ def _translate(doc: YamlDocument, error: jsonschema.ValidationError, rule: str) 
         return [
             _diag(doc, doc.pos(path), path, f"{_short(value)} is not an allowed value", hint, rule)
         ]
-    if kind == "type" and value is None and (refused := _null_refused(path)) is not None:
-        return [refused_diag(doc, path, rule, refused)]
     if kind == "type":
         expected = error.validator_value
         names = [expected] if isinstance(expected, str) else list(expected)

@@ -69,8 +69,13 @@ def delete_impact(submissions: Mapping[str, Mapping[str, Any]] | None) -> Delete
     return DeleteImpact(
         submissions=len(subs),
         turned_in=sum(1 for s in subs if s.get("state") == "submitted"),
+        # a grade of 0 is left out of answers (x-omitempty): a returned submission is graded too
         graded=sum(
-            1 for s in subs if s.get("grade_points") is not None or s.get("grade") not in (None, "")
+            1
+            for s in subs
+            if s.get("grade_points") is not None
+            or s.get("grade") not in (None, "")
+            or s.get("state") == "returned"
         ),
     )
 

@@ -54,6 +54,7 @@ class Lms:
     teacher: str
     root: Path
     section: str
+    client_transport: httpx.AsyncBaseTransport
 
 
 def _run(coro: Any) -> Any:
@@ -92,6 +93,7 @@ def lmses(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Lms]]:
             section["teachers"][0]["id"],
             folder,
             section["id"],
+            transport,
         )
     yield out
 
@@ -330,3 +332,62 @@ def test_applied_manifest_plans_no_changes(
     first = data.draw(assignment(lms, clear=False), label="first")
     second = data.draw(assignment(lms, clear=True), label="second")
     _check(lms, first, second)
+
+
+def _assignments_in(lms: Lms) -> int:
+    async def go() -> int:
+        async with httpx.AsyncClient(
+            transport=lms.client_transport, base_url="http://sandbox.local"
+        ) as c:
+            r = await c.get(f"/_sandbox/sections/{lms.section}/assignments")
+            return len(r.json()["data"])
+
+    return int(_run(go()))
+
+
+@pytest.mark.parametrize(
+    ("lms_type", "body", "line", "message"),
+    [
+        (
+            "schoology",
+            {"submission_types": ["text", "link"]},
+            9,
+            "Schoology does not support submission type of link",
+        ),
+        (
+            "schoology",
+            {"attachments": [{"type": "link", "url": "https://example.org/a"}]},
+            9,
+            "Schoology does not support attachments of type link",
+        ),
+        (
+            "google_classroom",
+            {"grades": {"STUDENT": {"grade_points": 9, "state": "submitted"}}},
+            11,
+            "Google Classroom lets only the student set state 'submitted'",
+        ),
+    ],
+)
+def test_lms_refusals_are_plan_errors_at_the_line_and_nothing_is_written(
+    lmses: dict[str, Lms], lms_type: str, body: dict[str, Any], line: int, message: str
+) -> None:
+    from lmsctl.errors import PlanError
+
+    lms = lmses[lms_type]
+    if "grades" in body:
+        body = {"grades": {lms.students[0]: body["grades"]["STUDENT"]}}
+    key = f"refused{next(_keys)}"
+    root = lms.root / key
+    manifest = {
+        "title": "T",
+        "description": "D",
+        "due_date": "2031-04-01",
+        "assignee_mode": "all",
+    } | body
+    _write(root, lms.section, key, manifest)
+    before = _assignments_in(lms)
+    with pytest.raises(PlanError) as caught:
+        _plan(lms, root, MemoryBackend())
+    lines = [d.format() for d in caught.value.diagnostics]
+    assert any(f"/{key}/section.yaml:{line}:" in d and message in d for d in lines), lines
+    assert _assignments_in(lms) == before

@@ -383,3 +383,33 @@ def test_sandbox_db_implies_sandbox(lmsctl, coursework) -> None:
     result = lmsctl("--sandbox-db", str(db), "plan", str(coursework))
     assert result.code == 0, result.text  # no CLEVER_TOKEN needed: it is the sandbox
     assert db.exists()
+
+
+def test_clearing_a_grade_comment_is_a_removal_then_settles(lmsctl, coursework, sandbox) -> None:
+    applied(lmsctl, coursework)
+    edit(coursework / ALGEBRA_FILE, "grade_comment: Excellent work", "grade_comment: null")
+    plan = lmsctl(*SAND, "plan", str(coursework), "--detailed-exitcode")
+    assert plan.code == 2, plan.text
+    assert summary(plan) == (0, 0, 1, 0)
+    assert 'grade_comment: "Excellent work" -> (removed)' in plan.out
+    result = lmsctl(*SAND, "apply", str(coursework), "--auto-approve")
+    assert result.code == 0, result.text
+    subs = sandbox.submissions(ALGEBRA, sandbox.by_title(HW1)["id"])
+    assert subs[S1]["grade_comment"] is None and subs[S1]["grade_points"] == 10
+    again = lmsctl(*SAND, "plan", str(coursework), "--detailed-exitcode")
+    assert again.code == 0, again.text
+
+
+def test_an_empty_description_is_refused_before_anything_is_written(
+    lmsctl, coursework, sandbox
+) -> None:
+    edit(
+        coursework / ALGEBRA_FILE,
+        "description: Problems 1-20 on page 42. Show your work.",
+        'description: ""',
+    )
+    result = lmsctl(*SAND, "apply", str(coursework), "--auto-approve")
+    assert result.code == 1, result.text
+    assert f"{coursework / ALGEBRA_FILE}:14:18: error:" in result.err
+    assert "missing required field(s): description" in result.err
+    assert sandbox.assignments() == []
