@@ -303,6 +303,17 @@ class PlanBuilder:
         for refusal in grade_refusals(self.lms_type, grade.fields):
             pos = grade.field_pos.get(refusal.field, grade.pos)
             self._diag(pos, f"{where} {refusal.field}:", refusal.message, refusal.hint)
+        grader = grade.fields.get("grader_id")
+        teachers = self.live.teachers.get(spec.section_id)
+        if grader is not None and teachers is not None and grader not in teachers:
+            # Clever: 400 NOT_FOUND: Person with id clever:<id> not found for this integration
+            self._diag(
+                grade.field_pos.get("grader_id", grade.pos),
+                f"{where} grader_id:",
+                f"{grader} is not a teacher of section {spec.section_id}; Clever refuses the "
+                "grade ('Person with id clever:... not found for this integration')",
+                "use the Clever id of one of the section's teachers, or remove grader_id",
+            )
         for name, value in grade.fields.items():
             stored = grade_rounding(self.lms_type, name, value)
             if stored is not None:

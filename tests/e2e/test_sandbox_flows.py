@@ -413,3 +413,14 @@ def test_an_empty_description_is_refused_before_anything_is_written(
     assert f"{coursework / ALGEBRA_FILE}:14:18: error:" in result.err
     assert "missing required field(s): description" in result.err
     assert sandbox.assignments() == []
+
+
+def test_a_grader_who_is_not_a_teacher_of_the_section_is_a_plan_error(
+    lmsctl, coursework, sandbox
+) -> None:
+    edit(coursework / ALGEBRA_FILE, "grader_id: 5f1a0c0b8e1d2a0001d00001", f"grader_id: {S2}")
+    plan = lmsctl(*SAND, "plan", str(coursework))
+    assert plan.code == 1, plan.text
+    assert f"{coursework / ALGEBRA_FILE}:57:20: error:" in plan.err, plan.err
+    assert f"grader_id: {S2} is not a teacher of section {ALGEBRA}" in plan.err
+    assert sandbox.assignments() == []
