@@ -22,6 +22,7 @@ from lmsctl.addresses import Address, matches_targets
 from lmsctl.diff import MISSING, Decision, decide, equal, is_set, normalize, to_wire
 from lmsctl.errors import Diagnostic, PlanError, Severity, sort_diagnostics
 from lmsctl.fields import (
+    GOOGLE_CLASSROOM,
     LMS_NAMES,
     Resource,
     assignment_refusals,
@@ -295,6 +296,19 @@ class PlanBuilder:
             seen[uid] = grade
             grades.append((grade, uid))
             self._check_grade_rules(spec, grade)
+        if (
+            self.lms_type == GOOGLE_CLASSROOM
+            and fields.get("points_possible") == 0
+            and any(g.fields.get("grade_points") is not None for g, _ in grades)
+        ):
+            self._diag(
+                spec.pos_of("points_possible"),
+                f"{spec.address}: points_possible:",
+                "0 makes the assignment ungraded in Google Classroom (its maxPoints), yet "
+                "grades set grade_points",
+                "set points_possible above 0 to grade it in points",
+                warn=True,
+            )
         return fields, grades, names
 
     def _check_grade_rules(self, spec: AssignmentSpec, grade: GradeSpec) -> None:
