@@ -233,13 +233,14 @@ def normalize(name: str, value: Any, lms_type: str = "", resource: Resource | No
     if kind is Kind.NUMBER:
         if isinstance(value, bool) or not isinstance(value, int | float):
             return value
-        number = float(value)
+        number = to_float32(float(value)) if rule.float32 else float(value)
         if lms_type in rule.zero_reads_unset and number == 0:
-            return None
+            return None  # (after the float32: a tiny number is stored as 0)
         places = rule.decimals.get(lms_type)
         if places is not None:
             number = round_half_up(number, places)
-        return to_float32(number) if rule.float32 else number
+            number = to_float32(number) if rule.float32 else number
+        return number
     if kind is Kind.INTEGER:
         if isinstance(value, str) and value.strip().lstrip("-").isdigit():
             return int(value)

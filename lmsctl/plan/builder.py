@@ -745,7 +745,10 @@ class PlanBuilder:
                     body={fc.field: fc.after for fc in changed},
                     reason=_reason(changed, f"grade for {title}"),
                     source=str(grade.pos),
-                    fingerprint=field_fingerprint(live_sub, [fc.field for fc in changed]),
+                    # a student the update assigns has no submission to re-check yet
+                    fingerprint=None
+                    if sub is None
+                    else field_fingerprint(live_sub, [fc.field for fc in changed]),
                     depends_on=spec.address if uid in newly_assigned else None,
                 )
             )

@@ -25,7 +25,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from lmsctl.apply.executor import Executor
+from lmsctl.apply.executor import ApplyOptions, Executor
 from lmsctl.client.lms import LmsClient
 from lmsctl.errors import Severity
 from lmsctl.manifest import load_desired
@@ -290,7 +290,10 @@ def _plan(lms: Lms, root: Path, backend: MemoryBackend) -> Plan:
 
 
 def _apply(lms: Lms, plan: Plan, backend: MemoryBackend) -> None:
-    result = _run(Executor(plan, lms.client, backend, backend.read()).run())
+    # re-checking before each write (as a saved plan does) must see nothing moved: the plan's
+    # fingerprints and the re-read agree on every echoed value
+    options = ApplyOptions(recheck=True)
+    result = _run(Executor(plan, lms.client, backend, backend.read(), options).run())
     assert result.ok, [(r.change.address, r.outcome, r.message) for r in result.results]
 
 

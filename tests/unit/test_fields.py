@@ -42,6 +42,7 @@ def test_every_writable_field_has_a_rule() -> None:
         ("grade_points", 9.125, 9.12, "google_classroom"),  # 2 decimals, half-even
         ("grade_points", 9.125, 9.13, "google_classroom"),  # or half-up
         ("points_possible", 0, None, "google_classroom"),  # maxPoints 0 = ungraded = unset
+        ("points_possible", 7.6e-139, None, "google_classroom"),  # 0 as a float32
         ("override_due_date", "2027-01-15T17:59:00.1239-06:00", "2027-01-15T23:59:00.123Z", ""),
         ("assignee_ids", ["b", "a", "a"], ["a", "b"], ""),
     ],
