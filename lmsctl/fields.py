@@ -138,8 +138,8 @@ _RULES: tuple[FieldRule, ...] = (
         clear=Clear.NEVER,
         clear_reason=_NOT_NULLABLE.format(name="grade_points", what="number")
         + " (and a 0 would be a grade of zero)",
-        clear_hint="to withdraw a grade write grade: null (the grade text, which the API can "
-        "clear); or remove grade_points to stop managing it",
+        clear_hint="remove grade_points to stop managing the points (then clear them in the "
+        "LMS); write grade: null to clear the grade text, which the API can clear",
     ),
     FieldRule("grade", Resource.GRADE, Kind.TEXT, clear=Clear.NULL),
     FieldRule("grade_comment", Resource.GRADE, Kind.TEXT, clear=Clear.NULL),
