@@ -424,3 +424,21 @@ def test_a_grader_who_is_not_a_teacher_of_the_section_is_a_plan_error(
     assert f"{coursework / ALGEBRA_FILE}:57:20: error:" in plan.err, plan.err
     assert f"grader_id: {S2} is not a teacher of section {ALGEBRA}" in plan.err
     assert sandbox.assignments() == []
+
+
+def test_values_the_api_leaves_out_settle_even_with_revert_drift(
+    lmsctl, coursework, sandbox
+) -> None:
+    # the report: extra_attempts: 0 read back as absent, so drift forever
+    edit(
+        coursework / ALGEBRA_FILE,
+        "grade_points: 10, grade_comment: Excellent work, state: returned",
+        "grade_points: 0, grade_comment: Excellent work, state: returned, extra_attempts: 0",
+    )
+    result = lmsctl(*SAND, "apply", str(coursework), "--auto-approve")
+    assert result.code == 0, result.text
+    subs = sandbox.submissions(ALGEBRA, sandbox.by_title(HW1)["id"])
+    assert "extra_attempts" not in subs[S1] and "grade_points" not in subs[S1]
+    again = lmsctl(*SAND, "plan", str(coursework), "--detailed-exitcode", "--revert-drift")
+    assert again.code == 0, again.text
+    assert "No changes." in again.out and "Drift" not in again.out
