@@ -53,13 +53,15 @@ class LiveState:
 
     ``assignments`` maps an address to the assignment object, or None when the LMS answered 404
     (deleted in the LMS). ``submissions`` maps an address to {user id: submission}. ``rosters``
-    maps a section id to its students (Data API user objects, unwrapped).
+    maps a section id to its students (Data API user objects, unwrapped). ``teachers`` maps a
+    section id to its teachers' ids, read only for sections whose grades name a ``grader_id``.
     """
 
     district: Mapping[str, Any] = field(default_factory=dict)
     assignments: Mapping[str, Mapping[str, Any] | None] = field(default_factory=dict)
     submissions: Mapping[str, Mapping[str, Mapping[str, Any]]] = field(default_factory=dict)
     rosters: Mapping[str, tuple[Mapping[str, Any], ...]] = field(default_factory=dict)
+    teachers: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -71,6 +73,7 @@ class LiveState:
                 k: {u: dict(s) for u, s in v.items()} for k, v in self.submissions.items()
             },
             "rosters": {k: [dict(u) for u in v] for k, v in self.rosters.items()},
+            "teachers": {k: list(v) for k, v in self.teachers.items()},
         }
 
     @classmethod
@@ -80,6 +83,7 @@ class LiveState:
             assignments={k: v for k, v in (d.get("assignments") or {}).items()},
             submissions={k: dict(v) for k, v in (d.get("submissions") or {}).items()},
             rosters={k: tuple(v) for k, v in (d.get("rosters") or {}).items()},
+            teachers={k: tuple(v) for k, v in (d.get("teachers") or {}).items()},
         )
 
 
@@ -90,6 +94,8 @@ class RefreshScope:
     assignments: tuple[tuple[str, str, str], ...]  # (address, section id, assignment id)
     submissions: tuple[tuple[str, str, str], ...]
     rosters: tuple[str, ...]
+    #: sections whose grades name a grader_id (Clever refuses one who is not their teacher)
+    teachers: tuple[str, ...] = ()
 
 
 def refresh_scope(
@@ -117,7 +123,19 @@ def refresh_scope(
         if deleting or (spec is not None and spec.manages_grades) or record.grades:
             submissions.append((address, record.section_id, record.assignment_id))
     rosters = tuple(sorted(s.section_id for s in desired.sections if _needs_roster(s, target_list)))
-    return RefreshScope(tuple(assignments), tuple(submissions), rosters)
+    teachers = tuple(
+        sorted(
+            s.section_id
+            for s in desired.sections
+            if any(
+                g.fields.get("grader_id") is not None
+                for a in s.assignments
+                if matches_targets(a.address, target_list)
+                for g in a.grades
+            )
+        )
+    )
+    return RefreshScope(tuple(assignments), tuple(submissions), rosters, teachers)
 
 
 def _needs_roster(section: SectionSpec, targets: list[Address]) -> bool:
@@ -144,7 +162,13 @@ async def refresh(
 ) -> LiveState:
     """Read the live values the plan needs, concurrently."""
     scope = refresh_scope(desired, snapshot, targets)
-    total = 1 + len(scope.assignments) + len(scope.submissions) + len(scope.rosters)
+    total = (
+        1
+        + len(scope.assignments)
+        + len(scope.submissions)
+        + len(scope.rosters)
+        + len(scope.teachers)
+    )
     done = 0
     gate = asyncio.Semaphore(concurrency)
 
@@ -193,17 +217,28 @@ async def refresh(
         except ApiNotFoundError:
             return None  # not in the district, or not shared with the token
 
+    async def teachers(section_id: str) -> tuple[str, ...] | None:
+        try:
+            users = await reader.list_section_users(
+                section_id, role="teacher", limit=ROSTER_PAGE_LIMIT
+            )
+        except ApiNotFoundError:
+            return None
+        return tuple(str(u.get("id")) for u in users if u.get("id"))
+
     district_task = run(district)
     assignment_tasks = [run(partial(assignment, s, a)) for _, s, a in scope.assignments]
     submission_tasks = [run(partial(subs, s, a)) for _, s, a in scope.submissions]
     roster_tasks = [run(partial(roster, s)) for s in scope.rosters]
+    teacher_tasks = [run(partial(teachers, s)) for s in scope.teachers]
     results = await asyncio.gather(
         district_task,
         asyncio.gather(*assignment_tasks),
         asyncio.gather(*submission_tasks),
         asyncio.gather(*roster_tasks),
+        asyncio.gather(*teacher_tasks),
     )
-    district_obj, assignment_objs, submission_maps, roster_lists = results
+    district_obj, assignment_objs, submission_maps, roster_lists, teacher_lists = results
     _check_sections_found(desired, dict(zip(scope.rosters, roster_lists, strict=True)))
     return LiveState(
         district=district_obj,
@@ -219,6 +254,11 @@ async def refresh(
             sid: users
             for sid, users in zip(scope.rosters, roster_lists, strict=True)
             if users is not None
+        },
+        teachers={
+            sid: ids
+            for sid, ids in zip(scope.teachers, teacher_lists, strict=True)
+            if ids is not None
         },
     )
 

@@ -587,7 +587,9 @@ def _inline_grade(
         if path in ctx.bad:
             continue  # the schema pass reported it
         pos = ctx.pos(path)
-        if name in GRADE_DATE_FIELDS:
+        if raw is None:
+            fields[name] = None  # cleared in the LMS (the schema allows null where the API does)
+        elif name in GRADE_DATE_FIELDS:
             date = _date(ctx, pos, path, raw)
             if date is None:
                 continue

@@ -19,6 +19,7 @@ import jsonschema
 from jsonschema import Draft202012Validator
 
 from lmsctl.errors import Diagnostic, Severity
+from lmsctl.fields import Clear, Resource, rule_for
 from lmsctl.manifest.loader import Path_, YamlDocument, where_label
 
 SECTION_SCHEMA = "section.schema.json"
@@ -169,6 +170,9 @@ def _translate(doc: YamlDocument, error: jsonschema.ValidationError, rule: str) 
     schema = error.schema if isinstance(error.schema, dict) else {}
     kind = error.validator
     value = error.instance
+    if value is None and (refused := _null_refused(path)) is not None:
+        # one line with the reason (the enum check of the same null says nothing more)
+        return [refused_diag(doc, path, rule, refused)] if kind == "type" else []
     if kind == "additionalProperties" and isinstance(value, dict):
         allowed = list(schema.get("properties", {}))
         out = []
@@ -209,6 +213,8 @@ def _translate(doc: YamlDocument, error: jsonschema.ValidationError, rule: str) 
     if kind == "type":
         expected = error.validator_value
         names = [expected] if isinstance(expected, str) else list(expected)
+        if len(names) > 1:
+            names = [n for n in names if n != "null"]  # null clears: not what was meant here
         want = " or ".join(_TYPE_NAMES.get(n, n) for n in names)
         if value is None:
             hint = "write a value, or remove the field"
@@ -256,6 +262,17 @@ def _translate(doc: YamlDocument, error: jsonschema.ValidationError, rule: str) 
                 rule,
             )
         ]
+    if kind in ("minLength", "minItems", "minProperties") and schema.get("x-empty-message"):
+        return [
+            _diag(
+                doc,
+                doc.pos(path),
+                path,
+                str(schema["x-empty-message"]),
+                str(schema.get("x-empty-hint", "")),
+                rule,
+            )
+        ]
     if kind in ("minLength", "minItems", "minProperties"):
         return [
             _diag(
@@ -289,6 +306,21 @@ def _translate(doc: YamlDocument, error: jsonschema.ValidationError, rule: str) 
 
 def _size(value: Any) -> str:
     return f"{len(value)} characters" if isinstance(value, str) else f"{len(value)} items"
+
+
+def _null_refused(path: Path_) -> tuple[str, str] | None:
+    """(reason, hint) when ``path`` is a grade field the API cannot clear, written as null."""
+    if len(path) < 5 or path[0] != "assignments" or path[2] != "grades":
+        return None
+    field_rule = rule_for(str(path[-1]), Resource.GRADE)
+    if field_rule is None or field_rule.clear is not Clear.NEVER:
+        return None
+    return field_rule.clear_reason, field_rule.clear_hint
+
+
+def refused_diag(doc: YamlDocument, path: Path_, rule: str, refused: tuple[str, str]) -> Diagnostic:
+    reason, hint = refused
+    return _diag(doc, doc.pos(path), path, f"cannot be cleared: {reason}", hint, rule)
 
 
 def _missing(error: jsonschema.ValidationError) -> str:

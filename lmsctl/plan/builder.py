@@ -21,6 +21,16 @@ from typing import Any
 from lmsctl.addresses import Address, matches_targets
 from lmsctl.diff import MISSING, Decision, decide, equal, is_set, normalize, to_wire
 from lmsctl.errors import Diagnostic, PlanError, Severity, sort_diagnostics
+from lmsctl.fields import (
+    GOOGLE_CLASSROOM,
+    LMS_NAMES,
+    Resource,
+    assignment_refusals,
+    grade_refusals,
+    grade_rounding,
+    ignored_fields,
+    is_cleared,
+)
 from lmsctl.model import AssignmentSpec, DesiredState, GradeSpec, SectionSpec, SourcePos
 from lmsctl.plan.model import (
     Action,
@@ -46,9 +56,9 @@ from lmsctl.timeutil import normalize_api_datetime
 
 #: fields each LMS ignores on writes: never diffed (they would show a diff forever)
 IGNORED_FIELDS: Mapping[str, frozenset[str]] = {
-    "canvas": frozenset({"start_date", "term_id"}),
+    lms: ignored_fields(lms) for lms in LMS_NAMES if ignored_fields(lms)
 }
-_LMS_NAMES = {"canvas": "Canvas", "schoology": "Schoology", "google_classroom": "Google Classroom"}
+_LMS_NAMES = LMS_NAMES
 REQUIRED_ON_CREATE = ("title", "description", "due_date")
 
 
@@ -57,8 +67,13 @@ def delete_impact(submissions: Mapping[str, Mapping[str, Any]] | None) -> Delete
     return DeleteImpact(
         submissions=len(subs),
         turned_in=sum(1 for s in subs if s.get("state") == "submitted"),
+        # a grade of 0 is left out of answers (x-omitempty): a returned submission is graded too
         graded=sum(
-            1 for s in subs if s.get("grade_points") is not None or s.get("grade") not in (None, "")
+            1
+            for s in subs
+            if s.get("grade_points") is not None
+            or s.get("grade") not in (None, "")
+            or s.get("state") == "returned"
         ),
     )
 
@@ -250,15 +265,13 @@ class PlanBuilder:
                 elif uid is not None:
                     ids.append(uid)
             fields["assignee_ids"] = sorted(set(ids))
-        if self.lms_type == "schoology":
-            for att in fields.get("attachments") or []:
-                if isinstance(att, Mapping) and att.get("type") == "link":
-                    self._diag(
-                        spec.pos_of("attachments"),
-                        f"{spec.address}: attachments:",
-                        "Schoology does not support attachments of type link",
-                        "use type: file",
-                    )
+        for refusal in assignment_refusals(self.lms_type, fields):
+            self._diag(
+                spec.pos_of(refusal.field),
+                f"{spec.address}: {refusal.field}:",
+                refusal.message,
+                refusal.hint,
+            )
         grades: list[tuple[GradeSpec, str]] = []
         names: dict[str, str] = dict(roster.names) if roster else {}
         seen: dict[str, GradeSpec] = {}
@@ -281,7 +294,52 @@ class PlanBuilder:
                 continue
             seen[uid] = grade
             grades.append((grade, uid))
+            self._check_grade_rules(spec, grade)
+        if (
+            self.lms_type == GOOGLE_CLASSROOM
+            and fields.get("points_possible") == 0
+            and any(g.fields.get("grade_points") is not None for g, _ in grades)
+        ):
+            self._diag(
+                spec.pos_of("points_possible"),
+                f"{spec.address}: points_possible:",
+                "0 makes the assignment ungraded in Google Classroom (its maxPoints), yet "
+                "grades set grade_points",
+                "set points_possible above 0 to grade it in points",
+                warn=True,
+            )
         return fields, grades, names
+
+    def _check_grade_rules(self, spec: AssignmentSpec, grade: GradeSpec) -> None:
+        """What the district's LMS refuses or changes in a grade, at the manifest line."""
+        where = f"{spec.address}: grades: {grade.student.raw}:"
+        for refusal in grade_refusals(self.lms_type, grade.fields):
+            pos = grade.field_pos.get(refusal.field, grade.pos)
+            self._diag(pos, f"{where} {refusal.field}:", refusal.message, refusal.hint)
+        grader = grade.fields.get("grader_id")
+        teachers = self.live.teachers.get(spec.section_id)
+        if grader is not None and teachers is not None and grader not in teachers:
+            # Clever: 400 NOT_FOUND: Person with id clever:<id> not found for this integration
+            self._diag(
+                grade.field_pos.get("grader_id", grade.pos),
+                f"{where} grader_id:",
+                f"{grader} is not a teacher of section {spec.section_id}; Clever refuses the "
+                "grade ('Person with id clever:... not found for this integration')",
+                "use the Clever id of one of the section's teachers, or remove grader_id",
+            )
+        for name, value in grade.fields.items():
+            stored = grade_rounding(self.lms_type, name, value)
+            if stored is not None:
+                lms = _LMS_NAMES.get(self.lms_type, self.lms_type)
+                shown = int(stored) if stored.is_integer() else stored
+                self._diag(
+                    grade.field_pos.get(name, grade.pos),
+                    f"{where} {name}:",
+                    f"{lms} keeps grades to 2 decimals: {value} will be rounded (to {shown} "
+                    "or its neighbour)",
+                    f"write at most 2 decimals, e.g. {shown}",
+                    warn=True,
+                )
 
     def _check_dates(
         self,
@@ -373,8 +431,12 @@ class PlanBuilder:
             return
         self._update(section, spec, record, live, fields, title)
         added = set()
+        live_ids = set(live.get("assignee_ids") or [])
         if "assignee_ids" in fields:
-            added = set(fields["assignee_ids"]) - set(live.get("assignee_ids") or [])
+            added = set(fields["assignee_ids"]) - live_ids
+        if fields.get("assignee_mode") == "all" and live.get("assignee_mode") == "individuals":
+            # the update assigns the whole section: its graded students get submissions then
+            added = {uid for _, uid in grades} - live_ids
         self._grades(section, spec, record, state_address, grades, names, title, added)
 
     def _create(
@@ -441,7 +503,14 @@ class PlanBuilder:
                     "remove the grade, or add the student to assignee_ids",
                 )
                 continue
-            body = {f: to_wire(f, v) for f, v in grade.fields.items()}
+            # a new assignment's submissions hold nothing yet: clearing a field is a no-op
+            body = {
+                f: to_wire(f, v, Resource.GRADE)
+                for f, v in grade.fields.items()
+                if not is_cleared(f, v, Resource.GRADE)
+            }
+            if not body:
+                continue
             self._acc.changes.append(
                 Change(
                     address=spec.grade_address(uid),
@@ -490,8 +559,8 @@ class PlanBuilder:
             )
             if fc is None:
                 unchanged += 1
-                stale = applied is MISSING or not equal(name, applied, want)
-                if stale and equal(name, want, have):
+                stale = applied is MISSING or not self._same(name, applied, want)
+                if stale and self._same(name, want, have):
                     fix_set[name] = want
             else:
                 changed.append(fc)
@@ -538,7 +607,8 @@ class PlanBuilder:
     ) -> FieldChange | None:
         """Decide one field; record drift/conflict; return the change to make, if any."""
         acc = self._acc
-        decision = decide(field_name, want, applied, have)
+        resource = Resource.GRADE if grade else Resource.ASSIGNMENT
+        decision = decide(field_name, want, applied, have, self.lms_type, resource)
         shown_applied = None if applied is MISSING else applied
         if decision is Decision.IN_SYNC:
             return None
@@ -575,6 +645,10 @@ class PlanBuilder:
             source,
             ConflictReason.BOTH_CHANGED,
         )
+
+    def _same(self, name: str, a: Any, b: Any, *, grade: bool = False) -> bool:
+        resource = Resource.GRADE if grade else Resource.ASSIGNMENT
+        return equal(name, a, b, self.lms_type, resource)
 
     def _conflict(
         self,
@@ -630,7 +704,7 @@ class PlanBuilder:
             fix_set: dict[str, Any] = {}
             unchanged = 0
             for name, value in grade.fields.items():
-                want = to_wire(name, value)
+                want = to_wire(name, value, Resource.GRADE)
                 applied = applied_grade.get(name, MISSING)
                 fc = self._field(
                     address,
@@ -644,8 +718,8 @@ class PlanBuilder:
                 )
                 if fc is None:
                     unchanged += 1
-                    stale = applied is MISSING or not equal(name, applied, want)
-                    if stale and equal(name, want, live_sub.get(name)):
+                    stale = applied is MISSING or not self._same(name, applied, want, grade=True)
+                    if stale and self._same(name, want, live_sub.get(name), grade=True):
                         fix_set[name] = want
                 else:
                     changed.append(fc)
@@ -674,7 +748,10 @@ class PlanBuilder:
                     body={fc.field: fc.after for fc in changed},
                     reasons=_reasons(changed, Reason.GRADE),
                     source=str(grade.pos),
-                    fingerprint=field_fingerprint(live_sub, [fc.field for fc in changed]),
+                    # a student the update assigns has no submission to re-check yet
+                    fingerprint=None
+                    if sub is None
+                    else field_fingerprint(live_sub, [fc.field for fc in changed]),
                     depends_on=spec.address if uid in newly_assigned else None,
                 )
             )

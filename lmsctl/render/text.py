@@ -252,9 +252,16 @@ def _quoted_name(name: Any) -> str:
     return f" {format_value(str(name))}" if name else ""
 
 
+def _removes(f: Mapping[str, Any]) -> bool:
+    """A change that clears a value the LMS holds (after is null, or [] for a list)."""
+    return f.get("after") in (None, []) and f.get("before") not in (None, [], "")
+
+
 def _field_line(style: Style, f: Mapping[str, Any], *, create: bool) -> str:
     name = escape_controls(str(f.get("field", "")))
     after = format_value(f.get("after"))
+    if not create and _removes(f):
+        return f"{style.symbol('-')} {name}: {format_value(f.get('before'))} (removed)"
     if create or f.get("before") is None:
         return f"{style.symbol('+')} {name}: {after}"
     return f"{style.symbol('~')} {name}: {format_value(f.get('before'))} -> {after}"
@@ -270,7 +277,9 @@ def grade_line(style: Style, change: Mapping[str, Any]) -> str:
     for f in change.get("fields") or []:
         after = format_value(f.get("after"), 40)
         name = escape_controls(str(f.get("field")))
-        if f.get("before") is None:
+        if _removes(f):
+            parts.append(f"{name}: {format_value(f.get('before'), 40)} -> (removed)")
+        elif f.get("before") is None:
             parts.append(f"{name}: {after}")
         else:
             parts.append(f"{name}: {format_value(f.get('before'), 40)} -> {after}")

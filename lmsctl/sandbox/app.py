@@ -24,6 +24,7 @@ import secrets
 import threading
 import uuid
 from collections.abc import Awaitable, Callable
+from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
 from starlette.applications import Starlette
@@ -866,6 +867,16 @@ class _Api:
             raise BodyError("Schoology does not support submission type of link")
 
     @staticmethod
+    def _check_submission_rules(fields: dict[str, Any], lms_type: str) -> None:
+        """Google Classroom: only the student turns work in or reclaims it, and a submission is
+        never put back to created; a teacher (the app) can only return it."""
+        state = fields.get("state")
+        if lms_type == "google_classroom" and state is not None and state != "returned":
+            raise BodyError(
+                f"Google Classroom does not allow a teacher to set submission state {state}"
+            )
+
+    @staticmethod
     def _apply_fields(data: dict[str, Any], fields: dict[str, Any], lms_type: str) -> None:
         for name, value in fields.items():
             if name in ("assignee_mode", "assignee_ids"):
@@ -874,6 +885,8 @@ class _Api:
                 continue  # Canvas ignores these (stored values do not change)
             if isinstance(value, dt.datetime):
                 value = format_api_datetime(value)
+            if lms_type == "google_classroom" and name == "points_possible" and value == 0:
+                value = None  # maxPoints 0 means ungraded: Google Classroom reads it as unset
             data[name] = value
         if "description" in fields and "description_plaintext" not in fields:
             data["description_plaintext"] = _strip_html(data.get("description") or "")
@@ -945,16 +958,19 @@ class _Api:
                     f"NOT_FOUND: Person with id clever:{grader} not found for this integration."
                 )
             self._check_lms_rules({"attachments": fields.get("attachments")}, lms_type)
+            self._check_submission_rules(fields, lms_type)
         except BodyError as exc:
             return message(400, str(exc))
         if lms_type == "schoology":
             user = self.store.get_user(user_id)
             if user is not None and not user.launched:
                 return message(500, "Error updating submission")
+        if lms_type == "google_classroom" and fields.get("grade_points") is not None:
+            # Google Classroom keeps grades to 2 decimals (its rounding mode is not documented)
+            fields["grade_points"] = float(
+                Decimal(repr(fields["grade_points"])).quantize(Decimal("0.01"), ROUND_HALF_EVEN)
+            )
         for name, value in fields.items():
-            if name == "grade_points" and value is None:
-                sub.pop("grade_points", None)
-                continue
             sub[name] = format_api_datetime(value) if isinstance(value, dt.datetime) else value
         sub["last_modified"] = self.sb.now_text()
         self.store.put_submission(data["id"], user_id, sub)
@@ -983,8 +999,8 @@ def _out_submission(data: dict[str, Any]) -> dict[str, Any]:
             out.pop(name, None)
     if not out.get("extra_attempts"):
         out.pop("extra_attempts", None)
-    if out.get("grade_points") is None:
-        out.pop("grade_points", None)
+    if not out.get("grade_points"):
+        out.pop("grade_points", None)  # x-omitempty float: a grade of 0 is left out too
     return out
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 import re
+import struct
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -53,6 +54,8 @@ class Field:
     go_type: str
     enum: tuple[str, ...] = ()
     nullable: bool = True
+    #: the spec's ``format: float``: go-swagger keeps the value in a float32
+    float32: bool = False
 
 
 ASSIGNMENT_FIELDS: dict[str, Field] = {
@@ -68,7 +71,7 @@ ASSIGNMENT_FIELDS: dict[str, Field] = {
     "attachments": Field("attachments", "[]*models.AttachmentRequest", nullable=False),
     "grading_type": Field("enum", "models.GradingType", GRADING_TYPES, nullable=False),
     "max_attempts": Field("integer", "int64", nullable=False),
-    "points_possible": Field("number", "float64"),
+    "points_possible": Field("number", "float64", float32=True),
     "submission_types": Field(
         "enum_list", "[]models.SubmissionType", SUBMISSION_TYPES, nullable=False
     ),
@@ -82,7 +85,8 @@ SUBMISSION_FIELDS: dict[str, Field] = {
     "flags": Field("enum_list", "[]models.SubmissionFlag", SUBMISSION_FLAGS, nullable=False),
     "grade": Field("string", "string"),
     "grade_comment": Field("string", "string"),
-    "grade_points": Field("number", "float64"),
+    # not nullable in the spec (x-omitempty): a null is ignored, as Go leaves a float untouched
+    "grade_points": Field("number", "float64", nullable=False, float32=True),
     "grader_id": Field("string", "string"),
     "override_due_date": Field("datetime", "strfmt.DateTime"),
     "state": Field("enum", "models.SubmissionState", SUBMISSION_STATES, nullable=False),
@@ -149,7 +153,7 @@ def decode_body(body: Any, fields: Mapping[str, Field], model: str) -> dict[str,
                 number = math.inf
             if not math.isfinite(number):  # 1e309: out of float64's range, as Go says
                 raise _unmarshal_error(value, model, name, spec.go_type, literal=True)
-            result[name] = number
+            result[name] = go_float32(number) if spec.float32 else number
         elif spec.kind == "integer":
             if isinstance(value, bool) or not isinstance(value, int | float):
                 raise _unmarshal_error(value, model, name, spec.go_type)
@@ -200,6 +204,19 @@ def _attachments(value: Any, model: str, name: str, failures: list[str]) -> list
             )
         result.append(attachment)
     return result
+
+
+def go_float32(value: float) -> float:
+    """``value`` kept in a Go float32 and encoded by encoding/json (shortest digits that read
+    back as the same float32), as a Python float."""
+    if not math.isfinite(value) or abs(value) > 3.4028234e38:
+        return value
+    single = struct.unpack("<f", struct.pack("<f", value))[0]
+    for digits in range(1, 10):
+        text = f"{single:.{digits}g}"
+        if struct.unpack("<f", struct.pack("<f", float(text)))[0] == single:
+            return float(text)
+    return float(single)
 
 
 # -- date-times the way Go's time.Parse reads RFC 3339 ---------------------------------------

@@ -59,6 +59,7 @@ class _CountingReader:
     def __init__(self, students: dict[str, list[str]]) -> None:
         self.students = students
         self.roster_calls: list[tuple[str, int]] = []
+        self.teacher_calls: list[tuple[str, int]] = []
 
     async def get_my_district(self) -> dict[str, Any]:
         return {"id": "d", "lms_type": "canvas", "lms_state": "success"}
@@ -77,6 +78,9 @@ class _CountingReader:
     async def list_section_users(
         self, section_id: str, role: str = "student", limit: int = 100
     ) -> list[dict[str, Any]]:
+        if role == "teacher":  # read where grades name a grader_id
+            self.teacher_calls.append((section_id, limit))
+            return []
         self.roster_calls.append((section_id, limit))
         return [{"id": uid} for uid in self.students.get(section_id, [])]
 
@@ -98,4 +102,5 @@ def test_every_graded_section_costs_one_roster_call_of_the_largest_page(
     reader = _CountingReader({})
     asyncio.run(refresh(reader, desired, StateSnapshot.empty()))
     assert sorted(reader.roster_calls) == [(sid, ROSTER_PAGE_LIMIT) for sid in graded]
+    assert reader.teacher_calls == [(sid, ROSTER_PAGE_LIMIT) for sid in scope.teachers]
     assert ROSTER_PAGE_LIMIT == 10_000

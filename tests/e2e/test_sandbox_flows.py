@@ -405,3 +405,62 @@ def test_sandbox_db_implies_sandbox(lmsctl, coursework) -> None:
     result = lmsctl("--sandbox-db", str(db), "plan", str(coursework))
     assert result.code == 0, result.text  # no CLEVER_TOKEN needed: it is the sandbox
     assert db.exists()
+
+
+def test_clearing_a_grade_comment_is_a_removal_then_settles(lmsctl, coursework, sandbox) -> None:
+    applied(lmsctl, coursework)
+    edit(coursework / ALGEBRA_FILE, "grade_comment: Excellent work", "grade_comment: null")
+    plan = lmsctl(*SAND, "plan", str(coursework), "--detailed-exitcode")
+    assert plan.code == 2, plan.text
+    assert summary(plan) == (0, 0, 1, 0)
+    assert 'grade_comment: "Excellent work" -> (removed)' in plan.out
+    result = lmsctl(*SAND, "apply", str(coursework), "--auto-approve")
+    assert result.code == 0, result.text
+    subs = sandbox.submissions(ALGEBRA, sandbox.by_title(HW1)["id"])
+    assert subs[S1]["grade_comment"] is None and subs[S1]["grade_points"] == 10
+    again = lmsctl(*SAND, "plan", str(coursework), "--detailed-exitcode")
+    assert again.code == 0, again.text
+
+
+def test_an_empty_description_is_refused_before_anything_is_written(
+    lmsctl, coursework, sandbox
+) -> None:
+    edit(
+        coursework / ALGEBRA_FILE,
+        "description: Problems 1-20 on page 42. Show your work.",
+        'description: ""',
+    )
+    result = lmsctl(*SAND, "apply", str(coursework), "--auto-approve")
+    assert result.code == 1, result.text
+    assert f"{coursework / ALGEBRA_FILE}:14:18: error:" in result.err
+    assert "missing required field(s): description" in result.err
+    assert sandbox.assignments() == []
+
+
+def test_a_grader_who_is_not_a_teacher_of_the_section_is_a_plan_error(
+    lmsctl, coursework, sandbox
+) -> None:
+    edit(coursework / ALGEBRA_FILE, "grader_id: 5f1a0c0b8e1d2a0001d00001", f"grader_id: {S2}")
+    plan = lmsctl(*SAND, "plan", str(coursework))
+    assert plan.code == 1, plan.text
+    assert f"{coursework / ALGEBRA_FILE}:57:20: error:" in plan.err, plan.err
+    assert f"grader_id: {S2} is not a teacher of section {ALGEBRA}" in plan.err
+    assert sandbox.assignments() == []
+
+
+def test_values_the_api_leaves_out_settle_even_with_revert_drift(
+    lmsctl, coursework, sandbox
+) -> None:
+    # the report: extra_attempts: 0 read back as absent, so drift forever
+    edit(
+        coursework / ALGEBRA_FILE,
+        "grade_points: 10, grade_comment: Excellent work, state: returned",
+        "grade_points: 0, grade_comment: Excellent work, state: returned, extra_attempts: 0",
+    )
+    result = lmsctl(*SAND, "apply", str(coursework), "--auto-approve")
+    assert result.code == 0, result.text
+    subs = sandbox.submissions(ALGEBRA, sandbox.by_title(HW1)["id"])
+    assert "extra_attempts" not in subs[S1] and "grade_points" not in subs[S1]
+    again = lmsctl(*SAND, "plan", str(coursework), "--detailed-exitcode", "--revert-drift")
+    assert again.code == 0, again.text
+    assert "No changes." in again.out and "Drift" not in again.out

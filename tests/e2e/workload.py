@@ -76,9 +76,15 @@ def check_converged(sandbox: Any, expected: dict[str, dict[str, dict[str, float]
                 continue
             subs = sandbox.submissions(section_id, matches[0]["id"])
             for student, points in grades.items():
-                got = subs.get(student, {}).get("grade_points")
-                if got != points:
-                    problems.append(f"{title!r} {student}: grade_points {got} != {points}")
+                sub = subs.get(student, {})
+                # the API leaves a grade of 0 out (x-omitempty); the state written with it
+                # (returned) shows that the grade was written
+                got = sub.get("grade_points", 0.0)
+                if got != points or sub.get("state") != "returned":
+                    problems.append(
+                        f"{title!r} {student}: grade_points {got} != {points} "
+                        f"(state {sub.get('state')})"
+                    )
     return problems
 
 

@@ -52,3 +52,12 @@ def test_what_counts_as_set_by_a_person() -> None:
     assert not is_set("state", "submitted")
     assert is_set("state", "returned")
     assert not is_set("grade_comment", "")
+
+
+def test_a_returned_zero_grade_counts_as_graded_work_on_delete() -> None:
+    from lmsctl.plan.builder import delete_impact
+
+    # the API leaves a grade of 0 out of its answers (x-omitempty): the returned state remains
+    impact = delete_impact({"s1": {"state": "returned"}, "s2": {"state": "created"}})
+    assert (impact.submissions, impact.graded) == (2, 1)
+    assert impact.holds_student_work

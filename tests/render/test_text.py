@@ -162,3 +162,21 @@ def test_header_names_the_district_and_lms() -> None:
 
 def test_tolerates_a_minimal_document() -> None:
     assert render_plan_text({"format_version": "1.0"}).endswith(NO_CHANGES + "\n")
+
+
+def test_a_cleared_field_reads_as_a_removal() -> None:
+    base = full_plan()
+    grade = next(c for c in base.changes if c.action is Action.GRADE and c.assignment_id)
+    cleared = replace(
+        grade,
+        fields=(
+            FieldChange("grade_comment", "Nice work", None, "Nice work"),
+            FieldChange("flags", ["late"], [], ["late"]),
+            FieldChange("grade_points", 7, 9, 7),
+        ),
+    )
+    text = _text(replace(base, changes=(cleared,)))
+    assert (
+        'grade_comment: "Nice work" -> (removed), flags: ["late"] -> (removed), '
+        "grade_points: 7 -> 9" in text
+    ), text

@@ -182,3 +182,35 @@ def test_concurrent_writes_from_one_event_loop(tmp_path: Path) -> None:
     assert asyncio.run(go()) == [200] * 40
     listed = Api(transport).get(f"/_sandbox/sections/{SECTION}/assignments").json()["data"]
     assert len({a["id"] for a in listed}) == 40
+
+
+def test_answers_echo_numbers_and_defaults_the_way_the_api_does(api: Api) -> None:
+    # points_possible and grade_points are `format: float` (a float32); x-omitempty fields
+    # holding their zero value are left out of answers
+    a = api.create(points_possible=123456.789, max_attempts=0)
+    assert a["points_possible"] == 123456.79
+    assert "max_attempts" not in a
+    path = f"{ASSIGNMENTS}/{a['id']}/submissions/{STUDENT}"
+    sub = api.patch(path, json={"grade_points": 0, "extra_attempts": 0, "flags": []}).json()
+    assert not {"grade_points", "extra_attempts", "flags"} & set(sub["data"])
+    sub = api.patch(path, json={"grade_points": 7.3, "grade_comment": "Good"}).json()["data"]
+    assert sub["grade_points"] == 7.3
+    # grade_points is not nullable: a null leaves the grade as it was; nullable fields clear
+    sub = api.patch(path, json={"grade_points": None, "grade_comment": None}).json()["data"]
+    assert sub["grade_points"] == 7.3 and sub["grade_comment"] is None
+
+
+def test_google_classroom_rounds_grades_keeps_ungraded_points_unset_and_refuses_student_states(
+    make_api: Callable[..., Api], seed_file: Callable[..., Path]
+) -> None:
+    api = make_api(seed_path=seed_file(sections=1, students=2, lms_type="google_classroom"))
+    section, student = "6a5e000001a0000000000001", "6a5e000001b0000000000001"
+    a = api.create(section, points_possible=0)
+    assert a["points_possible"] is None  # maxPoints 0: ungraded
+    path = f"/v3.1/sections/{section}/assignments/{a['id']}/submissions/{student}"
+    assert api.patch(path, json={"grade_points": 9.126}).json()["data"]["grade_points"] == 9.13
+    for state in ("created", "submitted", "reclaimed"):
+        r = api.patch(path, json={"state": state})
+        assert r.status_code == 400, state
+        assert "does not allow a teacher" in r.json()["message"]
+    assert api.patch(path, json={"state": "returned"}).json()["data"]["state"] == "returned"

@@ -491,3 +491,55 @@ def test_root_reached_through_a_link_keeps_the_written_paths(
     monkeypatch.chdir(tmp_path)
     _, diags = load_desired(Path("link"))
     assert [d.file for d in diags] == ["link/s.yaml"]
+
+
+def _diags(tmp_path: Path, body: str) -> list[str]:
+    files = {"s.yaml": f"section: {SECTION}\nassignments:\n" + body}
+    _, diags = load_desired(_root(tmp_path, files), cwd=tmp_path)
+    return [d.format() for d in diags if d.is_error]
+
+
+def test_clearable_grade_fields_may_be_null(tmp_path: Path) -> None:
+    spec = _one(
+        tmp_path,
+        HW
+        + "    due_date: 2027-01-15\n    assignee_mode: all\n    grades:\n"
+        + f"      {STUDENT}: {{grade: null, grade_comment: null, flags: null,"
+        + " override_due_date: null, grader_id: null}\n",
+    )
+    (grade,) = spec.grades
+    assert dict(grade.fields) == {
+        "grade": None,
+        "grade_comment": None,
+        "flags": None,
+        "override_due_date": None,
+        "grader_id": None,
+    }
+
+
+@pytest.mark.parametrize(
+    ("field", "reason", "hint"),
+    [
+        ("grade_points", "its decoder ignores a null", "remove grade_points"),
+        ("extra_attempts", "its decoder ignores a null", "write extra_attempts: 0"),
+        ("state", "its decoder ignores a null", "remove state"),
+    ],
+)
+def test_a_null_the_api_cannot_clear_is_refused_with_the_reason(
+    tmp_path: Path, field: str, reason: str, hint: str
+) -> None:
+    body = HW + f"    grades:\n      {STUDENT}: {{{field}: null}}\n"
+    (line,) = _diags(tmp_path, body)
+    assert line.startswith("s.yaml:7:")
+    assert f"grades.{STUDENT}.{field}: cannot be cleared:" in line
+    assert reason in line and hint in line
+
+
+def test_an_empty_description_is_refused_at_validate(tmp_path: Path) -> None:
+    (line,) = _diags(tmp_path, '  hw-01:\n    title: Homework\n    description: ""\n')
+    assert line.startswith("s.yaml:5:18: error: assignments.hw-01.description: is empty")
+    assert "missing required field(s): description" in line
+    files = {"s.yaml": f'section: {SECTION}\ndefaults: {{description: ""}}\nassignments: {{}}\n'}
+    _, diags = load_desired(_root(tmp_path / "d", files), cwd=tmp_path / "d")
+    (line,) = [d.format() for d in diags if d.is_error]
+    assert line.startswith("s.yaml:2:25: error: defaults.description: is empty")
