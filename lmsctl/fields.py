@@ -18,6 +18,13 @@ Where a rule comes from (the reference is Clever's OpenAPI spec and the research
 - Google Classroom (its REST docs): grades are rounded to 2 decimals; ``maxPoints`` 0 means
   ungraded and reads back unset; only the student turns work in or reclaims it;
 - date-times compare as instants at Clever's millisecond precision, whatever the offset written.
+
+Why not deepdiff: each rule here produces one canonical form of a value, and the re-check
+fingerprints of a saved plan hash exactly that form. A second comparison path (DeepDiff's
+order-free lists, numeric tolerance) would answer "equal or not" by rules of its own that could
+disagree with the fingerprint, so a value could read as unchanged at plan and stale at apply.
+Attachments, order-free lists and the one numeric tolerance take a few lines on the canonical
+form instead.
 """
 
 from __future__ import annotations
