@@ -513,6 +513,7 @@ def import_assignments(
             grades={uid: dict(v) for uid, v in item.grades.items()},
             created_at=str(item.live.get("created") or now),
             updated_at=now,
+            adopted=True,
         )
     if not snapshot.api_url:
         snapshot.api_url = ws.api_url

@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from lmsctl.addresses import Address, matches_targets
+from lmsctl.addresses import Address, assignment_address, matches_targets
 from lmsctl.diff import MISSING, Decision, decide, equal, is_set, normalize, to_wire
 from lmsctl.errors import Diagnostic, PlanError, Severity, sort_diagnostics
 from lmsctl.fields import (
@@ -147,6 +147,7 @@ class PlanBuilder:
                     self._assignment(section, spec)
         self._deletes(desired_addresses | moved_sources)
         self._check_targets(desired_addresses | moved_sources)
+        self._check_adopted_in_google_classroom()
         errors = [d for d in acc.diags if d.severity is Severity.ERROR]
         if errors:
             raise PlanError(
@@ -200,6 +201,29 @@ class PlanBuilder:
                     "check the section id and assignment key; lmsctl state list shows "
                     "tracked addresses",
                 )
+
+    def _check_adopted_in_google_classroom(self) -> None:
+        """Google Classroom lets only the app (Cloud project) that created a coursework item
+        change it, grade it or delete it (PERMISSION_DENIED otherwise): an assignment adopted
+        with ``lmsctl import`` was made by someone else, so any write to it is a plan error."""
+        if self.lms_type != GOOGLE_CLASSROOM:
+            return
+        for change in self._acc.changes:
+            if change.action not in (Action.UPDATE, Action.GRADE, Action.DELETE):
+                continue
+            record = self.snapshot.resources.get(assignment_address(change.section_id, change.key))
+            if record is None or not record.adopted:
+                continue
+            verb = {Action.UPDATE: "change", Action.GRADE: "grade", Action.DELETE: "delete"}
+            self._diag(
+                _source_pos(change.source),
+                f"{change.address}:",
+                f"Google Classroom lets only the app that created an assignment "
+                f"{verb[change.action]} it, and this one was adopted with lmsctl import "
+                "(another app made it)",
+                "make the change in Google Classroom, then leave the manifest as the LMS has it "
+                "(lmsctl pull writes it back); or create the assignment with lmsctl instead",
+            )
 
     def _ensure_district_ready(self) -> None:
         district = self.live.district
@@ -866,3 +890,12 @@ def _reasons(changed: list[FieldChange], base: Reason | None = None) -> tuple[Re
     if not reasons:
         reasons.append(Reason.MANIFEST_CHANGED)
     return tuple(reasons)
+
+
+def _source_pos(source: str) -> SourcePos:
+    """A change's ``file:line:col`` back as a position (empty when it has none, e.g. a delete)."""
+    file, _, rest = source.rpartition(":")
+    file, _, line = file.rpartition(":")
+    if file and line.isdigit() and rest.isdigit():
+        return SourcePos(file, int(line), int(rest))
+    return SourcePos("", 0, 0)

@@ -53,6 +53,9 @@ class ResourceRecord:
     intent_at: str | None = None  # when a create intent was recorded
     #: ``protect: true`` in the manifest when last planned (a delete is then refused)
     protect: bool = False
+    #: adopted with ``lmsctl import`` (made by someone else): Google Classroom lets only the app
+    #: that created an assignment change it, its grades or delete it
+    adopted: bool = False
 
     @property
     def address(self) -> str:
@@ -72,6 +75,8 @@ class ResourceRecord:
         }
         if self.protect:
             data["protect"] = True
+        if self.adopted:
+            data["adopted"] = True
         return data
 
     @classmethod
@@ -102,6 +107,9 @@ class ResourceRecord:
         protect = data.get("protect", False)
         if not isinstance(protect, bool):
             raise StateError(f"{where}: 'protect' must be true or false")
+        adopted = data.get("adopted", False)
+        if not isinstance(adopted, bool):
+            raise StateError(f"{where}: 'adopted' must be true or false")
         return cls(
             section_id=section_id,
             key=key,
@@ -113,6 +121,7 @@ class ResourceRecord:
             updated_at=_opt_str(data, "updated_at", where),
             intent_at=_opt_str(data, "intent_at", where),
             protect=protect,
+            adopted=adopted,
         )
 
 

@@ -96,6 +96,10 @@ def test_three_assignments_made_in_the_lms_are_adopted_and_plan_says_no_changes(
     assert drift.code == 0, drift.text
     assert "Quiz 1" in drift.out and "drift" in drift.out.lower(), drift.out
 
+    # state marks what import adopted (Google Classroom lets only the creating app write it)
+    shown = lmsctl(*SAND, "state", "show", f"{ALGEBRA}/quiz-1", *args)
+    assert shown.code == 0 and "adopted:       true" in shown.out, shown.text
+
     # an address already in the manifests is not generated twice
     again = lmsctl(*SAND, "import", f"{ALGEBRA}/quiz-1", quiz, *args, "--generate")
     assert again.code != 0 and "already" in again.err, again.err

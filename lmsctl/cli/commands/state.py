@@ -141,6 +141,8 @@ def show_(cli: CliContext, address: str, root: Path, as_json: bool) -> int:
                 click.echo(f"{name + ':':<15}{data[name]}")
         if data.get("protect"):
             click.echo(f"{'protect:':<15}true")
+        if data.get("adopted"):
+            click.echo(f"{'adopted:':<15}true  (made by another app, adopted with lmsctl import)")
         _show_fields("applied", data["applied"])
         grades = data["grades"]
         click.echo(f"grades ({len(grades)}):" if grades else "grades:        none applied")
