@@ -375,7 +375,8 @@ class LocalBackend:
         raise StateSaveError(
             f"{why}; nothing more is sent to the LMS. What the LMS acknowledged but state "
             f"could not store is kept in {shown}",
-            hint=f"once the disk is fixed: lmsctl state push {shown}, then run again",
+            hint=f"once the disk is fixed: lmsctl state push {shown}, then run again"
+            + self._keeper.privacy_note(),
             recovery_file=str(path),
         )
 

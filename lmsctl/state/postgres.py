@@ -378,7 +378,8 @@ class PostgresBackend:
             error = StateSaveError(
                 f"{why}; nothing more is sent to the LMS. What the LMS acknowledged but state "
                 f"could not store is kept in {shown}",
-                hint=f"when the database is back: lmsctl state push {shown}{where}, then run again",
+                hint=f"when the database is back: lmsctl state push {shown}{where}, then run "
+                "again" + self._keeper.privacy_note(),
                 recovery_file=str(path),
             )
         else:

@@ -112,6 +112,16 @@ class RecoveryKeeper:
         self.recovery: Recovery | None = None
         self.path: Path | None = None
 
+    def privacy_note(self) -> str:
+        """What the error must add when the file holds students' grades in clear in a private
+        run (CI: plans there name no student, so neither may an artifact made of this file)."""
+        if self.keys.encrypting or not _private_run():
+            return ""
+        return (
+            f"; the file holds students' grades in clear: do not upload or share it, and set "
+            f"{crypto.KEY_ENV} so that recovery files are encrypted"
+        )
+
     def keep(self, snapshot: StateSnapshot, addresses: Iterable[str]) -> Path | None:
         """Add these records (as the snapshot has them now) to the file; its path, or None."""
         if self.recovery is None:
@@ -138,6 +148,17 @@ class RecoveryKeeper:
         except OSError:
             return None
         return self.path
+
+
+def _private_run() -> bool:
+    """The run's privacy level for what it leaves behind, as for its errors (private in CI)."""
+    from lmsctl.errors import UsageError
+    from lmsctl.privacy import resolve_privacy
+
+    try:
+        return resolve_privacy(None, None, fmt="text", env=os.environ).private
+    except UsageError:
+        return True
 
 
 def seal(data: dict[str, Any], keys: crypto.StateKeys) -> dict[str, Any]:

@@ -293,3 +293,34 @@ def _key(text: str) -> StateKey:
     from lmsctl.state.crypto import parse_key
 
     return parse_key(text)
+
+
+@pytest.mark.parametrize(
+    ("ci", "key", "warned"),
+    [(True, None, True), (True, KEY, False), (False, None, False)],
+    ids=["ci-in-clear", "ci-encrypted", "laptop-in-clear"],
+)
+def test_a_recovery_file_in_clear_in_a_private_run_is_flagged_in_the_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, ci: bool, key: str | None, warned: bool
+) -> None:
+    from lmsctl.errors import StateSaveError
+    from tests.state.state_factories import make_record, make_snapshot
+
+    if ci:
+        monkeypatch.setenv("CI", "true")
+    if key:
+        monkeypatch.setenv("LMSCTL_STATE_KEY", key)
+    backend = LocalBackend(tmp_path / ".lmsctl" / "state.json")
+    snapshot = make_snapshot(make_record("hw-01"))
+    backend.write(snapshot)
+
+    def disk_full(self: LocalBackend, line: bytes) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(LocalBackend, "_append", disk_full)
+    with pytest.raises(StateSaveError) as caught:
+        backend.save(snapshot, [make_record("hw-01").address])
+    assert caught.value.recovery_file
+    assert ("grades in clear: do not upload" in str(caught.value)) == warned
+    raw = Path(caught.value.recovery_file).read_bytes()
+    assert (b"grade_points" in raw) == (key is None)
