@@ -658,83 +658,15 @@ class PostgresBackend:
         holds the lock. The serial is unchanged (the content is). Returns what was rewritten.
         """
         conn = self._db()
-        t = self._t
         reader = self.keys
         done: list[str] = []
-        with self._errors("re-encrypting state"), conn.transaction():
-            head = conn.execute(
-                sql.SQL("SELECT api_url, district_id FROM {workspaces} WHERE name = %s").format(
-                    **t
-                ),
-                [self.workspace],
-            ).fetchone()
-            if head is None:
-                self.keys = keys
-                return done
-            api_url, district_id = self._open_head(*head)
-            rows = conn.execute(
-                sql.SQL("SELECT address, record FROM {resources} WHERE workspace = %s").format(**t),
-                [self.workspace],
-            ).fetchall()
-            befores = conn.execute(
-                sql.SQL(
-                    "SELECT serial, address, before FROM {changes} WHERE workspace = %s "
-                    "AND before IS NOT NULL"
-                ).format(**t),
-                [self.workspace],
-            ).fetchall()
-            versions = conn.execute(
-                sql.SQL(
-                    "SELECT run_id, api_url, district_id FROM {versions} WHERE workspace = %s"
-                ).format(**t),
-                [self.workspace],
-            ).fetchall()
-            opened_records = [(a, self._open_record(a, r)) for a, r in rows]
-            opened_befores = [(s, a, self._open_record(a, b)) for s, a, b in befores]
-            opened_versions = [(run, *self._open_head(u, d)) for run, u, d in versions]
-            self.keys = keys
-            try:
-                snap = StateSnapshot(lineage="", serial=0, api_url=api_url, district_id=district_id)
-                conn.execute(
-                    sql.SQL(
-                        "UPDATE {workspaces} SET api_url = %(api_url)s, "
-                        "district_id = %(district_id)s WHERE name = %(ws)s"
-                    ).format(**t),
-                    {"ws": self.workspace, **self._sealed_head(snap)},
-                )
-                done.append("header")
-                for address, data in opened_records:
-                    conn.execute(
-                        sql.SQL(
-                            "UPDATE {resources} SET record = %s::jsonb "
-                            "WHERE workspace = %s AND address = %s"
-                        ).format(**t),
-                        [self._seal_record(address, data), self.workspace, address],
-                    )
-                    done.append(address)
-                for serial, address, data in opened_befores:
-                    conn.execute(
-                        sql.SQL(
-                            "UPDATE {changes} SET before = %s::jsonb WHERE workspace = %s "
-                            "AND serial = %s AND address = %s"
-                        ).format(**t),
-                        [self._seal_record(address, data), self.workspace, serial, address],
-                    )
-                for run, v_api_url, v_district in opened_versions:
-                    snap = StateSnapshot(
-                        lineage="", serial=0, api_url=v_api_url, district_id=v_district
-                    )
-                    conn.execute(
-                        sql.SQL(
-                            "UPDATE {versions} SET api_url = %(api_url)s, "
-                            "district_id = %(district_id)s WHERE workspace = %(ws)s "
-                            "AND run_id = %(run)s"
-                        ).format(**t),
-                        {"ws": self.workspace, "run": run, **self._sealed_head(snap)},
-                    )
-            except BaseException:
-                self.keys = reader
-                raise
+        try:
+            with self._errors("re-encrypting state"), conn.transaction():
+                self._rekey_rows(conn, keys, done)
+        except BaseException:
+            self.keys = reader  # nothing was committed: the rows are as they were
+            raise
+        self.keys = keys
         self._keeper.keys = keys
         if self.recovery_dir is not None:
             done.extend(
@@ -744,6 +676,75 @@ class PostgresBackend:
                 )
             )
         return done
+
+    def _rekey_rows(
+        self, conn: psycopg.Connection[Any], keys: crypto.StateKeys, done: list[str]
+    ) -> None:
+        t = self._t
+        head = conn.execute(
+            sql.SQL("SELECT api_url, district_id FROM {workspaces} WHERE name = %s").format(**t),
+            [self.workspace],
+        ).fetchone()
+        if head is None:
+            return
+        api_url, district_id = self._open_head(*head)
+        rows = conn.execute(
+            sql.SQL("SELECT address, record FROM {resources} WHERE workspace = %s").format(**t),
+            [self.workspace],
+        ).fetchall()
+        befores = conn.execute(
+            sql.SQL(
+                "SELECT serial, address, before FROM {changes} WHERE workspace = %s "
+                "AND before IS NOT NULL"
+            ).format(**t),
+            [self.workspace],
+        ).fetchall()
+        versions = conn.execute(
+            sql.SQL(
+                "SELECT run_id, api_url, district_id FROM {versions} WHERE workspace = %s"
+            ).format(**t),
+            [self.workspace],
+        ).fetchall()
+        # everything is read (and checked) with the old keys before anything is written
+        opened_records = [(a, self._open_record(a, r)) for a, r in rows]
+        opened_befores = [(s, a, self._open_record(a, b)) for s, a, b in befores]
+        opened_versions = [(run, *self._open_head(u, d)) for run, u, d in versions]
+        self.keys = keys
+        head_now = StateSnapshot(lineage="", serial=0, api_url=api_url, district_id=district_id)
+        conn.execute(
+            sql.SQL(
+                "UPDATE {workspaces} SET api_url = %(api_url)s, district_id = %(district_id)s "
+                "WHERE name = %(ws)s"
+            ).format(**t),
+            {"ws": self.workspace, **self._sealed_head(head_now)},
+        )
+        done.append("header")
+        for address, data in opened_records:
+            conn.execute(
+                sql.SQL(
+                    "UPDATE {resources} SET record = %s::jsonb "
+                    "WHERE workspace = %s AND address = %s"
+                ).format(**t),
+                [self._seal_record(address, data), self.workspace, address],
+            )
+            done.append(address)
+        for serial, address, data in opened_befores:
+            conn.execute(
+                sql.SQL(
+                    "UPDATE {changes} SET before = %s::jsonb WHERE workspace = %s "
+                    "AND serial = %s AND address = %s"
+                ).format(**t),
+                [self._seal_record(address, data), self.workspace, serial, address],
+            )
+        for run, v_api_url, v_district in opened_versions:
+            kept = StateSnapshot(lineage="", serial=0, api_url=v_api_url, district_id=v_district)
+            conn.execute(
+                sql.SQL(
+                    "UPDATE {versions} SET api_url = %(api_url)s, district_id = %(district_id)s "
+                    "WHERE workspace = %(ws)s AND run_id = %(run)s"
+                ).format(**t),
+                {"ws": self.workspace, "run": run, **self._sealed_head(kept)},
+            )
 
     # -- lock ----------------------------------------------------------------------------------
 
