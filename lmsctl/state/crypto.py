@@ -28,9 +28,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-
 from lmsctl.errors import StateKeyError
 
 #: The environment variable that holds the key state is encrypted with.
@@ -127,6 +124,8 @@ class StateKeys:
         key = self.write
         if key is None:  # pragma: no cover - callers check
             raise StateKeyError("no state key to encrypt with")
+        from cryptography.hazmat.primitives.ciphers.aead import AESGCM  # OpenSSL: only if used
+
         nonce = os.urandom(NONCE_BYTES)
         data = AESGCM(key.secret).encrypt(nonce, plain, aad)
         return {"alg": ALG, "kid": key.kid, "data": base64.b64encode(nonce + data).decode()}
@@ -157,6 +156,9 @@ class StateKeys:
                 hint=f"set {self.source} to the key it was encrypted with; after a rekey that "
                 "is the new key, and an interrupted rekey finishes when run again",
             )
+        from cryptography.exceptions import InvalidTag
+        from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
         try:
             raw = base64.b64decode(envelope["data"], validate=True)
             return AESGCM(key.secret).decrypt(raw[:NONCE_BYTES], raw[NONCE_BYTES:], aad)

@@ -427,7 +427,7 @@ class LocalBackend:
         with contextlib.suppress(FileNotFoundError):
             tmp_backup.unlink()
         if self.keys.encrypting:
-            sealed = self._sealed_copy(self.path.read_bytes())
+            sealed = self._sealed_copy(self.path.read_bytes(), self.path)
             if sealed is not None:  # the file was in clear: its backup is not
                 _write_new_private(tmp_backup, sealed)
                 os.replace(tmp_backup, self.backup_path)
@@ -439,7 +439,7 @@ class LocalBackend:
             os.chmod(tmp_backup, 0o600)
         os.replace(tmp_backup, self.backup_path)
 
-    def _sealed_copy(self, raw: bytes) -> bytes | None:
+    def _sealed_copy(self, raw: bytes, path: Path) -> bytes | None:
         """A snapshot file's content under the write key; None when it already is (or unreadable).
 
         A file in clear, or under another key the backend can read (a rekey), is re-sealed.
@@ -455,8 +455,11 @@ class LocalBackend:
         if crypto.FIELD in data:
             if self.keys.is_current(data[crypto.FIELD]):
                 return None
-            raw = self._open_snapshot(data, f"state file {_display(self.backup_path)}")
-            data = json.loads(raw)
+            raw = self._open_snapshot(data, f"state file {_display(path)}")
+            try:
+                data = json.loads(raw)
+            except (UnicodeDecodeError, json.JSONDecodeError):
+                return None
         if not self.keys.encrypting:
             return raw
         envelope = self.keys.seal(raw, crypto.aad("state", data.get("lineage"), data.get("serial")))
@@ -484,7 +487,7 @@ class LocalBackend:
                 self._write_snapshot(snapshot)  # the journal is folded in and removed
                 done.append(self.path)
             if self.backup_path.exists():
-                sealed = self._sealed_copy(self.backup_path.read_bytes())
+                sealed = self._sealed_copy(self.backup_path.read_bytes(), self.backup_path)
                 if sealed is not None:
                     tmp = self.path.parent / f".{self.backup_path.name}.{os.getpid()}.tmp"
                     with contextlib.suppress(FileNotFoundError):

@@ -397,9 +397,10 @@ def push_(cli: CliContext, file: Path, force: bool, root: Path, lock_timeout: fl
     "rekey",
     short_help="Encrypt the state, or re-encrypt it under a new key.",
     epilog=(
-        "Examples: LMSCTL_STATE_KEY=$(lmsctl state keygen) lmsctl state rekey  (encrypt state "
-        "kept in clear);  LMSCTL_STATE_NEW_KEY=$(lmsctl state keygen) lmsctl state rekey  "
-        "(rotate: then set LMSCTL_STATE_KEY to the new key)"
+        "Examples: to encrypt state kept in clear, make a key with lmsctl state keygen, store "
+        "it as a secret, then: LMSCTL_STATE_KEY=<key> lmsctl state rekey. To rotate: "
+        "LMSCTL_STATE_KEY=<old> LMSCTL_STATE_NEW_KEY=<new> lmsctl state rekey, then use the "
+        "new key as LMSCTL_STATE_KEY."
     ),
 )
 @click.option(
