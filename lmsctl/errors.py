@@ -16,6 +16,7 @@ The tree::
         + StateMismatchError                    state belongs to another API or district
         + StalePlanError                        a saved plan no longer matches state
         + StateSaveError                        a save failed mid-run (recovery file kept)
+        + StateKeyError                         encrypted state: key missing, wrong or bad
       x PlanError                      exit 1   the plan cannot be made (roster, district, ...)
       x ApiError                       exit 1   the Clever API answered with an error
         + ApiBadRequestError                    400
@@ -151,6 +152,11 @@ class StateSaveError(StateError):
         self.recovery_file = recovery_file
 
 
+class StateKeyError(StateError):
+    """Raised when encrypted state, plan or recovery files cannot be read with the key given
+    (LMSCTL_STATE_KEY missing, another key, or a ciphertext that fails its integrity check)."""
+
+
 class PlanError(LmsctlError):
     """Raised when a plan cannot be made."""
 
@@ -275,6 +281,7 @@ __all__ = [
     "Severity",
     "StalePlanError",
     "StateError",
+    "StateKeyError",
     "StateLockedError",
     "StateMismatchError",
     "StateSaveError",

@@ -21,3 +21,6 @@ def _no_ci_privacy(monkeypatch: pytest.MonkeyPatch) -> None:
     CI, which makes plans private by default); privacy tests set both themselves."""
     monkeypatch.delenv("CI", raising=False)
     monkeypatch.delenv("LMSCTL_PSEUDONYM_KEY", raising=False)
+    # state in clear unless a test sets the key (encryption tests do)
+    monkeypatch.delenv("LMSCTL_STATE_KEY", raising=False)
+    monkeypatch.delenv("LMSCTL_STATE_NEW_KEY", raising=False)

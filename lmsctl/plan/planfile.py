@@ -3,6 +3,9 @@
 A plan file is JSON (mode 0600): the plan's document (lmsctl.render.document), which carries the
 state lineage and serial it was made against, the manifests' digest and, per change, a
 fingerprint of the live value it saw. It never holds a token.
+
+With ``LMSCTL_STATE_KEY`` set, the file is encrypted (AES-256-GCM, lmsctl.state.crypto): only
+``kind`` and the envelope are in clear, and reading it needs the same key.
 """
 
 from __future__ import annotations
@@ -16,19 +19,27 @@ from typing import Any
 from lmsctl.errors import LmsctlError, StalePlanError, StateError, UsageError
 from lmsctl.plan.model import Plan
 from lmsctl.render.document import plan_from_document, plan_to_document
+from lmsctl.state import crypto
 from lmsctl.state.model import StateSnapshot
 
 PLAN_FILE_KIND = "lmsctl-plan"
 
 
-def save_plan(path: Path, plan: Plan, *, sandbox: bool = False) -> None:
-    """Write the plan atomically with mode 0600."""
+def save_plan(
+    path: Path, plan: Plan, *, sandbox: bool = False, keys: crypto.StateKeys | None = None
+) -> None:
+    """Write the plan atomically with mode 0600 (encrypted under ``keys``; None: from the
+    environment, LMSCTL_STATE_KEY)."""
+    keys = keys if keys is not None else crypto.StateKeys.from_environment()
     doc: dict[str, Any] = {
         "kind": PLAN_FILE_KIND,
         "sandbox": sandbox,
         "plan": plan_to_document(plan),
     }
     data = json.dumps(doc, indent=2, sort_keys=True) + "\n"
+    if keys.encrypting:
+        sealed = keys.seal(data.encode(), crypto.aad(PLAN_FILE_KIND))
+        data = json.dumps({"kind": PLAN_FILE_KIND, crypto.FIELD: sealed}, indent=2) + "\n"
     try:
         _write_private(path.resolve(), data)
     except OSError as exc:
@@ -65,8 +76,11 @@ def is_plan_file(path: Path) -> bool:
     return head.lstrip().startswith(b"{") and PLAN_FILE_KIND.encode() in head
 
 
-def load_plan(path: Path) -> tuple[Plan, bool]:
-    """Read a saved plan; returns (plan, made against the sandbox)."""
+def load_plan(path: Path, keys: crypto.StateKeys | None = None) -> tuple[Plan, bool]:
+    """Read a saved plan; returns (plan, made against the sandbox).
+
+    An encrypted plan is opened with ``keys`` (None: LMSCTL_STATE_KEY from the environment).
+    """
     try:
         raw = path.read_text(encoding="utf-8")
     except OSError as exc:
@@ -78,6 +92,13 @@ def load_plan(path: Path) -> tuple[Plan, bool]:
             f"{path} is not a plan file: invalid JSON at line {exc.lineno}",
             hint="save a plan with lmsctl plan --out FILE",
         ) from exc
+    if isinstance(doc, dict) and doc.get("kind") == PLAN_FILE_KIND and crypto.FIELD in doc:
+        keys = keys if keys is not None else crypto.StateKeys.from_environment()
+        plain = keys.open(doc[crypto.FIELD], crypto.aad(PLAN_FILE_KIND), f"plan file {path}")
+        try:
+            doc = json.loads(plain)
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise StateError(f"{path} is not a plan file once decrypted") from exc
     if not isinstance(doc, dict) or doc.get("kind") != PLAN_FILE_KIND or "plan" not in doc:
         raise StateError(
             f"{path} is not a plan file", hint="save a plan with lmsctl plan --out FILE"

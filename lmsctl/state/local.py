@@ -36,9 +36,10 @@ from pathlib import Path
 from typing import Any
 
 from lmsctl.errors import StateError, StateSaveError
+from lmsctl.state import crypto
 from lmsctl.state.backend import LockInfo, check_can_write, is_stale, wait_for_lock
 from lmsctl.state.model import ResourceRecord, StateSnapshot
-from lmsctl.state.recovery import RecoveryKeeper, refuse_pending
+from lmsctl.state.recovery import RecoveryKeeper, refuse_pending, rekey_recovery_files
 
 try:  # POSIX: serialises the take-over of stale locks between processes
     import fcntl
@@ -54,8 +55,10 @@ _StatKey = tuple[int, int, int]
 class LocalBackend:
     """State in a JSON file on this machine (the default backend)."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, keys: crypto.StateKeys | None = None) -> None:
         self.path = Path(path)
+        #: the encryption key(s); None: LMSCTL_STATE_KEY from the environment (unset: in clear)
+        self.keys = keys if keys is not None else crypto.StateKeys.from_environment()
         self.backup_path = self.path.with_name(self.path.name + ".backup")
         self.lock_path = self.path.with_name(self.path.name + ".lock")
         self.journal_path = self.path.with_name(self.path.name + ".journal")
@@ -65,7 +68,7 @@ class LocalBackend:
         self._journal_fd: int | None = None
         self._encoder = _StateEncoder()
         self.identity = f"local {os.path.abspath(self.path)}"
-        self._keeper = RecoveryKeeper(self.path.parent, self.identity)
+        self._keeper = RecoveryKeeper(self.path.parent, self.identity, self.keys)
         self._broken: StateSaveError | None = None
         self._held: LockInfo | None = None
         #: refuse the lock while a recovery file for this state waits (off for state push)
@@ -124,7 +127,7 @@ class LocalBackend:
                 entry = json.loads(line)
                 serial = int(entry["serial"])
                 lineage = str(entry["lineage"])
-            except (ValueError, KeyError, TypeError) as exc:
+            except (ValueError, KeyError, TypeError, AttributeError) as exc:
                 if number == len(lines) - 1:
                     end -= len(line) + 1  # a torn last line: that save was never acknowledged
                     break
@@ -141,6 +144,8 @@ class LocalBackend:
                     f"{snapshot.serial} to {serial} at line {number}",
                     hint="move the journal away and check the state with lmsctl state list",
                 )
+            if crypto.FIELD in entry:
+                entry = self._open_journal_entry(entry, lineage, serial, number)
             for address, data in entry.get("set", {}).items():
                 snapshot.resources[address] = ResourceRecord.from_dict(
                     data, where=f"state journal line {number}: {address!r}"
@@ -152,6 +157,38 @@ class LocalBackend:
             snapshot.serial = serial
         self._journal_seen = len(raw)
         self._journal_end = end
+
+    def _open_journal_entry(
+        self, entry: dict[str, Any], lineage: str, serial: int, number: int
+    ) -> dict[str, Any]:
+        where = f"state journal {_display(self.journal_path)} line {number}"
+        plain = self.keys.open(entry[crypto.FIELD], crypto.aad("journal", lineage, serial), where)
+        try:
+            opened = json.loads(plain)
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise StateError(f"{where} holds no JSON once decrypted") from exc
+        if (
+            not isinstance(opened, dict)
+            or opened.get("serial") != serial
+            or opened.get("lineage") != lineage
+        ):
+            raise StateError(f"{where} does not match the serial and lineage it is filed under")
+        return opened
+
+    def _seal_snapshot(self, snapshot: StateSnapshot, plain: bytes) -> bytes:
+        """The encrypted form of a snapshot file: lineage and serial in clear, the rest sealed."""
+        envelope = self.keys.seal(plain, crypto.aad("state", snapshot.lineage, snapshot.serial))
+        head = {
+            "format_version": snapshot.to_dict().get("format_version"),
+            "lineage": snapshot.lineage,
+            "serial": snapshot.serial,
+            crypto.FIELD: envelope,
+        }
+        return _encode(head)
+
+    def _open_snapshot(self, data: dict[str, Any], where: str) -> bytes:
+        lineage, serial = data.get("lineage"), data.get("serial")
+        return self.keys.open(data[crypto.FIELD], crypto.aad("state", lineage, serial), where)
 
     def _parse(self, raw: bytes) -> StateSnapshot:
         hint = (
@@ -166,6 +203,26 @@ class LocalBackend:
             raise StateError(
                 f"state file {self.description} is corrupt: {_json_problem(exc)}", hint=hint
             ) from exc
+        if isinstance(data, dict) and crypto.FIELD in data:
+            clear = data
+            plain = self._open_snapshot(data, f"state file {self.description}")
+            try:
+                data = json.loads(plain)
+            except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+                raise StateError(
+                    f"state file {self.description} is corrupt once decrypted: "
+                    f"{_json_problem(exc)}",
+                    hint=hint,
+                ) from exc
+            if not isinstance(data, dict) or (data.get("lineage"), data.get("serial")) != (
+                clear.get("lineage"),
+                clear.get("serial"),
+            ):
+                raise StateError(
+                    f"state file {self.description} does not match the lineage and serial it "
+                    "is filed under",
+                    hint=hint,
+                )
         try:
             return StateSnapshot.from_dict(data)
         except StateError as exc:
@@ -186,6 +243,8 @@ class LocalBackend:
     def _write_snapshot(self, snapshot: StateSnapshot) -> None:
         """Replace the snapshot file with this one, then drop the journal it includes."""
         data = self._encoder.encode(snapshot)
+        if self.keys.encrypting:
+            data = self._seal_snapshot(snapshot, data)
         self._replace_atomically(data)
         self._drop_journal()
 
@@ -229,7 +288,7 @@ class LocalBackend:
 
     def _read_stored(self) -> StateSnapshot | None:
         """The state as stored now (snapshot + journal), without changing what we know."""
-        other = LocalBackend(self.path)
+        other = LocalBackend(self.path, self.keys)
         try:
             return other.read()
         except FileNotFoundError:
@@ -264,9 +323,19 @@ class LocalBackend:
             else:
                 entry["set"][address] = record.to_dict()
         try:
-            line = (json.dumps(entry, sort_keys=True, ensure_ascii=False) + "\n").encode()
+            plain = json.dumps(entry, sort_keys=True, ensure_ascii=False).encode()
         except (TypeError, ValueError) as exc:
             raise StateError(f"cannot encode state as JSON: {exc}") from exc
+        if self.keys.encrypting:
+            sealed = {
+                "serial": entry["serial"],
+                "lineage": entry["lineage"],
+                crypto.FIELD: self.keys.seal(
+                    plain, crypto.aad("journal", entry["lineage"], entry["serial"])
+                ),
+            }
+            plain = json.dumps(sealed, sort_keys=True).encode()
+        line = plain + b"\n"
         try:
             self._append(line)
         except OSError as exc:
@@ -306,7 +375,8 @@ class LocalBackend:
         raise StateSaveError(
             f"{why}; nothing more is sent to the LMS. What the LMS acknowledged but state "
             f"could not store is kept in {shown}",
-            hint=f"once the disk is fixed: lmsctl state push {shown}, then run again",
+            hint=f"once the disk is fixed: lmsctl state push {shown}, then run again"
+            + self._keeper.privacy_note(),
             recovery_file=str(path),
         )
 
@@ -356,12 +426,81 @@ class LocalBackend:
         tmp_backup = folder / f".{self.backup_path.name}.{os.getpid()}.tmp"
         with contextlib.suppress(FileNotFoundError):
             tmp_backup.unlink()
+        if self.keys.encrypting:
+            sealed = self._sealed_copy(self.path.read_bytes(), self.path)
+            if sealed is not None:  # the file was in clear: its backup is not
+                _write_new_private(tmp_backup, sealed)
+                os.replace(tmp_backup, self.backup_path)
+                return
         try:
             os.link(self.path, tmp_backup)
         except OSError:
             shutil.copyfile(self.path, tmp_backup)
             os.chmod(tmp_backup, 0o600)
         os.replace(tmp_backup, self.backup_path)
+
+    def _sealed_copy(self, raw: bytes, path: Path) -> bytes | None:
+        """A snapshot file's content under the write key; None when it already is (or unreadable).
+
+        A file in clear, or under another key the backend can read (a rekey), is re-sealed.
+        """
+        try:
+            data = json.loads(raw)
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            return None
+        if not isinstance(data, dict):
+            return None
+        if crypto.FIELD not in data and not self.keys.encrypting:
+            return None
+        if crypto.FIELD in data:
+            if self.keys.is_current(data[crypto.FIELD]):
+                return None
+            raw = self._open_snapshot(data, f"state file {_display(path)}")
+            try:
+                data = json.loads(raw)
+            except (UnicodeDecodeError, json.JSONDecodeError):
+                return None
+        if not self.keys.encrypting:
+            return raw
+        envelope = self.keys.seal(raw, crypto.aad("state", data.get("lineage"), data.get("serial")))
+        head = {k: data.get(k) for k in ("format_version", "lineage", "serial")}
+        return _encode({**head, crypto.FIELD: envelope})
+
+    def rekey(self, keys: crypto.StateKeys) -> list[Path]:
+        """Re-encrypt the state (snapshot, journal, backup, recovery files) under ``keys.write``.
+
+        The caller holds the lock and ``self.keys`` reads the state as it is (old key, new key,
+        or in clear). Each file is replaced atomically: a crash leaves every file whole, under
+        the old key or the new one, and running rekey again finishes the job. The serial is
+        unchanged (the content is). Returns the files rewritten.
+        """
+        snapshot = self.read()
+        reader = self.keys
+        both = crypto.StateKeys(
+            write=keys.write, extra_read=tuple(reader.readers().values()), source=reader.source
+        )
+        done: list[Path] = []
+        try:
+            self.keys = both
+            if self.path.exists():
+                self._encoder = _StateEncoder()
+                self._write_snapshot(snapshot)  # the journal is folded in and removed
+                done.append(self.path)
+            if self.backup_path.exists():
+                sealed = self._sealed_copy(self.backup_path.read_bytes(), self.backup_path)
+                if sealed is not None:
+                    tmp = self.path.parent / f".{self.backup_path.name}.{os.getpid()}.tmp"
+                    with contextlib.suppress(FileNotFoundError):
+                        tmp.unlink()
+                    _write_new_private(tmp, sealed)
+                    os.replace(tmp, self.backup_path)
+                    _fsync_dir(self.path.parent)
+                    done.append(self.backup_path)
+        finally:
+            self.keys = keys
+            self._keeper.keys = keys
+        done.extend(rekey_recovery_files(self.path.parent, self.identity, reader, keys))
+        return done
 
     # -- lock ----------------------------------------------------------------------------------
 
@@ -578,6 +717,18 @@ class _StateEncoder:
             out_bytes = "".join(out).encode() + b' "resources": {}'
         suffix = (",\n" + ",\n".join(tail) if tail else "") + "\n}\n"
         return out_bytes + suffix.encode()
+
+
+def _write_new_private(path: Path, data: bytes) -> None:
+    fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+    try:
+        view = memoryview(data)
+        while view:
+            written = os.write(fd, view)
+            view = view[written:]
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def _encode(data: dict[str, Any]) -> bytes:

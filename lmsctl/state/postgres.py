@@ -44,7 +44,7 @@ from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict
 
 from lmsctl.errors import ConfigError, StateError, StateLockedError, StateSaveError
-from lmsctl.state import recovery
+from lmsctl.state import crypto, recovery
 from lmsctl.state.backend import LockInfo, check_can_write, wait_for_lock
 from lmsctl.state.dsn import DSN_ENV, describe_target, scrub
 from lmsctl.state.model import FORMAT_VERSION, ResourceRecord, StateSnapshot
@@ -90,6 +90,7 @@ class PostgresBackend:
         keep_versions: int = DEFAULT_KEEP_VERSIONS,
         recovery_dir: Path | None = None,
         connect_timeout: int = CONNECT_TIMEOUT,
+        keys: crypto.StateKeys | None = None,
     ) -> None:
         try:
             conninfo_to_dict(dsn)
@@ -115,7 +116,9 @@ class PostgresBackend:
         #: refuse the lock while a recovery file for this state waits (off for state push)
         self.check_recovery = True
         self.identity = f"postgres {self.host}/{self.database} {schema}.{workspace}"
-        self._keeper = recovery.RecoveryKeeper(recovery_dir, self.identity)
+        #: the encryption key(s); None: LMSCTL_STATE_KEY from the environment (unset: in clear)
+        self.keys = keys if keys is not None else crypto.StateKeys.from_environment()
+        self._keeper = recovery.RecoveryKeeper(recovery_dir, self.identity, self.keys)
         self._key = _advisory_key(schema, workspace)
         self._t = {
             name: sql.Identifier(schema, name)
@@ -272,13 +275,14 @@ class PostgresBackend:
                 [self.workspace],
             ).fetchall()
         lineage, serial, version, api_url, district_id = head
+        api_url, district_id = self._open_head(api_url, district_id)
         data = {
             "format_version": version,
             "lineage": lineage,
             "serial": serial,
             "api_url": api_url,
             "district_id": district_id,
-            "resources": dict(rows),
+            "resources": {a: self._open_record(a, r) for a, r in rows},
         }
         try:
             return StateSnapshot.from_dict(data)
@@ -304,8 +308,14 @@ class PostgresBackend:
                 ),
                 [self.workspace],
             ).fetchall()
-        stored = dict(rows)
-        changed = [a for a, r in snapshot.resources.items() if stored.get(a) != r.to_dict()]
+        raw = dict(rows)
+        stored = {a: self._open_record(a, r) for a, r in raw.items()}
+        # a record in clear (or under another key) is written again under the current key
+        changed = [
+            a
+            for a, r in snapshot.resources.items()
+            if stored.get(a) != r.to_dict() or not self._is_current(raw[a])
+        ]
         removed = [a for a in stored if a not in snapshot.resources]
         self._store(snapshot, [*changed, *removed], whole=replace)
 
@@ -368,7 +378,8 @@ class PostgresBackend:
             error = StateSaveError(
                 f"{why}; nothing more is sent to the LMS. What the LMS acknowledged but state "
                 f"could not store is kept in {shown}",
-                hint=f"when the database is back: lmsctl state push {shown}{where}, then run again",
+                hint=f"when the database is back: lmsctl state push {shown}{where}, then run "
+                "again" + self._keeper.privacy_note(),
                 recovery_file=str(path),
             )
         else:
@@ -449,7 +460,7 @@ class PostgresBackend:
                             "ws": self.workspace,
                             "a": address,
                             "s": new_serial,
-                            "r": _dumps(record.to_dict()),
+                            "r": self._seal_record(address, record.to_dict()),
                         },
                     )
             holder = self._lock or LockInfo.new("lmsctl")
@@ -467,8 +478,7 @@ class PostgresBackend:
                     "run": self._lock.id if self._lock is not None else self._run_id,
                     "s": new_serial,
                     "lineage": snapshot.lineage,
-                    "api_url": snapshot.api_url,
-                    "district_id": snapshot.district_id,
+                    **self._sealed_head(snapshot),
                     "holder": _dumps(_holder_dict(holder)),
                 },
             )
@@ -518,11 +528,10 @@ class PostgresBackend:
                 "new": new,
                 "expected": snapshot.serial,
                 "lineage": snapshot.lineage,
-                "api_url": snapshot.api_url,
-                "district_id": snapshot.district_id,
+                **self._sealed_head(snapshot),
                 "lock": lock_id,
                 "a": address,
-                "r": _dumps(record.to_dict()),
+                "r": self._seal_record(address, record.to_dict()),
                 "run": lock_id or self._run_id,
                 "holder": _dumps(_holder_dict(holder)),
             },
@@ -537,8 +546,7 @@ class PostgresBackend:
             "new": new_serial,
             "expected": snapshot.serial,
             "lineage": snapshot.lineage,
-            "api_url": snapshot.api_url,
-            "district_id": snapshot.district_id,
+            **self._sealed_head(snapshot),
             "fv": FORMAT_VERSION,
             "whole": whole,
             "lock": lock_id,
@@ -564,8 +572,7 @@ class PostgresBackend:
                     snapshot.lineage,
                     new_serial,
                     FORMAT_VERSION,
-                    snapshot.api_url,
-                    snapshot.district_id,
+                    *self._sealed_head(snapshot).values(),
                 ],
             ).rowcount
             if inserted == 1:
@@ -588,6 +595,156 @@ class PostgresBackend:
             f"{snapshot.serial} as this run expected; nothing was written",
             hint="another run wrote meanwhile: run plan again",
         )
+
+    # -- encryption ----------------------------------------------------------------------------
+
+    def _record_aad(self, address: str) -> bytes:
+        return crypto.aad("pg-record", self.workspace, address)
+
+    def _head_aad(self) -> bytes:
+        return crypto.aad("pg-header", self.workspace)
+
+    def _seal_record(self, address: str, data: dict[str, Any]) -> str:
+        """A record as the jsonb column holds it: in clear, or ``{"encrypted": envelope}``."""
+        if not self.keys.encrypting:
+            return _dumps(data)
+        plain = _dumps(data).encode()
+        return _dumps({crypto.FIELD: self.keys.seal(plain, self._record_aad(address))})
+
+    def _open_record(self, address: str, value: Any) -> Any:
+        if not isinstance(value, dict) or crypto.FIELD not in value:
+            return value
+        where = f"state record {address!r} in {self.description}"
+        plain = self.keys.open(value[crypto.FIELD], self._record_aad(address), where)
+        try:
+            return json.loads(plain)
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise StateError(f"{where} holds no JSON once decrypted") from exc
+
+    def _is_current(self, value: Any) -> bool:
+        if isinstance(value, dict) and crypto.FIELD in value:
+            return self.keys.is_current(value[crypto.FIELD])
+        return not self.keys.encrypting
+
+    def _sealed_head(self, snapshot: StateSnapshot) -> dict[str, str | None]:
+        """api_url and district_id as the columns hold them: when encrypted, both sealed in
+        ``api_url`` (an envelope as JSON text) and ``district_id`` NULL."""
+        if not self.keys.encrypting:
+            return {"api_url": snapshot.api_url, "district_id": snapshot.district_id}
+        plain = _dumps({"api_url": snapshot.api_url, "district_id": snapshot.district_id})
+        envelope = self.keys.seal(plain.encode(), self._head_aad())
+        return {"api_url": _dumps(envelope), "district_id": None}
+
+    def _open_head(self, api_url: Any, district_id: Any) -> tuple[str | None, str | None]:
+        if not (isinstance(api_url, str) and api_url.startswith('{"alg":')):
+            return api_url, district_id
+        where = f"the state header of {self.description}"
+        try:
+            envelope = json.loads(api_url)
+        except json.JSONDecodeError:
+            return api_url, district_id
+        plain = self.keys.open(envelope, self._head_aad(), where)
+        try:
+            data = json.loads(plain)
+            return data.get("api_url"), data.get("district_id")
+        except (UnicodeDecodeError, json.JSONDecodeError, AttributeError) as exc:
+            raise StateError(f"{where} holds no JSON once decrypted") from exc
+
+    def rekey(self, keys: crypto.StateKeys) -> list[str]:
+        """Re-encrypt every record, the header, the undo log and the history under ``keys``.
+
+        One transaction: a crash leaves the workspace as it was, or all of it re-encrypted.
+        ``self.keys`` must read what is stored now (old key, new key, or in clear); the caller
+        holds the lock. The serial is unchanged (the content is). Returns what was rewritten.
+        """
+        conn = self._db()
+        reader = self.keys
+        done: list[str] = []
+        try:
+            with self._errors("re-encrypting state"), conn.transaction():
+                self._rekey_rows(conn, keys, done)
+        except BaseException:
+            self.keys = reader  # nothing was committed: the rows are as they were
+            raise
+        self.keys = keys
+        self._keeper.keys = keys
+        if self.recovery_dir is not None:
+            done.extend(
+                str(p)
+                for p in recovery.rekey_recovery_files(
+                    self.recovery_dir, self.identity, reader, keys
+                )
+            )
+        return done
+
+    def _rekey_rows(
+        self, conn: psycopg.Connection[Any], keys: crypto.StateKeys, done: list[str]
+    ) -> None:
+        t = self._t
+        head = conn.execute(
+            sql.SQL("SELECT api_url, district_id FROM {workspaces} WHERE name = %s").format(**t),
+            [self.workspace],
+        ).fetchone()
+        if head is None:
+            return
+        api_url, district_id = self._open_head(*head)
+        rows = conn.execute(
+            sql.SQL("SELECT address, record FROM {resources} WHERE workspace = %s").format(**t),
+            [self.workspace],
+        ).fetchall()
+        befores = conn.execute(
+            sql.SQL(
+                "SELECT serial, address, before FROM {changes} WHERE workspace = %s "
+                "AND before IS NOT NULL"
+            ).format(**t),
+            [self.workspace],
+        ).fetchall()
+        versions = conn.execute(
+            sql.SQL(
+                "SELECT run_id, api_url, district_id FROM {versions} WHERE workspace = %s"
+            ).format(**t),
+            [self.workspace],
+        ).fetchall()
+        # everything is read (and checked) with the old keys before anything is written
+        opened_records = [(a, self._open_record(a, r)) for a, r in rows]
+        opened_befores = [(s, a, self._open_record(a, b)) for s, a, b in befores]
+        opened_versions = [(run, *self._open_head(u, d)) for run, u, d in versions]
+        self.keys = keys
+        head_now = StateSnapshot(lineage="", serial=0, api_url=api_url, district_id=district_id)
+        conn.execute(
+            sql.SQL(
+                "UPDATE {workspaces} SET api_url = %(api_url)s, district_id = %(district_id)s "
+                "WHERE name = %(ws)s"
+            ).format(**t),
+            {"ws": self.workspace, **self._sealed_head(head_now)},
+        )
+        done.append("header")
+        for address, data in opened_records:
+            conn.execute(
+                sql.SQL(
+                    "UPDATE {resources} SET record = %s::jsonb "
+                    "WHERE workspace = %s AND address = %s"
+                ).format(**t),
+                [self._seal_record(address, data), self.workspace, address],
+            )
+            done.append(address)
+        for serial, address, data in opened_befores:
+            conn.execute(
+                sql.SQL(
+                    "UPDATE {changes} SET before = %s::jsonb WHERE workspace = %s "
+                    "AND serial = %s AND address = %s"
+                ).format(**t),
+                [self._seal_record(address, data), self.workspace, serial, address],
+            )
+        for run, v_api_url, v_district in opened_versions:
+            kept = StateSnapshot(lineage="", serial=0, api_url=v_api_url, district_id=v_district)
+            conn.execute(
+                sql.SQL(
+                    "UPDATE {versions} SET api_url = %(api_url)s, district_id = %(district_id)s "
+                    "WHERE workspace = %(ws)s AND run_id = %(run)s"
+                ).format(**t),
+                {"ws": self.workspace, "run": run, **self._sealed_head(kept)},
+            )
 
     # -- lock ----------------------------------------------------------------------------------
 
@@ -801,12 +958,15 @@ class PostgresBackend:
                 [self.workspace, serial],
             ).fetchall()
         old = current.copy()
-        old.lineage, old.api_url, old.district_id = row
+        old.lineage = row[0]
+        old.api_url, old.district_id = self._open_head(row[1], row[2])
         for address, before in befores:
             if before is None:
                 old.resources.pop(address, None)
             else:
-                old.resources[address] = ResourceRecord.from_dict(before)
+                old.resources[address] = ResourceRecord.from_dict(
+                    self._open_record(address, before)
+                )
         return old
 
 

@@ -20,12 +20,15 @@ from pathlib import Path
 from typing import Any
 
 from lmsctl.errors import StateError
+from lmsctl.state import crypto
 from lmsctl.state.model import ResourceRecord, StateSnapshot
 from lmsctl.timeutil import format_api_datetime, utcnow
 
 KIND = "lmsctl-recovery"
 FORMAT_VERSION = 1
 PATTERN = "recovery-*.json"
+#: What an encrypted recovery file keeps in clear (to find the files of a backend without a key).
+CLEAR_FIELDS = ("kind", "format_version", "backend", "lineage", "base_serial", "created")
 
 
 @dataclass
@@ -99,11 +102,25 @@ class Recovery:
 class RecoveryKeeper:
     """Collects what failed saves could not store, and keeps it in one recovery file."""
 
-    def __init__(self, folder: Path | None, backend: str) -> None:
+    def __init__(
+        self, folder: Path | None, backend: str, keys: crypto.StateKeys | None = None
+    ) -> None:
         self.folder = folder
         self.backend = backend
+        #: None: LMSCTL_STATE_KEY from the environment
+        self.keys = keys if keys is not None else crypto.StateKeys.from_environment()
         self.recovery: Recovery | None = None
         self.path: Path | None = None
+
+    def privacy_note(self) -> str:
+        """What the error must add when the file holds students' grades in clear in a private
+        run (CI: plans there name no student, so neither may an artifact made of this file)."""
+        if self.keys.encrypting or not _private_run():
+            return ""
+        return (
+            f"; the file holds students' grades in clear: do not upload or share it, and set "
+            f"{crypto.KEY_ENV} so that recovery files are encrypted"
+        )
 
     def keep(self, snapshot: StateSnapshot, addresses: Iterable[str]) -> Path | None:
         """Add these records (as the snapshot has them now) to the file; its path, or None."""
@@ -127,35 +144,111 @@ class RecoveryKeeper:
             stamp = utcnow().strftime("%Y%m%dT%H%M%S%fZ")
             self.path = self.folder / f"recovery-{stamp}.json"
         try:
-            _write_private(self.path, self.recovery.to_dict())
+            _write_private(self.path, seal(self.recovery.to_dict(), self.keys))
         except OSError:
             return None
         return self.path
 
 
-def load(path: Path) -> Recovery:
-    """Read a recovery file; StateError naming it when it is not one."""
+def _private_run() -> bool:
+    """The run's privacy level for what it leaves behind, as for its errors (private in CI)."""
+    from lmsctl.errors import UsageError
+    from lmsctl.privacy import resolve_privacy
+
+    try:
+        return resolve_privacy(None, None, fmt="text", env=os.environ).private
+    except UsageError:
+        return True
+
+
+def seal(data: dict[str, Any], keys: crypto.StateKeys) -> dict[str, Any]:
+    """A recovery file's JSON form under the write key (as is when there is none)."""
+    if not keys.encrypting:
+        return data
+    clear = {k: data[k] for k in CLEAR_FIELDS if k in data}
+    plain = json.dumps(data, sort_keys=True, ensure_ascii=False).encode()
+    return {**clear, crypto.FIELD: keys.seal(plain, _aad(clear))}
+
+
+def _aad(clear: dict[str, Any]) -> bytes:
+    return crypto.aad("recovery", *(clear.get(k) for k in CLEAR_FIELDS))
+
+
+def _read_json(path: Path) -> Any:
     where = str(path)
     try:
-        data = json.loads(path.read_bytes())
+        return json.loads(path.read_bytes())
     except FileNotFoundError:
         raise StateError(f"recovery file {where} does not exist") from None
     except OSError as exc:
         raise StateError(f"cannot read {where}: {exc.strerror}") from exc
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise StateError(f"{where} is not an lmsctl recovery file (not JSON)") from exc
-    return Recovery.from_dict(data, where)
+
+
+def _open(data: Any, where: str, keys: crypto.StateKeys) -> Any:
+    if not isinstance(data, dict) or crypto.FIELD not in data:
+        return data
+    clear = {k: data[k] for k in CLEAR_FIELDS if k in data}
+    plain = keys.open(data[crypto.FIELD], _aad(clear), f"recovery file {where}")
+    try:
+        opened = json.loads(plain)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise StateError(f"{where} holds no JSON once decrypted") from exc
+    if not isinstance(opened, dict) or any(opened.get(k) != v for k, v in clear.items()):
+        raise StateError(f"{where} does not match the state it is filed under")
+    return opened
+
+
+def load(path: Path, keys: crypto.StateKeys | None = None) -> Recovery:
+    """Read a recovery file; StateError naming it when it is not one (or cannot be decrypted).
+
+    ``keys`` None: LMSCTL_STATE_KEY from the environment.
+    """
+    where = str(path)
+    keys = keys if keys is not None else crypto.StateKeys.from_environment()
+    return Recovery.from_dict(_open(_read_json(path), where, keys), where)
+
+
+def _backend_of(path: Path) -> str | None:
+    """The backend a recovery file belongs to (read in clear, no key needed); None if not one."""
+    try:
+        data = _read_json(path)
+    except StateError:
+        return None
+    if not isinstance(data, dict) or data.get("kind") != KIND:
+        return None
+    backend = data.get("backend")
+    return backend if isinstance(backend, str) else None
+
+
+def rekey_recovery_files(
+    folder: Path, backend: str, reader: crypto.StateKeys, keys: crypto.StateKeys
+) -> list[Path]:
+    """Re-encrypt this backend's recovery files in ``folder`` under ``keys`` (atomically each)."""
+    both = crypto.StateKeys(
+        write=keys.write, extra_read=tuple(reader.readers().values()), source=reader.source
+    )
+    done = []
+    for path in pending(folder, backend):
+        data = _read_json(path)
+        if isinstance(data, dict) and crypto.FIELD in data:
+            if keys.is_current(data[crypto.FIELD]):
+                continue
+        elif not keys.encrypting:
+            continue
+        opened = _open(data, str(path), both)
+        _write_private(path, seal(opened, keys))
+        done.append(path)
+    return done
 
 
 def pending(folder: Path, backend: str) -> list[Path]:
     """Recovery files in ``folder`` that belong to this backend, oldest first."""
     found = []
     for path in sorted(folder.glob(PATTERN)) if folder.is_dir() else []:
-        try:
-            if load(path).backend == backend:
-                found.append(path)
-        except StateError:
-            continue
+        if _backend_of(path) == backend:
+            found.append(path)
     return found
 
 
@@ -196,4 +289,12 @@ def _write_private(path: Path, data: dict[str, Any]) -> None:
         raise
 
 
-__all__ = ["Recovery", "RecoveryKeeper", "load", "pending", "refuse_pending"]
+__all__ = [
+    "Recovery",
+    "RecoveryKeeper",
+    "load",
+    "pending",
+    "refuse_pending",
+    "rekey_recovery_files",
+    "seal",
+]

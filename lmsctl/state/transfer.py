@@ -1,4 +1,4 @@
-"""Moving state as a whole: ``state migrate``, ``state push`` and ``state restore`` (no click).
+"""Moving state as a whole: ``state migrate``, ``push``, ``restore`` and ``rekey`` (no click).
 
 Each function holds the locks it needs, checks everything before it writes, and returns a small
 record of what it did for the CLI to render.
@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 from lmsctl.errors import StateError
-from lmsctl.state import recovery
+from lmsctl.state import crypto, recovery
 from lmsctl.state.backend import StateBackend
 from lmsctl.state.model import StateSnapshot
 
@@ -29,6 +29,23 @@ class ReplacingBackend(Protocol):
     """A backend that can store a snapshot over another lineage (``migrate --force``)."""
 
     def replace(self, snapshot: StateSnapshot) -> None: ...
+
+
+@runtime_checkable
+class RekeyingBackend(Protocol):
+    """A backend whose stored state can be re-encrypted under another key."""
+
+    keys: crypto.StateKeys
+
+    def rekey(self, keys: crypto.StateKeys) -> list[Any]: ...
+
+
+@dataclass(frozen=True)
+class Rekeyed:
+    target: str
+    old_kid: str | None  # None: it was in clear
+    new_kid: str | None  # None: it is in clear now (--decrypt)
+    rewritten: int  # files (local) or rows (postgres) re-encrypted
 
 
 @dataclass(frozen=True)
@@ -122,7 +139,7 @@ def push(
     """Store a recovery file's records into the state it came from, then remove the file."""
     from lmsctl.state import locked
 
-    kept = recovery.load(path)
+    kept = recovery.load(path, getattr(backend, "keys", None))
     with locked(backend, command, lock_timeout, pending_recovery=True):
         snapshot = backend.read()
         if snapshot.lineage != kept.lineage:
@@ -176,14 +193,50 @@ def restore(
     return Restored(backend.description, serial, old.serial, len(changed))
 
 
+def rekey(
+    backend: StateBackend,
+    target: crypto.StateKey | None,
+    *,
+    lock_timeout: float = 0.0,
+    command: str = "lmsctl state rekey",
+) -> Rekeyed:
+    """Re-encrypt all of the backend's state under ``target`` (None: store it in clear).
+
+    The backend reads with its own key (LMSCTL_STATE_KEY) and, so that an interrupted rekey can
+    be run again, with ``target`` too. Atomic per backend: postgres in one transaction; the
+    local files one by one, each replaced whole.
+    """
+    from lmsctl.state import locked
+
+    if not isinstance(backend, RekeyingBackend):  # pragma: no cover - all do
+        raise StateError(f"{backend.description} cannot be re-encrypted")
+    current = backend.keys
+    backend.keys = crypto.StateKeys(
+        write=current.write,
+        extra_read=(target,) if target is not None else (),
+        source=current.source,
+    )
+    with locked(backend, command, lock_timeout, pending_recovery=True):
+        rewritten = backend.rekey(crypto.StateKeys(write=target, source=current.source))
+    return Rekeyed(
+        target=backend.description,
+        old_kid=current.write.kid if current.write else None,
+        new_kid=target.kid if target else None,
+        rewritten=len(rewritten),
+    )
+
+
 __all__ = [
     "HistoryBackend",
     "Migrated",
     "Pushed",
+    "Rekeyed",
+    "RekeyingBackend",
     "ReplacingBackend",
     "Restored",
     "is_empty",
     "migrate",
     "push",
+    "rekey",
     "restore",
 ]

@@ -1,4 +1,4 @@
-"""lmsctl state list|show|rm|mv|history|restore|migrate|push, force-unlock: state by hand.
+"""lmsctl state list|show|rm|mv|history|restore|migrate|push|rekey|keygen, force-unlock.
 
 None of these talks to the LMS. They read lmsctl.yaml under --root to find the state (the
 sandbox's with the global --sandbox) and hold the state lock while they write.
@@ -18,14 +18,14 @@ from lmsctl.addresses import parse_address
 from lmsctl.cli.context import CliContext, pass_cli
 from lmsctl.cli.options import Seconds
 from lmsctl.config import load_config
-from lmsctl.errors import StateError, StateLockedError
+from lmsctl.errors import StateError, StateLockedError, UsageError
 from lmsctl.render.json import dumps_for_terminal
 from lmsctl.render.style import escape_controls
-from lmsctl.state import locked, open_backend
+from lmsctl.state import crypto, locked, open_backend
 from lmsctl.state.backend import LockInfo, StateBackend, pid_alive
 from lmsctl.state.model import ResourceStatus
 from lmsctl.state.ops import list_resources, move, remove, show
-from lmsctl.state.transfer import HistoryBackend, migrate, push, restore
+from lmsctl.state.transfer import HistoryBackend, migrate, push, rekey, restore
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -392,4 +392,69 @@ def push_(cli: CliContext, file: Path, force: bool, root: Path, lock_timeout: fl
         f"Pushed {done.records} assignment record(s) from {done.file} into {done.target} "
         f"(serial {done.serial}), and removed the file. Run plan (or apply) again to finish."
     )
+    return 0
+
+
+@state.command(
+    "rekey",
+    short_help="Encrypt the state, or re-encrypt it under a new key.",
+    epilog=(
+        "Examples: to encrypt state kept in clear, make a key with lmsctl state keygen, store "
+        "it as a secret, then: LMSCTL_STATE_KEY=<key> lmsctl state rekey. To rotate: "
+        "LMSCTL_STATE_KEY=<old> LMSCTL_STATE_NEW_KEY=<new> lmsctl state rekey, then use the "
+        "new key as LMSCTL_STATE_KEY."
+    ),
+)
+@click.option(
+    "--decrypt", is_flag=True, help="Store the state in clear again (turns encryption off)."
+)
+@_root_option
+@_lock_timeout_option
+@pass_cli
+def rekey_(cli: CliContext, decrypt: bool, root: Path, lock_timeout: float) -> int:
+    """Re-encrypt every state record (and the backup, history and recovery files) at once.
+
+    The state is read with LMSCTL_STATE_KEY (unset: it is in clear). It is written under
+    LMSCTL_STATE_NEW_KEY when that is set, else under LMSCTL_STATE_KEY (which encrypts what is
+    still in clear), or in clear with --decrypt. Atomic: an interrupted rekey leaves the state
+    readable, and running it again with the same keys finishes it.
+    """
+    new_key = crypto.key_from_environment(crypto.NEW_KEY_ENV)
+    if decrypt and new_key is not None:
+        raise UsageError(f"--decrypt stores the state in clear: unset {crypto.NEW_KEY_ENV}")
+    target = None if decrypt else new_key or crypto.key_from_environment(crypto.KEY_ENV)
+    if target is None and not decrypt:
+        raise UsageError(
+            f"no key to encrypt with: set {crypto.NEW_KEY_ENV} (to rotate) or "
+            f"{crypto.KEY_ENV} (to encrypt state kept in clear)",
+            hint="make a key with: lmsctl state keygen",
+        )
+    done = rekey(_backend(cli, root), target, lock_timeout=lock_timeout)
+    if done.new_kid is None:
+        click.echo(
+            f"Stored {done.target} in clear ({done.rewritten} part(s) rewritten). "
+            f"Unset {crypto.KEY_ENV} from now on."
+        )
+    else:
+        click.echo(
+            f"Encrypted {done.target} under key id {done.new_kid} ({done.rewritten} part(s) "
+            "rewritten)."
+        )
+        if done.old_kid != done.new_kid and new_key is not None:
+            click.echo(
+                f"Set {crypto.KEY_ENV} to the new key (the value of {crypto.NEW_KEY_ENV}) from "
+                "now on: the old key no longer reads this state. Plan files made before the "
+                "rekey still need the old key: make them again."
+            )
+    return 0
+
+
+@state.command(
+    "keygen",
+    short_help="Print a new random key for LMSCTL_STATE_KEY.",
+    epilog="Example: lmsctl state keygen > state.key  (then store it as a CI secret)",
+)
+def keygen() -> int:
+    """Print a new random 256-bit key (base64) for LMSCTL_STATE_KEY or LMSCTL_STATE_NEW_KEY."""
+    click.echo(crypto.StateKey.generate().export())
     return 0

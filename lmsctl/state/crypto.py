@@ -1,0 +1,199 @@
+"""Encryption at rest for state, plan and recovery files (AES-256-GCM).
+
+The key comes from the environment: ``LMSCTL_STATE_KEY`` holds 32 random bytes, written as
+base64 (44 characters) or hex (64 characters); ``lmsctl state keygen`` prints a new one (or
+``openssl rand -base64 32``). With the key set, everything lmsctl writes to state, plan files
+and recovery files is encrypted; without it, they are written in clear as before.
+
+Every ciphertext is one JSON object, the *envelope*::
+
+    {"alg": "AES-256-GCM", "kid": "<key id>", "data": "<base64 of nonce || ciphertext+tag>"}
+
+``kid`` is a short hash of the key (never the key), so a wrong key is named as such instead of
+failing as corruption. Each ciphertext is bound to its place by GCM's associated data (the
+state's lineage and serial, the workspace and record address, the kind of file), so records
+cannot be swapped or replayed elsewhere without failing authentication.
+
+Payloads are opaque bytes here: callers serialise their own records.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import os
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from lmsctl.errors import StateKeyError
+
+#: The environment variable that holds the key state is encrypted with.
+KEY_ENV = "LMSCTL_STATE_KEY"
+#: The key ``lmsctl state rekey`` re-encrypts to.
+NEW_KEY_ENV = "LMSCTL_STATE_NEW_KEY"
+ALG = "AES-256-GCM"
+KEY_BYTES = 32
+NONCE_BYTES = 12
+#: The field of a JSON document that holds its envelope.
+FIELD = "encrypted"
+
+
+@dataclass(frozen=True)
+class StateKey:
+    """One AES-256 key and its id."""
+
+    secret: bytes = field(repr=False)
+    kid: str
+
+    @classmethod
+    def from_bytes(cls, secret: bytes) -> StateKey:
+        digest = hashlib.sha256(b"lmsctl state key id\0" + secret).hexdigest()
+        return cls(secret=secret, kid=digest[:16])
+
+    @classmethod
+    def generate(cls) -> StateKey:
+        return cls.from_bytes(secrets.token_bytes(KEY_BYTES))
+
+    def export(self) -> str:
+        """The key as LMSCTL_STATE_KEY holds it (base64)."""
+        return base64.b64encode(self.secret).decode()
+
+
+def parse_key(text: str, *, name: str = KEY_ENV) -> StateKey:
+    """The key from its text form (base64 or hex of 32 bytes); StateKeyError if it is not one."""
+    value = text.strip()
+    raw: bytes | None = None
+    if len(value) == 2 * KEY_BYTES:
+        try:
+            raw = bytes.fromhex(value)
+        except ValueError:
+            raw = None
+    if raw is None:
+        b64 = value.replace("-", "+").replace("_", "/")
+        try:
+            raw = base64.b64decode(b64 + "=" * (-len(b64) % 4), validate=True)
+        except (binascii.Error, ValueError):
+            raw = None
+    if raw is None or len(raw) != KEY_BYTES:
+        raise StateKeyError(
+            f"{name} is not a valid state key: it must be {KEY_BYTES} random bytes as base64 "
+            f"(44 characters) or hex (64 characters)",
+            hint=f"make one with: lmsctl state keygen (or: openssl rand -base64 {KEY_BYTES})",
+        )
+    return StateKey.from_bytes(raw)
+
+
+def key_from_environment(
+    name: str = KEY_ENV, env: Mapping[str, str] | None = None
+) -> StateKey | None:
+    """The key in the environment variable ``name``, None when it is unset or empty."""
+    value = (os.environ if env is None else env).get(name, "").strip()
+    return parse_key(value, name=name) if value else None
+
+
+@dataclass(frozen=True)
+class StateKeys:
+    """The key new data is written with (None: in clear) and the keys that may read it."""
+
+    write: StateKey | None = None
+    extra_read: tuple[StateKey, ...] = ()
+    #: the variable the write key comes from, named in errors
+    source: str = KEY_ENV
+
+    @classmethod
+    def from_environment(cls, env: Mapping[str, str] | None = None) -> StateKeys:
+        return cls(write=key_from_environment(KEY_ENV, env))
+
+    @property
+    def encrypting(self) -> bool:
+        return self.write is not None
+
+    def readers(self) -> dict[str, StateKey]:
+        found = {k.kid: k for k in self.extra_read}
+        if self.write is not None:
+            found[self.write.kid] = self.write
+        return found
+
+    # -- envelopes -----------------------------------------------------------------------------
+
+    def seal(self, plain: bytes, aad: bytes) -> dict[str, str]:
+        """Encrypt with the write key; an envelope (the caller checked ``encrypting``)."""
+        key = self.write
+        if key is None:  # pragma: no cover - callers check
+            raise StateKeyError("no state key to encrypt with")
+        from cryptography.hazmat.primitives.ciphers.aead import AESGCM  # OpenSSL: only if used
+
+        nonce = os.urandom(NONCE_BYTES)
+        data = AESGCM(key.secret).encrypt(nonce, plain, aad)
+        return {"alg": ALG, "kid": key.kid, "data": base64.b64encode(nonce + data).decode()}
+
+    def open(self, envelope: Any, aad: bytes, where: str) -> bytes:
+        """Decrypt an envelope; StateKeyError naming ``where`` and what to set when it cannot."""
+        if (
+            not isinstance(envelope, dict)
+            or envelope.get("alg") != ALG
+            or not isinstance(envelope.get("kid"), str)
+            or not isinstance(envelope.get("data"), str)
+        ):
+            raise StateKeyError(
+                f"{where} is encrypted in a form this lmsctl does not know",
+                hint="upgrade lmsctl, or restore the file from a backup",
+            )
+        kid = envelope["kid"]
+        key = self.readers().get(kid)
+        if key is None:
+            if self.write is None:
+                raise StateKeyError(
+                    f"{where} is encrypted (key id {kid}) and {self.source} is not set",
+                    hint=f"set {self.source} to the key it was encrypted with",
+                )
+            raise StateKeyError(
+                f"{where} is encrypted with another key (key id {kid}) than {self.source} "
+                f"(key id {self.write.kid})",
+                hint=f"set {self.source} to the key it was encrypted with; after a rekey that "
+                "is the new key, and an interrupted rekey finishes when run again",
+            )
+        from cryptography.exceptions import InvalidTag
+        from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+        try:
+            raw = base64.b64decode(envelope["data"], validate=True)
+            return AESGCM(key.secret).decrypt(raw[:NONCE_BYTES], raw[NONCE_BYTES:], aad)
+        except (binascii.Error, ValueError, InvalidTag):
+            raise StateKeyError(
+                f"{where} fails its integrity check under key id {kid}: it was changed, "
+                "truncated or copied from another place",
+                hint="restore it from a backup; nothing was read from it",
+            ) from None
+
+    def is_current(self, envelope: Any) -> bool:
+        """True when ``envelope`` is sealed with the write key (or both are in clear)."""
+        if not is_envelope(envelope):
+            return self.write is None
+        return self.write is not None and envelope.get("kid") == self.write.kid
+
+
+def is_envelope(value: Any) -> bool:
+    return isinstance(value, dict) and value.get("alg") == ALG and "data" in value
+
+
+def aad(*parts: object) -> bytes:
+    """Associated data from the parts that place a ciphertext (NUL-separated)."""
+    return b"\0".join(str(p).encode() for p in ("lmsctl", *parts))
+
+
+__all__ = [
+    "ALG",
+    "FIELD",
+    "KEY_ENV",
+    "NEW_KEY_ENV",
+    "StateKey",
+    "StateKeys",
+    "aad",
+    "is_envelope",
+    "key_from_environment",
+    "parse_key",
+]
