@@ -488,15 +488,23 @@ class Executor:
 
         await self._commit(done, address)
 
+    # Every write records its intent first (the values about to be sent) and clears it when it
+    # records the result, so a run killed in between leaves evidence of its own write: the next
+    # plan takes a live value equal to an intent as applied by lmsctl, not as a teacher's edit
+    # (see lmsctl.plan.builder._with_intent). A write that fails keeps its intent: a PATCH
+    # answered 5xx or cut off may still have been carried out, and an intent whose value is not
+    # live is ignored by the plan and cleared by the next apply.
+
     async def _update(self, change: Change) -> None:
         record = self._record(change.address)
         assert record.assignment_id is not None
-        await self.client.update_assignment(
-            change.section_id, record.assignment_id, dict(change.body)
-        )
+        body = dict(change.body)
+        await self._commit(lambda: record.intend(body), change.address)
+        await self.client.update_assignment(change.section_id, record.assignment_id, body)
 
         def done() -> None:
-            record.applied.update(change.body)
+            record.applied.update(body)
+            record.forget_intent(body)
             record.updated_at = format_api_datetime(utcnow())
 
         await self._commit(done, change.address)
@@ -507,19 +515,25 @@ class Executor:
         if record.status is not ResourceStatus.CREATED or not record.assignment_id:
             raise StateError(f"{assignment} was not created")
         assert change.student is not None
-        await self.client.update_submission(
-            change.section_id, record.assignment_id, change.student, dict(change.body)
-        )
         student = change.student
+        body = dict(change.body)
+        await self._commit(lambda: record.intend(body, student), assignment)
+        await self.client.update_submission(change.section_id, record.assignment_id, student, body)
 
         def done() -> None:
-            record.grades.setdefault(student, {}).update(change.body)
+            record.grades.setdefault(student, {}).update(body)
+            record.forget_intent(body, student)
 
         await self._commit(done, assignment)
 
     async def _delete(self, change: Change) -> None:
         record = self._record(change.address)
         assert record.assignment_id is not None
+
+        def intent() -> None:
+            record.deleting = True
+
+        await self._commit(intent, change.address)
         with contextlib.suppress(ApiNotFoundError):  # already gone: the goal is reached
             await self.client.delete_assignment(change.section_id, record.assignment_id)
 
@@ -541,6 +555,9 @@ class Executor:
                 continue
             if fix.protect is not None:
                 record.protect = fix.protect
+            if fix.clear_delete:
+                record.deleting = False
+            record.forget_intent(fix.clear_intents, fix.student)
             target = (
                 record.applied if fix.student is None else record.grades.setdefault(fix.student, {})
             )
