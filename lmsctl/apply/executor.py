@@ -12,8 +12,8 @@ limiter. Safety rules:
   update or delete, each assignment's submissions right before that assignment's grades (one
   listing per assignment, or one GET when a single grade changes). A value that changed in the
   LMS since the plan was shown is not written: its outcome is ``stale``;
-- on stop (Ctrl-C / SIGTERM) no new call starts, in-flight ones finish (bounded wait), and
-  state is saved.
+- on ``stop()`` (the CLI calls it on Ctrl-C / SIGTERM) no new call starts and in-flight ones
+  finish; if the caller cancels the run instead, ``abandon()`` gives the result so far.
 """
 
 from __future__ import annotations
@@ -224,6 +224,21 @@ class Executor:
     @property
     def stopping(self) -> bool:
         return self._stopping
+
+    def abandon(self) -> ApplyResult:
+        """After the run was cancelled (in-flight calls abandoned): the result so far.
+
+        Every call that ended is already saved, and an abandoned write left its intent (a
+        create is marked unknown); state is stored once more as a whole. A save that had failed
+        ends the run with its error (its recovery file says what was not recorded).
+        """
+        self.result.interrupted = True
+        self._stopping = True
+        if self.save_error is not None:
+            raise self.save_error
+        with contextlib.suppress(LmsctlError):
+            self.backend.write(self.snapshot)
+        return self.result
 
     # -- state -----------------------------------------------------------------------------------
 
@@ -589,41 +604,3 @@ def _message(exc: BaseException) -> str:
     if isinstance(exc, ApiError):
         return f"{exc.status_code} {exc.message}"
     return str(exc)
-
-
-async def run_interruptible(executor: Executor) -> ApplyResult:
-    """Run the executor; Ctrl-C or SIGTERM stops it gracefully, a second one at once.
-
-    After the first signal no new call starts and in-flight calls get ``stop_wait`` seconds to
-    finish; then (or on a second signal) they are cancelled. State is saved either way.
-    """
-    import signal
-
-    loop = asyncio.get_running_loop()
-    task = asyncio.ensure_future(executor.run())
-
-    def on_signal() -> None:
-        if executor.stopping:
-            task.cancel()
-            return
-        executor.stop()
-        loop.call_later(executor.options.stop_wait, task.cancel)
-
-    installed = []
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        try:
-            loop.add_signal_handler(sig, on_signal)
-            installed.append(sig)
-        except (NotImplementedError, RuntimeError, ValueError):
-            pass
-    try:
-        return await task
-    except asyncio.CancelledError:
-        executor.result.interrupted = True
-        executor.stop()
-        with contextlib.suppress(LmsctlError):
-            executor.backend.write(executor.snapshot)
-        return executor.result
-    finally:
-        for sig in installed:
-            loop.remove_signal_handler(sig)
