@@ -198,6 +198,8 @@ class Executor:
         self._stopping = False
         #: the first save that failed (the run stops and ends with it)
         self.save_error: StateError | None = None
+        #: addresses of the writes the LMS carried out whose result could not be saved
+        self.unrecorded: list[str] = []
         self._write_lock = asyncio.Lock()
         self._failed_assignments: set[str] = set()
         # (phase, assignment id) -> the submissions listed just before that phase's writes
@@ -235,7 +237,7 @@ class Executor:
         self.result.interrupted = True
         self._stopping = True
         if self.save_error is not None:
-            raise self.save_error
+            raise self._save_failure()
         with contextlib.suppress(LmsctlError):
             self.backend.write(self.snapshot)
         return self.result
@@ -265,6 +267,20 @@ class Executor:
         async with self._write_lock:
             mutate()
             self._save(*addresses)
+
+    async def _record_result(
+        self, change: Change, mutate: Callable[[], None], *addresses: str
+    ) -> None:
+        """Record what a write the API acknowledged did. A failed save does not make the write
+        fail (it was carried out): the change is reported done but unrecorded, and the run
+        ends naming it (its record is in the backend's recovery file, or in memory)."""
+        try:
+            await self._commit(mutate, *addresses)
+        except StateError as exc:
+            self.unrecorded.append(change.address)
+            raise _Unrecorded(
+                "carried out in the LMS, but not recorded in state: " + _message(exc)
+            ) from exc
 
     # -- reporting -------------------------------------------------------------------------------
 
@@ -297,8 +313,27 @@ class Executor:
             self.result.seconds = time.monotonic() - start
             self.result.interrupted = self._stopping
         if self.save_error is not None:
-            raise self.save_error
+            raise self._save_failure()
         return self.result
+
+    def _save_failure(self) -> StateError:
+        """The first failed save, naming the writes it left unrecorded.
+
+        The rule: once a save fails, no new write starts (``_save`` sets the stop before any
+        other call can begin); the writes already in flight finish, and those the LMS carried
+        out are listed here, their records kept for ``lmsctl state push``.
+        """
+        exc = self.save_error
+        assert exc is not None
+        if not self.unrecorded:
+            return exc
+        names = ", ".join(sorted(self.unrecorded))
+        return StateSaveError(
+            f"{exc}. {len(self.unrecorded)} write(s) reached the LMS but are not recorded in "
+            f"state: {names}",
+            hint=exc.hint,
+            recovery_file=getattr(exc, "recovery_file", None),
+        )
 
     async def _phase(self, batch: list[Change]) -> None:
         gate = asyncio.Semaphore(max(1, self.options.parallelism))
@@ -329,6 +364,8 @@ class Executor:
                         self._finish(change, Outcome.STALE, stale, t0)
                         return
                     await handlers[change.action](change)
+                except _Unrecorded as exc:
+                    self._finish(change, Outcome.DONE, str(exc), t0)
                 except OutcomeUnknownError as exc:
                     self._finish(change, Outcome.UNKNOWN, str(exc), t0)
                 except (ApiError, LmsctlError) as exc:
@@ -501,7 +538,7 @@ class Executor:
             record.created_at = str(created.get("created") or now)
             record.updated_at = record.created_at
 
-        await self._commit(done, address)
+        await self._record_result(change, done, address)
 
     # Every write records its intent first (the values about to be sent) and clears it when it
     # records the result, so a run killed in between leaves evidence of its own write: the next
@@ -522,7 +559,7 @@ class Executor:
             record.forget_intent(body)
             record.updated_at = format_api_datetime(utcnow())
 
-        await self._commit(done, change.address)
+        await self._record_result(change, done, change.address)
 
     async def _grade(self, change: Change) -> None:
         assignment = f"{change.section_id}/{change.key}"
@@ -539,7 +576,7 @@ class Executor:
             record.grades.setdefault(student, {}).update(body)
             record.forget_intent(body, student)
 
-        await self._commit(done, assignment)
+        await self._record_result(change, done, assignment)
 
     async def _delete(self, change: Change) -> None:
         record = self._record(change.address)
@@ -555,7 +592,7 @@ class Executor:
         def done() -> None:
             self.snapshot.resources.pop(change.address, None)
 
-        await self._commit(done, change.address)
+        await self._record_result(change, done, change.address)
 
     def _fix_addresses(self) -> list[str]:
         return list(dict.fromkeys(fix.address for fix in self.plan.state_fixes))
@@ -581,6 +618,10 @@ class Executor:
                 target.pop(name, None)
             if fix.student is not None and not target:
                 record.grades.pop(fix.student, None)
+
+
+class _Unrecorded(LmsctlError):
+    """A write the LMS carried out whose result state could not store (reported done)."""
 
 
 def _what_changed(change: Change, live: Mapping[str, Any]) -> str:
