@@ -85,6 +85,15 @@ class SignalGuard:
         finally:
             self._blocking -= 1
 
+    @staticmethod
+    def can_wait_on(stream: Any) -> bool:
+        """True when ``read_line`` can wait on ``stream`` (it has a file descriptor)."""
+        try:
+            stream.fileno()
+        except (AttributeError, OSError, ValueError):
+            return False
+        return True
+
     def read_line(self, prompt: str, write: Callable[[str], None]) -> str:
         """Ask on the terminal; a stop signal interrupts the wait at once (KeyboardInterrupt).
 

@@ -80,12 +80,17 @@ def _confirm(auto_approve: bool) -> None:
             hint="review the plan and re-run with --auto-approve, or apply a saved plan file",
         )
     # Ctrl-C / SIGTERM abort the prompt at once (exit 130, nothing changed, lock released).
-    try:
-        answer = signals.current().read_line(
-            "Apply these changes? (yes/no): ", lambda text: click.echo(text, nl=False)
-        )
-    except EOFError:
-        answer = ""
+    guard = signals.current()
+    if guard.can_wait_on(sys.stdin):
+        try:
+            answer = guard.read_line(
+                "Apply these changes? (yes/no): ", lambda text: click.echo(text, nl=False)
+            )
+        except EOFError:
+            answer = ""
+    else:  # a terminal without a file descriptor (an embedding program's): click's prompt
+        with guard.blocking():
+            answer = click.prompt("Apply these changes? (yes/no)", default="", show_default=False)
     if answer.strip().lower() != "yes":
         # as Terraform: only "yes" applies; anything else changes nothing and exits 1
         click.echo("Apply cancelled.")
