@@ -12,8 +12,8 @@ limiter. Safety rules:
   update or delete, each assignment's submissions right before that assignment's grades (one
   listing per assignment, or one GET when a single grade changes). A value that changed in the
   LMS since the plan was shown is not written: its outcome is ``stale``;
-- on stop (Ctrl-C / SIGTERM) no new call starts, in-flight ones finish (bounded wait), and
-  state is saved.
+- on ``stop()`` (the CLI calls it on Ctrl-C / SIGTERM) no new call starts and in-flight ones
+  finish; if the caller cancels the run instead, ``abandon()`` gives the result so far.
 """
 
 from __future__ import annotations
@@ -198,6 +198,8 @@ class Executor:
         self._stopping = False
         #: the first save that failed (the run stops and ends with it)
         self.save_error: StateError | None = None
+        #: addresses of the writes the LMS carried out whose result could not be saved
+        self.unrecorded: list[str] = []
         self._write_lock = asyncio.Lock()
         self._failed_assignments: set[str] = set()
         # (phase, assignment id) -> the submissions listed just before that phase's writes
@@ -225,6 +227,21 @@ class Executor:
     def stopping(self) -> bool:
         return self._stopping
 
+    def abandon(self) -> ApplyResult:
+        """After the run was cancelled (in-flight calls abandoned): the result so far.
+
+        Every call that ended is already saved, and an abandoned write left its intent (a
+        create is marked unknown); state is stored once more as a whole. A save that had failed
+        ends the run with its error (its recovery file says what was not recorded).
+        """
+        self.result.interrupted = True
+        self._stopping = True
+        if self.save_error is not None:
+            raise self._save_failure()
+        with contextlib.suppress(LmsctlError):
+            self.backend.write(self.snapshot)
+        return self.result
+
     # -- state -----------------------------------------------------------------------------------
 
     def _save(self, *addresses: str) -> None:
@@ -250,6 +267,20 @@ class Executor:
         async with self._write_lock:
             mutate()
             self._save(*addresses)
+
+    async def _record_result(
+        self, change: Change, mutate: Callable[[], None], *addresses: str
+    ) -> None:
+        """Record what a write the API acknowledged did. A failed save does not make the write
+        fail (it was carried out): the change is reported done but unrecorded, and the run
+        ends naming it (its record is in the backend's recovery file, or in memory)."""
+        try:
+            await self._commit(mutate, *addresses)
+        except StateError as exc:
+            self.unrecorded.append(change.address)
+            raise _Unrecorded(
+                "carried out in the LMS, but not recorded in state: " + _message(exc)
+            ) from exc
 
     # -- reporting -------------------------------------------------------------------------------
 
@@ -282,8 +313,27 @@ class Executor:
             self.result.seconds = time.monotonic() - start
             self.result.interrupted = self._stopping
         if self.save_error is not None:
-            raise self.save_error
+            raise self._save_failure()
         return self.result
+
+    def _save_failure(self) -> StateError:
+        """The first failed save, naming the writes it left unrecorded.
+
+        The rule: once a save fails, no new write starts (``_save`` sets the stop before any
+        other call can begin); the writes already in flight finish, and those the LMS carried
+        out are listed here, their records kept for ``lmsctl state push``.
+        """
+        exc = self.save_error
+        assert exc is not None
+        if not self.unrecorded:
+            return exc
+        names = ", ".join(sorted(self.unrecorded))
+        return StateSaveError(
+            f"{exc}. {len(self.unrecorded)} write(s) reached the LMS but are not recorded in "
+            f"state: {names}",
+            hint=exc.hint,
+            recovery_file=getattr(exc, "recovery_file", None),
+        )
 
     async def _phase(self, batch: list[Change]) -> None:
         gate = asyncio.Semaphore(max(1, self.options.parallelism))
@@ -314,6 +364,8 @@ class Executor:
                         self._finish(change, Outcome.STALE, stale, t0)
                         return
                     await handlers[change.action](change)
+                except _Unrecorded as exc:
+                    self._finish(change, Outcome.DONE, str(exc), t0)
                 except OutcomeUnknownError as exc:
                     self._finish(change, Outcome.UNKNOWN, str(exc), t0)
                 except (ApiError, LmsctlError) as exc:
@@ -486,20 +538,28 @@ class Executor:
             record.created_at = str(created.get("created") or now)
             record.updated_at = record.created_at
 
-        await self._commit(done, address)
+        await self._record_result(change, done, address)
+
+    # Every write records its intent first (the values about to be sent) and clears it when it
+    # records the result, so a run killed in between leaves evidence of its own write: the next
+    # plan takes a live value equal to an intent as applied by lmsctl, not as a teacher's edit
+    # (see lmsctl.plan.builder._with_intent). A write that fails keeps its intent: a PATCH
+    # answered 5xx or cut off may still have been carried out, and an intent whose value is not
+    # live is ignored by the plan and cleared by the next apply.
 
     async def _update(self, change: Change) -> None:
         record = self._record(change.address)
         assert record.assignment_id is not None
-        await self.client.update_assignment(
-            change.section_id, record.assignment_id, dict(change.body)
-        )
+        body = dict(change.body)
+        await self._commit(lambda: record.intend(body), change.address)
+        await self.client.update_assignment(change.section_id, record.assignment_id, body)
 
         def done() -> None:
-            record.applied.update(change.body)
+            record.applied.update(body)
+            record.forget_intent(body)
             record.updated_at = format_api_datetime(utcnow())
 
-        await self._commit(done, change.address)
+        await self._record_result(change, done, change.address)
 
     async def _grade(self, change: Change) -> None:
         assignment = f"{change.section_id}/{change.key}"
@@ -507,26 +567,32 @@ class Executor:
         if record.status is not ResourceStatus.CREATED or not record.assignment_id:
             raise StateError(f"{assignment} was not created")
         assert change.student is not None
-        await self.client.update_submission(
-            change.section_id, record.assignment_id, change.student, dict(change.body)
-        )
         student = change.student
+        body = dict(change.body)
+        await self._commit(lambda: record.intend(body, student), assignment)
+        await self.client.update_submission(change.section_id, record.assignment_id, student, body)
 
         def done() -> None:
-            record.grades.setdefault(student, {}).update(change.body)
+            record.grades.setdefault(student, {}).update(body)
+            record.forget_intent(body, student)
 
-        await self._commit(done, assignment)
+        await self._record_result(change, done, assignment)
 
     async def _delete(self, change: Change) -> None:
         record = self._record(change.address)
         assert record.assignment_id is not None
+
+        def intent() -> None:
+            record.deleting = True
+
+        await self._commit(intent, change.address)
         with contextlib.suppress(ApiNotFoundError):  # already gone: the goal is reached
             await self.client.delete_assignment(change.section_id, record.assignment_id)
 
         def done() -> None:
             self.snapshot.resources.pop(change.address, None)
 
-        await self._commit(done, change.address)
+        await self._record_result(change, done, change.address)
 
     def _fix_addresses(self) -> list[str]:
         return list(dict.fromkeys(fix.address for fix in self.plan.state_fixes))
@@ -541,6 +607,9 @@ class Executor:
                 continue
             if fix.protect is not None:
                 record.protect = fix.protect
+            if fix.clear_delete:
+                record.deleting = False
+            record.forget_intent(fix.clear_intents, fix.student)
             target = (
                 record.applied if fix.student is None else record.grades.setdefault(fix.student, {})
             )
@@ -549,6 +618,10 @@ class Executor:
                 target.pop(name, None)
             if fix.student is not None and not target:
                 record.grades.pop(fix.student, None)
+
+
+class _Unrecorded(LmsctlError):
+    """A write the LMS carried out whose result state could not store (reported done)."""
 
 
 def _what_changed(change: Change, live: Mapping[str, Any]) -> str:
@@ -572,41 +645,3 @@ def _message(exc: BaseException) -> str:
     if isinstance(exc, ApiError):
         return f"{exc.status_code} {exc.message}"
     return str(exc)
-
-
-async def run_interruptible(executor: Executor) -> ApplyResult:
-    """Run the executor; Ctrl-C or SIGTERM stops it gracefully, a second one at once.
-
-    After the first signal no new call starts and in-flight calls get ``stop_wait`` seconds to
-    finish; then (or on a second signal) they are cancelled. State is saved either way.
-    """
-    import signal
-
-    loop = asyncio.get_running_loop()
-    task = asyncio.ensure_future(executor.run())
-
-    def on_signal() -> None:
-        if executor.stopping:
-            task.cancel()
-            return
-        executor.stop()
-        loop.call_later(executor.options.stop_wait, task.cancel)
-
-    installed = []
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        try:
-            loop.add_signal_handler(sig, on_signal)
-            installed.append(sig)
-        except (NotImplementedError, RuntimeError, ValueError):
-            pass
-    try:
-        return await task
-    except asyncio.CancelledError:
-        executor.result.interrupted = True
-        executor.stop()
-        with contextlib.suppress(LmsctlError):
-            executor.backend.write(executor.snapshot)
-        return executor.result
-    finally:
-        for sig in installed:
-            loop.remove_signal_handler(sig)

@@ -6,6 +6,7 @@ core call, renders the result and returns an exit code. Only this package import
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import importlib
 import os
@@ -16,6 +17,7 @@ from collections.abc import Callable
 import click
 
 from lmsctl import __version__
+from lmsctl.cli import signals
 from lmsctl.cli.context import CliContext
 from lmsctl.errors import LmsctlError
 from lmsctl.privacy import Scrubber, resolve_privacy
@@ -171,7 +173,13 @@ def run(argv: list[str] | None = None, *, clock: Callable[[], dt.datetime] | Non
         return obj.scrubber
 
     try:
-        rv = cli.main(args=args, prog_name="lmsctl", standalone_mode=False, obj=obj)
+        with signals.guarded() as guard:  # Ctrl-C and SIGTERM for the command's whole life
+            try:
+                rv = cli.main(args=args, prog_name="lmsctl", standalone_mode=False, obj=obj)
+            except asyncio.CancelledError:
+                if not guard.signalled:
+                    raise
+                raise KeyboardInterrupt from None  # a loop the signal stopped (import, pull)
     except click.exceptions.Abort:
         click.echo("Aborted.", err=True)
         return EXIT_INTERRUPTED

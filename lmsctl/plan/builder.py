@@ -568,9 +568,11 @@ class PlanBuilder:
         changed: list[FieldChange] = []
         fix_set: dict[str, Any] = {}
         unchanged = 0
+        clear: list[str] = []
         for name, want in fields.items():
-            applied = record.applied.get(name, MISSING)
+            recorded = record.applied.get(name, MISSING)
             have = live.get(name)
+            applied = self._with_intent(name, recorded, record.intended.get(name), have)
             fc = self._field(
                 spec.address,
                 title,
@@ -583,15 +585,25 @@ class PlanBuilder:
             )
             if fc is None:
                 unchanged += 1
-                stale = applied is MISSING or not self._same(name, applied, want)
+                stale = recorded is MISSING or not self._same(name, recorded, want)
                 if stale and self._same(name, want, have):
                     fix_set[name] = want
+                if name in record.intended:
+                    clear.append(name)
             else:
-                changed.append(fc)
+                changed.append(fc)  # its write records (and clears) the intent
         drop = tuple(sorted(f for f in record.applied if f not in fields))
-        if fix_set or drop:
+        clear.extend(f for f in sorted(record.intended) if f not in fields)
+        if fix_set or drop or clear or record.deleting:
             acc.fixes.append(
-                StateFix(address=spec.address, student=None, set_fields=fix_set, drop_fields=drop)
+                StateFix(
+                    address=spec.address,
+                    student=None,
+                    set_fields=fix_set,
+                    drop_fields=drop,
+                    clear_intents=tuple(clear),
+                    clear_delete=record.deleting,  # it is still live: the DELETE never happened
+                )
             )
         if not changed:
             return
@@ -670,6 +682,23 @@ class PlanBuilder:
             ConflictReason.BOTH_CHANGED,
         )
 
+    def _with_intent(
+        self, name: str, recorded: Any, sent: list[Any] | None, live: Any, *, grade: bool = False
+    ) -> Any:
+        """The last-applied value of a field for the three-way diff, intents considered.
+
+        The rule: lmsctl records each value it is about to write (an intent) before sending it,
+        and records it as applied once the API acknowledges it. A run killed in between leaves
+        the intent. When the live value is one of the intended values (as the district's LMS
+        echoes it: rounding, omitted defaults), the write reached the LMS: that value counts as
+        applied (and the next apply records it), so lmsctl's own write never reads as a
+        teacher's change. Any other live value is judged against what was recorded as applied,
+        by the usual three-way rules (a teacher's edit is still drift or a conflict).
+        """
+        if sent and any(self._same(name, value, live, grade=grade) for value in sent):
+            return live
+        return recorded
+
     def _same(self, name: str, a: Any, b: Any, *, grade: bool = False) -> bool:
         resource = Resource.GRADE if grade else Resource.ASSIGNMENT
         return equal(name, a, b, self.lms_type, resource)
@@ -724,12 +753,17 @@ class PlanBuilder:
                 continue
             live_sub: Mapping[str, Any] = sub or {}
             applied_grade = record.grades.get(uid) or {}
+            sent = record.intended_grades.get(uid) or {}
             changed: list[FieldChange] = []
             fix_set: dict[str, Any] = {}
+            clear: list[str] = []
             unchanged = 0
             for name, value in grade.fields.items():
                 want = to_wire(name, value, Resource.GRADE)
-                applied = applied_grade.get(name, MISSING)
+                recorded = applied_grade.get(name, MISSING)
+                applied = self._with_intent(
+                    name, recorded, sent.get(name), live_sub.get(name), grade=True
+                )
                 fc = self._field(
                     address,
                     names.get(uid) or uid,
@@ -742,16 +776,23 @@ class PlanBuilder:
                 )
                 if fc is None:
                     unchanged += 1
-                    stale = applied is MISSING or not self._same(name, applied, want, grade=True)
+                    stale = recorded is MISSING or not self._same(name, recorded, want, grade=True)
                     if stale and self._same(name, want, live_sub.get(name), grade=True):
                         fix_set[name] = want
+                    if name in sent:
+                        clear.append(name)
                 else:
-                    changed.append(fc)
+                    changed.append(fc)  # its write records (and clears) the intent
             drop = tuple(sorted(f for f in applied_grade if f not in grade.fields))
-            if fix_set or drop:
+            clear.extend(f for f in sorted(sent) if f not in grade.fields)
+            if fix_set or drop or clear:
                 acc.fixes.append(
                     StateFix(
-                        address=spec.address, student=uid, set_fields=fix_set, drop_fields=drop
+                        address=spec.address,
+                        student=uid,
+                        set_fields=fix_set,
+                        drop_fields=drop,
+                        clear_intents=tuple(clear),
                     )
                 )
             if not changed:
@@ -779,14 +820,17 @@ class PlanBuilder:
                     depends_on=spec.address if uid in newly_assigned else None,
                 )
             )
-        for uid, applied_grade in sorted(record.grades.items()):
-            if uid not in wanted_students and applied_grade:
+        for uid in sorted(set(record.grades) | set(record.intended_grades)):
+            applied_grade = record.grades.get(uid) or {}
+            sent = record.intended_grades.get(uid) or {}
+            if uid not in wanted_students and (applied_grade or sent):
                 acc.fixes.append(
                     StateFix(
                         address=spec.address,
                         student=uid,
                         drop_fields=tuple(sorted(applied_grade)),
                         why=Reason.NO_LONGER_MANAGED,
+                        clear_intents=tuple(sorted(sent)),
                     )
                 )
 

@@ -216,6 +216,10 @@ class StateFix:
     forget: bool = False  # remove the record (e.g. an assignment already gone from the LMS)
     protect: bool | None = None  # record the manifest's ``protect`` flag (None: unchanged)
     why: Reason | None = None
+    #: intents resolved by the plan (fields of the assignment, or of ``student``'s grade): the
+    #: confirmed ones are in ``set_fields``; the rest did not reach the LMS or were overwritten
+    clear_intents: tuple[str, ...] = ()
+    clear_delete: bool = False  # a DELETE that did not happen: the assignment is still live
 
 
 @dataclass(frozen=True)

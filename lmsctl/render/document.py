@@ -189,6 +189,8 @@ def plan_to_document(plan: Plan) -> dict[str, Any]:
                 "protect": f.protect,
                 "why": f.why.value if f.why is not None else None,
                 "reason": REASON_WORDS[f.why] if f.why is not None else "",
+                **({"clear_intents": list(f.clear_intents)} if f.clear_intents else {}),
+                **({"clear_delete": True} if f.clear_delete else {}),
             }
             for f in plan.state_fixes
         ],
@@ -239,6 +241,8 @@ def plan_from_document(doc: Mapping[str, Any]) -> Plan:
                     forget=bool(f.get("forget", False)),
                     protect=f.get("protect"),
                     why=Reason(f["why"]) if f.get("why") else None,
+                    clear_intents=tuple(f.get("clear_intents") or ()),
+                    clear_delete=bool(f.get("clear_delete", False)),
                 )
                 for f in doc.get("state_fixes", [])
             ),

@@ -18,6 +18,7 @@ from __future__ import annotations
 import copy as _copy
 import enum
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -56,6 +57,34 @@ class ResourceRecord:
     #: adopted with ``lmsctl import`` (made by someone else): Google Classroom lets only the app
     #: that created an assignment change it, its grades or delete it
     adopted: bool = False
+    #: intents: values lmsctl is sending, recorded before each write and cleared when the write
+    #: is recorded as applied. After a crash, a live value equal to one of them is lmsctl's own
+    #: unrecorded write, not a teacher's. assignment field -> values sent (oldest first)
+    intended: dict[str, list[Any]] = field(default_factory=dict)
+    #: student user id -> {grade field -> values sent (oldest first)}
+    intended_grades: dict[str, dict[str, list[Any]]] = field(default_factory=dict)
+    #: a DELETE was about to be sent (or was sent) and its answer not recorded
+    deleting: bool = False
+
+    @property
+    def has_intent(self) -> bool:
+        return bool(self.intended or self.intended_grades or self.deleting)
+
+    def intend(self, values: dict[str, Any], student: str | None = None) -> None:
+        """Record that ``values`` are about to be sent (before the write)."""
+        target = self.intended if student is None else self.intended_grades.setdefault(student, {})
+        for name, value in values.items():
+            sent = target.setdefault(name, [])
+            if value not in sent:
+                sent.append(_copy.deepcopy(value))
+
+    def forget_intent(self, names: Iterable[str], student: str | None = None) -> None:
+        """Drop the intents of ``names`` (the write is recorded, refused, or resolved by a plan)."""
+        target = self.intended if student is None else self.intended_grades.get(student, {})
+        for name in names:
+            target.pop(name, None)
+        if student is not None and not target:
+            self.intended_grades.pop(student, None)
 
     @property
     def address(self) -> str:
@@ -77,6 +106,15 @@ class ResourceRecord:
             data["protect"] = True
         if self.adopted:
             data["adopted"] = True
+        intent: dict[str, Any] = {}
+        if self.intended:
+            intent["fields"] = self.intended
+        if self.intended_grades:
+            intent["grades"] = self.intended_grades
+        if self.deleting:
+            intent["delete"] = True
+        if intent:  # optional: state without it (older lmsctl's) reads as "no intent"
+            data["intent"] = intent
         return data
 
     @classmethod
@@ -110,6 +148,7 @@ class ResourceRecord:
         adopted = data.get("adopted", False)
         if not isinstance(adopted, bool):
             raise StateError(f"{where}: 'adopted' must be true or false")
+        intended, intended_grades, deleting = _intent(data.get("intent"), where)
         return cls(
             section_id=section_id,
             key=key,
@@ -122,7 +161,35 @@ class ResourceRecord:
             intent_at=_opt_str(data, "intent_at", where),
             protect=protect,
             adopted=adopted,
+            intended=intended,
+            intended_grades=intended_grades,
+            deleting=deleting,
         )
+
+
+def _intent(
+    raw: Any, where: str
+) -> tuple[dict[str, list[Any]], dict[str, dict[str, list[Any]]], bool]:
+    """The optional ``intent`` object of a record: fields, grades, delete."""
+    if raw is None:
+        return {}, {}, False
+    if not isinstance(raw, dict):
+        raise StateError(f"{where}: 'intent' must be an object, found {_kind(raw)}")
+
+    def values(obj: Any, what: str) -> dict[str, list[Any]]:
+        if not isinstance(obj, dict) or not all(isinstance(v, list) for v in obj.values()):
+            raise StateError(f"{where}: {what} must map each field to a list of values")
+        return {str(k): _copy.deepcopy(v) for k, v in obj.items()}
+
+    fields = values(raw.get("fields", {}), "intent.fields")
+    grades_raw = raw.get("grades", {})
+    if not isinstance(grades_raw, dict):
+        raise StateError(f"{where}: intent.grades must be an object, found {_kind(grades_raw)}")
+    grades = {str(s): values(v, f"intent.grades of {s!r}") for s, v in grades_raw.items()}
+    delete = raw.get("delete", False)
+    if not isinstance(delete, bool):
+        raise StateError(f"{where}: intent.delete must be true or false")
+    return fields, grades, delete
 
 
 @dataclass

@@ -7,6 +7,7 @@ says) leaves no duplicate assignment and every grade as the manifests say.
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import re
@@ -15,20 +16,28 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
+import httpx
 import pytest
 
+from lmsctl.sandbox import DEMO_TOKEN, SandboxConfig, running_server
 from lmsctl.state.local import LocalBackend
 from lmsctl.state.model import StateSnapshot
 from tests.e2e.conftest import SandboxPeek
-from tests.e2e.workload import check_converged, resolve_unknown, write_workload
+from tests.e2e.workload import check_converged, resolve_unknown, state_records, write_workload
 
 
-def _start(root: Path, *extra: str) -> subprocess.Popen[str]:
+def _start(
+    root: Path, *extra: str, connect: tuple[str, ...] = ("--sandbox",)
+) -> subprocess.Popen[str]:
     env = {**os.environ, "NO_COLOR": "1"}
-    env.pop("CLEVER_TOKEN", None)
+    if connect == ("--sandbox",):
+        env.pop("CLEVER_TOKEN", None)
+    else:
+        env["CLEVER_TOKEN"] = DEMO_TOKEN
     return subprocess.Popen(
-        [sys.executable, "-m", "lmsctl", "--sandbox", "apply", str(root), "--auto-approve", *extra],
+        [sys.executable, "-m", "lmsctl", *connect, "apply", str(root), "--auto-approve", *extra],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -78,6 +87,79 @@ def test_apply_killed_at_random_points_then_rerun_converges(
     assert check_converged(sandbox, expected) == []
     again = lmsctl("--sandbox", "plan", str(root), "--detailed-exitcode")
     assert again.code == 0, again.text
+
+
+def _plan_doc(lmsctl, connect: tuple[str, ...], root: Path) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+    result = lmsctl(*connect, "plan", str(root), "--json")
+    assert "Traceback" not in result.text
+    doc: dict[str, Any] = json.loads(result.out)
+    return doc
+
+
+@pytest.mark.slow
+def test_killed_applies_with_changing_manifests_show_no_false_conflict(
+    lmsctl, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Given applies killed at 10 random points against an LMS on a socket (a write sent
+    before the kill is still carried out there, as by Clever), the manifests edited before
+    each run, when a reviewer reads the plan before each apply, then it never reports
+    lmsctl's own unrecorded writes as a teacher's (no conflict, no drift: nobody else touches
+    the LMS), and the last apply converges with no duplicate and no lost grade."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("CLEVER_TOKEN", DEMO_TOKEN)
+    root = Path("work")
+    write_workload(root, assignments=2)
+    db = tmp_path / "lms.db"
+    sandbox = SandboxPeek(db)
+    state_file = root / ".lmsctl" / "state.json"
+    rng = random.Random(20261201)
+    variant = 0
+    false_conflicts: list[Any] = []
+    false_drift: list[Any] = []
+    serials = []
+    with running_server(SandboxConfig(db_path=db)) as url:
+        connect = ("--api-url", url)
+        faults = {"latency": {"POST": [0.1, 0.3], "PATCH": [0.05, 0.15]}}
+        httpx.put(
+            url.removesuffix("/v3.1") + "/_sandbox/faults",
+            json=faults,
+            headers={"Authorization": f"Bearer {DEMO_TOKEN}"},
+        ).raise_for_status()
+        for _ in range(10):
+            # the manifests change, a reviewer reads the plan, then an apply is killed
+            variant = rng.choice([v for v in range(4) if v != variant])
+            expected = write_workload(root, assignments=2, variant=variant)
+            doc = _plan_doc(lmsctl, connect, root)
+            false_conflicts += doc["conflicts"]
+            false_drift += doc["drift"]
+            proc = _start(root, "--parallelism", "3", connect=connect)
+            time.sleep(rng.uniform(0.8, 3.0))
+            proc.kill()
+            proc.communicate()
+            snapshot = _state_is_whole(state_file)
+            serials.append(snapshot.serial if snapshot else 0)
+            time.sleep(0.3)  # the writes the killed run had sent land in the LMS
+            resolve_unknown(lmsctl, root, sandbox, state_file, connect)  # as the plan says
+        variant = (variant + 1) % 4  # and once more after the last kill
+        expected = write_workload(root, assignments=2, variant=variant)
+        doc = _plan_doc(lmsctl, connect, root)
+        false_conflicts += doc["conflicts"]
+        false_drift += doc["drift"]
+        assert len(set(serials)) >= 5, serials  # the kills landed in the middle of the work
+        assert (len(false_conflicts), len(false_drift)) == (0, 0), false_conflicts[:3]
+        httpx.put(
+            url.removesuffix("/v3.1") + "/_sandbox/faults",
+            json={},
+            headers={"Authorization": f"Bearer {DEMO_TOKEN}"},
+        ).raise_for_status()
+        assert [p for p in check_converged(sandbox, expected) if p.startswith("duplicate")] == []
+        final = lmsctl(*connect, "apply", str(root), "--auto-approve")
+        assert final.code == 0, final.text
+        assert check_converged(sandbox, expected) == []
+        again = lmsctl(*connect, "plan", str(root), "--detailed-exitcode")
+        assert again.code == 0, again.text
+    records = state_records(state_file)
+    assert not [a for a, r in records.items() if r.get("intent")], "intents left after success"
 
 
 @pytest.mark.slow

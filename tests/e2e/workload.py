@@ -27,12 +27,18 @@ def demo_sections() -> list[dict[str, Any]]:
     return list(seed["districts"][0]["sections"])
 
 
-def expected_grade(section_no: int, assignment_no: int, student_no: int) -> float:
-    return float((section_no * 7 + assignment_no * 3 + student_no) % 11)
+def expected_grade(section_no: int, assignment_no: int, student_no: int, variant: int = 0) -> float:
+    return float((section_no * 7 + assignment_no * 3 + student_no + variant * 5) % 11)
 
 
-def write_workload(root: Path, assignments: int = 3) -> dict[str, dict[str, dict[str, float]]]:
-    """Write the manifests; returns {section id: {title: {student id: grade_points}}}."""
+def write_workload(
+    root: Path, assignments: int = 3, variant: int = 0
+) -> dict[str, dict[str, dict[str, float]]]:
+    """Write the manifests; returns {section id: {title: {student id: grade_points}}}.
+
+    ``variant`` changes every grade and every description (the same titles and keys): writing
+    another variant between runs is a teacher's team editing the manifests between applies.
+    """
     root.mkdir(parents=True, exist_ok=True)
     (root / "lmsctl.yaml").write_text("timezone: UTC\n")
     expected: dict[str, dict[str, dict[str, float]]] = {}
@@ -42,13 +48,17 @@ def write_workload(root: Path, assignments: int = 3) -> dict[str, dict[str, dict
         for a_no in range(assignments):
             title = f"Unit {a_no + 1} check ({section['name']})"
             grades = {
-                st["id"]: {"grade_points": expected_grade(s_no, a_no, i), "state": "returned"}
+                st["id"]: {
+                    "grade_points": expected_grade(s_no, a_no, i, variant),
+                    "state": "returned",
+                }
                 for i, st in enumerate(section["students"])
             }
             expected[section["id"]][title] = {sid: g["grade_points"] for sid, g in grades.items()}
             items[f"unit-{a_no + 1}"] = {
                 "title": title,
-                "description": "Short check of the unit's ideas.",
+                "description": "Short check of the unit's ideas."
+                + (f" (version {variant})" if variant else ""),
                 "due_date": "2027-05-14",
                 "points_possible": 10,
                 "assignee_mode": "all",
@@ -93,8 +103,17 @@ def state_records(state_file: Path) -> dict[str, dict[str, Any]]:
     return dict(data["resources"])
 
 
-def resolve_unknown(lmsctl: Lms, root: Path, sandbox: Any, state_file: Path) -> list[str]:
-    """Resolve every create whose outcome is unknown, as the plan says; returns what was done."""
+def resolve_unknown(
+    lmsctl: Lms,
+    root: Path,
+    sandbox: Any,
+    state_file: Path,
+    connect: tuple[str, ...] = ("--sandbox",),
+) -> list[str]:
+    """Resolve every create whose outcome is unknown, as the plan says; returns what was done.
+
+    ``connect`` is how lmsctl reaches the LMS (the embedded sandbox, or ``--api-url URL``).
+    """
     done: list[str] = []
     if not state_file.exists():
         return done
@@ -116,10 +135,10 @@ def resolve_unknown(lmsctl: Lms, root: Path, sandbox: Any, state_file: Path) -> 
         ]
         assert len(found) <= 1, f"duplicate assignments for {address}: {found}"
         if found:
-            result = lmsctl("--sandbox", "import", address, found[0]["id"], "--root", str(root))
+            result = lmsctl(*connect, "import", address, found[0]["id"], "--root", str(root))
             done.append(f"import {address}")
         else:
-            result = lmsctl("--sandbox", "state", "rm", address, "--root", str(root))
+            result = lmsctl(*connect, "state", "rm", address, "--root", str(root))
             done.append(f"state rm {address}")
         assert result.code == 0, result.text
     return done

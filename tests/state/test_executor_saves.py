@@ -49,8 +49,8 @@ def test_each_save_names_only_the_record_its_call_changed() -> None:
     result = asyncio.run(Executor(plan, lms, backend, backend.read(), ApplyOptions()).run())
     assert result.ok, result.summary()
     calls = [names for names in backend.saved if names]
-    # intent + created per assignment, one per grade: each names one assignment address
-    assert len(calls) == 3 * 2 + 3 * 2
+    # intent + result per write (3 creates, 6 grades): each names one assignment address
+    assert len(calls) == 3 * 2 + 6 * 2
     assert all(len(names) == 1 and names[0].startswith(f"{SEC}/hw-") for names in calls)
     assert backend.writes == len(backend.saved)  # nothing saved the whole state
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import signal
 import sys
 from pathlib import Path
 from typing import Any
@@ -19,8 +18,8 @@ from lmsctl.apply.executor import (
     Executor,
     Outcome,
     check_consent,
-    run_interruptible,
 )
+from lmsctl.cli import signals
 from lmsctl.cli.context import CliContext, pass_cli
 from lmsctl.cli.options import (
     allow_frozen_option,
@@ -80,13 +79,18 @@ def _confirm(auto_approve: bool) -> None:
             "refusing to apply without confirmation: there is no terminal to ask on",
             hint="review the plan and re-run with --auto-approve, or apply a saved plan file",
         )
-    # The prompt runs inside asyncio.run, whose SIGINT handler only cancels the main task, and
-    # that cannot happen while input() blocks: Ctrl-C would be ignored. Let it abort at once.
-    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
-    try:
-        answer = click.prompt("Apply these changes? (yes/no)", default="", show_default=False)
-    finally:
-        signal.signal(signal.SIGINT, previous)
+    # Ctrl-C / SIGTERM abort the prompt at once (exit 130, nothing changed, lock released).
+    guard = signals.current()
+    if guard.can_wait_on(sys.stdin):
+        try:
+            answer = guard.read_line(
+                "Apply these changes? (yes/no): ", lambda text: click.echo(text, nl=False)
+            )
+        except EOFError:
+            answer = ""
+    else:  # a terminal without a file descriptor (an embedding program's): click's prompt
+        with guard.blocking():
+            answer = click.prompt("Apply these changes? (yes/no)", default="", show_default=False)
     if answer.strip().lower() != "yes":
         # as Terraform: only "yes" applies; anything else changes nothing and exits 1
         click.echo("Apply cancelled.")
@@ -104,9 +108,34 @@ async def _execute(
     try:
         executor = Executor(plan, ws.client(), ws.backend, snapshot, options, on_event=view.event)
         async with view.running(executor, ws.client(), total=len(plan.actionable)):
-            return await run_interruptible(executor)
+            return await _run_stoppable(executor)
     finally:
         await ws.aclose()
+
+
+async def _run_stoppable(executor: Executor) -> ApplyResult:
+    """Run the executor; Ctrl-C or SIGTERM stops it gracefully, a second one at once.
+
+    After the first signal no new call starts and in-flight calls get ``stop_wait`` seconds to
+    finish; then (or on a second signal) they are abandoned. State is saved either way.
+    """
+    loop = asyncio.get_running_loop()
+    task = asyncio.ensure_future(executor.run())
+
+    def stop(count: int) -> None:
+        if count > 1 or executor.stopping:
+            task.cancel()
+            return
+        executor.stop()
+        loop.call_later(executor.options.stop_wait, task.cancel)
+
+    with signals.current().on_stop(stop):
+        try:
+            return await task
+        except asyncio.CancelledError:
+            if not task.cancelled():
+                raise  # this coroutine itself was cancelled: not ours to absorb
+            return executor.abandon()
 
 
 def _finish(
@@ -266,7 +295,7 @@ def apply(
                 if not as_json:
                     click.echo("No changes. The LMS matches the manifests.")
                 return 0
-            result = asyncio.run(_execute(ws, plan, snapshot, options, view))
+            result = signals.current().run(_execute(ws, plan, snapshot, options, view))
         return _finish(result, len(plan.unknown), as_json, cli.scrubber)
 
     ws = Workspace.open(
@@ -307,7 +336,7 @@ def apply(
             await ws.aclose()
 
     with ws:
-        outcome = asyncio.run(flow())
+        outcome = signals.current().run(flow())
     pending = len(plans[0].unknown) if plans else 0
     if outcome is None:
         if as_json:

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 from pathlib import Path
 
 import click
 
 from lmsctl.addresses import Address
+from lmsctl.cli import signals
 from lmsctl.cli.context import CliContext, pass_cli
 from lmsctl.cli.options import (
     allow_frozen_option,
@@ -111,7 +111,7 @@ def plan(
             hint=f"the windows in lmsctl.yaml: {names}",
         )
     with ws:
-        result, live = asyncio.run(
+        result, live = signals.current().run(
             _plan(
                 ws,
                 revert_drift=revert_drift,

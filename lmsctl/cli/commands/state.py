@@ -149,6 +149,7 @@ def show_(cli: CliContext, address: str, root: Path, as_json: bool) -> int:
         for student in sorted(grades):
             values = ", ".join(f"{k}={_value(v)}" for k, v in sorted(grades[student].items()))
             click.echo(f"  {student}: {values}")
+        _show_intent(data.get("intent") or {})
         if data["status"] != ResourceStatus.CREATED.value:
             click.echo(
                 "\nThe create's outcome is not known. If the assignment exists in the LMS: "
@@ -159,6 +160,22 @@ def show_(cli: CliContext, address: str, root: Path, as_json: bool) -> int:
         click.echo(f"{'assignment_id:':<15}{data['assignment_id']}")
         _show_fields("applied", data["applied"])
     return 0
+
+
+def _show_intent(intent: dict[str, Any]) -> None:
+    """Writes sent (or about to be) whose result a stopped run did not record."""
+    if not intent:
+        return
+    click.echo("intent (sent, result not recorded; the next plan checks the LMS):")
+    if intent.get("delete"):
+        click.echo("  delete")
+    for name, values in sorted((intent.get("fields") or {}).items()):
+        click.echo(f"  {name}: {' or '.join(_value(v) for v in values)}")
+    for student, fields in sorted((intent.get("grades") or {}).items()):
+        shown = ", ".join(
+            f"{k}={' or '.join(_value(v) for v in vs)}" for k, vs in sorted(fields.items())
+        )
+        click.echo(f"  grade {student}: {shown}")
 
 
 def _show_fields(title: str, values: dict[str, Any]) -> None:
