@@ -5,7 +5,6 @@ rekey re-encrypts everything in one transaction; state in clear keeps working.""
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Callable
 from pathlib import Path
 
@@ -16,7 +15,8 @@ from psycopg import sql
 from lmsctl.state.crypto import StateKey, StateKeys
 from lmsctl.state.postgres import PostgresBackend
 from tests.e2e.conftest import CliResult, run_lmsctl
-from tests.e2e.test_encryption import EXAMPLES, _key, _leaks, _sensitive
+from tests.e2e.test_encryption import _key, _leaks, _sensitive
+from tests.support.coursework import copy_with_postgres_state
 
 KEY = StateKey.generate().export()
 OTHER = StateKey.generate().export()
@@ -25,16 +25,7 @@ WORKSPACE = "district.sandbox"
 
 @pytest.fixture
 def root(tmp_path: Path, pg_dsn: str, pg_schema: str, monkeypatch: pytest.MonkeyPatch) -> Path:
-    target = tmp_path / "coursework"
-    shutil.copytree(EXAMPLES, target, ignore=shutil.ignore_patterns(".lmsctl"))
-    config = target / "lmsctl.yaml"
-    old = "state:\n  backend: local\n  path: .lmsctl/state.json\n"
-    assert old in config.read_text()
-    config.write_text(
-        config.read_text().replace(
-            old, f"state:\n  backend: postgres\n  workspace: district\n  schema: {pg_schema}\n"
-        )
-    )
+    copy_with_postgres_state(tmp_path / "coursework", pg_schema)
     monkeypatch.setenv("LMSCTL_PG_DSN", pg_dsn)
     monkeypatch.setenv("NO_COLOR", "1")
     monkeypatch.delenv("LMSCTL_SANDBOX", raising=False)
