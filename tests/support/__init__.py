@@ -1,1 +1,1 @@
-"""Helpers shared by tests in more than one folder."""
+"""Test code shared by more than one test folder."""
