@@ -83,8 +83,19 @@ def drift_force_options(f: F) -> F:
     return f
 
 
-def connection_options(f: F) -> F:
-    f = click.option(
+def root_option(f: F) -> F:
+    """``--root``, for commands whose positional arguments are something else."""
+    return click.option(
+        "--root",
+        type=click.Path(file_okay=False, path_type=Path),
+        default=Path("."),
+        show_default=True,
+        help="Manifests root (where lmsctl.yaml and the state live).",
+    )(f)
+
+
+def lock_timeout_option(f: F) -> F:
+    return click.option(
         "--lock-timeout",
         type=Seconds(min=0),
         default=0.0,
@@ -92,6 +103,10 @@ def connection_options(f: F) -> F:
         metavar="SECONDS",
         help="Wait this long for another run's state lock instead of failing at once.",
     )(f)
+
+
+def connection_options(f: F) -> F:
+    f = lock_timeout_option(f)
     f = click.option(
         "--timeout",
         type=Seconds(min=1),

@@ -174,18 +174,23 @@ def group_changes(
     (a redacted document's ``grade_summaries``) stand for the grades of their assignments.
     """
     groups: dict[str, AssignmentGroup] = {}
-    for change in changes:
-        action = _action(change)
-        if action == "unknown":
-            continue
-        address = f"{change.get('section_id', '')}/{change.get('key', '')}"
+
+    def group_at(address: str, entry: Mapping[str, Any]) -> AssignmentGroup:
+        """The group of ``address``, made from ``entry``'s section when it is the first."""
         group = groups.get(address)
         if group is None:
             group = groups[address] = AssignmentGroup(
                 address=address,
-                section_id=str(change.get("section_id", "")),
-                section_name=str(change.get("section_name") or ""),
+                section_id=str(entry.get("section_id", "")),
+                section_name=str(entry.get("section_name") or ""),
             )
+        return group
+
+    for change in changes:
+        action = _action(change)
+        if action == "unknown":
+            continue
+        group = group_at(f"{change.get('section_id', '')}/{change.get('key', '')}", change)
         if action == "grade":
             group.grades.append(change)
         else:
@@ -193,15 +198,7 @@ def group_changes(
         if not group.section_name and change.get("section_name"):
             group.section_name = str(change["section_name"])
     for summary in summaries:
-        address = str(summary.get("address", ""))
-        group = groups.get(address)
-        if group is None:
-            group = groups[address] = AssignmentGroup(
-                address=address,
-                section_id=str(summary.get("section_id", "")),
-                section_name=str(summary.get("section_name") or ""),
-            )
-        group.grade_summary = summary
+        group_at(str(summary.get("address", "")), summary).grade_summary = summary
     return list(groups.values())
 
 

@@ -608,52 +608,26 @@ class _Api:
         if role is not None and role not in ("student", "teacher"):
             return message(400, "role in query should be one of [student teacher]")
         limit_text = q.get("limit")
-        limit = 100
-        if limit_text is not None:
-            try:
-                limit = int(limit_text)
-            except ValueError:
-                return message(400, f'limit in query must be of type integer: "{limit_text}"')
-            if limit < 1:
-                return message(400, "limit in query should be greater than or equal to 1")
-            if limit > DATA_API_MAX_LIMIT:
-                return message(
-                    413, f"limit in query should be less than or equal to {DATA_API_MAX_LIMIT}"
-                )
+        limit = _data_api_limit(limit_text)
+        if isinstance(limit, Response):
+            return limit
         after = q.get("starting_after") or None
         before = q.get("ending_before") or None
-        page = self.store.section_users(
-            found[1]["id"], role, starting_after=after, ending_before=before, limit=limit
-        )
+        section_id = found[1]["id"]
+
+        def page_of(after: str | None, before: str | None, limit: int) -> list[dict[str, Any]]:
+            return self.store.section_users(
+                section_id, role, starting_after=after, ending_before=before, limit=limit
+            )
+
+        page = page_of(after, before, limit)
         v = self.version(request)
-        base = f"/{v}/sections/{found[1]['id']}/users"
         fixed = [f"role={role}"] if role else []
         if limit_text is not None:
             fixed.append(f"limit={limit}")
-
-        def uri(extra: list[str]) -> str:
-            params = fixed + extra
-            return base + ("?" + "&".join(params) if params else "")
-
-        self_extra = [f"starting_after={after}"] if after else []
-        self_extra += [f"ending_before={before}"] if before else []
-        links = [{"rel": "self", "uri": uri(self_extra)}]
-        if page:
-            first, last = page[0]["id"], page[-1]["id"]
-            more_after = self.store.section_users(
-                found[1]["id"],
-                role,
-                starting_after=last,
-                ending_before=before if after else None,
-                limit=1,
-            )
-            if more_after:
-                links.append({"rel": "next", "uri": uri([f"starting_after={last}"])})
-            more_before = self.store.section_users(
-                found[1]["id"], role, starting_after=None, ending_before=first, limit=1
-            )
-            if more_before:
-                links.append({"rel": "prev", "uri": uri([f"ending_before={first}"])})
+        links = _range_links(
+            f"/{v}/sections/{section_id}/users", fixed, after, before, page, page_of
+        )
         strip = self.version(request) == "v3.0"
         items = [{"data": _v30_user(u) if strip else u} for u in page]
         return JSONResponse({"data": items, "links": links})
@@ -667,18 +641,9 @@ class _Api:
         if table == "users" and role is not None and role not in roles:
             return message(400, f"role in query should be one of [{' '.join(roles)}]")
         limit_text = q.get("limit")
-        limit = 100
-        if limit_text is not None:
-            try:
-                limit = int(limit_text)
-            except ValueError:
-                return message(400, f'limit in query must be of type integer: "{limit_text}"')
-            if limit < 1:
-                return message(400, "limit in query should be greater than or equal to 1")
-            if limit > DATA_API_MAX_LIMIT:
-                return message(
-                    413, f"limit in query should be less than or equal to {DATA_API_MAX_LIMIT}"
-                )
+        limit = _data_api_limit(limit_text)
+        if isinstance(limit, Response):
+            return limit
         after = q.get("starting_after") or None
         before = q.get("ending_before") or None
         district = self.district(request).id
@@ -693,20 +658,7 @@ class _Api:
         fixed = [f"role={role}"] if role and table == "users" else []
         if limit_text is not None:
             fixed.append(f"limit={limit}")
-
-        def uri(extra: list[str]) -> str:
-            params = fixed + extra
-            return f"/{v}/{table}" + ("?" + "&".join(params) if params else "")
-
-        self_extra = [f"starting_after={after}"] if after else []
-        self_extra += [f"ending_before={before}"] if before else []
-        links = [{"rel": "self", "uri": uri(self_extra)}]
-        if items:
-            first, last = items[0]["id"], items[-1]["id"]
-            if page(last, before if after else None, 1):
-                links.append({"rel": "next", "uri": uri([f"starting_after={last}"])})
-            if page(None, first, 1):
-                links.append({"rel": "prev", "uri": uri([f"ending_before={first}"])})
+        links = _range_links(f"/{v}/{table}", fixed, after, before, items, page)
         if v == "v3.0":
             items = [{k: x for k, x in i.items() if k != "lms_status"} for i in items]
         return JSONResponse({"data": [{"data": i} for i in items], "links": links})
@@ -975,6 +927,54 @@ class _Api:
         sub["last_modified"] = self.sb.now_text()
         self.store.put_submission(data["id"], user_id, sub)
         return JSONResponse({"data": _out_submission(sub)})
+
+
+def _data_api_limit(limit_text: str | None) -> int | Response:
+    """A Data API listing's ?limit= (100 if absent), or Clever's 400/413 answer to a bad one."""
+    if limit_text is None:
+        return 100
+    try:
+        limit = int(limit_text)
+    except ValueError:
+        return message(400, f'limit in query must be of type integer: "{limit_text}"')
+    if limit < 1:
+        return message(400, "limit in query should be greater than or equal to 1")
+    if limit > DATA_API_MAX_LIMIT:
+        return message(413, f"limit in query should be less than or equal to {DATA_API_MAX_LIMIT}")
+    return limit
+
+
+PageOf = Callable[[str | None, str | None, int], list[dict[str, Any]]]
+
+
+def _range_links(
+    base: str,
+    fixed: list[str],
+    after: str | None,
+    before: str | None,
+    items: list[dict[str, Any]],
+    page_of: PageOf,
+) -> list[dict[str, str]]:
+    """The self/next/prev links of a Data API range-paged listing.
+
+    ``fixed`` are the query parameters every link repeats; ``page_of(after, before, limit)``
+    reads another page, used here to ask whether one more item lies on either side.
+    """
+
+    def uri(extra: list[str]) -> str:
+        params = fixed + extra
+        return base + ("?" + "&".join(params) if params else "")
+
+    self_extra = [f"starting_after={after}"] if after else []
+    self_extra += [f"ending_before={before}"] if before else []
+    links = [{"rel": "self", "uri": uri(self_extra)}]
+    if items:
+        first, last = items[0]["id"], items[-1]["id"]
+        if page_of(last, before if after else None, 1):
+            links.append({"rel": "next", "uri": uri([f"starting_after={last}"])})
+        if page_of(None, first, 1):
+            links.append({"rel": "prev", "uri": uri([f"ending_before={first}"])})
+    return links
 
 
 def _v30_user(user: dict[str, Any]) -> dict[str, Any]:

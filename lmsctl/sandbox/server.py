@@ -1,4 +1,6 @@
-"""Run the sandbox on a real socket: ``serve`` for the CLI, ``running_server`` for tests."""
+"""Run the sandbox on a real socket: ``serve`` for the CLI, ``running_server`` for tests.
+
+``in_thread`` runs any uvicorn server (the tests' fakes too) in a background thread."""
 
 from __future__ import annotations
 
@@ -55,17 +57,27 @@ def running_server(config: SandboxConfig, host: str = "127.0.0.1") -> Iterator[s
 
     Stops the server (and waits for it) when the block ends.
     """
-    server = _server(config, host, 0, "warning")
-    thread = threading.Thread(target=server.run, name="lmsctl-sandbox", daemon=True)
+    with in_thread(_server(config, host, 0, "warning"), "the sandbox server") as port:
+        yield f"http://{host}:{port}/v3.1"
+
+
+@contextmanager
+def in_thread(server: uvicorn.Server, what: str, name: str = "lmsctl-sandbox") -> Iterator[int]:
+    """Run ``server`` (listening on port 0) in a background thread; yields the port it got.
+
+    Raises RuntimeError naming ``what`` if it has not started within 10 seconds; stops the
+    server (and waits for it) when the block ends.
+    """
+    thread = threading.Thread(target=server.run, name=name, daemon=True)
     thread.start()
     deadline = time.monotonic() + 10
     while not server.started:
         if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("the sandbox server did not start")
+            raise RuntimeError(f"{what} did not start")
         time.sleep(0.01)
-    port = server.servers[0].sockets[0].getsockname()[1]
+    port: int = server.servers[0].sockets[0].getsockname()[1]
     try:
-        yield f"http://{host}:{port}/v3.1"
+        yield port
     finally:
         server.should_exit = True
         thread.join(timeout=10)

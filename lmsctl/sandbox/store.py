@@ -201,20 +201,15 @@ class Store:
         if role is not None:
             where.append("e.role = ?")
             params.append(role)
-        if starting_after is not None:
-            where.append("e.user_id > ?")
-            params.append(starting_after)
-        if ending_before is not None:
-            where.append("e.user_id < ?")
-            params.append(ending_before)
-        order = "DESC" if ending_before is not None and starting_after is None else "ASC"
-        rows = self._all(
-            "SELECT DISTINCT u.id, u.data FROM enrollments e JOIN users u ON u.id = e.user_id "
-            f"WHERE {' AND '.join(where)} ORDER BY u.id {order} LIMIT ?",
-            [*params, limit],
+        return self._range_page(
+            "SELECT DISTINCT u.id, u.data FROM enrollments e JOIN users u ON u.id = e.user_id",
+            "u.id",
+            where,
+            params,
+            starting_after=starting_after,
+            ending_before=ending_before,
+            limit=limit,
         )
-        page = [json.loads(r[1]) for r in rows]
-        return page[::-1] if order == "DESC" else page
 
     def district_page(
         self,
@@ -234,18 +229,46 @@ class Store:
         if role is not None and table == "users":
             where.append("role = ?")
             params.append(role)
+        return self._range_page(
+            f"SELECT data FROM {table}",
+            "id",
+            where,
+            params,
+            starting_after=starting_after,
+            ending_before=ending_before,
+            limit=limit,
+        )
+
+    def _range_page(
+        self,
+        select: str,
+        id_column: str,
+        where: list[str],
+        params: list[Any],
+        *,
+        starting_after: str | None,
+        ending_before: str | None,
+        limit: int,
+    ) -> list[dict[str, Any]]:
+        """One Data API range page of ``select`` (its last column the JSON data), ascending ids.
+
+        ``ending_before`` alone pages backwards: the ``limit`` ids just below it, still
+        returned in ascending order.
+        """
+        where = list(where)
+        params = list(params)
         if starting_after is not None:
-            where.append("id > ?")
+            where.append(f"{id_column} > ?")
             params.append(starting_after)
         if ending_before is not None:
-            where.append("id < ?")
+            where.append(f"{id_column} < ?")
             params.append(ending_before)
         order = "DESC" if ending_before is not None and starting_after is None else "ASC"
         rows = self._all(
-            f"SELECT data FROM {table} WHERE {' AND '.join(where)} ORDER BY id {order} LIMIT ?",
+            f"{select} WHERE {' AND '.join(where)} ORDER BY {id_column} {order} LIMIT ?",
             [*params, limit],
         )
-        page = [json.loads(r[0]) for r in rows]
+        page = [json.loads(r[-1]) for r in rows]
         return page[::-1] if order == "DESC" else page
 
     # -- assignments ---------------------------------------------------------------------------

@@ -358,11 +358,7 @@ class LocalBackend:
         if self._journal_seen > self._journal_end:
             os.ftruncate(fd, self._journal_end)  # drop a torn line a crash left
             self._journal_seen = self._journal_end
-        view = memoryview(line)
-        while view:
-            written = os.write(fd, view)
-            view = view[written:]
-        os.fsync(fd)
+        _write_all_synced(fd, line)
         self._journal_seen += len(line)
         self._journal_end = self._journal_seen
 
@@ -396,11 +392,7 @@ class LocalBackend:
             try:
                 if hasattr(os, "fchmod"):
                     os.fchmod(fd, 0o600)
-                view = memoryview(data)
-                while view:
-                    written = os.write(fd, view)
-                    view = view[written:]
-                os.fsync(fd)
+                _write_all_synced(fd, data)
             finally:
                 os.close(fd)
             if self.path.exists():
@@ -722,13 +714,18 @@ class _StateEncoder:
 def _write_new_private(path: Path, data: bytes) -> None:
     fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
     try:
-        view = memoryview(data)
-        while view:
-            written = os.write(fd, view)
-            view = view[written:]
-        os.fsync(fd)
+        _write_all_synced(fd, data)
     finally:
         os.close(fd)
+
+
+def _write_all_synced(fd: int, data: bytes) -> None:
+    """Write every byte of ``data`` to ``fd`` (os.write may write fewer), then fsync it."""
+    view = memoryview(data)
+    while view:
+        written = os.write(fd, view)
+        view = view[written:]
+    os.fsync(fd)
 
 
 def _encode(data: dict[str, Any]) -> bytes:

@@ -405,30 +405,16 @@ class PostgresBackend:
             return
         with conn.transaction():
             lock_id = self._lock.id if self._lock is not None else None
-            if lock_id is not None:
-                updated = conn.execute(
-                    sql.SQL(
-                        "UPDATE {workspaces} SET serial = %(new)s, lineage = %(lineage)s, "
-                        "api_url = %(api_url)s, district_id = %(district_id)s, "
-                        "format_version = %(fv)s, updated_at = now() "
-                        "WHERE name = %(ws)s AND serial = %(expected)s "
-                        "AND (lineage = %(lineage)s OR %(whole)s) "
-                        "AND EXISTS (SELECT 1 FROM {locks} WHERE workspace = %(ws)s "
-                        "AND info->>'id' = %(lock)s)"
-                    ).format(**t),
-                    self._head_params(snapshot, new_serial, whole, lock_id),
-                ).rowcount
-            else:
-                updated = conn.execute(
-                    sql.SQL(
-                        "UPDATE {workspaces} SET serial = %(new)s, lineage = %(lineage)s, "
-                        "api_url = %(api_url)s, district_id = %(district_id)s, "
-                        "format_version = %(fv)s, updated_at = now() "
-                        "WHERE name = %(ws)s AND serial = %(expected)s "
-                        "AND (lineage = %(lineage)s OR %(whole)s)"
-                    ).format(**t),
-                    self._head_params(snapshot, new_serial, whole, None),
-                ).rowcount
+            updated = conn.execute(
+                sql.SQL(
+                    "UPDATE {workspaces} SET serial = %(new)s, lineage = %(lineage)s, "
+                    "api_url = %(api_url)s, district_id = %(district_id)s, "
+                    "format_version = %(fv)s, updated_at = now() "
+                    "WHERE name = %(ws)s AND serial = %(expected)s "
+                    "AND (lineage = %(lineage)s OR %(whole)s)" + _lock_check(lock_id)
+                ).format(**t),
+                self._head_params(snapshot, new_serial, whole, lock_id),
+            ).rowcount
             if updated != 1:
                 self._refuse(conn, snapshot, lock_id, new_serial)
             for address in addresses:
@@ -495,15 +481,12 @@ class PostgresBackend:
         """
         record = snapshot.resources[address]
         lock_id = self._lock.id if self._lock is not None else None
-        lock_check = (
-            "AND EXISTS (SELECT 1 FROM {locks} WHERE workspace = %(ws)s AND info->>'id' = %(lock)s)"
-            if lock_id is not None
-            else ""
-        )
         statement = sql.SQL(
             "WITH head AS (UPDATE {workspaces} SET serial = %(new)s, api_url = %(api_url)s, "
             "district_id = %(district_id)s, updated_at = now() WHERE name = %(ws)s "
-            "AND serial = %(expected)s AND lineage = %(lineage)s " + lock_check + " RETURNING 1), "
+            "AND serial = %(expected)s AND lineage = %(lineage)s"
+            + _lock_check(lock_id)
+            + " RETURNING 1), "
             "old AS (SELECT record FROM {resources} WHERE workspace = %(ws)s AND address = %(a)s), "
             "logged AS (INSERT INTO {changes} (workspace, serial, address, before) "
             "SELECT %(ws)s, %(new)s, %(a)s, (SELECT record FROM old) FROM head "
@@ -968,6 +951,16 @@ class PostgresBackend:
                     self._open_record(address, before)
                 )
         return old
+
+
+def _lock_check(lock_id: str | None) -> str:
+    """The compare-and-swap clause that the writer still holds lock ``%(lock)s``, if it locked.
+
+    Appended to a ``WHERE`` on the workspace row; empty for a writer that holds no lock.
+    """
+    if lock_id is None:
+        return ""
+    return " AND EXISTS (SELECT 1 FROM {locks} WHERE workspace = %(ws)s AND info->>'id' = %(lock)s)"
 
 
 def _dumps(data: Any) -> str:

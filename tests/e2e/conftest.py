@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import shutil
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,18 @@ class CliResult:
         return self.out + self.err
 
 
+def run_lmsctl(
+    capsys: pytest.CaptureFixture[str],
+    args: Sequence[str],
+    clock: Callable[[], dt.datetime] | None = None,
+) -> CliResult:
+    """Run ``lmsctl ARGS`` in-process; its exit code and what it printed (only this run's)."""
+    capsys.readouterr()
+    code = run(list(args), clock=clock)
+    out, err = capsys.readouterr()
+    return CliResult(code, out, err)
+
+
 @pytest.fixture
 def lmsctl(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
@@ -42,10 +55,7 @@ def lmsctl(
     monkeypatch.delenv("LMSCTL_API_URL", raising=False)
 
     def invoke(*args: str) -> CliResult:
-        capsys.readouterr()
-        code = run(list(args))
-        out, err = capsys.readouterr()
-        return CliResult(code, out, err)
+        return run_lmsctl(capsys, args)
 
     return invoke
 

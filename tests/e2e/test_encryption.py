@@ -12,7 +12,6 @@ from pathlib import Path
 
 import pytest
 
-from lmsctl.cli import run
 from lmsctl.state import LocalBackend
 from lmsctl.state.crypto import StateKey, StateKeys
 from lmsctl.state.model import StateSnapshot
@@ -24,19 +23,9 @@ STATE = Path("coursework/.lmsctl/sandbox/state.json")
 
 
 @pytest.fixture
-def invoke(
-    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
-) -> Callable[..., CliResult]:
-    monkeypatch.setenv("NO_COLOR", "1")
-    monkeypatch.delenv("LMSCTL_SANDBOX", raising=False)
-
-    def go(*args: str) -> CliResult:
-        capsys.readouterr()
-        code = run(list(args))
-        out, err = capsys.readouterr()
-        return CliResult(code, out, err)
-
-    return go
+def invoke(lmsctl: Callable[..., CliResult]) -> Callable[..., CliResult]:
+    """The shared in-process runner (tests/e2e/conftest.py), under this file's name for it."""
+    return lmsctl
 
 
 def _manifest_values() -> set[str]:

@@ -17,7 +17,6 @@ import shutil
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,6 +42,7 @@ from lmsctl.ci import (
 )
 from lmsctl.plan.planfile import save_plan
 from lmsctl.sandbox import DEMO_TOKEN, SandboxConfig, running_server
+from lmsctl.sandbox.server import in_thread
 
 from .conftest import ALGEBRA, EXAMPLES, SandboxPeek
 
@@ -140,19 +140,8 @@ class FakeGitHub:
 def github() -> Iterator[tuple[FakeGitHub, str]]:
     fake = FakeGitHub()
     config = uvicorn.Config(fake.app, host="127.0.0.1", port=0, log_level="warning")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "fake GitHub did not start"
-        time.sleep(0.01)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    try:
+    with in_thread(uvicorn.Server(config), "fake GitHub", name="fake-github") as port:
         yield fake, f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
 
 
 @pytest.fixture

@@ -13,8 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from lmsctl.cli import run
-from tests.e2e.conftest import ALGEBRA, ALGEBRA_FILE, CliResult, SandboxPeek, edit
+from tests.e2e.conftest import ALGEBRA, ALGEBRA_FILE, CliResult, SandboxPeek, edit, run_lmsctl
 
 BEFORE = dt.datetime(2026, 12, 10, 12, 0, tzinfo=dt.UTC)
 INSIDE = dt.datetime(2026, 12, 15, 12, 0, tzinfo=dt.UTC)
@@ -39,10 +38,7 @@ def at(
     monkeypatch.delenv("LMSCTL_SANDBOX", raising=False)
 
     def go(moment: dt.datetime | None, *args: str) -> CliResult:
-        capsys.readouterr()
-        code = run(list(args), clock=(lambda: moment) if moment is not None else None)
-        out, err = capsys.readouterr()
-        return CliResult(code, out, err)
+        return run_lmsctl(capsys, args, clock=(lambda: moment) if moment is not None else None)
 
     return go
 

@@ -15,7 +15,6 @@ from typing import Any
 import pytest
 import yaml
 
-from lmsctl.cli import run
 from tests.e2e.conftest import EXAMPLES, REPO, CliResult
 
 SEED = REPO / "lmsctl" / "sandbox" / "demo-seed.yaml"
@@ -70,19 +69,9 @@ def _leaks(text: str, values: set[str]) -> list[str]:
 
 
 @pytest.fixture
-def invoke(
-    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
-) -> Callable[..., CliResult]:
-    monkeypatch.setenv("NO_COLOR", "1")
-    monkeypatch.delenv("LMSCTL_SANDBOX", raising=False)
-
-    def go(*args: str) -> CliResult:
-        capsys.readouterr()
-        code = run(list(args))
-        out, err = capsys.readouterr()
-        return CliResult(code, out, err)
-
-    return go
+def invoke(lmsctl: Callable[..., CliResult]) -> Callable[..., CliResult]:
+    """The shared in-process runner (tests/e2e/conftest.py), under this file's name for it."""
+    return lmsctl
 
 
 def test_values_the_scan_looks_for_are_real() -> None:

@@ -17,7 +17,6 @@ import select
 import shutil
 import subprocess
 import sys
-import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -31,6 +30,7 @@ import uvicorn
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from lmsctl.sandbox import DEMO_TOKEN, SandboxConfig, create_app
+from lmsctl.sandbox.server import in_thread
 from tests.e2e.conftest import ALGEBRA, ALGEBRA_FILE, EXAMPLES, REPO, CliResult, edit
 
 HW1 = "Homework 1: Linear equations"
@@ -125,22 +125,11 @@ def served(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Served]:
     """The demo district on a real socket, and a copy of the examples in ./coursework."""
     recorder = Recorder(create_app(SandboxConfig(db_path=tmp_path / "sandbox.db")))
     config = uvicorn.Config(recorder, host="127.0.0.1", port=0, lifespan="off", log_level="warning")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "the sandbox did not start"
-        time.sleep(0.01)
-    port = server.servers[0].sockets[0].getsockname()[1]
     shutil.copytree(EXAMPLES, tmp_path / "coursework", ignore=shutil.ignore_patterns(".lmsctl"))
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("CLEVER_TOKEN", DEMO_TOKEN)
-    try:
+    with in_thread(uvicorn.Server(config), "the sandbox", name="recorded-sandbox") as port:
         yield Served(f"http://127.0.0.1:{port}/v3.1", recorder)
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
 
 
 def _first_apply(lmsctl: Callable[..., CliResult], served: Served) -> None:

@@ -6,26 +6,13 @@ import json
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
-from lmsctl.cli import main
 from lmsctl.state import LocalBackend
 from tests.state.state_factories import make_record, make_snapshot
+from tests.support.cli import run
 
 HW1 = make_record("hw-01").address
 HW2 = make_record("hw-02").address
-
-
-def run(*args: str) -> tuple[int, str, str]:
-    runner = CliRunner()
-    with runner.isolation() as (out, err, _):
-        try:
-            main(list(args))
-        except SystemExit as exc:
-            code = exc.code if isinstance(exc.code, int) else 1
-        else:  # pragma: no cover
-            code = 0
-        return code, out.getvalue().decode(), err.getvalue().decode()
 
 
 @pytest.fixture

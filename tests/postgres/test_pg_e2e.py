@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
 import signal
 import socket
 import stat
@@ -15,7 +14,6 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -24,39 +22,19 @@ import pytest
 
 from lmsctl.sandbox import DEMO_TOKEN, SandboxConfig, running_server
 from lmsctl.sandbox.config import FaultConfig
+from tests.e2e.conftest import CliResult
+from tests.support.coursework import copy_with_postgres_state
 
-REPO = Path(__file__).resolve().parents[2]
-EXAMPLES = REPO / "examples" / "coursework"
 SECTIONS = [f"5f1a0c0b8e1d2a0001a0000{n}" for n in range(1, 5)]
 ALGEBRA_FILE = "lincoln-high/algebra-1-period-2.yaml"
 GRADE_LINE = "5f1a0c0b8e1d2a0001b00002: {grade_points: 8.5, state: returned}"
-
-
-@dataclass
-class Done:
-    code: int
-    out: str
-    err: str
-
-    @property
-    def text(self) -> str:
-        return self.out + self.err
 
 
 class Clone:
     """A fresh checkout of examples/coursework on its own 'runner', using postgres state."""
 
     def __init__(self, folder: Path, url: str, dsn: str, schema: str) -> None:
-        shutil.copytree(EXAMPLES, folder, ignore=shutil.ignore_patterns(".lmsctl"))
-        config = folder / "lmsctl.yaml"
-        text = config.read_text()
-        old = "state:\n  backend: local\n  path: .lmsctl/state.json\n"
-        assert old in text
-        config.write_text(
-            text.replace(
-                old, f"state:\n  backend: postgres\n  workspace: district\n  schema: {schema}\n"
-            )
-        )
+        copy_with_postgres_state(folder, schema)
         self.root = folder
         self.url = url
         self.env = {
@@ -71,7 +49,7 @@ class Clone:
     def argv(self, *args: str) -> list[str]:
         return [sys.executable, "-m", "lmsctl", "--api-url", self.url, *args]
 
-    def run(self, *args: str, timeout: float = 120) -> Done:
+    def run(self, *args: str, timeout: float = 120) -> CliResult:
         p = subprocess.run(
             self.argv(*args),
             cwd=self.root,
@@ -81,7 +59,7 @@ class Clone:
             timeout=timeout,
             stdin=subprocess.DEVNULL,
         )
-        return Done(p.returncode, p.stdout, p.stderr)
+        return CliResult(p.returncode, p.stdout, p.stderr)
 
     def start(self, *args: str) -> subprocess.Popen[str]:
         return subprocess.Popen(

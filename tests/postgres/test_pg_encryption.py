@@ -5,7 +5,6 @@ rekey re-encrypts everything in one transaction; state in clear keeps working.""
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Callable
 from pathlib import Path
 
@@ -13,34 +12,20 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from lmsctl.cli import run
 from lmsctl.state.crypto import StateKey, StateKeys
 from lmsctl.state.postgres import PostgresBackend
-from tests.e2e.test_encryption import EXAMPLES, _key, _leaks, _sensitive
+from tests.e2e.conftest import CliResult, run_lmsctl
+from tests.e2e.test_encryption import _key, _leaks, _sensitive
+from tests.support.coursework import copy_with_postgres_state
 
 KEY = StateKey.generate().export()
 OTHER = StateKey.generate().export()
 WORKSPACE = "district.sandbox"
 
 
-class Result:
-    def __init__(self, code: int, out: str, err: str) -> None:
-        self.code, self.out, self.err = code, out, err
-        self.text = out + err
-
-
 @pytest.fixture
 def root(tmp_path: Path, pg_dsn: str, pg_schema: str, monkeypatch: pytest.MonkeyPatch) -> Path:
-    target = tmp_path / "coursework"
-    shutil.copytree(EXAMPLES, target, ignore=shutil.ignore_patterns(".lmsctl"))
-    config = target / "lmsctl.yaml"
-    old = "state:\n  backend: local\n  path: .lmsctl/state.json\n"
-    assert old in config.read_text()
-    config.write_text(
-        config.read_text().replace(
-            old, f"state:\n  backend: postgres\n  workspace: district\n  schema: {pg_schema}\n"
-        )
-    )
+    copy_with_postgres_state(tmp_path / "coursework", pg_schema)
     monkeypatch.setenv("LMSCTL_PG_DSN", pg_dsn)
     monkeypatch.setenv("NO_COLOR", "1")
     monkeypatch.delenv("LMSCTL_SANDBOX", raising=False)
@@ -49,12 +34,9 @@ def root(tmp_path: Path, pg_dsn: str, pg_schema: str, monkeypatch: pytest.Monkey
 
 
 @pytest.fixture
-def invoke(capsys: pytest.CaptureFixture[str]) -> Callable[..., Result]:
-    def go(*args: str) -> Result:
-        capsys.readouterr()
-        code = run(list(args))
-        out, err = capsys.readouterr()
-        return Result(code, out, err)
+def invoke(capsys: pytest.CaptureFixture[str]) -> Callable[..., CliResult]:
+    def go(*args: str) -> CliResult:
+        return run_lmsctl(capsys, args)
 
     return go
 
@@ -87,7 +69,7 @@ def _backend(dsn: str, schema: str, key: str | None) -> PostgresBackend:
 
 def test_with_the_key_set_the_tables_hold_no_grade_student_or_title(
     root: Path,
-    invoke: Callable[..., Result],
+    invoke: Callable[..., CliResult],
     monkeypatch: pytest.MonkeyPatch,
     pg_dsn: str,
     pg_schema: str,
@@ -133,7 +115,7 @@ def test_with_the_key_set_the_tables_hold_no_grade_student_or_title(
 
 def test_rekey_re_encrypts_every_row_atomically(
     root: Path,
-    invoke: Callable[..., Result],
+    invoke: Callable[..., CliResult],
     monkeypatch: pytest.MonkeyPatch,
     pg_dsn: str,
     pg_schema: str,

@@ -6,30 +6,16 @@ import json
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 from state_factories import OTHER_SECTION, SECTION, STUDENT, make_record, make_snapshot
 
-from lmsctl.cli import main
 from lmsctl.model import ProjectConfig
 from lmsctl.state import LocalBackend, state_path
 from lmsctl.state.backend import LockInfo
 from lmsctl.state.model import ResourceStatus
+from tests.support.cli import run
 
 HW1 = f"{SECTION}/hw-01"
 HW2 = f"{SECTION}/hw-02"
-
-
-def run(*args: str) -> tuple[int, str, str]:
-    """Run lmsctl through its real entry point; (exit code, stdout, stderr)."""
-    runner = CliRunner()
-    with runner.isolation() as (out, err, _):
-        try:
-            main(list(args))
-        except SystemExit as exc:
-            code = exc.code if isinstance(exc.code, int) else 1
-        else:  # pragma: no cover - main always exits
-            code = 0
-        return code, out.getvalue().decode(), err.getvalue().decode()
 
 
 @pytest.fixture

@@ -6,27 +6,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 from state_factories import make_record, make_snapshot
 
-from lmsctl.cli import main
 from lmsctl.config import read_config
 from lmsctl.model import ProjectConfig
 from lmsctl.state import LocalBackend, open_backend, state_path
 from lmsctl.state.postgres import PostgresBackend
 from lmsctl.state.recovery import RecoveryKeeper
-
-
-def run(*args: str) -> tuple[int, str, str]:
-    runner = CliRunner()
-    with runner.isolation() as (out, err, _):
-        try:
-            main(list(args))
-        except SystemExit as exc:
-            code = exc.code if isinstance(exc.code, int) else 1
-        else:  # pragma: no cover
-            code = 0
-        return code, out.getvalue().decode(), err.getvalue().decode()
+from tests.support.cli import run
 
 
 def _local(root: Path) -> LocalBackend:

@@ -8,7 +8,7 @@ import click
 
 from lmsctl.adopt import ImportRequest, import_assignments, parse_request, read_requests_csv
 from lmsctl.cli.context import CliContext, pass_cli
-from lmsctl.cli.options import workspace_options
+from lmsctl.cli.options import root_option, workspace_options
 from lmsctl.config import display_path
 from lmsctl.errors import UsageError
 from lmsctl.workspace import Workspace
@@ -27,13 +27,7 @@ _EXAMPLE_ID = "3f1c2a9e-7d4b-4e0a-9a61-2b7c5d8e9f10"
 )
 @click.argument("address", required=False)
 @click.argument("assignment_id", required=False)
-@click.option(
-    "--root",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=Path("."),
-    show_default=True,
-    help="Manifests root (where lmsctl.yaml and the state live).",
-)
+@root_option
 @click.option(
     "--generate",
     is_flag=True,

@@ -16,7 +16,7 @@ import click
 
 from lmsctl.addresses import parse_address
 from lmsctl.cli.context import CliContext, pass_cli
-from lmsctl.cli.options import Seconds
+from lmsctl.cli.options import lock_timeout_option, root_option
 from lmsctl.config import load_config
 from lmsctl.errors import StateError, StateLockedError, UsageError
 from lmsctl.render.json import dumps_for_terminal
@@ -30,29 +30,8 @@ from lmsctl.state.transfer import HistoryBackend, migrate, push, rekey, restore
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-def _root_option(f: F) -> F:
-    return click.option(
-        "--root",
-        type=click.Path(file_okay=False, path_type=Path),
-        default=Path("."),
-        show_default=True,
-        help="Manifests root (where lmsctl.yaml and the state live).",
-    )(f)
-
-
 def _json_option(f: F) -> F:
     return click.option("--json", "as_json", is_flag=True, help="Print JSON.")(f)
-
-
-def _lock_timeout_option(f: F) -> F:
-    return click.option(
-        "--lock-timeout",
-        type=Seconds(min=0),
-        default=0.0,
-        show_default=True,
-        metavar="SECONDS",
-        help="Wait this long for another run's state lock instead of failing at once.",
-    )(f)
 
 
 def _backend(cli: CliContext, root: Path) -> StateBackend:
@@ -80,7 +59,7 @@ def state() -> None:
     short_help="List the assignments state tracks.",
     epilog="Example: lmsctl --sandbox state list --root examples/coursework",
 )
-@_root_option
+@root_option
 @_json_option
 @pass_cli
 def list_(cli: CliContext, root: Path, as_json: bool) -> int:
@@ -124,7 +103,7 @@ def list_(cli: CliContext, root: Path, as_json: bool) -> int:
     epilog="Example: lmsctl state show 5f1a0c0b8e1d2a0001a00001/hw-01 --root examples/coursework",
 )
 @click.argument("address")
-@_root_option
+@root_option
 @_json_option
 @pass_cli
 def show_(cli: CliContext, address: str, root: Path, as_json: bool) -> int:
@@ -197,8 +176,8 @@ def _value(value: Any) -> str:
     epilog=("Example: lmsctl state rm 5f1a0c0b8e1d2a0001a00001/hw-01 --root examples/coursework"),
 )
 @click.argument("addresses", nargs=-1, required=True, metavar="ADDRESS...")
-@_root_option
-@_lock_timeout_option
+@root_option
+@lock_timeout_option
 @pass_cli
 def rm(cli: CliContext, addresses: tuple[str, ...], root: Path, lock_timeout: float) -> int:
     """Forget ADDRESS (an assignment, or one grade) in state; nothing is deleted in the LMS."""
@@ -243,8 +222,8 @@ def rm(cli: CliContext, addresses: tuple[str, ...], root: Path, lock_timeout: fl
 )
 @click.argument("old")
 @click.argument("new")
-@_root_option
-@_lock_timeout_option
+@root_option
+@lock_timeout_option
 @pass_cli
 def mv(cli: CliContext, old: str, new: str, root: Path, lock_timeout: float) -> int:
     """Re-address an assignment in state (a key rename within its section); the LMS is unchanged."""
@@ -275,7 +254,7 @@ def mv(cli: CliContext, old: str, new: str, root: Path, lock_timeout: float) -> 
     ),
 )
 @click.argument("lock_id")
-@_root_option
+@root_option
 @pass_cli
 def force_unlock(cli: CliContext, lock_id: str, root: Path) -> int:
     """Release the state lock LOCK_ID left by a run that is gone (never one still running)."""
@@ -305,7 +284,7 @@ def force_unlock(cli: CliContext, lock_id: str, root: Path) -> int:
     short_help="List the kept versions of the state (postgres).",
     epilog="Example: lmsctl state history --root examples/coursework",
 )
-@_root_option
+@root_option
 @_json_option
 @pass_cli
 def history(cli: CliContext, root: Path, as_json: bool) -> int:
@@ -341,8 +320,8 @@ def history(cli: CliContext, root: Path, as_json: bool) -> int:
     epilog="Example: lmsctl state restore 41 --root examples/coursework",
 )
 @click.argument("serial", type=click.IntRange(min=1))
-@_root_option
-@_lock_timeout_option
+@root_option
+@lock_timeout_option
 @pass_cli
 def restore_(cli: CliContext, serial: int, root: Path, lock_timeout: float) -> int:
     """Make version SERIAL (from state history) the current state; nothing changes in the LMS."""
@@ -368,8 +347,8 @@ def restore_(cli: CliContext, serial: int, root: Path, lock_timeout: float) -> i
     help="The backend to copy the state to (its settings come from state: in lmsctl.yaml).",
 )
 @click.option("--force", is_flag=True, help="Overwrite a target that already holds a state.")
-@_root_option
-@_lock_timeout_option
+@root_option
+@lock_timeout_option
 @pass_cli
 def migrate_(cli: CliContext, to: str, force: bool, root: Path, lock_timeout: float) -> int:
     """Copy the state from the configured backend to --to; the source is left untouched."""
@@ -399,8 +378,8 @@ def migrate_(cli: CliContext, to: str, force: bool, root: Path, lock_timeout: fl
 @click.option(
     "--force", is_flag=True, help="Push even though another run wrote to the state since."
 )
-@_root_option
-@_lock_timeout_option
+@root_option
+@lock_timeout_option
 @pass_cli
 def push_(cli: CliContext, file: Path, force: bool, root: Path, lock_timeout: float) -> int:
     """Store the results a run could not save (FILE) into the state it came from."""
@@ -425,8 +404,8 @@ def push_(cli: CliContext, file: Path, force: bool, root: Path, lock_timeout: fl
 @click.option(
     "--decrypt", is_flag=True, help="Store the state in clear again (turns encryption off)."
 )
-@_root_option
-@_lock_timeout_option
+@root_option
+@lock_timeout_option
 @pass_cli
 def rekey_(cli: CliContext, decrypt: bool, root: Path, lock_timeout: float) -> int:
     """Re-encrypt every state record (and the backup, history and recovery files) at once.

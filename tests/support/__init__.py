@@ -1,0 +1,1 @@
+"""Test code shared by more than one test folder."""
