@@ -198,16 +198,23 @@ def ignored_fields(lms_type: str) -> frozenset[str]:
 # -- comparison ---------------------------------------------------------------------------------
 
 
+#: the largest 32-bit float (the schema's maximum for points_possible and grade_points)
+FLOAT32_MAX = 3.4028234663852886e38
+
+
 def to_float32(value: float) -> float:
     """The shortest decimal that a 32-bit float of ``value`` prints as (Go's encoding of a
     float32), back as a Python float: 0.1 -> 0.1, 123456.789 -> 123456.79."""
-    if not math.isfinite(value) or abs(value) > 3.4e38:
+    if not math.isfinite(value) or abs(value) > FLOAT32_MAX:
         return value
     single = struct.unpack("<f", struct.pack("<f", value))[0]
     for digits in range(1, 10):
         text = f"{single:.{digits}g}"
-        if struct.unpack("<f", struct.pack("<f", float(text)))[0] == single:
-            return float(text)
+        try:
+            if struct.unpack("<f", struct.pack("<f", float(text)))[0] == single:
+                return float(text)
+        except OverflowError:  # rounded up past float32's largest (near 3.4028235e38)
+            continue
     return float(single)
 
 

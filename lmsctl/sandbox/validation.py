@@ -209,13 +209,16 @@ def _attachments(value: Any, model: str, name: str, failures: list[str]) -> list
 def go_float32(value: float) -> float:
     """``value`` kept in a Go float32 and encoded by encoding/json (shortest digits that read
     back as the same float32), as a Python float."""
-    if not math.isfinite(value) or abs(value) > 3.4028234e38:
+    if not math.isfinite(value) or abs(value) > 3.4028234663852886e38:  # float32's largest
         return value
     single = struct.unpack("<f", struct.pack("<f", value))[0]
     for digits in range(1, 10):
         text = f"{single:.{digits}g}"
-        if struct.unpack("<f", struct.pack("<f", float(text)))[0] == single:
-            return float(text)
+        try:
+            if struct.unpack("<f", struct.pack("<f", float(text)))[0] == single:
+                return float(text)
+        except OverflowError:  # rounded up past float32's largest (near 3.4028235e38)
+            continue
     return float(single)
 
 

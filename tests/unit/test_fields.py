@@ -106,3 +106,16 @@ def test_lms_refusals() -> None:
     assert grade_rounding("canvas", "grade_points", 9.125) is None
     assert ignored_fields("canvas") == {"start_date", "term_id"}
     assert ignored_fields("schoology") == frozenset()
+
+
+@pytest.mark.parametrize(
+    "value", [3.40282e38, 3.402823e38, 3.4028234e38, 3.4028234663852886e38, -3.40282e38, 1e-46]
+)
+def test_float32_rounding_near_the_largest_float32_agrees_with_the_sandbox(value: float) -> None:
+    # lmsctl's comparison and the sandbox's echo round the same way up to float32's largest
+    # (a value in reach of it once raised OverflowError while rounding: a 500 in the sandbox)
+    from lmsctl.fields import to_float32
+    from lmsctl.sandbox.validation import go_float32
+
+    assert to_float32(value) == go_float32(value)
+    assert to_float32(to_float32(value)) == to_float32(value)
