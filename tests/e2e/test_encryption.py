@@ -62,8 +62,16 @@ def _sensitive(snapshot: StateSnapshot) -> set[str]:
 
 
 def _leaks(raw: bytes, values: set[str]) -> list[str]:
+    """The values found in ``raw``; a number only as a number of its own (8.5 is in a
+    clear '"grade_points": 8.5', not in a timestamp's '12:07:58.512')."""
     text = raw.decode("utf-8", "replace")
-    return sorted(v for v in values if v in text)
+
+    def found(value: str) -> bool:
+        if re.fullmatch(r"-?\d+(\.\d+)?", value):
+            return re.search(rf"(?<![\d.]){re.escape(value)}(?![\d.])", text) is not None
+        return value in text
+
+    return sorted(v for v in values if found(v))
 
 
 def test_the_scan_looks_for_real_values() -> None:
