@@ -853,17 +853,12 @@ class _Api:
             return found
         section, data = found
         q = request.query_params
-        limit = SUBMISSIONS_MAX_LIMIT
         limit_text = q.get("limit")
-        if limit_text is not None:
-            try:
-                limit = int(limit_text)
-            except ValueError:
-                return message(400, f'limit in query must be of type integer: "{limit_text}"')
-            if limit < 1:
-                return message(400, "limit in query should be greater than or equal to 1")
-            if limit > SUBMISSIONS_MAX_LIMIT:
-                return message(400, "limit in query should be less than or equal to 100")
+        limit = _query_limit(
+            limit_text, default=SUBMISSIONS_MAX_LIMIT, maximum=SUBMISSIONS_MAX_LIMIT, too_large=400
+        )
+        if isinstance(limit, Response):
+            return limit
         after: str | None = None
         started = self.sb.now().timestamp()
         cursor = q.get("cursor")
@@ -931,16 +926,24 @@ class _Api:
 
 def _data_api_limit(limit_text: str | None) -> int | Response:
     """A Data API listing's ?limit= (100 if absent), or Clever's 400/413 answer to a bad one."""
+    return _query_limit(limit_text, default=100, maximum=DATA_API_MAX_LIMIT, too_large=413)
+
+
+def _query_limit(
+    limit_text: str | None, *, default: int, maximum: int, too_large: int
+) -> int | Response:
+    """A listing's ?limit= (``default`` if absent), or the 400 (``too_large`` above
+    ``maximum``) that Clever answers to a bad one."""
     if limit_text is None:
-        return 100
+        return default
     try:
         limit = int(limit_text)
     except ValueError:
         return message(400, f'limit in query must be of type integer: "{limit_text}"')
     if limit < 1:
         return message(400, "limit in query should be greater than or equal to 1")
-    if limit > DATA_API_MAX_LIMIT:
-        return message(413, f"limit in query should be less than or equal to {DATA_API_MAX_LIMIT}")
+    if limit > maximum:
+        return message(too_large, f"limit in query should be less than or equal to {maximum}")
     return limit
 
 
