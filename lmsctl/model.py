@@ -139,13 +139,6 @@ class SectionSpec:
     def label(self) -> str:
         return self.name or self.section_id
 
-    @property
-    def uses_references(self) -> bool:
-        """True when any grade or assignee is a roster reference needing a Data API lookup."""
-        return any(not g.student.is_id for a in self.assignments for g in a.grades) or any(
-            not r.is_id for a in self.assignments for r in a.assignee_refs
-        )
-
 
 @dataclass(frozen=True)
 class StateConfig:

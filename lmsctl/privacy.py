@@ -307,17 +307,6 @@ class Scrubber:
 
 # -- the document layer ------------------------------------------------------------------------
 
-_LEVEL_WORDS = {
-    PrivacyLevel.FULL: "full (students named)",
-    PrivacyLevel.PSEUDONYMISE: "pseudonymised (students as keyed pseudonyms; grade comments "
-    "hidden)",
-    PrivacyLevel.REDACT: "redacted (no students; grades as aggregates per assignment)",
-}
-
-
-def level_words(level: PrivacyLevel) -> str:
-    return _LEVEL_WORDS[level]
-
 
 def _hide_free_text(fields: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
     out = []

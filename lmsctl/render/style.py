@@ -34,11 +34,6 @@ def escape_controls(text: str) -> str:
     return UNSAFE_CHARS.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
 
 
-def has_unsafe_chars(text: str) -> bool:
-    """True when ``text`` holds a character :func:`escape_controls` would escape."""
-    return UNSAFE_CHARS.search(text) is not None
-
-
 _CODES = {
     "bold": "1",
     "dim": "2",
