@@ -36,6 +36,7 @@ from lmsctl.errors import (
     StateError,
     UsageError,
 )
+from lmsctl.fields import ignored_fields
 from lmsctl.init import SECTIONS_DIR, SectionRoster, render_section_file, slug
 from lmsctl.manifest import load_desired
 from lmsctl.model import (
@@ -45,7 +46,6 @@ from lmsctl.model import (
     GRADE_FIELDS,
     DesiredState,
 )
-from lmsctl.plan.builder import IGNORED_FIELDS
 from lmsctl.schema_files import (
     DEFAULT_SCHEMA_DIR,
     SECTION_SCHEMA,
@@ -142,7 +142,7 @@ def read_requests_csv(path: Path) -> list[ImportRequest]:
 
 def manifest_fields(live: Mapping[str, Any], lms_type: str) -> dict[str, Any]:
     """The managed fields the LMS reports for an assignment (API form), in lmsctl's order."""
-    ignored = IGNORED_FIELDS.get(lms_type, frozenset())
+    ignored = ignored_fields(lms_type)
     out: dict[str, Any] = {}
     for name in ASSIGNMENT_FIELDS:
         value = live.get(name)

@@ -32,22 +32,13 @@ from __future__ import annotations
 import enum
 import math
 import struct
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 
+from lmsctl.lms import profile
 from lmsctl.timeutil import normalize_api_datetime
-
-CANVAS = "canvas"
-SCHOOLOGY = "schoology"
-GOOGLE_CLASSROOM = "google_classroom"
-LMS_TYPES = (CANVAS, SCHOOLOGY, GOOGLE_CLASSROOM)
-LMS_NAMES: Mapping[str, str] = {
-    CANVAS: "Canvas",
-    SCHOOLOGY: "Schoology",
-    GOOGLE_CLASSROOM: "Google Classroom",
-}
 
 
 class Kind(enum.StrEnum):
@@ -84,12 +75,6 @@ class FieldRule:
     omitted_as: Any = None
     #: ``format: float``: stored and echoed as a 32-bit float
     float32: bool = False
-    #: LMS type -> decimals the LMS rounds the value to
-    decimals: Mapping[str, int] = field(default_factory=dict)
-    #: LMS types where 0 means "not set" and reads back as null
-    zero_reads_unset: frozenset[str] = frozenset()
-    #: LMS types that ignore the field on writes (never diffed, a warning instead)
-    ignored_by: frozenset[str] = frozenset()
     clear: Clear = Clear.NEVER
     clear_reason: str = ""
     clear_hint: str = ""
@@ -118,21 +103,20 @@ _RULES: tuple[FieldRule, ...] = (
     FieldRule("description", Resource.ASSIGNMENT, Kind.TEXT),
     FieldRule("due_date", Resource.ASSIGNMENT, Kind.DATETIME),
     FieldRule("display_date", Resource.ASSIGNMENT, Kind.DATETIME),
-    FieldRule("start_date", Resource.ASSIGNMENT, Kind.DATETIME, ignored_by=frozenset({CANVAS})),
+    FieldRule("start_date", Resource.ASSIGNMENT, Kind.DATETIME),
     FieldRule("end_date", Resource.ASSIGNMENT, Kind.DATETIME),
     FieldRule(
         "points_possible",
         Resource.ASSIGNMENT,
         Kind.NUMBER,
         float32=True,
-        zero_reads_unset=frozenset({GOOGLE_CLASSROOM}),
     ),
     FieldRule("grading_type", Resource.ASSIGNMENT, Kind.ENUM),
     FieldRule("submission_types", Resource.ASSIGNMENT, Kind.SET),
     FieldRule("max_attempts", Resource.ASSIGNMENT, Kind.INTEGER, omitted_as=0),
     FieldRule("assignee_mode", Resource.ASSIGNMENT, Kind.ENUM),
     FieldRule("assignee_ids", Resource.ASSIGNMENT, Kind.SET),
-    FieldRule("term_id", Resource.ASSIGNMENT, Kind.TEXT, ignored_by=frozenset({CANVAS})),
+    FieldRule("term_id", Resource.ASSIGNMENT, Kind.TEXT),
     FieldRule("attachments", Resource.ASSIGNMENT, Kind.ATTACHMENTS),
     # -- grades (SubmissionRequest) -------------------------------------------------------------
     FieldRule(
@@ -141,7 +125,6 @@ _RULES: tuple[FieldRule, ...] = (
         Kind.NUMBER,
         omitted_as=0.0,
         float32=True,
-        decimals={GOOGLE_CLASSROOM: 2},
         clear=Clear.NEVER,
         clear_reason=_NOT_NULLABLE.format(name="grade_points", what="number")
         + " (and a 0 would be a grade of zero)",
@@ -191,8 +174,8 @@ def rule_for(name: str, resource: Resource | None = None) -> FieldRule | None:
 
 
 def ignored_fields(lms_type: str) -> frozenset[str]:
-    """Assignment fields ``lms_type`` ignores on writes."""
-    return frozenset(r.name for r in ASSIGNMENT_RULES.values() if lms_type in r.ignored_by)
+    """Assignment fields ``lms_type`` ignores on writes (its profile in :mod:`lmsctl.lms`)."""
+    return profile(lms_type).ignored_fields & ASSIGNMENT_RULES.keys()
 
 
 # -- comparison ---------------------------------------------------------------------------------
@@ -248,9 +231,10 @@ def normalize(name: str, value: Any, lms_type: str = "", resource: Resource | No
         if isinstance(value, bool) or not isinstance(value, int | float):
             return value
         number = to_float32(float(value)) if rule.float32 else float(value)
-        if lms_type in rule.zero_reads_unset and number == 0:
+        lms = profile(lms_type)
+        if name in lms.zero_reads_unset and number == 0:
             return None  # (after the float32: a tiny number is stored as 0)
-        places = rule.decimals.get(lms_type)
+        places = lms.decimals.get(name)
         if places is not None:
             number = round_half_up(number, places)
             number = to_float32(number) if rule.float32 else number
@@ -287,7 +271,7 @@ def equal(name: str, a: Any, b: Any, lms_type: str = "", resource: Resource | No
     if na == nb:
         return True
     rule = rule_for(name, resource)
-    places = rule.decimals.get(lms_type) if rule is not None else None
+    places = profile(lms_type).decimals.get(name) if rule is not None else None
     if places is not None and rule is not None:
         # the rounding mode is not documented (half-up, half-even): a value within half a unit
         # of the other is what the LMS stores for it
@@ -328,9 +312,9 @@ def is_cleared(name: str, value: Any, resource: Resource | None = None) -> bool:
 class Refusal(enum.StrEnum):
     """A write an LMS refuses (each one documented in the reference)."""
 
-    SCHOOLOGY_LINK_SUBMISSION = "schoology-link-submission-type"
-    SCHOOLOGY_LINK_ATTACHMENT = "schoology-link-attachment"
-    GOOGLE_STUDENT_STATE = "google-classroom-student-state"
+    LMS_SUBMISSION_TYPE = "lms-refuses-submission-type"
+    LMS_ATTACHMENT_TYPE = "lms-refuses-attachment-type"
+    STUDENT_ONLY_STATE = "student-only-state"
     EMPTY_REQUIRED = "empty-required"
 
 
@@ -344,46 +328,58 @@ class LmsRefusal:
     hint: str
 
 
-#: grade states only a student's own action sets in Google Classroom
-GOOGLE_STUDENT_STATES = frozenset({"created", "submitted", "reclaimed"})
+#: the API's submission types (the order hints list them in), and the attachment types its spec
+#: documents (the docs also show text and link; the spec lists only file)
+SUBMISSION_TYPES = ("text", "file", "discussion", "link")
+ATTACHMENT_TYPES = ("file",)
+
+
+def _or_list(items: Iterable[str]) -> str:
+    words = list(items)
+    return ", ".join(words[:-1]) + " or " + words[-1] if len(words) > 1 else "".join(words)
 
 
 def assignment_refusals(lms_type: str, fields: Mapping[str, Any]) -> list[LmsRefusal]:
     """The assignment fields (wire form) ``lms_type`` would refuse."""
+    lms = profile(lms_type)
     out: list[LmsRefusal] = []
-    if lms_type == SCHOOLOGY:
-        if "link" in list(fields.get("submission_types") or ()):
-            out.append(
-                LmsRefusal(
-                    Refusal.SCHOOLOGY_LINK_SUBMISSION,
-                    "submission_types",
-                    "Schoology does not support submission type of link",
-                    "use text, file or discussion",
-                )
+    kinds = [str(k) for k in fields.get("submission_types") or ()]
+    for kind in sorted(lms.refused_submission_types.intersection(kinds)):
+        out.append(
+            LmsRefusal(
+                Refusal.LMS_SUBMISSION_TYPE,
+                "submission_types",
+                f"{lms.name} does not support submission type of {kind}",
+                "use "
+                + _or_list(k for k in SUBMISSION_TYPES if k not in lms.refused_submission_types),
             )
-        attachments = fields.get("attachments") or ()
-        if any(isinstance(a, Mapping) and a.get("type") == "link" for a in attachments):
-            out.append(
-                LmsRefusal(
-                    Refusal.SCHOOLOGY_LINK_ATTACHMENT,
-                    "attachments",
-                    "Schoology does not support attachments of type link",
-                    "use type: file",
-                )
+        )
+    attachments = fields.get("attachments") or ()
+    types = [str(a.get("type")) for a in attachments if isinstance(a, Mapping)]
+    for kind in sorted(lms.refused_attachment_types.intersection(types)):
+        out.append(
+            LmsRefusal(
+                Refusal.LMS_ATTACHMENT_TYPE,
+                "attachments",
+                f"{lms.name} does not support attachments of type {kind}",
+                "use type: "
+                + _or_list(k for k in ATTACHMENT_TYPES if k not in lms.refused_attachment_types),
             )
+        )
     return out
 
 
 def grade_refusals(lms_type: str, fields: Mapping[str, Any]) -> list[LmsRefusal]:
     """The grade fields ``lms_type`` would refuse."""
+    lms = profile(lms_type)
     out: list[LmsRefusal] = []
     state = fields.get("state")
-    if lms_type == GOOGLE_CLASSROOM and state in GOOGLE_STUDENT_STATES:
+    if state in lms.student_only_states:
         out.append(
             LmsRefusal(
-                Refusal.GOOGLE_STUDENT_STATE,
+                Refusal.STUDENT_ONLY_STATE,
                 "state",
-                f"Google Classroom lets only the student set state {state!r} (turning work in "
+                f"{lms.name} lets only the student set state {state!r} (turning work in "
                 "or reclaiming it); a teacher can only return it",
                 "use state: returned to release the grade, or remove state",
             )
@@ -397,7 +393,7 @@ def grade_rounding(lms_type: str, name: str, value: Any) -> float | None:
     rule = GRADE_RULES.get(name)
     if rule is None or not _is_number(value):
         return None
-    places = rule.decimals.get(lms_type)
+    places = profile(lms_type).decimals.get(name)
     if places is None:
         return None
     stored = round_half_up(float(value), places)

@@ -36,6 +36,7 @@ from lmsctl.errors import (
     StateError,
     StateSaveError,
 )
+from lmsctl.lms import profile
 from lmsctl.plan.builder import delete_impact, field_fingerprint, impact_fingerprint
 from lmsctl.plan.model import Action, Change, Consent, DeleteImpact, Plan, canonical_json
 from lmsctl.state.backend import StateBackend
@@ -383,17 +384,12 @@ class Executor:
 
     def _explain(self, change: Change, exc: BaseException) -> str:
         message = _message(exc)
-        if (
-            self.plan.lms_type == "schoology"
-            and change.action is Action.GRADE
-            and isinstance(exc, ApiError)
-            and exc.status_code == 500
-        ):
-            # Clever's documented Schoology quirk: no grade until the student opened the app
-            message += (
-                " (on Schoology this usually means the student has not yet opened the "
-                "assignment's LTI link; it works once they have, then run apply again)"
+        if isinstance(exc, ApiError):
+            hint = profile(self.plan.lms_type).final_error_hint(
+                exc.status_code, exc.message, grade=change.action is Action.GRADE
             )
+            if hint:
+                message += f" ({hint})"
         return message
 
     # -- recheck before writing --------------------------------------------------------------

@@ -22,8 +22,6 @@ from lmsctl.addresses import Address, assignment_address, matches_targets
 from lmsctl.diff import MISSING, Decision, decide, equal, is_set, normalize, to_wire
 from lmsctl.errors import Diagnostic, PlanError, Severity, sort_diagnostics
 from lmsctl.fields import (
-    GOOGLE_CLASSROOM,
-    LMS_NAMES,
     Resource,
     assignment_refusals,
     grade_refusals,
@@ -31,6 +29,7 @@ from lmsctl.fields import (
     ignored_fields,
     is_cleared,
 )
+from lmsctl.lms import profile
 from lmsctl.model import AssignmentSpec, DesiredState, GradeSpec, SectionSpec, SourcePos
 from lmsctl.plan.model import (
     Action,
@@ -54,11 +53,6 @@ from lmsctl.roster import Roster, resolve_ref
 from lmsctl.state.model import ResourceRecord, ResourceStatus, StateSnapshot
 from lmsctl.timeutil import normalize_api_datetime
 
-#: fields each LMS ignores on writes: never diffed (they would show a diff forever)
-IGNORED_FIELDS: Mapping[str, frozenset[str]] = {
-    lms: ignored_fields(lms) for lms in LMS_NAMES if ignored_fields(lms)
-}
-_LMS_NAMES = LMS_NAMES
 REQUIRED_ON_CREATE = ("title", "description", "due_date")
 
 
@@ -126,7 +120,8 @@ class PlanBuilder:
         self.api_url = api_url
         self.manifests_digest = manifests_digest
         self.lms_type = str(live.district.get("lms_type") or "")
-        self.ignored = IGNORED_FIELDS.get(self.lms_type, frozenset())
+        self.lms = profile(self.lms_type)
+        self.ignored = ignored_fields(self.lms_type)
         self.rosters = {sid: Roster.from_users(sid, users) for sid, users in live.rosters.items()}
         self._acc = _Acc()
         self._warned: set[tuple[str, str]] = set()
@@ -206,7 +201,7 @@ class PlanBuilder:
         """Google Classroom lets only the app (Cloud project) that created a coursework item
         change it, grade it or delete it (PERMISSION_DENIED otherwise): an assignment adopted
         with ``lmsctl import`` was made by someone else, so any write to it is a plan error."""
-        if self.lms_type != GOOGLE_CLASSROOM:
+        if not self.lms.creator_only_writes:
             return
         for change in self._acc.changes:
             if change.action not in (Action.UPDATE, Action.GRADE, Action.DELETE):
@@ -218,10 +213,10 @@ class PlanBuilder:
             self._diag(
                 _source_pos(change.source),
                 f"{change.address}:",
-                f"Google Classroom lets only the app that created an assignment "
+                f"{self.lms.name} lets only the app that created an assignment "
                 f"{verb[change.action]} it, and this one was adopted with lmsctl import "
                 "(another app made it)",
-                "make the change in Google Classroom, then leave the manifest as the LMS has it "
+                f"make the change in {self.lms.name}, then leave the manifest as the LMS has it "
                 "(lmsctl pull writes it back); or create the assignment with lmsctl instead",
             )
 
@@ -265,7 +260,7 @@ class PlanBuilder:
                 key = (spec.pos_of(name).file, name)
                 if key not in self._warned:
                     self._warned.add(key)
-                    lms = _LMS_NAMES.get(self.lms_type, self.lms_type)
+                    lms = self.lms.name
                     self._diag(
                         spec.pos_of(name),
                         f"{spec.address}:",
@@ -320,14 +315,14 @@ class PlanBuilder:
             grades.append((grade, uid))
             self._check_grade_rules(spec, grade)
         if (
-            self.lms_type == GOOGLE_CLASSROOM
+            "points_possible" in self.lms.zero_reads_unset
             and fields.get("points_possible") == 0
             and any(g.fields.get("grade_points") is not None for g, _ in grades)
         ):
             self._diag(
                 spec.pos_of("points_possible"),
                 f"{spec.address}: points_possible:",
-                "0 makes the assignment ungraded in Google Classroom (its maxPoints), yet "
+                f"0 makes the assignment ungraded in {self.lms.name} (its maxPoints), yet "
                 "grades set grade_points",
                 "set points_possible above 0 to grade it in points",
                 warn=True,
@@ -354,7 +349,7 @@ class PlanBuilder:
         for name, value in grade.fields.items():
             stored = grade_rounding(self.lms_type, name, value)
             if stored is not None:
-                lms = _LMS_NAMES.get(self.lms_type, self.lms_type)
+                lms = self.lms.name
                 shown = int(stored) if stored.is_integer() else stored
                 self._diag(
                     grade.field_pos.get(name, grade.pos),

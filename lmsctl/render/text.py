@@ -19,6 +19,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from lmsctl.lms import display_name
 from lmsctl.render.style import Style, escape_controls
 from lmsctl.render.words import (
     approval_words,
@@ -64,7 +65,6 @@ def no_changes_line(doc: Mapping[str, Any]) -> str:
 MAX_VALUE_CHARS = 72
 ELLIPSIS = "…"
 
-_LMS_NAMES = {"canvas": "Canvas", "schoology": "Schoology", "google_classroom": "Google Classroom"}
 _ASSIGNMENT_ACTIONS = ("move", "create", "update", "delete")
 _HEADER_VERB = {
     "create": "will be created",
@@ -239,7 +239,7 @@ def header_line(doc: Mapping[str, Any]) -> str:
     if district:
         text += f" for district {district}"
     if lms:
-        text += f" ({_LMS_NAMES.get(lms, lms)})"
+        text += f" ({display_name(lms)})"
     if doc.get("api_url"):
         text += f" at {doc['api_url']}"
     return text

@@ -34,6 +34,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from lmsctl.lms import profile
 from lmsctl.sandbox import gojson
 from lmsctl.sandbox.config import FaultConfig, SandboxConfig
 from lmsctl.sandbox.seed import Seed, load_seed
@@ -56,7 +57,6 @@ DATA_API_MAX_LIMIT = 10000
 ALL_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 #: the Data API's ``count`` query enum on list endpoints (clever-data-api-v3.1.swagger.yml)
 COUNT_VALUES = ("", "true", "false", "undefined")
-LMS_NAMES = {"canvas": "Canvas", "schoology": "Schoology", "google_classroom": "Google Classroom"}
 
 Handler = Callable[[Request], Awaitable[Response]]
 
@@ -531,14 +531,13 @@ class _Api:
         return found[1], stored[1]
 
     def lms_name(self, request: Request) -> str:
-        lms_type = self.district(request).lms_type
-        return LMS_NAMES.get(lms_type, "LMS")
+        return profile(self.district(request).lms_type).name
 
     def new_submission(
         self, assignment_id: str, user_id: str, lms_type: str, now: str
     ) -> dict[str, Any]:
         return {
-            "id": "" if lms_type == "google_classroom" else self.sb.new_uuid(),
+            "id": self.sb.new_uuid() if profile(lms_type).submission_ids else "",
             "assignment_id": assignment_id,
             "user_id": user_id,
             "state": "created",
@@ -713,7 +712,7 @@ class _Api:
         self._apply_fields(data, fields, lms_type)
         if data["display_date"] is None:
             data["display_date"] = now
-            if lms_type == "canvas":
+            if profile(lms_type).start_date_is_display_date:
                 data["start_date"] = now
         data["assignee_mode"], ids = assignees
         if data["assignee_mode"] == "individuals":
@@ -811,38 +810,43 @@ class _Api:
 
     @staticmethod
     def _check_lms_rules(fields: dict[str, Any], lms_type: str) -> None:
-        if lms_type != "schoology":
-            return
-        kinds = list(fields.get("submission_types") or [])
-        kinds += [a.get("type") for a in fields.get("attachments") or []]
-        if "link" in kinds:
-            raise BodyError("Schoology does not support submission type of link")
+        lms = profile(lms_type)
+        refused = lms.refused_submission_types
+        kinds = [k for k in fields.get("submission_types") or [] if k in refused]
+        kinds += [
+            a.get("type")
+            for a in fields.get("attachments") or []
+            if a.get("type") in lms.refused_attachment_types
+        ]
+        if kinds:
+            # (the LMS's own words, for attachments too)
+            raise BodyError(f"{lms.name} does not support submission type of {kinds[0]}")
 
     @staticmethod
     def _check_submission_rules(fields: dict[str, Any], lms_type: str) -> None:
         """Google Classroom: only the student turns work in or reclaims it, and a submission is
         never put back to created; a teacher (the app) can only return it."""
         state = fields.get("state")
-        if lms_type == "google_classroom" and state is not None and state != "returned":
-            raise BodyError(
-                f"Google Classroom does not allow a teacher to set submission state {state}"
-            )
+        lms = profile(lms_type)
+        if lms.student_only_states and state is not None and state != "returned":
+            raise BodyError(f"{lms.name} does not allow a teacher to set submission state {state}")
 
     @staticmethod
     def _apply_fields(data: dict[str, Any], fields: dict[str, Any], lms_type: str) -> None:
+        lms = profile(lms_type)
         for name, value in fields.items():
             if name in ("assignee_mode", "assignee_ids"):
                 continue
-            if lms_type == "canvas" and name in ("state", "start_date", "term_id"):
-                continue  # Canvas ignores these (stored values do not change)
+            if name in lms.ignored_fields:
+                continue  # the LMS ignores it (the stored value does not change)
             if isinstance(value, dt.datetime):
                 value = format_api_datetime(value)
-            if lms_type == "google_classroom" and name == "points_possible" and value == 0:
-                value = None  # maxPoints 0 means ungraded: Google Classroom reads it as unset
+            if name in lms.zero_reads_unset and value == 0:
+                value = None  # e.g. Google Classroom: maxPoints 0 means ungraded, reads as unset
             data[name] = value
         if "description" in fields and "description_plaintext" not in fields:
             data["description_plaintext"] = _strip_html(data.get("description") or "")
-        if lms_type == "canvas":
+        if lms.start_date_is_display_date:
             data["start_date"] = data.get("display_date")
 
     # submissions ------------------------------------------------------------------------------
@@ -908,15 +912,17 @@ class _Api:
             self._check_submission_rules(fields, lms_type)
         except BodyError as exc:
             return message(400, str(exc))
-        if lms_type == "schoology":
+        lms = profile(lms_type)
+        if lms.grade_needs_student_launch:
             user = self.store.get_user(user_id)
             if user is not None and not user.launched:
                 return message(500, "Error updating submission")
-        if lms_type == "google_classroom" and fields.get("grade_points") is not None:
-            # Google Classroom keeps grades to 2 decimals (its rounding mode is not documented)
-            fields["grade_points"] = float(
-                Decimal(repr(fields["grade_points"])).quantize(Decimal("0.01"), ROUND_HALF_EVEN)
-            )
+        for name, places in lms.decimals.items():
+            if fields.get(name) is not None:
+                # e.g. Google Classroom keeps grades to 2 decimals (its rounding mode is not
+                # documented)
+                unit = Decimal(1).scaleb(-places)
+                fields[name] = float(Decimal(repr(fields[name])).quantize(unit, ROUND_HALF_EVEN))
         for name, value in fields.items():
             sub[name] = format_api_datetime(value) if isinstance(value, dt.datetime) else value
         sub["last_modified"] = self.sb.now_text()

@@ -17,9 +17,9 @@ import jsonschema
 import yaml
 
 from lmsctl.errors import ConfigError
+from lmsctl.lms import LMS_TYPES
 
 SCHEMA_PATH = Path(__file__).resolve().parent.parent / "schemas" / "sandbox-seed.schema.json"
-LMS_TYPES = ("canvas", "schoology", "google_classroom")
 
 
 @dataclass(frozen=True)

@@ -91,13 +91,13 @@ def test_clearing_is_sent_the_way_the_api_takes_it() -> None:
 def test_lms_refusals() -> None:
     assert [
         r.refusal for r in assignment_refusals("schoology", {"submission_types": ["link"]})
-    ] == [Refusal.SCHOOLOGY_LINK_SUBMISSION]
+    ] == [Refusal.LMS_SUBMISSION_TYPE]
     assert assignment_refusals("canvas", {"submission_types": ["link"]}) == []
     attachments = {"attachments": [{"type": "link", "url": "u"}]}
     assert [r.field for r in assignment_refusals("schoology", attachments)] == ["attachments"]
     for state in ("created", "submitted", "reclaimed"):
         assert [r.refusal for r in grade_refusals("google_classroom", {"state": state})] == [
-            Refusal.GOOGLE_STUDENT_STATE
+            Refusal.STUDENT_ONLY_STATE
         ]
     assert grade_refusals("google_classroom", {"state": "returned"}) == []
     assert grade_refusals("canvas", {"state": "submitted"}) == []

@@ -9,6 +9,7 @@ import click
 
 from lmsctl.cli.context import CliContext, pass_cli
 from lmsctl.errors import LmsctlError, UsageError
+from lmsctl.lms import LMS_TYPES
 
 _DEFAULT_DB = Path(".lmsctl") / "sandbox.db"
 
@@ -193,7 +194,7 @@ def seed() -> None:
 )
 @click.option(
     "--lms-type",
-    type=click.Choice(["canvas", "schoology", "google_classroom"]),
+    type=click.Choice(LMS_TYPES),
     default="canvas",
     show_default=True,
 )
