@@ -38,7 +38,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from lmsctl.render.style import escape_controls
+from lmsctl.safetext import escape_controls
 
 
 class Severity(enum.StrEnum):

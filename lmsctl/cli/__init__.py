@@ -21,7 +21,7 @@ from lmsctl.cli import signals
 from lmsctl.cli.context import CliContext
 from lmsctl.errors import LmsctlError
 from lmsctl.privacy import Scrubber, resolve_privacy
-from lmsctl.render.style import escape_controls
+from lmsctl.safetext import escape_controls
 
 #: Exit codes, the same for every command (as Terraform's): 2 is only ever
 #: ``plan --detailed-exitcode``'s "there are changes", so a usage error can never read as changes.

@@ -37,7 +37,7 @@ from typing import Any, Protocol, TextIO
 from lmsctl.apply.executor import ApplyEvent, ApplyResult, ChangeResult, Outcome
 from lmsctl.plan.model import Action
 from lmsctl.privacy import Scrubber
-from lmsctl.render.style import escape_controls
+from lmsctl.safetext import escape_controls
 
 #: seconds between redraws of the status line (events in between are counted, not drawn)
 REDRAW_EVERY = 0.1

@@ -24,7 +24,7 @@ from lmsctl.manifest.loader import LoadFailure, read_text, unsafe_character_warn
 from lmsctl.manifest.refs import RefError, normalize_date, parse_student_ref, student_identity
 from lmsctl.manifest.schema import did_you_mean
 from lmsctl.model import GRADE_FIELDS, SourcePos, StudentRef
-from lmsctl.render.style import UNSAFE_CHARS
+from lmsctl.safetext import UNSAFE_CHARS
 
 STUDENT_COLUMN = "student"
 FLAGS = ("excused", "late", "missing")

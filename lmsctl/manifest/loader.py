@@ -42,7 +42,7 @@ from typing import Any
 import yaml
 
 from lmsctl.errors import Diagnostic, Severity
-from lmsctl.render.style import UNSAFE_CHARS
+from lmsctl.safetext import UNSAFE_CHARS
 
 #: Largest manifest file read, in bytes.
 MAX_FILE_BYTES = 5 * 1024 * 1024

@@ -10,7 +10,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from lmsctl.render.style import escape_controls
+from lmsctl.safetext import escape_controls
 
 __all__ = ["dumps_for_terminal", "render_plan_json"]
 

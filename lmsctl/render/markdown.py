@@ -19,7 +19,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from lmsctl.render.style import Style, escape_controls
+from lmsctl.render.style import Style
 from lmsctl.render.text import (
     AssignmentGroup,
     approval_lines,
@@ -34,6 +34,7 @@ from lmsctl.render.text import (
     privacy_line,
     unknown_lines,
 )
+from lmsctl.safetext import escape_controls
 
 __all__ = ["DEFAULT_MAX_CHARS", "render_plan_markdown"]
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from lmsctl.lms import display_name
-from lmsctl.render.style import Style, escape_controls
+from lmsctl.render.style import Style
 from lmsctl.render.words import (
     approval_words,
     conflict_words,
@@ -29,6 +29,7 @@ from lmsctl.render.words import (
     reason_words,
     unknown_outcome_words,
 )
+from lmsctl.safetext import escape_controls
 
 __all__ = [
     "NO_CHANGES",

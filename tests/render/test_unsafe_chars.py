@@ -17,8 +17,8 @@ from lmsctl.manifest.loader import load_yaml_text
 from lmsctl.render.document import plan_to_document
 from lmsctl.render.json import render_plan_json
 from lmsctl.render.markdown import render_plan_markdown
-from lmsctl.render.style import UNSAFE_CHARS, escape_controls
 from lmsctl.render.text import render_plan_text
+from lmsctl.safetext import UNSAFE_CHARS, escape_controls
 from tests.render.plans import conflict_plan, drift_only_plan, full_plan
 
 #: RLO, the isolates, LRM/RLM, ALM, C1 CSI and NEL, ESC, CR, BEL, DEL, line separator

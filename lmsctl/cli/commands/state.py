@@ -20,7 +20,7 @@ from lmsctl.cli.options import lock_timeout_option, root_option
 from lmsctl.config import load_config
 from lmsctl.errors import StateError, StateLockedError, UsageError
 from lmsctl.render.json import dumps_for_terminal
-from lmsctl.render.style import escape_controls
+from lmsctl.safetext import escape_controls
 from lmsctl.state import crypto, locked, open_backend
 from lmsctl.state.backend import LockInfo, StateBackend, pid_alive
 from lmsctl.state.model import ResourceStatus

@@ -13,7 +13,7 @@ import click
 from lmsctl.cli.context import CliContext, pass_cli
 from lmsctl.cli.options import root_argument, workspace_options
 from lmsctl.errors import StateError
-from lmsctl.render.style import escape_controls
+from lmsctl.safetext import escape_controls
 from lmsctl.workspace import Workspace
 
 
