@@ -39,45 +39,60 @@ Exit codes:
   3    plan --detailed-exitcode only: there are changes, some need approval
   130  interrupted (Ctrl-C / SIGTERM); state holds what was done"""
 
-#: command name -> "module:attribute" (loaded only when used, so --help stays fast)
-COMMANDS: dict[str, str] = {
-    "validate": "lmsctl.cli.commands.validate:validate",
-    "plan": "lmsctl.cli.commands.plan:plan",
-    "show": "lmsctl.cli.commands.show:show",
-    "apply": "lmsctl.cli.commands.apply:apply",
-    "status": "lmsctl.cli.commands.status:status",
-    "import": "lmsctl.cli.commands.import_:import_",
-    "state": "lmsctl.cli.commands.state:state",
-    "force-unlock": "lmsctl.cli.commands.state:force_unlock",
-    "sandbox": "lmsctl.cli.commands.sandbox:sandbox",
-    "init": "lmsctl.cli.commands.init:init",
-    "schema": "lmsctl.cli.commands.schema:schema",
-    "pull": "lmsctl.cli.commands.pull:pull",
-    "ci": "lmsctl.cli.commands.ci:ci",
+#: command name -> ("module:attribute", one-line help). A command's module is imported only when
+#: that command runs (or its own --help is asked for), so ``lmsctl --help`` and ``--version``
+#: import none of them; tests/cli/test_startup.py checks each line against the command's help.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "validate": (
+        "lmsctl.cli.commands.validate:validate",
+        "Check the manifests under ROOT without contacting the LMS.",
+    ),
+    "plan": ("lmsctl.cli.commands.plan:plan", "Show what apply would change in the LMS."),
+    "show": ("lmsctl.cli.commands.show:show", "Print a plan saved with plan --out."),
+    "apply": ("lmsctl.cli.commands.apply:apply", "Make the LMS match the manifests."),
+    "status": (
+        "lmsctl.cli.commands.status:status",
+        "Show the district, its lms_state, state and the lock.",
+    ),
+    "import": (
+        "lmsctl.cli.commands.import_:import_",
+        "Adopt an existing LMS assignment into state (and a manifest).",
+    ),
+    "state": ("lmsctl.cli.commands.state:state", "Look at or fix what lmsctl tracks, by hand."),
+    "force-unlock": (
+        "lmsctl.cli.commands.state:force_unlock",
+        "Release a state lock left by a run that is gone.",
+    ),
+    "sandbox": ("lmsctl.cli.commands.sandbox:sandbox", "Run a local emulator of the Clever API."),
+    "init": ("lmsctl.cli.commands.init:init", "Write lmsctl.yaml and a file per section."),
+    "schema": ("lmsctl.cli.commands.schema:schema", "Write the JSON Schemas manifests follow."),
+    "pull": ("lmsctl.cli.commands.pull:pull", "Write edits made in the LMS back into manifests."),
+    "ci": ("lmsctl.cli.commands.ci:ci", "Run one pipeline step as the GitHub Action does."),
 }
 
 
 class LazyGroup(click.Group):
-    """A group whose subcommands are imported on first use."""
+    """A group whose subcommands are imported on first use; its own help lists them from
+    :data:`COMMANDS` without importing any."""
 
     def list_commands(self, ctx: click.Context) -> list[str]:
-        return [name for name in COMMANDS if self._load(name) is not None]
+        return list(COMMANDS)
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         return self._load(cmd_name)
 
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = [(name, help_line) for name, (_, help_line) in COMMANDS.items()]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
     @staticmethod
     def _load(name: str) -> click.Command | None:
-        target = COMMANDS.get(name)
-        if target is None:
+        entry = COMMANDS.get(name)
+        if entry is None:
             return None
-        module_name, attr = target.split(":")
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as exc:
-            if exc.name == module_name:
-                return None
-            raise
+        module_name, attr = entry[0].split(":")
+        module = importlib.import_module(module_name)
         command = getattr(module, attr)
         assert isinstance(command, click.Command)
         return command

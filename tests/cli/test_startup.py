@@ -1,0 +1,65 @@
+"""``lmsctl --help`` and ``--version`` start fast: they import no command module (each command's
+module, with its dependencies, loads only when that command runs). Timing lives in
+bench/startup.py; this checks what is imported, which does not depend on the machine."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import click
+import pytest
+
+from lmsctl.cli import COMMANDS, LazyGroup, cli
+
+COMMANDS_DIR = Path(__file__).resolve().parents[2] / "lmsctl" / "cli" / "commands"
+
+_PROBE = """
+import json, sys
+from lmsctl.cli import run
+code = run(sys.argv[1:])
+print(json.dumps({"code": code, "modules": sorted(sys.modules)}), file=sys.stderr)
+"""
+
+
+def _imported(*args: str) -> tuple[int, str, list[str]]:
+    done = subprocess.run(
+        [sys.executable, "-c", _PROBE, *args], capture_output=True, text=True, check=False
+    )
+    report = json.loads(done.stderr.strip().splitlines()[-1])
+    return int(report["code"]), done.stdout, list(report["modules"])
+
+
+@pytest.mark.parametrize("args", [["--help"], ["--version"]])
+def test_help_and_version_import_no_command(args: list[str]) -> None:
+    code, out, modules = _imported(*args)
+    assert code == 0
+    assert out.strip()
+    loaded = [m for m in modules if m.startswith("lmsctl.cli.commands.")]
+    assert loaded == []
+    # nor the heavy libraries the commands use
+    for heavy in ("httpx", "yaml", "jsonschema", "starlette", "psycopg", "cryptography"):
+        assert heavy not in modules, heavy
+
+
+def test_the_help_lists_every_command_with_its_line() -> None:
+    _, out, _ = _imported("--help")
+    for name, (_, line) in COMMANDS.items():
+        assert f"  {name}" in out
+        assert line.split()[0] in out
+
+
+def test_every_command_module_is_registered_and_loads() -> None:
+    registered = {target.split(":")[0].rsplit(".", 1)[1] for target, _ in COMMANDS.values()}
+    on_disk = {p.stem for p in COMMANDS_DIR.glob("*.py") if p.stem != "__init__"}
+    assert on_disk == registered
+    group = cli
+    assert isinstance(group, LazyGroup)
+    ctx = click.Context(group)
+    for name in COMMANDS:
+        command = group.get_command(ctx, name)
+        assert isinstance(command, click.Command), name
+        assert command.name == name
+    assert group.get_command(ctx, "no-such-command") is None
