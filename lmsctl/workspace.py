@@ -22,7 +22,8 @@ from lmsctl.config import CONFIG_FILE, display_path
 from lmsctl.errors import ConfigError, Diagnostic, StateError
 from lmsctl.manifest import load_or_raise
 from lmsctl.model import DesiredState
-from lmsctl.plan.builder import PlanBuilder, PlanOptions
+from lmsctl.plan.builder import PlanBuilder
+from lmsctl.plan.context import PlanOptions
 from lmsctl.plan.model import Plan
 from lmsctl.policy import apply_policies
 from lmsctl.refresh import LiveState, ProgressFn, refresh

@@ -10,7 +10,6 @@ Ordering (the phases apply walks): move (state only) -> create -> update -> grad
 from __future__ import annotations
 
 import enum
-import hashlib
 import json
 from collections import Counter
 from collections.abc import Mapping
@@ -355,8 +354,3 @@ class Plan:
 
 def canonical_json(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
-
-
-def fingerprint(value: Any) -> str:
-    """A short stable digest of a live value; apply compares it to see what changed since."""
-    return hashlib.sha256(canonical_json(value).encode()).hexdigest()[:16]
