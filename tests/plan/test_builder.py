@@ -8,7 +8,7 @@ from lmsctl.errors import PlanError
 from lmsctl.plan.builder import PlanBuilder
 from lmsctl.plan.context import PlanOptions
 from lmsctl.plan.model import Action, Consent, ConsentNeed, Reason
-from lmsctl.render.words import unknown_outcome_words
+from lmsctl.plan.words import unknown_outcome_words
 from lmsctl.state.model import ResourceStatus
 from tests.plan.factories import (
     AID,

@@ -26,8 +26,8 @@ from lmsctl.manifest import load_desired
 from lmsctl.plan.builder import PlanBuilder
 from lmsctl.plan.context import PlanOptions
 from lmsctl.plan.model import Action, Consent, Plan
+from lmsctl.plan.words import reason_words
 from lmsctl.refresh import LiveState
-from lmsctl.render.words import reason_words
 from lmsctl.state.model import StateSnapshot
 
 CASES = Path(__file__).resolve().parent.parent / "cases" / "plan"

@@ -1,7 +1,9 @@
 """The plan's versioned JSON form: one source for ``--json``, plan files and the other renderers.
 
 ``plan_to_document`` and ``plan_from_document`` round-trip exactly. The format is described by
-schemas/plan.schema.json; bump ``PLAN_FORMAT_VERSION`` on any incompatible change.
+schemas/plan.schema.json; bump ``PLAN_FORMAT_VERSION`` on any incompatible change. It belongs to
+the plan (a saved plan file is this document, lmsctl.plan.planfile); the renderers
+(lmsctl.render) read it.
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ from lmsctl.plan.model import (
     ResourceKind,
     StateFix,
 )
-from lmsctl.render.words import (
+from lmsctl.plan.words import (
     REASON_WORDS,
     approval_words,
     conflict_words,
