@@ -199,7 +199,7 @@ class Workspace:
             api_url=self.api_url,
             manifests_digest=manifests_digest(self.options.root),
         ).build()
-        plan = replace(plan, options={**plan.options, "root": str(self.options.root)})
+        plan = replace(plan, root=self.options.root)
         policies = self.desired.config.policies
         plan = apply_policies(
             plan,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import asdict
+from pathlib import Path
 from typing import Any
 
 from lmsctl import __version__
@@ -138,6 +139,33 @@ def _frozen_to_dict(item: FrozenChange) -> dict[str, Any]:
     return {"window": item.window, "address": item.address, "allowed": item.allowed}
 
 
+def _options_to_dict(plan: Plan) -> dict[str, Any]:
+    """The document's ``options``: the planner's options, then the root and the freeze
+    re-check's data when the plan has them."""
+    options = dict(plan.options)
+    if plan.root is not None:
+        options["root"] = str(plan.root)
+    if plan.allow_frozen:
+        options["allow_frozen"] = list(plan.allow_frozen)
+    if plan.section_schools:
+        options["section_schools"] = dict(plan.section_schools)
+    return options
+
+
+def _options_from_dict(raw: Mapping[str, Any]) -> dict[str, Any]:
+    """The Plan fields of the document's ``options`` (see :func:`_options_to_dict`)."""
+    options = dict(raw)
+    root = options.pop("root", None)
+    return {
+        "options": options,
+        "root": Path(str(root)) if root else None,
+        "allow_frozen": tuple(str(n) for n in options.pop("allow_frozen", None) or ()),
+        "section_schools": {
+            str(k): str(v) for k, v in (options.pop("section_schools", None) or {}).items()
+        },
+    }
+
+
 def _minor(version: str) -> int:
     try:
         return int(version.split(".")[1])
@@ -157,7 +185,7 @@ def plan_to_document(plan: Plan) -> dict[str, Any]:
         "lms_type": plan.lms_type,
         "state": {"lineage": plan.lineage, "serial": plan.serial},
         "manifests_digest": plan.manifests_digest,
-        "options": dict(plan.options),
+        "options": _options_to_dict(plan),
         "summary": {
             "create": counts[Action.CREATE],
             "update": counts[Action.UPDATE],
@@ -270,7 +298,7 @@ def plan_from_document(doc: Mapping[str, Any]) -> Plan:
             lms_type=doc.get("lms_type", ""),
             manifests_digest=doc.get("manifests_digest", ""),
             created=doc.get("created", ""),
-            options=dict(doc.get("options") or {}),
+            **_options_from_dict(doc.get("options") or {}),
         )
     except (AttributeError, KeyError, TypeError, ValueError) as exc:
         raise StateError(f"the plan file is damaged: {exc}", hint="run lmsctl plan again") from exc

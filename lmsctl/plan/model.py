@@ -14,6 +14,7 @@ import json
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 PLAN_FORMAT_VERSION = "1.2"
@@ -286,7 +287,14 @@ class Plan:
     lms_type: str = ""
     manifests_digest: str = ""
     created: str = ""
+    #: the planner's options in effect (revert_drift, force, targets), as the document shows them
     options: Mapping[str, Any] = field(default_factory=dict)
+    #: the manifests root the plan was made in (apply of a saved plan opens it)
+    root: Path | None = None
+    #: the freeze windows ``--allow-frozen`` let through, and the school of each changed section
+    #: (for windows that name schools): apply's re-check judges a saved plan the same way
+    allow_frozen: tuple[str, ...] = ()
+    section_schools: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def actionable(self) -> tuple[Change, ...]:

@@ -261,7 +261,7 @@ def apply(
                 "plan is made",
                 hint="pass them to lmsctl plan",
             )
-        plan_root = root or Path(str(plan.options.get("root") or "."))
+        plan_root = root or plan.root or Path(".")
         if root is None and not plan_root.is_dir():
             raise UsageError(
                 f"the plan was made in root {plan_root}, which is not a folder here",
