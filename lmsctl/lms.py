@@ -71,6 +71,8 @@ class LmsProfile:
     grade_needs_student_launch: bool = False
     #: error answers that are final, with their hints
     final_errors: tuple[FinalError, ...] = ()
+    #: the LMS's own names of API fields, for messages (``points_possible``: ``maxPoints``)
+    native_names: Mapping[str, str] = field(default_factory=dict)
 
     def final_error_hint(self, status: int, message: str, *, grade: bool) -> str:
         """What to do about an error answer, when the LMS is known to answer it that way."""
@@ -110,6 +112,7 @@ PROFILES: dict[LmsType, LmsProfile] = {
         type=LmsType.GOOGLE_CLASSROOM,
         name="Google Classroom",
         zero_reads_unset=frozenset({"points_possible"}),
+        native_names={"points_possible": "maxPoints"},
         decimals={"grade_points": 2},
         student_only_states=frozenset({"created", "submitted", "reclaimed"}),
         creator_only_writes=True,

@@ -63,11 +63,13 @@ class DesiredResolver:
             and fields.get("points_possible") == 0
             and any(g.fields.get("grade_points") is not None for g, _ in desired.grades)
         ):
+            native = self.lms.native_names.get("points_possible")
             self.findings.diag(
                 spec.pos_of("points_possible"),
                 f"{spec.address}: points_possible:",
-                f"0 makes the assignment ungraded in {self.lms.name} (its maxPoints), yet "
-                "grades set grade_points",
+                f"0 makes the assignment ungraded in {self.lms.name}"
+                + (f" (its {native})" if native else "")
+                + ", yet grades set grade_points",
                 "set points_possible above 0 to grade it in points",
                 warn=True,
             )
@@ -156,9 +158,9 @@ class DesiredResolver:
                 self.findings.diag(
                     grade.field_pos.get(name, grade.pos),
                     f"{where} {name}:",
-                    f"{self.lms.name} keeps grades to {places} decimals: {value} will be rounded "
-                    f"(to {shown} or its neighbour)",
-                    f"write at most {places} decimals, e.g. {shown}",
+                    f"{self.lms.name} keeps grades to {_decimals(places)}: {value} will be "
+                    f"rounded (to {shown} or its neighbour)",
+                    f"write at most {_decimals(places)}, e.g. {shown}",
                     warn=True,
                 )
 
@@ -183,3 +185,7 @@ class DesiredResolver:
                 if creating
                 else "set a future due_date, or leave the field out to stop managing it",
             )
+
+
+def _decimals(places: int) -> str:
+    return f"{places} decimal" if places == 1 else f"{places} decimals"
