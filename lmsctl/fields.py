@@ -30,6 +30,7 @@ form instead.
 from __future__ import annotations
 
 import enum
+import functools
 import math
 import struct
 from collections.abc import Iterable, Mapping
@@ -195,6 +196,14 @@ def to_float32(value: float) -> float:
     float32), back as a Python float: 0.1 -> 0.1, 123456.789 -> 123456.79."""
     if not math.isfinite(value) or abs(value) > FLOAT32_MAX:
         return value
+    if value == 0:
+        return float(value)  # (not cached: 0.0 and -0.0 are equal keys but print apart)
+    return _nonzero_float32(float(value))
+
+
+@functools.lru_cache(maxsize=4096)
+def _nonzero_float32(value: float) -> float:
+    # cached: a plan compares each grade's points several times, and grades repeat
     single = struct.unpack("<f", struct.pack("<f", value))[0]
     for digits in range(1, 10):
         text = f"{single:.{digits}g}"

@@ -13,6 +13,7 @@ Canvas, Schoology and Google Classroom).
 from __future__ import annotations
 
 import enum
+import functools
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -121,14 +122,12 @@ PROFILES: dict[LmsType, LmsProfile] = {
 }
 
 LMS_TYPES: tuple[str, ...] = tuple(t.value for t in LmsType)
+_BY_VALUE: dict[str, LmsType] = {t.value: t for t in LmsType}
 
 
 def lms_type_of(value: object) -> LmsType | None:
     """The LmsType of a district's ``lms_type`` value, or None when it is unknown or missing."""
-    try:
-        return LmsType(str(value or ""))
-    except ValueError:
-        return None
+    return _BY_VALUE.get(str(value or ""))
 
 
 def profile(lms_type: object) -> LmsProfile:
@@ -141,7 +140,9 @@ def profile(lms_type: object) -> LmsProfile:
     return _unknown(text)
 
 
+@functools.lru_cache(maxsize=64)
 def _unknown(text: str) -> LmsProfile:
+    # cached: the field comparisons ask for a profile per value (a plan asks ~10 per grade)
     return LmsProfile(type=None, name=text or "LMS")
 
 

@@ -8,6 +8,7 @@ the plan (a saved plan file is this document, lmsctl.plan.planfile); the rendere
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping
 from dataclasses import asdict
 from pathlib import Path
@@ -59,7 +60,7 @@ def _change_to_dict(change: Change) -> dict[str, Any]:
         "assignment_id": change.assignment_id,
         "before": {f.field: f.before for f in change.fields},
         "after": {f.field: f.after for f in change.fields},
-        "fields": [asdict(f) for f in change.fields],
+        "fields": [_field_to_dict(f) for f in change.fields],
         "unchanged": change.unchanged,
         "body": dict(change.body),
         "reasons": [r.value for r in change.reasons],
@@ -69,6 +70,22 @@ def _change_to_dict(change: Change) -> dict[str, Any]:
         "depends_on": change.depends_on,
         "impact": asdict(change.impact) if change.impact is not None else None,
         "moved_from": change.moved_from,
+    }
+
+
+#: values ``copy.deepcopy`` returns as they are
+_ATOMS = frozenset({str, int, float, bool, type(None)})
+
+
+def _field_to_dict(f: FieldChange) -> dict[str, Any]:
+    """``dataclasses.asdict(f)`` for a FieldChange, without its generic walk (one per field of
+    every grade of a plan): the same keys, values copied the same way."""
+    return {
+        "field": f.field,
+        "before": f.before if type(f.before) in _ATOMS else copy.deepcopy(f.before),
+        "after": f.after if type(f.after) in _ATOMS else copy.deepcopy(f.after),
+        "applied": f.applied if type(f.applied) in _ATOMS else copy.deepcopy(f.applied),
+        "why": f.why,
     }
 
 

@@ -360,5 +360,11 @@ class Plan:
         return text
 
 
+#: one encoder for every canonical form: ``json.dumps`` with options builds a new encoder per
+#: call, which a plan pays once per grade (the output is the same)
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), default=str)
+
+
 def canonical_json(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
+    """``json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)``."""
+    return _CANONICAL.encode(value)
