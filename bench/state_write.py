@@ -37,7 +37,8 @@ from lmsctl.model import (
     SourcePos,
     StudentRef,
 )
-from lmsctl.plan.builder import PlanBuilder, PlanOptions
+from lmsctl.plan.builder import PlanBuilder
+from lmsctl.plan.context import PlanOptions
 from lmsctl.refresh import LiveState
 from lmsctl.state.backend import StateBackend
 from lmsctl.state.local import LocalBackend

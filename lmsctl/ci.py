@@ -38,10 +38,10 @@ import httpx
 
 from lmsctl.config import load_config
 from lmsctl.errors import LmsctlError
+from lmsctl.plan.document import plan_to_document
 from lmsctl.plan.model import Plan, canonical_json
 from lmsctl.plan.planfile import load_plan
 from lmsctl.privacy import privatise_document, resolve_privacy
-from lmsctl.render.document import plan_to_document
 from lmsctl.render.markdown import render_plan_markdown
 from lmsctl.state import open_backend
 from lmsctl.workspace import manifests_digest

@@ -28,7 +28,14 @@ from typing import Any
 from lmsctl.errors import Diagnostic, ManifestError, Severity
 from lmsctl.manifest.loader import YamlDocument, load_yaml_file, where_label
 from lmsctl.manifest.schema import CONFIG_SCHEMA, schema_diagnostics
-from lmsctl.model import ApprovalPolicy, FreezeWindow, PolicyConfig, ProjectConfig, StateConfig
+from lmsctl.model import (
+    ApprovalPolicy,
+    DriftPolicy,
+    FreezeWindow,
+    PolicyConfig,
+    ProjectConfig,
+    StateConfig,
+)
 from lmsctl.timeutil import parse_datetime
 
 CONFIG_FILE = "lmsctl.yaml"
@@ -320,7 +327,7 @@ def _build(
             history=_pick(state_raw, "history", int, sbase.history),
         ),
         policies=PolicyConfig(
-            on_drift=on_drift,
+            on_drift=DriftPolicy(on_drift),
             max_delete_fraction=float(fraction),
             freeze=windows,
             approval=_approval(policies_raw.get("approval")),

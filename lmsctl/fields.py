@@ -30,6 +30,7 @@ form instead.
 from __future__ import annotations
 
 import enum
+import functools
 import math
 import struct
 from collections.abc import Iterable, Mapping
@@ -78,6 +79,8 @@ class FieldRule:
     clear: Clear = Clear.NEVER
     clear_reason: str = ""
     clear_hint: str = ""
+    #: the API refuses to create an assignment without it
+    required_on_create: bool = False
 
     def empty(self) -> Any:
         """What an absent or null value means when reading the LMS."""
@@ -99,9 +102,9 @@ _NOT_NULLABLE = (
 
 _RULES: tuple[FieldRule, ...] = (
     # -- assignments (AssignmentRequest) --------------------------------------------------------
-    FieldRule("title", Resource.ASSIGNMENT, Kind.TEXT),
-    FieldRule("description", Resource.ASSIGNMENT, Kind.TEXT),
-    FieldRule("due_date", Resource.ASSIGNMENT, Kind.DATETIME),
+    FieldRule("title", Resource.ASSIGNMENT, Kind.TEXT, required_on_create=True),
+    FieldRule("description", Resource.ASSIGNMENT, Kind.TEXT, required_on_create=True),
+    FieldRule("due_date", Resource.ASSIGNMENT, Kind.DATETIME, required_on_create=True),
     FieldRule("display_date", Resource.ASSIGNMENT, Kind.DATETIME),
     FieldRule("start_date", Resource.ASSIGNMENT, Kind.DATETIME),
     FieldRule("end_date", Resource.ASSIGNMENT, Kind.DATETIME),
@@ -160,6 +163,9 @@ ASSIGNMENT_RULES: Mapping[str, FieldRule] = {
 }
 GRADE_RULES: Mapping[str, FieldRule] = {r.name: r for r in _RULES if r.resource is Resource.GRADE}
 
+#: the fields an assignment needs before the API will create it (title, description, due_date)
+REQUIRED_ON_CREATE: tuple[str, ...] = tuple(r.name for r in _RULES if r.required_on_create)
+
 #: the request fields of an attachment (answers add file_external_id, size, thumbnail_url)
 ATTACHMENT_KEYS = ("type", "title", "url", "description", "text")
 
@@ -190,6 +196,14 @@ def to_float32(value: float) -> float:
     float32), back as a Python float: 0.1 -> 0.1, 123456.789 -> 123456.79."""
     if not math.isfinite(value) or abs(value) > FLOAT32_MAX:
         return value
+    if value == 0:
+        return float(value)  # (not cached: 0.0 and -0.0 are equal keys but print apart)
+    return _nonzero_float32(float(value))
+
+
+@functools.lru_cache(maxsize=4096)
+def _nonzero_float32(value: float) -> float:
+    # cached: a plan compares each grade's points several times, and grades repeat
     single = struct.unpack("<f", struct.pack("<f", value))[0]
     for digits in range(1, 10):
         text = f"{single:.{digits}g}"

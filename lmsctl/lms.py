@@ -13,6 +13,7 @@ Canvas, Schoology and Google Classroom).
 from __future__ import annotations
 
 import enum
+import functools
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -71,6 +72,8 @@ class LmsProfile:
     grade_needs_student_launch: bool = False
     #: error answers that are final, with their hints
     final_errors: tuple[FinalError, ...] = ()
+    #: the LMS's own names of API fields, for messages (``points_possible``: ``maxPoints``)
+    native_names: Mapping[str, str] = field(default_factory=dict)
 
     def final_error_hint(self, status: int, message: str, *, grade: bool) -> str:
         """What to do about an error answer, when the LMS is known to answer it that way."""
@@ -110,6 +113,7 @@ PROFILES: dict[LmsType, LmsProfile] = {
         type=LmsType.GOOGLE_CLASSROOM,
         name="Google Classroom",
         zero_reads_unset=frozenset({"points_possible"}),
+        native_names={"points_possible": "maxPoints"},
         decimals={"grade_points": 2},
         student_only_states=frozenset({"created", "submitted", "reclaimed"}),
         creator_only_writes=True,
@@ -118,14 +122,12 @@ PROFILES: dict[LmsType, LmsProfile] = {
 }
 
 LMS_TYPES: tuple[str, ...] = tuple(t.value for t in LmsType)
+_BY_VALUE: dict[str, LmsType] = {t.value: t for t in LmsType}
 
 
 def lms_type_of(value: object) -> LmsType | None:
     """The LmsType of a district's ``lms_type`` value, or None when it is unknown or missing."""
-    try:
-        return LmsType(str(value or ""))
-    except ValueError:
-        return None
+    return _BY_VALUE.get(str(value or ""))
 
 
 def profile(lms_type: object) -> LmsProfile:
@@ -138,7 +140,9 @@ def profile(lms_type: object) -> LmsProfile:
     return _unknown(text)
 
 
+@functools.lru_cache(maxsize=64)
 def _unknown(text: str) -> LmsProfile:
+    # cached: the field comparisons ask for a profile per value (a plan asks ~10 per grade)
     return LmsProfile(type=None, name=text or "LMS")
 
 

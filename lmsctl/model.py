@@ -13,6 +13,7 @@ Field values are in the API's own vocabulary and normal form:
 from __future__ import annotations
 
 import datetime as dt
+import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -178,11 +179,18 @@ class ApprovalPolicy:
     deletes: bool = False
 
 
+class DriftPolicy(enum.StrEnum):
+    """``policies.on_drift``: what a plan does with a managed field changed in the LMS."""
+
+    KEEP = "keep"  # show it as drift and leave the LMS value
+    REVERT = "revert"  # put the manifest value back
+
+
 @dataclass(frozen=True)
 class PolicyConfig:
     """Policies from lmsctl.yaml."""
 
-    on_drift: str = "keep"  # "keep" | "revert"
+    on_drift: DriftPolicy = DriftPolicy.KEEP
     max_delete_fraction: float = 0.5
     freeze: tuple[FreezeWindow, ...] = ()
     approval: ApprovalPolicy = field(default_factory=ApprovalPolicy)

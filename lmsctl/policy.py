@@ -131,20 +131,16 @@ def apply_policies(
     """The plan with its frozen changes and approval needs recorded.
 
     The allowed windows (and the schools of sections, when a window names schools) are kept
-    in ``options``, so apply's re-check of a saved plan judges it the same way.
+    in the plan, so apply's re-check of a saved plan judges it the same way.
     """
-    options = dict(plan.options)
-    if allow_frozen:
-        options["allow_frozen"] = sorted(allow_frozen)
-    if schools:
-        options["section_schools"] = dict(schools)
     return replace(
         plan,
         frozen=frozen_changes(
             plan.actionable, policy.freeze, now, allowed=allow_frozen, schools=schools
         ),
         approvals=approvals(plan.actionable, policy, live_submissions or {}),
-        options=options,
+        allow_frozen=tuple(sorted(allow_frozen)) or plan.allow_frozen,
+        section_schools=dict(schools) if schools else plan.section_schools,
     )
 
 
@@ -154,12 +150,14 @@ def check_freeze(plan: Plan, policy: PolicyConfig, now: dt.datetime) -> None:
     A plan made before a window began shows none of its changes as frozen; applied once the
     window has begun, it is refused here, naming the window.
     """
-    allowed = [str(n) for n in plan.options.get("allow_frozen") or ()]
-    schools = {str(k): str(v) for k, v in (plan.options.get("section_schools") or {}).items()}
     blocked = [
         f
         for f in frozen_changes(
-            plan.actionable, policy.freeze, now, allowed=allowed, schools=schools
+            plan.actionable,
+            policy.freeze,
+            now,
+            allowed=plan.allow_frozen,
+            schools=plan.section_schools,
         )
         if not f.allowed
     ]

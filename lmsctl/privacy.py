@@ -13,7 +13,7 @@ Three levels (``PrivacyLevel``):
 Without a key, ``pseudonymise`` falls back to ``redact`` (an unkeyed hash of a 24-hex id is
 reversible by trying every id), and says so.
 
-``privatise_document`` turns a plan document (lmsctl.render.document) into the document of a
+``privatise_document`` turns a plan document (lmsctl.plan.document) into the document of a
 level; every renderer (text, JSON, Markdown) reads only that. ``Scrubber`` does the same for
 free text: warnings, errors and ``--debug`` tracebacks.
 

@@ -40,8 +40,8 @@ from lmsctl.config import display_path
 from lmsctl.errors import ConfigError
 from lmsctl.model import GRADE_FIELDS, AssignmentSpec
 from lmsctl.plan.model import Drift, Plan
+from lmsctl.plan.words import conflict_words
 from lmsctl.refresh import LiveState
-from lmsctl.render.words import conflict_words
 from lmsctl.roster import Roster
 from lmsctl.schema_files import write_atomically
 from lmsctl.state.model import ResourceStatus, StateSnapshot

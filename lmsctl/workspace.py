@@ -22,7 +22,8 @@ from lmsctl.config import CONFIG_FILE, display_path
 from lmsctl.errors import ConfigError, Diagnostic, StateError
 from lmsctl.manifest import load_or_raise
 from lmsctl.model import DesiredState
-from lmsctl.plan.builder import PlanBuilder, PlanOptions
+from lmsctl.plan.builder import PlanBuilder
+from lmsctl.plan.context import PlanOptions
 from lmsctl.plan.model import Plan
 from lmsctl.policy import apply_policies
 from lmsctl.refresh import LiveState, ProgressFn, refresh
@@ -198,7 +199,7 @@ class Workspace:
             api_url=self.api_url,
             manifests_digest=manifests_digest(self.options.root),
         ).build()
-        plan = replace(plan, options={**plan.options, "root": str(self.options.root)})
+        plan = replace(plan, root=self.options.root)
         policies = self.desired.config.policies
         plan = apply_policies(
             plan,

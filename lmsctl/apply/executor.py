@@ -37,7 +37,7 @@ from lmsctl.errors import (
     StateSaveError,
 )
 from lmsctl.lms import profile
-from lmsctl.plan.builder import delete_impact, field_fingerprint, impact_fingerprint
+from lmsctl.plan.fingerprints import delete_impact, field_fingerprint, impact_fingerprint
 from lmsctl.plan.model import Action, Change, Consent, DeleteImpact, Plan, canonical_json
 from lmsctl.state.backend import StateBackend
 from lmsctl.state.model import ResourceRecord, ResourceStatus, StateSnapshot

@@ -7,9 +7,9 @@ from collections.abc import Callable, Iterable
 import click
 
 from lmsctl.errors import Diagnostic
+from lmsctl.plan.document import plan_to_document
 from lmsctl.plan.model import Plan
 from lmsctl.privacy import PrivacyChoice, PrivacyLevel, StudentDirectory, privatise_document
-from lmsctl.render.document import plan_to_document
 
 #: the exit code of plan --detailed-exitcode when some changes need approval (policies.approval)
 EXIT_NEEDS_APPROVAL = 3

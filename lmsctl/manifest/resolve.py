@@ -17,6 +17,7 @@ from typing import Any
 from lmsctl.addresses import ASSIGNMENT_KEY_RE, SECTION_ID_RE
 from lmsctl.config import CONFIG_FILE, display_path, read_config
 from lmsctl.errors import Diagnostic, Severity
+from lmsctl.fields import REQUIRED_ON_CREATE
 from lmsctl.manifest.csvgrades import CsvGrade, read_gradebook
 from lmsctl.manifest.loader import Path_, YamlDocument, load_yaml_file, where_label
 from lmsctl.manifest.refs import RefError, normalize_date, parse_student_ref, student_identity
@@ -41,8 +42,6 @@ from lmsctl.model import (
 )
 
 MANIFEST_SUFFIXES = (".yaml", ".yml")
-#: Fields an assignment needs before the API will create it.
-CREATE_REQUIRED = ("title", "description", "due_date")
 #: Submission states a student (not a teacher) puts a submission in.
 STUDENT_STATES = ("submitted", "reclaimed")
 
@@ -345,7 +344,7 @@ def _assignment(
     unknown = [
         str(k) for k in value if k not in ASSIGNMENT_FIELDS and k not in ASSIGNMENT_OWN_FIELDS
     ]
-    for name in CREATE_REQUIRED:
+    for name in REQUIRED_ON_CREATE:
         if name not in written and not did_you_mean(name, unknown):
             # (a near-miss field name such as 'titel' is reported by the schema pass instead)
             # a warning, not an error: only fields written are managed, and an assignment

@@ -10,11 +10,11 @@ Ordering (the phases apply walks): move (state only) -> create -> update -> grad
 from __future__ import annotations
 
 import enum
-import hashlib
 import json
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 PLAN_FORMAT_VERSION = "1.2"
@@ -287,7 +287,14 @@ class Plan:
     lms_type: str = ""
     manifests_digest: str = ""
     created: str = ""
+    #: the planner's options in effect (revert_drift, force, targets), as the document shows them
     options: Mapping[str, Any] = field(default_factory=dict)
+    #: the manifests root the plan was made in (apply of a saved plan opens it)
+    root: Path | None = None
+    #: the freeze windows ``--allow-frozen`` let through, and the school of each changed section
+    #: (for windows that name schools): apply's re-check judges a saved plan the same way
+    allow_frozen: tuple[str, ...] = ()
+    section_schools: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def actionable(self) -> tuple[Change, ...]:
@@ -353,10 +360,11 @@ class Plan:
         return text
 
 
+#: one encoder for every canonical form: ``json.dumps`` with options builds a new encoder per
+#: call, which a plan pays once per grade (the output is the same)
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), default=str)
+
+
 def canonical_json(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
-
-
-def fingerprint(value: Any) -> str:
-    """A short stable digest of a live value; apply compares it to see what changed since."""
-    return hashlib.sha256(canonical_json(value).encode()).hexdigest()[:16]
+    """``json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)``."""
+    return _CANONICAL.encode(value)

@@ -1,6 +1,6 @@
 """Saved plans: ``lmsctl plan --out FILE`` writes one, ``lmsctl apply FILE`` executes exactly it.
 
-A plan file is JSON (mode 0600): the plan's document (lmsctl.render.document), which carries the
+A plan file is JSON (mode 0600): the plan's document (lmsctl.plan.document), which carries the
 state lineage and serial it was made against, the manifests' digest and, per change, a
 fingerprint of the live value it saw. It never holds a token.
 
@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from lmsctl.errors import LmsctlError, StalePlanError, StateError, UsageError
+from lmsctl.plan.document import plan_from_document, plan_to_document
 from lmsctl.plan.model import Plan
-from lmsctl.render.document import plan_from_document, plan_to_document
 from lmsctl.state import crypto
 from lmsctl.state.model import StateSnapshot
 

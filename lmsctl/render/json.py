@@ -1,6 +1,6 @@
 """The plan document as JSON text (``lmsctl plan --json``, ``lmsctl show --json``).
 
-The document itself is built by lmsctl.render.document and described by
+The document itself is built by lmsctl.plan.document and described by
 lmsctl/schemas/plan.schema.json. Keys keep the document's order, so the output is stable.
 """
 

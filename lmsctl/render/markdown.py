@@ -197,16 +197,22 @@ def _truncate(text: str, limit: int) -> str:
     return result if len(result) <= limit else result[:limit]
 
 
-def render_plan_markdown(doc: Mapping[str, Any], *, max_chars: int = DEFAULT_MAX_CHARS) -> str:
-    """The plan document as Markdown of at most ``max_chars`` characters, ending in a newline."""
+def _listed(lines: Sequence[str]) -> str:
+    """Entries as a Markdown list, the first ``_MAX_LISTED`` of them."""
+    items = [f"- {_md_escape(line)}" for line in lines[:_MAX_LISTED]]
+    if len(lines) > _MAX_LISTED:
+        items.append(f"- ... and {len(lines) - _MAX_LISTED} more")
+    return "\n".join(items)
+
+
+def _head(doc: Mapping[str, Any], groups: Sequence[AssignmentGroup]) -> str:
+    """What stays outside the folds: heading, summary, counts, and what blocks or needs a
+    person (consents, conflicts, frozen changes, approvals, unknown outcomes)."""
     changes: Sequence[Mapping[str, Any]] = doc.get("changes") or []
-    drift: Sequence[Mapping[str, Any]] = doc.get("drift") or []
     conflicts: Sequence[Mapping[str, Any]] = doc.get("conflicts") or []
-    warnings: Sequence[str] = doc.get("warnings") or []
-    unknown = [c for c in changes if (c.get("actions") or [""])[0] == "unknown"]
-    groups = group_changes(changes, doc.get("grade_summaries") or ())
     frozen: Sequence[Mapping[str, Any]] = doc.get("frozen") or []
     approvals: Sequence[Mapping[str, Any]] = doc.get("approvals") or []
+    unknown = [c for c in changes if (c.get("actions") or [""])[0] == "unknown"]
     blocking = [c for c in conflicts if not c.get("forced")]
     blocking += [f for f in frozen if not f.get("allowed")]
     summary = doc.get("summary") or {}
@@ -218,23 +224,14 @@ def render_plan_markdown(doc: Mapping[str, Any], *, max_chars: int = DEFAULT_MAX
     targets = (doc.get("options") or {}).get("targets") or []
     if targets:
         head.append("Limited to " + ", ".join(f"`{escape_controls(str(t))}`" for t in targets))
-    n_unknown = (doc.get("summary") or {}).get("unknown", 0)
-    if not groups and not blocking and not n_unknown:
+    if not groups and not blocking and not summary.get("unknown", 0):
         head.append(f"**{no_changes_line(doc)}**")
     else:
         head.append(f"**{summary.get('text', '')}**")
         head.append(_counts_table(doc))
     consents = consent_lines(doc)
     if consents:
-        head.append(
-            "**Apply needs explicit consent:**\n\n"
-            + "\n".join(f"- {_md_escape(line)}" for line in consents[:_MAX_LISTED])
-            + (
-                f"\n- ... and {len(consents) - _MAX_LISTED} more"
-                if len(consents) > _MAX_LISTED
-                else ""
-            )
-        )
+        head.append("**Apply needs explicit consent:**\n\n" + _listed(consents))
     if conflicts:
         head.append(_block(conflict_lines(_PLAIN, conflicts, limit=_MAX_LISTED)))
     if frozen:
@@ -243,43 +240,53 @@ def render_plan_markdown(doc: Mapping[str, Any], *, max_chars: int = DEFAULT_MAX
         head.append(_block(approval_lines(_PLAIN, approvals[:_MAX_LISTED])))
     if unknown:
         head.append(_block(unknown_lines(_PLAIN, unknown, limit=_MAX_LISTED)))
-    text = "\n\n".join(head)
+    return "\n\n".join(head)
 
-    folds: list[str] = []
-    if drift:
-        lines = drift_lines(_PLAIN, drift, limit=_MAX_LISTED)
-        noun = "field" if len(drift) == 1 else "fields"
-        folds.append(
-            _details(f"Drift: {len(drift)} {noun} changed in the LMS", _fence(_dedent(lines[2:])))
-        )
-    warning_fold = ""
-    if warnings:
-        shown = [escape_controls(str(w)) for w in warnings[:_MAX_LISTED]]
-        if len(warnings) > _MAX_LISTED:
-            shown.append(f"... and {len(warnings) - _MAX_LISTED} more warnings")
-        warning_fold = _details(f"Warnings: {len(warnings)}", _fence(shown))
+
+def _drift_fold(drift: Sequence[Mapping[str, Any]]) -> str:
+    lines = drift_lines(_PLAIN, drift, limit=_MAX_LISTED)
+    noun = "field" if len(drift) == 1 else "fields"
+    return _details(f"Drift: {len(drift)} {noun} changed in the LMS", _fence(_dedent(lines[2:])))
+
+
+def _warning_fold(warnings: Sequence[str]) -> str:
+    shown = [escape_controls(str(w)) for w in warnings[:_MAX_LISTED]]
+    if len(warnings) > _MAX_LISTED:
+        shown.append(f"... and {len(warnings) - _MAX_LISTED} more warnings")
+    return _details(f"Warnings: {len(warnings)}", _fence(shown))
+
+
+def _omitted_fold(omitted: Sequence[_Section]) -> str:
+    """The sections that did not fit, by name with their counts."""
+    listed = omitted[:_MAX_LISTED]
+    items = "\n".join(f"- {_md_escape(s.label)}: {s.counts()}" for s in listed)
+    more = len(omitted) - len(listed)
+    if more:
+        items += f"\n- ... and {more} more sections"
+    return _details(
+        f"{_plural(len(omitted), 'more section')} not shown (too long for a comment)",
+        f"{items}\n\nTo see them, {_SHOW_HINT}.",
+    )
+
+
+def render_plan_markdown(doc: Mapping[str, Any], *, max_chars: int = DEFAULT_MAX_CHARS) -> str:
+    """The plan document as Markdown of at most ``max_chars`` characters, ending in a newline."""
+    drift: Sequence[Mapping[str, Any]] = doc.get("drift") or []
+    warnings: Sequence[str] = doc.get("warnings") or []
+    groups = group_changes(doc.get("changes") or [], doc.get("grade_summaries") or ())
+    text = _head(doc, groups)
+    folds = [_drift_fold(drift)] if drift else []
+    warning_fold = _warning_fold(warnings) if warnings else ""
 
     # the budget: what is left after the head, drift and warnings, less room for a final note
     reserve = 400
     fixed = (
         len(text) + sum(len(f) + 2 for f in folds) + (len(warning_fold) + 2 if warning_fold else 0)
     )
-    budget = max_chars - fixed - reserve
-    sections = _sections(groups)
-    blocks, omitted = _fit_sections(sections, budget)
+    blocks, omitted = _fit_sections(_sections(groups), max_chars - fixed - reserve)
     folds.extend(blocks)
     if omitted:
-        listed = omitted[:_MAX_LISTED]
-        items = "\n".join(f"- {_md_escape(s.label)}: {s.counts()}" for s in listed)
-        more = len(omitted) - len(listed)
-        if more:
-            items += f"\n- ... and {more} more sections"
-        folds.append(
-            _details(
-                f"{_plural(len(omitted), 'more section')} not shown (too long for a comment)",
-                f"{items}\n\nTo see them, {_SHOW_HINT}.",
-            )
-        )
+        folds.append(_omitted_fold(omitted))
     if warning_fold:
         folds.append(warning_fold)
     if folds:

@@ -20,8 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from lmsctl.lms import display_name
-from lmsctl.render.style import Style
-from lmsctl.render.words import (
+from lmsctl.plan.words import (
     approval_words,
     conflict_words,
     consent_words,
@@ -29,6 +28,7 @@ from lmsctl.render.words import (
     reason_words,
     unknown_outcome_words,
 )
+from lmsctl.render.style import Style
 from lmsctl.safetext import escape_controls
 
 __all__ = [

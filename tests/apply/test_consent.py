@@ -12,11 +12,11 @@ from lmsctl.apply.executor import ApplyOptions, check_consent
 from lmsctl.errors import PlanError, StateError
 from lmsctl.model import PolicyConfig, ProjectConfig
 from lmsctl.plan import model as plan_model
+from lmsctl.plan import words
 from lmsctl.plan.builder import PlanBuilder
+from lmsctl.plan.document import plan_to_document
 from lmsctl.plan.model import Consent, Plan
 from lmsctl.plan.planfile import load_plan, save_plan
-from lmsctl.render import words
-from lmsctl.render.document import plan_to_document
 from tests.plan.factories import (
     BASE,
     S1,

@@ -35,7 +35,8 @@ from lmsctl.client.lms import LmsClient
 from lmsctl.errors import Severity
 from lmsctl.fields import Resource, equal, ignored_fields
 from lmsctl.manifest import load_desired
-from lmsctl.plan.builder import PlanBuilder, PlanOptions
+from lmsctl.plan.builder import PlanBuilder
+from lmsctl.plan.context import PlanOptions
 from lmsctl.plan.model import Plan
 from lmsctl.refresh import refresh
 from lmsctl.sandbox import DEMO_TOKEN, SandboxConfig, sandbox_transport

@@ -5,9 +5,10 @@ from __future__ import annotations
 import pytest
 
 from lmsctl.errors import PlanError
-from lmsctl.plan.builder import PlanBuilder, PlanOptions
+from lmsctl.plan.builder import PlanBuilder
+from lmsctl.plan.context import PlanOptions
 from lmsctl.plan.model import Action, Consent, ConsentNeed, Reason
-from lmsctl.render.words import unknown_outcome_words
+from lmsctl.plan.words import unknown_outcome_words
 from lmsctl.state.model import ResourceStatus
 from tests.plan.factories import (
     AID,

@@ -23,10 +23,11 @@ import pytest
 from lmsctl.addresses import parse_address
 from lmsctl.errors import PlanError
 from lmsctl.manifest import load_desired
-from lmsctl.plan.builder import PlanBuilder, PlanOptions
+from lmsctl.plan.builder import PlanBuilder
+from lmsctl.plan.context import PlanOptions
 from lmsctl.plan.model import Action, Consent, Plan
+from lmsctl.plan.words import reason_words
 from lmsctl.refresh import LiveState
-from lmsctl.render.words import reason_words
 from lmsctl.state.model import StateSnapshot
 
 CASES = Path(__file__).resolve().parent.parent / "cases" / "plan"

@@ -55,7 +55,7 @@ def test_what_counts_as_set_by_a_person() -> None:
 
 
 def test_a_returned_zero_grade_counts_as_graded_work_on_delete() -> None:
-    from lmsctl.plan.builder import delete_impact
+    from lmsctl.plan.fingerprints import delete_impact
 
     # the API leaves a grade of 0 out of its answers (x-omitempty): the returned state remains
     impact = delete_impact({"s1": {"state": "returned"}, "s2": {"state": "created"}})

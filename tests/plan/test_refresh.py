@@ -7,7 +7,8 @@ from dataclasses import replace
 import pytest
 
 from lmsctl.errors import PlanError
-from lmsctl.plan.builder import PlanBuilder, PlanOptions
+from lmsctl.plan.builder import PlanBuilder
+from lmsctl.plan.context import PlanOptions
 from lmsctl.refresh import refresh_scope
 from tests.plan.factories import S1, SEC, assignment, desired, grade, live, ref, state
 

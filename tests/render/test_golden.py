@@ -20,9 +20,9 @@ from typing import Any
 
 import pytest
 
+from lmsctl.plan.document import plan_to_document
 from lmsctl.plan.model import Action, ApprovalNeed, ApprovalRule, FrozenChange, Plan
 from lmsctl.privacy import PrivacyChoice, PrivacyLevel, privatise_document
-from lmsctl.render.document import plan_to_document
 from lmsctl.render.json import render_plan_json
 from lmsctl.render.markdown import render_plan_markdown
 from lmsctl.render.text import render_plan_text

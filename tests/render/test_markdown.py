@@ -8,8 +8,8 @@ from dataclasses import replace
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from lmsctl.plan.document import plan_to_document
 from lmsctl.plan.model import Action, Plan
-from lmsctl.render.document import plan_to_document
 from lmsctl.render.markdown import render_plan_markdown
 from lmsctl.render.text import NO_CHANGES
 

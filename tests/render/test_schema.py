@@ -9,8 +9,8 @@ from typing import Any
 import jsonschema
 import pytest
 
+from lmsctl.plan.document import plan_from_document, plan_to_document
 from lmsctl.plan.model import PLAN_FORMAT_VERSION, Plan
-from lmsctl.render.document import plan_from_document, plan_to_document
 from lmsctl.render.json import render_plan_json
 
 from .plans import ALL_PLANS

@@ -6,8 +6,8 @@ import json
 import re
 from dataclasses import replace
 
+from lmsctl.plan.document import plan_from_document, plan_to_document
 from lmsctl.plan.model import Action, Change, FieldChange, FieldReason, Plan, Reason, ResourceKind
-from lmsctl.render.document import plan_from_document, plan_to_document
 from lmsctl.render.json import render_plan_json
 from lmsctl.render.text import NO_CHANGES, format_value, render_plan_text, short_id
 

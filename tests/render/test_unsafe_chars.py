@@ -14,7 +14,7 @@ import pytest
 from lmsctl.cli import run
 from lmsctl.errors import Diagnostic, Severity
 from lmsctl.manifest.loader import load_yaml_text
-from lmsctl.render.document import plan_to_document
+from lmsctl.plan.document import plan_to_document
 from lmsctl.render.json import render_plan_json
 from lmsctl.render.markdown import render_plan_markdown
 from lmsctl.render.text import render_plan_text

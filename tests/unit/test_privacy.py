@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from lmsctl.errors import UsageError
+from lmsctl.plan.document import plan_to_document
 from lmsctl.plan.model import (
     Action,
     Change,
@@ -24,7 +25,6 @@ from lmsctl.privacy import (
     pseudonym,
     resolve_privacy,
 )
-from lmsctl.render.document import plan_to_document
 
 SECTION = "5f1a0c0b8e1d2a0001a00001"
 STUDENT = "5f1a0c0b8e1d2a0001b00007"

@@ -31,11 +31,11 @@ from lmsctl.cli.options import (
 from lmsctl.cli.output import emit_plan, print_warnings
 from lmsctl.cli.progress import ApplyProgress, not_done_lines
 from lmsctl.errors import InterruptedError_, StalePlanError, UsageError
+from lmsctl.plan.document import plan_to_document
 from lmsctl.plan.model import Consent, Plan
 from lmsctl.plan.planfile import ensure_fresh, is_plan_file, load_plan
 from lmsctl.policy import check_freeze
 from lmsctl.privacy import Scrubber, StudentDirectory, resolve_privacy
-from lmsctl.render.document import plan_to_document
 from lmsctl.state.model import StateSnapshot
 from lmsctl.workspace import Workspace
 
@@ -261,7 +261,7 @@ def apply(
                 "plan is made",
                 hint="pass them to lmsctl plan",
             )
-        plan_root = root or Path(str(plan.options.get("root") or "."))
+        plan_root = root or plan.root or Path(".")
         if root is None and not plan_root.is_dir():
             raise UsageError(
                 f"the plan was made in root {plan_root}, which is not a folder here",

@@ -1,13 +1,17 @@
 """The plan's versioned JSON form: one source for ``--json``, plan files and the other renderers.
 
 ``plan_to_document`` and ``plan_from_document`` round-trip exactly. The format is described by
-schemas/plan.schema.json; bump ``PLAN_FORMAT_VERSION`` on any incompatible change.
+schemas/plan.schema.json; bump ``PLAN_FORMAT_VERSION`` on any incompatible change. It belongs to
+the plan (a saved plan file is this document, lmsctl.plan.planfile); the renderers
+(lmsctl.render) read it.
 """
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping
 from dataclasses import asdict
+from pathlib import Path
 from typing import Any
 
 from lmsctl import __version__
@@ -33,7 +37,7 @@ from lmsctl.plan.model import (
     ResourceKind,
     StateFix,
 )
-from lmsctl.render.words import (
+from lmsctl.plan.words import (
     REASON_WORDS,
     approval_words,
     conflict_words,
@@ -56,7 +60,7 @@ def _change_to_dict(change: Change) -> dict[str, Any]:
         "assignment_id": change.assignment_id,
         "before": {f.field: f.before for f in change.fields},
         "after": {f.field: f.after for f in change.fields},
-        "fields": [asdict(f) for f in change.fields],
+        "fields": [_field_to_dict(f) for f in change.fields],
         "unchanged": change.unchanged,
         "body": dict(change.body),
         "reasons": [r.value for r in change.reasons],
@@ -66,6 +70,22 @@ def _change_to_dict(change: Change) -> dict[str, Any]:
         "depends_on": change.depends_on,
         "impact": asdict(change.impact) if change.impact is not None else None,
         "moved_from": change.moved_from,
+    }
+
+
+#: values ``copy.deepcopy`` returns as they are
+_ATOMS = frozenset({str, int, float, bool, type(None)})
+
+
+def _field_to_dict(f: FieldChange) -> dict[str, Any]:
+    """``dataclasses.asdict(f)`` for a FieldChange, without its generic walk (one per field of
+    every grade of a plan): the same keys, values copied the same way."""
+    return {
+        "field": f.field,
+        "before": f.before if type(f.before) in _ATOMS else copy.deepcopy(f.before),
+        "after": f.after if type(f.after) in _ATOMS else copy.deepcopy(f.after),
+        "applied": f.applied if type(f.applied) in _ATOMS else copy.deepcopy(f.applied),
+        "why": f.why,
     }
 
 
@@ -136,6 +156,33 @@ def _frozen_to_dict(item: FrozenChange) -> dict[str, Any]:
     return {"window": item.window, "address": item.address, "allowed": item.allowed}
 
 
+def _options_to_dict(plan: Plan) -> dict[str, Any]:
+    """The document's ``options``: the planner's options, then the root and the freeze
+    re-check's data when the plan has them."""
+    options = dict(plan.options)
+    if plan.root is not None:
+        options["root"] = str(plan.root)
+    if plan.allow_frozen:
+        options["allow_frozen"] = list(plan.allow_frozen)
+    if plan.section_schools:
+        options["section_schools"] = dict(plan.section_schools)
+    return options
+
+
+def _options_from_dict(raw: Mapping[str, Any]) -> dict[str, Any]:
+    """The Plan fields of the document's ``options`` (see :func:`_options_to_dict`)."""
+    options = dict(raw)
+    root = options.pop("root", None)
+    return {
+        "options": options,
+        "root": Path(str(root)) if root else None,
+        "allow_frozen": tuple(str(n) for n in options.pop("allow_frozen", None) or ()),
+        "section_schools": {
+            str(k): str(v) for k, v in (options.pop("section_schools", None) or {}).items()
+        },
+    }
+
+
 def _minor(version: str) -> int:
     try:
         return int(version.split(".")[1])
@@ -155,7 +202,7 @@ def plan_to_document(plan: Plan) -> dict[str, Any]:
         "lms_type": plan.lms_type,
         "state": {"lineage": plan.lineage, "serial": plan.serial},
         "manifests_digest": plan.manifests_digest,
-        "options": dict(plan.options),
+        "options": _options_to_dict(plan),
         "summary": {
             "create": counts[Action.CREATE],
             "update": counts[Action.UPDATE],
@@ -268,7 +315,7 @@ def plan_from_document(doc: Mapping[str, Any]) -> Plan:
             lms_type=doc.get("lms_type", ""),
             manifests_digest=doc.get("manifests_digest", ""),
             created=doc.get("created", ""),
-            options=dict(doc.get("options") or {}),
+            **_options_from_dict(doc.get("options") or {}),
         )
     except (AttributeError, KeyError, TypeError, ValueError) as exc:
         raise StateError(f"the plan file is damaged: {exc}", hint="run lmsctl plan again") from exc

@@ -6,6 +6,8 @@ after, and the JSON form carries the code.
 The plan carries enums and small records (lmsctl.plan.model); nothing decides on text. These
 tables are the only place their words live, so rewording a message can never change what apply
 does (tests/apply/test_consent.py rewords every entry and checks that every gate still refuses).
+They live with the plan because its document (lmsctl.plan.document, and so a saved plan file)
+carries them for people reading the JSON; the renderers read them from here.
 
 Pure: no I/O.
 """

@@ -1,0 +1,152 @@
+"""The three-way diff of one assignment's or one grade's managed fields, written once.
+
+For every field the manifests manage: the desired value (wire form), the value lmsctl last
+applied (state; intents considered) and the live value (LMS) decide, by the field table's rules
+for the resource (:class:`lmsctl.fields.Resource`), whether the field is in sync, changes,
+drifted or conflicts. Drift and conflicts are recorded in the findings; the result carries the
+field changes to make and the state fixes to record.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from lmsctl.diff import MISSING, Decision, decide, equal, is_set
+from lmsctl.fields import Resource
+from lmsctl.plan.context import PlanContext
+from lmsctl.plan.model import Conflict, ConflictReason, Drift, FieldChange, FieldReason
+
+
+@dataclass
+class FieldDiff:
+    """One resource's fields after the diff."""
+
+    changed: list[FieldChange] = field(default_factory=list)
+    unchanged: int = 0
+    #: fields the LMS already holds as desired whose applied record is missing or stale
+    fix_set: dict[str, Any] = field(default_factory=dict)
+    #: applied fields the manifests no longer manage
+    drop: tuple[str, ...] = ()
+    #: intents the plan resolves
+    clear: list[str] = field(default_factory=list)
+
+    @property
+    def needs_fix(self) -> bool:
+        return bool(self.fix_set or self.drop or self.clear)
+
+
+@dataclass(frozen=True)
+class Side:
+    """One resource as the diff sees it: who it is and its three sets of values."""
+
+    resource: Resource
+    address: str
+    name: str  # friendly: the assignment's title or the student's name
+    wanted: Mapping[str, Any]  # wire form
+    applied: Mapping[str, Any]  # state: last applied
+    intended: Mapping[str, list[Any]]  # state: sent but not acknowledged
+    live: Mapping[str, Any]
+    source_of: Callable[[str], str]  # a field's manifest position
+
+
+class FieldDiffer:
+    """Decides each managed field of a resource (lmsctl.diff.decide) for one plan."""
+
+    def __init__(self, ctx: PlanContext) -> None:
+        self.ctx = ctx
+        self.lms_type = ctx.lms_type
+
+    def diff(self, side: Side) -> FieldDiff:
+        out = FieldDiff()
+        for name, want in side.wanted.items():
+            recorded = side.applied.get(name, MISSING)
+            have = side.live.get(name)
+            applied = self.with_intent(side.resource, name, recorded, side.intended.get(name), have)
+            fc = self._field(side, name, want, applied, have)
+            if fc is None:
+                out.unchanged += 1
+                stale = recorded is MISSING or not self.same(side.resource, name, recorded, want)
+                if stale and self.same(side.resource, name, want, have):
+                    out.fix_set[name] = want
+                if name in side.intended:
+                    out.clear.append(name)
+            else:
+                out.changed.append(fc)  # its write records (and clears) the intent
+        out.drop = tuple(sorted(f for f in side.applied if f not in side.wanted))
+        out.clear.extend(f for f in sorted(side.intended) if f not in side.wanted)
+        return out
+
+    def _field(
+        self, side: Side, field_name: str, want: Any, applied: Any, have: Any
+    ) -> FieldChange | None:
+        """Decide one field; record drift/conflict; return the change to make, if any."""
+        decision = decide(field_name, want, applied, have, self.lms_type, side.resource)
+        shown_applied = None if applied is MISSING else applied
+        if decision is Decision.IN_SYNC:
+            return None
+        if decision is Decision.UPDATE:
+            return FieldChange(field_name, have, want, shown_applied, FieldReason.UPDATE)
+        if decision is Decision.NEWLY_MANAGED:
+            if side.resource is Resource.GRADE and is_set(field_name, have):
+                why = ConflictReason.NEVER_APPLIED
+                return self._conflict(side, field_name, want, shown_applied, have, why)
+            return FieldChange(field_name, have, want, shown_applied, FieldReason.NEWLY_MANAGED)
+        if decision is Decision.DRIFT:
+            revert = self.ctx.revert_drift
+            self.ctx.findings.drift.append(
+                Drift(
+                    side.address,
+                    field_name,
+                    shown_applied,
+                    have,
+                    want,
+                    side.name,
+                    revert,
+                    side.source_of(field_name),
+                )
+            )
+            if revert:
+                return FieldChange(field_name, have, want, shown_applied, FieldReason.REVERT_DRIFT)
+            return None
+        why = ConflictReason.BOTH_CHANGED
+        return self._conflict(side, field_name, want, shown_applied, have, why)
+
+    def with_intent(
+        self, resource: Resource, name: str, recorded: Any, sent: list[Any] | None, live: Any
+    ) -> Any:
+        """The last-applied value of a field for the three-way diff, intents considered.
+
+        The rule: lmsctl records each value it is about to write (an intent) before sending it,
+        and records it as applied once the API acknowledges it. A run killed in between leaves
+        the intent. When the live value is one of the intended values (as the district's LMS
+        echoes it: rounding, omitted defaults), the write reached the LMS: that value counts as
+        applied (and the next apply records it), so lmsctl's own write never reads as a
+        teacher's change. Any other live value is judged against what was recorded as applied,
+        by the usual three-way rules (a teacher's edit is still drift or a conflict).
+        """
+        if sent and any(self.same(resource, name, value, live) for value in sent):
+            return live
+        return recorded
+
+    def same(self, resource: Resource, name: str, a: Any, b: Any) -> bool:
+        return equal(name, a, b, self.lms_type, resource)
+
+    def _conflict(
+        self,
+        side: Side,
+        field_name: str,
+        want: Any,
+        applied: Any,
+        have: Any,
+        why: ConflictReason,
+    ) -> FieldChange | None:
+        forced = self.ctx.options.force
+        source = side.source_of(field_name)
+        self.ctx.findings.conflicts.append(
+            Conflict(side.address, field_name, applied, have, want, side.name, why, source, forced)
+        )
+        if forced:
+            return FieldChange(field_name, have, want, applied, FieldReason.FORCED)
+        return None
