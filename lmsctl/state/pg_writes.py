@@ -9,7 +9,6 @@ What the LMS acknowledged but the database could not store is kept in a recovery
 from __future__ import annotations
 
 from collections.abc import Iterable
-from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -18,6 +17,7 @@ from psycopg import sql
 from lmsctl.errors import StateError, StateLockedError, StateSaveError
 from lmsctl.state.backend import LockInfo, check_can_write
 from lmsctl.state.dsn import scrub
+from lmsctl.state.files import display
 from lmsctl.state.model import FORMAT_VERSION, StateSnapshot
 from lmsctl.state.pg_schema import dumps
 from lmsctl.state.pg_session import PgConnectError, PgSession
@@ -71,8 +71,8 @@ class PgWrites(PgSession):
     ) -> None:
         path = self._keeper.keep(snapshot, addresses)
         if path is not None:
-            shown = _display(path)
-            root = _display(path.parent.parent)
+            shown = display(path)
+            root = display(path.parent.parent)
             where = f" --root {root}" if root not in (".", "") else ""
             error = StateSaveError(
                 f"{why}; nothing more is sent to the LMS. What the LMS acknowledged but state "
@@ -293,10 +293,3 @@ def _holder_dict(info: LockInfo) -> dict[str, Any]:
     data = info.to_dict()
     data.pop("replaced", None)
     return data
-
-
-def _display(path: Path) -> str:
-    try:
-        return str(path.resolve().relative_to(Path.cwd().resolve()))
-    except (ValueError, OSError):
-        return str(path)
