@@ -1,6 +1,12 @@
 """The async client for Clever's API: LmsClient, its rate limiter, and the factory commands use."""
 
-from lmsctl.client.factory import open_client, resolve_api_url, sandbox_api_url
+from lmsctl.client.factory import (
+    SandboxConnection,
+    SandboxOpener,
+    open_client,
+    resolve_api_url,
+    sandbox_api_url,
+)
 from lmsctl.client.lms import ClientStats, LmsClient, is_loopback
 from lmsctl.client.policy import (
     RetryPolicy,
@@ -16,6 +22,8 @@ __all__ = [
     "LmsClient",
     "RateLimiter",
     "RetryPolicy",
+    "SandboxConnection",
+    "SandboxOpener",
     "Verdict",
     "classify_answer",
     "is_documented_refusal",
