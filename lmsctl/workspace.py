@@ -183,7 +183,7 @@ class Workspace:
             district_id=self.desired.config.district,
             progress=self.options.progress,
         )
-        district_id = str(live.district.get("id") or "")
+        district_id = live.district.id
         ensure_binding(snapshot, self.api_url, district_id)
         options = PlanOptions(
             revert_drift=revert_drift,
