@@ -116,38 +116,7 @@ class PgWrites(PgSession):
             ).rowcount
             if updated != 1:
                 self._refuse(conn, snapshot, lock_id, new_serial)
-            for address in addresses:
-                record = snapshot.resources.get(address)
-                if record is None:
-                    conn.execute(
-                        sql.SQL(
-                            "WITH gone AS (DELETE FROM {resources} WHERE workspace = %(ws)s AND "
-                            "address = %(a)s RETURNING record) INSERT INTO {changes} "
-                            "(workspace, serial, address, before) "
-                            "SELECT %(ws)s, %(s)s, %(a)s, record FROM gone "
-                            "ON CONFLICT DO NOTHING"
-                        ).format(**t),
-                        {"ws": self.workspace, "a": address, "s": new_serial},
-                    )
-                else:
-                    conn.execute(
-                        sql.SQL(
-                            "WITH old AS (SELECT record FROM {resources} WHERE workspace = "
-                            "%(ws)s AND address = %(a)s), logged AS (INSERT INTO {changes} "
-                            "(workspace, serial, address, before) VALUES (%(ws)s, %(s)s, %(a)s, "
-                            "(SELECT record FROM old)) ON CONFLICT DO NOTHING) "
-                            "INSERT INTO {resources} (workspace, address, record, serial) "
-                            "VALUES (%(ws)s, %(a)s, %(r)s::jsonb, %(s)s) "
-                            "ON CONFLICT (workspace, address) DO UPDATE "
-                            "SET record = EXCLUDED.record, serial = EXCLUDED.serial"
-                        ).format(**t),
-                        {
-                            "ws": self.workspace,
-                            "a": address,
-                            "s": new_serial,
-                            "r": self._seal_record(address, record.to_dict()),
-                        },
-                    )
+            self._write_records(conn, snapshot, addresses, new_serial)
             holder = self._lock or LockInfo.new("lmsctl")
             conn.execute(
                 sql.SQL(
@@ -168,6 +137,48 @@ class PgWrites(PgSession):
                 },
             )
         snapshot.serial = new_serial
+
+    def _write_records(
+        self,
+        conn: psycopg.Connection[Any],
+        snapshot: StateSnapshot,
+        addresses: list[str],
+        new_serial: int,
+    ) -> None:
+        """Write (or delete) each record, logging its value before for the history."""
+        t = self._t
+        for address in addresses:
+            record = snapshot.resources.get(address)
+            if record is None:
+                conn.execute(
+                    sql.SQL(
+                        "WITH gone AS (DELETE FROM {resources} WHERE workspace = %(ws)s AND "
+                        "address = %(a)s RETURNING record) INSERT INTO {changes} "
+                        "(workspace, serial, address, before) "
+                        "SELECT %(ws)s, %(s)s, %(a)s, record FROM gone "
+                        "ON CONFLICT DO NOTHING"
+                    ).format(**t),
+                    {"ws": self.workspace, "a": address, "s": new_serial},
+                )
+            else:
+                conn.execute(
+                    sql.SQL(
+                        "WITH old AS (SELECT record FROM {resources} WHERE workspace = "
+                        "%(ws)s AND address = %(a)s), logged AS (INSERT INTO {changes} "
+                        "(workspace, serial, address, before) VALUES (%(ws)s, %(s)s, %(a)s, "
+                        "(SELECT record FROM old)) ON CONFLICT DO NOTHING) "
+                        "INSERT INTO {resources} (workspace, address, record, serial) "
+                        "VALUES (%(ws)s, %(a)s, %(r)s::jsonb, %(s)s) "
+                        "ON CONFLICT (workspace, address) DO UPDATE "
+                        "SET record = EXCLUDED.record, serial = EXCLUDED.serial"
+                    ).format(**t),
+                    {
+                        "ws": self.workspace,
+                        "a": address,
+                        "s": new_serial,
+                        "r": self._seal_record(address, record.to_dict()),
+                    },
+                )
 
     def _one_statement_save(
         self, conn: psycopg.Connection[Any], snapshot: StateSnapshot, address: str, new: int
