@@ -23,6 +23,7 @@ from typing import Any, Protocol, TypeVar
 
 from lmsctl.addresses import Address, matches_targets
 from lmsctl.errors import ApiNotFoundError, Diagnostic, PlanError, Severity
+from lmsctl.lms import LmsProfile, profile
 from lmsctl.model import DesiredState, SectionSpec
 from lmsctl.roster import ROSTER_PAGE_LIMIT
 from lmsctl.state.model import ResourceStatus, StateSnapshot
@@ -48,6 +49,42 @@ class LiveReader(Protocol):
 
 
 @dataclass(frozen=True)
+class District:
+    """The district the token acts for, as the plan reads it (GET /districts)."""
+
+    id: str = ""
+    name: str = ""
+    #: Clever's ``lms_type`` as it answered it (``profile(lms_type)`` knows what it implies)
+    lms_type: str = ""
+    #: ``success`` once Clever has connected and matched the LMS (writes are refused before)
+    lms_state: str = ""
+    #: the whole object as the API answered it (plan files keep it as it came)
+    raw: Mapping[str, Any] = field(default_factory=dict, repr=False)
+
+    @classmethod
+    def from_api(cls, obj: Mapping[str, Any]) -> District:
+        return cls(
+            id=str(obj.get("id") or ""),
+            name=str(obj.get("name") or ""),
+            lms_type=str(obj.get("lms_type") or ""),
+            lms_state=str(obj.get("lms_state") or ""),
+            raw=dict(obj),
+        )
+
+    @property
+    def lms(self) -> LmsProfile:
+        return profile(self.lms_type)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        """A field of the API's object, as a mapping would (for readers not moved to the
+        typed fields yet)."""
+        return self.raw.get(key, default)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.raw)
+
+
+@dataclass(frozen=True)
 class LiveState:
     """What the LMS holds now, for the addresses the plan looks at.
 
@@ -57,15 +94,19 @@ class LiveState:
     section id to its teachers' ids, read only for sections whose grades name a ``grader_id``.
     """
 
-    district: Mapping[str, Any] = field(default_factory=dict)
+    district: District = field(default_factory=District)
     assignments: Mapping[str, Mapping[str, Any] | None] = field(default_factory=dict)
     submissions: Mapping[str, Mapping[str, Mapping[str, Any]]] = field(default_factory=dict)
     rosters: Mapping[str, tuple[Mapping[str, Any], ...]] = field(default_factory=dict)
     teachers: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        if not isinstance(self.district, District):  # the API's object, as tests write it
+            object.__setattr__(self, "district", District.from_api(self.district))
+
     def to_dict(self) -> dict[str, Any]:
         return {
-            "district": dict(self.district),
+            "district": self.district.to_dict(),
             "assignments": {
                 k: (dict(v) if v is not None else None) for k, v in self.assignments.items()
             },
@@ -79,7 +120,7 @@ class LiveState:
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> LiveState:
         return cls(
-            district=dict(d.get("district") or {}),
+            district=District.from_api(d.get("district") or {}),
             assignments={k: v for k, v in (d.get("assignments") or {}).items()},
             submissions={k: dict(v) for k, v in (d.get("submissions") or {}).items()},
             rosters={k: tuple(v) for k, v in (d.get("rosters") or {}).items()},
@@ -150,6 +191,79 @@ def _needs_roster(section: SectionSpec, targets: list[Address]) -> bool:
     )
 
 
+class _Gate:
+    """At most ``concurrency`` reads at once, each counted for the progress display."""
+
+    def __init__(self, concurrency: int, total: int, progress: ProgressFn | None) -> None:
+        self._gate = asyncio.Semaphore(concurrency)
+        self._total = total
+        self._done = 0
+        self._progress = progress
+
+    async def run(self, job: Callable[[], Awaitable[T]]) -> T:
+        # The read is created only once through the gate: a coroutine made up front and then
+        # cancelled (Ctrl-C) while it waited would be "never awaited", a warning on stderr.
+        async with self._gate:
+            result = await job()
+        self._done += 1
+        if self._progress is not None:
+            self._progress("refresh", self._done, self._total)
+        return result
+
+
+@dataclass(frozen=True)
+class _Reads:
+    """Each kind of read refresh makes; a 404 reads as None (gone, or not shared)."""
+
+    reader: LiveReader
+    district_id: str | None
+
+    async def district(self) -> District:
+        if self.district_id:
+            try:
+                return District.from_api(await self.reader.get_district(self.district_id))
+            except ApiNotFoundError as exc:
+                raise PlanError(
+                    f"district {self.district_id} (lmsctl.yaml's district) was not found: "
+                    "the token does not act for it",
+                    hint="check district in lmsctl.yaml, or remove it to use the token's own",
+                ) from exc
+        return District.from_api(await self.reader.get_my_district())
+
+    async def assignment(self, section_id: str, assignment_id: str) -> dict[str, Any] | None:
+        try:
+            return await self.reader.get_assignment(section_id, assignment_id)
+        except ApiNotFoundError:
+            return None
+
+    async def submissions(
+        self, section_id: str, assignment_id: str
+    ) -> dict[str, dict[str, Any]] | None:
+        try:
+            items = await self.reader.list_submissions(section_id, assignment_id)
+        except ApiNotFoundError:
+            return None
+        return {str(s.get("user_id")): s for s in items}
+
+    async def roster(self, section_id: str) -> tuple[dict[str, Any], ...] | None:
+        try:
+            users = await self.reader.list_section_users(
+                section_id, role="student", limit=ROSTER_PAGE_LIMIT
+            )
+            return tuple(users)
+        except ApiNotFoundError:
+            return None  # not in the district, or not shared with the token
+
+    async def teachers(self, section_id: str) -> tuple[str, ...] | None:
+        try:
+            users = await self.reader.list_section_users(
+                section_id, role="teacher", limit=ROSTER_PAGE_LIMIT
+            )
+        except ApiNotFoundError:
+            return None
+        return tuple(str(u.get("id")) for u in users if u.get("id"))
+
+
 async def refresh(
     reader: LiveReader,
     desired: DesiredState,
@@ -169,68 +283,13 @@ async def refresh(
         + len(scope.rosters)
         + len(scope.teachers)
     )
-    done = 0
-    gate = asyncio.Semaphore(concurrency)
-
-    async def run(job: Callable[[], Awaitable[T]]) -> T:
-        # The read is created only once through the gate: a coroutine made up front and then
-        # cancelled (Ctrl-C) while it waited would be "never awaited", a warning on stderr.
-        nonlocal done
-        async with gate:
-            result = await job()
-        done += 1
-        if progress is not None:
-            progress("refresh", done, total)
-        return result
-
-    async def district() -> dict[str, Any]:
-        if district_id:
-            try:
-                return await reader.get_district(district_id)
-            except ApiNotFoundError as exc:
-                raise PlanError(
-                    f"district {district_id} (lmsctl.yaml's district) was not found: "
-                    "the token does not act for it",
-                    hint="check district in lmsctl.yaml, or remove it to use the token's own",
-                ) from exc
-        return await reader.get_my_district()
-
-    async def assignment(section_id: str, assignment_id: str) -> dict[str, Any] | None:
-        try:
-            return await reader.get_assignment(section_id, assignment_id)
-        except ApiNotFoundError:
-            return None
-
-    async def subs(section_id: str, assignment_id: str) -> dict[str, dict[str, Any]] | None:
-        try:
-            items = await reader.list_submissions(section_id, assignment_id)
-        except ApiNotFoundError:
-            return None
-        return {str(s.get("user_id")): s for s in items}
-
-    async def roster(section_id: str) -> tuple[dict[str, Any], ...] | None:
-        try:
-            users = await reader.list_section_users(
-                section_id, role="student", limit=ROSTER_PAGE_LIMIT
-            )
-            return tuple(users)
-        except ApiNotFoundError:
-            return None  # not in the district, or not shared with the token
-
-    async def teachers(section_id: str) -> tuple[str, ...] | None:
-        try:
-            users = await reader.list_section_users(
-                section_id, role="teacher", limit=ROSTER_PAGE_LIMIT
-            )
-        except ApiNotFoundError:
-            return None
-        return tuple(str(u.get("id")) for u in users if u.get("id"))
-
-    district_task = run(district)
-    assignment_tasks = [run(partial(assignment, s, a)) for _, s, a in scope.assignments]
-    submission_tasks = [run(partial(subs, s, a)) for _, s, a in scope.submissions]
-    roster_tasks = [run(partial(roster, s)) for s in scope.rosters]
-    teacher_tasks = [run(partial(teachers, s)) for s in scope.teachers]
+    gate = _Gate(concurrency, total, progress)
+    reads = _Reads(reader, district_id)
+    district_task = gate.run(reads.district)
+    assignment_tasks = [gate.run(partial(reads.assignment, s, a)) for _, s, a in scope.assignments]
+    submission_tasks = [gate.run(partial(reads.submissions, s, a)) for _, s, a in scope.submissions]
+    roster_tasks = [gate.run(partial(reads.roster, s)) for s in scope.rosters]
+    teacher_tasks = [gate.run(partial(reads.teachers, s)) for s in scope.teachers]
     results = await asyncio.gather(
         district_task,
         asyncio.gather(*assignment_tasks),

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from lmsctl.addresses import Address
-from lmsctl.client.factory import open_client, resolve_api_url, sandbox_api_url
+from lmsctl.client.factory import SandboxOpener, open_client, resolve_api_url, sandbox_api_url
 from lmsctl.client.lms import LmsClient
 from lmsctl.config import CONFIG_FILE, display_path
 from lmsctl.errors import ConfigError, Diagnostic, StateError
@@ -50,6 +50,7 @@ class WorkspaceOptions:
     progress: ProgressFn | None = None
     notice: Callable[[str], None] | None = None  # one-line notices for the user (stderr)
     clock: Callable[[], dt.datetime] = utcnow  # lmsctl's "now" (tests pin it)
+    open_sandbox: SandboxOpener | None = None  # how --sandbox reaches the embedded sandbox
 
 
 def manifests_digest(root: Path) -> str:
@@ -149,6 +150,7 @@ class Workspace:
                 api_url=self.options.api_url,
                 rate_limit=self.options.rate_limit,
                 timeout=self.options.timeout,
+                open_sandbox=self.options.open_sandbox,
             )
         return self._client
 
@@ -182,7 +184,7 @@ class Workspace:
             district_id=self.desired.config.district,
             progress=self.options.progress,
         )
-        district_id = str(live.district.get("id") or "")
+        district_id = live.district.id
         ensure_binding(snapshot, self.api_url, district_id)
         options = PlanOptions(
             revert_drift=revert_drift,

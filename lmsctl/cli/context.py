@@ -5,11 +5,21 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import click
 
+from lmsctl.client.factory import SandboxConnection, SandboxOpener
 from lmsctl.privacy import Scrubber
 from lmsctl.timeutil import utcnow
+
+
+def embedded_sandbox(db: Path) -> SandboxConnection:
+    """The embedded sandbox (--sandbox) on database file ``db``, reached in-process."""
+    # lazy: the sandbox (starlette, its seed) loads only when a --sandbox run needs a client
+    from lmsctl.sandbox import DEMO_TOKEN, SandboxConfig, sandbox_transport
+
+    return SandboxConnection(DEMO_TOKEN, sandbox_transport(SandboxConfig(db_path=db)))
 
 
 @dataclass
@@ -23,6 +33,8 @@ class CliContext:
     debug: bool = False
     #: lmsctl's "now" (freeze windows, past due dates); tests pass another with run(clock=...)
     clock: Callable[[], dt.datetime] = utcnow
+    #: connects a client to the embedded sandbox (the client package cannot import it)
+    open_sandbox: SandboxOpener = embedded_sandbox
     #: what errors and warnings may show of students (set by the privacy level of the run)
     scrubber: Scrubber | None = field(default=None, repr=False)
 

@@ -162,6 +162,7 @@ def workspace_options(
         progress=progress_printer(progress),
         notice=lambda text: click.echo(f"Warning: {_scrub(cli, text)}", err=True),
         clock=cli.clock,
+        open_sandbox=cli.open_sandbox,
     )
 
 

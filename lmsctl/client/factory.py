@@ -1,10 +1,18 @@
-"""Build the client a command needs: the real API (token from CLEVER_TOKEN) or the sandbox."""
+"""Build the client a command needs: the real API (token from CLEVER_TOKEN) or the sandbox.
+
+The embedded sandbox sits above the client in lmsctl's layers, so the factory never imports it:
+the caller (the CLI) passes a ``SandboxOpener`` that connects to it.
+"""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
+
+import httpx
 
 from lmsctl.client.lms import LmsClient, is_loopback
 from lmsctl.errors import ConfigError
@@ -12,6 +20,18 @@ from lmsctl.model import ProjectConfig
 
 SANDBOX_API_URL = "http://sandbox.local/v3.1"
 TOKEN_ENV = "CLEVER_TOKEN"
+
+
+@dataclass(frozen=True)
+class SandboxConnection:
+    """How a client reaches the embedded sandbox: its token and an in-process transport."""
+
+    token: str
+    transport: httpx.AsyncBaseTransport
+
+
+#: Connects to the embedded sandbox whose database is the given file.
+SandboxOpener = Callable[[Path], SandboxConnection]
 
 
 def sandbox_api_url() -> str:
@@ -58,11 +78,13 @@ def open_client(
     api_url: str | None,
     rate_limit: int = 1200,
     timeout: float = 60.0,
+    open_sandbox: SandboxOpener | None = None,
 ) -> LmsClient:
-    """A client for the embedded sandbox (``sandbox``) or for the API named by the options."""
+    """A client for the embedded sandbox (``sandbox``, reached with ``open_sandbox``) or for
+    the API named by the options."""
     if sandbox:
-        from lmsctl.sandbox import DEMO_TOKEN, SandboxConfig, sandbox_transport
-
+        if open_sandbox is None:
+            raise ConfigError("the embedded sandbox is not available to this command")
         db = Path(sandbox_db) if sandbox_db else root / ".lmsctl" / "sandbox.db"
         try:
             db.parent.mkdir(parents=True, exist_ok=True)
@@ -72,11 +94,11 @@ def open_client(
                 f"{exc.strerror or type(exc).__name__}",
                 hint="give --sandbox-db a file in a writable folder",
             ) from exc
-        transport = sandbox_transport(SandboxConfig(db_path=db))
+        sandbox_link = open_sandbox(db)
         return LmsClient(
             SANDBOX_API_URL,
-            DEMO_TOKEN,
-            transport=transport,
+            sandbox_link.token,
+            transport=sandbox_link.transport,
             rate_limit=rate_limit,
             timeout=timeout,
             allow_insecure=True,
@@ -90,3 +112,12 @@ def open_client(
             "lmsctl without Clever",
         )
     return LmsClient(url, token, rate_limit=rate_limit, timeout=timeout)
+
+
+__all__ = [
+    "SandboxConnection",
+    "SandboxOpener",
+    "open_client",
+    "resolve_api_url",
+    "sandbox_api_url",
+]

@@ -7,42 +7,8 @@ Every httpx error is translated here (the one seam) into lmsctl errors:
 The token is sent in the Authorization header and appears nowhere else: not in errors, not in
 reprs, not in stats.
 
-Retry rules (``classify_answer`` applies them; the tables below are the contract):
-
-GET, PATCH and DELETE are idempotent: they are retried on 429, on 500/502/503/504 and on
-timeouts and broken connections, with exponential backoff and full jitter. A 5xx whose body is
-a documented refusal (see ``DOCUMENTED_REFUSALS``) is final: sending it again cannot help.
-
-POST (create an assignment) has no idempotency key and the API has no list endpoint, so a create
-sent twice is a duplicate assignment in front of students. Once a POST has left, only an answer
-that proves what happened is trusted::
-
-    answer to a POST                                 verdict
-    -----------------------------------------------  -----------------------------------------
-    never sent: ConnectError, ConnectTimeout,        not sent: send again after a backoff
-      PoolTimeout
-    2xx with a JSON body {"data": {...}}             created
-    2xx with any other body (HTML, empty, no data)   UNKNOWN
-    3xx (never followed: the token stays put)        UNKNOWN
-    429                                              rate limited: wait as told, send again
-    503 from the API's own rate limiter (below)      rate limited: wait as told, send again
-    any other 4xx                                    refused (final, nothing was created)
-    5xx whose JSON message is a documented refusal   refused (final, nothing was created)
-    any other 5xx: 500, 502, 503, 504, ...           UNKNOWN
-    timeout or broken connection after sending       UNKNOWN
-
-UNKNOWN raises ``OutcomeUnknownError``: the executor marks the address ``unknown`` in state,
-never re-creates it, and every later plan shows the two ways out (``lmsctl import ADDRESS ID``
-if it exists in the LMS, ``lmsctl state rm ADDRESS`` if it does not).
-
-A 5xx proves nothing about a POST: a proxy or gateway in front of a slow backend can answer 500,
-502, 503 or 504 after the backend carried out the create. The one 503 that proves the request was
-not processed is the rate limiter's own refusal, told apart by its headers: Clever's limiter
-sends ``X-RateLimit-Limit``, ``X-RateLimit-Remaining`` and ``X-RateLimit-Reset`` (research
-notes, section 2). A 503 counts as the limiter's refusal only when it carries *both*
-``Retry-After`` and ``X-RateLimit-Remaining: 0`` (the limiter refuses only an exhausted window,
-and says when to come back). Rate-limit headers alone are not enough: the limiter adds them to
-every answer that passes through it, a backend's 503 included.
+The retry rules and the POST safety table live in :mod:`lmsctl.client.policy`; the
+translation of httpx errors and failed answers in :mod:`lmsctl.client.seam`.
 """
 
 from __future__ import annotations
@@ -51,10 +17,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import email.utils
-import enum
-import html
 import ipaddress
-import math
 import random
 import re
 import time
@@ -67,43 +30,23 @@ from urllib.parse import quote, urlsplit
 import httpx
 
 from lmsctl import __version__
+from lmsctl.client.policy import (
+    MAX_429_RETRIES,
+    MIN_429_WAIT,
+    RetryPolicy,
+    Verdict,
+    classify_answer,
+)
 from lmsctl.client.ratelimit import RateLimiter
+from lmsctl.client.seam import answer_failure, excerpt, outcome_unknown, send
 from lmsctl.errors import (
     ApiBadRequestError,
     ApiError,
     ConfigError,
-    OutcomeUnknownError,
     TransportError,
     api_error_for,
 )
 
-RETRYABLE_STATUS = frozenset({500, 502, 503, 504})
-#: Clever's documented refusals (reference/lms-connect-api-errors.txt, and the Schoology
-#: messages of the research notes), matched against the whole JSON ``message`` with its
-#: whitespace collapsed. A 5xx carrying one of them is final: the API refused the request, so
-#: nothing was created and retrying cannot help.
-DOCUMENTED_REFUSALS: tuple[re.Pattern[str], ...] = tuple(
-    re.compile(p, re.S)
-    for p in (
-        r"missing required field\(s\): .+",
-        r"request body is required, but was empty",
-        r"due_date must be in the future",
-        r"[Ii]nvalid character .+",
-        r"validation failure list: .+",
-        r"INVALID_ID",
-        r"NOT_FOUND: Person with id .+ not found for this integration\.",
-        r"parsing time .+",
-        r"MISSING_REQUIRED_FIELD",
-        r"no valid users found in .+",
-        r"Schoology does not support submission type of link",
-        # Schoology: the student has not opened the app yet (PATCH of a submission)
-        r"Error updating submission",
-    )
-)
-MAX_429_RETRIES = 10
-#: a 429 whose reset time already passed still waits this long (no hammering); LmsClient takes
-#: its own floor (``min_rate_limit_wait``) so tests against a fast fake limiter stay fast
-MIN_429_WAIT = 1.0
 MAX_LISTING_RESTARTS = 2
 
 
@@ -118,23 +61,6 @@ class ClientStats:
     waited_seconds: float = 0.0
 
 
-def _excerpt(response: httpx.Response) -> str:
-    """Clever's message, or a short readable excerpt of an HTML / empty / odd body."""
-    try:
-        body = response.json()
-    except ValueError:
-        body = None
-    if isinstance(body, dict) and isinstance(body.get("message"), str):
-        text = " ".join(str(body["message"]).split())
-    else:
-        text = re.sub(r"<(script|style)\b.*?</\1\s*>", " ", response.text or "", flags=re.I | re.S)
-        text = re.sub(r"<[^>]*>", " ", text)
-        text = " ".join(html.unescape(text).split())
-    if not text:
-        return response.reason_phrase or f"HTTP {response.status_code} with an empty body"
-    return text[:200] + ("..." if len(text) > 200 else "")
-
-
 def is_loopback(host: str) -> bool:
     """True for localhost and loopback addresses (plain http is allowed only to these)."""
     if host.lower() == "localhost":
@@ -143,87 +69,6 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host.strip("[]")).is_loopback
     except ValueError:
         return False
-
-
-class Verdict(enum.Enum):
-    """What an answer means for the request that got it (see the tables in the docstring)."""
-
-    OK = "ok"  # a 2xx
-    RATE_LIMITED = "rate_limited"  # the limiter refused it unprocessed: wait, send again
-    RETRY = "retry"  # a transient failure of an idempotent request: back off, send again
-    REFUSED = "refused"  # a definite answer: the API refused it (final)
-    UNKNOWN = "unknown"  # a POST that may or may not have been carried out
-
-
-def _message_of(response: httpx.Response) -> str | None:
-    """The JSON ``message`` of an answer, whitespace collapsed; None if the body has none."""
-    try:
-        body = response.json()
-    except ValueError:
-        return None
-    if isinstance(body, dict) and isinstance(body.get("message"), str):
-        return " ".join(str(body["message"]).split()).strip('"\u201c\u201d')
-    return None
-
-
-def is_documented_refusal(response: httpx.Response) -> bool:
-    """True when the answer's JSON message is one of Clever's documented refusals."""
-    text = _message_of(response)
-    return text is not None and any(p.fullmatch(text) for p in DOCUMENTED_REFUSALS)
-
-
-def is_rate_limiter_refusal(response: httpx.Response) -> bool:
-    """A 429, or a 503 with the limiter's signature (Retry-After and X-RateLimit-Remaining: 0)."""
-    if response.status_code == 429:
-        return True
-    if response.status_code != 503:
-        return False
-    remaining = (response.headers.get("X-RateLimit-Remaining") or "").strip()
-    return bool((response.headers.get("Retry-After") or "").strip()) and remaining == "0"
-
-
-def classify_answer(method: str, response: httpx.Response) -> Verdict:
-    """The verdict the rule tables give an answer to a request with ``method``.
-
-    A 2xx POST answer is OK here; whether its body proves the create is checked where the body
-    is read (a non-JSON body or one without a data object is UNKNOWN there).
-    """
-    status = response.status_code
-    if 200 <= status < 300:
-        return Verdict.OK
-    if is_rate_limiter_refusal(response):
-        return Verdict.RATE_LIMITED
-    is_post = method.upper() == "POST"
-    if status < 400:
-        return Verdict.UNKNOWN if is_post else Verdict.REFUSED
-    if status < 500:
-        return Verdict.REFUSED
-    if is_documented_refusal(response):
-        return Verdict.REFUSED
-    if is_post:
-        return Verdict.UNKNOWN
-    return Verdict.RETRY if status in RETRYABLE_STATUS else Verdict.REFUSED
-
-
-def _retry_after(response: httpx.Response, floor: float = MIN_429_WAIT) -> float:
-    """Seconds to wait after a 429: Retry-After, else X-RateLimit-Reset, else 60 (at least
-    ``floor``)."""
-    wait = 60.0
-    value = (response.headers.get("Retry-After") or "").strip()
-    reset = (response.headers.get("X-RateLimit-Reset") or "").strip()
-    if value:
-        try:
-            wait = float(value)
-        except ValueError:
-            with contextlib.suppress(TypeError, ValueError, IndexError, OverflowError):
-                # the HTTP-date form
-                wait = email.utils.parsedate_to_datetime(value).timestamp() - time.time()
-    elif reset:
-        with contextlib.suppress(ValueError):
-            wait = float(reset) - time.time()
-    if not math.isfinite(wait):
-        wait = 60.0
-    return max(floor, wait)
 
 
 class LmsClient:
@@ -269,11 +114,14 @@ class LmsClient:
         self._prefix = parts.path[:cut] if cut > 0 else ""
         self._token = token
         self._sleep = sleep
-        self.max_retries = max_retries
-        self.backoff_base = backoff_base
-        self.backoff_max = backoff_max
-        self.min_rate_limit_wait = max(0.0, min_rate_limit_wait)
-        self._rng = rng or random.Random()
+        #: how often and how long to back off (``min_rate_limit_wait``: the floor of a 429 wait)
+        self.policy = RetryPolicy(
+            max_retries=max_retries,
+            backoff_base=backoff_base,
+            backoff_max=backoff_max,
+            min_rate_limit_wait=min_rate_limit_wait,
+            rng=rng or random.Random(),
+        )
         self._clock = clock
         self._server_date: tuple[dt.datetime, float] | None = None
         self.limiter = RateLimiter(rate_limit, clock=clock, sleep=sleep)
@@ -349,9 +197,6 @@ class LmsClient:
         when, seen = self._server_date
         return when + dt.timedelta(seconds=max(0.0, self._clock() - seen))
 
-    def _backoff(self, attempt: int) -> float:
-        return self._rng.uniform(0, min(self.backoff_max, self.backoff_base * 2**attempt))
-
     async def _wait(self, seconds: float) -> None:
         self.stats.waited_seconds += seconds
         await self._sleep(seconds)
@@ -359,91 +204,42 @@ class LmsClient:
     async def _request(
         self, method: str, path: str, endpoint: str, *, json: Any = None
     ) -> httpx.Response:
+        """Send until an answer is final: retries and waits as the policy says, raises the
+        seam's error of a failure that is final or was retried too often."""
         url = self._url(path)
         shown = urlsplit(url).path
-        is_post = method == "POST"
         attempt = 0
         limited = 0
         while True:
             self.stats.waited_seconds += await self.limiter.acquire()
             self.stats.requests += 1
             self.stats.by_endpoint[endpoint] += 1
-            failure: ApiError | TransportError
-            try:
-                response = await self._http.request(method, url, json=json)
-            except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
-                # the request never left: safe to retry, even a POST
-                failure = TransportError(
-                    f"cannot connect to the API ({type(exc).__name__})", method=method, path=shown
-                )
-                failure.__cause__ = exc
-            except (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError) as exc:
-                what = (
-                    f"no answer within the timeout ({type(exc).__name__})"
-                    if isinstance(exc, httpx.TimeoutException)
-                    else f"the connection broke before an answer came back ({type(exc).__name__})"
-                )
-                if is_post:
-                    raise OutcomeUnknownError(
-                        f"{what}: the create may or may not have been carried out",
-                        method=method,
-                        path=shown,
-                    ) from exc
-                failure = TransportError(what, method=method, path=shown)
-                failure.__cause__ = exc
-            except (httpx.HTTPError, httpx.InvalidURL, httpx.StreamError) as exc:
-                if is_post:
-                    raise OutcomeUnknownError(
-                        f"the request failed ({type(exc).__name__}): the create may or may not "
-                        "have been carried out",
-                        method=method,
-                        path=shown,
-                    ) from exc
-                raise TransportError(
-                    f"the request failed ({type(exc).__name__})", method=method, path=shown
-                ) from exc
-            else:
-                self._note_date(response)
-                status = response.status_code
-                verdict = classify_answer(method, response)
+            answer = await send(self._http, method, url, shown, json)
+            if isinstance(answer, httpx.Response):
+                self._note_date(answer)
+                verdict = classify_answer(method, answer)
                 if verdict is Verdict.OK:
-                    return response
-                message = self._clean(_excerpt(response))
+                    return answer
+                message = self._clean(excerpt(answer))
                 if verdict is Verdict.RATE_LIMITED:
                     if limited >= MAX_429_RETRIES:
-                        raise api_error_for(status, message, method=method, path=shown)
+                        raise api_error_for(answer.status_code, message, method=method, path=shown)
                     limited += 1
                     self.stats.rate_limited += 1
-                    self.limiter.pause_for(_retry_after(response, self.min_rate_limit_wait))
+                    self.limiter.pause_for(self.policy.rate_limit_wait(answer))
                     continue
-                if verdict is Verdict.UNKNOWN:
-                    what = (
-                        f"the API answered {status} (a redirect, not followed)"
-                        if status < 400
-                        else f"the API answered {status} ({message})"
-                    )
-                    raise OutcomeUnknownError(
-                        f"{what}: the create may or may not have been carried out",
-                        method=method,
-                        path=shown,
-                    )
-                if status < 400:
-                    raise TransportError(
-                        f"the API answered {status} (a redirect); not followed, so the token "
-                        "stays with the configured API URL",
-                        method=method,
-                        path=shown,
-                    )
-                if verdict is Verdict.REFUSED:
-                    if status == 404 and method == "DELETE" and attempt > 0:
-                        return response  # an earlier attempt deleted it; its answer was lost
-                    raise api_error_for(status, message, method=method, path=shown)
-                failure = api_error_for(status, message, method=method, path=shown)
-            if attempt >= self.max_retries:
+                if _deleted_before(method, answer, verdict, attempt):
+                    return answer  # an earlier attempt deleted it; its answer was lost
+                failure: ApiError | TransportError = answer_failure(
+                    method, shown, answer, verdict, message
+                )
+            else:
+                failure = answer
+            if attempt >= self.policy.max_retries:
                 raise failure
             attempt += 1
             self.stats.retries += 1
-            await self._wait(self._backoff(attempt - 1))
+            await self._wait(self.policy.backoff(attempt - 1))
 
     async def _json(self, method: str, path: str, endpoint: str, *, json: Any = None) -> Any:
         response = await self._request(method, path, endpoint, json=json)
@@ -452,9 +248,8 @@ class LmsClient:
             return response.json() if response.content else None
         except ValueError as exc:
             if method == "POST":
-                raise OutcomeUnknownError(
-                    f"the API answered {response.status_code} with a body that is not JSON: "
-                    "the create may or may not have been carried out",
+                raise outcome_unknown(
+                    f"the API answered {response.status_code} with a body that is not JSON",
                     method=method,
                     path=shown,
                 ) from exc
@@ -470,11 +265,8 @@ class LmsClient:
         if not isinstance(data, dict):
             shown = urlsplit(self._url(path)).path
             if method == "POST":
-                raise OutcomeUnknownError(
-                    "the API answered without a data object: the create may or may not have "
-                    "been carried out",
-                    method=method,
-                    path=shown,
+                raise outcome_unknown(
+                    "the API answered without a data object", method=method, path=shown
                 )
             raise TransportError(
                 "the API answered without a data object", method=method, path=shown
@@ -567,9 +359,8 @@ class LmsClient:
         path = f"/sections/{_seg(section_id)}/assignments"
         data = await self._data("POST", path, "POST assignment", json=body)
         if not isinstance(data.get("id"), str) or not data["id"]:
-            raise OutcomeUnknownError(
-                "the API answered without the new assignment's id: the create may or may not "
-                "have been carried out",
+            raise outcome_unknown(
+                "the API answered without the new assignment's id",
                 method="POST",
                 path=urlsplit(self._url(path)).path,
             )
@@ -637,6 +428,16 @@ class LmsClient:
         )
 
 
+def _deleted_before(method: str, answer: httpx.Response, verdict: Verdict, attempt: int) -> bool:
+    """A 404 to a DELETE sent again: the first one was carried out (its answer was lost)."""
+    return (
+        verdict is Verdict.REFUSED
+        and answer.status_code == 404
+        and method == "DELETE"
+        and attempt > 0
+    )
+
+
 def _seg(value: str) -> str:
     """An id as one URL path segment (a '/' or '?' in an id cannot reach another endpoint)."""
     return quote(str(value), safe="")
@@ -663,9 +464,5 @@ def _next_link(body: dict[str, Any]) -> str | None:
 __all__ = [
     "ClientStats",
     "LmsClient",
-    "Verdict",
-    "classify_answer",
-    "is_documented_refusal",
     "is_loopback",
-    "is_rate_limiter_refusal",
 ]

@@ -55,6 +55,7 @@ def open_backend(
     if kind == "local":
         return LocalBackend(state_path(root, config, sandbox=sandbox))
     if kind == "postgres":
+        # lazy: psycopg (libpq) loads only for the postgres backend
         from lmsctl.state.dsn import dsn_from_environment
         from lmsctl.state.postgres import PostgresBackend
 

@@ -24,32 +24,32 @@ are skipped).
 from __future__ import annotations
 
 import contextlib
-import copy
-import errno
 import json
 import os
 import shutil
 import tempfile
-import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 from lmsctl.errors import StateError, StateSaveError
 from lmsctl.state import crypto
-from lmsctl.state.backend import LockInfo, check_can_write, is_stale, wait_for_lock
+from lmsctl.state.backend import LockInfo, check_can_write, wait_for_lock
+from lmsctl.state.files import (
+    StatKey,
+    display,
+    encode_json,
+    fsync_dir,
+    json_problem,
+    make_private_dir,
+    stat_key,
+    write_all_synced,
+    write_new_private,
+)
+from lmsctl.state.local_encoder import StateEncoder
+from lmsctl.state.local_lock import LockFile
 from lmsctl.state.model import ResourceRecord, StateSnapshot
 from lmsctl.state.recovery import RecoveryKeeper, refuse_pending, rekey_recovery_files
-
-try:  # POSIX: serialises the take-over of stale locks between processes
-    import fcntl
-except ImportError:  # pragma: no cover - Windows
-    fcntl = None  # type: ignore[assignment]
-
-#: A lock file that stays empty or unreadable this long was left by a crash while taking it.
-UNREADABLE_LOCK_GRACE = 5.0
-
-_StatKey = tuple[int, int, int]
 
 
 class LocalBackend:
@@ -60,13 +60,14 @@ class LocalBackend:
         #: the encryption key(s); None: LMSCTL_STATE_KEY from the environment (unset: in clear)
         self.keys = keys if keys is not None else crypto.StateKeys.from_environment()
         self.backup_path = self.path.with_name(self.path.name + ".backup")
-        self.lock_path = self.path.with_name(self.path.name + ".lock")
+        self._lock_file = LockFile(self.path)
+        self.lock_path = self._lock_file.path
         self.journal_path = self.path.with_name(self.path.name + ".journal")
-        self._seen: _StatKey | None = None  # file identity as of our last read or write
+        self._seen: StatKey | None = None  # file identity as of our last read or write
         self._journal_seen = 0  # journal bytes we know of (read, replayed or appended)
         self._journal_end = 0  # where the last whole journal line ends
         self._journal_fd: int | None = None
-        self._encoder = _StateEncoder()
+        self._encoder = StateEncoder()
         self.identity = f"local {os.path.abspath(self.path)}"
         self._keeper = RecoveryKeeper(self.path.parent, self.identity, self.keys)
         self._broken: StateSaveError | None = None
@@ -79,19 +80,19 @@ class LocalBackend:
 
     @property
     def description(self) -> str:
-        return _display(self.path)
+        return display(self.path)
 
     # -- state ---------------------------------------------------------------------------------
 
     def read(self) -> StateSnapshot:
         try:
             raw = self.path.read_bytes()
-            stat_key = _stat_key(self.path)
+            seen = stat_key(self.path)
         except FileNotFoundError:
             if self.backup_path.exists():
                 raise StateError(
                     f"state file {self.description} is missing but its backup "
-                    f"{_display(self.backup_path)} exists",
+                    f"{display(self.backup_path)} exists",
                     hint=(
                         "refusing to start from empty state, which would create every "
                         "assignment again; if the backup is right, copy it to "
@@ -104,7 +105,7 @@ class LocalBackend:
         except OSError as exc:
             raise StateError(f"cannot read state file {self.description}: {exc.strerror}") from exc
         snapshot = self._parse(raw)
-        self._seen = stat_key
+        self._seen = seen
         self._replay(snapshot)
         return snapshot
 
@@ -117,7 +118,7 @@ class LocalBackend:
             return
         except OSError as exc:
             raise StateError(
-                f"cannot read state journal {_display(self.journal_path)}: {exc.strerror}"
+                f"cannot read state journal {display(self.journal_path)}: {exc.strerror}"
             ) from exc
         end = 0
         lines = raw.split(b"\n")
@@ -132,7 +133,7 @@ class LocalBackend:
                     end -= len(line) + 1  # a torn last line: that save was never acknowledged
                     break
                 raise StateError(
-                    f"state journal {_display(self.journal_path)} is corrupt at line {number}",
+                    f"state journal {display(self.journal_path)} is corrupt at line {number}",
                     hint=f"{self.description} holds the state as of its last compaction; move "
                     "the journal away to use it, losing the saves after it",
                 ) from exc
@@ -140,7 +141,7 @@ class LocalBackend:
                 continue  # already in the snapshot (a crash right after a compaction)
             if serial != snapshot.serial + 1:
                 raise StateError(
-                    f"state journal {_display(self.journal_path)} skips from serial "
+                    f"state journal {display(self.journal_path)} skips from serial "
                     f"{snapshot.serial} to {serial} at line {number}",
                     hint="move the journal away and check the state with lmsctl state list",
                 )
@@ -161,7 +162,7 @@ class LocalBackend:
     def _open_journal_entry(
         self, entry: dict[str, Any], lineage: str, serial: int, number: int
     ) -> dict[str, Any]:
-        where = f"state journal {_display(self.journal_path)} line {number}"
+        where = f"state journal {display(self.journal_path)} line {number}"
         plain = self.keys.open(entry[crypto.FIELD], crypto.aad("journal", lineage, serial), where)
         try:
             opened = json.loads(plain)
@@ -184,7 +185,7 @@ class LocalBackend:
             "serial": snapshot.serial,
             crypto.FIELD: envelope,
         }
-        return _encode(head)
+        return encode_json(head)
 
     def _open_snapshot(self, data: dict[str, Any], where: str) -> bytes:
         lineage, serial = data.get("lineage"), data.get("serial")
@@ -192,7 +193,7 @@ class LocalBackend:
 
     def _parse(self, raw: bytes) -> StateSnapshot:
         hint = (
-            f"the previous version is in {_display(self.backup_path)}: check it and copy it "
+            f"the previous version is in {display(self.backup_path)}: check it and copy it "
             f"over {self.description} if it is right"
             if self.backup_path.exists()
             else "there is no backup; restore it from where you keep copies"
@@ -201,7 +202,7 @@ class LocalBackend:
             data = json.loads(raw)
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise StateError(
-                f"state file {self.description} is corrupt: {_json_problem(exc)}", hint=hint
+                f"state file {self.description} is corrupt: {json_problem(exc)}", hint=hint
             ) from exc
         if isinstance(data, dict) and crypto.FIELD in data:
             clear = data
@@ -210,8 +211,7 @@ class LocalBackend:
                 data = json.loads(plain)
             except (UnicodeDecodeError, json.JSONDecodeError) as exc:
                 raise StateError(
-                    f"state file {self.description} is corrupt once decrypted: "
-                    f"{_json_problem(exc)}",
+                    f"state file {self.description} is corrupt once decrypted: {json_problem(exc)}",
                     hint=hint,
                 ) from exc
             if not isinstance(data, dict) or (data.get("lineage"), data.get("serial")) != (
@@ -255,7 +255,7 @@ class LocalBackend:
         except FileNotFoundError:
             pass
         else:
-            _fsync_dir(self.path.parent)
+            fsync_dir(self.path.parent)
         self._journal_seen = self._journal_end = 0
 
     def _close_journal(self) -> None:
@@ -275,7 +275,7 @@ class LocalBackend:
 
     def _check_not_moved_on(self, snapshot: StateSnapshot) -> None:
         try:
-            key = _stat_key(self.path)
+            key = stat_key(self.path)
         except FileNotFoundError:
             return
         except OSError as exc:
@@ -342,7 +342,7 @@ class LocalBackend:
             self._keep_and_raise(
                 snapshot,
                 wanted,
-                f"cannot write state journal {_display(self.journal_path)}: {exc.strerror or exc}",
+                f"cannot write state journal {display(self.journal_path)}: {exc.strerror or exc}",
             )
         snapshot.serial += 1
 
@@ -353,12 +353,12 @@ class LocalBackend:
                 self.journal_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600
             )
             if created:
-                _fsync_dir(self.path.parent)
+                fsync_dir(self.path.parent)
         fd = self._journal_fd
         if self._journal_seen > self._journal_end:
             os.ftruncate(fd, self._journal_end)  # drop a torn line a crash left
             self._journal_seen = self._journal_end
-        _write_all_synced(fd, line)
+        write_all_synced(fd, line)
         self._journal_seen += len(line)
         self._journal_end = self._journal_seen
 
@@ -367,7 +367,7 @@ class LocalBackend:
         self._broken = StateSaveError(why)
         if path is None:
             raise StateSaveError(f"{why}; nothing more is sent to the LMS")
-        shown = _display(path)
+        shown = display(path)
         raise StateSaveError(
             f"{why}; nothing more is sent to the LMS. What the LMS acknowledged but state "
             f"could not store is kept in {shown}",
@@ -385,14 +385,14 @@ class LocalBackend:
 
     def _replace_atomically(self, data: bytes) -> None:
         folder = self.path.parent
-        _make_private_dir(folder)
+        make_private_dir(folder)
         fd, tmp_name = tempfile.mkstemp(dir=folder, prefix=f".{self.path.name}.", suffix=".tmp")
         tmp = Path(tmp_name)
         try:
             try:
                 if hasattr(os, "fchmod"):
                     os.fchmod(fd, 0o600)
-                _write_all_synced(fd, data)
+                write_all_synced(fd, data)
             finally:
                 os.close(fd)
             if self.path.exists():
@@ -409,8 +409,8 @@ class LocalBackend:
             with contextlib.suppress(OSError):
                 tmp.unlink()
             raise
-        _fsync_dir(folder)
-        self._seen = _stat_key(self.path)
+        fsync_dir(folder)
+        self._seen = stat_key(self.path)
 
     def _keep_backup(self) -> None:
         """Make ``.backup`` the current file's content, atomically (hard link, else copy)."""
@@ -421,7 +421,7 @@ class LocalBackend:
         if self.keys.encrypting:
             sealed = self._sealed_copy(self.path.read_bytes(), self.path)
             if sealed is not None:  # the file was in clear: its backup is not
-                _write_new_private(tmp_backup, sealed)
+                write_new_private(tmp_backup, sealed)
                 os.replace(tmp_backup, self.backup_path)
                 return
         try:
@@ -447,7 +447,7 @@ class LocalBackend:
         if crypto.FIELD in data:
             if self.keys.is_current(data[crypto.FIELD]):
                 return None
-            raw = self._open_snapshot(data, f"state file {_display(path)}")
+            raw = self._open_snapshot(data, f"state file {display(path)}")
             try:
                 data = json.loads(raw)
             except (UnicodeDecodeError, json.JSONDecodeError):
@@ -456,7 +456,7 @@ class LocalBackend:
             return raw
         envelope = self.keys.seal(raw, crypto.aad("state", data.get("lineage"), data.get("serial")))
         head = {k: data.get(k) for k in ("format_version", "lineage", "serial")}
-        return _encode({**head, crypto.FIELD: envelope})
+        return encode_json({**head, crypto.FIELD: envelope})
 
     def rekey(self, keys: crypto.StateKeys) -> list[Path]:
         """Re-encrypt the state (snapshot, journal, backup, recovery files) under ``keys.write``.
@@ -475,7 +475,7 @@ class LocalBackend:
         try:
             self.keys = both
             if self.path.exists():
-                self._encoder = _StateEncoder()
+                self._encoder = StateEncoder()
                 self._write_snapshot(snapshot)  # the journal is folded in and removed
                 done.append(self.path)
             if self.backup_path.exists():
@@ -484,17 +484,15 @@ class LocalBackend:
                     tmp = self.path.parent / f".{self.backup_path.name}.{os.getpid()}.tmp"
                     with contextlib.suppress(FileNotFoundError):
                         tmp.unlink()
-                    _write_new_private(tmp, sealed)
+                    write_new_private(tmp, sealed)
                     os.replace(tmp, self.backup_path)
-                    _fsync_dir(self.path.parent)
+                    fsync_dir(self.path.parent)
                     done.append(self.backup_path)
         finally:
             self.keys = keys
             self._keeper.keys = keys
         done.extend(rekey_recovery_files(self.path.parent, self.identity, reader, keys))
         return done
-
-    # -- lock ----------------------------------------------------------------------------------
 
     def replace(self, snapshot: StateSnapshot) -> None:
         """Store ``snapshot`` over whatever the file holds (``state migrate --force``)."""
@@ -505,18 +503,15 @@ class LocalBackend:
             snapshot.serial -= 1
             raise
 
+    # -- lock ----------------------------------------------------------------------------------
+
     def lock(self, command: str, timeout: float = 0.0) -> LockInfo:
         if self.check_recovery:
             refuse_pending(self.path.parent, self.identity)
-        _make_private_dir(self.lock_path.parent)
-
-        def try_once() -> LockInfo | None:
-            info = LockInfo.new(command)
-            if self._create_lock(info):
-                return info
-            return self._take_over_if_stale(command)
-
-        info = wait_for_lock(try_once, self._holder_message, timeout)
+        make_private_dir(self.lock_path.parent)
+        info = wait_for_lock(
+            lambda: self._lock_file.try_take(command), self._lock_file.holder_message, timeout
+        )
         try:
             self.compact()  # a journal left by a run that crashed
         except BaseException:
@@ -526,102 +521,12 @@ class LocalBackend:
         self._held = info
         return info
 
-    def _create_lock(self, info: LockInfo) -> bool:
-        try:
-            fd = os.open(self.lock_path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
-        except FileExistsError:
-            return False
-        except OSError as exc:
-            raise StateError(f"cannot create lock file {_display(self.lock_path)}: {exc}") from exc
-        try:
-            try:
-                os.write(fd, _encode(info.to_dict()))
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                self.lock_path.unlink()
-            raise
-        return True
-
-    def _take_over_if_stale(self, command: str) -> LockInfo | None:
-        with self._guard():
-            try:
-                held = self._read_lock()
-            except FileNotFoundError:
-                return None  # released meanwhile: the next try creates it
-            except StateError:
-                if self._lock_age() < UNREADABLE_LOCK_GRACE:
-                    return None
-                held = None  # left empty by a crash while it was being taken
-            if held is not None and not is_stale(held):
-                return None
-            with contextlib.suppress(FileNotFoundError):
-                self.lock_path.unlink()
-            info = LockInfo.new(command, replaced=held)
-            if not self._create_lock(info):
-                return None
-            self._remove_leftover_temp_files()
-            return info
-
-    def _remove_leftover_temp_files(self) -> None:
-        """Delete temporary files a killed run left half-written (we hold the lock now)."""
-        for pattern in (f".{self.path.name}.*.tmp", f".{self.backup_path.name}.*.tmp"):
-            for leftover in self.path.parent.glob(pattern):
-                with contextlib.suppress(OSError):
-                    leftover.unlink()
-
-    @contextlib.contextmanager
-    def _guard(self) -> Iterator[None]:
-        if fcntl is None:  # pragma: no cover - Windows
-            yield
-            return
-        # flock on the state folder itself: no extra file, released if this process dies
-        fd = os.open(self.path.parent, os.O_RDONLY)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            yield
-        finally:
-            os.close(fd)
-
-    def _lock_age(self) -> float:
-        try:
-            return time.time() - self.lock_path.stat().st_mtime
-        except FileNotFoundError:
-            return 0.0
-
-    def _read_lock(self) -> LockInfo:
-        raw = self.lock_path.read_bytes()
-        try:
-            data = json.loads(raw)
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise StateError(
-                f"lock file {_display(self.lock_path)} is unreadable",
-                hint="if no lmsctl run is active, delete that file",
-            ) from exc
-        return LockInfo.from_dict(data)
-
-    def _holder_message(self) -> str:
-        try:
-            return self._read_lock().describe()
-        except FileNotFoundError:
-            return f"state lock {_display(self.lock_path)} is busy"
-        except StateError:
-            return (
-                f"state lock file {_display(self.lock_path)} is unreadable; if no lmsctl run "
-                "is active, delete that file"
-            )
-
     def current_lock(self) -> LockInfo | None:
-        try:
-            return self._read_lock()
-        except FileNotFoundError:
-            return None
+        return self._lock_file.current()
 
     def unlock(self, lock_id: str) -> None:
         try:
-            held = self._read_lock()
+            held = self._lock_file.read()
         except FileNotFoundError:
             return
         if held.id != lock_id:
@@ -634,144 +539,21 @@ class LocalBackend:
         finally:
             self._close_journal()
             self._held = None
-            with contextlib.suppress(FileNotFoundError):
-                self.lock_path.unlink()
+            self._lock_file.remove()
 
     def force_unlock(self, lock_id: str) -> None:
         try:
-            held = self._read_lock()
+            held = self._lock_file.read()
         except FileNotFoundError:
             raise StateError(f"state {self.description} is not locked; nothing to unlock") from None
         except StateError:
             raise StateError(
-                f"lock file {_display(self.lock_path)} is unreadable",
+                f"lock file {display(self.lock_path)} is unreadable",
                 hint="if no lmsctl run is active, delete that file",
             ) from None
         if held.id != lock_id:
             raise StateError(f"the lock id is {held.id}, not {lock_id}", hint=held.describe())
-        with contextlib.suppress(FileNotFoundError):
-            self.lock_path.unlink()
-
-
-class _StateEncoder:
-    """Encodes a snapshot as sorted, indented JSON with one line per resource, fast.
-
-    Apply writes state after every API call, so a write must stay cheap for a big state
-    (1,000 assignments x 30 grades is about 4 MB). Each resource's line is kept with a deep copy
-    of what it encoded; a resource whose content compares equal (a C-speed dict comparison) reuses
-    its line, so a write re-encodes only what changed since the last one.
-    """
-
-    def __init__(self) -> None:
-        self._lines: dict[str, tuple[dict[str, Any], bytes]] = {}
-
-    def encode(self, snapshot: StateSnapshot) -> bytes:
-        top = snapshot.to_dict()
-        top.pop("resources")
-        cache: dict[str, tuple[dict[str, Any], bytes]] = {}
-        lines: list[bytes] = []
-        try:
-            for address in sorted(snapshot.resources):
-                content = snapshot.resources[address].to_dict()
-                cached = self._lines.get(address)
-                # equal content keeps its line (note: 1, 1.0 and True compare equal, so a value
-                # that only changes numeric type keeps its earlier spelling; lmsctl compares
-                # values normalised, so that never shows as a change)
-                if cached is not None and cached[0] == content:
-                    line = cached[1]
-                    cache[address] = cached
-                else:
-                    line = (
-                        json.dumps(address, ensure_ascii=False)
-                        + ": "
-                        + json.dumps(content, sort_keys=True, ensure_ascii=False)
-                    ).encode()
-                    cache[address] = (copy.deepcopy(content), line)
-                lines.append(line)
-            head = [
-                f" {json.dumps(k)}: {json.dumps(v, sort_keys=True, ensure_ascii=False)}"
-                for k, v in sorted(top.items())
-                if k < "resources"
-            ]
-            tail = [
-                f" {json.dumps(k)}: {json.dumps(v, sort_keys=True, ensure_ascii=False)}"
-                for k, v in sorted(top.items())
-                if k > "resources"
-            ]
-        except (TypeError, ValueError) as exc:
-            raise StateError(f"cannot encode state as JSON: {exc}") from exc
-        self._lines = cache
-        out = ["{\n", ",\n".join(head), ",\n" if head else ""]
-        if lines:
-            body = b",\n  ".join(lines)
-            out_bytes = "".join(out).encode() + b' "resources": {\n  ' + body + b"\n }"
-        else:
-            out_bytes = "".join(out).encode() + b' "resources": {}'
-        suffix = (",\n" + ",\n".join(tail) if tail else "") + "\n}\n"
-        return out_bytes + suffix.encode()
-
-
-def _write_new_private(path: Path, data: bytes) -> None:
-    fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
-    try:
-        _write_all_synced(fd, data)
-    finally:
-        os.close(fd)
-
-
-def _write_all_synced(fd: int, data: bytes) -> None:
-    """Write every byte of ``data`` to ``fd`` (os.write may write fewer), then fsync it."""
-    view = memoryview(data)
-    while view:
-        written = os.write(fd, view)
-        view = view[written:]
-    os.fsync(fd)
-
-
-def _encode(data: dict[str, Any]) -> bytes:
-    return (json.dumps(data, sort_keys=True, indent=1, ensure_ascii=False) + "\n").encode()
-
-
-def _stat_key(path: Path) -> _StatKey:
-    st = path.stat()
-    return (st.st_ino, st.st_mtime_ns, st.st_size)
-
-
-def _make_private_dir(folder: Path) -> None:
-    if folder.is_dir():
-        return
-    try:
-        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-    except OSError as exc:
-        raise StateError(f"cannot create state folder {_display(folder)}: {exc.strerror}") from exc
-
-
-def _fsync_dir(folder: Path) -> None:
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:  # pragma: no cover - platforms without directory fds
-        return
-    try:
-        os.fsync(fd)
-    except OSError as exc:  # pragma: no cover
-        if exc.errno not in (errno.EINVAL, errno.EBADF):
-            raise
-    finally:
-        os.close(fd)
-
-
-def _display(path: Path) -> str:
-    """The path relative to the current folder when it is below it, else as given."""
-    try:
-        return str(path.resolve().relative_to(Path.cwd().resolve()))
-    except (ValueError, OSError):
-        return str(path)
-
-
-def _json_problem(exc: Exception) -> str:
-    if isinstance(exc, json.JSONDecodeError):
-        return f"{exc.msg} at line {exc.lineno} column {exc.colno}"
-    return "not UTF-8 text"
+        self._lock_file.remove()
 
 
 __all__ = ["LocalBackend"]

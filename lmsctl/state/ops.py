@@ -8,7 +8,7 @@ did for the CLI to render. None of them touches the LMS.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from lmsctl.addresses import Address
@@ -173,18 +173,8 @@ def move(snapshot: StateSnapshot, old: Address, new: Address) -> Moved:
             hint=f"if that record is wrong: lmsctl state rm {new}, then move again",
         )
     del snapshot.resources[old.assignment]
-    moved = ResourceRecord(
-        section_id=new.section_id,
-        key=new.key,
-        assignment_id=record.assignment_id,
-        status=record.status,
-        applied=record.applied,
-        grades=record.grades,
-        created_at=record.created_at,
-        updated_at=record.updated_at,
-        intent_at=record.intent_at,
-        protect=record.protect,
-    )
+    # everything but the address moves with it: adopted, intents, an unanswered delete
+    moved = replace(record, section_id=new.section_id, key=new.key)
     snapshot.resources[new.assignment] = moved
     return Moved(old.assignment, new.assignment, record.assignment_id, record.status)
 

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import ast
 from pathlib import Path
 
+import httpx
 import pytest
 from client_helpers import TOKEN, run
 
-from lmsctl.client.factory import open_client, resolve_api_url, sandbox_api_url
+import lmsctl.client
+from lmsctl.cli.context import embedded_sandbox
+from lmsctl.client.factory import SandboxConnection, open_client, resolve_api_url, sandbox_api_url
 from lmsctl.client.lms import LmsClient
 from lmsctl.errors import ConfigError
 from lmsctl.model import ProjectConfig
@@ -74,7 +78,14 @@ def test_the_token_comes_from_the_environment_and_stays_out_of_repr(
 
 
 def test_the_sandbox_client_keeps_its_db_under_dot_lmsctl(tmp_path: Path) -> None:
-    client = open_client(config=CONFIG, root=tmp_path, sandbox=True, sandbox_db=None, api_url=None)
+    client = open_client(
+        config=CONFIG,
+        root=tmp_path,
+        sandbox=True,
+        sandbox_db=None,
+        api_url=None,
+        open_sandbox=embedded_sandbox,
+    )
     assert client.base_url == sandbox_api_url()
 
     async def go() -> None:
@@ -88,11 +99,64 @@ def test_the_sandbox_client_keeps_its_db_under_dot_lmsctl(tmp_path: Path) -> Non
 def test_the_sandbox_db_can_be_named(tmp_path: Path) -> None:
     db = tmp_path / "elsewhere" / "s.db"
     client = open_client(
-        config=CONFIG, root=tmp_path, sandbox=True, sandbox_db=str(db), api_url=None
+        config=CONFIG,
+        root=tmp_path,
+        sandbox=True,
+        sandbox_db=str(db),
+        api_url=None,
+        open_sandbox=embedded_sandbox,
     )
     run(client.aclose())
     assert db.parent.is_dir()
     assert not (tmp_path / ".lmsctl").exists()
+
+
+def test_the_sandbox_client_uses_the_connection_its_caller_passes(tmp_path: Path) -> None:
+    opened: list[Path] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        assert request.headers["Authorization"] == "Bearer passed-token"
+        return httpx.Response(200, json={"data": [{"data": {"id": "d-1", "name": "Passed"}}]})
+
+    def opener(db: Path) -> SandboxConnection:
+        opened.append(db)
+        return SandboxConnection("passed-token", httpx.MockTransport(answer))
+
+    client = open_client(
+        config=CONFIG,
+        root=tmp_path,
+        sandbox=True,
+        sandbox_db=None,
+        api_url=None,
+        open_sandbox=opener,
+    )
+
+    async def go() -> None:
+        async with client:
+            assert (await client.get_my_district())["id"] == "d-1"
+
+    run(go())
+    assert opened == [tmp_path / ".lmsctl" / "sandbox.db"]
+
+
+def test_a_sandbox_client_without_a_way_to_the_sandbox_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="embedded sandbox is not available"):
+        open_client(config=CONFIG, root=tmp_path, sandbox=True, sandbox_db=None, api_url=None)
+
+
+def test_the_client_package_never_imports_the_sandbox() -> None:
+    """The sandbox sits above the client in lmsctl's layers: the CLI hands its transport in."""
+    package = Path(lmsctl.client.__file__).parent
+    for source in sorted(package.glob("*.py")):
+        for node in ast.walk(ast.parse(source.read_text())):
+            names = (
+                [node.module or ""]
+                if isinstance(node, ast.ImportFrom)
+                else [a.name for a in node.names]
+                if isinstance(node, ast.Import)
+                else []
+            )
+            assert not any(n.startswith("lmsctl.sandbox") for n in names), source.name
 
 
 @pytest.mark.parametrize("bad", ["", "tok en", "tok\nen", "tokén", "tok\x00en"])

@@ -19,7 +19,8 @@ import pytest
 from lmsctl.errors import StateError, StateLockedError, StateSaveError
 from lmsctl.state import locked
 from lmsctl.state.backend import StateBackend
-from lmsctl.state.postgres import SCHEMA_VERSION, PostgresBackend
+from lmsctl.state.pg_schema import SCHEMA_VERSION
+from lmsctl.state.postgres import PostgresBackend
 from lmsctl.state.recovery import load as load_recovery
 from tests.state.state_factories import STUDENT, make_record, make_snapshot
 

@@ -91,6 +91,22 @@ def test_mv_re_addresses_within_the_section() -> None:
     assert new.assignment_id == record.assignment_id and new.grades == record.grades
 
 
+def test_mv_keeps_what_the_record_knows_beyond_its_fields() -> None:
+    """An adopted record stays adopted (Google Classroom refuses changes to it), and a write
+    whose answer was lost stays an intent (else its value reads as a teacher's change)."""
+    record = make_record("hw-1")
+    record.adopted = True
+    record.intend({"title": "Sent before a crash"})
+    record.intend({"grade_points": 10}, student="s-1")
+    record.deleting = True
+    snapshot = make_snapshot(record)
+    move(snapshot, parse_address(f"{SECTION}/hw-1"), parse_address(HW1))
+    new = snapshot.resources[HW1]
+    assert new.adopted and new.deleting
+    assert new.intended == {"title": ["Sent before a crash"]}
+    assert new.intended_grades == {"s-1": {"grade_points": [10]}}
+
+
 def test_mv_refuses_an_existing_target() -> None:
     snapshot = make_snapshot(make_record("hw-01"), make_record("hw-02"))
     with pytest.raises(StateError, match=f"{HW2} is already in state.*lmsctl state rm {HW2}"):

@@ -96,6 +96,7 @@ def init(
         sandbox=cli.sandbox,
         sandbox_db=cli.sandbox_db,
         api_url=cli.api_url,
+        open_sandbox=cli.open_sandbox,
     )
 
     async def read() -> DistrictRoster:
