@@ -9,7 +9,7 @@ import click
 
 from lmsctl.cli.context import CliContext, pass_cli
 from lmsctl.errors import LmsctlError, UsageError
-from lmsctl.lms import LMS_TYPES
+from lmsctl.lms import LMS_TYPES, LmsType
 
 _DEFAULT_DB = Path(".lmsctl") / "sandbox.db"
 
@@ -195,7 +195,7 @@ def seed() -> None:
 @click.option(
     "--lms-type",
     type=click.Choice(LMS_TYPES),
-    default="canvas",
+    default=LmsType.CANVAS.value,
     show_default=True,
 )
 @click.option(
