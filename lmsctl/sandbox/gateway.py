@@ -9,7 +9,6 @@ get faults.
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import email.utils
 import enum
@@ -84,7 +83,7 @@ async def _roll(sandbox: Sandbox, faults: FaultConfig, method: str) -> _Roll:
         return _Roll()
     latency = faults.latency_for(method)
     if latency is not None:
-        await asyncio.sleep(sandbox.dice.uniform(*latency))
+        await sandbox.config.sleep(sandbox.dice.uniform(*latency))
     drop_before = sandbox.dice.random() < faults.drop_before_rate
     fail = sandbox.dice.random() < faults.fail_rate
     after = After.ANSWER
