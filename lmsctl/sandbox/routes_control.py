@@ -5,7 +5,6 @@ They need no token and never get faults (the gateway only guards /v3.0 and /v3.1
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 from typing import Any
 
@@ -18,7 +17,7 @@ from lmsctl.sandbox.routing import resource
 from lmsctl.sandbox.runtime import Sandbox
 from lmsctl.sandbox.shapes import message, out_assignment, out_submission
 from lmsctl.sandbox.validation import BodyError, parse_go_datetime
-from lmsctl.timeutil import format_api_datetime, utcnow
+from lmsctl.timeutil import format_api_datetime, parse_datetime, utcnow
 
 
 class Control:
@@ -102,7 +101,7 @@ class Control:
             return message(400, str(exc))
         now = self.sb.now()
         due_text = sub.get("override_due_date") or stored[1].get("due_date")
-        if due_text and now > dt.datetime.fromisoformat(due_text.replace("Z", "+00:00")):
+        if due_text and now > parse_datetime(due_text):
             flags = list(sub.get("flags") or [])
             if "late" not in flags:
                 sub["flags"] = [*flags, "late"]

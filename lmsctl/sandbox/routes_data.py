@@ -60,12 +60,18 @@ class DataApi(Routes):
         v = self.version(request)
         return one(for_version(v, district.data), f"/{v}/districts/{district.id}")
 
-    async def section_by_id(self, request: Request) -> Response:
+    def roster_section(self, request: Request) -> dict[str, Any] | None:
+        """The path's section if it belongs to the token's district (the Data API answers
+        ``Resource not found`` otherwise, not LMS Connect's ``Section not found``)."""
         found = self.section(request)
-        if isinstance(found, Response):
+        return None if isinstance(found, Response) else found[1]
+
+    async def section_by_id(self, request: Request) -> Response:
+        section = self.roster_section(request)
+        if section is None:
             return message(404, "Resource not found")
         v = self.version(request)
-        data = for_version(v, found[1])
+        data = for_version(v, section)
         return one(data, f"/{v}/sections/{data['id']}")
 
     async def user_by_id(self, request: Request) -> Response:
@@ -77,10 +83,10 @@ class DataApi(Routes):
 
     async def section_users(self, request: Request) -> Response:
         """GET /sections/{id}/users?role=: the section's people, Data API range paging."""
-        found = self.section(request)
-        if isinstance(found, Response):
+        section = self.roster_section(request)
+        if section is None:
             return message(404, "Resource not found")
-        section_id = found[1]["id"]
+        section_id = section["id"]
 
         def page(
             role: str | None, after: str | None, before: str | None, limit: int

@@ -10,62 +10,19 @@ from lmsctl.sandbox.store import District, Store, UserRecord
 
 
 def load_seed_into(store: Store, seed: Seed, created: str) -> None:
+    """Replace the store's roster with the seed's (``created``: the objects' timestamps)."""
     districts: list[District] = []
     tokens: list[tuple[str, str]] = []
     sections: list[tuple[str, str, dict[str, Any]]] = []
     users: dict[str, UserRecord] = {}
     enrollments: list[tuple[str, str, str]] = []
     for d in seed.districts:
-        lms_type = d.get("lms_type", LmsType.CANVAS.value)
-        lms_state = d.get("lms_state", "success")
-        district_obj = {
-            "id": d["id"],
-            "name": d["name"],
-            "sis_type": "sftp",
-            "state": "success",
-            "last_sync": created,
-            "launch_date": created[:10],
-            "portal_url": f"https://clever.com/in/{d['id']}",
-            "login_methods": ["Clever Badges"],
-            "lms_type": lms_type,
-            "lms_state": lms_state,
-            "mdr_number": None,
-            "nces_id": None,
-            "error": "",
-        }
-        districts.append(District(d["id"], lms_type, lms_state, district_obj))
+        districts.append(_district(d, created))
         tokens.extend((t, d["id"]) for t in d["tokens"])
         default_school = d["schools"][0]["id"] if d.get("schools") else d["id"]
         for s in d.get("sections", []):
             school = s.get("school", default_school)
-            teacher_ids = [t["id"] for t in s.get("teachers", [])]
-            student_ids = sorted(p["id"] for p in s.get("students", []))
-            sections.append(
-                (
-                    s["id"],
-                    d["id"],
-                    {
-                        "id": s["id"],
-                        "district": d["id"],
-                        "school": school,
-                        "course": s.get("course"),
-                        "term_id": s.get("term_id"),
-                        "name": s["name"],
-                        "sis_id": s.get("sis_id", s["id"]),
-                        "section_number": s.get("section_number", s.get("period")),
-                        "period": s.get("period"),
-                        "subject": s.get("subject", ""),
-                        "grade": s.get("grade"),
-                        "teacher": teacher_ids[0] if teacher_ids else None,
-                        "teachers": teacher_ids,
-                        "students": student_ids,
-                        "lms_status": {"synced_in_lms": True},
-                        "ext": {},
-                        "created": created,
-                        "last_modified": created,
-                    },
-                )
-            )
+            sections.append((s["id"], d["id"], _section_object(s, d["id"], school, created)))
             for role, people in (("teacher", "teachers"), ("student", "students")):
                 for p in s.get(people, []):
                     enrollments.append((s["id"], role, p["id"]))
@@ -83,6 +40,51 @@ def load_seed_into(store: Store, seed: Seed, created: str) -> None:
                     if school not in roles["schools"]:
                         roles["schools"].append(school)
     store.load(districts, tokens, sections, list(users.values()), enrollments, source=seed.source)
+
+
+def _district(d: dict[str, Any], created: str) -> District:
+    lms_type = d.get("lms_type", LmsType.CANVAS.value)
+    lms_state = d.get("lms_state", "success")
+    district_obj = {
+        "id": d["id"],
+        "name": d["name"],
+        "sis_type": "sftp",
+        "state": "success",
+        "last_sync": created,
+        "launch_date": created[:10],
+        "portal_url": f"https://clever.com/in/{d['id']}",
+        "login_methods": ["Clever Badges"],
+        "lms_type": lms_type,
+        "lms_state": lms_state,
+        "mdr_number": None,
+        "nces_id": None,
+        "error": "",
+    }
+    return District(d["id"], lms_type, lms_state, district_obj)
+
+
+def _section_object(s: dict[str, Any], district: str, school: str, created: str) -> dict[str, Any]:
+    teacher_ids = [t["id"] for t in s.get("teachers", [])]
+    return {
+        "id": s["id"],
+        "district": district,
+        "school": school,
+        "course": s.get("course"),
+        "term_id": s.get("term_id"),
+        "name": s["name"],
+        "sis_id": s.get("sis_id", s["id"]),
+        "section_number": s.get("section_number", s.get("period")),
+        "period": s.get("period"),
+        "subject": s.get("subject", ""),
+        "grade": s.get("grade"),
+        "teacher": teacher_ids[0] if teacher_ids else None,
+        "teachers": teacher_ids,
+        "students": sorted(p["id"] for p in s.get("students", [])),
+        "lms_status": {"synced_in_lms": True},
+        "ext": {},
+        "created": created,
+        "last_modified": created,
+    }
 
 
 def _user_object(
