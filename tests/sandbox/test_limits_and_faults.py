@@ -210,27 +210,36 @@ def test_bad_fault_settings_are_400(api: Api) -> None:
         assert r.json()["message"]
 
 
-def _over_socket(faults: dict[str, Any]) -> tuple[type[Exception] | int, int]:
-    """POST once to a served sandbox with these faults; (error type or status, assignments)."""
+def _over_socket(
+    client: httpx.Client, root: str, faults: dict[str, Any]
+) -> tuple[type[Exception] | int, int]:
+    """POST once to a served sandbox with these faults (and no others); (error type or
+    status, assignments the POST made)."""
+
+    def count() -> int:
+        return len(client.get(f"{root}/_sandbox/sections/{SECTION}/assignments").json()["data"])
+
+    assert client.put(f"{root}/_sandbox/faults", json=faults).status_code == 200
+    before = count()
+    outcome: type[Exception] | int
+    try:
+        outcome = client.post(f"sections/{SECTION}/assignments", json=BODY).status_code
+    except httpx.HTTPError as exc:
+        outcome = type(exc)
+    return outcome, count() - before
+
+
+def test_faults_over_a_real_socket() -> None:
     with running_server(SandboxConfig()) as base_url:
         root = base_url.removesuffix("/v3.1")
         headers = {"Authorization": f"Bearer {DEMO_TOKEN}"}
         with httpx.Client(base_url=base_url, headers=headers, timeout=10) as client:
-            assert client.put(f"{root}/_sandbox/faults", json=faults).status_code == 200
-            outcome: type[Exception] | int
-            try:
-                outcome = client.post(f"sections/{SECTION}/assignments", json=BODY).status_code
-            except httpx.HTTPError as exc:
-                outcome = type(exc)
-            listed = client.get(f"{root}/_sandbox/sections/{SECTION}/assignments").json()
-    return outcome, len(listed["data"])
-
-
-def test_faults_over_a_real_socket() -> None:
-    assert _over_socket({"fail_rate": 1.0}) == (503, 0)
-    assert _over_socket({"drop_before_rate": 1.0}) == (httpx.RemoteProtocolError, 0)
-    assert _over_socket({"drop_after_rate": 1.0}) == (httpx.RemoteProtocolError, 1)
-    assert _over_socket({"latency": 0.05}) == (200, 1)
+            assert _over_socket(client, root, {"fail_rate": 1.0}) == (503, 0)
+            drop_before = _over_socket(client, root, {"drop_before_rate": 1.0})
+            assert drop_before == (httpx.RemoteProtocolError, 0)
+            drop_after = _over_socket(client, root, {"drop_after_rate": 1.0})
+            assert drop_after == (httpx.RemoteProtocolError, 1)
+            assert _over_socket(client, root, {"latency": 0.05}) == (200, 1)
 
 
 def test_faults_and_clock_are_shared_by_sandboxes_on_one_db(tmp_path: Any) -> None:
