@@ -5,7 +5,7 @@
 docs/sandbox.md.
 """
 
-from lmsctl.sandbox.app import ConnectionDropped, create_app
+from lmsctl.sandbox.app import create_app
 from lmsctl.sandbox.config import (
     DEMO_DISTRICT_ID,
     DEMO_SEED_PATH,
@@ -13,6 +13,7 @@ from lmsctl.sandbox.config import (
     FaultConfig,
     SandboxConfig,
 )
+from lmsctl.sandbox.gateway import ConnectionDropped
 from lmsctl.sandbox.seed import generate_seed, load_seed
 from lmsctl.sandbox.server import running_server, serve
 from lmsctl.sandbox.transport import sandbox_transport

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import math
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -187,6 +188,9 @@ class SandboxConfig:
     clock_start: where the sandbox clock starts when the database is seeded (or reset); it runs
     at real speed from there. None = DEMO_CLOCK_START for the demo district, the machine's time
     for any other seed.
+
+    sleep: how the gateway waits out an injected latency (``asyncio.sleep``); a test injects its
+    own to hold requests in their latency and release them, without waiting real time.
     """
 
     db_path: Path | None = None
@@ -195,6 +199,9 @@ class SandboxConfig:
     faults: FaultConfig = field(default_factory=FaultConfig)
     random_seed: int | None = None
     clock_start: dt.datetime | None = None
+    sleep: Callable[[float], Awaitable[None]] = field(
+        default=asyncio.sleep, compare=False, repr=False
+    )
 
     @property
     def seeded_clock(self) -> dt.datetime | None:

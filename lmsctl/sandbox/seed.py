@@ -17,7 +17,7 @@ import jsonschema
 import yaml
 
 from lmsctl.errors import ConfigError
-from lmsctl.lms import LMS_TYPES
+from lmsctl.lms import LMS_TYPES, LmsType
 
 SCHEMA_PATH = Path(__file__).resolve().parent.parent / "schemas" / "sandbox-seed.schema.json"
 
@@ -171,7 +171,7 @@ def generate_seed(
     districts: int = 1,
     sections: int = 4,
     students: int = 25,
-    lms_type: str = "canvas",
+    lms_type: str = LmsType.CANVAS.value,
 ) -> dict[str, Any]:
     """A synthetic seed: ``districts`` x ``sections`` sections of ``students`` students each.
 

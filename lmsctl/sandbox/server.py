@@ -12,8 +12,9 @@ from contextlib import contextmanager
 
 import uvicorn
 
-from lmsctl.sandbox.app import ConnectionDropped, create_app
+from lmsctl.sandbox.app import create_app
 from lmsctl.sandbox.config import SandboxConfig
+from lmsctl.sandbox.gateway import ConnectionDropped
 
 
 class _HideDrops(logging.Filter):

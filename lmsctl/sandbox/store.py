@@ -161,12 +161,6 @@ class Store:
         )
         return None if row is None else District(row[0], row[1], row[2], json.loads(row[3]))
 
-    def get_district(self, district_id: str) -> District | None:
-        row = self._one(
-            "SELECT id, lms_type, lms_state, data FROM districts WHERE id = ?", (district_id,)
-        )
-        return None if row is None else District(row[0], row[1], row[2], json.loads(row[3]))
-
     def get_section(self, section_id: str) -> tuple[str, dict[str, Any]] | None:
         row = self._one("SELECT district_id, data FROM sections WHERE id = ?", (section_id,))
         return None if row is None else (str(row[0]), json.loads(row[1]))

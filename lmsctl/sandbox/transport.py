@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import httpx
 
-from lmsctl.sandbox.app import ConnectionDropped, create_app
+from lmsctl.sandbox.app import create_app
 from lmsctl.sandbox.config import SandboxConfig
+from lmsctl.sandbox.gateway import ConnectionDropped
 
 
 class SandboxTransport(httpx.ASGITransport):

@@ -22,7 +22,8 @@ SUBMISSION_TYPES = ("link", "file", "text", "discussion")
 ASSIGNMENT_STATES = ("draft", "scheduled", "open", "locked")
 SUBMISSION_STATES = ("created", "submitted", "returned", "reclaimed")
 SUBMISSION_FLAGS = ("excused", "late", "missing")
-#: what the docs show for attachments (the spec lists only "file"); Schoology refuses "link"
+#: what the docs show for attachments (the spec lists only "file"); an LMS may refuse some
+#: (its profile's refused_attachment_types)
 ATTACHMENT_TYPES = ("file", "text", "link")
 
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -66,32 +65,69 @@ def test_the_rate_window_is_the_minute_of_the_sandbox_clock(make_api: Callable[.
     assert api.get("/v3.1/districts").status_code == 200  # a new window
 
 
+class HeldLatency:
+    """The sandbox's latency wait, injected: each request waits until the test releases them
+    (no real time passes); records every wait asked for and how many were held at once."""
+
+    def __init__(self) -> None:
+        self.waits: list[float] = []
+        self.held = 0
+        self.most_held = 0
+        self._released: asyncio.Event | None = None
+
+    async def __call__(self, seconds: float) -> None:
+        self.waits.append(seconds)
+        self.held += 1
+        self.most_held = max(self.most_held, self.held)
+        await self._event().wait()
+        self.held -= 1
+
+    def _event(self) -> asyncio.Event:
+        if self._released is None:
+            self._released = asyncio.Event()
+        return self._released
+
+    async def until_held(self, count: int) -> None:
+        """Return once ``count`` requests are held at the same time (fails after 5 s of real
+        time if they never are: the waits did not overlap)."""
+
+        async def held() -> None:
+            while self.held < count:
+                await asyncio.sleep(0)
+
+        await asyncio.wait_for(held(), timeout=5)
+
+    def release(self) -> None:
+        self._event().set()
+
+
 def test_a_request_counts_when_it_arrives_and_a_429_is_not_delayed(
     make_api: Callable[..., Api],
 ) -> None:
     """A slow request holds its place in the window; one over the limit is refused at once."""
-    api = make_api(rate_limit=1)
+    latency = HeldLatency()
+    api = make_api(rate_limit=1, sleep=latency)
     api.put("/_sandbox/clock", json={"now": "2031-01-01T00:00:05Z"})
     api.put("/_sandbox/faults", json={"latency": {"GET": 1.0}})
 
-    async def go() -> list[tuple[int, float]]:
+    async def go() -> tuple[int, int, bool]:
         headers = {"Authorization": f"Bearer {DEMO_TOKEN}"}
         async with httpx.AsyncClient(
             transport=api.transport, base_url="http://sandbox.local", headers=headers
         ) as client:
-            t0 = time.monotonic()
+            first = asyncio.create_task(client.get("/v3.1/districts"))
+            await latency.until_held(1)
+            second = await asyncio.wait_for(client.get("/v3.1/districts"), timeout=5)
+            first_still_waiting = not first.done()
+            latency.release()
+            return (await first).status_code, second.status_code, first_still_waiting
 
-            async def get(delay: float) -> tuple[int, float]:
-                await asyncio.sleep(delay)
-                r = await client.get("/v3.1/districts")
-                return r.status_code, time.monotonic() - t0
-
-            return list(await asyncio.gather(get(0.0), get(0.1)))
-
-    (first, t_first), (second, t_second) = asyncio.run(go())
+    first, second, first_still_waiting = asyncio.run(go())
     assert (first, second) == (200, 429)
-    assert t_first >= 1.0  # the first one was slow (latency), yet counted when it arrived
-    assert t_second < 0.6  # the refusal came back at once, not after the latency
+    # the first one was slow (its 1 s latency), yet counted when it arrived; the refusal came
+    # back at once, while the first was still in its latency, and waited none itself
+    assert latency.waits == [1.0]
+    assert first_still_waiting
 
 
 def _count(api: Api) -> int:
@@ -122,26 +158,33 @@ def test_drop_after_processes_then_loses_the_answer(api: Api) -> None:
     assert _count(api) == 1  # the create happened; the client cannot know
 
 
-def test_latency_is_per_method_and_does_not_block(api: Api) -> None:
+def test_latency_is_per_method_and_does_not_block(make_api: Callable[..., Api]) -> None:
+    latency = HeldLatency()
+    api = make_api(random_seed=7, sleep=latency)
     api.put("/_sandbox/faults", json={"latency": {"PATCH": [0.3, 0.3]}})
 
-    async def go() -> float:
+    async def go() -> list[int]:
         headers = {"Authorization": f"Bearer {DEMO_TOKEN}"}
         async with httpx.AsyncClient(
             transport=api.transport, base_url="http://sandbox.local", headers=headers
         ) as client:
-            start = time.monotonic()
-            await client.get("/v3.1/districts")
-            assert time.monotonic() - start < 0.2
-            start = time.monotonic()
-            results = await asyncio.gather(
-                *(client.patch(f"{ASSIGNMENTS}/not-a-uuid", json={}) for _ in range(5))
-            )
-            assert all(r.status_code == 400 for r in results)
-            return time.monotonic() - start
 
-    elapsed = asyncio.run(go())
-    assert 0.3 <= elapsed < 1.0  # five overlapping 0.3 s waits, not 1.5 s
+            async def release_when_all_held() -> None:
+                await latency.until_held(5)
+                latency.release()
+
+            await client.get("/v3.1/districts")
+            assert latency.waits == []  # GET has no latency of its own
+            results = await asyncio.gather(
+                *(client.patch(f"{ASSIGNMENTS}/not-a-uuid", json={}) for _ in range(5)),
+                release_when_all_held(),
+            )
+            return [r.status_code for r in results if r is not None]
+
+    assert asyncio.run(go()) == [400] * 5
+    # five overlapping 0.3 s waits (all five held at once), not one after another
+    assert latency.waits == [0.3] * 5
+    assert latency.most_held == 5
 
 
 def test_faults_never_touch_control_endpoints(api: Api) -> None:
@@ -167,27 +210,36 @@ def test_bad_fault_settings_are_400(api: Api) -> None:
         assert r.json()["message"]
 
 
-def _over_socket(faults: dict[str, Any]) -> tuple[type[Exception] | int, int]:
-    """POST once to a served sandbox with these faults; (error type or status, assignments)."""
+def _over_socket(
+    client: httpx.Client, root: str, faults: dict[str, Any]
+) -> tuple[type[Exception] | int, int]:
+    """POST once to a served sandbox with these faults (and no others); (error type or
+    status, assignments the POST made)."""
+
+    def count() -> int:
+        return len(client.get(f"{root}/_sandbox/sections/{SECTION}/assignments").json()["data"])
+
+    assert client.put(f"{root}/_sandbox/faults", json=faults).status_code == 200
+    before = count()
+    outcome: type[Exception] | int
+    try:
+        outcome = client.post(f"sections/{SECTION}/assignments", json=BODY).status_code
+    except httpx.HTTPError as exc:
+        outcome = type(exc)
+    return outcome, count() - before
+
+
+def test_faults_over_a_real_socket() -> None:
     with running_server(SandboxConfig()) as base_url:
         root = base_url.removesuffix("/v3.1")
         headers = {"Authorization": f"Bearer {DEMO_TOKEN}"}
         with httpx.Client(base_url=base_url, headers=headers, timeout=10) as client:
-            assert client.put(f"{root}/_sandbox/faults", json=faults).status_code == 200
-            outcome: type[Exception] | int
-            try:
-                outcome = client.post(f"sections/{SECTION}/assignments", json=BODY).status_code
-            except httpx.HTTPError as exc:
-                outcome = type(exc)
-            listed = client.get(f"{root}/_sandbox/sections/{SECTION}/assignments").json()
-    return outcome, len(listed["data"])
-
-
-def test_faults_over_a_real_socket() -> None:
-    assert _over_socket({"fail_rate": 1.0}) == (503, 0)
-    assert _over_socket({"drop_before_rate": 1.0}) == (httpx.RemoteProtocolError, 0)
-    assert _over_socket({"drop_after_rate": 1.0}) == (httpx.RemoteProtocolError, 1)
-    assert _over_socket({"latency": 0.05}) == (200, 1)
+            assert _over_socket(client, root, {"fail_rate": 1.0}) == (503, 0)
+            drop_before = _over_socket(client, root, {"drop_before_rate": 1.0})
+            assert drop_before == (httpx.RemoteProtocolError, 0)
+            drop_after = _over_socket(client, root, {"drop_after_rate": 1.0})
+            assert drop_after == (httpx.RemoteProtocolError, 1)
+            assert _over_socket(client, root, {"latency": 0.05}) == (200, 1)
 
 
 def test_faults_and_clock_are_shared_by_sandboxes_on_one_db(tmp_path: Any) -> None:

@@ -9,7 +9,7 @@ import click
 
 from lmsctl.cli.context import CliContext, pass_cli
 from lmsctl.errors import LmsctlError, UsageError
-from lmsctl.lms import LMS_TYPES
+from lmsctl.lms import LMS_TYPES, LmsType
 
 _DEFAULT_DB = Path(".lmsctl") / "sandbox.db"
 
@@ -99,6 +99,8 @@ def serve(
     random_seed: int | None,
 ) -> int:
     """Serve the Clever API sandbox over HTTP until Ctrl-C."""
+    # (imported here, not at the top: the sandbox loads starlette and uvicorn, which every other
+    # command would pay for at start-up)
     from lmsctl.sandbox import FaultConfig, SandboxConfig, load_seed, serve
     from lmsctl.sandbox.config import parse_latency
 
@@ -157,6 +159,7 @@ def serve(
 @pass_cli
 def reset(cli: CliContext, db: Path | None, seed_path: Path | None) -> int:
     """Put a sandbox database back to its seed (drops every assignment and grade)."""
+    # (imported here to keep start-up light, as in serve)
     from lmsctl.sandbox import SandboxConfig, create_app
     from lmsctl.sandbox.app import sandbox_of
 
@@ -195,7 +198,7 @@ def seed() -> None:
 @click.option(
     "--lms-type",
     type=click.Choice(LMS_TYPES),
-    default="canvas",
+    default=LmsType.CANVAS.value,
     show_default=True,
 )
 @click.option(
@@ -207,6 +210,7 @@ def seed() -> None:
 )
 def generate(districts: int, sections: int, students: int, lms_type: str, output: Path) -> int:
     """Write a synthetic seed (deterministic) for scale tests and benchmarks."""
+    # (imported here to keep start-up light, as in serve)
     from lmsctl.sandbox.seed import dump_seed, generate_seed
 
     text = dump_seed(
