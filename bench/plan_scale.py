@@ -48,11 +48,14 @@ PLAN_FLAGS = ["--rate-limit", "1000000"]  # and --detailed-exitcode, to check th
 #: phase -> (file suffix, function) of the function whose cumulative time is that phase
 PHASES = {
     "load+validate": ("lmsctl/manifest/__init__.py", "load_or_raise"),
-    "event loop (refresh+build)": ("asyncio/events.py", "_run"),  # every task step
-    "build": ("lmsctl/plan/builder.py", "build"),
-    "policies": ("lmsctl/policy.py", "apply_policies"),
-    "digest": ("lmsctl/workspace.py", "manifests_digest"),
+    "event loop": ("asyncio/events.py", "_run"),  # every task step: refresh, HTTP, build
+    "state read": ("lmsctl/workspace.py", "read_state"),  # inside the loop
+    "build": ("lmsctl/plan/builder.py", "build"),  # inside the loop
+    "policies": ("lmsctl/policy.py", "apply_policies"),  # inside the loop
+    "digest": ("lmsctl/workspace.py", "manifests_digest"),  # inside the loop
     "render": ("", "emit_plan"),
+    "privacy directory": ("lmsctl/privacy.py", "add_desired"),
+    "privacy rosters": ("lmsctl/privacy.py", "add_rosters"),
 }
 
 
@@ -182,26 +185,31 @@ def report(s: Size) -> None:
         print(f"      {name:18} {s.calls[name]:6} / {s.minimum[name]:6}")
     if s.phases:
         total = s.profiled_total or 1.0
-        loop = s.phases.get("event loop (refresh+build)", 0.0)
-        inner = sum(s.phases.get(k, 0.0) for k in ("build", "policies", "digest"))
+        get = s.phases.get
+        inner = sum(get(k, 0.0) for k in ("build", "policies", "digest"))
+        refresh = get("event loop", 0.0) - inner - get("state read", 0.0)
         rows = [
-            ("load+validate", s.phases.get("load+validate", 0.0)),
-            ("refresh+HTTP client", loop - inner),
+            ("load+validate (manifests)", get("load+validate", 0.0)),
+            ("state read", get("state read", 0.0)),
+            ("refresh+HTTP client", refresh),
             ("build (+policies, digest)", inner),
-            ("render", s.phases.get("render", 0.0)),
+            ("privacy directory", get("privacy directory", 0.0) + get("privacy rosters", 0.0)),
+            ("render", get("render", 0.0)),
         ]
-        rows.append(("other (start-up, state, lock)", total - sum(v for _, v in rows)))
+        rows.append(("other (start-up imports, lock)", total - sum(v for _, v in rows)))
         print(
-            "    phases (CPU-timed cProfile, cumulative: load_or_raise; asyncio Handle._run, the "
-            "loop's task steps, minus PlanBuilder.build, apply_policies, manifests_digest; "
-            f"emit_plan. Profiled total {total:.1f} s; share x unprofiled CPU in brackets):"
+            "    phases (CPU-timed cProfile, cumulative: load_or_raise; read_state; asyncio "
+            "Handle._run (the loop's task steps) minus read_state, PlanBuilder.build, "
+            "apply_policies, manifests_digest; StudentDirectory.add_desired/add_rosters; "
+            f"emit_plan. Profiled total {total:.1f} s; share x unprofiled CPU in brackets; "
+            "cProfile's sums over asyncio task steps are approximate):"
         )
         for name, value in rows:
             print(
                 f"      {name:30} {value:6.2f} s  {value / total:5.1%}  "
                 f"[~{value / total * s.cpu:5.2f} s]"
             )
-        outside = total - (loop - inner)
+        outside = total - refresh
         print(f"      outside the HTTP client/refresh: ~{outside / total * s.cpu:.2f} s of CPU")
 
 
