@@ -46,6 +46,7 @@ from lmsctl.sandbox import DEMO_TOKEN, generate_seed
 
 RATE = 1200  # Clever's limit: requests per minute per token
 WRITES = ("POST", "PATCH", "PUT", "DELETE")
+DEFAULT_TIMEOUT = 60.0  # lmsctl apply's --timeout default
 
 
 @dataclasses.dataclass
@@ -57,6 +58,7 @@ class Result:
     requests: int
     writes: int
     rejected: int  # 429s the server side answered during the run
+    slow: int  # answers that took the server >= 60 s: lmsctl's default --timeout gave up first
     most_in_flight: int
     ran_out: bool  # apply finished by itself before the windows were filled
     note: str
@@ -135,6 +137,7 @@ def run_apply(
         requests=len(seen),
         writes=sum(s.method in WRITES for s in seen),
         rejected=sum(s.status == 429 for s in seen),
+        slow=sum(s.done - s.arrived >= DEFAULT_TIMEOUT for s in seen if s.done),
         most_in_flight=proxy.most_in_flight,
         ran_out=not run.stopped,
         note=note,
@@ -245,8 +248,8 @@ def measure(
 
 
 def report(r: Result, window: float, limit: int) -> None:
-    shares = " ".join(f"{s:.2f}" for s in r.shares) or "none"
-    ramp = " ".join(f"{s:.2f}" for s in r.ramp)
+    shares = " ".join(f"{s:.3f}" for s in r.shares) or "none"
+    ramp = " ".join(f"{s:.3f}" for s in r.ramp)
     print(
         f"    per full {window:g} s window (limit {limit}), steady state: {shares}"
         + (f"; before steady state: {ramp}" if ramp else "")
@@ -255,6 +258,11 @@ def report(r: Result, window: float, limit: int) -> None:
         f"    at the server: {r.requests} requests ({r.writes} writes), {r.rejected} answered "
         f"429, at most {r.most_in_flight} in flight; {r.note}"
     )
+    if r.slow:
+        print(
+            f"    {r.slow} answers took the server >= {DEFAULT_TIMEOUT:g} s: past lmsctl's default "
+            "--timeout, so it gave up on them (and retried or re-read)"
+        )
     if r.ran_out:
         print("    WARNING: apply finished before three full windows: figures are not valid")
 
@@ -269,11 +277,11 @@ def table(results: list[Result]) -> None:
     for r in results:
         if r.shares:
             low, mean = min(r.shares), sum(r.shares) / len(r.shares)
-            share = f"{low:.2f} / {mean:.2f}"
+            share = f"{low:.3f} / {mean:.3f}"
         else:
             share, mean = "no full window", 0.0
         naive = f"{r.naive:.3f}" if r.naive is not None else "-"
-        ratio = f"{mean / r.naive:.0f}x" if r.naive and r.shares else "-"
+        ratio = f"{mean / r.naive:.1f}x" if r.naive and r.shares else "-"
         print(
             f"| {r.label} | {r.latency:g} s | {share} | {len(r.shares)} | {r.rejected} | "
             f"{naive} | {ratio} |"

@@ -227,7 +227,7 @@ def sandbox_served(db: Path, seed: Path, rate_limit: int, latency: str = "") -> 
     child = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     origin = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 600  # a big seed takes a while to read
         while True:
             if child.poll() is not None:
                 raise RuntimeError(f"the sandbox did not start: {child.stderr.read().decode()}")  # type: ignore[union-attr]
@@ -235,7 +235,7 @@ def sandbox_served(db: Path, seed: Path, rate_limit: int, latency: str = "") -> 
                 httpx.get(origin + "/_sandbox/faults", timeout=2).raise_for_status()
                 break
             if time.monotonic() > deadline:
-                raise RuntimeError("the sandbox did not answer within 60 s")
+                raise RuntimeError("the sandbox did not answer within 600 s")
             time.sleep(0.2)
         yield origin
     finally:
