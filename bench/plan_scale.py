@@ -20,7 +20,7 @@ every one of the 250 enrolled students has a submission, graded or not).
 The sandbox's rate limit is off and plan runs with --rate-limit 1000000: at Clever's 1200/min
 the 100k plan's ~10,100 calls alone take 8.5 minutes of waiting, which costs no CPU.
 
-    python bench/plan_scale.py [--sizes 1k,10k,100k] [--no-profile]
+    python bench/plan_scale.py [--sizes 1k,10k,100k] [--no-profile] [--keep-profiles DIR]
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ import collections
 import dataclasses
 import math
 import pstats
+import shutil
 import sys
 import tempfile
 import time
@@ -136,7 +137,7 @@ def plan_once(
     return run, [s for s in proxy.since(mark) if s.path.startswith(("/v3.0/", "/v3.1/"))]
 
 
-def measure(base: Path, grades: int, profile: bool) -> Size:
+def measure(base: Path, grades: int, profile: bool, keep: Path | None = None) -> Size:
     sections = max(1, grades // (GRADED * ASSIGNMENTS))
     shape = Shape(sections=sections, roster=ROSTER, graded=GRADED, assignments=ASSIGNMENTS)
     size = Size(shape.grades, shape)
@@ -163,6 +164,9 @@ def measure(base: Path, grades: int, profile: bool) -> Size:
                 prof = d / "plan.prof"
                 plan_once(root, url, proxy, changes=False, profile=prof)
                 size.phases, size.profiled_total = phase_split(prof)
+                if keep is not None:
+                    keep.mkdir(parents=True, exist_ok=True)
+                    shutil.copy(prof, keep / f"plan-{shape.grades}.prof")
             harness.write_manifests(root, seed, shape, value=1)  # every grade changes
             run, _ = plan_once(root, url, proxy, changes=True)
             size.cpu_changed, size.peak_changed = run.cpu, run.peak_mb
@@ -217,13 +221,20 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--sizes", default="1k,10k,100k", help="grade counts, e.g. 1k,10k")
     parser.add_argument("--no-profile", action="store_true", help="skip the cProfile run")
+    parser.add_argument(
+        "--keep-profiles",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="save each size's profile as DIR/plan-<grades>.prof (read it with pstats)",
+    )
     args = parser.parse_args()
     sizes = sorted(parse_size(x) for x in args.sizes.split(",") if x.strip())
     print(f"lmsctl plan {' '.join(PLAN_FLAGS)}; {harness.load_average()}")
     results = []
     with tempfile.TemporaryDirectory() as tmp:
         for grades in sizes:
-            results.append(measure(Path(tmp), grades, not args.no_profile))
+            results.append(measure(Path(tmp), grades, not args.no_profile, args.keep_profiles))
     print()
     print("| grades | CPU no changes | CPU all changed | peak MB (no / all) | calls / minimum |")
     print("|---|---|---|---|---|")
