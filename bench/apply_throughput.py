@@ -1,195 +1,364 @@
-"""Benchmark: apply throughput under slow writes and the rate limit.
+"""Benchmark: `lmsctl apply` throughput at the rate limit, with slow writes, counted at the server.
 
-Applies N grade changes (default 2,000) to a sandbox served on a real socket where every write
-takes 300 ms and the rate limit is 1200 requests/minute, and prints the achieved requests per
-minute / limit (target >= 0.95) and how many 429s the sandbox answered (target 0: lmsctl's own
-limiter keeps it under the limit). For comparison it then times the same kind of work done one
-call at a time, as a naive script would, on a sample, and extrapolates.
+For each write latency (default 0.3, 1, 15 and 60 s on every create and update: the sandbox's
+latency option), runs `lmsctl apply --auto-approve` with its default flags against a served
+sandbox (`lmsctl sandbox serve`, a child process) over real HTTP, through a counting proxy
+that notes every request the server side receives and every 429 it answers. The run lasts
+until three full rate windows have passed after the writes reached steady state (the first
+write plus one latency), then apply is stopped with Ctrl-C (SIGINT) as a user would.
 
-Run: python bench/apply_throughput.py [--grades 2000] [--latency 0.3] [--naive-sample 100]
-It takes a few minutes: 2,000 writes at 1200/min is 100 s by itself.
+It prints, per full window, requests received / limit (the goal is >= 0.95 with 0 429s), and
+beside it the same share for a naive script that sends one PATCH at a time and waits for each
+answer. `--big-state N` adds one run at 0.3 s writes on a workspace whose state holds N grades
+(default 100,000: 100 sections x 40 students x 25 assignments), of which only enough change
+to fill the windows.
+
+The sandbox's window is the wall-clock minute (1200 requests/minute). `--window S` (`--quick`:
+15 s) shortens it and the limit in proportion (1200 x S / 60), keeping 20 requests/s and the
+real latencies: the proxy then enforces that window (same answers and headers as the sandbox)
+and lmsctl's own limiter window is set to S s with --rate-limit 1200 x S / 60, which the output
+says. The full run takes about 25 minutes (plus the big state's set-up and refresh); `--quick
+--latencies 0.3,1 --big-state 0` takes about 3.
+
+    python bench/apply_throughput.py [--latencies 0.3,1,15,60] [--quick | --window S]
+        [--big-state N] [--naive-seconds 10] [--apply-args "--parallelism 10"]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import math
-import os
+import shlex
 import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
+import harness
 import httpx
 import yaml
+from harness import CountingProxy, Seen, Shape
 
-from lmsctl.apply.executor import ApplyOptions, Executor
-from lmsctl.client.lms import LmsClient
-from lmsctl.sandbox import DEMO_TOKEN, SandboxConfig, generate_seed, running_server
-from lmsctl.workspace import Workspace, WorkspaceOptions
+from lmsctl.sandbox import DEMO_TOKEN, generate_seed
 
-
-def manifests(root: Path, seed: dict, assignments: int, points: int) -> int:  # type: ignore[type-arg]
-    (root / "lmsctl.yaml").write_text("timezone: UTC\n")
-    count = 0
-    for n, section in enumerate(seed["districts"][0]["sections"]):
-        items = {}
-        for i in range(assignments):
-            grades = {
-                s["id"]: {"grade_points": (points + i + k) % 10}
-                for k, s in enumerate(section["students"])
-            }
-            count += len(grades)
-            items[f"a-{i + 1:02d}"] = {
-                "title": f"Assignment {i + 1}",
-                "description": "bench",
-                "due_date": "2027-05-01",
-                "points_possible": 10,
-                "assignee_mode": "all",
-                "grades": grades,
-            }
-        doc = {"section": section["id"], "assignments": items}
-        (root / f"s{n:02d}.yaml").write_text(yaml.safe_dump(doc))
-    return count
+RATE = 1200  # Clever's limit: requests per minute per token
+WRITES = ("POST", "PATCH", "PUT", "DELETE")
+DEFAULT_TIMEOUT = 60.0  # lmsctl apply's --timeout default
 
 
-def wait_for_new_minute() -> None:
-    """The sandbox's window is the wall-clock minute: start measuring in a fresh one."""
-    time.sleep(60 - time.time() % 60 + 0.2)
+@dataclasses.dataclass
+class Result:
+    label: str
+    latency: float
+    shares: list[float]  # requests / limit per full window, in steady state
+    ramp: list[float]  # full windows before steady state (writes began < one latency before)
+    requests: int
+    writes: int
+    rejected: int  # 429s the server side answered during the run
+    slow: int  # answers that took the server >= 60 s: lmsctl's default --timeout gave up first
+    most_in_flight: int
+    ran_out: bool  # apply finished by itself before the windows were filled
+    note: str
+    naive: float | None = None
 
 
-class Recording(httpx.AsyncBaseTransport):
-    """Notes the wall-clock time each request is sent, to check the limit window by window."""
-
-    def __init__(self) -> None:
-        self.inner = httpx.AsyncHTTPTransport()
-        self.sent: list[float] = []
-
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        self.sent.append(time.time())
-        return await self.inner.handle_async_request(request)
-
-    async def aclose(self) -> None:
-        await self.inner.aclose()
+def full_windows(
+    seen: list[Seen], start: float, stop: float, window: float
+) -> list[tuple[float, int, int]]:
+    """(window start, API requests arrived, 429s) for each fixed window inside [start, stop]."""
+    out = []
+    edge = math.ceil(start / window) * window
+    while edge + window <= stop:
+        inside = [s for s in seen if edge <= s.arrived < edge + window]
+        out.append((edge, len(inside), sum(s.status == 429 for s in inside)))
+        edge += window
+    return out
 
 
-def window_counts(sent: list[float]) -> tuple[int, int]:
-    """(most requests in any sliding 60 s, most in one fixed wall-clock minute)."""
-    sent = sorted(sent)
-    most_sliding = 0
-    j = 0
-    for i, t in enumerate(sent):
-        while sent[j] <= t - 60:
-            j += 1
-        most_sliding = max(most_sliding, i - j + 1)
-    per_minute: dict[int, int] = {}
-    for t in sent:
-        per_minute[int(t // 60)] = per_minute.get(int(t // 60), 0) + 1
-    return most_sliding, max(per_minute.values(), default=0)
+def api(seen: list[Seen]) -> list[Seen]:
+    return [s for s in seen if s.path.startswith(("/v3.0/", "/v3.1/"))]
 
 
-RECORDER = Recording()
+def run_apply(
+    label: str,
+    root: Path,
+    proxy: CountingProxy,
+    proxy_url: str,
+    latency: float,
+    window: float,
+    extra: list[str],
+) -> Result:
+    limit = round(RATE * window / 60)
+    args = ["--api-url", proxy_url, "apply", str(root), "--auto-approve", *extra]
+    if window != 60:
+        args += ["--rate-limit", str(limit)]
+    cmd = harness.lmsctl_command(args, patch_window=window if window != 60 else 0.0)
+    mark = proxy.mark()
+    proxy.reset_in_flight_peak()
+    first_write: list[float] = []
+    stop_at: list[float] = []
 
+    def stop_when() -> bool:
+        if not first_write:
+            writes = [s for s in proxy.since(mark) if s.method in WRITES]
+            if not writes:
+                return False
+            first_write.append(writes[0].arrived)
+            # steady state from first write + one latency; then the next edge + 3 windows
+            steady = first_write[0] + latency
+            stop_at.append(math.ceil(steady / window) * window + 3 * window + 0.5)
+        if time.time() >= stop_at[0]:
+            stop_at[0] = time.time()
+            return True
+        return False
 
-async def run_apply(options: WorkspaceOptions, parallelism: int) -> tuple[int, float, int, str]:
-    ws = Workspace.open(options)
-    assert options.api_url is not None
-    ws._client = LmsClient(
-        options.api_url, DEMO_TOKEN, transport=RECORDER, rate_limit=options.rate_limit
+    run = harness.run_child(cmd, stop_when=stop_when, grace=latency + 30)
+    seen = api(proxy.since(mark))
+    end = stop_at[0] if stop_at and run.stopped else (max(s.arrived for s in seen) if seen else 0)
+    start = first_write[0] if first_write else end
+    steady_from = start + latency
+    shares: list[float] = []
+    ramp: list[float] = []
+    for edge, count, _rejected in full_windows(seen, start, end, window):
+        (shares if edge >= steady_from else ramp).append(count / limit)
+    note = f"exit {run.returncode}" + (" after SIGINT" if run.stopped else "")
+    if run.killed:
+        note += ", killed when in-flight calls outlived the grace"
+    if run.returncode not in (0, 130) or not run.stopped:
+        note += f"; stderr: {run.stderr_tail[-300:]}"
+    return Result(
+        label=label,
+        latency=latency,
+        shares=shares,
+        ramp=ramp,
+        requests=len(seen),
+        writes=sum(s.method in WRITES for s in seen),
+        rejected=sum(s.status == 429 for s in seen),
+        slow=sum(s.done - s.arrived >= DEFAULT_TIMEOUT for s in seen if s.done),
+        most_in_flight=proxy.most_in_flight,
+        ran_out=not run.stopped,
+        note=note,
     )
-    with ws:
-        plan, _, snapshot = await ws.make_plan()
-        client = ws.client()
-        before = client.stats.requests
-        t0 = time.perf_counter()
-        result = await Executor(
-            plan, client, ws.backend, snapshot, ApplyOptions(parallelism=parallelism)
-        ).run()
-        elapsed = time.perf_counter() - t0
-        calls = client.stats.requests - before
-        limited = client.stats.rate_limited
-        await ws.aclose()
-    return calls, elapsed, limited, result.summary()
 
 
-async def naive(base_url: str, section: str, assignment_id: str, users: list[str]) -> float:
-    """One PATCH at a time, waiting for each answer: what a simple script does."""
+async def naive(proxy_url: str, section: str, users: list[str], seconds: float) -> None:
+    """One call at a time, waiting for each answer, for ``seconds`` (at least one PATCH)."""
     headers = {"Authorization": f"Bearer {DEMO_TOKEN}"}
-    async with httpx.AsyncClient(base_url=base_url, headers=headers, timeout=60) as client:
+    async with httpx.AsyncClient(base_url=proxy_url, headers=headers, timeout=None) as client:
+        body = {
+            "title": "naive",
+            "description": "one call at a time",
+            "due_date": "2027-05-01T23:59:00.000Z",
+            "points_possible": 10,
+            "assignee_mode": "all",
+        }
+        # an assignment lmsctl does not track, so its runs never see these grades
+        created = await client.post(f"/sections/{section}/assignments", json=body)
+        created.raise_for_status()
+        aid = created.json()["data"]["id"]
         t0 = time.perf_counter()
-        for n, user in enumerate(users):
-            url = f"/v3.1/sections/{section}/assignments/{assignment_id}/submissions/{user}"
-            r = await client.patch(url, json={"grade_points": n % 10})
+        n = 0
+        while n == 0 or time.perf_counter() - t0 < seconds:
+            user = users[n % len(users)]
+            r = await client.patch(
+                f"/sections/{section}/assignments/{aid}/submissions/{user}",
+                json={"grade_points": n % 10},
+            )
             r.raise_for_status()
-        return time.perf_counter() - t0
+            n += 1
+
+
+def naive_share(
+    proxy: CountingProxy, proxy_url: str, seed: dict[str, Any], window: float, seconds: float
+) -> float:
+    section = seed["districts"][0]["sections"][0]
+    users = [s["id"] for s in section["students"]]
+    mark = proxy.mark()
+    asyncio.run(naive(proxy_url, section["id"], users, seconds))
+    time.sleep(0.5)  # the proxy notes an answer's end just after the client has it
+    patches = [s for s in proxy.since(mark) if s.method == "PATCH" and s.status == 200]
+    span = max(s.done for s in patches) - min(s.arrived for s in patches)
+    return len(patches) / span * 60 / RATE
+
+
+@dataclasses.dataclass
+class District:
+    root: Path
+    db: Path
+    seed_file: Path
+    seed: dict[str, Any]
+    shape: Shape
+
+
+def make_district(base: Path, name: str, shape: Shape, proxy_url: str) -> District:
+    d = base / name
+    d.mkdir()
+    seed = generate_seed(districts=1, sections=shape.sections, students=shape.roster)
+    seed_file = d / "seed.yaml"
+    seed_file.write_text(yaml.safe_dump(seed))
+    root = d / "coursework"
+    root.mkdir()
+    harness.write_manifests(root, seed, shape, value=0)
+    t0 = time.perf_counter()
+    summary = harness.cloned_district(root, d / "sandbox.db", seed_file, seed, shape, proxy_url)
+    print(f"  set-up ({name}, {shape.grades} grades): {summary} [{time.perf_counter() - t0:.0f} s]")
+    return District(root, d / "sandbox.db", seed_file, seed, shape)
+
+
+def needed_changes(latency: float, window: float) -> int:
+    """Grade changes enough to keep apply busy at the full limit for the whole measured span."""
+    span = latency + 5 * window + 30
+    return math.ceil(RATE / 60 * span * 1.1)
+
+
+def measure(
+    district: District,
+    label: str,
+    latencies: list[float],
+    window: float,
+    extra: list[str],
+    naive_seconds: float | None,
+    proxy: CountingProxy,
+    proxy_url: str,
+) -> list[Result]:
+    limit = round(RATE * window / 60)
+    results = []
+    sandbox_limit = RATE if window == 60 else 0
+    with harness.sandbox_served(district.db, district.seed_file, sandbox_limit) as origin:
+        proxy.upstream = origin
+        for n, latency in enumerate(latencies, start=1):
+            changes = min(needed_changes(latency, window), district.shape.grades)
+            harness.write_manifests(
+                district.root, district.seed, district.shape, value=n, changed=changes
+            )
+            faults = {"latency": {"POST": latency, "PATCH": latency}, "rate_limit": sandbox_limit}
+            harness.set_faults(origin, faults)
+            print(f"  {label}, {latency:g} s writes: {changes} grade changes ...", flush=True)
+            result = run_apply(label, district.root, proxy, proxy_url, latency, window, extra)
+            report(result, window, limit)
+            if naive_seconds is not None:
+                time.sleep(window)  # a fresh window for the naive script
+                result.naive = naive_share(proxy, proxy_url, district.seed, window, naive_seconds)
+                print(f"    naive script (one call at a time): {result.naive:.3f} of the limit")
+            results.append(result)
+    return results
+
+
+def report(r: Result, window: float, limit: int) -> None:
+    shares = " ".join(f"{s:.3f}" for s in r.shares) or "none"
+    ramp = " ".join(f"{s:.3f}" for s in r.ramp)
+    print(
+        f"    per full {window:g} s window (limit {limit}), steady state: {shares}"
+        + (f"; before steady state: {ramp}" if ramp else "")
+    )
+    print(
+        f"    at the server: {r.requests} requests ({r.writes} writes), {r.rejected} answered "
+        f"429, at most {r.most_in_flight} in flight; {r.note}"
+    )
+    if r.slow:
+        print(
+            f"    {r.slow} answers took the server >= {DEFAULT_TIMEOUT:g} s: past lmsctl's default "
+            "--timeout, so it gave up on them (and retried or re-read)"
+        )
+    if r.ran_out:
+        print("    WARNING: apply finished before three full windows: figures are not valid")
+
+
+def table(results: list[Result]) -> None:
+    print()
+    print(
+        "| run | write latency | share of limit per full window (min / mean) | windows | "
+        "429s at server | naive script | lmsctl / naive |"
+    )
+    print("|---|---|---|---|---|---|---|")
+    for r in results:
+        if r.shares:
+            low, mean = min(r.shares), sum(r.shares) / len(r.shares)
+            share = f"{low:.3f} / {mean:.3f}"
+        else:
+            share, mean = "no full window", 0.0
+        naive = f"{r.naive:.3f}" if r.naive is not None else "-"
+        ratio = f"{mean / r.naive:.1f}x" if r.naive and r.shares else "-"
+        print(
+            f"| {r.label} | {r.latency:g} s | {share} | {len(r.shares)} | {r.rejected} | "
+            f"{naive} | {ratio} |"
+        )
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--grades", type=int, default=2000)
-    parser.add_argument("--latency", type=float, default=0.3)
-    parser.add_argument("--rate-limit", type=int, default=1200)
-    parser.add_argument("--parallelism", type=int, default=10)
-    parser.add_argument("--naive-sample", type=int, default=100)
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--latencies", default="0.3,1,15,60", help="write latencies, seconds")
+    parser.add_argument("--window", type=float, default=60.0, help="rate window, seconds")
+    parser.add_argument("--quick", action="store_true", help="same as --window 15")
+    parser.add_argument(
+        "--big-state",
+        type=int,
+        default=100_000,
+        metavar="N",
+        help="grades in the big-state run (multiple of 1000; 0 skips it)",
+    )
+    parser.add_argument("--naive-seconds", type=float, default=10.0)
+    parser.add_argument("--apply-args", default="", help="extra flags for lmsctl apply")
     args = parser.parse_args()
-    sections, assignments = 4, 10
-    students = max(1, math.ceil(args.grades / (sections * assignments)))
-
+    window = 15.0 if args.quick else args.window
+    latencies = sorted(float(x) for x in args.latencies.split(",") if x.strip())
+    extra = shlex.split(args.apply_args)
+    print(f"lmsctl apply {' '.join(extra) or '(default flags)'}; {harness.load_average()}")
+    if window != 60:
+        print(
+            f"SHORTENED WINDOW: {window:g} s windows with a limit of {round(RATE * window / 60)} "
+            f"(1200/min in proportion), enforced by the counting proxy; lmsctl's limiter window "
+            f"set to {window:g} s and --rate-limit {round(RATE * window / 60)}. Latencies are real."
+        )
+    results: list[Result] = []
     with tempfile.TemporaryDirectory() as tmp:
         base = Path(tmp)
-        seed = generate_seed(districts=1, sections=sections, students=students)
-        seed_file = base / "seed.yaml"
-        seed_file.write_text(yaml.safe_dump(seed))
-        root = base / "coursework"
-        root.mkdir()
-        manifests(root, seed, assignments, 0)
-        config = SandboxConfig(db_path=base / "sandbox.db", seed_path=seed_file, rate_limit=0)
-        with running_server(config) as url:
-            options = WorkspaceOptions(root=root, api_url=url, rate_limit=args.rate_limit)
-            os.environ["CLEVER_TOKEN"] = DEMO_TOKEN
-            # set up: create the assignments and first grades quickly, without limits
-            fast = WorkspaceOptions(root=root, api_url=url, rate_limit=1_000_000)
-            calls, elapsed, _, summary = asyncio.run(run_apply(fast, 20))
-            print(f"setup: {summary}")
-            n = manifests(root, seed, assignments, 1)  # every grade changes
-            faults = {"latency": {"PATCH": args.latency}, "rate_limit": args.rate_limit}
-            httpx.put(url.replace("/v3.1", "/_sandbox/faults"), json=faults).raise_for_status()
-            wait_for_new_minute()
-            RECORDER.sent.clear()
-            calls, elapsed, limited, summary = asyncio.run(run_apply(options, args.parallelism))
-            most_sliding, most_fixed = window_counts(RECORDER.sent)
-            rpm = calls / elapsed * 60
-            print(summary)
-            print(
-                f"lmsctl apply: {n} grade changes, {calls} requests in {elapsed:.1f} s "
-                f"= {rpm:.0f} requests/min; achieved / limit = {rpm / args.rate_limit:.3f}; "
-                f"429s received: {limited}"
+        most = max(needed_changes(max(latencies), window), 1)
+        small = Shape(sections=math.ceil(most / 300), roster=30, graded=30, assignments=10)
+        port = harness.free_port()
+        proxy = CountingProxy(
+            "http://127.0.0.1:1", window if window != 60 else 0.0, round(RATE * window / 60)
+        )
+        with harness.proxy_running(proxy, port) as url:
+            district = make_district(base, "small", small, url)
+            results += measure(
+                district,
+                f"{small.grades // 1000}k-grade state",
+                latencies,
+                window,
+                extra,
+                args.naive_seconds,
+                proxy,
+                url,
             )
-            print(
-                f"  most requests in any 60 s: {most_sliding}; in one wall-clock minute (the "
-                f"sandbox's window): {most_fixed}; limit {args.rate_limit}. A run shorter than two "
-                "windows can average above the limit because the first window is used in full."
+        if args.big_state:
+            big = Shape(
+                sections=max(1, args.big_state // 1000), roster=40, graded=40, assignments=25
             )
-            state = asyncio.run(_first_assignment(root, options))
-            section, assignment_id = state
-            users = [s["id"] for s in seed["districts"][0]["sections"][0]["students"]]
-            sample = (users * math.ceil(args.naive_sample / len(users)))[: args.naive_sample]
-            took = asyncio.run(naive(url.removesuffix("/v3.1"), section, assignment_id, sample))
-            per_call = took / len(sample)
-            print(
-                f"naive (one call at a time): {len(sample)} PATCHes in {took:.1f} s = "
-                f"{60 / per_call:.0f} requests/min; {n} grades would take {per_call * n:.0f} s "
-                f"vs {elapsed:.0f} s with lmsctl ({per_call * n / elapsed:.1f}x slower)"
+            port = harness.free_port()
+            proxy = CountingProxy(
+                "http://127.0.0.1:1", window if window != 60 else 0.0, round(RATE * window / 60)
             )
+            with harness.proxy_running(proxy, port) as url:
+                district = make_district(base, "big", big, url)
+                results += measure(
+                    district,
+                    f"{big.grades // 1000}k-grade state",
+                    [0.3],
+                    window,
+                    extra,
+                    None,
+                    proxy,
+                    url,
+                )
+    table(results)
+    print(
+        f"goal: >= 0.95 of the limit in every steady full window, 0 429s; {harness.load_average()}"
+    )
     return 0
-
-
-async def _first_assignment(root: Path, options: WorkspaceOptions) -> tuple[str, str]:
-    ws = Workspace.open(options)
-    snapshot = ws.backend.read()
-    record = sorted(snapshot.resources.values(), key=lambda r: r.address)[0]
-    return record.section_id, record.assignment_id or ""
 
 
 if __name__ == "__main__":

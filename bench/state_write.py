@@ -123,6 +123,11 @@ class FakeLms:
     ) -> list[dict[str, Any]]:
         return list(self.subs.get(assignment_id, {}).values())
 
+    async def get_submission(
+        self, section_id: str, assignment_id: str, user_id: str
+    ) -> dict[str, Any]:
+        return dict(self.subs.get(assignment_id, {}).get(user_id) or {"user_id": user_id})
+
     async def update_submission(
         self, section_id: str, assignment_id: str, user_id: str, body: dict[str, Any]
     ) -> dict[str, Any]:

@@ -1,0 +1,263 @@
+"""Benchmark: `lmsctl plan` at 1k, 10k and 100k grades: CPU, peak memory, phases, API calls.
+
+Each size is N/1000 sections of 250 enrolled students, 25 assignments per section, 40 students
+graded on each (100k grades = 100 sections x 40 students x 25 assignments). A fast first apply
+(in-process, not measured) sets the district up; then `lmsctl plan` runs as a child process
+against a served sandbox (`lmsctl sandbox serve`) over real HTTP, through a counting proxy:
+
+- plan CPU (user + system of the lmsctl process) and its peak RSS (the kernel's high-water
+  mark from wait4), once with no changes and once with every grade changed;
+- the phase split, from a separate run under cProfile (cumulative times of the top-level phase
+  functions, named in the output; the profiler inflates every figure, so the shares count);
+- calls received by the server against the minimum the API's shape allows (below);
+- growth from the smallest to the largest size (linear: the ratio of their grade counts).
+
+The minimum calls for one plan: 1 district read; per section, one roster page (the Data API
+pages up to 10,000 students); per tracked assignment one GET (LMS Connect v3.1 has no listing
+of a section's assignments) and one submissions page per 100 submissions (its maximum page;
+every one of the 250 enrolled students has a submission, graded or not).
+
+The sandbox's rate limit is off and plan runs with --rate-limit 1000000: at Clever's 1200/min
+the 100k plan's ~10,100 calls alone take 8.5 minutes of waiting, which costs no CPU.
+
+    python bench/plan_scale.py [--sizes 1k,10k,100k] [--no-profile] [--keep-profiles DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import dataclasses
+import math
+import pstats
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import harness
+import yaml
+from harness import CountingProxy, Seen, Shape
+
+from lmsctl.sandbox import generate_seed
+
+ROSTER, GRADED, ASSIGNMENTS = 250, 40, 25
+ROSTER_PAGE, SUBMISSIONS_PAGE = 10_000, 100  # the API's maximum page sizes
+PLAN_FLAGS = ["--rate-limit", "1000000"]  # and --detailed-exitcode, to check the set-up
+
+#: phase -> (file suffix, function) of the function whose cumulative time is that phase
+PHASES = {
+    "load+validate": ("lmsctl/manifest/__init__.py", "load_or_raise"),
+    "event loop": ("asyncio/events.py", "_run"),  # every task step: refresh, HTTP, build
+    "state read": ("lmsctl/workspace.py", "read_state"),  # inside the loop
+    "build": ("lmsctl/plan/builder.py", "build"),  # inside the loop
+    "policies": ("lmsctl/policy.py", "apply_policies"),  # inside the loop
+    "digest": ("lmsctl/workspace.py", "manifests_digest"),  # inside the loop
+    "render": ("", "emit_plan"),
+    "privacy directory": ("lmsctl/privacy.py", "add_desired"),
+    "privacy rosters": ("lmsctl/privacy.py", "add_rosters"),
+}
+
+
+@dataclasses.dataclass
+class Size:
+    grades: int
+    shape: Shape
+    cpu: float = 0.0
+    peak: float = 0.0
+    wall: float = 0.0
+    cpu_changed: float = 0.0
+    peak_changed: float = 0.0
+    calls: collections.Counter[str] = dataclasses.field(default_factory=collections.Counter)
+    minimum: collections.Counter[str] = dataclasses.field(default_factory=collections.Counter)
+    phases: dict[str, float] = dataclasses.field(default_factory=dict)
+    profiled_total: float = 0.0
+
+
+def parse_size(text: str) -> int:
+    text = text.strip().lower()
+    return int(float(text[:-1]) * 1000) if text.endswith("k") else int(text)
+
+
+def kind(seen: Seen) -> str:
+    parts = seen.path.split("/")[2:]  # after /v3.x/
+    if parts[0] == "districts":
+        return "district"
+    if parts[-1] == "users":
+        return "roster pages"
+    if parts[-1] == "submissions":
+        return "submissions pages"
+    if len(parts) == 4 and parts[2] == "assignments":
+        return "assignment GETs"
+    return "other " + seen.method
+
+
+def minimum(shape: Shape) -> collections.Counter[str]:
+    return collections.Counter(
+        {
+            "district": 1,
+            "roster pages": shape.sections * math.ceil(shape.roster / ROSTER_PAGE),
+            "assignment GETs": shape.sections * shape.assignments,
+            "submissions pages": shape.sections
+            * shape.assignments
+            * math.ceil(shape.roster / SUBMISSIONS_PAGE),
+        }
+    )
+
+
+def phase_split(profile: Path) -> tuple[dict[str, float], float]:
+    stats = pstats.Stats(str(profile))
+    found: dict[str, float] = {}
+    table = stats.stats  # type: ignore[attr-defined]
+    for name, (suffix, func) in PHASES.items():
+        for (file, _line, fname), (_cc, _nc, _tt, ct, _callers) in table.items():
+            if fname == func and file.replace("\\", "/").endswith(suffix):
+                found[name] = found.get(name, 0.0) + ct
+    total: float = stats.total_tt  # type: ignore[attr-defined]
+    missing = [f"{suffix}:{func}" for name, (suffix, func) in PHASES.items() if name not in found]
+    if missing:
+        print(f"    phase functions not found in the profile (renamed?): {', '.join(missing)}")
+    return found, total
+
+
+def plan_once(
+    root: Path, url: str, proxy: CountingProxy, changes: bool, profile: Path | None = None
+) -> tuple[harness.ChildRun, list[Seen]]:
+    """One plan; --detailed-exitcode checks it saw changes exactly when it should."""
+    args = ["--api-url", url, "plan", str(root), "--detailed-exitcode", *PLAN_FLAGS]
+    cmd = harness.lmsctl_command(args, profile=profile)
+    mark = proxy.mark()
+    with tempfile.TemporaryFile() as out:
+        run = harness.run_child(cmd, stdout=out)
+        if run.returncode != (2 if changes else 0):
+            out.seek(0)
+            shown = out.read()[-500:].decode(errors="replace")
+            raise RuntimeError(f"plan exited {run.returncode}: {run.stderr_tail} {shown}")
+    return run, [s for s in proxy.since(mark) if s.path.startswith(("/v3.0/", "/v3.1/"))]
+
+
+def measure(base: Path, grades: int, profile: bool, keep: Path | None = None) -> Size:
+    sections = max(1, grades // (GRADED * ASSIGNMENTS))
+    shape = Shape(sections=sections, roster=ROSTER, graded=GRADED, assignments=ASSIGNMENTS)
+    size = Size(shape.grades, shape)
+    d = base / f"g{grades}"
+    d.mkdir()
+    seed = generate_seed(districts=1, sections=sections, students=ROSTER)
+    seed_file = d / "seed.yaml"
+    seed_file.write_text(yaml.safe_dump(seed))
+    root = d / "coursework"
+    root.mkdir()
+    harness.write_manifests(root, seed, shape, value=0)
+    proxy = CountingProxy("http://127.0.0.1:1")
+    with harness.proxy_running(proxy, harness.free_port()) as url:
+        t0 = time.perf_counter()
+        summary = harness.cloned_district(root, d / "sandbox.db", seed_file, seed, shape, url)
+        print(f"  set-up {shape.grades} grades: {summary} [{time.perf_counter() - t0:.0f} s]")
+        with harness.sandbox_served(d / "sandbox.db", seed_file, rate_limit=0) as origin:
+            proxy.upstream = origin
+            run, seen = plan_once(root, url, proxy, changes=False)
+            size.cpu, size.peak, size.wall = run.cpu, run.peak_mb, run.wall
+            size.calls = collections.Counter(kind(s) for s in seen)
+            size.minimum = minimum(shape)
+            if profile:
+                prof = d / "plan.prof"
+                plan_once(root, url, proxy, changes=False, profile=prof)
+                size.phases, size.profiled_total = phase_split(prof)
+                if keep is not None:
+                    keep.mkdir(parents=True, exist_ok=True)
+                    shutil.copy(prof, keep / f"plan-{shape.grades}.prof")
+            harness.write_manifests(root, seed, shape, value=1)  # every grade changes
+            run, _ = plan_once(root, url, proxy, changes=True)
+            size.cpu_changed, size.peak_changed = run.cpu, run.peak_mb
+    report(size)
+    return size
+
+
+def report(s: Size) -> None:
+    calls, least = sum(s.calls.values()), sum(s.minimum.values())
+    print(
+        f"  {s.grades} grades ({s.shape.sections} sections x {s.shape.graded} graded of "
+        f"{s.shape.roster} enrolled x {s.shape.assignments} assignments):"
+    )
+    print(
+        f"    plan, no changes:   {s.cpu:6.2f} s CPU, peak {s.peak:6.0f} MB, {s.wall:6.2f} s wall"
+    )
+    print(f"    plan, all changed:  {s.cpu_changed:6.2f} s CPU, peak {s.peak_changed:6.0f} MB")
+    print(f"    calls at the server / minimum = {calls} / {least} = {calls / least:.2f}")
+    for name in sorted(set(s.calls) | set(s.minimum)):
+        print(f"      {name:18} {s.calls[name]:6} / {s.minimum[name]:6}")
+    if s.phases:
+        total = s.profiled_total or 1.0
+        get = s.phases.get
+        inner = sum(get(k, 0.0) for k in ("build", "policies", "digest"))
+        refresh = get("event loop", 0.0) - inner - get("state read", 0.0)
+        rows = [
+            ("load+validate (manifests)", get("load+validate", 0.0)),
+            ("state read", get("state read", 0.0)),
+            ("refresh+HTTP client", refresh),
+            ("build (+policies, digest)", inner),
+            ("privacy directory", get("privacy directory", 0.0) + get("privacy rosters", 0.0)),
+            ("render", get("render", 0.0)),
+        ]
+        rows.append(("other (start-up imports, lock)", total - sum(v for _, v in rows)))
+        print(
+            "    phases (CPU-timed cProfile, cumulative: load_or_raise; read_state; asyncio "
+            "Handle._run (the loop's task steps) minus read_state, PlanBuilder.build, "
+            "apply_policies, manifests_digest; StudentDirectory.add_desired/add_rosters; "
+            f"emit_plan. Profiled total {total:.1f} s; share x unprofiled CPU in brackets; "
+            "cProfile's sums over asyncio task steps are approximate):"
+        )
+        for name, value in rows:
+            print(
+                f"      {name:30} {value:6.2f} s  {value / total:5.1%}  "
+                f"[~{value / total * s.cpu:5.2f} s]"
+            )
+        outside = total - refresh
+        print(f"      outside the HTTP client/refresh: ~{outside / total * s.cpu:.2f} s of CPU")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--sizes", default="1k,10k,100k", help="grade counts, e.g. 1k,10k")
+    parser.add_argument("--no-profile", action="store_true", help="skip the cProfile run")
+    parser.add_argument(
+        "--keep-profiles",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="save each size's profile as DIR/plan-<grades>.prof (read it with pstats)",
+    )
+    args = parser.parse_args()
+    sizes = sorted(parse_size(x) for x in args.sizes.split(",") if x.strip())
+    print(f"lmsctl plan {' '.join(PLAN_FLAGS)}; {harness.load_average()}")
+    results = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for grades in sizes:
+            results.append(measure(Path(tmp), grades, not args.no_profile, args.keep_profiles))
+    print()
+    print("| grades | CPU no changes | CPU all changed | peak MB (no / all) | calls / minimum |")
+    print("|---|---|---|---|---|")
+    for s in results:
+        ratio = sum(s.calls.values()) / sum(s.minimum.values())
+        print(
+            f"| {s.grades} | {s.cpu:.2f} s | {s.cpu_changed:.2f} s | "
+            f"{s.peak:.0f} / {s.peak_changed:.0f} | {ratio:.2f} |"
+        )
+    if len(results) > 1:
+        lo, hi = results[0], results[-1]
+        scale = hi.grades / lo.grades
+        print(
+            f"growth {lo.grades} -> {hi.grades} grades (x{scale:.0f}): CPU x{hi.cpu / lo.cpu:.1f} "
+            f"(no changes), x{hi.cpu_changed / lo.cpu_changed:.1f} (all changed); peak memory "
+            f"x{hi.peak / lo.peak:.1f}; linear would be x{scale:.0f} less the fixed start-up"
+        )
+    print(
+        "goal at 100k: CPU <= 6 s, <= 2 s outside the HTTP client, peak <= 250 MB, "
+        f"calls / minimum = 1.00; {harness.load_average()}"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
