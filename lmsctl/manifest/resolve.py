@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from lmsctl.addresses import ASSIGNMENT_KEY_RE, SECTION_ID_RE
-from lmsctl.config import CONFIG_FILE, display_path, read_config
 from lmsctl.errors import Diagnostic, Severity
+from lmsctl.manifest.config import CONFIG_FILE, display_path, read_config
 from lmsctl.manifest.csvgrades import CsvGrade, read_gradebook
 from lmsctl.manifest.loader import Path_, YamlDocument, load_yaml_file, where_label
 from lmsctl.manifest.refs import RefError, normalize_date, parse_student_ref, student_identity

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from lmsctl.config import load_config, read_config
 from lmsctl.errors import ManifestError
+from lmsctl.manifest.config import load_config, read_config
 from lmsctl.model import ProjectConfig
 
 

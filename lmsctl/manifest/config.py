@@ -29,6 +29,7 @@ from lmsctl.errors import Diagnostic, ManifestError, Severity
 from lmsctl.manifest.loader import YamlDocument, load_yaml_file, where_label
 from lmsctl.manifest.schema import CONFIG_SCHEMA, schema_diagnostics
 from lmsctl.model import ApprovalPolicy, FreezeWindow, PolicyConfig, ProjectConfig, StateConfig
+from lmsctl.state.dsn import dsn_has_password
 from lmsctl.timeutil import parse_datetime
 
 CONFIG_FILE = "lmsctl.yaml"
@@ -103,8 +104,6 @@ def _check_state_password(doc: YamlDocument) -> list[Diagnostic]:
     state = doc.data.get("state")
     if not isinstance(state, dict):
         return []
-    from lmsctl.state.dsn import dsn_has_password
-
     found: tuple[str, ...] | None = None
     if "password" in state:
         found = ("state", "password")
