@@ -97,12 +97,10 @@ def resolve_ref(
     if roster is None:
         if ref.is_id:
             return ref.value, None
-        return None, Diagnostic(
-            pos.file,
-            pos.line,
-            pos.col,
+        return None, Diagnostic.at(
+            pos,
+            f"cannot resolve {ref.raw!r}: the section's roster was not read",
             where=where,
-            message=f"cannot resolve {ref.raw!r}: the section's roster was not read",
             rule="roster",
         )
     uid, why = roster.resolve(ref)
@@ -115,6 +113,4 @@ def resolve_ref(
     if ref.is_id:
         what = "the student from assignee_ids" if "assignee_ids" in where else "the grade"
         hint = f"remove {what}, or check the student id and the section"
-    return None, Diagnostic(
-        pos.file, pos.line, pos.col, where=where, message=why, hint=hint, rule="roster"
-    )
+    return None, Diagnostic.at(pos, why, hint, where=where, rule="roster")

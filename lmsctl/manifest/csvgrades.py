@@ -19,10 +19,11 @@ from pathlib import Path
 from typing import Any
 
 from lmsctl.addresses import OBJECT_ID_RE
-from lmsctl.errors import Diagnostic, Severity
-from lmsctl.manifest.loader import LoadFailure, read_text, unsafe_character_warning
+from lmsctl.errors import Diagnostic
+from lmsctl.manifest.loader import unsafe_character_warning
 from lmsctl.manifest.refs import RefError, normalize_date, parse_student_ref, student_identity
 from lmsctl.manifest.schema import did_you_mean
+from lmsctl.manifest.textfile import LoadFailure, read_text
 from lmsctl.model import GRADE_FIELDS, SourcePos, StudentRef
 from lmsctl.safetext import UNSAFE_CHARS
 
@@ -127,17 +128,7 @@ def read_gradebook(
     diags: list[Diagnostic] = []
 
     def error(line: int, col: int, message: str, hint: str, rule: str = "grades-file") -> None:
-        diags.append(
-            Diagnostic(
-                file=display,
-                line=line,
-                col=col,
-                severity=Severity.ERROR,
-                message=message,
-                hint=hint,
-                rule=rule,
-            )
-        )
+        diags.append(Diagnostic.at(SourcePos(display, line, col), message, hint, rule=rule))
 
     try:
         text = read_text(path, display)

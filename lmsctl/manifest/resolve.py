@@ -16,7 +16,13 @@ from typing import Any
 
 from lmsctl.addresses import ASSIGNMENT_KEY_RE, SECTION_ID_RE
 from lmsctl.errors import Diagnostic, Severity
-from lmsctl.manifest.config import CONFIG_FILE, display_path, read_config
+from lmsctl.manifest.config import (
+    CONFIG_FILE,
+    display_path,
+    is_inside,
+    outside_root_link,
+    read_config,
+)
 from lmsctl.manifest.csvgrades import CsvGrade, read_gradebook
 from lmsctl.manifest.loader import Path_, YamlDocument, load_yaml_file, where_label
 from lmsctl.manifest.refs import RefError, normalize_date, parse_student_ref, student_identity
@@ -79,12 +85,10 @@ class _File:
     bad: set[Path_] = field(default_factory=set)
 
     def pos(self, path: Path_) -> SourcePos:
-        line, col = self.doc.pos(path)
-        return SourcePos(self.doc.file, line, col)
+        return self.doc.source_pos(path)
 
     def key_pos(self, path: Path_) -> SourcePos:
-        line, col = self.doc.key_pos(path)
-        return SourcePos(self.doc.file, line, col)
+        return self.doc.key_source_pos(path)
 
     def report(
         self,
@@ -97,15 +101,8 @@ class _File:
         severity: Severity = Severity.ERROR,
     ) -> None:
         self.diags.append(
-            Diagnostic(
-                file=pos.file,
-                line=pos.line,
-                col=pos.col,
-                severity=severity,
-                where=where_label(where),
-                message=message,
-                hint=hint,
-                rule=rule,
+            Diagnostic.at(
+                pos, message, hint, severity=severity, where=where_label(where), rule=rule
             )
         )
 
@@ -122,12 +119,10 @@ def load_desired(root: Path, *, cwd: Path | None = None) -> tuple[DesiredState, 
     config, diags = read_config(root_abs, cwd=cwd)
     if not root_abs.is_dir():
         diags.append(
-            Diagnostic(
-                file=display_path(root_abs, cwd),
-                line=1,
-                col=1,
-                message="is a file, not a folder" if root_abs.exists() else "no such folder",
-                hint="give the folder that holds lmsctl.yaml and the section files",
+            Diagnostic.at(
+                SourcePos(display_path(root_abs, cwd), 1, 1),
+                "is a file, not a folder" if root_abs.exists() else "no such folder",
+                "give the folder that holds lmsctl.yaml and the section files",
                 rule="root",
             )
         )
@@ -136,30 +131,19 @@ def load_desired(root: Path, *, cwd: Path | None = None) -> tuple[DesiredState, 
     sections: list[SectionSpec] = []
     for path in files:
         display = display_path(path, cwd)
-        if not _inside(path.resolve(), root_real):
-            diags.append(
-                Diagnostic(
-                    file=display,
-                    line=1,
-                    col=1,
-                    message="is a link to a file outside the root folder",
-                    hint="copy the file into the coursework folder instead of linking to it",
-                    rule="outside-root",
-                )
-            )
+        if not is_inside(path.resolve(), root_real):
+            diags.append(outside_root_link(display))
             continue
         if path.name in (CONFIG_FILE, "lmsctl.yml"):
             # not a section file: a misnamed settings file, or another project's inside this one
             nested = path.parent != root_abs
             diags.append(
-                Diagnostic(
-                    file=display,
-                    line=1,
-                    col=1,
-                    message="is project settings inside another project's folder"
+                Diagnostic.at(
+                    SourcePos(display, 1, 1),
+                    "is project settings inside another project's folder"
                     if nested
                     else "is not read as project settings: the file must be named lmsctl.yaml",
-                    hint=f"give {display_path(path.parent, cwd)} as the root folder"
+                    f"give {display_path(path.parent, cwd)} as the root folder"
                     if nested
                     else "rename it to lmsctl.yaml",
                     rule="config-name",
@@ -177,22 +161,15 @@ def load_desired(root: Path, *, cwd: Path | None = None) -> tuple[DesiredState, 
     diags.extend(_duplicate_sections(sections))
     if not files:
         diags.append(
-            Diagnostic(
-                file=display_path(root_abs, cwd),
-                line=1,
-                col=1,
+            Diagnostic.at(
+                SourcePos(display_path(root_abs, cwd), 1, 1),
+                "no section files (*.yaml, *.yml) found",
+                "add one file per class section with 'section:' and 'assignments:'",
                 severity=Severity.WARNING,
-                message="no section files (*.yaml, *.yml) found",
-                hint="add one file per class section with 'section:' and 'assignments:'",
                 rule="empty-root",
             )
         )
     return DesiredState(root=root_abs, config=config, sections=tuple(sections)), _sorted(diags)
-
-
-def _inside(path: Path, root: Path) -> bool:
-    """True when ``path`` (resolved: links followed) is ``root`` or below it."""
-    return path == root or root in path.parents
 
 
 def _sorted(diags: list[Diagnostic]) -> list[Diagnostic]:
@@ -211,13 +188,11 @@ def _duplicate_sections(sections: list[SectionSpec]) -> Iterator[Diagnostic]:
             continue
         for s in group:
             others = ", ".join(f"{o.pos.file}:{o.pos.line}" for o in group if o is not s)
-            yield Diagnostic(
-                file=s.pos.file,
-                line=s.pos.line,
-                col=s.pos.col,
+            yield Diagnostic.at(
+                s.pos,
+                f"section {section_id} is also declared in {others}",
+                "keep one file per section: merge them, or fix the id",
                 where="section:",
-                message=f"section {section_id} is also declared in {others}",
-                hint="keep one file per section: merge them, or fix the id",
                 rule="duplicate-section",
             )
 
@@ -544,15 +519,11 @@ def _grades(
             if ident in seen:
                 other = seen[ident]
                 ctx.diags.append(
-                    Diagnostic(
-                        file=row.pos.file,
-                        line=row.pos.line,
-                        col=row.pos.col,
-                        message=(
-                            f"student {row.student.raw!r} is graded both here and in grades: "
-                            f"at {other.file}:{other.line}"
-                        ),
-                        hint="keep the student in one place only",
+                    Diagnostic.at(
+                        row.pos,
+                        f"student {row.student.raw!r} is graded both here and in grades: "
+                        f"at {other.file}:{other.line}",
+                        "keep the student in one place only",
                         rule="duplicate-student",
                     )
                 )
@@ -650,7 +621,7 @@ def _check_grade(
 def _gradebook(ctx: _File, path: Path_, relative: str) -> list[CsvGrade]:
     pos = ctx.pos(path)
     target = (ctx.path.parent / relative).resolve()
-    if not _inside(target, ctx.root):
+    if not is_inside(target, ctx.root):
         ctx.report(
             pos,
             path,

@@ -13,8 +13,8 @@ from hypothesis import strategies as st
 
 from lmsctl.errors import ManifestError, Severity
 from lmsctl.manifest import load_desired, load_or_raise
-from lmsctl.manifest.loader import MAX_FILE_BYTES
 from lmsctl.manifest.resolve import discover_manifests
+from lmsctl.manifest.textfile import MAX_FILE_BYTES
 from lmsctl.model import AssignmentSpec, StudentRef
 
 EXAMPLES = Path(__file__).resolve().parent.parent.parent / "examples" / "coursework"
