@@ -4,10 +4,11 @@
   every diagnostic (errors and warnings);
 - :func:`load_or_raise` does the same but raises ManifestError when there is any error.
 
-Submodules: ``config`` (lmsctl.yaml -> ProjectConfig), ``loader`` (safe YAML with positions),
-``schema`` (JSON Schema pass), ``refs`` (student references, dates), ``csvgrades`` (CSV
-gradebooks), ``resolve`` (the model and the semantic checks), ``validate`` (the report behind
-``lmsctl validate``).
+Submodules: ``config`` (lmsctl.yaml -> ProjectConfig), ``textfile`` (checked UTF-8 text),
+``loader`` (safe YAML with positions), ``schema`` (JSON Schema pass), ``refs`` (student
+references, dates), ``csvgrades`` (CSV gradebooks), ``resolve`` (the model and the semantic
+checks) with ``sectionfile`` (its per-file context) and ``grades`` (an assignment's grades),
+``validate`` (the report behind ``lmsctl validate``).
 """
 
 from __future__ import annotations

@@ -76,3 +76,21 @@ def test_no_import_inside_a_function(path: Path) -> None:
 def test_project_settings_live_in_the_manifest_package() -> None:
     assert not (PACKAGE / "config.py").exists()
     assert (PACKAGE / "manifest" / "config.py").is_file()
+
+
+@pytest.mark.parametrize(
+    "path",
+    [*OWN_MODULES, PACKAGE / "init.py"],
+    ids=lambda p: p.relative_to(PACKAGE).as_posix(),
+)
+def test_modules_and_functions_stay_small_enough_to_read(path: Path) -> None:
+    text = path.read_text(encoding="utf-8")
+    assert len(text.splitlines()) <= 600
+    long = [
+        f"{node.name} ({node.end_lineno - node.lineno + 1} lines)"
+        for node in ast.walk(ast.parse(text))
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
+        and node.end_lineno is not None
+        and node.end_lineno - node.lineno + 1 > 80
+    ]
+    assert long == []
