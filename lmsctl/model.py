@@ -13,6 +13,7 @@ Field values are in the API's own vocabulary and normal form:
 from __future__ import annotations
 
 import datetime as dt
+import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -73,17 +74,38 @@ class SourcePos:
         return f"{self.file}:{self.line}:{self.col}"
 
 
+class RefKind(enum.StrEnum):
+    """How a manifest names a student: a Clever id, or the prefix of ``kind:value``."""
+
+    ID = "id"
+    SIS = "sis"
+    EMAIL = "email"
+    STUDENT_NUMBER = "student_number"
+    STATE_ID = "state_id"
+
+
 @dataclass(frozen=True)
 class StudentRef:
     """A reference to a student as written: a Clever id, or ``kind:value`` to resolve."""
 
     raw: str
-    kind: str  # "id" | "sis" | "email" | "student_number" | "state_id"
+    kind: RefKind
     value: str
+
+    def __post_init__(self) -> None:
+        # the kind is always a RefKind, also when given by its name ("sis")
+        object.__setattr__(self, "kind", RefKind(self.kind))
 
     @property
     def is_id(self) -> bool:
-        return self.kind == "id"
+        return self.kind is RefKind.ID
+
+
+class GradeSource(enum.StrEnum):
+    """Where a grade was written: in the section file's ``grades:``, or in a CSV gradebook."""
+
+    INLINE = "inline"
+    CSV = "csv"
 
 
 @dataclass(frozen=True)
@@ -94,7 +116,10 @@ class GradeSpec:
     fields: Mapping[str, Any]
     pos: SourcePos
     field_pos: Mapping[str, SourcePos] = field(default_factory=dict)
-    source: str = "inline"  # "inline" | "csv"
+    source: GradeSource = GradeSource.INLINE
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "source", GradeSource(self.source))
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,15 @@ from lmsctl.manifest.csvgrades import CsvGrade, read_gradebook
 from lmsctl.manifest.loader import Path_
 from lmsctl.manifest.refs import RefError, parse_student_ref, student_identity
 from lmsctl.manifest.sectionfile import SectionFile, read_date
-from lmsctl.model import GRADE_DATE_FIELDS, GRADE_FIELDS, GradeSpec, SourcePos, StudentRef
+from lmsctl.model import (
+    GRADE_DATE_FIELDS,
+    GRADE_FIELDS,
+    GradeSource,
+    GradeSpec,
+    RefKind,
+    SourcePos,
+    StudentRef,
+)
 
 #: Submission states a student (not a teacher) puts a submission in.
 STUDENT_STATES = ("submitted", "reclaimed")
@@ -28,7 +36,7 @@ def resolve_grades(
     base: Path_ = ("assignments", key)
     manages = "grades" in value or "grades_file" in value
     grades: list[GradeSpec] = []
-    seen: dict[tuple[str, str], SourcePos] = {}
+    seen: dict[tuple[RefKind, str], SourcePos] = {}
     inline = value.get("grades")
     if isinstance(inline, dict):
         for raw_student, gvalue in inline.items():
@@ -80,7 +88,7 @@ def resolve_grades(
                     fields=row.fields,
                     pos=row.pos,
                     field_pos=row.field_pos,
-                    source="csv",
+                    source=GradeSource.CSV,
                 )
             )
     for grade in grades:

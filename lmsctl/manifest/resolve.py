@@ -38,6 +38,7 @@ from lmsctl.model import (
     ASSIGNMENT_OWN_FIELDS,
     AssignmentSpec,
     DesiredState,
+    RefKind,
     SectionSpec,
     SourcePos,
     StudentRef,
@@ -330,7 +331,7 @@ def _assignees(
     if not isinstance(raw, list):
         return []
     refs: list[StudentRef] = []
-    seen: set[tuple[str, str]] = set()
+    seen: set[tuple[RefKind, str]] = set()
     ok = True
     for index, item in enumerate(raw):
         if not isinstance(item, str):
