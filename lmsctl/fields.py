@@ -78,6 +78,8 @@ class FieldRule:
     clear: Clear = Clear.NEVER
     clear_reason: str = ""
     clear_hint: str = ""
+    #: the API refuses to create an assignment without it
+    required_on_create: bool = False
 
     def empty(self) -> Any:
         """What an absent or null value means when reading the LMS."""
@@ -99,9 +101,9 @@ _NOT_NULLABLE = (
 
 _RULES: tuple[FieldRule, ...] = (
     # -- assignments (AssignmentRequest) --------------------------------------------------------
-    FieldRule("title", Resource.ASSIGNMENT, Kind.TEXT),
-    FieldRule("description", Resource.ASSIGNMENT, Kind.TEXT),
-    FieldRule("due_date", Resource.ASSIGNMENT, Kind.DATETIME),
+    FieldRule("title", Resource.ASSIGNMENT, Kind.TEXT, required_on_create=True),
+    FieldRule("description", Resource.ASSIGNMENT, Kind.TEXT, required_on_create=True),
+    FieldRule("due_date", Resource.ASSIGNMENT, Kind.DATETIME, required_on_create=True),
     FieldRule("display_date", Resource.ASSIGNMENT, Kind.DATETIME),
     FieldRule("start_date", Resource.ASSIGNMENT, Kind.DATETIME),
     FieldRule("end_date", Resource.ASSIGNMENT, Kind.DATETIME),

@@ -20,43 +20,25 @@ from pathlib import Path
 from typing import Any
 
 from lmsctl.addresses import assignment_address, grade_address
+from lmsctl.fields import ASSIGNMENT_RULES, GRADE_RULES, Kind
+
+# The managed fields and their kinds come from the field table (lmsctl.fields), in its order.
 
 #: Assignment fields lmsctl can manage, as AssignmentRequest names them.
-ASSIGNMENT_FIELDS: tuple[str, ...] = (
-    "title",
-    "description",
-    "due_date",
-    "display_date",
-    "start_date",
-    "end_date",
-    "points_possible",
-    "grading_type",
-    "submission_types",
-    "max_attempts",
-    "assignee_mode",
-    "assignee_ids",
-    "term_id",
-    "attachments",
-)
+ASSIGNMENT_FIELDS: tuple[str, ...] = tuple(ASSIGNMENT_RULES)
 
 #: Assignment fields that hold date-times.
 ASSIGNMENT_DATE_FIELDS: frozenset[str] = frozenset(
-    {"due_date", "display_date", "start_date", "end_date"}
+    name for name, rule in ASSIGNMENT_RULES.items() if rule.kind is Kind.DATETIME
 )
 
 #: Grade fields lmsctl can manage, as SubmissionRequest names them.
-GRADE_FIELDS: tuple[str, ...] = (
-    "grade_points",
-    "grade",
-    "grade_comment",
-    "flags",
-    "state",
-    "extra_attempts",
-    "override_due_date",
-    "grader_id",
-)
+GRADE_FIELDS: tuple[str, ...] = tuple(GRADE_RULES)
 
-GRADE_DATE_FIELDS: frozenset[str] = frozenset({"override_due_date"})
+#: Grade fields that hold date-times.
+GRADE_DATE_FIELDS: frozenset[str] = frozenset(
+    name for name, rule in GRADE_RULES.items() if rule.kind is Kind.DATETIME
+)
 
 #: lmsctl's own assignment keys (never sent to the API).
 ASSIGNMENT_OWN_FIELDS: tuple[str, ...] = ("grades", "grades_file", "moved_from", "protect")

@@ -6,13 +6,13 @@ from __future__ import annotations
 from typing import Any
 
 from lmsctl.errors import Diagnostic, Severity
+from lmsctl.fields import GRADE_RULES, Kind
 from lmsctl.manifest.config import display_path, is_inside
 from lmsctl.manifest.csvgrades import CsvGrade, read_gradebook
 from lmsctl.manifest.loader import Path_
 from lmsctl.manifest.refs import RefError, parse_student_ref, student_identity
 from lmsctl.manifest.sectionfile import SectionFile, read_date
 from lmsctl.model import (
-    GRADE_DATE_FIELDS,
     GRADE_FIELDS,
     GradeSource,
     GradeSpec,
@@ -109,14 +109,15 @@ def _inline_grade(
         if path in ctx.bad:
             continue  # the schema pass reported it
         pos = ctx.pos(path)
+        kind = GRADE_RULES[name].kind
         if raw is None:
             fields[name] = None  # cleared in the LMS (the schema allows null where the API does)
-        elif name in GRADE_DATE_FIELDS:
+        elif kind is Kind.DATETIME:
             date = read_date(ctx, pos, path, raw)
             if date is None:
                 continue
             fields[name] = date
-        elif name == "flags":
+        elif kind is Kind.SET:
             fields[name] = tuple(raw)
         else:
             fields[name] = raw

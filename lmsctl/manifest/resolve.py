@@ -16,6 +16,7 @@ from typing import Any
 
 from lmsctl.addresses import ASSIGNMENT_KEY_RE, SECTION_ID_RE
 from lmsctl.errors import Diagnostic, Severity
+from lmsctl.fields import ASSIGNMENT_RULES, Kind
 from lmsctl.manifest.config import (
     CONFIG_FILE,
     display_path,
@@ -33,7 +34,6 @@ from lmsctl.manifest.schema import (
 )
 from lmsctl.manifest.sectionfile import SectionFile, read_date
 from lmsctl.model import (
-    ASSIGNMENT_DATE_FIELDS,
     ASSIGNMENT_FIELDS,
     ASSIGNMENT_OWN_FIELDS,
     AssignmentSpec,
@@ -45,8 +45,10 @@ from lmsctl.model import (
 )
 
 MANIFEST_SUFFIXES = (".yaml", ".yml")
-#: Fields an assignment needs before the API will create it.
-CREATE_REQUIRED = ("title", "description", "due_date")
+#: Fields an assignment needs before the API will create it (the field table's flag).
+CREATE_REQUIRED: tuple[str, ...] = tuple(
+    name for name, rule in ASSIGNMENT_RULES.items() if rule.required_on_create
+)
 
 
 def discover_manifests(root: Path) -> list[Path]:
@@ -260,19 +262,20 @@ def _assignment(
         written.add(name)
         if path in ctx.bad:
             continue  # the schema pass reported it
+        if name == "assignee_ids":
+            continue  # student references: read by _assignees
         pos = ctx.pos(path)
-        if name in ASSIGNMENT_DATE_FIELDS:
+        kind = ASSIGNMENT_RULES[name].kind
+        if kind is Kind.DATETIME:
             date = read_date(ctx, pos, path, raw)
             if date is None:
                 continue
             fields[name] = date
             dates_written[name] = str(raw).strip()
-        elif name in ("submission_types",):
+        elif kind is Kind.SET:
             fields[name] = tuple(raw)
-        elif name == "attachments":
+        elif kind is Kind.ATTACHMENTS:
             fields[name] = tuple(dict(item) for item in raw)
-        elif name == "assignee_ids":
-            continue  # below
         else:
             fields[name] = raw
         field_pos[name] = pos

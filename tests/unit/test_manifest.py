@@ -12,11 +12,21 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from lmsctl.errors import ManifestError, Severity
+from lmsctl.fields import ASSIGNMENT_RULES, GRADE_RULES
 from lmsctl.manifest import load_desired, load_or_raise
 from lmsctl.manifest.refs import parse_student_ref
-from lmsctl.manifest.resolve import discover_manifests
+from lmsctl.manifest.resolve import CREATE_REQUIRED, discover_manifests
 from lmsctl.manifest.textfile import MAX_FILE_BYTES
-from lmsctl.model import AssignmentSpec, GradeSource, RefKind, StudentRef
+from lmsctl.model import (
+    ASSIGNMENT_DATE_FIELDS,
+    ASSIGNMENT_FIELDS,
+    GRADE_DATE_FIELDS,
+    GRADE_FIELDS,
+    AssignmentSpec,
+    GradeSource,
+    RefKind,
+    StudentRef,
+)
 
 EXAMPLES = Path(__file__).resolve().parent.parent.parent / "examples" / "coursework"
 SECTION = "5f1a0c0b8e1d2a0001a00001"
@@ -567,3 +577,13 @@ def test_student_references_carry_their_kind_as_an_enum(
     assert ref.is_id is (kind is RefKind.ID)
     # a kind given by name (as older callers do) is read as the same enum member
     assert StudentRef(ref.raw, kind.value, value).kind is kind  # type: ignore[arg-type]
+
+
+def test_the_field_table_says_which_fields_create_needs_and_which_hold_dates() -> None:
+    required = [name for name, rule in ASSIGNMENT_RULES.items() if rule.required_on_create]
+    assert required == ["title", "description", "due_date"]
+    assert CREATE_REQUIRED == ("title", "description", "due_date")
+    assert tuple(ASSIGNMENT_RULES) == ASSIGNMENT_FIELDS
+    assert tuple(GRADE_RULES) == GRADE_FIELDS
+    assert {"due_date", "display_date", "start_date", "end_date"} == ASSIGNMENT_DATE_FIELDS
+    assert {"override_due_date"} == GRADE_DATE_FIELDS
