@@ -185,11 +185,19 @@ class ApprovalPolicy:
     deletes: bool = False
 
 
+class DriftPolicy(enum.StrEnum):
+    """``policies.on_drift``: what plan does with a value changed in the LMS since the last
+    apply, when the manifest did not change it."""
+
+    KEEP = "keep"  # keep the LMS's value (and say so)
+    REVERT = "revert"  # put the manifest's value back
+
+
 @dataclass(frozen=True)
 class PolicyConfig:
     """Policies from lmsctl.yaml."""
 
-    on_drift: str = "keep"  # "keep" | "revert"
+    on_drift: DriftPolicy = DriftPolicy.KEEP
     max_delete_fraction: float = 0.5
     freeze: tuple[FreezeWindow, ...] = ()
     approval: ApprovalPolicy = field(default_factory=ApprovalPolicy)

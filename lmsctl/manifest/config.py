@@ -30,6 +30,7 @@ from lmsctl.manifest.loader import Path_, YamlDocument, load_yaml_file, where_la
 from lmsctl.manifest.schema import CONFIG_SCHEMA, schema_diagnostics
 from lmsctl.model import (
     ApprovalPolicy,
+    DriftPolicy,
     FreezeWindow,
     PolicyConfig,
     ProjectConfig,
@@ -300,8 +301,7 @@ def _build(
     if not 0 <= fraction <= 1:
         fraction = pbase.max_delete_fraction
     on_drift = _pick(policies_raw, "on_drift", str, pbase.on_drift)
-    if on_drift not in ("keep", "revert"):
-        on_drift = pbase.on_drift
+    on_drift = DriftPolicy(on_drift) if on_drift in set(DriftPolicy) else pbase.on_drift
     privacy = _pick(data, "privacy", str, None)
     return ProjectConfig(
         api_url=_pick(data, "api_url", str, base.api_url).rstrip("/"),
