@@ -37,6 +37,7 @@ from lmsctl.model import (
     SourcePos,
     StateConfig,
 )
+from lmsctl.privacy import PrivacyLevel
 from lmsctl.state.dsn import dsn_has_password
 from lmsctl.timeutil import parse_datetime
 
@@ -321,7 +322,7 @@ def _build(
             freeze=windows,
             approval=_approval(policies_raw.get("approval")),
         ),
-        privacy=privacy if privacy in ("full", "pseudonymise", "redact") else None,
+        privacy=PrivacyLevel(privacy) if privacy in set(PrivacyLevel) else None,
         file=display,
     )
 
