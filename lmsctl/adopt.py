@@ -27,7 +27,6 @@ from typing import Any
 import yaml
 
 from lmsctl.addresses import UUID_RE, Address, parse_address
-from lmsctl.config import display_path
 from lmsctl.diff import is_set
 from lmsctl.errors import (
     ApiNotFoundError,
@@ -39,6 +38,7 @@ from lmsctl.errors import (
 from lmsctl.fields import ignored_fields
 from lmsctl.init import SECTIONS_DIR, SectionRoster, render_section_file, slug
 from lmsctl.manifest import load_desired
+from lmsctl.manifest.config import display_path
 from lmsctl.model import (
     ASSIGNMENT_DATE_FIELDS,
     ASSIGNMENT_FIELDS,

@@ -36,8 +36,8 @@ from pathlib import Path
 
 import httpx
 
-from lmsctl.config import load_config
 from lmsctl.errors import LmsctlError
+from lmsctl.manifest.config import load_config
 from lmsctl.plan.document import plan_to_document
 from lmsctl.plan.model import Plan, canonical_json
 from lmsctl.plan.planfile import load_plan

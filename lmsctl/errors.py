@@ -36,7 +36,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol
 
 from lmsctl.safetext import escape_controls
 
@@ -44,6 +44,19 @@ from lmsctl.safetext import escape_controls
 class Severity(enum.StrEnum):
     ERROR = "error"
     WARNING = "warning"
+
+
+class Located(Protocol):
+    """Anything that names a place in a file (lmsctl.model.SourcePos is one)."""
+
+    @property
+    def file(self) -> str: ...
+
+    @property
+    def line(self) -> int: ...
+
+    @property
+    def col(self) -> int: ...
 
 
 @dataclass(frozen=True, order=True)
@@ -61,6 +74,29 @@ class Diagnostic:
     message: str = field(default="", compare=False)
     hint: str = field(default="", compare=False)
     rule: str = field(default="", compare=False)
+
+    @classmethod
+    def at(
+        cls,
+        pos: Located,
+        message: str,
+        hint: str = "",
+        *,
+        severity: Severity = Severity.ERROR,
+        where: str = "",
+        rule: str = "",
+    ) -> Diagnostic:
+        """The diagnostic for a problem at ``pos`` (a file, line and column)."""
+        return cls(
+            file=pos.file,
+            line=pos.line,
+            col=pos.col,
+            severity=severity,
+            where=where,
+            message=message,
+            hint=hint,
+            rule=rule,
+        )
 
     def format(self) -> str:
         location = f"{self.file}:{self.line}:{self.col}: " if self.file else ""

@@ -25,8 +25,8 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from lmsctl.addresses import OBJECT_ID_RE
-from lmsctl.config import CONFIG_FILE, display_path
 from lmsctl.errors import ApiError, ConfigError, UsageError
+from lmsctl.manifest.config import CONFIG_FILE, display_path
 from lmsctl.roster import display_name
 from lmsctl.schema_files import (
     CONFIG_SCHEMA,

@@ -20,43 +20,25 @@ from pathlib import Path
 from typing import Any
 
 from lmsctl.addresses import assignment_address, grade_address
+from lmsctl.fields import ASSIGNMENT_RULES, GRADE_RULES, Kind
+
+# The managed fields and their kinds come from the field table (lmsctl.fields), in its order.
 
 #: Assignment fields lmsctl can manage, as AssignmentRequest names them.
-ASSIGNMENT_FIELDS: tuple[str, ...] = (
-    "title",
-    "description",
-    "due_date",
-    "display_date",
-    "start_date",
-    "end_date",
-    "points_possible",
-    "grading_type",
-    "submission_types",
-    "max_attempts",
-    "assignee_mode",
-    "assignee_ids",
-    "term_id",
-    "attachments",
-)
+ASSIGNMENT_FIELDS: tuple[str, ...] = tuple(ASSIGNMENT_RULES)
 
 #: Assignment fields that hold date-times.
 ASSIGNMENT_DATE_FIELDS: frozenset[str] = frozenset(
-    {"due_date", "display_date", "start_date", "end_date"}
+    name for name, rule in ASSIGNMENT_RULES.items() if rule.kind is Kind.DATETIME
 )
 
 #: Grade fields lmsctl can manage, as SubmissionRequest names them.
-GRADE_FIELDS: tuple[str, ...] = (
-    "grade_points",
-    "grade",
-    "grade_comment",
-    "flags",
-    "state",
-    "extra_attempts",
-    "override_due_date",
-    "grader_id",
-)
+GRADE_FIELDS: tuple[str, ...] = tuple(GRADE_RULES)
 
-GRADE_DATE_FIELDS: frozenset[str] = frozenset({"override_due_date"})
+#: Grade fields that hold date-times.
+GRADE_DATE_FIELDS: frozenset[str] = frozenset(
+    name for name, rule in GRADE_RULES.items() if rule.kind is Kind.DATETIME
+)
 
 #: lmsctl's own assignment keys (never sent to the API).
 ASSIGNMENT_OWN_FIELDS: tuple[str, ...] = ("grades", "grades_file", "moved_from", "protect")
@@ -74,17 +56,38 @@ class SourcePos:
         return f"{self.file}:{self.line}:{self.col}"
 
 
+class RefKind(enum.StrEnum):
+    """How a manifest names a student: a Clever id, or the prefix of ``kind:value``."""
+
+    ID = "id"
+    SIS = "sis"
+    EMAIL = "email"
+    STUDENT_NUMBER = "student_number"
+    STATE_ID = "state_id"
+
+
 @dataclass(frozen=True)
 class StudentRef:
     """A reference to a student as written: a Clever id, or ``kind:value`` to resolve."""
 
     raw: str
-    kind: str  # "id" | "sis" | "email" | "student_number" | "state_id"
+    kind: RefKind
     value: str
+
+    def __post_init__(self) -> None:
+        # the kind is always a RefKind, also when given by its name ("sis")
+        object.__setattr__(self, "kind", RefKind(self.kind))
 
     @property
     def is_id(self) -> bool:
-        return self.kind == "id"
+        return self.kind is RefKind.ID
+
+
+class GradeSource(enum.StrEnum):
+    """Where a grade was written: in the section file's ``grades:``, or in a CSV gradebook."""
+
+    INLINE = "inline"
+    CSV = "csv"
 
 
 @dataclass(frozen=True)
@@ -95,7 +98,10 @@ class GradeSpec:
     fields: Mapping[str, Any]
     pos: SourcePos
     field_pos: Mapping[str, SourcePos] = field(default_factory=dict)
-    source: str = "inline"  # "inline" | "csv"
+    source: GradeSource = GradeSource.INLINE
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "source", GradeSource(self.source))
 
 
 @dataclass(frozen=True)
@@ -180,10 +186,11 @@ class ApprovalPolicy:
 
 
 class DriftPolicy(enum.StrEnum):
-    """``policies.on_drift``: what a plan does with a managed field changed in the LMS."""
+    """``policies.on_drift``: what plan does with a value changed in the LMS since the last
+    apply, when the manifest did not change it."""
 
-    KEEP = "keep"  # show it as drift and leave the LMS value
-    REVERT = "revert"  # put the manifest value back
+    KEEP = "keep"  # keep the LMS's value (and say so)
+    REVERT = "revert"  # put the manifest's value back
 
 
 @dataclass(frozen=True)

@@ -36,8 +36,8 @@ import yaml
 
 from lmsctl.addresses import Address, matches_targets
 from lmsctl.adopt import manifest_grades, yaml_value
-from lmsctl.config import display_path
 from lmsctl.errors import ConfigError
+from lmsctl.manifest.config import display_path
 from lmsctl.model import GRADE_FIELDS, AssignmentSpec
 from lmsctl.plan.model import Drift, Plan
 from lmsctl.plan.words import conflict_words

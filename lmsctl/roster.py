@@ -12,14 +12,19 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from lmsctl.errors import Diagnostic
-from lmsctl.model import SourcePos, StudentRef
+from lmsctl.model import RefKind, SourcePos, StudentRef
 
 #: Students read per roster page: the Data API's maximum ``limit`` (its default is 100), so a plan
 #: reads a section of up to 10,000 students in one call.
 ROSTER_PAGE_LIMIT = 10_000
 
-#: reference prefix (as written in manifests) -> Data API field
-_REF_KINDS = {"sis": "sis_id"}
+#: The Data API student field each kind of ``kind:value`` reference is matched against.
+ROSTER_FIELD: Mapping[RefKind, str] = {
+    RefKind.SIS: "sis_id",
+    RefKind.EMAIL: "email",
+    RefKind.STUDENT_NUMBER: "student_number",
+    RefKind.STATE_ID: "state_id",
+}
 
 
 def _student_fields(user: Mapping[str, Any]) -> dict[str, str]:
@@ -77,8 +82,8 @@ class Roster:
             if ref.value in self.ids:
                 return ref.value, ""
             return None, f"student {ref.value} is not enrolled in section {self.section_id}"
-        value = ref.value.strip().lower() if ref.kind == "email" else ref.value
-        kind = _REF_KINDS.get(ref.kind, ref.kind)
+        value = ref.value.strip().lower() if ref.kind is RefKind.EMAIL else ref.value
+        kind = ROSTER_FIELD[ref.kind]
         found = self.index.get((kind, value), ())
         if len(found) == 1:
             return found[0], ""
@@ -97,12 +102,10 @@ def resolve_ref(
     if roster is None:
         if ref.is_id:
             return ref.value, None
-        return None, Diagnostic(
-            pos.file,
-            pos.line,
-            pos.col,
+        return None, Diagnostic.at(
+            pos,
+            f"cannot resolve {ref.raw!r}: the section's roster was not read",
             where=where,
-            message=f"cannot resolve {ref.raw!r}: the section's roster was not read",
             rule="roster",
         )
     uid, why = roster.resolve(ref)
@@ -115,6 +118,4 @@ def resolve_ref(
     if ref.is_id:
         what = "the student from assignee_ids" if "assignee_ids" in where else "the grade"
         hint = f"remove {what}, or check the student id and the section"
-    return None, Diagnostic(
-        pos.file, pos.line, pos.col, where=where, message=why, hint=hint, rule="roster"
-    )
+    return None, Diagnostic.at(pos, why, hint, where=where, rule="roster")

@@ -22,6 +22,7 @@ from typing import Any
 
 from lmsctl import __version__
 from lmsctl.errors import ConfigError, Diagnostic, Severity
+from lmsctl.model import SourcePos
 
 SECTION_SCHEMA = "section.schema.json"
 CONFIG_SCHEMA = "config.schema.json"
@@ -205,14 +206,12 @@ def modeline_diagnostics(
             message: str, hint: str = hint, line: int = line, col: int = col, shown: str = shown
         ) -> None:
             diags.append(
-                Diagnostic(
-                    file=shown,
-                    line=line,
-                    col=col,
+                Diagnostic.at(
+                    SourcePos(shown, line, col),
+                    message,
+                    hint,
                     severity=Severity.WARNING,
                     where="$schema:",
-                    message=message,
-                    hint=hint,
                     rule="schema-modeline",
                 )
             )

@@ -18,9 +18,9 @@ from pathlib import Path
 from lmsctl.addresses import Address
 from lmsctl.client.factory import SandboxOpener, open_client, resolve_api_url, sandbox_api_url
 from lmsctl.client.lms import LmsClient
-from lmsctl.config import CONFIG_FILE, display_path
 from lmsctl.errors import ConfigError, Diagnostic, StateError
 from lmsctl.manifest import load_or_raise
+from lmsctl.manifest.config import CONFIG_FILE, display_path, load_config
 from lmsctl.model import DesiredState
 from lmsctl.plan.builder import PlanBuilder
 from lmsctl.plan.context import PlanOptions
@@ -115,8 +115,6 @@ class Workspace:
         if load_manifests:
             desired, warnings = load_or_raise(options.root)
         else:
-            from lmsctl.config import load_config
-
             desired, warnings = DesiredState(options.root, load_config(options.root)), []
         backend = open_backend(options.root, desired.config, sandbox=options.sandbox)
         api_url = (

@@ -4,9 +4,11 @@
   every diagnostic (errors and warnings);
 - :func:`load_or_raise` does the same but raises ManifestError when there is any error.
 
-Submodules: ``loader`` (safe YAML with positions), ``schema`` (JSON Schema pass), ``refs``
-(student references, dates), ``csvgrades`` (CSV gradebooks), ``resolve`` (the model and the
-semantic checks), ``validate`` (the report behind ``lmsctl validate``).
+Submodules: ``config`` (lmsctl.yaml -> ProjectConfig), ``textfile`` (checked UTF-8 text),
+``loader`` (safe YAML with positions), ``schema`` (JSON Schema pass), ``refs`` (student
+references, dates), ``csvgrades`` (CSV gradebooks), ``resolve`` (the model and the semantic
+checks) with ``sectionfile`` (its per-file context) and ``grades`` (an assignment's grades),
+``validate`` (the report behind ``lmsctl validate``).
 """
 
 from __future__ import annotations
@@ -14,18 +16,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from lmsctl.errors import Diagnostic, ManifestError
+from lmsctl.manifest.resolve import load_desired
 from lmsctl.model import DesiredState
-
-
-def load_desired(root: Path, *, cwd: Path | None = None) -> tuple[DesiredState, list[Diagnostic]]:
-    """Load and validate ``root``: the model plus every diagnostic (errors and warnings).
-
-    Diagnostic positions name files relative to ``cwd`` (default: the current folder).
-    """
-    # imported here: lmsctl.config uses lmsctl.manifest.loader, and resolve uses lmsctl.config
-    from lmsctl.manifest.resolve import load_desired as _load_desired
-
-    return _load_desired(root, cwd=cwd)
 
 
 def load_or_raise(root: Path, *, cwd: Path | None = None) -> tuple[DesiredState, list[Diagnostic]]:

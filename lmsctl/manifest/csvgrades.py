@@ -19,10 +19,12 @@ from pathlib import Path
 from typing import Any
 
 from lmsctl.addresses import OBJECT_ID_RE
-from lmsctl.errors import Diagnostic, Severity
-from lmsctl.manifest.loader import LoadFailure, read_text, unsafe_character_warning
+from lmsctl.errors import Diagnostic
+from lmsctl.fields import GRADE_RULES, Kind
+from lmsctl.manifest.loader import unsafe_character_warning
 from lmsctl.manifest.refs import RefError, normalize_date, parse_student_ref, student_identity
 from lmsctl.manifest.schema import did_you_mean
+from lmsctl.manifest.textfile import LoadFailure, read_text
 from lmsctl.model import GRADE_FIELDS, SourcePos, StudentRef
 from lmsctl.safetext import UNSAFE_CHARS
 
@@ -31,6 +33,10 @@ FLAGS = ("excused", "late", "missing")
 STATES = ("created", "submitted", "returned", "reclaimed")
 _INT_RE = re.compile(r"^[+-]?\d+$")
 _FLAG_SPLIT = re.compile(r"[;\s]+")
+#: The values a set or enum column accepts (the section schema's enums for these fields).
+_ALLOWED: dict[str, tuple[str, ...]] = {"flags": FLAGS, "state": STATES}
+#: What one value of a set column is called in messages.
+_ITEM_NAMES = {"flags": "flag"}
 
 
 @dataclass(frozen=True)
@@ -61,47 +67,62 @@ def _number(text: str, name: str) -> int | float:
     return value
 
 
+def _whole(text: str, name: str) -> int:
+    if not _INT_RE.match(text):
+        raise _CellError(f"{name} {text!r} is not a whole number", "write e.g. 1")
+    value = int(text)
+    if value < 0:
+        raise _CellError(f"{name} is negative", f"{name} cannot be negative")
+    return value
+
+
+def _choices(text: str, name: str, allowed: tuple[str, ...]) -> tuple[str, ...]:
+    """A set cell: values separated by spaces or ';', each one of ``allowed``, repeats dropped."""
+    chosen: list[str] = []
+    for item in _FLAG_SPLIT.split(text):
+        if not item:
+            continue
+        if item not in allowed:
+            hint = did_you_mean(item, allowed) or "use " + ", ".join(allowed)
+            raise _CellError(
+                f"{_ITEM_NAMES.get(name, name)} {item!r} is not an allowed value", hint
+            )
+        if item not in chosen:
+            chosen.append(item)
+    return tuple(chosen)
+
+
+def _choice(text: str, name: str, allowed: tuple[str, ...]) -> str:
+    if text not in allowed:
+        hint = did_you_mean(text, allowed) or "use one of: " + ", ".join(allowed)
+        raise _CellError(f"{name} {text!r} is not an allowed value", hint)
+    return text
+
+
 def _cell(name: str, text: str, timezone: str) -> Any:
-    if name == "grade_points":
+    """One non-empty cell as the field's value; how it reads follows the field's kind."""
+    kind = GRADE_RULES[name].kind
+    if kind is Kind.NUMBER:
         return _number(text, name)
-    if name == "extra_attempts":
-        if not _INT_RE.match(text):
-            raise _CellError(f"extra_attempts {text!r} is not a whole number", "write e.g. 1")
-        value = int(text)
-        if value < 0:
-            raise _CellError("extra_attempts is negative", "extra_attempts cannot be negative")
-        return value
-    if name == "flags":
-        flags: list[str] = []
-        for flag in _FLAG_SPLIT.split(text):
-            if not flag:
-                continue
-            if flag not in FLAGS:
-                hint = did_you_mean(flag, FLAGS) or "use " + ", ".join(FLAGS)
-                raise _CellError(f"flag {flag!r} is not an allowed value", hint)
-            if flag not in flags:
-                flags.append(flag)
-        return tuple(flags)
-    if name == "state":
-        if text not in STATES:
-            hint = did_you_mean(text, STATES) or "use one of: " + ", ".join(STATES)
-            raise _CellError(f"state {text!r} is not an allowed value", hint)
-        return text
-    if name == "override_due_date":
+    if kind is Kind.INTEGER:
+        return _whole(text, name)
+    if kind is Kind.SET:
+        return _choices(text, name, _ALLOWED[name])
+    if kind is Kind.ENUM:
+        return _choice(text, name, _ALLOWED[name])
+    if kind is Kind.DATETIME:
         try:
             return normalize_date(text, timezone)
         except ValueError as exc:
             raise _CellError(
-                f"override_due_date {exc}", "write 2027-01-15 or 2027-01-15T15:00:00-06:00"
+                f"{name} {exc}", "write 2027-01-15 or 2027-01-15T15:00:00-06:00"
             ) from exc
-    if name == "grader_id":
-        if not OBJECT_ID_RE.match(text):
-            raise _CellError(
-                f"grader_id {text!r} is not a 24-hex Clever teacher id",
-                "use the teacher's Clever id",
-            )
-        return text
-    return text  # grade, grade_comment
+    if name == "grader_id" and not OBJECT_ID_RE.match(text):
+        raise _CellError(
+            f"grader_id {text!r} is not a 24-hex Clever teacher id",
+            "use the teacher's Clever id",
+        )
+    return text  # grade, grade_comment, grader_id
 
 
 def _col(raw_line: str, cells: list[str], index: int) -> int:
@@ -127,17 +148,7 @@ def read_gradebook(
     diags: list[Diagnostic] = []
 
     def error(line: int, col: int, message: str, hint: str, rule: str = "grades-file") -> None:
-        diags.append(
-            Diagnostic(
-                file=display,
-                line=line,
-                col=col,
-                severity=Severity.ERROR,
-                message=message,
-                hint=hint,
-                rule=rule,
-            )
-        )
+        diags.append(Diagnostic.at(SourcePos(display, line, col), message, hint, rule=rule))
 
     try:
         text = read_text(path, display)

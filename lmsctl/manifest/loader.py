@@ -16,10 +16,11 @@ iterative) and builds values itself, without recursion:
   let one 1 MiB anchored scalar and 300 aliases through (a 300 MiB plan): the rule is that
   expanding aliases may at most add a fixed amount of text to a file, whatever its shape;
 - merge keys (``<<: *base``) work, the mapping's own keys winning;
-- files above :data:`MAX_FILE_BYTES`, binary files and non-UTF-8 files are refused;
+- files above :data:`lmsctl.manifest.textfile.MAX_FILE_BYTES`, binary files and non-UTF-8 files
+  are refused (:mod:`lmsctl.manifest.textfile`);
 - one YAML document per file;
 - a key or text value holding a control or bidirectional character (the "Trojan Source" trick,
-  see :data:`lmsctl.render.style.UNSAFE_CHARS`) is a warning: plans show such characters
+  see :data:`lmsctl.safetext.UNSAFE_CHARS`) is a warning: plans show such characters
   escaped, but the LMS would show students the text as it is;
 - timestamps stay strings, exactly as written (date handling is the resolver's job); mapping
   keys stay strings as written (``01`` is not ``1``).
@@ -32,7 +33,6 @@ from __future__ import annotations
 
 import json
 import math
-import stat
 import unicodedata
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -42,10 +42,10 @@ from typing import Any
 import yaml
 
 from lmsctl.errors import Diagnostic, Severity
+from lmsctl.manifest.textfile import LoadFailure, read_text
+from lmsctl.model import SourcePos
 from lmsctl.safetext import UNSAFE_CHARS
 
-#: Largest manifest file read, in bytes.
-MAX_FILE_BYTES = 5 * 1024 * 1024
 #: Most values one file may expand to (aliases included): bounds alias bombs.
 MAX_NODES = 200_000
 #: Most text (UTF-8 bytes of scalars, keys included) that aliases may add to one file when
@@ -95,13 +95,13 @@ class YamlDocument:
             return self.key_positions[p]
         return self.pos(p)
 
+    def source_pos(self, path: Path_) -> SourcePos:
+        """:meth:`pos` with this file's name, for a Diagnostic or a model value."""
+        return SourcePos(self.file, *self.pos(path))
 
-class LoadFailure(Exception):
-    """Internal: a file cannot be loaded; carries the diagnostics saying why."""
-
-    def __init__(self, diagnostics: list[Diagnostic]) -> None:
-        super().__init__(diagnostics[0].message if diagnostics else "load failure")
-        self.diagnostics = diagnostics
+    def key_source_pos(self, path: Path_) -> SourcePos:
+        """:meth:`key_pos` with this file's name."""
+        return SourcePos(self.file, *self.key_pos(path))
 
 
 class _Loader(yaml.SafeLoader):
@@ -111,16 +111,14 @@ class _Loader(yaml.SafeLoader):
 def unsafe_character_warning(file: str, pos: Pos, char: str, path: Path_ = ()) -> Diagnostic:
     """The warning for a control or bidirectional character in a manifest or gradebook."""
     name = unicodedata.name(char, "control character")
-    return Diagnostic(
-        file=file,
-        line=pos[0],
-        col=pos[1],
+    return Diagnostic.at(
+        SourcePos(file, *pos),
+        f"holds U+{ord(char):04X} ({name}), a control or bidirectional "
+        "character that can make text read differently from what it is",
+        f"remove it; plans show it escaped as \\u{ord(char):04x}, "
+        "but the LMS would show it as it is",
         severity=Severity.WARNING,
         where=where_label(path),
-        message=f"holds U+{ord(char):04X} ({name}), a control or bidirectional "
-        "character that can make text read differently from what it is",
-        hint=f"remove it; plans show it escaped as \\u{ord(char):04x}, "
-        "but the LMS would show it as it is",
         rule="unsafe-character",
     )
 
@@ -128,105 +126,7 @@ def unsafe_character_warning(file: str, pos: Pos, char: str, path: Path_ = ()) -
 def _diag(
     file: str, pos: Pos, message: str, hint: str = "", rule: str = "yaml", where: str = ""
 ) -> Diagnostic:
-    return Diagnostic(
-        file=file,
-        line=pos[0],
-        col=pos[1],
-        severity=Severity.ERROR,
-        where=where,
-        message=message,
-        hint=hint,
-        rule=rule,
-    )
-
-
-def read_text(path: Path, display: str) -> str:
-    """Read a text file within the size limit, as UTF-8; raise LoadFailure otherwise."""
-    try:
-        info = path.stat()
-        if not stat.S_ISREG(info.st_mode):
-            raise LoadFailure(
-                [
-                    _diag(
-                        display,
-                        (1, 1),
-                        "is not a regular file",
-                        "manifests and gradebooks must be plain files",
-                        rule="file-read",
-                    )
-                ]
-            )
-        size = info.st_size
-        if size > MAX_FILE_BYTES:
-            raise LoadFailure(
-                [
-                    _diag(
-                        display,
-                        (1, 1),
-                        f"file is too large ({size} bytes; the limit is {MAX_FILE_BYTES})",
-                        "split it into smaller files",
-                        rule="file-size",
-                    )
-                ]
-            )
-        with path.open("rb") as fh:
-            raw = fh.read(MAX_FILE_BYTES + 1)
-    except OSError as exc:
-        raise LoadFailure(
-            [
-                _diag(
-                    display,
-                    (1, 1),
-                    f"cannot read file: {exc.strerror or exc}",
-                    "check that it exists and is readable",
-                    rule="file-read",
-                )
-            ]
-        ) from exc
-    if len(raw) > MAX_FILE_BYTES:
-        raise LoadFailure(
-            [
-                _diag(
-                    display,
-                    (1, 1),
-                    f"file is too large (the limit is {MAX_FILE_BYTES} bytes)",
-                    "split it into smaller files",
-                    rule="file-size",
-                )
-            ]
-        )
-    if b"\x00" in raw:
-        line = raw[: raw.index(b"\x00")].count(b"\n") + 1
-        raise LoadFailure(
-            [
-                _diag(
-                    display,
-                    (line, 1),
-                    "file is binary (it contains NUL bytes), not text",
-                    "save it as UTF-8 text, or move it out of the manifest folder",
-                    rule="encoding",
-                )
-            ]
-        )
-    bom = 3 if raw.startswith(b"\xef\xbb\xbf") else 0
-    try:
-        text = raw[bom:].decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raw = raw[bom:]  # exc.start counts from after the byte-order mark
-        line = raw[: exc.start].count(b"\n") + 1
-        col = len(raw[raw.rfind(b"\n", 0, exc.start) + 1 : exc.start].decode("utf-8")) + 1
-        raise LoadFailure(
-            [
-                _diag(
-                    display,
-                    (line, col),
-                    f"file is not valid UTF-8 (byte 0x{raw[exc.start]:02x})",
-                    "save the file as UTF-8",
-                    rule="encoding",
-                )
-            ]
-        ) from exc
-    return text
+    return Diagnostic.at(SourcePos(file, *pos), message, hint, where=where, rule=rule)
 
 
 def _mark_pos(mark: Any) -> Pos:

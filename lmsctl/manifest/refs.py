@@ -8,11 +8,11 @@ import re
 import zoneinfo
 
 from lmsctl.addresses import OBJECT_ID_RE
-from lmsctl.model import StudentRef
+from lmsctl.model import RefKind, StudentRef
 from lmsctl.timeutil import format_api_datetime, parse_datetime
 
 #: Reference kinds other than a plain Clever id, as written before the colon.
-REF_KINDS: tuple[str, ...] = ("sis", "email", "student_number", "state_id")
+REF_KINDS: tuple[str, ...] = tuple(k.value for k in RefKind if k is not RefKind.ID)
 REF_HINT = (
     "use a 24-hex Clever user id, or sis:<id>, email:<address>, student_number:<n>, state_id:<id>"
 )
@@ -32,7 +32,7 @@ def parse_student_ref(raw: str) -> StudentRef:
     """Parse ``<24-hex id>`` or ``kind:value``; RefError with a hint when malformed."""
     text = raw.strip()
     if OBJECT_ID_RE.match(text):
-        return StudentRef(raw=text, kind="id", value=text)
+        return StudentRef(raw=text, kind=RefKind.ID, value=text)
     if ":" in text:
         kind, _, value = text.partition(":")
         kind_l = kind.strip()
@@ -43,9 +43,10 @@ def parse_student_ref(raw: str) -> StudentRef:
             raise RefError(f"unknown student reference kind {kind_l!r}", hint)
         if not value:
             raise RefError(f"student reference {text!r} has no value", REF_HINT)
-        if kind_l == "email" and not _EMAIL_RE.match(value):
+        ref_kind = RefKind(kind_l)
+        if ref_kind is RefKind.EMAIL and not _EMAIL_RE.match(value):
             raise RefError(f"{value!r} is not an email address", "write email:<name>@<domain>")
-        return StudentRef(raw=f"{kind_l}:{value}", kind=kind_l, value=value)
+        return StudentRef(raw=f"{kind_l}:{value}", kind=ref_kind, value=value)
     if re.fullmatch(r"[0-9a-fA-F]{24}", text):
         raise RefError(
             f"{text!r} is not a Clever id (ids are lowercase)", "write the id in lowercase"
@@ -62,9 +63,9 @@ def _not_ref(text: str) -> StudentRef:
     raise RefError(f"{text!r} is not a student reference", REF_HINT)
 
 
-def student_identity(ref: StudentRef) -> tuple[str, str]:
+def student_identity(ref: StudentRef) -> tuple[RefKind, str]:
     """What makes two references the same student offline (emails compare case-insensitively)."""
-    value = ref.value.lower() if ref.kind == "email" else ref.value
+    value = ref.value.lower() if ref.kind is RefKind.EMAIL else ref.value
     return (ref.kind, value)
 
 

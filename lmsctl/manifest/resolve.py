@@ -1,49 +1,50 @@
 """Section files -> the DesiredState model, with every check that can be made offline.
 
 For each section file: load (``loader``), schema pass (``schema``), then the semantic pass here:
-defaults merged, dates normalised, student references parsed, CSV gradebooks merged, date
-order, assignees, points, ``moved_from`` and cross-file section ids checked. Problems are
-collected as Diagnostics, never raised, so one run reports all of them.
+defaults merged, dates normalised, student references parsed, date order, assignees,
+``moved_from`` and cross-file section ids checked; each assignment's grades (inline and CSV
+gradebooks, points, states) are resolved by ``grades``. Problems are collected as Diagnostics
+(in a ``sectionfile.SectionFile``), never raised, so one run reports all of them.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from lmsctl.addresses import ASSIGNMENT_KEY_RE, SECTION_ID_RE
-from lmsctl.config import CONFIG_FILE, display_path, read_config
 from lmsctl.errors import Diagnostic, Severity
-from lmsctl.fields import REQUIRED_ON_CREATE
-from lmsctl.manifest.csvgrades import CsvGrade, read_gradebook
-from lmsctl.manifest.loader import Path_, YamlDocument, load_yaml_file, where_label
-from lmsctl.manifest.refs import RefError, normalize_date, parse_student_ref, student_identity
+from lmsctl.fields import ASSIGNMENT_RULES, REQUIRED_ON_CREATE, Kind
+from lmsctl.manifest.config import (
+    CONFIG_FILE,
+    display_path,
+    is_inside,
+    outside_root_link,
+    read_config,
+)
+from lmsctl.manifest.grades import resolve_grades
+from lmsctl.manifest.loader import Path_, load_yaml_file
+from lmsctl.manifest.refs import RefError, parse_student_ref, student_identity
 from lmsctl.manifest.schema import (
     SECTION_SCHEMA,
     did_you_mean,
     schema_check,
 )
+from lmsctl.manifest.sectionfile import SectionFile, read_date
 from lmsctl.model import (
-    ASSIGNMENT_DATE_FIELDS,
     ASSIGNMENT_FIELDS,
     ASSIGNMENT_OWN_FIELDS,
-    GRADE_DATE_FIELDS,
-    GRADE_FIELDS,
     AssignmentSpec,
     DesiredState,
-    GradeSpec,
-    ProjectConfig,
+    RefKind,
     SectionSpec,
     SourcePos,
     StudentRef,
 )
 
 MANIFEST_SUFFIXES = (".yaml", ".yml")
-#: Submission states a student (not a teacher) puts a submission in.
-STUDENT_STATES = ("submitted", "reclaimed")
 
 
 def discover_manifests(root: Path) -> list[Path]:
@@ -64,51 +65,6 @@ def discover_manifests(root: Path) -> list[Path]:
     return sorted(found)
 
 
-@dataclass
-class _File:
-    """The section file being resolved: where diagnostics go, and position helpers."""
-
-    doc: YamlDocument
-    path: Path
-    config: ProjectConfig
-    root: Path
-    cwd: Path
-    diags: list[Diagnostic] = field(default_factory=list)
-    #: paths that failed the schema (and their ancestors): their values are not used
-    bad: set[Path_] = field(default_factory=set)
-
-    def pos(self, path: Path_) -> SourcePos:
-        line, col = self.doc.pos(path)
-        return SourcePos(self.doc.file, line, col)
-
-    def key_pos(self, path: Path_) -> SourcePos:
-        line, col = self.doc.key_pos(path)
-        return SourcePos(self.doc.file, line, col)
-
-    def report(
-        self,
-        pos: SourcePos,
-        where: Path_,
-        message: str,
-        hint: str = "",
-        *,
-        rule: str,
-        severity: Severity = Severity.ERROR,
-    ) -> None:
-        self.diags.append(
-            Diagnostic(
-                file=pos.file,
-                line=pos.line,
-                col=pos.col,
-                severity=severity,
-                where=where_label(where),
-                message=message,
-                hint=hint,
-                rule=rule,
-            )
-        )
-
-
 def load_desired(root: Path, *, cwd: Path | None = None) -> tuple[DesiredState, list[Diagnostic]]:
     """Load ``root``'s lmsctl.yaml and every section file; validate everything.
 
@@ -121,12 +77,10 @@ def load_desired(root: Path, *, cwd: Path | None = None) -> tuple[DesiredState, 
     config, diags = read_config(root_abs, cwd=cwd)
     if not root_abs.is_dir():
         diags.append(
-            Diagnostic(
-                file=display_path(root_abs, cwd),
-                line=1,
-                col=1,
-                message="is a file, not a folder" if root_abs.exists() else "no such folder",
-                hint="give the folder that holds lmsctl.yaml and the section files",
+            Diagnostic.at(
+                SourcePos(display_path(root_abs, cwd), 1, 1),
+                "is a file, not a folder" if root_abs.exists() else "no such folder",
+                "give the folder that holds lmsctl.yaml and the section files",
                 rule="root",
             )
         )
@@ -135,30 +89,19 @@ def load_desired(root: Path, *, cwd: Path | None = None) -> tuple[DesiredState, 
     sections: list[SectionSpec] = []
     for path in files:
         display = display_path(path, cwd)
-        if not _inside(path.resolve(), root_real):
-            diags.append(
-                Diagnostic(
-                    file=display,
-                    line=1,
-                    col=1,
-                    message="is a link to a file outside the root folder",
-                    hint="copy the file into the coursework folder instead of linking to it",
-                    rule="outside-root",
-                )
-            )
+        if not is_inside(path.resolve(), root_real):
+            diags.append(outside_root_link(display))
             continue
         if path.name in (CONFIG_FILE, "lmsctl.yml"):
             # not a section file: a misnamed settings file, or another project's inside this one
             nested = path.parent != root_abs
             diags.append(
-                Diagnostic(
-                    file=display,
-                    line=1,
-                    col=1,
-                    message="is project settings inside another project's folder"
+                Diagnostic.at(
+                    SourcePos(display, 1, 1),
+                    "is project settings inside another project's folder"
                     if nested
                     else "is not read as project settings: the file must be named lmsctl.yaml",
-                    hint=f"give {display_path(path.parent, cwd)} as the root folder"
+                    f"give {display_path(path.parent, cwd)} as the root folder"
                     if nested
                     else "rename it to lmsctl.yaml",
                     rule="config-name",
@@ -168,7 +111,7 @@ def load_desired(root: Path, *, cwd: Path | None = None) -> tuple[DesiredState, 
         doc = load_yaml_file(path, display, on_diagnostic=diags.append)
         if doc is None:
             continue
-        ctx = _File(doc=doc, path=path, config=config, root=root_real, cwd=cwd)
+        ctx = SectionFile(doc=doc, path=path, config=config, root=root_real, cwd=cwd)
         section = _section(ctx)
         diags.extend(ctx.diags)
         if section is not None:
@@ -176,22 +119,15 @@ def load_desired(root: Path, *, cwd: Path | None = None) -> tuple[DesiredState, 
     diags.extend(_duplicate_sections(sections))
     if not files:
         diags.append(
-            Diagnostic(
-                file=display_path(root_abs, cwd),
-                line=1,
-                col=1,
+            Diagnostic.at(
+                SourcePos(display_path(root_abs, cwd), 1, 1),
+                "no section files (*.yaml, *.yml) found",
+                "add one file per class section with 'section:' and 'assignments:'",
                 severity=Severity.WARNING,
-                message="no section files (*.yaml, *.yml) found",
-                hint="add one file per class section with 'section:' and 'assignments:'",
                 rule="empty-root",
             )
         )
     return DesiredState(root=root_abs, config=config, sections=tuple(sections)), _sorted(diags)
-
-
-def _inside(path: Path, root: Path) -> bool:
-    """True when ``path`` (resolved: links followed) is ``root`` or below it."""
-    return path == root or root in path.parents
 
 
 def _sorted(diags: list[Diagnostic]) -> list[Diagnostic]:
@@ -210,18 +146,16 @@ def _duplicate_sections(sections: list[SectionSpec]) -> Iterator[Diagnostic]:
             continue
         for s in group:
             others = ", ".join(f"{o.pos.file}:{o.pos.line}" for o in group if o is not s)
-            yield Diagnostic(
-                file=s.pos.file,
-                line=s.pos.line,
-                col=s.pos.col,
+            yield Diagnostic.at(
+                s.pos,
+                f"section {section_id} is also declared in {others}",
+                "keep one file per section: merge them, or fix the id",
                 where="section:",
-                message=f"section {section_id} is also declared in {others}",
-                hint="keep one file per section: merge them, or fix the id",
                 rule="duplicate-section",
             )
 
 
-def _section(ctx: _File) -> SectionSpec | None:
+def _section(ctx: SectionFile) -> SectionSpec | None:
     data = ctx.doc.data
     if data is None:
         ctx.report(
@@ -267,7 +201,7 @@ def _section(ctx: _File) -> SectionSpec | None:
     )
 
 
-def _check_moves(ctx: _File, assignments: dict[str, Any]) -> None:
+def _check_moves(ctx: SectionFile, assignments: dict[str, Any]) -> None:
     first_claim: dict[str, str] = {}
     for key, value in assignments.items():
         if not isinstance(value, dict):
@@ -307,7 +241,7 @@ def _check_moves(ctx: _File, assignments: dict[str, Any]) -> None:
 
 
 def _assignment(
-    ctx: _File, section_id: str, key: str, value: dict[str, Any], defaults: dict[str, Any]
+    ctx: SectionFile, section_id: str, key: str, value: dict[str, Any], defaults: dict[str, Any]
 ) -> AssignmentSpec:
     base: Path_ = ("assignments", key)
     fields: dict[str, Any] = {}
@@ -324,19 +258,20 @@ def _assignment(
         written.add(name)
         if path in ctx.bad:
             continue  # the schema pass reported it
+        if name == "assignee_ids":
+            continue  # student references: read by _assignees
         pos = ctx.pos(path)
-        if name in ASSIGNMENT_DATE_FIELDS:
-            date = _date(ctx, pos, path, raw)
+        kind = ASSIGNMENT_RULES[name].kind
+        if kind is Kind.DATETIME:
+            date = read_date(ctx, pos, path, raw)
             if date is None:
                 continue
             fields[name] = date
             dates_written[name] = str(raw).strip()
-        elif name in ("submission_types",):
+        elif kind is Kind.SET:
             fields[name] = tuple(raw)
-        elif name == "attachments":
+        elif kind is Kind.ATTACHMENTS:
             fields[name] = tuple(dict(item) for item in raw)
-        elif name == "assignee_ids":
-            continue  # below
         else:
             fields[name] = raw
         field_pos[name] = pos
@@ -361,7 +296,7 @@ def _assignment(
             )
     _check_dates(ctx, base, fields, field_pos, dates_written)
     _check_assignee_mode(ctx, base, fields, field_pos, written, refs)
-    grades, manages = _grades(ctx, section_id, key, value, fields, field_pos)
+    grades, manages = resolve_grades(ctx, section_id, key, value, fields, field_pos)
     protect = value.get("protect", defaults.get("protect", False))
     moved_from = value.get("moved_from")
     return AssignmentSpec(
@@ -379,7 +314,7 @@ def _assignment(
 
 
 def _assignees(
-    ctx: _File,
+    ctx: SectionFile,
     base: Path_,
     value: dict[str, Any],
     defaults: dict[str, Any],
@@ -395,7 +330,7 @@ def _assignees(
     if not isinstance(raw, list):
         return []
     refs: list[StudentRef] = []
-    seen: set[tuple[str, str]] = set()
+    seen: set[tuple[RefKind, str]] = set()
     ok = True
     for index, item in enumerate(raw):
         if not isinstance(item, str):
@@ -419,19 +354,8 @@ def _assignees(
     return refs
 
 
-def _date(ctx: _File, pos: SourcePos, path: Path_, raw: Any) -> str | None:
-    """A date field in Clever's UTC form, or None after reporting why it cannot be read."""
-    try:
-        return normalize_date(raw, ctx.config.timezone)
-    except ValueError as exc:
-        ctx.report(
-            pos, path, str(exc), "write 2027-01-15 or 2027-01-15T15:00:00-06:00", rule="date"
-        )
-        return None
-
-
 def _check_dates(
-    ctx: _File,
+    ctx: SectionFile,
     base: Path_,
     fields: dict[str, Any],
     field_pos: dict[str, SourcePos],
@@ -463,7 +387,7 @@ def _check_dates(
 
 
 def _check_assignee_mode(
-    ctx: _File,
+    ctx: SectionFile,
     base: Path_,
     fields: dict[str, Any],
     field_pos: dict[str, SourcePos],
@@ -496,182 +420,3 @@ def _check_assignee_mode(
             rule="assignees",
             severity=Severity.WARNING,
         )
-
-
-def _grades(
-    ctx: _File,
-    section_id: str,
-    key: str,
-    value: dict[str, Any],
-    afields: dict[str, Any],
-    afield_pos: dict[str, SourcePos],
-) -> tuple[list[GradeSpec], bool]:
-    base: Path_ = ("assignments", key)
-    manages = "grades" in value or "grades_file" in value
-    grades: list[GradeSpec] = []
-    seen: dict[tuple[str, str], SourcePos] = {}
-    inline = value.get("grades")
-    if isinstance(inline, dict):
-        for raw_student, gvalue in inline.items():
-            gpath: Path_ = (*base, "grades", raw_student)
-            kpos = ctx.key_pos(gpath)
-            try:
-                student = parse_student_ref(str(raw_student))
-            except RefError as exc:
-                ctx.report(kpos, (*base, "grades"), str(exc), exc.hint, rule="student-ref")
-                continue
-            ident = student_identity(student)
-            if ident in seen:
-                ctx.report(
-                    kpos,
-                    gpath,
-                    f"student {student.raw!r} is already graded at line {seen[ident].line}",
-                    "keep one entry per student",
-                    rule="duplicate-student",
-                )
-                continue
-            seen[ident] = kpos
-            if not isinstance(gvalue, dict):
-                continue  # reported by the schema pass
-            grade = _inline_grade(ctx, gpath, student, gvalue, kpos)
-            if grade is not None:
-                grades.append(grade)
-    grades_file = value.get("grades_file")
-    if isinstance(grades_file, str) and grades_file:
-        for row in _gradebook(ctx, (*base, "grades_file"), grades_file):
-            ident = student_identity(row.student)
-            if ident in seen:
-                other = seen[ident]
-                ctx.diags.append(
-                    Diagnostic(
-                        file=row.pos.file,
-                        line=row.pos.line,
-                        col=row.pos.col,
-                        message=(
-                            f"student {row.student.raw!r} is graded both here and in grades: "
-                            f"at {other.file}:{other.line}"
-                        ),
-                        hint="keep the student in one place only",
-                        rule="duplicate-student",
-                    )
-                )
-                continue
-            seen[ident] = row.pos
-            if not row.fields:
-                continue  # every cell empty: nothing of this grade is managed
-            grades.append(
-                GradeSpec(
-                    student=row.student,
-                    fields=row.fields,
-                    pos=row.pos,
-                    field_pos=row.field_pos,
-                    source="csv",
-                )
-            )
-    for grade in grades:
-        _check_grade(ctx, base, grade, afields, afield_pos)
-    return grades, manages
-
-
-def _inline_grade(
-    ctx: _File, gpath: Path_, student: StudentRef, gvalue: dict[str, Any], kpos: SourcePos
-) -> GradeSpec | None:
-    fields: dict[str, Any] = {}
-    field_pos: dict[str, SourcePos] = {}
-    for name in GRADE_FIELDS:
-        if name not in gvalue:
-            continue
-        raw = gvalue[name]
-        path = (*gpath, name)
-        if path in ctx.bad:
-            continue  # the schema pass reported it
-        pos = ctx.pos(path)
-        if raw is None:
-            fields[name] = None  # cleared in the LMS (the schema allows null where the API does)
-        elif name in GRADE_DATE_FIELDS:
-            date = _date(ctx, pos, path, raw)
-            if date is None:
-                continue
-            fields[name] = date
-        elif name == "flags":
-            fields[name] = tuple(raw)
-        else:
-            fields[name] = raw
-        field_pos[name] = pos
-    return GradeSpec(student=student, fields=fields, pos=kpos, field_pos=field_pos)
-
-
-def _check_grade(
-    ctx: _File,
-    base: Path_,
-    grade: GradeSpec,
-    afields: dict[str, Any],
-    afield_pos: dict[str, SourcePos],
-) -> None:
-    where: Path_ = (*base, "grades", grade.student.raw)
-    points = grade.fields.get("grade_points")
-    possible = afields.get("points_possible")
-    if isinstance(points, int | float) and isinstance(possible, int | float) and points > possible:
-        ctx.report(
-            grade.field_pos.get("grade_points", grade.pos),
-            where,
-            f"grade_points {points} is above points_possible {possible}",
-            "fine for extra credit; otherwise fix the grade",
-            rule="extra-credit",
-            severity=Severity.WARNING,
-        )
-    state = grade.fields.get("state")
-    if state in STUDENT_STATES:
-        ctx.report(
-            grade.field_pos.get("state", grade.pos),
-            where,
-            f"state {state!r} is a student action",
-            "a teacher sets state: returned to release a grade",
-            rule="grade-state",
-            severity=Severity.WARNING,
-        )
-    assignees = afields.get("assignee_ids")
-    if (
-        afields.get("assignee_mode") == "individuals"
-        and assignees
-        and grade.student.is_id
-        and grade.student.value not in assignees
-    ):
-        ctx.report(
-            grade.pos,
-            where,
-            "student is not in this assignment's assignee_ids",
-            "add the student to assignee_ids, or remove the grade",
-            rule="grade-assignee",
-        )
-
-
-def _gradebook(ctx: _File, path: Path_, relative: str) -> list[CsvGrade]:
-    pos = ctx.pos(path)
-    target = (ctx.path.parent / relative).resolve()
-    if not _inside(target, ctx.root):
-        ctx.report(
-            pos,
-            path,
-            f"{relative!r} is outside the root folder",
-            "keep gradebooks inside the coursework folder",
-            rule="grades-file",
-        )
-        return []
-    if not target.exists():
-        ctx.report(
-            pos,
-            path,
-            f"{relative!r} does not exist",
-            f"the path is relative to this file; looked for {display_path(target, ctx.cwd)}",
-            rule="grades-file",
-        )
-        return []
-    if not target.is_file():
-        ctx.report(pos, path, f"{relative!r} is not a file", "name a CSV file", rule="grades-file")
-        return []
-    rows, diags = read_gradebook(
-        target, display_path(target, ctx.cwd), timezone=ctx.config.timezone
-    )
-    ctx.diags.extend(diags)
-    return rows

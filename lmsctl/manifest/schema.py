@@ -11,16 +11,18 @@ import difflib
 import functools
 import json
 import math
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
 import jsonschema
 from jsonschema import Draft202012Validator
 
-from lmsctl.errors import Diagnostic, Severity
+from lmsctl.errors import Diagnostic
 from lmsctl.fields import Clear, Resource, rule_for
 from lmsctl.manifest.loader import Path_, YamlDocument, where_label
+from lmsctl.model import SourcePos
 
 SECTION_SCHEMA = "section.schema.json"
 CONFIG_SCHEMA = "config.schema.json"
@@ -150,158 +152,167 @@ def schema_check(
     return list(unique.values()), bad
 
 
+@dataclass(frozen=True)
+class _Violation:
+    """One schema error, with what every translation needs."""
+
+    doc: YamlDocument
+    error: jsonschema.ValidationError
+    path: Path_
+    schema: dict[str, Any]
+    value: Any
+    rule: str
+
+    def at(self, message: str, hint: str = "") -> list[Diagnostic]:
+        """One error at the value the violation is about."""
+        return [_diag(self.doc, self.doc.pos(self.path), self.path, message, hint, self.rule)]
+
+
 def _diag(
     doc: YamlDocument, pos: tuple[int, int], where: Path_, message: str, hint: str, rule: str
 ) -> Diagnostic:
-    return Diagnostic(
-        file=doc.file,
-        line=pos[0],
-        col=pos[1],
-        severity=Severity.ERROR,
-        where=where_label(where),
-        message=message,
-        hint=hint,
-        rule=rule,
+    return Diagnostic.at(
+        SourcePos(doc.file, *pos), message, hint, where=where_label(where), rule=rule
     )
 
 
 def _translate(doc: YamlDocument, error: jsonschema.ValidationError, rule: str) -> list[Diagnostic]:
     path: Path_ = tuple(error.absolute_path)
     schema = error.schema if isinstance(error.schema, dict) else {}
-    kind = error.validator
-    value = error.instance
-    if value is None and (refused := _null_refused(path)) is not None:
+    v = _Violation(doc, error, path, schema, error.instance, rule)
+    if v.value is None and (refused := _null_refused(path)) is not None:
         # one line with the reason (the enum check of the same null says nothing more)
-        return [refused_diag(doc, path, rule, refused)] if kind == "type" else []
-    if kind == "additionalProperties" and isinstance(value, dict):
-        allowed = list(schema.get("properties", {}))
-        out = []
-        for key in value:
-            if key in allowed:
-                continue
-            hint = did_you_mean(str(key), allowed) or (
-                "allowed fields: " + ", ".join(allowed) if allowed else "remove it"
-            )
-            child = (*path, key)
-            out.append(_diag(doc, doc.key_pos(child), path, f"unknown field {key!r}", hint, rule))
-        return out
-    if "propertyNames" in error.relative_schema_path:
+        return [refused_diag(doc, path, rule, refused)] if error.validator == "type" else []
+    unknown_keys = error.validator == "additionalProperties" and isinstance(v.value, dict)
+    if "propertyNames" in error.relative_schema_path and not unknown_keys:
         # error.instance is the offending key; its sub-schema carries the message
-        return [_pattern_diag(doc, (*path, str(value)), path, value, schema, rule, key=True)]
-    if kind == "required":
-        missing = _missing(error)
-        if isinstance(value, dict) and did_you_mean(missing, [str(k) for k in value]):
-            return []  # a near miss ('assignment:') is reported as an unknown field instead
-        return [
-            _diag(
-                doc,
-                doc.pos(path),
-                path,
-                f"missing required field {missing!r}",
-                f"add {missing}: ...",
-                rule,
-            )
-        ]
-    if kind == "enum":
-        choices = [str(c) for c in error.validator_value]
-        hint = did_you_mean(str(value), choices) if isinstance(value, str) else ""
-        if not hint:
-            hint = "use one of: " + ", ".join(choices)
-        return [
-            _diag(doc, doc.pos(path), path, f"{_short(value)} is not an allowed value", hint, rule)
-        ]
-    if kind == "type":
-        expected = error.validator_value
-        names = [expected] if isinstance(expected, str) else list(expected)
-        if len(names) > 1:
-            names = [n for n in names if n != "null"]  # null clears: not what was meant here
-        want = " or ".join(_TYPE_NAMES.get(n, n) for n in names)
-        if value is None:
-            hint = "write a value, or remove the field"
-        elif "string" in names and isinstance(value, bool | int | float):
-            hint = "put the value in quotes: YAML reads it as " + _describe(value)
-        elif {"number", "integer"} & set(names) and (
-            number := _as_number(value, whole="number" not in names)
-        ):
-            hint = f"write {number} without quotes; YAML reads {_short(value)} as text"
-        else:
-            hint = f"write {want}"
-        return [
-            _diag(
-                doc,
-                doc.pos(path),
-                path,
-                f"must be {want}, not {_describe(value)}",
-                hint,
-                rule,
-            )
-        ]
-    if kind == "pattern":
-        return [_pattern_diag(doc, path, path, value, schema, rule)]
-    if kind in ("minimum", "exclusiveMinimum", "maximum", "exclusiveMaximum"):
-        if isinstance(value, float) and not math.isfinite(value):
-            return []  # the loader already said it is not a finite number
-        words = {
-            "minimum": "at least",
-            "exclusiveMinimum": "above",
-            "maximum": "at most",
-            "exclusiveMaximum": "below",
-        }
-        return [
-            _diag(
-                doc,
-                doc.pos(path),
-                path,
-                f"{_short(value)} is out of range: must be {words[kind]} {error.validator_value}",
-                str(
-                    schema.get(
-                        "x-max-hint" if kind.endswith("aximum") else "x-range-hint",
-                        schema.get("x-range-hint", "change the value"),
-                    )
-                ),
-                rule,
-            )
-        ]
-    if kind in ("minLength", "minItems", "minProperties") and schema.get("x-empty-message"):
-        return [
-            _diag(
-                doc,
-                doc.pos(path),
-                path,
-                str(schema["x-empty-message"]),
-                str(schema.get("x-empty-hint", "")),
-                rule,
-            )
-        ]
-    if kind in ("minLength", "minItems", "minProperties"):
-        return [
-            _diag(
-                doc,
-                doc.pos(path),
-                path,
-                "must not be empty",
-                "write a value or remove the field",
-                rule,
-            )
-        ]
-    if kind in ("maxLength", "maxItems"):
-        return [
-            _diag(
-                doc,
-                doc.pos(path),
-                path,
-                f"is too long ({_size(value)}; at most {error.validator_value}"
-                f" {'characters' if kind == 'maxLength' else 'items'})",
-                "shorten it",
-                rule,
-            )
-        ]
-    if kind == "uniqueItems":
-        return [_diag(doc, doc.pos(path), path, "has repeated items", "list each item once", rule)]
-    if kind in ("anyOf", "oneOf"):
-        message = schema.get("x-message", "is not valid here")
-        return [_diag(doc, doc.pos(path), path, message, schema.get("x-hint", ""), rule)]
-    return [_diag(doc, doc.pos(path), path, error.message, "", rule)]
+        return [_pattern_diag(doc, (*path, str(v.value)), path, v.value, schema, rule, key=True)]
+    translate = _TRANSLATIONS.get(str(error.validator), _as_jsonschema_says)
+    return translate(v)
+
+
+def _as_jsonschema_says(v: _Violation) -> list[Diagnostic]:
+    return v.at(v.error.message)
+
+
+def _unknown_fields(v: _Violation) -> list[Diagnostic]:
+    if not isinstance(v.value, dict):
+        return _as_jsonschema_says(v)
+    allowed = list(v.schema.get("properties", {}))
+    out = []
+    for key in v.value:
+        if key in allowed:
+            continue
+        hint = did_you_mean(str(key), allowed) or (
+            "allowed fields: " + ", ".join(allowed) if allowed else "remove it"
+        )
+        child = (*v.path, key)
+        out.append(
+            _diag(v.doc, v.doc.key_pos(child), v.path, f"unknown field {key!r}", hint, v.rule)
+        )
+    return out
+
+
+def _missing_field(v: _Violation) -> list[Diagnostic]:
+    missing = _missing(v.error)
+    if isinstance(v.value, dict) and did_you_mean(missing, [str(k) for k in v.value]):
+        return []  # a near miss ('assignment:') is reported as an unknown field instead
+    return v.at(f"missing required field {missing!r}", f"add {missing}: ...")
+
+
+def _not_allowed(v: _Violation) -> list[Diagnostic]:
+    choices = [str(c) for c in v.error.validator_value]
+    hint = did_you_mean(str(v.value), choices) if isinstance(v.value, str) else ""
+    return v.at(
+        f"{_short(v.value)} is not an allowed value", hint or "use one of: " + ", ".join(choices)
+    )
+
+
+def _wrong_type(v: _Violation) -> list[Diagnostic]:
+    expected = v.error.validator_value
+    names = [expected] if isinstance(expected, str) else list(expected)
+    if len(names) > 1:
+        names = [n for n in names if n != "null"]  # null clears: not what was meant here
+    want = " or ".join(_TYPE_NAMES.get(n, n) for n in names)
+    value = v.value
+    if value is None:
+        hint = "write a value, or remove the field"
+    elif "string" in names and isinstance(value, bool | int | float):
+        hint = "put the value in quotes: YAML reads it as " + _describe(value)
+    elif {"number", "integer"} & set(names) and (
+        number := _as_number(value, whole="number" not in names)
+    ):
+        hint = f"write {number} without quotes; YAML reads {_short(value)} as text"
+    else:
+        hint = f"write {want}"
+    return v.at(f"must be {want}, not {_describe(value)}", hint)
+
+
+def _no_match(v: _Violation) -> list[Diagnostic]:
+    return [_pattern_diag(v.doc, v.path, v.path, v.value, v.schema, v.rule)]
+
+
+_RANGE_WORDS = {
+    "minimum": "at least",
+    "exclusiveMinimum": "above",
+    "maximum": "at most",
+    "exclusiveMaximum": "below",
+}
+
+
+def _out_of_range(v: _Violation) -> list[Diagnostic]:
+    if isinstance(v.value, float) and not math.isfinite(v.value):
+        return []  # the loader already said it is not a finite number
+    kind = str(v.error.validator)
+    hint_key = "x-max-hint" if kind.endswith("aximum") else "x-range-hint"
+    return v.at(
+        f"{_short(v.value)} is out of range: must be {_RANGE_WORDS[kind]} "
+        f"{v.error.validator_value}",
+        str(v.schema.get(hint_key, v.schema.get("x-range-hint", "change the value"))),
+    )
+
+
+def _empty(v: _Violation) -> list[Diagnostic]:
+    if v.schema.get("x-empty-message"):
+        return v.at(str(v.schema["x-empty-message"]), str(v.schema.get("x-empty-hint", "")))
+    return v.at("must not be empty", "write a value or remove the field")
+
+
+def _too_long(v: _Violation) -> list[Diagnostic]:
+    unit = "characters" if v.error.validator == "maxLength" else "items"
+    return v.at(
+        f"is too long ({_size(v.value)}; at most {v.error.validator_value} {unit})", "shorten it"
+    )
+
+
+def _repeated(v: _Violation) -> list[Diagnostic]:
+    return v.at("has repeated items", "list each item once")
+
+
+def _no_alternative(v: _Violation) -> list[Diagnostic]:
+    return v.at(v.schema.get("x-message", "is not valid here"), v.schema.get("x-hint", ""))
+
+
+#: jsonschema validator name -> how its error reads; any other validator: jsonschema's message.
+_TRANSLATIONS: dict[str, Callable[[_Violation], list[Diagnostic]]] = {
+    "additionalProperties": _unknown_fields,
+    "required": _missing_field,
+    "enum": _not_allowed,
+    "type": _wrong_type,
+    "pattern": _no_match,
+    "minimum": _out_of_range,
+    "exclusiveMinimum": _out_of_range,
+    "maximum": _out_of_range,
+    "exclusiveMaximum": _out_of_range,
+    "minLength": _empty,
+    "minItems": _empty,
+    "minProperties": _empty,
+    "maxLength": _too_long,
+    "maxItems": _too_long,
+    "uniqueItems": _repeated,
+    "anyOf": _no_alternative,
+    "oneOf": _no_alternative,
+}
 
 
 def _size(value: Any) -> str:

@@ -1,18 +1,17 @@
-"""The report behind ``lmsctl validate``: every diagnostic plus what was found."""
+"""The report behind ``lmsctl validate``: every diagnostic plus what was found.
+
+lmsctl.render.validate writes it as the ``--format json`` document."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from lmsctl.errors import Diagnostic, Severity, sort_diagnostics
-from lmsctl.manifest.resolve import load_desired
+from lmsctl.manifest.config import CONFIG_FILE, display_path
+from lmsctl.manifest.resolve import discover_manifests, load_desired
 from lmsctl.model import DesiredState
-from lmsctl.render.json import dumps_for_terminal
-
-#: Version of the JSON document ``lmsctl validate --format json`` prints.
-REPORT_FORMAT_VERSION = 1
+from lmsctl.schema_files import CONFIG_SCHEMA, SECTION_SCHEMA, modeline_diagnostics
 
 
 def _plural(count: int, word: str) -> str:
@@ -49,24 +48,6 @@ class ValidationReport:
             f"{_plural(len(self.warnings), 'warning')}"
         )
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "format_version": REPORT_FORMAT_VERSION,
-            "root": self.root,
-            "valid": self.ok,
-            "summary": {
-                "sections": self.sections,
-                "assignments": self.assignments,
-                "grades": self.grades,
-                "errors": len(self.errors),
-                "warnings": len(self.warnings),
-            },
-            "diagnostics": [d.to_dict() for d in self.diagnostics],
-        }
-
-    def to_json(self) -> str:
-        return dumps_for_terminal(self.to_dict(), indent=2) + "\n"
-
 
 def report_for(desired: DesiredState, diagnostics: list[Diagnostic], root: str) -> ValidationReport:
     return ValidationReport(
@@ -87,10 +68,6 @@ def validate_root(root: Path, *, cwd: Path | None = None) -> ValidationReport:
 
 def _modeline_diagnostics(root: Path, cwd: Path | None) -> list[Diagnostic]:
     """Warnings for schema modelines that point at a missing or an outdated schema."""
-    from lmsctl.config import CONFIG_FILE, display_path
-    from lmsctl.manifest.resolve import discover_manifests
-    from lmsctl.schema_files import CONFIG_SCHEMA, SECTION_SCHEMA, modeline_diagnostics
-
     if not root.is_dir():
         return []
     files = [(root / CONFIG_FILE, CONFIG_SCHEMA)] if (root / CONFIG_FILE).is_file() else []

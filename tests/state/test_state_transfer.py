@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from state_factories import make_record, make_snapshot
 
-from lmsctl.config import read_config
+from lmsctl.manifest.config import read_config
 from lmsctl.model import ProjectConfig
 from lmsctl.state import LocalBackend, open_backend, state_path
 from lmsctl.state.postgres import PostgresBackend

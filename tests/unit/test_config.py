@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from lmsctl.config import load_config, read_config
 from lmsctl.errors import ManifestError
-from lmsctl.model import ProjectConfig
+from lmsctl.manifest.config import load_config, read_config
+from lmsctl.model import DriftPolicy, ProjectConfig
 
 
 def _write(root: Path, text: str) -> None:
@@ -33,7 +33,7 @@ def test_all_keys_are_read(tmp_path: Path) -> None:
     assert config.district == "5f1a0c0b8e1d2a0001000001"
     assert config.timezone == "America/Chicago"
     assert config.state.path == "state/lmsctl.json"
-    assert config.policies.on_drift == "revert"
+    assert config.policies.on_drift is DriftPolicy.REVERT
     assert config.policies.max_delete_fraction == 0.25
     assert config.file == "lmsctl.yaml"
 
@@ -96,3 +96,8 @@ def test_config_linked_from_outside_the_root_is_refused(tmp_path: Path) -> None:
         "lmsctl.yaml:1:1: error: is a link to a file outside the root folder "
         "(copy the file into the coursework folder instead of linking to it)"
     ]
+
+
+def test_drift_policy_defaults_to_keep(tmp_path: Path) -> None:
+    _write(tmp_path, "timezone: UTC\n")
+    assert load_config(tmp_path, cwd=tmp_path).policies.on_drift is DriftPolicy.KEEP

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from lmsctl.config import load_config, read_config
+from lmsctl.manifest.config import load_config, read_config
 from lmsctl.model import ApprovalPolicy
 
 

@@ -12,10 +12,21 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from lmsctl.errors import ManifestError, Severity
+from lmsctl.fields import ASSIGNMENT_RULES, GRADE_RULES, REQUIRED_ON_CREATE
 from lmsctl.manifest import load_desired, load_or_raise
-from lmsctl.manifest.loader import MAX_FILE_BYTES
+from lmsctl.manifest.refs import parse_student_ref
 from lmsctl.manifest.resolve import discover_manifests
-from lmsctl.model import AssignmentSpec, StudentRef
+from lmsctl.manifest.textfile import MAX_FILE_BYTES
+from lmsctl.model import (
+    ASSIGNMENT_DATE_FIELDS,
+    ASSIGNMENT_FIELDS,
+    GRADE_DATE_FIELDS,
+    GRADE_FIELDS,
+    AssignmentSpec,
+    GradeSource,
+    RefKind,
+    StudentRef,
+)
 
 EXAMPLES = Path(__file__).resolve().parent.parent.parent / "examples" / "coursework"
 SECTION = "5f1a0c0b8e1d2a0001a00001"
@@ -65,7 +76,8 @@ def test_examples_merge_a_csv_gradebook_with_csv_positions() -> None:
     assert section is not None
     hw2 = next(a for a in section.assignments if a.key == "hw-02")
     assert hw2.manages_grades
-    assert {g.source for g in hw2.grades} == {"csv"}
+    assert [g.source for g in hw2.grades] == [GradeSource.CSV] * len(hw2.grades)
+    assert hw2.grades
     first = hw2.grades[0]
     assert first.pos.file == "lincoln-high/grades/algebra-hw-02.csv"
     assert first.pos.line == 2
@@ -134,14 +146,15 @@ def test_grades_and_references(tmp_path: Path) -> None:
     )
     assert a.manages_grades
     by_raw = {g.student.raw: g for g in a.grades}
-    assert by_raw[STUDENT].student == StudentRef(STUDENT, "id", STUDENT)
+    assert by_raw[STUDENT].student == StudentRef(STUDENT, RefKind.ID, STUDENT)
+    assert by_raw[STUDENT].source is GradeSource.INLINE
     assert by_raw[STUDENT].fields == {
         "grade_points": 9,
         "flags": ("late",),
         "override_due_date": "2027-02-03T23:59:00.000Z",
     }
-    assert by_raw["sis:603"].student == StudentRef("sis:603", "sis", "603")
-    assert by_raw["email:ann@school.example"].student.kind == "email"
+    assert by_raw["sis:603"].student == StudentRef("sis:603", RefKind.SIS, "603")
+    assert by_raw["email:ann@school.example"].student.kind is RefKind.EMAIL
     assert by_raw["sis:603"].pos.line == 9
 
 
@@ -155,7 +168,7 @@ def test_assignee_ids_only_when_all_are_plain_ids(tmp_path: Path) -> None:
     body = HW + "    due_date: 2027-02-01\n    assignee_mode: individuals\n"
     a = _one(tmp_path / "a", body + f"    assignee_ids: [{STUDENT}]\n")
     assert a.fields["assignee_ids"] == (STUDENT,)
-    assert a.assignee_refs == (StudentRef(STUDENT, "id", STUDENT),)
+    assert a.assignee_refs == (StudentRef(STUDENT, RefKind.ID, STUDENT),)
     b = _one(tmp_path / "b", body + f"    assignee_ids: [{STUDENT}, sis:603]\n")
     assert "assignee_ids" not in b.fields
     assert [r.raw for r in b.assignee_refs] == [STUDENT, "sis:603"]
@@ -356,7 +369,7 @@ def test_semicolon_separated_gradebook(tmp_path: Path) -> None:
         "flags": ("late", "missing"),
         "grade_comment": "Très bien",
     }
-    assert g.source == "csv"
+    assert g.source is GradeSource.CSV
     assert (g.pos.file, g.pos.line) == ("g.csv", 3)
 
 
@@ -543,3 +556,34 @@ def test_an_empty_description_is_refused_at_validate(tmp_path: Path) -> None:
     _, diags = load_desired(_root(tmp_path / "d", files), cwd=tmp_path / "d")
     (line,) = [d.format() for d in diags if d.is_error]
     assert line.startswith("s.yaml:2:25: error: defaults.description: is empty")
+
+
+@pytest.mark.parametrize(
+    ("written", "kind", "value"),
+    [
+        (STUDENT, RefKind.ID, STUDENT),
+        ("sis:603", RefKind.SIS, "603"),
+        ("email:Ann@School.example", RefKind.EMAIL, "Ann@School.example"),
+        ("student_number:42", RefKind.STUDENT_NUMBER, "42"),
+        ("state_id:TX-9", RefKind.STATE_ID, "TX-9"),
+    ],
+)
+def test_student_references_carry_their_kind_as_an_enum(
+    written: str, kind: RefKind, value: str
+) -> None:
+    ref = parse_student_ref(written)
+    assert ref.kind is kind
+    assert ref.value == value
+    assert ref.is_id is (kind is RefKind.ID)
+    # a kind given by name (as older callers do) is read as the same enum member
+    assert StudentRef(ref.raw, kind.value, value).kind is kind  # type: ignore[arg-type]
+
+
+def test_the_field_table_says_which_fields_create_needs_and_which_hold_dates() -> None:
+    required = [name for name, rule in ASSIGNMENT_RULES.items() if rule.required_on_create]
+    assert required == ["title", "description", "due_date"]
+    assert REQUIRED_ON_CREATE == ("title", "description", "due_date")
+    assert tuple(ASSIGNMENT_RULES) == ASSIGNMENT_FIELDS
+    assert tuple(GRADE_RULES) == GRADE_FIELDS
+    assert {"due_date", "display_date", "start_date", "end_date"} == ASSIGNMENT_DATE_FIELDS
+    assert {"override_due_date"} == GRADE_DATE_FIELDS

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from lmsctl.manifest.loader import MAX_ALIAS_BYTES, MAX_DEPTH, LoadFailure, load_yaml_text
+from lmsctl.manifest.loader import MAX_ALIAS_BYTES, MAX_DEPTH, load_yaml_text
+from lmsctl.manifest.textfile import LoadFailure
 
 
 def test_values_and_positions() -> None:

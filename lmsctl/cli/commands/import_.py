@@ -9,8 +9,8 @@ import click
 from lmsctl.adopt import ImportRequest, import_assignments, parse_request, read_requests_csv
 from lmsctl.cli.context import CliContext, pass_cli
 from lmsctl.cli.options import root_option, workspace_options
-from lmsctl.config import display_path
 from lmsctl.errors import UsageError
+from lmsctl.manifest.config import display_path
 from lmsctl.workspace import Workspace
 
 _EXAMPLE_ID = "3f1c2a9e-7d4b-4e0a-9a61-2b7c5d8e9f10"

@@ -10,9 +10,9 @@ import click
 from lmsctl.cli.context import CliContext, pass_cli
 from lmsctl.cli.options import root_argument
 from lmsctl.client.factory import open_client, resolve_api_url
-from lmsctl.config import display_path, valid_timezone
 from lmsctl.errors import UsageError
 from lmsctl.init import DistrictRoster, InitFilters, init_root, read_district
+from lmsctl.manifest.config import display_path, valid_timezone
 from lmsctl.model import ProjectConfig
 from lmsctl.schema_files import DEFAULT_SCHEMA_DIR
 

@@ -10,7 +10,7 @@ from lmsctl.addresses import Address
 from lmsctl.cli.context import CliContext, pass_cli
 from lmsctl.cli.options import connection_options, root_argument, target_option, workspace_options
 from lmsctl.cli.output import print_warnings
-from lmsctl.config import display_path
+from lmsctl.manifest.config import display_path
 from lmsctl.pull import EditKind
 from lmsctl.pull import pull as pull_edits
 from lmsctl.workspace import Workspace

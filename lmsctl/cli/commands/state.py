@@ -17,8 +17,8 @@ import click
 from lmsctl.addresses import parse_address
 from lmsctl.cli.context import CliContext, pass_cli
 from lmsctl.cli.options import lock_timeout_option, root_option
-from lmsctl.config import load_config
 from lmsctl.errors import StateError, StateLockedError, UsageError
+from lmsctl.manifest.config import load_config
 from lmsctl.render.json import dumps_for_terminal
 from lmsctl.safetext import escape_controls
 from lmsctl.state import crypto, locked, open_backend

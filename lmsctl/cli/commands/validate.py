@@ -9,6 +9,7 @@ import click
 from lmsctl.cli.context import CliContext, pass_cli
 from lmsctl.errors import Severity
 from lmsctl.manifest.validate import validate_root
+from lmsctl.render.validate import render_validation_json
 
 
 @click.command(
@@ -38,7 +39,7 @@ def validate(cli: CliContext, root: Path, fmt: str) -> int:
     # in CI, diagnostics name no student (roster references, ids in grade labels)
     scrub = cli.scrubber.text if cli.scrubber is not None else str
     if fmt == "json":
-        click.echo(scrub(report.to_json()), nl=False)
+        click.echo(scrub(render_validation_json(report)), nl=False)
         return 0 if report.ok else 1
     for diag in report.diagnostics:
         text = scrub(diag.format())

@@ -25,8 +25,8 @@ import zoneinfo
 from pathlib import Path
 from typing import Any
 
-from lmsctl.errors import Diagnostic, ManifestError, Severity
-from lmsctl.manifest.loader import YamlDocument, load_yaml_file, where_label
+from lmsctl.errors import Diagnostic, ManifestError
+from lmsctl.manifest.loader import Path_, YamlDocument, load_yaml_file, where_label
 from lmsctl.manifest.schema import CONFIG_SCHEMA, schema_diagnostics
 from lmsctl.model import (
     ApprovalPolicy,
@@ -34,11 +34,15 @@ from lmsctl.model import (
     FreezeWindow,
     PolicyConfig,
     ProjectConfig,
+    SourcePos,
     StateConfig,
 )
+from lmsctl.privacy import PrivacyLevel
+from lmsctl.state.dsn import dsn_has_password
 from lmsctl.timeutil import parse_datetime
 
 CONFIG_FILE = "lmsctl.yaml"
+_TIMEZONE_HINT = "use an IANA name such as America/Chicago, Europe/Berlin or UTC"
 
 
 def display_path(path: Path, cwd: Path | None = None) -> str:
@@ -55,6 +59,21 @@ def display_path(path: Path, cwd: Path | None = None) -> str:
             return target.as_posix()
 
 
+def is_inside(path: Path, root: Path) -> bool:
+    """True when ``path`` (resolved: links followed) is ``root`` or below it."""
+    return path == root or root in path.parents
+
+
+def outside_root_link(display: str) -> Diagnostic:
+    """The error for a file under the root that is a link to a file outside it."""
+    return Diagnostic.at(
+        SourcePos(display, 1, 1),
+        "is a link to a file outside the root folder",
+        "copy the file into the coursework folder instead of linking to it",
+        rule="outside-root",
+    )
+
+
 def read_config(root: Path, *, cwd: Path | None = None) -> tuple[ProjectConfig, list[Diagnostic]]:
     """Read ``root/lmsctl.yaml`` (defaults when absent); never raises for a bad file.
 
@@ -65,19 +84,8 @@ def read_config(root: Path, *, cwd: Path | None = None) -> tuple[ProjectConfig, 
         return ProjectConfig(), []
     display = display_path(path, cwd)
     diags: list[Diagnostic] = []
-    real_root = root.resolve()
-    real = path.resolve()
-    if real.parent != real_root and real_root not in real.parents:
-        diags.append(
-            Diagnostic(
-                file=display,
-                line=1,
-                col=1,
-                message="is a link to a file outside the root folder",
-                hint="copy the file into the coursework folder instead of linking to it",
-                rule="outside-root",
-            )
-        )
+    if not is_inside(path.resolve(), root.resolve()):
+        diags.append(outside_root_link(display))
         return ProjectConfig(file=display), diags
     doc = load_yaml_file(path, display, on_diagnostic=diags.append)
     if doc is None:
@@ -86,12 +94,10 @@ def read_config(root: Path, *, cwd: Path | None = None) -> tuple[ProjectConfig, 
         return ProjectConfig(file=display), diags
     if not isinstance(doc.data, dict):
         diags.append(
-            Diagnostic(
-                file=display,
-                line=doc.pos(())[0],
-                col=doc.pos(())[1],
-                message="lmsctl.yaml must be a mapping of settings",
-                hint="write settings as 'key: value' lines, e.g. 'timezone: America/Chicago'",
+            Diagnostic.at(
+                SourcePos(display, *doc.pos(())),
+                "lmsctl.yaml must be a mapping of settings",
+                "write settings as 'key: value' lines, e.g. 'timezone: America/Chicago'",
                 rule="config",
             )
         )
@@ -110,8 +116,6 @@ def _check_state_password(doc: YamlDocument) -> list[Diagnostic]:
     state = doc.data.get("state")
     if not isinstance(state, dict):
         return []
-    from lmsctl.state.dsn import dsn_has_password
-
     found: tuple[str, ...] | None = None
     if "password" in state:
         found = ("state", "password")
@@ -119,17 +123,13 @@ def _check_state_password(doc: YamlDocument) -> list[Diagnostic]:
         found = ("state", "dsn")
     if found is None:
         return []
-    line, col = doc.pos(found)
     return [
-        Diagnostic(
-            file=doc.file,
-            line=line,
-            col=col,
-            severity=Severity.ERROR,
-            where=where_label(found),
-            message="holds a database password; lmsctl.yaml is kept in git, so it would leak",
-            hint="remove it and give the password in the environment: PGPASSWORD, ~/.pgpass, "
+        Diagnostic.at(
+            doc.source_pos(found),
+            "holds a database password; lmsctl.yaml is kept in git, so it would leak",
+            "remove it and give the password in the environment: PGPASSWORD, ~/.pgpass, "
             "or the whole connection string in LMSCTL_PG_DSN",
+            where=where_label(found),
             rule="config-state-password",
         )
     ]
@@ -141,16 +141,12 @@ def _check_timezone(doc: YamlDocument) -> list[Diagnostic]:
         return []
     if valid_timezone(tz):
         return []
-    line, col = doc.pos(("timezone",))
     return [
-        Diagnostic(
-            file=doc.file,
-            line=line,
-            col=col,
-            severity=Severity.ERROR,
+        Diagnostic.at(
+            doc.source_pos(("timezone",)),
+            f"unknown timezone {tz!r}",
+            _TIMEZONE_HINT,
             where=where_label(("timezone",)),
-            message=f"unknown timezone {tz!r}",
-            hint="use an IANA name such as America/Chicago, Europe/Berlin or UTC",
             rule="config-timezone",
         )
     ]
@@ -204,80 +200,75 @@ def _freeze_windows(doc: YamlDocument) -> tuple[tuple[FreezeWindow, ...], list[D
     windows: list[FreezeWindow] = []
     diags: list[Diagnostic] = []
     seen: set[str] = set()
-
-    def problem(path: tuple[Any, ...], message: str, hint: str) -> None:
-        line, col = doc.pos(path)
-        diags.append(
-            Diagnostic(
-                file=doc.file,
-                line=line,
-                col=col,
-                severity=Severity.ERROR,
-                where=where_label(path),
-                message=message,
-                hint=hint,
-                rule="config-freeze",
-            )
-        )
-
     for i, item in enumerate(raw):
-        here: tuple[Any, ...] = ("policies", "freeze", i)
         if not isinstance(item, dict):
             continue  # the schema reports it
-        name, start_raw, end_raw = item.get("name"), item.get("start"), item.get("end")
-        if not all(isinstance(v, str) and v for v in (name, start_raw, end_raw)):
-            continue  # the schema reports it
-        assert isinstance(name, str) and isinstance(start_raw, str) and isinstance(end_raw, str)
-        tz_name = item.get("timezone", base_tz)
-        if not isinstance(tz_name, str) or not valid_timezone(tz_name):
-            problem(
-                (*here, "timezone"),
-                f"unknown timezone {tz_name!r}",
-                "use an IANA name such as America/Chicago, Europe/Berlin or UTC",
-            )
-            continue
-        tz = zoneinfo.ZoneInfo(tz_name)
-        try:
-            start = _moment(start_raw, tz, end=False)
-        except ValueError:
-            problem((*here, "start"), f"{start_raw!r} is not a date or date-time", _DATE_HINT)
-            continue
-        try:
-            end = _moment(end_raw, tz, end=True)
-        except ValueError:
-            problem((*here, "end"), f"{end_raw!r} is not a date or date-time", _DATE_HINT)
-            continue
-        if end <= start:
-            problem(
-                (*here, "end"),
-                f"freeze window {name!r} ends before it starts",
-                "make end the same day as start or later",
-            )
-            continue
-        if name in seen:
-            problem(
-                (*here, "name"),
-                f"a second freeze window is named {name!r}",
-                "give each window its own name (--allow-frozen names one)",
-            )
-            continue
-        seen.add(name)
-        what = item.get("freeze") or ["grades", "assignments"]
-        windows.append(
-            FreezeWindow(
-                name=name,
-                start=start.astimezone(dt.UTC),
-                end=end.astimezone(dt.UTC),
-                sections=tuple(str(s) for s in item.get("sections") or ()),
-                schools=tuple(str(s) for s in item.get("schools") or ()),
-                grades="grades" in what,
-                assignments="assignments" in what,
-                line=doc.pos(here)[0],
-            )
-        )
+        window = _freeze_window(doc, ("policies", "freeze", i), item, base_tz, seen)
+        if isinstance(window, Diagnostic):
+            diags.append(window)
+        elif window is not None:
+            seen.add(window.name)
+            windows.append(window)
     return tuple(windows), diags
 
 
+def _freeze_window(
+    doc: YamlDocument, here: Path_, item: dict[str, Any], base_tz: str, seen: set[str]
+) -> FreezeWindow | Diagnostic | None:
+    """One ``policies.freeze`` entry: the window, the error that keeps it from being read, or
+    None when the schema pass reports what is wrong with it."""
+    name, start_raw, end_raw = item.get("name"), item.get("start"), item.get("end")
+    if not all(isinstance(v, str) and v for v in (name, start_raw, end_raw)):
+        return None  # the schema reports it
+    assert isinstance(name, str) and isinstance(start_raw, str) and isinstance(end_raw, str)
+    tz_name = item.get("timezone", base_tz)
+    if not isinstance(tz_name, str) or not valid_timezone(tz_name):
+        return _freeze_problem(doc, (*here, "timezone"), f"unknown timezone {tz_name!r}")
+    tz = zoneinfo.ZoneInfo(tz_name)
+    try:
+        start = _moment(start_raw, tz, end=False)
+    except ValueError:
+        return _freeze_problem(doc, (*here, "start"), f"{start_raw!r} {_NOT_A_DATE}", _DATE_HINT)
+    try:
+        end = _moment(end_raw, tz, end=True)
+    except ValueError:
+        return _freeze_problem(doc, (*here, "end"), f"{end_raw!r} {_NOT_A_DATE}", _DATE_HINT)
+    if end <= start:
+        return _freeze_problem(
+            doc,
+            (*here, "end"),
+            f"freeze window {name!r} ends before it starts",
+            "make end the same day as start or later",
+        )
+    if name in seen:
+        return _freeze_problem(
+            doc,
+            (*here, "name"),
+            f"a second freeze window is named {name!r}",
+            "give each window its own name (--allow-frozen names one)",
+        )
+    what = item.get("freeze") or ["grades", "assignments"]
+    return FreezeWindow(
+        name=name,
+        start=start.astimezone(dt.UTC),
+        end=end.astimezone(dt.UTC),
+        sections=tuple(str(s) for s in item.get("sections") or ()),
+        schools=tuple(str(s) for s in item.get("schools") or ()),
+        grades="grades" in what,
+        assignments="assignments" in what,
+        line=doc.pos(here)[0],
+    )
+
+
+def _freeze_problem(
+    doc: YamlDocument, path: Path_, message: str, hint: str = _TIMEZONE_HINT
+) -> Diagnostic:
+    return Diagnostic.at(
+        doc.source_pos(path), message, hint, where=where_label(path), rule="config-freeze"
+    )
+
+
+_NOT_A_DATE = "is not a date or date-time"
 _DATE_HINT = "write a date such as 2027-01-22 or a date-time such as 2027-01-22T08:00"
 
 
@@ -311,8 +302,7 @@ def _build(
     if not 0 <= fraction <= 1:
         fraction = pbase.max_delete_fraction
     on_drift = _pick(policies_raw, "on_drift", str, pbase.on_drift)
-    if on_drift not in ("keep", "revert"):
-        on_drift = pbase.on_drift
+    on_drift = DriftPolicy(on_drift) if on_drift in set(DriftPolicy) else pbase.on_drift
     privacy = _pick(data, "privacy", str, None)
     return ProjectConfig(
         api_url=_pick(data, "api_url", str, base.api_url).rstrip("/"),
@@ -332,7 +322,7 @@ def _build(
             freeze=windows,
             approval=_approval(policies_raw.get("approval")),
         ),
-        privacy=privacy if privacy in ("full", "pseudonymise", "redact") else None,
+        privacy=PrivacyLevel(privacy) if privacy in set(PrivacyLevel) else None,
         file=display,
     )
 
