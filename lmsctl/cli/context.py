@@ -6,17 +6,21 @@ import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
-from lmsctl.client.factory import SandboxConnection, SandboxOpener
 from lmsctl.privacy import Scrubber
 from lmsctl.timeutil import utcnow
+
+if TYPE_CHECKING:  # (the client loads httpx: only commands that talk to the API need it)
+    from lmsctl.client.factory import SandboxConnection, SandboxOpener
 
 
 def embedded_sandbox(db: Path) -> SandboxConnection:
     """The embedded sandbox (--sandbox) on database file ``db``, reached in-process."""
     # lazy: the sandbox (starlette, its seed) loads only when a --sandbox run needs a client
+    from lmsctl.client.factory import SandboxConnection
     from lmsctl.sandbox import DEMO_TOKEN, SandboxConfig, sandbox_transport
 
     return SandboxConnection(DEMO_TOKEN, sandbox_transport(SandboxConfig(db_path=db)))
