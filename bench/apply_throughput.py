@@ -4,8 +4,9 @@ For each write latency (default 0.3, 1, 15 and 60 s on every create and update: 
 latency option), runs `lmsctl apply --auto-approve` with its default flags against a served
 sandbox (`lmsctl sandbox serve`, a child process) over real HTTP, through a counting proxy
 that notes every request the server side receives and every 429 it answers. The run lasts
-until three full rate windows have passed after the writes reached steady state (the first
-write plus one latency), then apply is stopped with Ctrl-C (SIGINT) as a user would.
+until three full rate windows (or, with a shortened window, as many as one write latency
+spans) have passed after the writes reached steady state (the first write plus one latency),
+then apply is stopped with Ctrl-C (SIGINT) as a user would.
 
 It prints, per full window, requests received / limit (the goal is >= 0.95 with 0 429s), and
 beside it the same share for a naive script that sends one PATCH at a time and waits for each
@@ -107,9 +108,11 @@ def run_apply(
             if not writes:
                 return False
             first_write.append(writes[0].arrived)
-            # steady state from first write + one latency; then the next edge + 3 windows
+            # steady state from first write + one latency; then the next edge + 3 windows,
+            # or as many as one latency spans (a shortened window is shorter than a 60 s write)
             steady = first_write[0] + latency
-            stop_at.append(math.ceil(steady / window) * window + 3 * window + 0.5)
+            count = steady_windows(latency, window)
+            stop_at.append(math.ceil(steady / window) * window + count * window + 0.5)
         if time.time() >= stop_at[0]:
             stop_at[0] = time.time()
             return True
@@ -208,9 +211,14 @@ def make_district(base: Path, name: str, shape: Shape, proxy_url: str) -> Distri
     return District(root, d / "sandbox.db", seed_file, seed, shape)
 
 
+def steady_windows(latency: float, window: float) -> int:
+    """Full windows to measure in steady state: three, and at least one latency's worth."""
+    return max(3, math.ceil(latency / window))
+
+
 def needed_changes(latency: float, window: float) -> int:
     """Grade changes enough to keep apply busy at the full limit for the whole measured span."""
-    span = latency + 5 * window + 30
+    span = latency + (steady_windows(latency, window) + 2) * window + 30
     return math.ceil(RATE / 60 * span * 1.1)
 
 

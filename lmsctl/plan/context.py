@@ -59,10 +59,13 @@ class PlanContext:
     live: LiveState
     options: PlanOptions
     findings: Findings = field(default_factory=Findings)
+    #: the district's ``lms_type`` as Clever reports it, and its profile
+    lms_type: str = field(init=False)
+    lms: LmsProfile = field(init=False)
 
     def __post_init__(self) -> None:
         self.lms_type = str(self.live.district.get("lms_type") or "")
-        self.lms: LmsProfile = profile(self.lms_type)
+        self.lms = profile(self.lms_type)
 
     @property
     def revert_drift(self) -> bool:
