@@ -81,15 +81,19 @@ def main() -> int:
         root.mkdir()
         graded, with_refs, with_grades = write_manifests(root, seed, args.assignments)
         db = base / "sandbox.db"
-        from lmsctl.sandbox import FaultConfig, SandboxConfig
+        from lmsctl.client.factory import SandboxConnection
+        from lmsctl.sandbox import DEMO_TOKEN, FaultConfig, SandboxConfig, sandbox_transport
         from lmsctl.sandbox.app import create_app
+
+        def opener(path: Path) -> SandboxConnection:
+            return SandboxConnection(DEMO_TOKEN, sandbox_transport(SandboxConfig(db_path=path)))
 
         # seed the db; no rate limit while setting up, so the benchmark takes seconds
         create_app(SandboxConfig(db_path=db, seed_path=seed_file, faults=FaultConfig(rate_limit=0)))
         setup_options = WorkspaceOptions(
-            root=root, sandbox=True, sandbox_db=str(db), rate_limit=1_000_000
+            root=root, sandbox=True, sandbox_db=str(db), rate_limit=1_000_000, open_sandbox=opener
         )
-        options = WorkspaceOptions(root=root, sandbox=True, sandbox_db=str(db))
+        options = WorkspaceOptions(root=root, sandbox=True, sandbox_db=str(db), open_sandbox=opener)
 
         async def apply_all() -> None:
             from lmsctl.apply.executor import ApplyOptions, Executor
