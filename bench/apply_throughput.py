@@ -26,6 +26,7 @@ import yaml
 
 from lmsctl.apply.executor import ApplyOptions, Executor
 from lmsctl.client.lms import LmsClient
+from lmsctl.render.apply import apply_summary
 from lmsctl.sandbox import DEMO_TOKEN, SandboxConfig, generate_seed, running_server
 from lmsctl.workspace import Workspace, WorkspaceOptions
 
@@ -110,7 +111,7 @@ async def run_apply(options: WorkspaceOptions, parallelism: int) -> tuple[int, f
         calls = client.stats.requests - before
         limited = client.stats.rate_limited
         await ws.aclose()
-    return calls, elapsed, limited, result.summary()
+    return calls, elapsed, limited, apply_summary(result)
 
 
 async def naive(base_url: str, section: str, assignment_id: str, users: list[str]) -> float:
