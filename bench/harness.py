@@ -33,6 +33,7 @@ import yaml
 
 from lmsctl.apply.executor import ApplyOptions, Executor
 from lmsctl.client.lms import LmsClient
+from lmsctl.render.apply import apply_summary
 from lmsctl.sandbox import DEMO_TOKEN, SandboxConfig, sandbox_transport
 from lmsctl.sandbox.server import in_thread
 from lmsctl.sandbox.store import Store
@@ -320,8 +321,8 @@ def first_apply(root: Path, db: Path, seed: Path, api_url: str, parallelism: int
             ).run()
             await ws.aclose()
         if not result.ok:
-            raise RuntimeError(f"setup apply failed: {result.summary()}")
-        return result.summary()
+            raise RuntimeError(f"setup apply failed: {apply_summary(result)}")
+        return apply_summary(result)
 
     return asyncio.run(run())
 

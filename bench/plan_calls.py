@@ -97,6 +97,7 @@ def main() -> int:
 
         async def apply_all() -> None:
             from lmsctl.apply.executor import ApplyOptions, Executor
+            from lmsctl.render.apply import apply_summary
 
             ws = Workspace.open(setup_options)
             with ws:
@@ -105,7 +106,7 @@ def main() -> int:
                     plan, ws.client(), ws.backend, snapshot, ApplyOptions(parallelism=20)
                 ).run()
                 await ws.aclose()
-                assert result.ok, result.summary()
+                assert result.ok, apply_summary(result)
 
         t0 = time.perf_counter()
         asyncio.run(apply_all())

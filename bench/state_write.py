@@ -40,6 +40,7 @@ from lmsctl.model import (
 from lmsctl.plan.builder import PlanBuilder
 from lmsctl.plan.context import PlanOptions
 from lmsctl.refresh import LiveState
+from lmsctl.render.apply import apply_summary
 from lmsctl.state.backend import StateBackend
 from lmsctl.state.local import LocalBackend
 from lmsctl.state.model import ResourceRecord, ResourceStatus, StateSnapshot
@@ -187,7 +188,7 @@ def first_apply_cpu(total_grades: int, per_assignment: int = 25) -> tuple[float,
         result = asyncio.run(executor.run())
         backend.unlock(lock.id)  # the end of a run folds the journal into the snapshot
         cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
-        assert result.ok, result.summary()
+        assert result.ok, apply_summary(result)
         grades = backend.read().grade_count
         assert grades == count * per_assignment, (grades, count * per_assignment)
     return cpu, wall, len(result.results)

@@ -16,8 +16,8 @@ prints.
   lineage and serial) and the same API, and doing exactly what a fresh plan of them does now.
   Otherwise that fresh plan of the checked-out commit, saved and applied. Either way what is
   applied is a saved plan file, which apply re-checks under the state lock (a stale plan is
-  refused, never half-applied) and whose changes are each skipped if the live value moved
-  since the plan.
+  refused, never half-applied) and which writes no change whose live value changed in the LMS
+  since the plan (it is reported as stale).
 - ``validate``: ``lmsctl validate ROOT``.
 
 Outputs (``$GITHUB_OUTPUT``): ``exitcode`` (lmsctl's own), ``has-changes``, ``drift``,
@@ -373,7 +373,7 @@ def _apply_step(options: CiOptions, run: Runner) -> StepResult:
     A fresh plan is made either way: the reviewed plan file is an artifact of the pull
     request's run, so it is applied only if it does exactly what lmsctl makes of these
     manifests now (it then also keeps its review-time fingerprints: a change whose live value
-    moved since the review is skipped).
+    changed in the LMS since the review is not written, and reported as stale).
     """
     reviewed = reviewed_plan_holds(options)
     fresh_file = options.plan_file

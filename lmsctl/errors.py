@@ -218,6 +218,15 @@ class OutcomeUnknownError(TransportError):
     """Raised when a write reached the API but its answer was lost (timeout, dropped connection)."""
 
 
+def unknown_outcome_ways_out(address: str = "ADDRESS", assignment_id: str = "ASSIGNMENT_ID") -> str:
+    """The two ways out of a create whose outcome is unknown, the one wording every command uses
+    (the plan, apply's report, ``state show``): lmsctl never re-creates it by itself."""
+    return (
+        f"If it exists in the LMS: lmsctl import {address} {assignment_id}; "
+        f"if it does not: lmsctl state rm {address}"
+    )
+
+
 class ApiError(LmsctlError):
     """Raised when the Clever API answers with an error status."""
 
@@ -325,4 +334,5 @@ __all__ = [
     "UsageError",
     "api_error_for",
     "sort_diagnostics",
+    "unknown_outcome_ways_out",
 ]

@@ -1,8 +1,9 @@
 """A workspace: one manifests root, its state backend and API client, for one command run.
 
 This is the seam between the CLI and the core: commands build a ``WorkspaceOptions`` from their
-flags, open a Workspace, and call ``make_plan`` (and apply's executor) inside it. The workspace
-holds the state lock for the whole run.
+flags, and they or the use cases they call (``lmsctl.usecases.apply``) open a Workspace and call
+``make_plan`` (and apply's executor) inside it. The workspace holds the state lock for the
+whole run.
 """
 
 from __future__ import annotations

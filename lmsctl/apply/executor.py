@@ -12,21 +12,25 @@ limiter. Safety rules:
   update or delete, each assignment's submissions right before that assignment's grades (one
   listing per assignment, or one GET when a single grade changes). A value that changed in the
   LMS since the plan was shown is not written: its outcome is ``stale``;
-- on ``stop()`` (the CLI calls it on Ctrl-C / SIGTERM) no new call starts and in-flight ones
-  finish; if the caller cancels the run instead, ``abandon()`` gives the result so far.
+- cancellation, for the caller to trigger (the CLI does on Ctrl-C / SIGTERM; the executor
+  knows nothing of signals): after ``stop()`` no new call starts and in-flight ones finish; a
+  run started with ``run_cancellable()`` also takes ``interrupt()``, which stops and gives the
+  calls in flight ``stop_wait`` seconds before cancelling them (at once when repeated), and then
+  returns the result so far (``abandon()``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import enum
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Protocol
 
+from lmsctl.apply.fixes import apply_state_fixes, fix_addresses
+from lmsctl.apply.results import ApplyEvent, ApplyResult, ChangeResult, EventFn, Outcome
 from lmsctl.errors import (
     ApiError,
     ApiNotFoundError,
@@ -64,80 +68,11 @@ class LmsWriter(Protocol):
     ) -> dict[str, Any]: ...
 
 
-class Outcome(enum.StrEnum):
-    DONE = "done"
-    FAILED = "failed"
-    SKIPPED = "skipped"  # not attempted: what it needed failed, or the run was stopped
-    UNKNOWN = "unknown"  # a create whose answer was lost
-    STALE = "stale"  # not written: the live value changed in the LMS since the plan was shown
-
-
-@dataclass(frozen=True)
-class ChangeResult:
-    change: Change
-    outcome: Outcome
-    message: str = ""
-    seconds: float = 0.0
-
-
-@dataclass(frozen=True)
-class ApplyEvent:
-    """Sent to the view as each change ends (like Terraform's hooks)."""
-
-    result: ChangeResult
-    done: int
-    total: int
-
-
 @dataclass(frozen=True)
 class ApplyOptions:
     parallelism: int = 10
     consents: frozenset[Consent] = frozenset()  # the dangers the user allowed (apply's flags)
     stop_wait: float = 30.0  # seconds in-flight calls may take to finish after a stop
-
-
-@dataclass
-class ApplyResult:
-    results: list[ChangeResult] = field(default_factory=list)
-    seconds: float = 0.0
-    interrupted: bool = False
-
-    def count(self, action: Action, outcome: Outcome = Outcome.DONE) -> int:
-        return sum(1 for r in self.results if r.change.action is action and r.outcome is outcome)
-
-    @property
-    def outcomes(self) -> Counter[Outcome]:
-        return Counter(r.outcome for r in self.results)
-
-    @property
-    def ok(self) -> bool:
-        bad = {Outcome.FAILED, Outcome.UNKNOWN, Outcome.STALE}
-        return not self.interrupted and not any(r.outcome in bad for r in self.results)
-
-    def summary(self) -> str:
-        done = (
-            f"{self.count(Action.CREATE)} created, {self.count(Action.UPDATE)} updated, "
-            f"{self.count(Action.GRADE)} grades set, {self.count(Action.DELETE)} deleted"
-        )
-        n = self.outcomes
-        problems = []
-        if n[Outcome.FAILED]:
-            problems.append(f"{n[Outcome.FAILED]} failed")
-        if n[Outcome.UNKNOWN]:
-            problems.append(f"{n[Outcome.UNKNOWN]} with unknown outcome")
-        if n[Outcome.STALE]:
-            problems.append(f"{n[Outcome.STALE]} changed in the LMS since the plan was shown")
-        if n[Outcome.SKIPPED]:
-            problems.append(f"{n[Outcome.SKIPPED]} not done")
-        took = f" in {self.seconds:.1f} s."
-        if self.interrupted:
-            return f"Apply interrupted: {done}; " + ", ".join(problems) + took
-        if problems:
-            return f"Apply finished with errors: {done}; " + ", ".join(problems) + took
-        return f"Apply complete: {done}{took}"
-
-
-EventFn = Callable[[ApplyEvent], None]
 
 
 def check_consent(plan: Plan, options: ApplyOptions) -> None:
@@ -197,6 +132,7 @@ class Executor:
         self.on_event = on_event
         self.result = ApplyResult()
         self._stopping = False
+        self._task: asyncio.Task[ApplyResult] | None = None  # the run_cancellable() run
         #: the first save that failed (the run stops and ends with it)
         self.save_error: StateError | None = None
         #: addresses of the writes the LMS carried out whose result could not be saved
@@ -223,6 +159,29 @@ class Executor:
     def stop(self) -> None:
         """Start no new calls; in-flight ones finish."""
         self._stopping = True
+
+    def interrupt(self, *, at_once: bool = False) -> None:
+        """A request to stop a ``run_cancellable()``: the first stops and gives in-flight calls
+        ``stop_wait`` seconds, then abandons them; another (``at_once``), or one after the run
+        stopped by itself (a failed save), abandons them now."""
+        task = self._task
+        if task is None or task.done():
+            self.stop()
+        elif at_once or self._stopping:
+            task.cancel()
+        else:
+            self.stop()
+            asyncio.get_running_loop().call_later(self.options.stop_wait, task.cancel)
+
+    async def run_cancellable(self) -> ApplyResult:
+        """``run()``, which ``interrupt()`` can stop; an abandoned run returns the result so far."""
+        self._task = task = asyncio.ensure_future(self.run())
+        try:
+            return await task
+        except asyncio.CancelledError:
+            if not task.cancelled():
+                raise  # this coroutine itself was cancelled: not ours to absorb
+            return self.abandon()
 
     @property
     def stopping(self) -> bool:
@@ -309,7 +268,11 @@ class Executor:
                     await self._phase(batch)
             self.phase = None
             if not self._stopping and self.plan.state_fixes:
-                await self._commit(self._apply_fixes, *self._fix_addresses())
+                fixes = self.plan.state_fixes
+                await self._commit(
+                    lambda: apply_state_fixes(self.snapshot, fixes, self._failed_assignments),
+                    *fix_addresses(fixes),
+                )
         finally:
             self.result.seconds = time.monotonic() - start
             self.result.interrupted = self._stopping
@@ -590,31 +553,6 @@ class Executor:
 
         await self._record_result(change, done, change.address)
 
-    def _fix_addresses(self) -> list[str]:
-        return list(dict.fromkeys(fix.address for fix in self.plan.state_fixes))
-
-    def _apply_fixes(self) -> None:
-        for fix in self.plan.state_fixes:
-            record = self.snapshot.resources.get(fix.address)
-            if record is None or fix.address in self._failed_assignments:
-                continue
-            if fix.forget:
-                self.snapshot.resources.pop(fix.address, None)
-                continue
-            if fix.protect is not None:
-                record.protect = fix.protect
-            if fix.clear_delete:
-                record.deleting = False
-            record.forget_intent(fix.clear_intents, fix.student)
-            target = (
-                record.applied if fix.student is None else record.grades.setdefault(fix.student, {})
-            )
-            target.update(fix.set_fields)
-            for name in fix.drop_fields:
-                target.pop(name, None)
-            if fix.student is not None and not target:
-                record.grades.pop(fix.student, None)
-
 
 class _Unrecorded(LmsctlError):
     """A write the LMS carried out whose result state could not store (reported done)."""
@@ -622,12 +560,12 @@ class _Unrecorded(LmsctlError):
 
 def _what_changed(change: Change, live: Mapping[str, Any]) -> str:
     """``grade_points: plan saw null, LMS now 2`` for each field that changed since the plan."""
-    moved = [
+    changed = [
         f"{f.field}: plan saw {_shown(f.before)}, LMS now {_shown(live.get(f.field))}"
         for f in change.fields
         if field_fingerprint({f.field: f.before}, [f.field]) != field_fingerprint(live, [f.field])
     ]
-    what = "; ".join(moved) if moved else "its live value"
+    what = "; ".join(changed) if changed else "its live value"
     return f"changed in the LMS since the plan was shown ({what})"
 
 

@@ -12,6 +12,7 @@ import click
 
 from lmsctl.addresses import Address, parse_address
 from lmsctl.cli.context import CliContext
+from lmsctl.errors import UsageError
 from lmsctl.workspace import WorkspaceOptions
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -36,8 +37,6 @@ class Seconds(click.FloatRange):
 def _targets(
     ctx: click.Context, param: click.Parameter, value: tuple[str, ...]
 ) -> tuple[Address, ...]:
-    from lmsctl.errors import UsageError
-
     try:
         return tuple(parse_address(v) for v in value)
     except UsageError as exc:
@@ -94,15 +93,31 @@ def root_option(f: F) -> F:
     )(f)
 
 
-def lock_timeout_option(f: F) -> F:
+def _lock_timeout(f: F, *, checked: bool) -> F:
+    """``--lock-timeout``: its one definition (checked here, or passed on as given)."""
+    help_text = "Wait this long for another run's state lock instead of failing at once."
+    if not checked:
+        help_text += " Passed on to plan and apply, which check it: a bad value fails the step."
     return click.option(
         "--lock-timeout",
-        type=Seconds(min=0),
-        default=0.0,
+        type=Seconds(min=0) if checked else str,
+        default="0",
         show_default=True,
         metavar="SECONDS",
-        help="Wait this long for another run's state lock instead of failing at once.",
+        help=help_text,
     )(f)
+
+
+def lock_timeout_option(f: F) -> F:
+    """``--lock-timeout SECONDS``, as a float."""
+    return _lock_timeout(f, checked=True)
+
+
+def passed_on_lock_timeout_option(f: F) -> F:
+    """``--lock-timeout``, as the string given: for ``lmsctl ci``, which hands it to the plan
+    and apply it runs, so a bad value fails the pipeline's step (its outputs and comment say
+    so) rather than the whole command."""
+    return _lock_timeout(f, checked=False)
 
 
 def connection_options(f: F) -> F:

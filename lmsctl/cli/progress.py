@@ -12,7 +12,7 @@ What it promises (each rule is what a user reading it can rely on):
   width;
 - on Ctrl-C (or SIGTERM) the bar stops at once, as it is, with one line saying that no new call
   starts; changes that end after that are not drawn, and what was not done is listed once, by
-  the final report (:func:`not_done_lines`), never also as it happens;
+  the final report (:func:`lmsctl.render.apply.not_done_lines`), never also as it happens;
 - off a terminal (CI logs, pipes) there is no bar: one line per change done, then the report.
 
 The bar is hand-written rather than built on a progress library: it is one line of text whose
@@ -34,15 +34,13 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, TextIO
 
-from lmsctl.apply.executor import ApplyEvent, ApplyResult, ChangeResult, Outcome
+from lmsctl.apply.results import ApplyEvent, Outcome
 from lmsctl.plan.model import Action
 from lmsctl.privacy import Scrubber
 from lmsctl.safetext import escape_controls
 
 #: seconds between redraws of the status line (events in between are counted, not drawn)
 REDRAW_EVERY = 0.1
-#: skipped changes listed one by one in the final report; the rest are counted
-MAX_SKIPPED_LISTED = 20
 
 _PHASE_NAMES = {
     Action.MOVE: "moves",
@@ -312,27 +310,3 @@ def _fit(parts: Sequence[str], width: int, *, bar: tuple[int, int, int] | None =
     if len(text) <= room:
         return text
     return text[: room - 3] + "..." if room > 3 else text[:room]
-
-
-def not_done_lines(result: ApplyResult) -> list[str]:
-    """What the final report lists: each change not done, once, failures first.
-
-    Skipped changes (not started: Ctrl-C, or what they needed failed) are listed up to
-    MAX_SKIPPED_LISTED, then counted; a new plan shows every one of them.
-    """
-    order = [Outcome.FAILED, Outcome.UNKNOWN, Outcome.STALE, Outcome.SKIPPED]
-    lines: list[str] = []
-    for outcome in order:
-        items: list[ChangeResult] = [r for r in result.results if r.outcome is outcome]
-        shown = items[:MAX_SKIPPED_LISTED] if outcome is Outcome.SKIPPED else items
-        for r in shown:
-            where = f" [{r.change.source}]" if r.change.source else ""
-            lines.append(
-                escape_controls(f"  {r.outcome.value}: {r.change.address}{where}: {r.message}")
-            )
-        if len(items) > len(shown):
-            lines.append(
-                f"  ... and {len(items) - len(shown)} more not started "
-                "(lmsctl plan shows everything still to do)"
-            )
-    return lines

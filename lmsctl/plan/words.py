@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from lmsctl.errors import unknown_outcome_ways_out
 from lmsctl.plan.model import ApprovalRule, ConflictReason, Consent, Reason
 
 __all__ = [
@@ -76,8 +77,7 @@ CONSENT_WORDS: dict[Consent, str] = {
 #: the ``?`` entry's explanation and the two ways out
 UNKNOWN_OUTCOME_WORDS = (
     "{removed}a create was sent but its answer was lost, so lmsctl cannot tell whether the "
-    "assignment exists. If it exists in the LMS: lmsctl import {address} <assignment id>; if it "
-    "does not: lmsctl state rm {address}"
+    "assignment exists. " + unknown_outcome_ways_out("{address}", "<assignment id>")
 )
 UNKNOWN_REMOVED_WORDS = "removed from the manifests, but "
 

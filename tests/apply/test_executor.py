@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from typing import Any
 
 import pytest
 
-from lmsctl.apply.executor import ApplyOptions, Executor, Outcome
+from lmsctl.apply.executor import ApplyOptions, Executor
+from lmsctl.apply.results import Outcome
 from lmsctl.errors import (
     ApiBadRequestError,
     ApiNotFoundError,
@@ -18,6 +20,7 @@ from lmsctl.errors import (
 )
 from lmsctl.plan.builder import PlanBuilder
 from lmsctl.plan.model import Action, Consent
+from lmsctl.render.apply import apply_summary
 from lmsctl.state.backend import MemoryBackend
 from lmsctl.state.model import ResourceStatus
 from tests.plan.factories import (
@@ -114,7 +117,7 @@ def test_creates_then_grades_and_records_each_in_state() -> None:
     plan = PlanBuilder(d, snap, live()).build()
     lms = FakeLms()
     result = run(plan, lms, backend, backend.read())
-    assert result.ok, result.summary()
+    assert result.ok, apply_summary(result)
     assert lms.calls[0] == "POST Homework 1" and sorted(lms.calls[1:]) == [
         f"GRADE {S1}",
         f"GRADE {S2}",
@@ -124,7 +127,7 @@ def test_creates_then_grades_and_records_each_in_state() -> None:
     assert saved.grades == {S1: {"grade_points": 9}, S2: {"grade_points": 7}}
     # intent, created, two grades, final fixes: every call was saved on its own
     assert backend.writes >= 4
-    assert result.summary().startswith(
+    assert apply_summary(result).startswith(
         "Apply complete: 1 created, 0 updated, 2 grades set, 0 deleted"
     )
 
@@ -203,7 +206,58 @@ def test_stop_starts_nothing_new() -> None:
     result = asyncio.run(executor.run())
     assert result.interrupted
     assert {r.outcome for r in result.results} == {Outcome.SKIPPED}
-    assert result.summary().startswith("Apply interrupted")
+    assert apply_summary(result).startswith("Apply interrupted")
+
+
+class SlowLms(FakeLms):
+    """Creates that hang until cancelled: calls in flight when a stop comes."""
+
+    async def create_assignment(self, section_id: str, body: dict[str, Any]) -> dict[str, Any]:
+        self.calls.append(f"POST {body['title']}")
+        await asyncio.sleep(3600)
+        raise AssertionError("never answered")
+
+
+def _interrupted(*, at_once: bool, stop_wait: float) -> tuple[Any, float, MemoryBackend]:
+    """Run a create that hangs, interrupt it as the CLI does on Ctrl-C; the result and how long
+    the interrupt took to end the run."""
+    d = desired(assignment(grades=(grade(S1, grade_points=9),)))
+    backend = MemoryBackend(state())
+    plan = PlanBuilder(d, backend.read(), live()).build()
+    lms = SlowLms()
+    executor = Executor(plan, lms, backend, backend.read(), ApplyOptions(stop_wait=stop_wait))
+
+    async def go() -> tuple[Any, float]:
+        task = asyncio.ensure_future(executor.run_cancellable())
+        while not lms.calls:  # the POST is in flight
+            await asyncio.sleep(0)
+        t0 = time.monotonic()
+        executor.interrupt()
+        if at_once:
+            executor.interrupt(at_once=True)  # the second Ctrl-C
+        result = await task
+        return result, time.monotonic() - t0
+
+    result, took = asyncio.run(go())
+    return result, took, backend
+
+
+def test_an_interrupt_waits_stop_wait_for_calls_in_flight_then_abandons_them() -> None:
+    result, took, backend = _interrupted(at_once=False, stop_wait=0.2)
+    assert 0.2 <= took < 5  # the call in flight got its grace period, then was abandoned
+    assert result.interrupted and not result.ok
+    assert {r.outcome for r in result.results} <= {Outcome.SKIPPED}  # the grade never started
+    # the abandoned POST may have been carried out: its address is unknown, never re-created
+    [record_] = backend.read().resources.values()
+    assert record_.status is ResourceStatus.UNKNOWN
+
+
+def test_a_second_interrupt_abandons_the_calls_in_flight_at_once() -> None:
+    result, took, backend = _interrupted(at_once=True, stop_wait=60)
+    assert took < 5  # not the 60 s grace period
+    assert result.interrupted
+    [record_] = backend.read().resources.values()
+    assert record_.status is ResourceStatus.UNKNOWN
 
 
 def test_schoology_500_on_a_grade_says_the_student_must_launch_the_app() -> None:
@@ -271,7 +325,7 @@ def test_each_assignment_is_rechecked_just_before_its_grades_are_written() -> No
     assert outcomes[f"{SEC}/hw-02/grades/{S1}"] is Outcome.STALE
     assert lms.subs[AID2][S1]["grade_points"] == 2.0  # the teacher's grade stands
     assert not result.ok
-    assert "1 changed in the LMS since the plan was shown" in result.summary()
+    assert "1 changed in the LMS since the plan was shown" in apply_summary(result)
     (stale,) = [r for r in result.results if r.outcome is Outcome.STALE]
     assert stale.message == (
         "not written: changed in the LMS since the plan was shown "
@@ -291,7 +345,7 @@ def test_a_single_grade_is_rechecked_with_one_read() -> None:
     lv = live({rec.address: dict(BASE)}, {rec.address: dict(lms.subs[AID])})
     plan = PlanBuilder(d, backend.read(), lv).build()
     result = run(plan, lms, backend, backend.read())
-    assert result.ok, result.summary()
+    assert result.ok, apply_summary(result)
     assert lms.calls == [f"GET {S1}", f"GRADE {S1}"]
 
 

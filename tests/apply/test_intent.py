@@ -16,6 +16,7 @@ import pytest
 from lmsctl.apply.executor import ApplyOptions, Executor
 from lmsctl.plan.builder import PlanBuilder
 from lmsctl.plan.model import Action
+from lmsctl.render.apply import apply_summary
 from lmsctl.state.backend import MemoryBackend
 from lmsctl.state.model import ResourceRecord, StateSnapshot
 from tests.apply.test_executor import FakeLms
@@ -118,7 +119,7 @@ def test_an_unrecorded_write_is_recorded_by_the_next_apply() -> None:
     assert not plan.has_changes, [c.address for c in plan.changes]
     calls = len(lms.calls)
     result = _apply(plan, lms, backend)
-    assert result.ok, result.summary()
+    assert result.ok, apply_summary(result)
     assert len(lms.calls) == calls  # state only: no API call
     stored = backend.read().resources[ADDRESS]
     assert stored.applied["title"] == "Homework 1 (revised)"

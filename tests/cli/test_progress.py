@@ -8,9 +8,10 @@ import re
 
 import pytest
 
-from lmsctl.apply.executor import ApplyEvent, ApplyResult, ChangeResult, Outcome
-from lmsctl.cli.progress import MAX_SKIPPED_LISTED, ApplyProgress, not_done_lines
+from lmsctl.apply.results import ApplyEvent, ApplyResult, ChangeResult, Outcome
+from lmsctl.cli.progress import ApplyProgress
 from lmsctl.plan.model import Action, Change, ResourceKind
+from lmsctl.render.apply import MAX_SKIPPED_LISTED, not_done_lines
 
 SECTION = "5f1a0c0b8e1d2a0001a00001"
 

@@ -16,6 +16,7 @@ import pytest
 
 from lmsctl.apply.executor import ApplyOptions, Executor
 from lmsctl.client.lms import LmsClient
+from lmsctl.render.apply import apply_summary
 from lmsctl.sandbox import DEMO_TOKEN, FaultConfig, SandboxConfig, running_server
 from lmsctl.workspace import Workspace, WorkspaceOptions
 from tests.e2e.conftest import SandboxPeek
@@ -179,7 +180,7 @@ def test_a_create_refused_by_the_rate_limiters_503_is_sent_again_and_made_once(
         return result, stats
 
     result, stats = asyncio.run(go())
-    assert result.ok, result.summary()
+    assert result.ok, apply_summary(result)
     assert stats.rate_limited > 0 and calls
     sandbox.call("PUT", "/_sandbox/faults", {})
     assert check_converged(sandbox, expected) == []

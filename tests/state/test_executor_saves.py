@@ -10,6 +10,7 @@ import pytest
 from lmsctl.apply.executor import ApplyOptions, Executor
 from lmsctl.errors import StateSaveError
 from lmsctl.plan.builder import PlanBuilder
+from lmsctl.render.apply import apply_summary
 from lmsctl.state.backend import MemoryBackend
 from lmsctl.state.model import StateSnapshot
 from tests.apply.test_executor import FakeLms
@@ -47,7 +48,7 @@ def test_each_save_names_only_the_record_its_call_changed() -> None:
     lms = FakeLms()
     plan = _plan()
     result = asyncio.run(Executor(plan, lms, backend, backend.read(), ApplyOptions()).run())
-    assert result.ok, result.summary()
+    assert result.ok, apply_summary(result)
     calls = [names for names in backend.saved if names]
     # intent + result per write (3 creates, 6 grades): each names one assignment address
     assert len(calls) == 3 * 2 + 6 * 2

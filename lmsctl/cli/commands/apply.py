@@ -2,23 +2,19 @@
 
 from __future__ import annotations
 
-import asyncio
+import contextlib
 import json
 import os
 import sys
+from collections.abc import AsyncIterator, Coroutine, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import click
 
 from lmsctl.addresses import Address
-from lmsctl.apply.executor import (
-    ApplyOptions,
-    ApplyResult,
-    Executor,
-    Outcome,
-    check_consent,
-)
+from lmsctl.apply.executor import ApplyOptions, Executor
+from lmsctl.apply.results import ApplyEvent, ApplyResult
 from lmsctl.cli import signals
 from lmsctl.cli.context import CliContext, pass_cli
 from lmsctl.cli.options import (
@@ -29,151 +25,122 @@ from lmsctl.cli.options import (
     workspace_options,
 )
 from lmsctl.cli.output import emit_plan, print_warnings
-from lmsctl.cli.progress import ApplyProgress, not_done_lines
-from lmsctl.errors import InterruptedError_, StalePlanError, UsageError
-from lmsctl.plan.document import plan_to_document
+from lmsctl.cli.progress import ApplyProgress
+from lmsctl.client.lms import LmsClient
+from lmsctl.errors import Diagnostic, InterruptedError_, UsageError
 from lmsctl.plan.model import Consent, Plan
-from lmsctl.plan.planfile import ensure_fresh, is_plan_file, load_plan
-from lmsctl.policy import check_freeze
-from lmsctl.privacy import Scrubber, StudentDirectory, resolve_privacy
-from lmsctl.state.model import StateSnapshot
-from lmsctl.workspace import Workspace
+from lmsctl.plan.planfile import is_plan_file
+from lmsctl.privacy import Scrubber, resolve_privacy
+from lmsctl.render.apply import (
+    NO_CHANGES,
+    apply_report,
+    apply_result_document,
+    unknown_left_words,
+)
+from lmsctl.usecases.apply import ApplyRequest, ApplyRun, apply_planfile, apply_root
+from lmsctl.workspace import WorkspaceOptions
+
+T = TypeVar("T")
 
 
-def _result_json(result: ApplyResult) -> dict[str, Any]:
-    return {
-        "format_version": "1.0",
-        "ok": result.ok,
-        "interrupted": result.interrupted,
-        "seconds": round(result.seconds, 3),
-        "summary": result.summary(),
-        "results": [
-            {
-                "address": r.change.address,
-                "action": r.change.action.value,
-                "outcome": r.outcome.value,
-                "message": r.message,
-                "source": r.change.source,
-            }
-            for r in result.results
-        ],
-    }
+class TerminalApplyView:
+    """The apply use case's view on the terminal: prints, asks, draws progress, and passes
+    Ctrl-C / SIGTERM on to the executor (the first stops it gracefully, a second at once)."""
+
+    def __init__(self, cli: CliContext, *, as_json: bool) -> None:
+        self.cli = cli
+        self.as_json = as_json
+        self.progress = ApplyProgress(quiet=as_json, scrub=cli.scrubber)
+
+    def privacy(self, scrubber: Scrubber) -> None:
+        self.cli.scrubber = self.progress.scrub = scrubber
+
+    def warnings(self, diagnostics: Sequence[Diagnostic]) -> None:
+        scrub = self.cli.scrubber.text if self.cli.scrubber is not None else None
+        print_warnings(diagnostics, self.cli.color, scrub)
+
+    def plan(self, plan: Plan, scrubber: Scrubber) -> None:
+        if not self.as_json:
+            emit_plan(
+                plan,
+                "text",
+                color=self.cli.color,
+                privacy=scrubber.choice,
+                directory=scrubber.directory,
+            )
+
+    def confirm(self) -> bool:
+        if not sys.stdin.isatty():
+            raise UsageError(
+                "refusing to apply without confirmation: there is no terminal to ask on",
+                hint="review the plan and re-run with --auto-approve, or apply a saved plan file",
+            )
+        # Ctrl-C / SIGTERM abort the prompt at once (exit 130, nothing changed, lock released).
+        guard = signals.current()
+        if guard.can_wait_on(sys.stdin):
+            try:
+                answer = guard.read_line(
+                    "Apply these changes? (yes/no): ", lambda text: click.echo(text, nl=False)
+                )
+            except EOFError:
+                answer = ""
+        else:  # a terminal without a file descriptor (an embedding program's): click's prompt
+            with guard.blocking():
+                answer = click.prompt(
+                    "Apply these changes? (yes/no)", default="", show_default=False
+                )
+        # as Terraform: only "yes" applies; anything else changes nothing (and exits 1)
+        return answer.strip().lower() == "yes"
+
+    @contextlib.asynccontextmanager
+    async def running(
+        self, executor: Executor, client: LmsClient, total: int
+    ) -> AsyncIterator[None]:
+        def stop(count: int) -> None:
+            executor.interrupt(at_once=count > 1)
+
+        with signals.current().on_stop(stop):
+            async with self.progress.running(executor, client, total=total):
+                yield
+
+    def event(self, event: ApplyEvent) -> None:
+        self.progress.event(event)
+
+    def run(self, main: Coroutine[Any, Any, T]) -> T:
+        return signals.current().run(main)
 
 
-def _unknown_left(n: int) -> int:
+def _unknown_left(pending: int) -> int:
     """Nothing more lmsctl can do by itself: creates with an unknown outcome need a person."""
-    click.echo(
-        f"{n} create(s) have an unknown outcome; nothing is done to them until you resolve each: "
-        "lmsctl import ADDRESS ASSIGNMENT_ID if it exists in the LMS, lmsctl state rm ADDRESS if "
-        "it does not (see the plan above).",
-        err=True,
-    )
+    click.echo(unknown_left_words(pending), err=True)
     return 1
 
 
-def _confirm(auto_approve: bool) -> None:
-    if auto_approve:
-        return
-    if not sys.stdin.isatty():
-        raise UsageError(
-            "refusing to apply without confirmation: there is no terminal to ask on",
-            hint="review the plan and re-run with --auto-approve, or apply a saved plan file",
-        )
-    # Ctrl-C / SIGTERM abort the prompt at once (exit 130, nothing changed, lock released).
-    guard = signals.current()
-    if guard.can_wait_on(sys.stdin):
-        try:
-            answer = guard.read_line(
-                "Apply these changes? (yes/no): ", lambda text: click.echo(text, nl=False)
-            )
-        except EOFError:
-            answer = ""
-    else:  # a terminal without a file descriptor (an embedding program's): click's prompt
-        with guard.blocking():
-            answer = click.prompt("Apply these changes? (yes/no)", default="", show_default=False)
-    if answer.strip().lower() != "yes":
-        # as Terraform: only "yes" applies; anything else changes nothing and exits 1
+def _report(run: ApplyRun, *, as_json: bool, from_file: bool) -> int:
+    """The run's result at its privacy level (addresses of grades name students); creates still
+    of unknown outcome keep the exit code non-zero."""
+    if run.cancelled:
         click.echo("Apply cancelled.")
-        raise click.exceptions.Exit(1)
-
-
-async def _execute(
-    ws: Workspace,
-    plan: Plan,
-    snapshot: StateSnapshot,
-    options: ApplyOptions,
-    view: ApplyProgress,
-) -> ApplyResult:
-    """Carry out the plan (Ctrl-C / SIGTERM stop it gracefully), then close the client."""
-    try:
-        executor = Executor(plan, ws.client(), ws.backend, snapshot, options, on_event=view.event)
-        async with view.running(executor, ws.client(), total=len(plan.actionable)):
-            return await _run_stoppable(executor)
-    finally:
-        await ws.aclose()
-
-
-async def _run_stoppable(executor: Executor) -> ApplyResult:
-    """Run the executor; Ctrl-C or SIGTERM stops it gracefully, a second one at once.
-
-    After the first signal no new call starts and in-flight calls get ``stop_wait`` seconds to
-    finish; then (or on a second signal) they are abandoned. State is saved either way.
-    """
-    loop = asyncio.get_running_loop()
-    task = asyncio.ensure_future(executor.run())
-
-    def stop(count: int) -> None:
-        if count > 1 or executor.stopping:
-            task.cancel()
-            return
-        executor.stop()
-        loop.call_later(executor.options.stop_wait, task.cancel)
-
-    with signals.current().on_stop(stop):
-        try:
-            return await task
-        except asyncio.CancelledError:
-            if not task.cancelled():
-                raise  # this coroutine itself was cancelled: not ours to absorb
-            return executor.abandon()
-
-
-def _finish(
-    result: ApplyResult, pending_unknown: int, as_json: bool, scrub: Scrubber | None = None
-) -> int:
-    """Report the result; creates still of unknown outcome keep the exit code non-zero."""
-    code = _report(result, as_json, scrub)
-    return code or (_unknown_left(pending_unknown) if pending_unknown else 0)
-
-
-def _report(result: ApplyResult, as_json: bool, scrub: Scrubber | None = None) -> int:
-    """The result at the run's privacy level (addresses of grades name students)."""
+        return 1
+    result = run.result
+    if result is None:  # nothing to carry out
+        if as_json:
+            click.echo(json.dumps(apply_result_document(ApplyResult()), indent=2))
+        if run.pending_unknown:
+            return _unknown_left(run.pending_unknown)
+        if from_file and not as_json:  # (apply of a root has shown its plan: "No changes.")
+            click.echo(NO_CHANGES)
+        return 0
     if as_json:
-        doc = _result_json(result)
-        click.echo(json.dumps(scrub.value(doc) if scrub is not None else doc, indent=2))
+        click.echo(json.dumps(run.scrubber.value(apply_result_document(result)), indent=2))
     else:
-        not_done = not_done_lines(result)  # each change not done, once
-        if not_done:
-            click.echo("")
-            for line in not_done:
-                click.echo(scrub.text(line) if scrub is not None else line)
-        if any(r.outcome is Outcome.STALE for r in result.results):
-            click.echo(
-                "\nA change marked stale was not written: its value changed in the LMS after the "
-                "plan was shown (a teacher's edit is never overwritten silently). Run lmsctl plan "
-                "again to see it: a grade lmsctl never set shows as a conflict."
-            )
-        unknown = [r for r in result.results if r.outcome is Outcome.UNKNOWN]
-        if unknown:
-            click.echo(
-                "\nA create whose answer was lost is never retried automatically (it could make a "
-                "duplicate in front of students). For each address above: if it exists in the "
-                "LMS, lmsctl import ADDRESS ASSIGNMENT_ID; if it does not, lmsctl state rm ADDRESS."
-            )
-        click.echo(result.summary())
+        for line in apply_report(result, run.scrubber.text):
+            click.echo(line)
     if result.interrupted:
         raise InterruptedError_("apply was interrupted; state holds everything that was done")
-    return 0 if result.ok else 1
+    if not result.ok:
+        return 1
+    return _unknown_left(run.pending_unknown) if run.pending_unknown else 0
 
 
 @click.command("apply", epilog="Example: lmsctl --sandbox apply examples/coursework --auto-approve")
@@ -240,106 +207,36 @@ def apply(
     since the plan was shown (a teacher's grade) is not overwritten; it is reported as stale
     and apply exits 1.
     """
-    # A manifests root is a folder, so any file is read as a plan file (a damaged one is then
-    # reported as "not a plan file", not as a root that is not a folder).
-    from_file = is_plan_file(target) or target.is_file()
     consents = {Consent.DESTROY_SUBMISSIONS} if allow_destroy_submissions else set()
     if allow_mass_delete:
         consents.add(Consent.MASS_DELETE)
-    options = ApplyOptions(parallelism=parallelism, consents=frozenset(consents))
+    request = ApplyRequest(
+        options=ApplyOptions(parallelism=parallelism, consents=frozenset(consents)),
+        auto_approve=auto_approve,
+        revert_drift=revert_drift,
+        force=force,
+        targets=targets,
+        allow_frozen=allow_frozen,
+        env=os.environ,
+    )
     cli.scrubber = Scrubber(resolve_privacy(None, None, fmt="text", env=os.environ))
-    view = ApplyProgress(quiet=as_json, scrub=cli.scrubber)
-    if from_file:
-        plan, _ = load_plan(target)
-        if cli.scrubber.choice.private:
-            directory = StudentDirectory()
-            directory.add_document(plan_to_document(plan))
-            cli.scrubber.directory.merge(directory)
-        if targets or revert_drift or force or allow_frozen:
-            raise UsageError(
-                "--target, --revert-drift, --force and --allow-frozen are decided when the "
-                "plan is made",
-                hint="pass them to lmsctl plan",
-            )
-        plan_root = root or plan.root or Path(".")
-        if root is None and not plan_root.is_dir():
-            raise UsageError(
-                f"the plan was made in root {plan_root}, which is not a folder here",
-                hint="run lmsctl apply from the folder where lmsctl plan ran, or pass --root ROOT",
-            )
-        ws = Workspace.open(
-            workspace_options(
-                cli,
-                plan_root,
-                command="lmsctl apply",
-                rate_limit=rate_limit,
-                timeout=timeout,
-                lock_timeout=lock_timeout,
-            )
-        )
-        with ws:
-            snapshot = ws.read_state()
-            if plan.api_url and plan.api_url != ws.api_url:
-                raise StalePlanError(
-                    f"the plan was made against {plan.api_url}, not {ws.api_url}",
-                    hint="apply it with the same --sandbox / --api-url as the plan",
-                )
-            ensure_fresh(plan, snapshot)
-            check_freeze(plan, ws.desired.config.policies, cli.clock())
-            check_consent(plan, options)
-            if not plan.has_changes and not plan.state_fixes:
-                if as_json:
-                    click.echo(json.dumps(_result_json(ApplyResult()), indent=2))
-                if plan.unknown:
-                    return _unknown_left(len(plan.unknown))
-                if not as_json:
-                    click.echo("No changes. The LMS matches the manifests.")
-                return 0
-            result = signals.current().run(_execute(ws, plan, snapshot, options, view))
-        return _finish(result, len(plan.unknown), as_json, cli.scrubber)
+    view = TerminalApplyView(cli, as_json=as_json)
 
-    ws = Workspace.open(
-        workspace_options(
+    def options(at: Path) -> WorkspaceOptions:
+        return workspace_options(
             cli,
-            root or target,
+            at,
             command="lmsctl apply",
             rate_limit=rate_limit,
             timeout=timeout,
             lock_timeout=lock_timeout,
         )
-    )
-    choice = resolve_privacy(None, ws.desired.config.privacy, fmt="text", env=os.environ)
-    directory = StudentDirectory()
-    directory.add_desired(ws.desired)
-    cli.scrubber = view.scrub = Scrubber(choice, directory)
-    print_warnings(ws.warnings, cli.color, cli.scrubber.text)
-    plans: list[Plan] = []
 
-    async def flow() -> ApplyResult | None:
-        try:
-            plan, live, snapshot = await ws.make_plan(
-                revert_drift=revert_drift, force=force, targets=targets, allow_frozen=allow_frozen
-            )
-            directory.add_rosters(live.rosters)
-            plans.append(plan)
-            if not as_json:
-                emit_plan(plan, "text", color=cli.color, privacy=choice, directory=directory)
-            check_freeze(plan, ws.desired.config.policies, cli.clock())
-            check_consent(plan, options)
-            if not plan.has_changes:
-                if plan.state_fixes:
-                    await Executor(plan, ws.client(), ws.backend, snapshot, options).run()
-                return None
-            _confirm(auto_approve)
-            return await _execute(ws, plan, snapshot, options, view)
-        finally:
-            await ws.aclose()
-
-    with ws:
-        outcome = signals.current().run(flow())
-    pending = len(plans[0].unknown) if plans else 0
-    if outcome is None:
-        if as_json:
-            click.echo(json.dumps(_result_json(ApplyResult()), indent=2))
-        return _unknown_left(pending) if pending else 0
-    return _finish(outcome, pending, as_json, cli.scrubber)
+    # A manifests root is a folder, so any file is read as a plan file (a damaged one is then
+    # reported as "not a plan file", not as a root that is not a folder).
+    from_file = is_plan_file(target) or target.is_file()
+    if from_file:
+        run = apply_planfile(target, request, view, workspace=options, root=root)
+    else:
+        run = apply_root(options(root or target), request, view)
+    return _report(run, as_json=as_json, from_file=from_file)

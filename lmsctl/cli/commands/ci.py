@@ -8,8 +8,10 @@ from pathlib import Path
 
 import click
 
+from lmsctl.ci import CiOptions, GitHubContext, Step, run_step
+from lmsctl.cli import run
 from lmsctl.cli.context import CliContext, pass_cli
-from lmsctl.cli.options import root_argument
+from lmsctl.cli.options import passed_on_lock_timeout_option, root_argument
 
 
 @click.command(
@@ -36,14 +38,7 @@ from lmsctl.cli.options import root_argument
     is_flag=True,
     help="plan: keep the plan in one sticky pull-request comment (needs GITHUB_TOKEN).",
 )
-@click.option(
-    "--lock-timeout",
-    default="0",
-    show_default=True,
-    metavar="SECONDS",
-    help="Wait this long for another run's state lock (passed on to plan and apply, which "
-    "check it: a bad value fails the step).",
-)
+@passed_on_lock_timeout_option
 @pass_cli
 def ci(
     cli: CliContext,
@@ -66,9 +61,6 @@ def ci(
     Writes outputs (exitcode, has-changes, drift, plan-file, applied) to $GITHUB_OUTPUT and
     the plan to $GITHUB_STEP_SUMMARY when they are set.
     """
-    from lmsctl.ci import CiOptions, GitHubContext, Step, run_step
-    from lmsctl.cli import run
-
     flags: list[str] = []
     if cli.sandbox_db:
         flags += ["--sandbox-db", cli.sandbox_db]

@@ -30,9 +30,18 @@ from lmsctl.refresh import LiveState
 from lmsctl.workspace import Workspace
 
 
-async def _plan(ws: Workspace, **kwargs: object) -> tuple[Plan, LiveState]:
+async def _plan(
+    ws: Workspace,
+    *,
+    revert_drift: bool,
+    force: bool,
+    targets: tuple[Address, ...],
+    allow_frozen: tuple[str, ...],
+) -> tuple[Plan, LiveState]:
     try:
-        plan, live, _ = await ws.make_plan(**kwargs)  # type: ignore[arg-type]
+        plan, live, _ = await ws.make_plan(
+            revert_drift=revert_drift, force=force, targets=targets, allow_frozen=allow_frozen
+        )
         return plan, live
     finally:
         await ws.aclose()

@@ -17,7 +17,7 @@ import click
 from lmsctl.addresses import parse_address
 from lmsctl.cli.context import CliContext, pass_cli
 from lmsctl.cli.options import lock_timeout_option, root_option
-from lmsctl.errors import StateError, StateLockedError, UsageError
+from lmsctl.errors import StateError, StateLockedError, UsageError, unknown_outcome_ways_out
 from lmsctl.manifest.config import load_config
 from lmsctl.render.json import dumps_for_terminal
 from lmsctl.safetext import escape_controls
@@ -131,9 +131,8 @@ def show_(cli: CliContext, address: str, root: Path, as_json: bool) -> int:
         _show_intent(data.get("intent") or {})
         if data["status"] != ResourceStatus.CREATED.value:
             click.echo(
-                "\nThe create's outcome is not known. If the assignment exists in the LMS: "
-                f"lmsctl import {data['address']} ASSIGNMENT_ID; if it does not: "
-                f"lmsctl state rm {data['address']}"
+                "\nThe create's outcome is not known: the assignment may or may not exist. "
+                + unknown_outcome_ways_out(data["address"])
             )
     else:
         click.echo(f"{'assignment_id:':<15}{data['assignment_id']}")
