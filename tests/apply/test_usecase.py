@@ -14,6 +14,7 @@ import pytest
 
 from lmsctl.apply.executor import Executor
 from lmsctl.apply.results import ApplyEvent, Outcome
+from lmsctl.cli.context import embedded_sandbox
 from lmsctl.client.lms import LmsClient
 from lmsctl.errors import Diagnostic, UsageError
 from lmsctl.plan.model import Plan
@@ -24,6 +25,10 @@ from lmsctl.workspace import Workspace, WorkspaceOptions
 
 T = TypeVar("T")
 EXAMPLES = Path(__file__).resolve().parent.parent.parent / "examples" / "coursework"
+
+
+def _options(root: Path) -> WorkspaceOptions:
+    return WorkspaceOptions(root=root, sandbox=True, open_sandbox=embedded_sandbox)
 
 
 class RecordingView:
@@ -74,7 +79,11 @@ def test_apply_root_asks_the_view_and_returns_what_it_did(
     root: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     view = RecordingView()
-    run = apply_root(WorkspaceOptions(root=root, sandbox=True), ApplyRequest(), view)
+    run = apply_root(
+        _options(root),
+        ApplyRequest(),
+        view,
+    )
     assert capsys.readouterr() == ("", "")  # the core never prints
     total = len(run.plan.actionable)
     assert total > 0 and view.shown is run.plan
@@ -84,13 +93,17 @@ def test_apply_root_asks_the_view_and_returns_what_it_did(
     assert [e.done for e in view.events] == list(range(1, total + 1))
     # converged: the next apply has nothing to carry out, and never asks
     again = RecordingView(answer=False)
-    after = apply_root(WorkspaceOptions(root=root, sandbox=True), ApplyRequest(), again)
+    after = apply_root(
+        _options(root),
+        ApplyRequest(),
+        again,
+    )
     assert after.result is None and not after.plan.has_changes
     assert "confirm" not in again.calls and again.events == []
 
 
 def test_a_refused_confirmation_changes_nothing(root: Path) -> None:
-    options = WorkspaceOptions(root=root, sandbox=True)
+    options = _options(root)
     refused = apply_root(options, ApplyRequest(), RecordingView(answer=False))
     assert refused.cancelled and refused.result is None and refused.plan.has_changes
     # the same changes are still to do: nothing was written
@@ -104,7 +117,7 @@ def test_a_refused_confirmation_changes_nothing(root: Path) -> None:
 def test_apply_planfile_carries_out_the_saved_plan_in_its_root(
     root: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    options = WorkspaceOptions(root=root, sandbox=True)
+    options = _options(root)
     with Workspace.open(options) as ws:
         plan, _, _ = asyncio.run(_plan(ws))
     path = tmp_path / "plan.json"
@@ -113,7 +126,7 @@ def test_apply_planfile_carries_out_the_saved_plan_in_its_root(
 
     def workspace(at: Path) -> WorkspaceOptions:
         roots.append(at)
-        return WorkspaceOptions(root=at, sandbox=True)
+        return _options(at)
 
     view = RecordingView(answer=False)  # a saved plan was reviewed: it is never asked about
     run = apply_planfile(path, ApplyRequest(), view, workspace=workspace)
