@@ -41,6 +41,8 @@ __all__ = [
     "Scrubber",
     "StudentDirectory",
     "privatise_document",
+    "privatise_fields",
+    "privatise_grades",
     "pseudonym",
     "resolve_privacy",
 ]
@@ -303,6 +305,38 @@ class Scrubber:
         if isinstance(value, list | tuple):
             return [self.value(v) for v in value]
         return value
+
+
+def privatise_fields(
+    values: Mapping[str, Any], scrub: Scrubber, *, of_student: bool = False
+) -> dict[str, Any]:
+    """Field values (API form) at the scrubber's level: grade comments hidden, assignee ids as
+    pseudonyms; with ``of_student`` at ``redact``, every value hidden (they are one student's).
+    """
+    if not scrub.choice.private:
+        return dict(values)
+    redact = scrub.choice.level is PrivacyLevel.REDACT
+    out: dict[str, Any] = {}
+    for name, value in values.items():
+        if (of_student and redact) or (name in _FREE_TEXT_FIELDS and value is not None):
+            value = HIDDEN
+        elif name in _STUDENT_LIST_FIELDS:
+            value = _students_in(value, scrub)
+        out[name] = value
+    return out
+
+
+def privatise_grades(
+    grades: Mapping[str, Mapping[str, Any]], scrub: Scrubber
+) -> dict[str, dict[str, Any]] | None:
+    """Grades by student id at the scrubber's level: keyed by pseudonym, comments hidden;
+    None at ``redact`` (no student appears: show how many there are instead)."""
+    if scrub.choice.level is PrivacyLevel.REDACT:
+        return None
+    return {
+        scrub.who(student): privatise_fields(values, scrub, of_student=True)
+        for student, values in grades.items()
+    }
 
 
 # -- the document layer ------------------------------------------------------------------------

@@ -1,0 +1,87 @@
+"""In a private run (CI, or privacy: in lmsctl.yaml) the commands besides plan name no student
+either: status, state list/show/rm, import, pull's printed diff, apply of a plan file, errors
+and --debug. Each scan looks for every name and roster id of the demo students."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.conftest import ALGEBRA, CliResult
+from tests.e2e.test_privacy import KEY, _grade_comments, _identifying_values, _leaks
+
+HW1 = f"{ALGEBRA}/hw-01"
+S1 = "5f1a0c0b8e1d2a0001b00001"  # Mateo Chen, graded "Excellent work" on hw-01
+SAND = ("--sandbox",)
+
+
+def _private_leaks(result: CliResult) -> list[str]:
+    return _leaks(result.text, _identifying_values() | _grade_comments())
+
+
+@pytest.fixture
+def applied(coursework: Path, lmsctl: Callable[..., CliResult]) -> Path:
+    done = lmsctl(*SAND, "apply", str(coursework), "--auto-approve")
+    assert done.code == 0, done.text
+    return coursework
+
+
+def test_state_show_in_ci_shows_pseudonyms_and_no_comment(
+    applied: Path, lmsctl: Callable[..., CliResult], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = ("--root", str(applied))
+    full = lmsctl(*SAND, "state", "show", HW1, *root)
+    assert full.code == 0, full.text
+    assert S1 in full.out and "Excellent work" in full.out  # the scan would see them
+
+    monkeypatch.setenv("CI", "true")
+    monkeypatch.setenv("LMSCTL_PSEUDONYM_KEY", KEY)
+    for args in (
+        ("state", "show", HW1, *root),
+        ("state", "show", HW1, *root, "--json"),
+        ("state", "show", f"{HW1}/grades/{S1}", *root),
+        ("state", "show", f"{ALGEBRA}/quiz-1-retake", *root),  # assignee_ids
+        ("state", "list", *root),
+        ("state", "list", *root, "--json"),
+        ("status", str(applied)),
+        ("status", str(applied), "--json"),
+    ):
+        result = lmsctl(*SAND, *args)
+        assert result.code == 0, (args, result.text)
+        assert _private_leaks(result) == [], args
+    shown = lmsctl(*SAND, "state", "show", HW1, *root, "--json")
+    doc = json.loads(shown.out)
+    assert doc["privacy"] == {"level": "pseudonymise"}
+    assert len(doc["grades"]) == 5 and all(k.startswith("student-") for k in doc["grades"])
+    assert {g["grade_points"] for g in doc["grades"].values()} == {10, 8.5, 7, 9, 0}
+    grade = lmsctl(*SAND, "state", "show", f"{HW1}/grades/{S1}", *root)
+    assert "/grades/student-" in grade.out and "grade_points: 10" in grade.out
+
+    # redact: not even pseudonyms or grade values, only how many grades there are
+    redacted = lmsctl(*SAND, "state", "show", HW1, *root, "--privacy", "redact")
+    assert redacted.code == 0, redacted.text
+    assert "student-" not in redacted.out and "grade_points=" not in redacted.out
+    assert "grades (5): not shown at privacy level redact" in redacted.out
+    # the full record is there for whoever holds the key
+    keyed = lmsctl(*SAND, "state", "show", HW1, *root, "--privacy", "full")
+    assert keyed.code == 0 and S1 in keyed.out and "Excellent work" in keyed.out
+
+
+def test_state_show_and_rm_of_a_grade_and_their_errors_in_ci_name_no_student(
+    applied: Path, lmsctl: Callable[..., CliResult], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CI", "true")
+    root = ("--root", str(applied))
+    absent = "5f1a0c0b8e1d2a0001b00009"  # a demo student with no grade on hw-01
+    for debug in ((), ("--debug",)):
+        missing = lmsctl(*debug, *SAND, "state", "show", f"{HW1}/grades/{absent}", *root)
+        assert missing.code == 1 and "is not in state" in missing.err, missing.text
+        assert "Traceback" not in missing.err or debug
+        assert _private_leaks(missing) == [] and absent not in missing.text
+    removed = lmsctl(*SAND, "state", "rm", f"{HW1}/grades/{S1}", *root)
+    assert removed.code == 0, removed.text
+    assert "Forgot the grade values lmsctl applied for" in removed.out
+    assert _private_leaks(removed) == []
