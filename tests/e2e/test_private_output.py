@@ -85,3 +85,32 @@ def test_state_show_and_rm_of_a_grade_and_their_errors_in_ci_name_no_student(
     assert removed.code == 0, removed.text
     assert "Forgot the grade values lmsctl applied for" in removed.out
     assert _private_leaks(removed) == []
+
+
+def test_apply_of_a_plan_file_obeys_privacy_in_lmsctl_yaml_as_apply_of_a_root_does(
+    coursework: Path, lmsctl: Callable[..., CliResult], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Not in CI: only lmsctl.yaml says the run is private; both ways of applying read it."""
+    config = coursework / "lmsctl.yaml"
+    config.write_text(config.read_text() + "privacy: pseudonymise\n")
+    monkeypatch.setenv("LMSCTL_PSEUDONYM_KEY", KEY)
+    made = lmsctl(*SAND, "plan", str(coursework), "--out", "plan.json")
+    assert made.code == 0, made.text
+    from_file = lmsctl(*SAND, "apply", "plan.json", "--json")
+    assert from_file.code == 0, from_file.text
+    grades = [r for r in json.loads(from_file.out)["results"] if r["action"] == "grade"]
+    assert grades and all("/grades/student-" in r["address"] for r in grades)
+    assert _private_leaks(from_file) == []
+
+    # the same change made again from the root reads the same pseudonyms
+    edit_path = coursework / "lincoln-high" / "algebra-1-period-2.yaml"
+    edit_path.write_text(edit_path.read_text().replace("{grade_points: 8.5,", "{grade_points: 9,"))
+    lmsctl(*SAND, "plan", str(coursework), "--out", "again.json")
+    again = lmsctl(*SAND, "apply", "again.json", "--json")
+    edit_path.write_text(edit_path.read_text().replace("{grade_points: 9,", "{grade_points: 9.5,"))
+    root = lmsctl(*SAND, "apply", str(coursework), "--auto-approve", "--json")
+    assert again.code == 0 and root.code == 0, again.text + root.text
+    by_file = {r["address"] for r in json.loads(again.out)["results"]}
+    by_root = {r["address"] for r in json.loads(root.out)["results"]}
+    assert by_file == by_root and all("/grades/student-" in a for a in by_file)
+    assert _private_leaks(again) == [] and _private_leaks(root) == []

@@ -251,10 +251,7 @@ def apply(
     view = ApplyProgress(quiet=as_json, scrub=cli.scrubber)
     if from_file:
         plan, _ = load_plan(target)
-        if cli.scrubber.choice.private:
-            directory = StudentDirectory()
-            directory.add_document(plan_to_document(plan))
-            cli.scrubber.directory.merge(directory)
+        cli.scrubber.directory.add_document(plan_to_document(plan))
         if targets or revert_drift or force or allow_frozen:
             raise UsageError(
                 "--target, --revert-drift, --force and --allow-frozen are decided when the "
@@ -277,6 +274,9 @@ def apply(
                 lock_timeout=lock_timeout,
             )
         )
+        # the root's privacy: in lmsctl.yaml counts as for apply ROOT
+        choice = resolve_privacy(None, ws.desired.config.privacy, fmt="text", env=os.environ)
+        cli.scrubber = view.scrub = Scrubber(choice, cli.scrubber.directory)
         with ws:
             snapshot = ws.read_state()
             if plan.api_url and plan.api_url != ws.api_url:
