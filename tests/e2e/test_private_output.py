@@ -10,11 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import ALGEBRA, CliResult
+from tests.e2e.conftest import ALGEBRA, CliResult, SandboxPeek
 from tests.e2e.test_privacy import KEY, _grade_comments, _identifying_values, _leaks
 
 HW1 = f"{ALGEBRA}/hw-01"
 S1 = "5f1a0c0b8e1d2a0001b00001"  # Mateo Chen, graded "Excellent work" on hw-01
+S2, S9 = "5f1a0c0b8e1d2a0001b00002", "5f1a0c0b8e1d2a0001b00009"
 SAND = ("--sandbox",)
 
 
@@ -114,3 +115,39 @@ def test_apply_of_a_plan_file_obeys_privacy_in_lmsctl_yaml_as_apply_of_a_root_do
     by_root = {r["address"] for r in json.loads(root.out)["results"]}
     assert by_file == by_root and all("/grades/student-" in a for a in by_file)
     assert _private_leaks(again) == [] and _private_leaks(root) == []
+
+
+def test_pull_in_ci_lists_edits_with_pseudonyms_instead_of_a_diff_naming_students(
+    applied: Path,
+    lmsctl: Callable[..., CliResult],
+    sandbox: SandboxPeek,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    hw1 = sandbox.by_title("Homework 1: Linear equations")["id"]
+    path = f"/v3.1/sections/{ALGEBRA}/assignments/{hw1}/submissions"
+    sandbox.call("PATCH", f"{path}/{S2}", {"grade_points": 9})  # drift of a grade
+    # a grade a teacher set in the LMS, with a comment naming the student
+    sandbox.call(
+        "PATCH", f"{path}/{S9}", {"grade_points": 6, "grade_comment": "Excellent work, Mateo Chen"}
+    )
+    full = lmsctl(*SAND, "pull", str(applied), "--dry-run")
+    assert full.code == 0, full.text
+    assert S2 in full.out and S9 in full.out  # the diff names them: the scan would see it
+
+    monkeypatch.setenv("CI", "true")
+    monkeypatch.setenv("LMSCTL_PSEUDONYM_KEY", KEY)
+    for args in (("--dry-run",), ("--dry-run", "--privacy", "redact"), ()):
+        result = lmsctl(*SAND, "pull", str(applied), *args)
+        assert result.code == 0, (args, result.text)
+        assert _private_leaks(result) == [], args
+        assert "Mateo" not in result.text and "grade changes" not in result.text
+        assert "changed value" in result.out and "1 new grade" in result.out
+        if "redact" in args:
+            assert "student-" not in result.out and "8.5" not in result.out
+            assert f"~ {HW1}: 2 grade(s) (not shown at privacy level redact)" in result.out
+        else:
+            assert f"~ {HW1}/grades/student-" in result.out and "8.5 -> 9" in result.out
+            assert "grade_comment: (hidden)" in result.out
+            assert "the diff is not shown at privacy level pseudonymise" in result.out
+    # the manifest itself holds the ids: it is the source of truth, in the repository
+    assert S9 in (applied / "lincoln-high" / "algebra-1-period-2.yaml").read_text()
