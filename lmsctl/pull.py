@@ -33,7 +33,6 @@ from typing import Any
 import yaml
 
 from lmsctl.addresses import Address, matches_targets
-from lmsctl.adopt import manifest_grades, yaml_value
 from lmsctl.config import display_path
 from lmsctl.errors import ConfigError
 from lmsctl.model import GRADE_FIELDS, AssignmentSpec
@@ -44,6 +43,7 @@ from lmsctl.render.words import conflict_words
 from lmsctl.roster import Roster
 from lmsctl.schema_files import write_atomically
 from lmsctl.state.model import ResourceStatus, StateSnapshot
+from lmsctl.usecases.entry import manifest_grades, yaml_value
 from lmsctl.workspace import Workspace
 from lmsctl.yamledit import compose, end_of_block
 

@@ -151,3 +151,31 @@ def test_pull_in_ci_lists_edits_with_pseudonyms_instead_of_a_diff_naming_student
             assert "the diff is not shown at privacy level pseudonymise" in result.out
     # the manifest itself holds the ids: it is the source of truth, in the repository
     assert S9 in (applied / "lincoln-high" / "algebra-1-period-2.yaml").read_text()
+
+
+def test_import_and_its_refusals_in_ci_name_no_student(
+    applied: Path,
+    lmsctl: Callable[..., CliResult],
+    sandbox: SandboxPeek,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A guard: import names assignments and files only, also with --grades and --debug."""
+    sandbox.call("PUT", "/_sandbox/clock", {"now": "2026-12-01T12:00:00Z"})
+    body = {"title": "Essay 1", "description": "Made in the LMS.", "assignee_mode": "all"}
+    made = sandbox.call(
+        "POST",
+        f"/v3.1/sections/{ALGEBRA}/assignments",
+        {**body, "due_date": "2027-03-01T05:59:00.000Z"},
+    )
+    essay = str(made["data"]["id"])
+    subs = f"/v3.1/sections/{ALGEBRA}/assignments/{essay}/submissions"
+    sandbox.call("PATCH", f"{subs}/{S1}", {"grade_points": 18, "grade_comment": "Excellent work"})
+    monkeypatch.setenv("CI", "true")
+    root = ("--root", str(applied))
+    for debug in ((), ("--debug",)):
+        refused = lmsctl(*debug, *SAND, "import", f"{ALGEBRA}/essay-1", essay, *root)
+        assert refused.code == 1 and "is in no manifest" in refused.err, refused.text
+        assert _private_leaks(refused) == []
+    done = lmsctl(*SAND, "import", f"{ALGEBRA}/essay-1", essay, *root, "--generate", "--grades")
+    assert done.code == 0, done.text
+    assert "with 1 grade" in done.out and _private_leaks(done) == []
