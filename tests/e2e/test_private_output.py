@@ -4,12 +4,15 @@ and --debug. Each scan looks for every name and roster id of the demo students."
 
 from __future__ import annotations
 
+import errno
 import json
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
+from lmsctl.state import LocalBackend
+from lmsctl.state.crypto import StateKey
 from tests.e2e.conftest import ALGEBRA, CliResult, SandboxPeek
 from tests.e2e.test_privacy import KEY, _grade_comments, _identifying_values, _leaks
 
@@ -179,3 +182,47 @@ def test_import_and_its_refusals_in_ci_name_no_student(
     done = lmsctl(*SAND, "import", f"{ALGEBRA}/essay-1", essay, *root, "--generate", "--grades")
     assert done.code == 0, done.text
     assert "with 1 grade" in done.out and _private_leaks(done) == []
+
+
+def _disk_full_after_first_save(monkeypatch: pytest.MonkeyPatch) -> None:
+    real_append = LocalBackend._append
+    calls: list[int] = []
+
+    def append(self: LocalBackend, line: bytes) -> None:
+        if calls:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        calls.append(1)
+        real_append(self, line)
+
+    monkeypatch.setattr(LocalBackend, "_append", append)
+
+
+@pytest.mark.parametrize("state_key", [False, True], ids=["in-clear", "encrypted"])
+def test_a_failed_save_in_ci_warns_of_a_recovery_file_in_clear_and_names_no_student(
+    applied: Path,
+    lmsctl: Callable[..., CliResult],
+    monkeypatch: pytest.MonkeyPatch,
+    state_key: bool,
+) -> None:
+    """The recovery file keeps what state push needs (student ids, grades, comments: the values
+    applied, which the next three-way diff starts from), so it is encrypted under
+    LMSCTL_STATE_KEY; without a key in a private run, the error says so. The output, with
+    --debug too, names no student either way."""
+    manifest = applied / "lincoln-high" / "algebra-1-period-2.yaml"
+    manifest.write_text(
+        manifest.read_text()
+        .replace("{grade_points: 8.5, state: returned}", "{grade_points: 9.25, state: returned}")
+        .replace("{grade_points: 24, state: returned}", "{grade_points: 23.5, state: returned}")
+    )
+    monkeypatch.setenv("CI", "true")
+    monkeypatch.setenv("LMSCTL_PSEUDONYM_KEY", KEY)
+    if state_key:
+        monkeypatch.setenv("LMSCTL_STATE_KEY", StateKey.generate().export())
+    _disk_full_after_first_save(monkeypatch)
+    failed = lmsctl("--debug", *SAND, "apply", str(applied), "--auto-approve", "--parallelism", "1")
+    assert failed.code == 1, failed.text
+    assert "lmsctl state push" in failed.err, failed.err
+    assert _private_leaks(failed) == []
+    (recovery,) = sorted((applied / ".lmsctl" / "sandbox").glob("recovery-*.json"))
+    assert ("grades in clear: do not upload" in failed.err) is not state_key
+    assert (S2 in recovery.read_text()) is not state_key  # what push needs, sealed with a key
