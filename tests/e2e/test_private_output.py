@@ -226,3 +226,22 @@ def test_a_failed_save_in_ci_warns_of_a_recovery_file_in_clear_and_names_no_stud
     (recovery,) = sorted((applied / ".lmsctl" / "sandbox").glob("recovery-*.json"))
     assert ("grades in clear: do not upload" in failed.err) is not state_key
     assert (S2 in recovery.read_text()) is not state_key  # what push needs, sealed with a key
+
+
+def test_validate_obeys_privacy_in_lmsctl_yaml(
+    coursework: Path, lmsctl: Callable[..., CliResult]
+) -> None:
+    path = coursework / "lincoln-high" / "algebra-1-period-2.yaml"
+    path.write_text(
+        path.read_text()
+        .replace("sis:603: {grade_points: 7", "sis:603: {grade_points: seven")
+        .replace(f"{S2}: {{grade_points: 8.5", f"{S2}: {{grade_points: x")
+    )
+    plain = lmsctl("validate", str(coursework))
+    assert plain.code == 1 and "sis:603" in plain.out and S2 in plain.out
+    config = coursework / "lmsctl.yaml"
+    config.write_text(config.read_text() + "privacy: redact\n")
+    for fmt in ("text", "json"):
+        result = lmsctl("validate", str(coursework), "--format", fmt)
+        assert result.code == 1 and "grade_points" in result.out, result.text
+        assert _private_leaks(result) == [] and "sis:603" not in result.text, fmt
