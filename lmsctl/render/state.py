@@ -30,8 +30,10 @@ __all__ = [
     "StateEntry",
     "StateListing",
     "entry_document",
+    "history_document",
     "listing_document",
     "render_entry_text",
+    "render_history_text",
     "render_listing_text",
     "render_moved_text",
     "render_removed_text",
@@ -254,3 +256,23 @@ def render_moved_text(moved: Moved, old: Address, new: Address) -> str:
         f"{new.section_id}; otherwise the next plan deletes it and creates "
         f"{old.key!r} again. (moved_from: in the manifest does this move for you.)\n"
     )
+
+
+def history_document(location: str, versions: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """``state history --json``: the kept versions, newest first (who saved them, not whom)."""
+    return {"state": location, "versions": [dict(v) for v in versions]}
+
+
+def render_history_text(location: str, versions: Sequence[Mapping[str, Any]]) -> str:
+    if not versions:
+        return f"No versions in {location} yet.\n"
+    lines = [f"{'SERIAL':>8}  {'SAVED AT (UTC)':<20}  {'BY':<24}  COMMAND"]
+    for n, v in enumerate(versions):
+        who = f"{v.get('user')}@{v.get('host')}"
+        ci = f"  ({v['ci_run']})" if v.get("ci_run") else ""
+        mark = "  (current)" if n == 0 else ""
+        lines.append(
+            f"{v['serial']:>8}  {v['saved_at']:<20}  {who:<24}  {v.get('command')}{ci}{mark}"
+        )
+    lines.append("\nTo go back to one: lmsctl state restore SERIAL (it becomes a new version).")
+    return "\n".join(lines) + "\n"

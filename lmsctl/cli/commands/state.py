@@ -23,8 +23,10 @@ from lmsctl.privacy import Scrubber
 from lmsctl.render.json import dumps_for_terminal
 from lmsctl.render.state import (
     entry_document,
+    history_document,
     listing_document,
     render_entry_text,
+    render_history_text,
     render_listing_text,
     render_moved_text,
     render_removed_text,
@@ -236,20 +238,9 @@ def history(cli: CliContext, root: Path, as_json: bool) -> int:
         )
     versions = backend.history()
     if as_json:
-        _dump({"state": backend.description, "versions": versions})
-        return 0
-    if not versions:
-        click.echo(f"No versions in {backend.description} yet.")
-        return 0
-    click.echo(f"{'SERIAL':>8}  {'SAVED AT (UTC)':<20}  {'BY':<24}  COMMAND")
-    for n, v in enumerate(versions):
-        who = f"{v.get('user')}@{v.get('host')}"
-        ci = f"  ({v['ci_run']})" if v.get("ci_run") else ""
-        mark = "  (current)" if n == 0 else ""
-        click.echo(
-            f"{v['serial']:>8}  {v['saved_at']:<20}  {who:<24}  {v.get('command')}{ci}{mark}"
-        )
-    click.echo("\nTo go back to one: lmsctl state restore SERIAL (it becomes a new version).")
+        _dump(history_document(backend.description, versions))
+    else:
+        click.echo(render_history_text(backend.description, versions), nl=False)
     return 0
 
 
