@@ -6,13 +6,12 @@ core call, renders the result and returns an exit code. Only this package import
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import importlib
 import os
 import sys
-import traceback
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import click
 
@@ -20,8 +19,10 @@ from lmsctl import __version__
 from lmsctl.cli import signals
 from lmsctl.cli.context import CliContext
 from lmsctl.errors import LmsctlError
-from lmsctl.privacy import Scrubber, resolve_privacy
 from lmsctl.safetext import escape_controls
+
+if TYPE_CHECKING:
+    from lmsctl.privacy import Scrubber
 
 #: Exit codes, the same for every command (as Terraform's): 2 is only ever
 #: ``plan --detailed-exitcode``'s "there are changes", so a usage error can never read as changes.
@@ -166,6 +167,8 @@ def _report(exc: LmsctlError, color: bool, scrub: Scrubber) -> None:
 
 def _debug_report(exc: BaseException, scrub: Scrubber) -> None:
     """--debug in a private run: the traceback, with students scrubbed like all output."""
+    import traceback  # lazy: only a --debug report needs it
+
     text = "".join(traceback.format_exception(exc))
     click.echo(scrub.text(text), err=True, nl=False)
 
@@ -181,20 +184,21 @@ def run(argv: list[str] | None = None, *, clock: Callable[[], dt.datetime] | Non
     debug = "--debug" in args
     color = "--no-color" not in args and "NO_COLOR" not in os.environ and sys.stderr.isatty()
     obj = CliContext(clock=clock) if clock is not None else CliContext()
-    obj.scrubber = Scrubber(resolve_privacy(None, None, fmt="text", env=os.environ))
 
     def scrub() -> Scrubber:
-        assert obj.scrubber is not None
         return obj.scrubber
 
     try:
         with signals.guarded() as guard:  # Ctrl-C and SIGTERM for the command's whole life
             try:
                 rv = cli.main(args=args, prog_name="lmsctl", standalone_mode=False, obj=obj)
-            except asyncio.CancelledError:
-                if not guard.signalled:
-                    raise
-                raise KeyboardInterrupt from None  # a loop the signal stopped (import, pull)
+            except BaseException as exc:
+                # a loop the signal stopped (import, pull); asyncio is imported only by the
+                # commands that use it, so --help and --version never load it
+                aio = sys.modules.get("asyncio")
+                if aio is not None and isinstance(exc, aio.CancelledError) and guard.signalled:
+                    raise KeyboardInterrupt from None
+                raise
     except click.exceptions.Abort:
         click.echo("Aborted.", err=True)
         return EXIT_INTERRUPTED

@@ -10,11 +10,11 @@ from typing import TYPE_CHECKING
 
 import click
 
-from lmsctl.privacy import Scrubber
 from lmsctl.timeutil import utcnow
 
 if TYPE_CHECKING:  # (the client loads httpx: only commands that talk to the API need it)
     from lmsctl.client.factory import SandboxConnection, SandboxOpener
+    from lmsctl.privacy import Scrubber
 
 
 def embedded_sandbox(db: Path) -> SandboxConnection:
@@ -39,8 +39,25 @@ class CliContext:
     clock: Callable[[], dt.datetime] = utcnow
     #: connects a client to the embedded sandbox (the client package cannot import it)
     open_sandbox: SandboxOpener = embedded_sandbox
-    #: what errors and warnings may show of students (set by the privacy level of the run)
-    scrubber: Scrubber | None = field(default=None, repr=False)
+    #: what errors and warnings may show of students (set by the privacy level of the run;
+    #: until a command sets it, the environment's default level: see :attr:`scrubber`)
+    _scrubber: Scrubber | None = field(default=None, repr=False)
+
+    @property
+    def scrubber(self) -> Scrubber:
+        """The run's scrubber; made on first use from the environment's default level (private
+        whenever ``CI`` is set), so ``--help`` never loads the privacy module."""
+        if self._scrubber is None:
+            import os
+
+            from lmsctl.privacy import Scrubber, resolve_privacy  # lazy: see above
+
+            self._scrubber = Scrubber(resolve_privacy(None, None, fmt="text", env=os.environ))
+        return self._scrubber
+
+    @scrubber.setter
+    def scrubber(self, value: Scrubber) -> None:
+        self._scrubber = value
 
 
 pass_cli = click.make_pass_decorator(CliContext, ensure=True)

@@ -19,7 +19,6 @@ unwinding (releasing the lock, the final save), except as ``on_stop`` decides.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import os
 import select
@@ -27,7 +26,10 @@ import signal
 import sys
 from collections.abc import Callable, Coroutine, Iterator
 from types import FrameType
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
+
+if TYPE_CHECKING:
+    import asyncio
 
 T = TypeVar("T")
 
@@ -126,8 +128,10 @@ class SignalGuard:
         self.count += 1
         if self._blocking:
             raise KeyboardInterrupt
+        # (asyncio is imported lazily, by the commands that run a loop: --help never loads it)
+        aio = sys.modules.get("asyncio")
         try:
-            loop = asyncio.get_running_loop()
+            loop = aio.get_running_loop() if aio is not None else None
         except RuntimeError:
             loop = None
         if loop is not None:
@@ -142,6 +146,8 @@ class SignalGuard:
             self._stopped_by_step = True
             self._on_stop(count)
             return
+        import asyncio  # lazy: see _handle
+
         for task in asyncio.all_tasks(loop):
             task.cancel()
 
@@ -150,6 +156,8 @@ class SignalGuard:
         """Run ``main`` with the loop woken by every signal, whichever thread receives it (the
         handler runs in the main thread only when it runs Python code; an idle loop would
         otherwise wait for its next network event first)."""
+        import asyncio  # lazy: see _handle
+
         loop = asyncio.get_running_loop()
         wake_r, wake_w = os.pipe()
         os.set_blocking(wake_r, False)
@@ -176,6 +184,8 @@ class SignalGuard:
 
     def run(self, main: Coroutine[Any, Any, T]) -> T:
         """``asyncio.run(main)``; a stop signal ends it with KeyboardInterrupt (exit 130)."""
+        import asyncio  # lazy: see _handle
+
         try:
             result = asyncio.run(self._woken(main))
         except asyncio.CancelledError:

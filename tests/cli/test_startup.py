@@ -38,9 +38,10 @@ def test_help_and_version_import_no_command(args: list[str]) -> None:
     assert code == 0
     assert out.strip()
     loaded = [m for m in modules if m.startswith("lmsctl.cli.commands.")]
+    assert "lmsctl.privacy" not in modules  # (the scrubber is made on first use)
     assert loaded == []
     # nor the heavy libraries the commands use
-    for heavy in ("httpx", "yaml", "jsonschema", "starlette", "psycopg", "cryptography"):
+    for heavy in ("asyncio", "httpx", "yaml", "jsonschema", "starlette", "psycopg", "cryptography"):
         assert heavy not in modules, heavy
 
 
