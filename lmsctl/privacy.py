@@ -33,6 +33,7 @@ from typing import Any
 
 from lmsctl.errors import UsageError
 from lmsctl.model import DesiredState
+from lmsctl.roster import ROSTER_FIELD
 
 __all__ = [
     "PSEUDONYM_KEY_ENV",
@@ -175,11 +176,10 @@ class StudentDirectory:
         student = roles.get("student") if isinstance(roles, Mapping) else None
         sources = [user, student] if isinstance(student, Mapping) else [user]
         for src in sources:
-            for k in ("sis_id", "student_number", "state_id", "email"):
+            for kind, k in ROSTER_FIELD.items():
                 if src.get(k):
                     self.add(src[k], uid)
-                    prefix = "sis" if k == "sis_id" else k
-                    self.add(f"{prefix}:{src[k]}", uid)
+                    self.add(f"{kind.value}:{src[k]}", uid)
 
     def add_document(self, doc: Mapping[str, Any]) -> None:
         """The students a plan document names (grade changes, drift, conflicts, fixes)."""
