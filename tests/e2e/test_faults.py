@@ -29,6 +29,7 @@ FAULTS = {
 }
 
 
+@pytest.mark.slow
 def test_repeated_apply_converges_under_5xx_and_dropped_connections(
     lmsctl, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -218,6 +219,7 @@ class Burst429(httpx.AsyncBaseTransport):
         await self.inner.aclose()
 
 
+@pytest.mark.slow
 def test_apply_over_a_socket_survives_faults_and_429_bursts(
     lmsctl, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -37,6 +37,7 @@ def _read_until(
                 return
 
 
+@pytest.mark.slow
 def test_a_narrow_terminal_never_wraps_and_ctrl_c_freezes_the_bar(
     lmsctl, coursework: Path, sandbox: SandboxPeek
 ) -> None:  # type: ignore[no-untyped-def]

@@ -226,6 +226,7 @@ class Terminal:
         return code
 
 
+@pytest.mark.slow
 def test_the_prompt_never_overwrites_a_grade_set_while_it_waited(lmsctl, served) -> None:
     _first_apply(lmsctl, served)
     term = Terminal("--api-url", served.url, "apply", "coursework")
@@ -238,6 +239,7 @@ def test_the_prompt_never_overwrites_a_grade_set_while_it_waited(lmsctl, served)
     _kept(lmsctl, served, term.output)
 
 
+@pytest.mark.slow
 def test_anything_but_yes_cancels_and_exits_1(lmsctl, served) -> None:
     _first_apply(lmsctl, served)
     before = served.recorder.mark()

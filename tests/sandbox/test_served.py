@@ -12,6 +12,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
+import pytest
 import yaml
 from sandbox_helpers import FUTURE, Api
 
@@ -77,6 +78,7 @@ def _flow(client: httpx.Client, section: str, student: str, teacher: str) -> str
     return str(aid)
 
 
+@pytest.mark.slow
 def test_serve_answers_the_documented_flow_and_keeps_state_across_restarts(
     tmp_path: Path, seed_file: Callable[..., Path]
 ) -> None:
