@@ -17,7 +17,7 @@ from lmsctl.plan.model import Consent, Plan
 from lmsctl.plan.planfile import load_plan, save_plan
 from lmsctl.render import words
 from lmsctl.render.document import plan_to_document
-from tests.plan.factories import (
+from tests.support.factories import (
     BASE,
     S1,
     S2,

@@ -20,7 +20,7 @@ from lmsctl.plan.builder import PlanBuilder
 from lmsctl.plan.model import Action, Consent
 from lmsctl.state.backend import MemoryBackend
 from lmsctl.state.model import ResourceStatus
-from tests.plan.factories import (
+from tests.support.factories import (
     AID,
     BASE,
     DISTRICT,

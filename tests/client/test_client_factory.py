@@ -5,13 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from client_helpers import TOKEN, run
 
 from lmsctl.client.factory import open_client, resolve_api_url, sandbox_api_url
 from lmsctl.client.lms import LmsClient
 from lmsctl.errors import ConfigError
 from lmsctl.model import ProjectConfig
 from lmsctl.sandbox import DEMO_DISTRICT_ID
+from tests.support.client import TOKEN, run
 
 CONFIG = ProjectConfig(api_url="https://from-config.test/v3.1")
 

@@ -24,8 +24,8 @@ import pytest
 from lmsctl.sandbox import DEMO_TOKEN, SandboxConfig, running_server
 from lmsctl.state.local import LocalBackend
 from lmsctl.state.model import StateSnapshot
-from tests.e2e.conftest import SandboxPeek
-from tests.e2e.workload import check_converged, resolve_unknown, state_records, write_workload
+from tests.support.e2e import SandboxPeek
+from tests.support.workload import check_converged, resolve_unknown, state_records, write_workload
 
 
 def _start(

@@ -18,8 +18,8 @@ from lmsctl.apply.executor import ApplyOptions, Executor
 from lmsctl.client.lms import LmsClient
 from lmsctl.sandbox import DEMO_TOKEN, FaultConfig, SandboxConfig, running_server
 from lmsctl.workspace import Workspace, WorkspaceOptions
-from tests.e2e.conftest import SandboxPeek
-from tests.e2e.workload import check_converged, resolve_unknown, state_records, write_workload
+from tests.support.e2e import SandboxPeek
+from tests.support.workload import check_converged, resolve_unknown, state_records, write_workload
 
 FAULTS = {
     "fail_rate": 0.10,

@@ -13,7 +13,7 @@ import pytest
 from lmsctl.client.lms import LmsClient
 from lmsctl.sandbox import DEMO_TOKEN, SandboxConfig, sandbox_transport
 from lmsctl.schema_files import VERSION_KEY
-from tests.e2e.conftest import CliResult
+from tests.support.e2e import CliResult
 
 MODELINE = re.compile(r"^# yaml-language-server: \$schema=(\S+)$")
 FIRST_SECTION = "6a5e000001a0000000000001"

@@ -43,8 +43,7 @@ from lmsctl.ci import (
 from lmsctl.plan.planfile import save_plan
 from lmsctl.sandbox import DEMO_TOKEN, SandboxConfig, running_server
 from lmsctl.sandbox.server import in_thread
-
-from .conftest import ALGEBRA, EXAMPLES, SandboxPeek
+from tests.support.e2e import ALGEBRA, EXAMPLES, SandboxPeek
 
 REPO = Path(__file__).resolve().parent.parent.parent
 ACTION = yaml.safe_load((REPO / "action.yml").read_text())

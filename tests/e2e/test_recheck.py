@@ -31,7 +31,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from lmsctl.sandbox import DEMO_TOKEN, SandboxConfig, create_app
 from lmsctl.sandbox.server import in_thread
-from tests.e2e.conftest import ALGEBRA, ALGEBRA_FILE, EXAMPLES, REPO, CliResult, edit
+from tests.support.e2e import ALGEBRA, ALGEBRA_FILE, EXAMPLES, REPO, CliResult, edit
 
 HW1 = "Homework 1: Linear equations"
 QUIZ1 = "Quiz 1: Linear equations"

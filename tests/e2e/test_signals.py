@@ -17,9 +17,9 @@ from pathlib import Path
 import pytest
 
 from lmsctl.state.local import LocalBackend
-from tests.e2e.conftest import SandboxPeek
 from tests.e2e.test_recheck import Terminal
-from tests.e2e.workload import check_converged, write_workload
+from tests.support.e2e import SandboxPeek
+from tests.support.workload import check_converged, write_workload
 
 STATE = Path("work") / ".lmsctl" / "sandbox" / "state.json"
 

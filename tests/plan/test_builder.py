@@ -9,7 +9,7 @@ from lmsctl.plan.builder import PlanBuilder, PlanOptions
 from lmsctl.plan.model import Action, Consent, ConsentNeed, Reason
 from lmsctl.render.words import unknown_outcome_words
 from lmsctl.state.model import ResourceStatus
-from tests.plan.factories import (
+from tests.support.factories import (
     AID,
     BASE,
     S1,

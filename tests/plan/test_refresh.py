@@ -9,7 +9,7 @@ import pytest
 from lmsctl.errors import PlanError
 from lmsctl.plan.builder import PlanBuilder, PlanOptions
 from lmsctl.refresh import refresh_scope
-from tests.plan.factories import S1, SEC, assignment, desired, grade, live, ref, state
+from tests.support.factories import S1, SEC, assignment, desired, grade, live, ref, state
 
 OUTSIDER = "5f1a0c0b8e1d2a0001b0ffff"
 

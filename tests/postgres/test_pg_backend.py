@@ -21,7 +21,7 @@ from lmsctl.state import locked
 from lmsctl.state.backend import StateBackend
 from lmsctl.state.postgres import SCHEMA_VERSION, PostgresBackend
 from lmsctl.state.recovery import load as load_recovery
-from tests.state.state_factories import STUDENT, make_record, make_snapshot
+from tests.support.factories import STUDENT, make_record, make_snapshot
 
 Factory = Callable[..., PostgresBackend]
 

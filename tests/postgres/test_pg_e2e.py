@@ -22,8 +22,8 @@ import pytest
 
 from lmsctl.sandbox import DEMO_TOKEN, SandboxConfig, running_server
 from lmsctl.sandbox.config import FaultConfig
-from tests.e2e.conftest import CliResult
 from tests.support.coursework import copy_with_postgres_state
+from tests.support.e2e import CliResult
 
 SECTIONS = [f"5f1a0c0b8e1d2a0001a0000{n}" for n in range(1, 5)]
 ALGEBRA_FILE = "lincoln-high/algebra-1-period-2.yaml"

@@ -15,9 +15,9 @@ from psycopg import sql
 from lmsctl.state.crypto import StateKey, StateKeys
 from lmsctl.state.model import StateSnapshot
 from lmsctl.state.postgres import PostgresBackend
-from tests.e2e.conftest import CliResult, run_lmsctl
 from tests.e2e.test_encryption import _key, _leaks, _sensitive
 from tests.support.coursework import copy_with_postgres_state
+from tests.support.e2e import CliResult, run_lmsctl
 
 KEY = StateKey.generate().export()
 OTHER = StateKey.generate().export()

@@ -9,7 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sandbox_helpers import FUTURE, SECTION, STUDENT, Api
+
+from tests.support.sandbox_api import FUTURE, SECTION, STUDENT, Api
 
 ASSIGNMENTS = f"/v3.1/sections/{SECTION}/assignments"
 BODY = {

@@ -14,9 +14,9 @@ from pathlib import Path
 import httpx
 import pytest
 import yaml
-from sandbox_helpers import FUTURE, Api
 
 from lmsctl.sandbox import DEMO_TOKEN, SandboxConfig, running_server, sandbox_transport
+from tests.support.sandbox_api import FUTURE, Api
 
 HEADERS = {"Authorization": f"Bearer {DEMO_TOKEN}"}
 

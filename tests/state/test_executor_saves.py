@@ -13,7 +13,7 @@ from lmsctl.plan.builder import PlanBuilder
 from lmsctl.state.backend import MemoryBackend
 from lmsctl.state.model import StateSnapshot
 from tests.apply.test_executor import FakeLms
-from tests.plan.factories import S1, S2, SEC, assignment, desired, grade, live, state
+from tests.support.factories import S1, S2, SEC, assignment, desired, grade, live, state
 
 
 class RecordingBackend(MemoryBackend):

@@ -9,11 +9,11 @@ import secrets
 from pathlib import Path
 
 import pytest
-from state_factories import make_record, make_snapshot
 
 from lmsctl.errors import StateKeyError
 from lmsctl.state import LocalBackend
 from lmsctl.state.crypto import StateKey, StateKeys, aad, key_from_environment, parse_key
+from tests.support.factories import make_record, make_snapshot
 
 RAW = secrets.token_bytes(32)
 

@@ -12,13 +12,13 @@ import time
 from pathlib import Path
 
 import pytest
-from state_factories import SECTION, STUDENT, make_record, make_snapshot
 
 from lmsctl.errors import StateError, StateLockedError
 from lmsctl.model import ProjectConfig, StateConfig
 from lmsctl.state import LocalBackend, MemoryBackend, locked, open_backend, state_path
 from lmsctl.state.backend import LockInfo, StateBackend
 from lmsctl.state.model import StateSnapshot
+from tests.support.factories import SECTION, STUDENT, make_record, make_snapshot
 
 
 @pytest.fixture
