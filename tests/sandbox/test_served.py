@@ -56,7 +56,7 @@ def _serve_cli(*args: str) -> Iterator[str]:
         yield base_url
     finally:
         proc.terminate()
-        proc.wait(timeout=10)
+        proc.communicate(timeout=10)  # waits, and closes its stdout
 
 
 def _flow(client: httpx.Client, section: str, student: str, teacher: str) -> str:
