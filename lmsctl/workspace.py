@@ -138,6 +138,8 @@ class Workspace:
             with contextlib.suppress(StateError):
                 self.backend.unlock(self.lock.id)
             self.lock = None
+        # a postgres backend holds a connection (opened again if the backend is used later)
+        self.backend.close()
 
     def client(self) -> LmsClient:
         if self._client is None:

@@ -17,7 +17,7 @@ from lmsctl.plan.builder import PlanBuilder
 from lmsctl.plan.document import plan_to_document
 from lmsctl.plan.model import Consent, Plan
 from lmsctl.plan.planfile import load_plan, save_plan
-from tests.plan.factories import (
+from tests.support.factories import (
     BASE,
     S1,
     S2,

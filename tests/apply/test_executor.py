@@ -23,7 +23,7 @@ from lmsctl.plan.model import Action, Consent
 from lmsctl.render.apply import apply_summary
 from lmsctl.state.backend import MemoryBackend
 from lmsctl.state.model import ResourceStatus
-from tests.plan.factories import (
+from tests.support.factories import (
     AID,
     BASE,
     DISTRICT,

@@ -20,8 +20,19 @@ from lmsctl.render.apply import apply_summary
 from lmsctl.state.backend import MemoryBackend
 from lmsctl.state.model import ResourceRecord, StateSnapshot
 from tests.apply.test_executor import FakeLms
-from tests.plan.factories import BASE, S1, S2, SEC, assignment, desired, grade, live, record, state
-from tests.plan.factories import sub as make_sub
+from tests.support.factories import (
+    BASE,
+    S1,
+    S2,
+    SEC,
+    assignment,
+    desired,
+    grade,
+    live,
+    record,
+    state,
+)
+from tests.support.factories import sub as make_sub
 
 ADDRESS = f"{SEC}/hw-01"
 

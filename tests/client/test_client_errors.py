@@ -8,7 +8,6 @@ from typing import Any
 
 import httpx
 import pytest
-from client_helpers import ASSIGNMENT, SECTION, TOKEN, USER, Script, make_client, message, ok, run
 
 from lmsctl.client.lms import LmsClient
 from lmsctl.errors import (
@@ -20,6 +19,17 @@ from lmsctl.errors import (
     LmsctlError,
     OutcomeUnknownError,
     TransportError,
+)
+from tests.support.client import (
+    ASSIGNMENT,
+    SECTION,
+    TOKEN,
+    USER,
+    Script,
+    make_client,
+    message,
+    ok,
+    run,
 )
 
 Call = Callable[[LmsClient], Awaitable[Any]]

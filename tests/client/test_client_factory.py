@@ -7,7 +7,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-from client_helpers import TOKEN, run
 
 import lmsctl.client
 from lmsctl.cli.context import embedded_sandbox
@@ -16,6 +15,7 @@ from lmsctl.client.lms import LmsClient
 from lmsctl.errors import ConfigError
 from lmsctl.model import ProjectConfig
 from lmsctl.sandbox import DEMO_DISTRICT_ID
+from tests.support.client import TOKEN, run
 
 CONFIG = ProjectConfig(api_url="https://from-config.test/v3.1")
 

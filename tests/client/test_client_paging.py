@@ -6,9 +6,9 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
-from client_helpers import ASSIGNMENT, SECTION, Script, make_client, message, ok, run
 
 from lmsctl.errors import ApiBadRequestError, TransportError
+from tests.support.client import ASSIGNMENT, SECTION, Script, make_client, message, ok, run
 
 SUBS = f"/v3.1/sections/{SECTION}/assignments/{ASSIGNMENT}/submissions"
 

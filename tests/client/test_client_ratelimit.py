@@ -7,11 +7,11 @@ import bisect
 
 import httpx
 import pytest
-from client_helpers import FakeTime, make_client, message, ok, run
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from lmsctl.client.ratelimit import RateLimiter
+from tests.support.client import FakeTime, make_client, message, ok, run
 
 
 def _max_in_any_window(starts: list[float], width: float = 60.0) -> int:

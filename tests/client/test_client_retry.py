@@ -8,7 +8,16 @@ import time
 
 import httpx
 import pytest
-from client_helpers import (
+
+from lmsctl.errors import (
+    ApiBadRequestError,
+    ApiNotFoundError,
+    ApiRateLimitedError,
+    ApiServerError,
+    OutcomeUnknownError,
+    TransportError,
+)
+from tests.support.client import (
     ASSIGNMENT,
     SECTION,
     USER,
@@ -19,15 +28,6 @@ from client_helpers import (
     message,
     ok,
     run,
-)
-
-from lmsctl.errors import (
-    ApiBadRequestError,
-    ApiNotFoundError,
-    ApiRateLimitedError,
-    ApiServerError,
-    OutcomeUnknownError,
-    TransportError,
 )
 
 

@@ -7,7 +7,6 @@ from typing import Any
 
 import httpx
 import pytest
-from client_helpers import FakeTime, run
 
 from lmsctl.client.factory import sandbox_api_url
 from lmsctl.client.lms import LmsClient
@@ -20,6 +19,7 @@ from lmsctl.sandbox import (
     running_server,
     sandbox_transport,
 )
+from tests.support.client import FakeTime, run
 
 SECTION = "5f1a0c0b8e1d2a0001a00001"  # demo: Algebra 1, 25 students
 STUDENT = "5f1a0c0b8e1d2a0001b00003"  # demo: sis 603, in SECTION
@@ -213,7 +213,7 @@ def test_server_now_is_the_apis_clock_from_its_date_header() -> None:
 
 @pytest.mark.parametrize("date", ["", "not a date", "Tue, 01 Dec 2026 12:00:00"])
 def test_an_unreadable_date_header_is_ignored(date: str) -> None:
-    from client_helpers import Script, make_client, ok
+    from tests.support.client import Script, make_client, ok
 
     response = ok({"id": "x"})
     response.headers["Date"] = date

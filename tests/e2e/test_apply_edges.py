@@ -20,7 +20,7 @@ import pytest
 
 from lmsctl.errors import api_error_for
 from lmsctl.state.backend import LockInfo
-from tests.e2e.conftest import ALGEBRA, CliResult, SandboxPeek
+from tests.support.e2e import ALGEBRA, CliResult, SandboxPeek
 
 SCIENCE = "5f1a0c0b8e1d2a0001a00002"
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import CliResult
+from tests.support.e2e import CliResult
 
 SAND = ("--sandbox",)
 

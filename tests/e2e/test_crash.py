@@ -15,17 +15,70 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
+from lmsctl.errors import StateError
 from lmsctl.sandbox import DEMO_TOKEN, SandboxConfig, running_server
 from lmsctl.state.local import LocalBackend
 from lmsctl.state.model import StateSnapshot
-from tests.e2e.conftest import SandboxPeek
-from tests.e2e.workload import check_converged, resolve_unknown, state_records, write_workload
+from tests.support.e2e import SandboxPeek
+from tests.support.workload import check_converged, resolve_unknown, state_records, write_workload
+
+_started: list[subprocess.Popen[str]] = []
+
+
+@pytest.fixture(autouse=True)
+def _no_process_left() -> Iterator[None]:
+    """Every apply a test started is ended and its pipes closed, even when the test fails."""
+    yield
+    while _started:
+        proc = _started.pop()
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait()
+        for pipe in (proc.stdout, proc.stderr):
+            if pipe is not None:
+                pipe.close()
+
+
+def _files_of(state_file: Path) -> tuple[tuple[int, int] | None, ...]:
+    def stamp(path: Path) -> tuple[int, int] | None:
+        try:
+            st = path.stat()
+        except FileNotFoundError:
+            return None
+        return st.st_size, st.st_mtime_ns
+
+    return stamp(state_file), stamp(state_file.with_name(state_file.name + ".journal"))
+
+
+def _wait_until_it_writes(proc: subprocess.Popen[str], state_file: Path) -> None:
+    """Wait until the run has recorded something in its state, or has ended: a process that
+    starts in under a second alone takes several on a loaded machine, and a kill meant for the
+    middle of the work must not land before the work begins."""
+    before = _files_of(state_file)
+    deadline = time.monotonic() + 60
+    while proc.poll() is None and _files_of(state_file) == before:
+        assert time.monotonic() < deadline, "the apply recorded nothing in a minute"
+        time.sleep(0.02)
+
+
+def _wait_until_grades_are_recorded(proc: subprocess.Popen[str], state_file: Path) -> None:
+    """Wait until the run's state holds a grade (the assignments are made first)."""
+    deadline = time.monotonic() + 60
+    while proc.poll() is None:
+        assert time.monotonic() < deadline, "the apply recorded no grade in a minute"
+        try:
+            if state_file.exists() and LocalBackend(state_file).read().grade_count > 0:
+                return
+        except StateError:  # read while a journal line is half-appended: look again
+            pass
+        time.sleep(0.05)
 
 
 def _start(
@@ -36,13 +89,15 @@ def _start(
         env.pop("CLEVER_TOKEN", None)
     else:
         env["CLEVER_TOKEN"] = DEMO_TOKEN
-    return subprocess.Popen(
+    proc = subprocess.Popen(
         [sys.executable, "-m", "lmsctl", *connect, "apply", str(root), "--auto-approve", *extra],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
         env=env,
     )
+    _started.append(proc)
+    return proc
 
 
 def _state_is_whole(state_file: Path) -> StateSnapshot | None:
@@ -69,7 +124,8 @@ def test_apply_killed_at_random_points_then_rerun_converges(
     serials = []
     for _ in range(10):
         proc = _start(root, "--parallelism", "2")
-        time.sleep(rng.uniform(0.4, 2.0))
+        _wait_until_it_writes(proc, state_file)
+        time.sleep(rng.uniform(0.0, 1.2))
         proc.kill()
         proc.communicate()
         snapshot = _state_is_whole(state_file)  # never half-written
@@ -133,7 +189,8 @@ def test_killed_applies_with_changing_manifests_show_no_false_conflict(
             false_conflicts += doc["conflicts"]
             false_drift += doc["drift"]
             proc = _start(root, "--parallelism", "3", connect=connect)
-            time.sleep(rng.uniform(0.8, 3.0))
+            _wait_until_it_writes(proc, state_file)
+            time.sleep(rng.uniform(0.0, 2.0))
             proc.kill()
             proc.communicate()
             snapshot = _state_is_whole(state_file)
@@ -172,7 +229,8 @@ def test_sigterm_stops_gracefully_with_exit_130_and_state_saved(
     sandbox = SandboxPeek(root / ".lmsctl" / "sandbox.db")
     sandbox.call("PUT", "/_sandbox/faults", {"latency": {"PATCH": [0.2, 0.2], "POST": [0.2, 0.2]}})
     proc = _start(root, "--parallelism", "4")
-    time.sleep(2.0)
+    _wait_until_grades_are_recorded(proc, root / ".lmsctl" / "sandbox" / "state.json")
+    time.sleep(0.5)  # in the middle of the grades (0.2 s each)
     proc.send_signal(signal.SIGTERM)
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, out + err

@@ -15,7 +15,7 @@ import pytest
 from lmsctl.state import LocalBackend
 from lmsctl.state.crypto import StateKey, StateKeys
 from lmsctl.state.model import StateSnapshot
-from tests.e2e.conftest import EXAMPLES, CliResult
+from tests.support.e2e import EXAMPLES, CliResult
 
 KEY = StateKey.generate().export()
 OTHER = StateKey.generate().export()
@@ -24,7 +24,7 @@ STATE = Path("coursework/.lmsctl/sandbox/state.json")
 
 @pytest.fixture
 def invoke(lmsctl: Callable[..., CliResult]) -> Callable[..., CliResult]:
-    """The shared in-process runner (tests/e2e/conftest.py), under this file's name for it."""
+    """The shared in-process runner (tests/support/e2e.py), under this file's name for it."""
     return lmsctl
 
 
@@ -301,7 +301,7 @@ def test_a_recovery_file_in_clear_in_a_private_run_is_flagged_in_the_error(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, ci: bool, key: str | None, warned: bool
 ) -> None:
     from lmsctl.errors import StateSaveError
-    from tests.state.state_factories import make_record, make_snapshot
+    from tests.support.factories import make_record, make_snapshot
 
     if ci:
         monkeypatch.setenv("CI", "true")

@@ -19,8 +19,8 @@ from lmsctl.client.lms import LmsClient
 from lmsctl.render.apply import apply_summary
 from lmsctl.sandbox import DEMO_TOKEN, FaultConfig, SandboxConfig, running_server
 from lmsctl.workspace import Workspace, WorkspaceOptions
-from tests.e2e.conftest import SandboxPeek
-from tests.e2e.workload import check_converged, resolve_unknown, state_records, write_workload
+from tests.support.e2e import SandboxPeek
+from tests.support.workload import check_converged, resolve_unknown, state_records, write_workload
 
 FAULTS = {
     "fail_rate": 0.10,
@@ -30,6 +30,7 @@ FAULTS = {
 }
 
 
+@pytest.mark.slow
 def test_repeated_apply_converges_under_5xx_and_dropped_connections(
     lmsctl, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -219,6 +220,7 @@ class Burst429(httpx.AsyncBaseTransport):
         await self.inner.aclose()
 
 
+@pytest.mark.slow
 def test_apply_over_a_socket_survives_faults_and_429_bursts(
     lmsctl, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

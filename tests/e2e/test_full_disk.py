@@ -19,8 +19,8 @@ import pytest
 
 from lmsctl.sandbox import DEMO_TOKEN, SandboxConfig, running_server
 from lmsctl.state.local import LocalBackend
-from tests.e2e.conftest import SandboxPeek
-from tests.e2e.workload import check_converged, write_workload
+from tests.support.e2e import SandboxPeek
+from tests.support.workload import check_converged, write_workload
 
 LIMIT = 48 * 1024  # bytes any one file of the apply process may grow to
 

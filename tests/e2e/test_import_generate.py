@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from lmsctl.usecases.entry import render_entry, splice_entry
-from tests.e2e.conftest import CliResult, SandboxPeek
+from tests.support.e2e import CliResult, SandboxPeek
 
 ALGEBRA = "5f1a0c0b8e1d2a0001a00001"
 SECOND = "5f1a0c0b8e1d2a0001a00002"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 
@@ -13,26 +14,38 @@ import pytest
 from lmsctl.client.lms import LmsClient
 from lmsctl.sandbox import DEMO_TOKEN, SandboxConfig, sandbox_transport
 from lmsctl.schema_files import VERSION_KEY
-from tests.e2e.conftest import CliResult
+from tests.support.cli import run
+from tests.support.e2e import CliResult
 
 MODELINE = re.compile(r"^# yaml-language-server: \$schema=(\S+)$")
 FIRST_SECTION = "6a5e000001a0000000000001"
 THIRD_SECTION = "6a5e000001a0000000000003"
 
 
+@pytest.fixture(scope="session")
+def _district_files(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The generated district's seed and sandbox database, made once per test process (a few
+    seconds of work) through the real CLI; each test gets copies of its own."""
+    folder = tmp_path_factory.mktemp("district")
+    seed, db = str(folder / "seed.yaml"), str(folder / "sb.db")
+    code, out, err = run(
+        "sandbox", "seed", "generate", "--sections", "10", "--students", "300", "-o", seed
+    )
+    assert code == 0, out + err
+    code, out, err = run("sandbox", "reset", "--db", db, "--seed", seed)
+    assert code == 0, out + err
+    return folder
+
+
 @pytest.fixture
 def district(
-    lmsctl: Callable[..., CliResult], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    _district_files: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> tuple[str, ...]:
     """A sandbox database holding the generated district of 10 sections x 300 students."""
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("CLEVER_TOKEN", raising=False)
-    made = lmsctl(
-        "sandbox", "seed", "generate", "--sections", "10", "--students", "300", "-o", "seed.yaml"
-    )
-    assert made.code == 0, made.text
-    reset = lmsctl("sandbox", "reset", "--db", "sb.db", "--seed", "seed.yaml")
-    assert reset.code == 0, reset.text
+    for made in _district_files.iterdir():
+        shutil.copy2(made, tmp_path / made.name)
     return ("--sandbox-db", "sb.db")
 
 

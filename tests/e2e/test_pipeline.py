@@ -43,8 +43,7 @@ from lmsctl.ci import (
 from lmsctl.plan.planfile import save_plan
 from lmsctl.sandbox import DEMO_TOKEN, SandboxConfig, running_server
 from lmsctl.sandbox.server import in_thread
-
-from .conftest import ALGEBRA, EXAMPLES, SandboxPeek
+from tests.support.e2e import ALGEBRA, EXAMPLES, SandboxPeek
 
 REPO = Path(__file__).resolve().parent.parent.parent
 ACTION = yaml.safe_load((REPO / "action.yml").read_text())
@@ -388,6 +387,7 @@ def edit(path: Path, old: str, new: str) -> None:
 # ---------------------------------------------------------------------------- the tests
 
 
+@pytest.mark.slow
 def test_pr_plan_then_merge_apply_twice_from_fresh_runners(
     pipeline: Pipeline, lms: tuple[str, SandboxPeek], github: tuple[FakeGitHub, str]
 ) -> None:
@@ -455,6 +455,7 @@ def test_pr_plan_then_merge_apply_twice_from_fresh_runners(
     assert all(student not in c["body"] for c in fake.comments)
 
 
+@pytest.mark.slow
 def test_a_stale_reviewed_plan_gives_way_to_a_fresh_plan_of_main(
     pipeline: Pipeline, lms: tuple[str, SandboxPeek]
 ) -> None:
@@ -485,6 +486,7 @@ def test_a_stale_reviewed_plan_gives_way_to_a_fresh_plan_of_main(
     assert len(titles(peek)) == 6
 
 
+@pytest.mark.slow
 def test_the_reviewed_plan_is_not_applied_after_another_apply_changed_state(
     pipeline: Pipeline, lms: tuple[str, SandboxPeek]
 ) -> None:
@@ -558,6 +560,7 @@ def test_the_workflow_keeps_to_its_promises() -> None:
     assert uses("plan", "plan")["plan-file"] == upload["with"]["path"]
 
 
+@pytest.mark.slow
 def test_a_huge_plan_makes_a_bounded_comment_that_points_to_the_full_plan(
     tmp_path: Path, github: tuple[FakeGitHub, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -592,6 +595,7 @@ def test_a_huge_plan_makes_a_bounded_comment_that_points_to_the_full_plan(
     assert (tmp_path / "summary.md").read_text().startswith("### lmsctl plan")
 
 
+@pytest.mark.slow
 def test_a_plan_artifact_that_does_something_else_is_not_applied(
     pipeline: Pipeline, lms: tuple[str, SandboxPeek]
 ) -> None:

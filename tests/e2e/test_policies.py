@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import ALGEBRA, ALGEBRA_FILE, CliResult, SandboxPeek, edit, run_lmsctl
+from tests.support.e2e import ALGEBRA, ALGEBRA_FILE, CliResult, SandboxPeek, edit, run_lmsctl
 
 BEFORE = dt.datetime(2026, 12, 10, 12, 0, tzinfo=dt.UTC)
 INSIDE = dt.datetime(2026, 12, 15, 12, 0, tzinfo=dt.UTC)

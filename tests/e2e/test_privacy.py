@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.e2e.conftest import EXAMPLES, REPO, CliResult
+from tests.support.e2e import EXAMPLES, REPO, CliResult
 
 SEED = REPO / "lmsctl" / "sandbox" / "demo-seed.yaml"
 KEY = "a per-repository secret"
@@ -70,7 +70,7 @@ def _leaks(text: str, values: set[str]) -> list[str]:
 
 @pytest.fixture
 def invoke(lmsctl: Callable[..., CliResult]) -> Callable[..., CliResult]:
-    """The shared in-process runner (tests/e2e/conftest.py), under this file's name for it."""
+    """The shared in-process runner (tests/support/e2e.py), under this file's name for it."""
     return lmsctl
 
 

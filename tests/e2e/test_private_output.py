@@ -13,8 +13,8 @@ import pytest
 
 from lmsctl.state import LocalBackend
 from lmsctl.state.crypto import StateKey
-from tests.e2e.conftest import ALGEBRA, CliResult, SandboxPeek
 from tests.e2e.test_privacy import KEY, _grade_comments, _identifying_values, _leaks
+from tests.support.e2e import ALGEBRA, CliResult, SandboxPeek
 
 HW1 = f"{ALGEBRA}/hw-01"
 S1 = "5f1a0c0b8e1d2a0001b00001"  # Mateo Chen, graded "Excellent work" on hw-01

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import SandboxPeek
+from tests.support.e2e import SandboxPeek
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="needs a pseudo-terminal")
 
@@ -37,6 +37,7 @@ def _read_until(
                 return
 
 
+@pytest.mark.slow
 def test_a_narrow_terminal_never_wraps_and_ctrl_c_freezes_the_bar(
     lmsctl, coursework: Path, sandbox: SandboxPeek
 ) -> None:  # type: ignore[no-untyped-def]

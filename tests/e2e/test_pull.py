@@ -6,7 +6,7 @@ import difflib
 from collections.abc import Callable
 from pathlib import Path
 
-from tests.e2e.conftest import ALGEBRA, ALGEBRA_FILE, CliResult, SandboxPeek, edit
+from tests.support.e2e import ALGEBRA, ALGEBRA_FILE, CliResult, SandboxPeek, edit
 
 SAND = ("--sandbox",)
 S2, S4, S9 = (f"5f1a0c0b8e1d2a0001b0000{n}" for n in (2, 4, 9))

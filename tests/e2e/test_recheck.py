@@ -31,7 +31,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from lmsctl.sandbox import DEMO_TOKEN, SandboxConfig, create_app
 from lmsctl.sandbox.server import in_thread
-from tests.e2e.conftest import ALGEBRA, ALGEBRA_FILE, EXAMPLES, REPO, CliResult, edit
+from tests.support.e2e import ALGEBRA, ALGEBRA_FILE, EXAMPLES, REPO, CliResult, edit
 
 HW1 = "Homework 1: Linear equations"
 QUIZ1 = "Quiz 1: Linear equations"
@@ -226,6 +226,7 @@ class Terminal:
         return code
 
 
+@pytest.mark.slow
 def test_the_prompt_never_overwrites_a_grade_set_while_it_waited(lmsctl, served) -> None:
     _first_apply(lmsctl, served)
     term = Terminal("--api-url", served.url, "apply", "coursework")
@@ -238,6 +239,7 @@ def test_the_prompt_never_overwrites_a_grade_set_while_it_waited(lmsctl, served)
     _kept(lmsctl, served, term.output)
 
 
+@pytest.mark.slow
 def test_anything_but_yes_cancels_and_exits_1(lmsctl, served) -> None:
     _first_apply(lmsctl, served)
     before = served.recorder.mark()

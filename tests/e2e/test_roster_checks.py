@@ -10,7 +10,7 @@ from lmsctl.manifest import load_desired
 from lmsctl.refresh import refresh, refresh_scope
 from lmsctl.roster import ROSTER_PAGE_LIMIT
 from lmsctl.state.model import StateSnapshot
-from tests.e2e.conftest import edit
+from tests.support.e2e import edit
 
 SAND = ("--sandbox",)
 HISTORY = "5f1a0c0b8e1d2a0001a00004"

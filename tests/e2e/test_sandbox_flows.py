@@ -12,7 +12,7 @@ from pathlib import Path
 import jsonschema
 
 from lmsctl.state.backend import LockInfo
-from tests.e2e.conftest import ALGEBRA, ALGEBRA_FILE, CliResult, edit
+from tests.support.e2e import ALGEBRA, ALGEBRA_FILE, CliResult, edit
 
 SAND = ("--sandbox",)
 S1 = "5f1a0c0b8e1d2a0001b00001"

@@ -12,14 +12,16 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from lmsctl.errors import StateError
 from lmsctl.state.local import LocalBackend
-from tests.e2e.conftest import SandboxPeek
 from tests.e2e.test_recheck import Terminal
-from tests.e2e.workload import check_converged, write_workload
+from tests.support.e2e import SandboxPeek
+from tests.support.workload import check_converged, write_workload
 
 STATE = Path("work") / ".lmsctl" / "sandbox" / "state.json"
 
@@ -36,15 +38,41 @@ def _applied_once(lmsctl, monkeypatch: pytest.MonkeyPatch, tmp_path: Path):  # t
     return root, SandboxPeek(root / ".lmsctl" / "sandbox.db"), before
 
 
+_started: list[subprocess.Popen[str]] = []
+
+
+@pytest.fixture(autouse=True)
+def _no_process_left() -> Iterator[None]:
+    """Every run a test started is ended and its pipes closed, even when the test fails."""
+    yield
+    while _started:
+        proc = _started.pop()
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait()
+        for pipe in (proc.stdout, proc.stderr):
+            if pipe is not None:
+                pipe.close()
+
+
 def _start(*args: str) -> subprocess.Popen[str]:
     env = {**os.environ, "NO_COLOR": "1"}
-    return subprocess.Popen(
+    proc = subprocess.Popen(
         [sys.executable, "-m", "lmsctl", "--sandbox", *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
         env=env,
     )
+    _started.append(proc)
+    return proc
+
+
+def _holds_the_lock() -> bool:
+    try:
+        return LocalBackend(STATE).current_lock() is not None
+    except StateError:  # the lock file is being written: look again
+        return False
 
 
 def _unlocked_and_whole() -> None:
@@ -69,9 +97,10 @@ def test_a_signal_during_the_refresh_exits_130_and_frees_the_lock(
     sandbox.call("PUT", "/_sandbox/faults", {"latency": {"GET": [4.0, 4.0]}})
     extra = ["--auto-approve"] if command == "apply" else []
     proc = _start(command, str(root), *extra)
-    time.sleep(2.0)  # started (under 1 s) and waiting on its reads (4 s each, concurrent)
-    assert proc.poll() is None, proc.communicate()
-    assert LocalBackend(STATE).current_lock() is not None  # it holds the lock now
+    deadline = time.monotonic() + 30
+    while not _holds_the_lock():  # then it waits on its reads (4 s each, concurrent)
+        assert time.monotonic() < deadline and proc.poll() is None, "it never took the lock"
+        time.sleep(0.05)
     proc.send_signal(sig)
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, (proc.returncode, out, err)

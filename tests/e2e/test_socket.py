@@ -55,6 +55,7 @@ def _manifests(root: Path, seed: dict) -> None:  # type: ignore[type-arg]
     (root / "big.yaml").write_text(yaml.safe_dump(doc))
 
 
+@pytest.mark.slow
 def test_large_section_over_a_socket_and_the_token_never_leaks(lmsctl, served) -> None:
     url, seed = served
     root = Path("big")

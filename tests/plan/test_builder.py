@@ -10,7 +10,7 @@ from lmsctl.plan.context import PlanOptions
 from lmsctl.plan.model import Action, Consent, ConsentNeed, Reason
 from lmsctl.plan.words import unknown_outcome_words
 from lmsctl.state.model import ResourceStatus
-from tests.plan.factories import (
+from tests.support.factories import (
     AID,
     BASE,
     S1,

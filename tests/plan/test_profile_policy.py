@@ -11,7 +11,7 @@ from lmsctl.model import DriftPolicy, PolicyConfig, ProjectConfig
 from lmsctl.plan.builder import PlanBuilder
 from lmsctl.plan.context import PlanOptions
 from lmsctl.plan.model import Action, FieldReason
-from tests.plan.factories import (
+from tests.support.factories import (
     BASE,
     DISTRICT,
     S1,

@@ -10,7 +10,7 @@ from lmsctl.errors import PlanError
 from lmsctl.plan.builder import PlanBuilder
 from lmsctl.plan.context import PlanOptions
 from lmsctl.refresh import refresh_scope
-from tests.plan.factories import S1, SEC, assignment, desired, grade, live, ref, state
+from tests.support.factories import S1, SEC, assignment, desired, grade, live, ref, state
 
 OUTSIDER = "5f1a0c0b8e1d2a0001b0ffff"
 

@@ -22,7 +22,7 @@ from lmsctl.state.backend import StateBackend
 from lmsctl.state.pg_schema import SCHEMA_VERSION
 from lmsctl.state.postgres import PostgresBackend
 from lmsctl.state.recovery import load as load_recovery
-from tests.state.state_factories import STUDENT, make_record, make_snapshot
+from tests.support.factories import STUDENT, make_record, make_snapshot
 
 Factory = Callable[..., PostgresBackend]
 
@@ -189,7 +189,7 @@ def test_a_killed_holder_frees_the_lock_by_itself(
         assert "no longer running" in (info.describe_takeover() or "")
     finally:
         child.kill()
-        child.wait()
+        child.communicate()  # waits, and closes its stdout
 
 
 def test_force_unlock_frees_a_lock_held_from_another_host(
@@ -207,7 +207,7 @@ def test_force_unlock_frees_a_lock_held_from_another_host(
         assert info.replaced is None
     finally:
         child.kill()
-        child.wait()
+        child.communicate()  # waits, and closes its stdout
 
 
 def test_a_run_whose_lock_was_broken_by_hand_writes_nothing(backend: Factory) -> None:
@@ -305,4 +305,4 @@ def test_status_shows_no_lock_once_its_holder_is_gone(
             time.sleep(0.05)
     finally:
         child.kill()
-        child.wait()
+        child.communicate()  # waits, and closes its stdout

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from lmsctl.state import LocalBackend
-from tests.state.state_factories import make_record, make_snapshot
 from tests.support.cli import run
+from tests.support.factories import make_record, make_snapshot
 
 HW1 = make_record("hw-01").address
 HW2 = make_record("hw-02").address

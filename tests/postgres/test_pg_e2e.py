@@ -22,8 +22,8 @@ import pytest
 
 from lmsctl.sandbox import DEMO_TOKEN, SandboxConfig, running_server
 from lmsctl.sandbox.config import FaultConfig
-from tests.e2e.conftest import CliResult
 from tests.support.coursework import copy_with_postgres_state
+from tests.support.e2e import CliResult
 
 SECTIONS = [f"5f1a0c0b8e1d2a0001a0000{n}" for n in range(1, 5)]
 ALGEBRA_FILE = "lincoln-high/algebra-1-period-2.yaml"
@@ -143,6 +143,7 @@ def _wait_for_grades(dsn: str, schema: str, at_least: int, proc: subprocess.Pope
         time.sleep(0.05)
 
 
+@pytest.mark.slow
 def test_two_fresh_clones_share_state_through_postgres(
     world: tuple[Sandbox, Clone, Clone],
 ) -> None:
@@ -170,6 +171,7 @@ def test_two_fresh_clones_share_state_through_postgres(
     sandbox.assert_no_duplicates()
 
 
+@pytest.mark.slow
 def test_two_applies_at_once_one_writes_the_other_is_refused_or_waits(
     slow_world: tuple[Sandbox, Clone, Clone],
 ) -> None:
@@ -206,6 +208,7 @@ def _schema_of(clone: Clone) -> str:
     raise AssertionError("no schema in lmsctl.yaml")
 
 
+@pytest.mark.slow
 def test_a_killed_holder_does_not_block_the_next_apply(
     slow_world: tuple[Sandbox, Clone, Clone], pg_dsn: str, pg_schema: str
 ) -> None:
@@ -217,6 +220,7 @@ def test_a_killed_holder_does_not_block_the_next_apply(
         first.wait(10)
     finally:
         first.kill()
+        first.communicate()  # waits, and closes its pipes
     started = time.monotonic()
     rerun = b.run("apply", "--auto-approve")  # no force-unlock, no lock timeout
     assert time.monotonic() - started < 60
@@ -296,6 +300,7 @@ class Proxy:
         self._conns = []
 
 
+@pytest.mark.slow
 def test_database_lost_mid_apply_keeps_a_recovery_file_that_push_stores(
     slow_world: tuple[Sandbox, Clone, Clone], pg_dsn: str, pg_schema: str
 ) -> None:
@@ -337,6 +342,7 @@ def test_database_lost_mid_apply_keeps_a_recovery_file_that_push_stores(
     assert _grades_saved(pg_dsn, pg_schema) == 23
 
 
+@pytest.mark.slow
 def test_two_applies_started_at_the_same_moment_exactly_one_writes(
     slow_world: tuple[Sandbox, Clone, Clone],
 ) -> None:

@@ -13,10 +13,11 @@ import pytest
 from psycopg import sql
 
 from lmsctl.state.crypto import StateKey, StateKeys
+from lmsctl.state.model import StateSnapshot
 from lmsctl.state.postgres import PostgresBackend
-from tests.e2e.conftest import CliResult, run_lmsctl
 from tests.e2e.test_encryption import _key, _leaks, _sensitive
 from tests.support.coursework import copy_with_postgres_state
+from tests.support.e2e import CliResult, run_lmsctl
 
 KEY = StateKey.generate().export()
 OTHER = StateKey.generate().export()
@@ -65,6 +66,15 @@ def _backend(dsn: str, schema: str, key: str | None) -> PostgresBackend:
         schema=schema,
         keys=StateKeys(write=_key(key) if key else None),
     )
+
+
+def _read(dsn: str, schema: str, key: str | None) -> StateSnapshot:
+    """The state as a backend with ``key`` reads it (its connection closed afterwards)."""
+    backend = _backend(dsn, schema, key)
+    try:
+        return backend.read()
+    finally:
+        backend.close()
 
 
 def test_with_the_key_set_the_tables_hold_no_grade_student_or_title(
@@ -128,7 +138,7 @@ def test_rekey_re_encrypts_every_row_atomically(
     monkeypatch.setenv("LMSCTL_STATE_KEY", KEY)
     encrypted = invoke("--sandbox", "state", "rekey", "--root", str(root))
     assert encrypted.code == 0, encrypted.text
-    snapshot = _backend(pg_dsn, pg_schema, KEY).read()
+    snapshot = _read(pg_dsn, pg_schema, KEY)
     values = _sensitive(snapshot)
     assert _leaks(_raw_tables(pg_dsn, pg_schema), values) == []
 
@@ -148,7 +158,7 @@ def test_rekey_re_encrypts_every_row_atomically(
     assert died.code != 0, died.text
     monkeypatch.setattr(PostgresBackend, "_seal_record", real)
     assert calls["n"] == 6
-    still = _backend(pg_dsn, pg_schema, KEY).read()
+    still = _read(pg_dsn, pg_schema, KEY)
     assert still.to_dict() == snapshot.to_dict()
 
     rotated = invoke("--sandbox", "state", "rekey", "--root", str(root))
@@ -158,7 +168,7 @@ def test_rekey_re_encrypts_every_row_atomically(
     old = invoke("--sandbox", "state", "list", "--root", str(root))
     assert old.code == 1 and "another key" in old.err, old.text
     monkeypatch.setenv("LMSCTL_STATE_KEY", OTHER)
-    assert _backend(pg_dsn, pg_schema, OTHER).read().to_dict() == snapshot.to_dict()
+    assert _read(pg_dsn, pg_schema, OTHER).to_dict() == snapshot.to_dict()
     assert invoke("--sandbox", "plan", str(root), "--detailed-exitcode").code == 0
     assert _leaks(_raw_tables(pg_dsn, pg_schema), values) == []
 

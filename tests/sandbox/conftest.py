@@ -1,4 +1,4 @@
-"""Fixtures for sandbox tests (helpers live in sandbox_helpers.py)."""
+"""Fixtures for sandbox tests (helpers live in tests/support/sandbox_api.py)."""
 
 from __future__ import annotations
 
@@ -7,11 +7,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sandbox_helpers import Api
 
 from lmsctl.sandbox import SandboxConfig, sandbox_transport
 from lmsctl.sandbox.config import DEMO_CLOCK_START
 from lmsctl.sandbox.seed import dump_seed, generate_seed
+from tests.support.sandbox_api import Api
 
 
 @pytest.fixture

@@ -54,9 +54,8 @@ def test_the_readmes_first_command_works_with_the_machine_clock_years_ahead(
 def test_the_demo_sandbox_clock_starts_at_its_anchor_whatever_the_date(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from sandbox_helpers import Api
-
     from lmsctl.sandbox import SandboxConfig, sandbox_transport
+    from tests.support.sandbox_api import Api
 
     with time_machine.travel(dt.datetime(2031, 3, 3, tzinfo=dt.UTC), tick=False):
         api = Api(sandbox_transport(SandboxConfig(db_path=tmp_path / "s.db")))

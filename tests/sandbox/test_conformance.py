@@ -124,6 +124,7 @@ def _schema(assignment_id: str) -> Any:
     return schema
 
 
+@pytest.mark.slow
 def test_every_operation_conforms(served: tuple[str, str]) -> None:
     base_url, assignment_id = served
     schema = _schema(assignment_id)
@@ -147,6 +148,7 @@ def test_every_operation_conforms(served: tuple[str, str]) -> None:
         run()
 
 
+@pytest.mark.slow
 def test_stateful_sequences_conform(served: tuple[str, str]) -> None:
     base_url, assignment_id = served
     machine = _schema(assignment_id).as_state_machine()

@@ -6,7 +6,7 @@ import re
 from collections.abc import Callable
 from pathlib import Path
 
-from sandbox_helpers import SECTION, STUDENT, TEACHER, Api
+from tests.support.sandbox_api import SECTION, STUDENT, TEACHER, Api
 
 ASSIGNMENTS = f"/v3.1/sections/{SECTION}/assignments"
 CLEVER_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$")

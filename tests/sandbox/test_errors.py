@@ -7,9 +7,9 @@ from pathlib import Path
 
 import httpx
 import yaml
-from sandbox_helpers import FUTURE, OTHER_SECTION_STUDENT, SECTION, STUDENT, TEACHER, Api
 
 from lmsctl.sandbox.seed import dump_seed, generate_seed
+from tests.support.sandbox_api import FUTURE, OTHER_SECTION_STUDENT, SECTION, STUDENT, TEACHER, Api
 
 ASSIGNMENTS = f"/v3.1/sections/{SECTION}/assignments"
 

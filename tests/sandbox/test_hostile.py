@@ -9,7 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sandbox_helpers import FUTURE, SECTION, STUDENT, Api
+
+from tests.support.sandbox_api import FUTURE, SECTION, STUDENT, Api
 
 ASSIGNMENTS = f"/v3.1/sections/{SECTION}/assignments"
 BODY = {
@@ -171,6 +172,7 @@ def test_the_data_apis_count_enum_is_checked(api: Api) -> None:
     )
 
 
+@pytest.mark.slow
 def test_fuzzed_requests_and_the_hostile_cases_never_make_the_served_sandbox_fail() -> None:
     """schemathesis, positive and negative (fuzzed) data for every LMS Connect operation, plus
     the hostile bodies above, against the served sandbox: 0 server errors."""

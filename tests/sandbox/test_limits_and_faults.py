@@ -8,10 +8,10 @@ from typing import Any
 
 import httpx
 import pytest
-from sandbox_helpers import FUTURE, SECTION, Api
 
 from lmsctl.sandbox import DEMO_TOKEN, FaultConfig, SandboxConfig, running_server
 from lmsctl.sandbox.transport import sandbox_transport
+from tests.support.sandbox_api import FUTURE, SECTION, Api
 
 BODY = {"title": "T", "description": "D", "due_date": FUTURE, "assignee_mode": "all"}
 ASSIGNMENTS = f"/v3.1/sections/{SECTION}/assignments"

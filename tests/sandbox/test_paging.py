@@ -6,7 +6,7 @@ from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
-from sandbox_helpers import SECTION, Api
+from tests.support.sandbox_api import SECTION, Api
 
 BIG_SECTION = "6a5e000001a0000000000001"  # the generated seed's first section
 

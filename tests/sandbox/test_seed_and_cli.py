@@ -75,9 +75,8 @@ def test_cli_seed_generate_writes_a_loadable_seed(tmp_path: Path) -> None:
 
 
 def test_cli_reset_restores_a_database(tmp_path: Path) -> None:
-    from sandbox_helpers import Api
-
     from lmsctl.sandbox import SandboxConfig, sandbox_transport
+    from tests.support.sandbox_api import Api
 
     db = tmp_path / "s.db"
     api = Api(sandbox_transport(SandboxConfig(db_path=db)))

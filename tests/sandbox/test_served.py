@@ -12,10 +12,11 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
+import pytest
 import yaml
-from sandbox_helpers import FUTURE, Api
 
 from lmsctl.sandbox import DEMO_TOKEN, SandboxConfig, running_server, sandbox_transport
+from tests.support.sandbox_api import FUTURE, Api
 
 HEADERS = {"Authorization": f"Bearer {DEMO_TOKEN}"}
 
@@ -55,7 +56,7 @@ def _serve_cli(*args: str) -> Iterator[str]:
         yield base_url
     finally:
         proc.terminate()
-        proc.wait(timeout=10)
+        proc.communicate(timeout=10)  # waits, and closes its stdout
 
 
 def _flow(client: httpx.Client, section: str, student: str, teacher: str) -> str:
@@ -77,6 +78,7 @@ def _flow(client: httpx.Client, section: str, student: str, teacher: str) -> str
     return str(aid)
 
 
+@pytest.mark.slow
 def test_serve_answers_the_documented_flow_and_keeps_state_across_restarts(
     tmp_path: Path, seed_file: Callable[..., Path]
 ) -> None:

@@ -14,7 +14,7 @@ from lmsctl.render.apply import apply_summary
 from lmsctl.state.backend import MemoryBackend
 from lmsctl.state.model import StateSnapshot
 from tests.apply.test_executor import FakeLms
-from tests.plan.factories import S1, S2, SEC, assignment, desired, grade, live, state
+from tests.support.factories import S1, S2, SEC, assignment, desired, grade, live, state
 
 
 class RecordingBackend(MemoryBackend):

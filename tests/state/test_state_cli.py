@@ -6,13 +6,13 @@ import json
 from pathlib import Path
 
 import pytest
-from state_factories import OTHER_SECTION, SECTION, STUDENT, make_record, make_snapshot
 
 from lmsctl.model import ProjectConfig
 from lmsctl.state import LocalBackend, state_path
 from lmsctl.state.backend import LockInfo
 from lmsctl.state.model import ResourceStatus
 from tests.support.cli import run
+from tests.support.factories import OTHER_SECTION, SECTION, STUDENT, make_record, make_snapshot
 
 HW1 = f"{SECTION}/hw-01"
 HW2 = f"{SECTION}/hw-02"

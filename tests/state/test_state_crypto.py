@@ -9,11 +9,11 @@ import secrets
 from pathlib import Path
 
 import pytest
-from state_factories import make_record, make_snapshot
 
 from lmsctl.errors import StateKeyError
 from lmsctl.state import LocalBackend
 from lmsctl.state.crypto import StateKey, StateKeys, aad, key_from_environment, parse_key
+from tests.support.factories import make_record, make_snapshot
 
 RAW = secrets.token_bytes(32)
 
@@ -35,7 +35,12 @@ def test_a_key_is_read_as_base64_or_hex(text: str) -> None:
     assert RAW.hex() not in repr(key) and key.kid not in RAW.hex()  # the id is no part of it
 
 
-@pytest.mark.parametrize("text", ["short", base64.b64encode(RAW[:16]).decode(), "z" * 64])
+@pytest.mark.parametrize(
+    "text",
+    ["short", base64.b64encode(RAW[:16]).decode(), "z" * 64],
+    # ids of their own: RAW is random, and every pytest-xdist worker must collect the same ids
+    ids=["short", "16-bytes", "48-bytes"],
+)
 def test_a_bad_key_is_refused_with_how_to_make_one(text: str) -> None:
     with pytest.raises(StateKeyError) as caught:
         parse_key(text)

@@ -9,10 +9,10 @@ from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from state_factories import SECTION, make_record
 
 from lmsctl.state.local import LocalBackend
 from lmsctl.state.model import StateSnapshot
+from tests.support.factories import SECTION, make_record
 
 values = st.one_of(
     st.none(), st.integers(-5, 5), st.text(max_size=4), st.lists(st.text(max_size=2), max_size=2)

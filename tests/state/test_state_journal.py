@@ -12,7 +12,7 @@ import pytest
 from lmsctl.errors import StateError, StateSaveError
 from lmsctl.state import LocalBackend, MemoryBackend, locked
 from lmsctl.state.recovery import load as load_recovery
-from tests.state.state_factories import STUDENT, make_record, make_snapshot
+from tests.support.factories import STUDENT, make_record, make_snapshot
 
 
 def _big(n: int) -> list:  # type: ignore[type-arg]

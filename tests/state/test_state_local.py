@@ -12,13 +12,13 @@ import time
 from pathlib import Path
 
 import pytest
-from state_factories import SECTION, STUDENT, make_record, make_snapshot
 
 from lmsctl.errors import StateError, StateLockedError
 from lmsctl.model import ProjectConfig, StateConfig
 from lmsctl.state import LocalBackend, MemoryBackend, locked, open_backend, state_path
 from lmsctl.state.backend import LockInfo, StateBackend
 from lmsctl.state.model import StateSnapshot
+from tests.support.factories import SECTION, STUDENT, make_record, make_snapshot
 
 
 @pytest.fixture
@@ -133,7 +133,7 @@ def test_sigkill_during_writes_always_leaves_a_whole_state(tmp_path: Path) -> No
         assert proc.stdout is not None and proc.stdout.readline().strip() == b"ready"
         time.sleep(delay)
         proc.kill()
-        proc.wait()
+        proc.communicate()  # waits, and closes its stdout
         snapshot = LocalBackend(path).read()  # parses: never a torn file
         assert snapshot.serial >= 1
         assert len(snapshot.resources) >= 1
@@ -261,7 +261,7 @@ def test_sigkilled_holder_does_not_block_the_next_run(tmp_path: Path) -> None:
     with pytest.raises(StateLockedError, match=f"pid {proc.pid}"):
         LocalBackend(path).lock("lmsctl plan")
     proc.kill()
-    proc.wait()
+    proc.communicate()  # waits, and closes its stdout
     leftover = tmp_path / ".state.json.abc123.tmp"  # as a write cut short by the kill leaves
     leftover.write_text("{half")
     got = LocalBackend(path).lock("lmsctl plan")

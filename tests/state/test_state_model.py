@@ -6,7 +6,6 @@ import json
 from typing import Any
 
 import pytest
-from state_factories import SECTION, make_record, make_snapshot
 
 from lmsctl.errors import StateError, StateMismatchError
 from lmsctl.state.model import (
@@ -15,6 +14,7 @@ from lmsctl.state.model import (
     bind,
     ensure_binding,
 )
+from tests.support.factories import SECTION, make_record, make_snapshot
 
 
 def test_round_trip_through_json_keeps_everything() -> None:

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import pytest
-from state_factories import OTHER_SECTION, SECTION, STUDENT, make_record, make_snapshot
 
 from lmsctl.addresses import parse_address
 from lmsctl.errors import StateError
 from lmsctl.state.model import ResourceStatus
 from lmsctl.state.ops import list_resources, move, remove, show
+from tests.support.factories import OTHER_SECTION, SECTION, STUDENT, make_record, make_snapshot
 
 HW1 = f"{SECTION}/hw-01"
 HW2 = f"{SECTION}/hw-02"

@@ -6,7 +6,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from state_factories import make_record, make_snapshot
 
 from lmsctl.manifest.config import read_config
 from lmsctl.model import ProjectConfig
@@ -14,6 +13,7 @@ from lmsctl.state import LocalBackend, open_backend, state_path
 from lmsctl.state.postgres import PostgresBackend
 from lmsctl.state.recovery import RecoveryKeeper
 from tests.support.cli import run
+from tests.support.factories import make_record, make_snapshot
 
 
 def _local(root: Path) -> LocalBackend:

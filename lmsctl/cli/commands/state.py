@@ -50,8 +50,12 @@ def _json_option(f: F) -> F:
     return click.option("--json", "as_json", is_flag=True, help="Print JSON.")(f)
 
 
-def _backend(cli: CliContext, root: Path) -> StateBackend:
-    return open_backend(root, load_config(root), sandbox=cli.sandbox)
+def _backend(cli: CliContext, root: Path, **kw: Any) -> StateBackend:
+    """The root's state backend, closed when the command ends (a postgres one holds a
+    connection)."""
+    backend = open_backend(root, load_config(root), sandbox=cli.sandbox, **kw)
+    click.get_current_context().call_on_close(backend.close)
+    return backend
 
 
 def _warn_takeover(lock: LockInfo, cli: CliContext) -> None:
@@ -282,9 +286,8 @@ def restore_(cli: CliContext, serial: int, root: Path, lock_timeout: float) -> i
 @pass_cli
 def migrate_(cli: CliContext, to: str, force: bool, root: Path, lock_timeout: float) -> int:
     """Copy the state from the configured backend to --to; the source is left untouched."""
-    config = load_config(root)
-    source = open_backend(root, config, sandbox=cli.sandbox)
-    target = open_backend(root, config, sandbox=cli.sandbox, kind=to)
+    source = _backend(cli, root)
+    target = _backend(cli, root, kind=to)
     done = migrate(source, target, force=force, lock_timeout=lock_timeout)
     click.echo(
         f"Copied {done.assignments} assignment(s) and {done.grades} grade(s) (lineage "

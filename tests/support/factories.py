@@ -1,4 +1,10 @@
-"""Small builders for desired state, state and live values (planner and executor tests)."""
+"""Small builders for desired state, state records and snapshots, and live values.
+
+One record factory for every test folder: ``record`` builds a ``ResourceRecord`` as the planner
+and executor tests want it (the applied fields are ``BASE``, no grades); ``make_record`` is the
+same record as an earlier apply stored it (a title, one grade, timestamps), as the state tests
+want it.
+"""
 
 from __future__ import annotations
 
@@ -17,10 +23,13 @@ from lmsctl.model import (
 from lmsctl.refresh import LiveState
 from lmsctl.state.model import ResourceRecord, ResourceStatus, StateSnapshot
 
-SEC = "5f1a0c0b8e1d2a0001a00001"
+SEC = SECTION = "5f1a0c0b8e1d2a0001a00001"
+OTHER_SECTION = "5f1a0c0b8e1d2a0001a00002"
 S1 = "5f1a0c0b8e1d2a0001b00001"
 S2 = "5f1a0c0b8e1d2a0001b00002"
-AID = "3f1c2a9e-7d4b-4e0a-9a61-2b7c5d8e9f10"
+STUDENT = "5f1a0c0b8e1d2a0001b00007"
+AID = ASSIGNMENT_ID = "3f1c2a9e-7d4b-4e0a-9a61-2b7c5d8e9f10"
+STAMP = "2026-11-01T10:00:00.000Z"
 POS = SourcePos("sec.yaml", 3, 3)
 DISTRICT = {"id": "5f1a0c0b8e1d2a0001000001", "lms_state": "success", "lms_type": "canvas"}
 BASE = {
@@ -68,23 +77,57 @@ def record(
     grades: dict[str, dict[str, Any]] | None = None,
     status: ResourceStatus = ResourceStatus.CREATED,
     aid: str | None = AID,
+    *,
+    section_id: str = SEC,
+    created_at: str | None = None,
+    updated_at: str | None = None,
 ) -> ResourceRecord:
+    """The one ``ResourceRecord`` builder: applied ``BASE`` and no grades unless given."""
     return ResourceRecord(
-        section_id=SEC,
+        section_id=section_id,
         key=key,
         assignment_id=aid,
         status=status,
         applied=dict(BASE) if applied is None else applied,
-        grades=grades or {},
+        grades={} if grades is None else grades,
+        created_at=created_at,
+        updated_at=updated_at,
     )
 
 
-def state(*records: ResourceRecord) -> StateSnapshot:
-    snap = StateSnapshot.empty()
-    snap.serial = 3
+def make_record(
+    key: str = "hw-01",
+    *,
+    section_id: str = SECTION,
+    assignment_id: str | None = ASSIGNMENT_ID,
+    status: ResourceStatus = ResourceStatus.CREATED,
+    applied: dict[str, Any] | None = None,
+    grades: dict[str, dict[str, Any]] | None = None,
+) -> ResourceRecord:
+    """A record as an earlier apply stored it: a title, one grade of STUDENT, timestamps."""
+    return record(
+        key,
+        {"title": f"Homework {key}"} if applied is None else applied,
+        {STUDENT: {"grade_points": 9}} if grades is None else grades,
+        status,
+        assignment_id,
+        section_id=section_id,
+        created_at=STAMP,
+        updated_at=STAMP,
+    )
+
+
+def make_snapshot(*records: ResourceRecord, serial: int = 0) -> StateSnapshot:
+    snapshot = StateSnapshot.empty()
+    snapshot.serial = serial
     for r in records:
-        snap.resources[r.address] = r
-    return snap
+        snapshot.resources[r.address] = r
+    return snapshot
+
+
+def state(*records: ResourceRecord) -> StateSnapshot:
+    """A snapshot three saves old (the planner and executor tests' state)."""
+    return make_snapshot(*records, serial=3)
 
 
 def live(
