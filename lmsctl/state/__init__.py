@@ -53,7 +53,7 @@ def open_backend(
     """
     kind = (kind or config.state.backend or "local").strip().lower()
     if kind == "local":
-        return LocalBackend(state_path(root, config, sandbox=sandbox))
+        return LocalBackend(state_path(root, config, sandbox=sandbox), privacy=config.privacy)
     if kind == "postgres":
         # lazy: psycopg (libpq) loads only for the postgres backend
         from lmsctl.state.dsn import dsn_from_environment
@@ -66,6 +66,7 @@ def open_backend(
             schema=config.state.schema,
             keep_versions=config.state.history,
             recovery_dir=Path(root) / ".lmsctl",
+            privacy=config.privacy,
         )
     where = f" in {config.file}" if config.file else ""
     raise ConfigError(

@@ -55,7 +55,9 @@ from lmsctl.state.recovery import RecoveryKeeper, refuse_pending, rekey_recovery
 class LocalBackend:
     """State in a JSON file on this machine (the default backend)."""
 
-    def __init__(self, path: Path, keys: crypto.StateKeys | None = None) -> None:
+    def __init__(
+        self, path: Path, keys: crypto.StateKeys | None = None, *, privacy: str | None = None
+    ) -> None:
         self.path = Path(path)
         #: the encryption key(s); None: LMSCTL_STATE_KEY from the environment (unset: in clear)
         self.keys = keys if keys is not None else crypto.StateKeys.from_environment()
@@ -69,7 +71,8 @@ class LocalBackend:
         self._journal_fd: int | None = None
         self._encoder = StateEncoder()
         self.identity = f"local {os.path.abspath(self.path)}"
-        self._keeper = RecoveryKeeper(self.path.parent, self.identity, self.keys)
+        #: privacy: of lmsctl.yaml, for what a recovery file's error says
+        self._keeper = RecoveryKeeper(self.path.parent, self.identity, self.keys, privacy=privacy)
         self._broken: StateSaveError | None = None
         self._held: LockInfo | None = None
         #: refuse the lock while a recovery file for this state waits (off for state push)

@@ -61,6 +61,7 @@ class PgSession:
         recovery_dir: Path | None = None,
         connect_timeout: int = CONNECT_TIMEOUT,
         keys: crypto.StateKeys | None = None,
+        privacy: str | None = None,
     ) -> None:
         try:
             conninfo_to_dict(dsn)
@@ -88,7 +89,9 @@ class PgSession:
         self.identity = f"postgres {self.host}/{self.database} {schema}.{workspace}"
         #: the encryption key(s); None: LMSCTL_STATE_KEY from the environment (unset: in clear)
         self.keys = keys if keys is not None else crypto.StateKeys.from_environment()
-        self._keeper = recovery.RecoveryKeeper(recovery_dir, self.identity, self.keys)
+        self._keeper = recovery.RecoveryKeeper(
+            recovery_dir, self.identity, self.keys, privacy=privacy
+        )
         self._key = advisory_key(schema, workspace)
         self._t = table_names(schema)
 

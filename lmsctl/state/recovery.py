@@ -109,10 +109,17 @@ class RecoveryKeeper:
     """Collects what failed saves could not store, and keeps it in one recovery file."""
 
     def __init__(
-        self, folder: Path | None, backend: str, keys: crypto.StateKeys | None = None
+        self,
+        folder: Path | None,
+        backend: str,
+        keys: crypto.StateKeys | None = None,
+        *,
+        privacy: str | None = None,
     ) -> None:
         self.folder = folder
         self.backend = backend
+        #: ``privacy:`` of lmsctl.yaml (None: the environment's default, private in CI)
+        self.privacy = privacy
         #: None: LMSCTL_STATE_KEY from the environment
         self.keys = keys if keys is not None else crypto.StateKeys.from_environment()
         self.recovery: Recovery | None = None
@@ -121,7 +128,7 @@ class RecoveryKeeper:
     def privacy_note(self) -> str:
         """What the error must add when the file holds students' grades in clear in a private
         run (CI: plans there name no student, so neither may an artifact made of this file)."""
-        if self.keys.encrypting or not _private_run():
+        if self.keys.encrypting or not _private_run(self.privacy):
             return ""
         return (
             f"; the file holds students' grades in clear: do not upload or share it, and set "
@@ -156,10 +163,11 @@ class RecoveryKeeper:
         return self.path
 
 
-def _private_run() -> bool:
-    """The run's privacy level for what it leaves behind, as for its errors (private in CI)."""
+def _private_run(configured: str | None = None) -> bool:
+    """The run's privacy level for what it leaves behind, as for its errors: ``privacy:`` of
+    lmsctl.yaml, else the default (private in CI)."""
     try:
-        return resolve_privacy(None, None, fmt="text", env=os.environ).private
+        return resolve_privacy(None, configured, fmt="text", env=os.environ).private
     except UsageError:
         return True
 

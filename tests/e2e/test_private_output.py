@@ -228,6 +228,26 @@ def test_a_failed_save_in_ci_warns_of_a_recovery_file_in_clear_and_names_no_stud
     assert (S2 in recovery.read_text()) is not state_key  # what push needs, sealed with a key
 
 
+def test_a_failed_save_warns_of_a_recovery_file_in_clear_when_lmsctl_yaml_asks_for_privacy(
+    applied: Path, lmsctl: Callable[..., CliResult], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Outside CI, ``privacy:`` in lmsctl.yaml makes the run private, and the recovery file's
+    error says the file holds grades in clear, as it does in CI."""
+    manifest = applied / "lincoln-high" / "algebra-1-period-2.yaml"
+    manifest.write_text(
+        manifest.read_text().replace(
+            "{grade_points: 8.5, state: returned}", "{grade_points: 9.25, state: returned}"
+        )
+    )
+    config = applied / "lmsctl.yaml"
+    config.write_text(config.read_text() + "privacy: redact\n")
+    _disk_full_after_first_save(monkeypatch)
+    failed = lmsctl(*SAND, "apply", str(applied), "--auto-approve", "--parallelism", "1")
+    assert failed.code == 1, failed.text
+    assert "lmsctl state push" in failed.err, failed.err
+    assert "grades in clear: do not upload" in failed.err, failed.err
+
+
 def test_validate_obeys_privacy_in_lmsctl_yaml(
     coursework: Path, lmsctl: Callable[..., CliResult]
 ) -> None:
