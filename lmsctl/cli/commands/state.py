@@ -79,6 +79,8 @@ def _open(
 ) -> StateAccess:
     """The state, and the run's privacy level: errors from here on obey it too."""
     access = open_state(root, sandbox=cli.sandbox, env=os.environ, privacy=privacy, fmt=fmt)
+    # (a postgres backend holds a connection: closed when the command ends)
+    click.get_current_context().call_on_close(access.backend.close)
     directory = cli.scrubber.directory if cli.scrubber is not None else None
     cli.scrubber = Scrubber(access.privacy, directory)
     return access
