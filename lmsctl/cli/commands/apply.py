@@ -17,10 +17,12 @@ from lmsctl.apply.executor import ApplyOptions, Executor
 from lmsctl.apply.results import ApplyEvent, ApplyResult
 from lmsctl.cli import signals
 from lmsctl.cli.context import CliContext, pass_cli
+from lmsctl.cli.flags import command_prefix, examples
 from lmsctl.cli.options import (
     allow_frozen_option,
     connection_options,
     drift_force_options,
+    output_format,
     target_option,
     workspace_options,
 )
@@ -110,13 +112,13 @@ class TerminalApplyView:
         return signals.current().run(main)
 
 
-def _unknown_left(pending: int) -> int:
+def _unknown_left(pending: int, command: str) -> int:
     """Nothing more lmsctl can do by itself: creates with an unknown outcome need a person."""
-    click.echo(unknown_left_words(pending), err=True)
+    click.echo(unknown_left_words(pending, command=command), err=True)
     return 1
 
 
-def _report(run: ApplyRun, *, as_json: bool, from_file: bool) -> int:
+def _report(run: ApplyRun, *, as_json: bool, from_file: bool, command: str) -> int:
     """The run's result at its privacy level (addresses of grades name students); creates still
     of unknown outcome keep the exit code non-zero."""
     if run.cancelled:
@@ -127,23 +129,29 @@ def _report(run: ApplyRun, *, as_json: bool, from_file: bool) -> int:
         if as_json:
             click.echo(json.dumps(apply_result_document(ApplyResult()), indent=2))
         if run.pending_unknown:
-            return _unknown_left(run.pending_unknown)
+            return _unknown_left(run.pending_unknown, command)
         if from_file and not as_json:  # (apply of a root has shown its plan: "No changes.")
             click.echo(NO_CHANGES)
         return 0
     if as_json:
         click.echo(json.dumps(run.scrubber.value(apply_result_document(result)), indent=2))
     else:
-        for line in apply_report(result, run.scrubber.text):
+        for line in apply_report(result, run.scrubber.text, command=command):
             click.echo(line)
     if result.interrupted:
         raise InterruptedError_("apply was interrupted; state holds everything that was done")
     if not result.ok:
         return 1
-    return _unknown_left(run.pending_unknown) if run.pending_unknown else 0
+    return _unknown_left(run.pending_unknown, command) if run.pending_unknown else 0
 
 
-@click.command("apply", epilog="Example: lmsctl --sandbox apply examples/coursework --auto-approve")
+@click.command(
+    "apply",
+    epilog=examples(
+        "lmsctl apply examples/coursework --sandbox --auto-approve",
+        "lmsctl apply plan.json --sandbox",
+    ),
+)
 @click.argument("target", required=False, default=".", type=click.Path(path_type=Path))
 @click.option("--auto-approve", is_flag=True, help="Do not ask for confirmation.")
 @click.option(
@@ -170,7 +178,7 @@ def _report(run: ApplyRun, *, as_json: bool, from_file: bool) -> int:
     help="Allow deleting more than policies.max_delete_fraction of a section's tracked "
     "assignments in one apply.",
 )
-@click.option("--json", "as_json", is_flag=True, help="Print a machine-readable result.")
+@output_format("text", "json")
 @allow_frozen_option
 @target_option
 @drift_force_options
@@ -184,7 +192,7 @@ def apply(
     parallelism: int,
     allow_destroy_submissions: bool,
     allow_mass_delete: bool,
-    as_json: bool,
+    fmt: str,
     allow_frozen: tuple[str, ...],
     targets: tuple[Address, ...],
     revert_drift: bool,
@@ -219,6 +227,7 @@ def apply(
         allow_frozen=allow_frozen,
         env=os.environ,
     )
+    as_json = fmt == "json"
     cli.scrubber = Scrubber(resolve_privacy(None, None, fmt="text", env=os.environ))
     view = TerminalApplyView(cli, as_json=as_json)
 
@@ -239,4 +248,4 @@ def apply(
         run = apply_planfile(target, request, view, workspace=options, root=root)
     else:
         run = apply_root(options(root or target), request, view)
-    return _report(run, as_json=as_json, from_file=from_file)
+    return _report(run, as_json=as_json, from_file=from_file, command=command_prefix(cli))
