@@ -18,8 +18,7 @@ from __future__ import annotations
 import asyncio
 import csv
 import os
-import zoneinfo
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,7 +26,6 @@ from typing import Any
 import yaml
 
 from lmsctl.addresses import UUID_RE, Address, parse_address
-from lmsctl.diff import is_set
 from lmsctl.errors import (
     ApiNotFoundError,
     ConfigError,
@@ -35,17 +33,13 @@ from lmsctl.errors import (
     StateError,
     UsageError,
 )
-from lmsctl.fields import ignored_fields
 from lmsctl.init import SECTIONS_DIR, SectionRoster, render_section_file, slug
 from lmsctl.manifest import load_desired
 from lmsctl.manifest.config import display_path
 from lmsctl.model import (
-    ASSIGNMENT_DATE_FIELDS,
-    ASSIGNMENT_FIELDS,
-    GRADE_DATE_FIELDS,
-    GRADE_FIELDS,
     DesiredState,
 )
+from lmsctl.render.adopt import ImportOutcome
 from lmsctl.schema_files import (
     DEFAULT_SCHEMA_DIR,
     SECTION_SCHEMA,
@@ -53,11 +47,10 @@ from lmsctl.schema_files import (
     write_atomically,
 )
 from lmsctl.state.model import ResourceRecord, ResourceStatus, StateSnapshot
-from lmsctl.timeutil import format_api_datetime, parse_datetime, utcnow
+from lmsctl.timeutil import format_api_datetime, utcnow
+from lmsctl.usecases.entry import manifest_fields, manifest_grades, render_entry, splice_entry
 from lmsctl.workspace import Workspace
-from lmsctl.yamledit import after_line, compose, end_of_block
 
-_ATTACHMENT_KEYS = ("type", "title", "url", "description")
 _SUBMISSION_PAGE = 100
 
 
@@ -68,18 +61,6 @@ class ImportRequest:
     address: Address
     assignment_id: str
     where: str = ""
-
-
-@dataclass(frozen=True)
-class ImportOutcome:
-    """What one import did."""
-
-    address: str
-    assignment_id: str
-    title: str
-    file: str | None = None  # the manifest file an entry was written to (generate)
-    grades: int = 0  # grades written to the manifest
-    fields: tuple[str, ...] = ()  # fields written to the manifest
 
 
 @dataclass
@@ -135,167 +116,6 @@ def read_requests_csv(path: Path) -> list[ImportRequest]:
     if not requests:
         raise UsageError(f"{shown} lists no imports", hint="one line per import: address,id")
     return requests
-
-
-# -- the manifest entry ---------------------------------------------------------------------
-
-
-def manifest_fields(live: Mapping[str, Any], lms_type: str) -> dict[str, Any]:
-    """The managed fields the LMS reports for an assignment (API form), in lmsctl's order."""
-    ignored = ignored_fields(lms_type)
-    out: dict[str, Any] = {}
-    for name in ASSIGNMENT_FIELDS:
-        value = live.get(name)
-        if value is None or value == "" or value == [] or name in ignored:
-            continue
-        if name == "assignee_ids" and live.get("assignee_mode") != "individuals":
-            continue  # with assignee_mode: all the LMS assigns everyone; ids are not managed
-        if name == "attachments" and isinstance(value, list):
-            value = [
-                {k: a[k] for k in _ATTACHMENT_KEYS if a.get(k) is not None}
-                for a in value
-                if isinstance(a, Mapping)
-            ]
-        out[name] = value
-    return out
-
-
-def manifest_grades(submissions: Sequence[Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
-    """Per student, the grade fields a teacher set in the LMS (API form)."""
-    grades: dict[str, dict[str, Any]] = {}
-    for sub in sorted(submissions, key=lambda s: str(s.get("user_id"))):
-        uid = str(sub.get("user_id") or "")
-        fields = {f: sub[f] for f in GRADE_FIELDS if is_set(f, sub.get(f))}
-        if uid and fields:
-            grades[uid] = fields
-    return grades
-
-
-def _local_date(value: Any, zone: zoneinfo.ZoneInfo) -> Any:
-    """An API date-time as a manifest writes it: a date alone for 23:59 local, else local."""
-    if not isinstance(value, str):
-        return value
-    try:
-        parsed = parse_datetime(value)
-    except ValueError:
-        return value
-    local = parsed.astimezone(zone)
-    if (local.hour, local.minute, local.second, local.microsecond) == (23, 59, 0, 0):
-        return local.date()
-    spec = "milliseconds" if local.microsecond else "seconds"
-    return local.isoformat(timespec=spec)
-
-
-def _for_yaml(name: str, value: Any, zone: zoneinfo.ZoneInfo) -> Any:
-    if name in ASSIGNMENT_DATE_FIELDS or name in GRADE_DATE_FIELDS:
-        return _local_date(value, zone)
-    return _tidy(value)
-
-
-def yaml_value(name: str, value: Any, timezone: str) -> Any:
-    """An API value of field ``name`` as a manifest writes it (dates in ``timezone``)."""
-    return _for_yaml(name, value, zoneinfo.ZoneInfo(timezone))
-
-
-class _Dumper(yaml.SafeDumper):
-    """Multi-line text as ``|`` blocks, so a description reads as written."""
-
-
-def _represent_str(dumper: yaml.SafeDumper, value: str) -> yaml.Node:
-    if "\n" in value and not any(line != line.rstrip() for line in value.splitlines()):
-        return dumper.represent_scalar("tag:yaml.org,2002:str", value, style="|")
-    return dumper.represent_str(value)
-
-
-_Dumper.add_representer(str, _represent_str)
-
-
-def _tidy(value: Any) -> Any:
-    """Whole floats as ints (20.0 -> 20); compare equal, read better."""
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    if isinstance(value, list):
-        return [_tidy(v) for v in value]
-    if isinstance(value, dict):
-        return {k: _tidy(v) for k, v in value.items()}
-    return value
-
-
-def _dump(value: Any, *, flow: bool) -> str:
-    text = yaml.dump(
-        _tidy(value),
-        Dumper=_Dumper,
-        sort_keys=False,
-        allow_unicode=True,
-        default_flow_style=flow,
-        width=10_000,
-    )
-    return text.removesuffix("...\n").rstrip("\n")
-
-
-def render_entry(
-    key: str,
-    fields: Mapping[str, Any],
-    grades: Mapping[str, Mapping[str, Any]],
-    timezone: str,
-    *,
-    indent: int = 2,
-    comment: str = "",
-) -> str:
-    """The YAML lines of one assignment entry, indented ``indent`` under ``assignments:``."""
-    zone = zoneinfo.ZoneInfo(timezone)
-    pad = " " * indent
-    body: dict[str, Any] = {name: _for_yaml(name, v, zone) for name, v in fields.items()}
-    lines = [f"{pad}{key}:" + (f"  # {comment}" if comment else "")]
-    for line in _dump(body, flow=False).splitlines():
-        lines.append(f"{pad}  {line}")
-    if grades:
-        lines.append(f"{pad}  grades:")
-        for uid, values in grades.items():
-            shown = {name: _for_yaml(name, v, zone) for name, v in values.items()}
-            lines.append(f"{pad}    {uid}: {_dump(shown, flow=True)}")
-    return "\n".join(lines) + "\n"
-
-
-def splice_entry(text: str, key: str, entry_for: Callable[[int], str]) -> str:
-    """Add one entry under the top-level ``assignments:`` of a section file's text.
-
-    ``entry_for(indent)`` renders the entry. Every other byte of the file stays as it was.
-    ConfigError when the file's layout does not allow it (a non-empty flow mapping).
-    """
-    root = compose(text)
-    if not isinstance(root, yaml.MappingNode):
-        raise ConfigError("the section file is not a mapping")
-    for key_node, value in root.value:
-        if key_node.value != "assignments":
-            continue
-        if isinstance(value, yaml.ScalarNode) and value.tag.endswith(":null"):
-            # 'assignments:' with nothing, or '~' / 'null'
-            head = text[: value.start_mark.index] + text[value.end_mark.index :]
-            at = after_line(head, key_node.start_mark.index)
-            return _join(head, at, entry_for(2))
-        if isinstance(value, yaml.MappingNode) and value.flow_style:
-            if value.value:
-                raise ConfigError(
-                    "assignments is written as a {...} mapping",
-                    hint="write it as a block (one key per line) so import can add to it",
-                )
-            head = text[: value.start_mark.index].rstrip(" ") + text[value.end_mark.index :]
-            at = after_line(head, key_node.start_mark.index)
-            return _join(head, at, entry_for(2))
-        if isinstance(value, yaml.MappingNode):
-            indent = value.value[0][0].start_mark.column
-            return _join(text, end_of_block(text, value), entry_for(indent))
-        raise ConfigError("assignments is not a mapping")
-    base = text if text.endswith("\n") or not text else text + "\n"
-    return base + "assignments:\n" + entry_for(2)
-
-
-def _join(text: str, at: int, entry: str) -> str:
-    before = text[:at]
-    if before and not before.endswith("\n"):
-        before += "\n"
-    return before + entry + text[at:]
 
 
 # -- the use case ---------------------------------------------------------------------------
@@ -421,82 +241,75 @@ async def _new_section_file(ws: Workspace, section_id: str) -> tuple[Path, str]:
     return path, text
 
 
-def import_assignments(
-    ws: Workspace,
-    requests: Sequence[ImportRequest],
-    *,
-    generate: bool = False,
-    grades: bool = False,
-) -> list[ImportOutcome]:
-    """Adopt existing LMS assignments (state locked by the caller: use ``with ws``)."""
-    if grades and not generate:
-        raise UsageError(
-            "--grades writes grades into the manifests, so it needs --generate",
-            hint="add --generate, or leave out --grades",
-        )
-    pending = [_Pending(r) for r in requests]
-    snapshot = ws.read_state()
-    _check_state(snapshot, pending)
-    desired, diags = load_desired(ws.options.root)
-    errors = [d for d in diags if d.is_error]
-    if generate and errors:
-        # a section file that does not load would get a second file for the same section
-        raise ManifestError(
-            errors, f"{len(errors)} error(s) in the manifests: fix them before --generate"
-        )
-    _check_manifests(desired, pending, generate)
-    lms_type = asyncio.run(_fetch(ws, snapshot, pending, generate=generate, grades=grades))
-    timezone = desired.config.timezone
+@dataclass
+class _Texts:
+    """The manifest texts of a batch, all computed before anything is written."""
 
-    # the manifest texts, all computed before anything is written
-    texts: dict[Path, str] = {}
-    originals: dict[Path, str | None] = {}
-    files_of: dict[str, Path] = {}
-    new_schemas = False
+    texts: dict[Path, str] = field(default_factory=dict)
+    originals: dict[Path, str | None] = field(default_factory=dict)  # None: a new file
+    files_of: dict[str, Path] = field(default_factory=dict)  # section id -> its file
+    new_schemas: bool = False
+
+
+def _file_for(ws: Workspace, desired: DesiredState, section_id: str, out: _Texts) -> Path:
+    """The section's file (read once), or a new one for a section no manifest holds."""
+    path = out.files_of.get(section_id)
+    if path is not None:
+        return path
+    spec = desired.section(section_id)
+    if spec is not None:
+        path = Path(os.path.abspath(spec.file))
+        original = path.read_text(encoding="utf-8")
+        out.texts[path], out.originals[path] = original, original
+    else:
+        path, text = asyncio.run(_new_section_file(ws, section_id))
+        out.texts[path], out.originals[path] = text, None
+        out.new_schemas = not (ws.options.root / DEFAULT_SCHEMA_DIR / SECTION_SCHEMA).exists()
+    out.files_of[section_id] = path
+    return path
+
+
+def _splice(item: _Pending, path: Path, timezone: str, out: _Texts) -> None:
+    """Add the item's entry to its file's text, checked to read back as written."""
+    key = item.request.address.key
+    comment = f"imported from {item.request.assignment_id}"
+
+    def entry(indent: int) -> str:
+        return render_entry(key, item.fields, item.grades, timezone, indent=indent, comment=comment)
+
+    try:
+        out.texts[path] = splice_entry(out.texts[path], key, entry)
+    except (ConfigError, yaml.YAMLError) as exc:
+        reason = exc.message if isinstance(exc, ConfigError) else "it is not valid YAML"
+        title = str(item.live.get("title") or "")
+        raise ConfigError(
+            f"cannot add {item.request.address.assignment} ({title!r}) to "
+            f"{display_path(path)}: {reason}",
+            hint=getattr(exc, "hint", "") or "fix the file, then import again",
+        ) from exc
+    _check_spliced(out.texts[path], key, entry(2), path)
+
+
+def _manifest_texts(
+    ws: Workspace,
+    desired: DesiredState,
+    pending: Sequence[_Pending],
+    lms_type: str,
+    *,
+    grades: bool,
+) -> _Texts:
+    """Each generated entry spliced into its section file's text (nothing written yet)."""
+    out = _Texts()
     for item in pending:
-        if not generate:
-            continue
-        section_id = item.request.address.section_id
-        path = files_of.get(section_id)
-        if path is None:
-            spec = desired.section(section_id)
-            if spec is not None:
-                path = Path(os.path.abspath(spec.file))
-                original = path.read_text(encoding="utf-8")
-                texts[path], originals[path] = original, original
-            else:
-                path, text = asyncio.run(_new_section_file(ws, section_id))
-                texts[path], originals[path] = text, None
-                new_schemas = not (ws.options.root / DEFAULT_SCHEMA_DIR / SECTION_SCHEMA).exists()
-            files_of[section_id] = path
+        path = _file_for(ws, desired, item.request.address.section_id, out)
         item.fields = manifest_fields(item.live, lms_type)
         item.grades = manifest_grades(item.submissions) if grades else {}
-        key = item.request.address.key
-        title = str(item.live.get("title") or "")
-        comment = f"imported from {item.request.assignment_id}"
+        _splice(item, path, desired.config.timezone, out)
+    return out
 
-        def entry(indent: int, item: _Pending = item, comment: str = comment) -> str:
-            return render_entry(
-                item.request.address.key,
-                item.fields,
-                item.grades,
-                timezone,
-                indent=indent,
-                comment=comment,
-            )
 
-        try:
-            texts[path] = splice_entry(texts[path], key, entry)
-        except (ConfigError, yaml.YAMLError) as exc:
-            reason = exc.message if isinstance(exc, ConfigError) else "it is not valid YAML"
-            raise ConfigError(
-                f"cannot add {item.request.address.assignment} ({title!r}) to "
-                f"{display_path(path)}: {reason}",
-                hint=getattr(exc, "hint", "") or "fix the file, then import again",
-            ) from exc
-        _check_spliced(texts[path], key, entry(2), path)
-
-    # state first, then the manifests; undo the state records if a manifest cannot be written
+def _record(ws: Workspace, snapshot: StateSnapshot, pending: Sequence[_Pending]) -> dict[str, Any]:
+    """Put the adopted records into state; returns the records they replaced (to undo)."""
     now = format_api_datetime(utcnow())
     previous = {
         i.request.address.assignment: snapshot.resources.get(i.request.address.assignment)
@@ -518,17 +331,24 @@ def import_assignments(
     if not snapshot.api_url:
         snapshot.api_url = ws.api_url
     ws.backend.write(snapshot)
+    return previous
+
+
+def _write_manifests(
+    ws: Workspace, snapshot: StateSnapshot, texts: _Texts, previous: Mapping[str, Any]
+) -> None:
+    """Write the manifests; should one fail, undo those written and the state records."""
     written: list[Path] = []
     try:
-        if new_schemas:
+        if texts.new_schemas:
             export_schemas(ws.options.root / DEFAULT_SCHEMA_DIR)
-        for path, text in texts.items():
-            if text != originals[path]:
+        for path, text in texts.texts.items():
+            if text != texts.originals[path]:
                 write_atomically(path, text)
                 written.append(path)
     except (OSError, ConfigError) as exc:
         for path in written:
-            before = originals[path]
+            before = texts.originals[path]
             if before is None:
                 path.unlink(missing_ok=True)
             else:
@@ -544,12 +364,51 @@ def import_assignments(
             f"cannot write the manifests ({reason}); nothing was imported",
             hint="make the section files writable, then import again",
         ) from exc
+
+
+def _load_checked(ws: Workspace, pending: Sequence[_Pending], generate: bool) -> DesiredState:
+    """The manifests, checked to allow this batch."""
+    desired, diags = load_desired(ws.options.root)
+    errors = [d for d in diags if d.is_error]
+    if generate and errors:
+        # a section file that does not load would get a second file for the same section
+        raise ManifestError(
+            errors, f"{len(errors)} error(s) in the manifests: fix them before --generate"
+        )
+    _check_manifests(desired, pending, generate)
+    return desired
+
+
+def import_assignments(
+    ws: Workspace,
+    requests: Sequence[ImportRequest],
+    *,
+    generate: bool = False,
+    grades: bool = False,
+) -> list[ImportOutcome]:
+    """Adopt existing LMS assignments (state locked by the caller: use ``with ws``)."""
+    if grades and not generate:
+        raise UsageError(
+            "--grades writes grades into the manifests, so it needs --generate",
+            hint="add --generate, or leave out --grades",
+        )
+    pending = [_Pending(r) for r in requests]
+    snapshot = ws.read_state()
+    _check_state(snapshot, pending)
+    desired = _load_checked(ws, pending, generate)
+    lms_type = asyncio.run(_fetch(ws, snapshot, pending, generate=generate, grades=grades))
+    texts = _manifest_texts(ws, desired, pending, lms_type, grades=grades) if generate else _Texts()
+    # state first, then the manifests; undo the state records if a manifest cannot be written
+    previous = _record(ws, snapshot, pending)
+    _write_manifests(ws, snapshot, texts, previous)
     return [
         ImportOutcome(
             address=item.request.address.assignment,
             assignment_id=item.request.assignment_id,
             title=str(item.live.get("title") or item.request.assignment_id),
-            file=display_path(files_of[item.request.address.section_id]) if generate else None,
+            file=display_path(texts.files_of[item.request.address.section_id])
+            if generate
+            else None,
             grades=len(item.grades),
             fields=tuple(item.fields),
         )
@@ -578,11 +437,6 @@ __all__ = [
     "ImportOutcome",
     "ImportRequest",
     "import_assignments",
-    "manifest_fields",
-    "manifest_grades",
     "parse_request",
     "read_requests_csv",
-    "render_entry",
-    "splice_entry",
-    "yaml_value",
 ]

@@ -41,6 +41,8 @@ __all__ = [
     "Scrubber",
     "StudentDirectory",
     "privatise_document",
+    "privatise_fields",
+    "privatise_grades",
     "pseudonym",
     "resolve_privacy",
 ]
@@ -305,6 +307,38 @@ class Scrubber:
         return value
 
 
+def privatise_fields(
+    values: Mapping[str, Any], scrub: Scrubber, *, of_student: bool = False
+) -> dict[str, Any]:
+    """Field values (API form) at the scrubber's level: grade comments hidden, assignee ids as
+    pseudonyms; with ``of_student`` at ``redact``, every value hidden (they are one student's).
+    """
+    if not scrub.choice.private:
+        return dict(values)
+    redact = scrub.choice.level is PrivacyLevel.REDACT
+    out: dict[str, Any] = {}
+    for name, value in values.items():
+        if (of_student and redact) or (name in _FREE_TEXT_FIELDS and value is not None):
+            value = HIDDEN
+        elif name in _STUDENT_LIST_FIELDS:
+            value = _students_in(value, scrub)
+        out[name] = value
+    return out
+
+
+def privatise_grades(
+    grades: Mapping[str, Mapping[str, Any]], scrub: Scrubber
+) -> dict[str, dict[str, Any]] | None:
+    """Grades by student id at the scrubber's level: keyed by pseudonym, comments hidden;
+    None at ``redact`` (no student appears: show how many there are instead)."""
+    if scrub.choice.level is PrivacyLevel.REDACT:
+        return None
+    return {
+        scrub.who(student): privatise_fields(values, scrub, of_student=True)
+        for student, values in grades.items()
+    }
+
+
 # -- the document layer ------------------------------------------------------------------------
 
 
@@ -381,6 +415,57 @@ def grade_summaries(changes: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]
     return list(by_assignment.values())
 
 
+def _privatise_change(c: dict[str, Any], scrub: Scrubber, redact: bool) -> dict[str, Any]:
+    """One change of the document (in place) at the scrubber's level."""
+    sid = str(c.get("student") or "")
+    if sid or c.get("kind") == "grade":
+        who = scrub.who(sid)
+        c["student"] = who
+        c["name"] = who
+        c["address"] = _grade_address(str(c.get("address") or ""), who)
+    c["fields"] = _hide_free_text(c.get("fields") or [])
+    for f in c["fields"]:
+        if f.get("field") in _STUDENT_LIST_FIELDS:
+            for k in ("before", "after", "applied"):
+                f[k] = _students_in(f.get(k), scrub)
+    if redact and sid:
+        for f in c["fields"]:
+            f["before"] = f["after"] = f["applied"] = HIDDEN
+    c["before"] = {f["field"]: f.get("before") for f in c["fields"]}
+    c["after"] = {f["field"]: f.get("after") for f in c["fields"]}
+    body = dict(c.get("body") or {})
+    for k in _FREE_TEXT_FIELDS & body.keys():
+        body[k] = HIDDEN
+    for k in _STUDENT_LIST_FIELDS & body.keys():
+        body[k] = _students_in(body[k], scrub)
+    if redact and sid:
+        body = dict.fromkeys(body, HIDDEN)
+    c["body"] = body
+    c["fingerprint"] = None  # a digest of a student's live record: not for display
+    return c
+
+
+def _privatise_findings(
+    items: Iterable[dict[str, Any]], scrub: Scrubber, redact: bool
+) -> list[dict[str, Any]]:
+    """Drift or conflicts (in place) at the scrubber's level."""
+    out = []
+    for item in items:
+        sid = _student_of(str(item.get("address") or ""))
+        if sid:
+            who = scrub.who(sid)
+            item["address"] = _grade_address(item["address"], who)
+            item["name"] = ""  # the address shows the pseudonym already
+            if redact or item.get("field") in _FREE_TEXT_FIELDS:
+                for k in ("applied", "live", "desired"):
+                    item[k] = HIDDEN
+        elif item.get("field") in _STUDENT_LIST_FIELDS:
+            for k in ("applied", "live", "desired"):
+                item[k] = _students_in(item.get(k), scrub)
+        out.append(item)
+    return out
+
+
 def privatise_document(
     doc: Mapping[str, Any], choice: PrivacyChoice, directory: StudentDirectory | None = None
 ) -> dict[str, Any]:
@@ -406,55 +491,16 @@ def privatise_document(
     changes: list[dict[str, Any]] = []
     grades: list[dict[str, Any]] = []
     for c in out.get("changes") or []:
-        sid = str(c.get("student") or "")
-        if sid or c.get("kind") == "grade":
-            if redact and (c.get("actions") or [""])[0] == "grade":
-                grades.append(c)
-                continue
-            who = scrub.who(sid)
-            c["student"] = who
-            c["name"] = who
-            c["address"] = _grade_address(str(c.get("address") or ""), who)
-        c["fields"] = _hide_free_text(c.get("fields") or [])
-        for f in c["fields"]:
-            if f.get("field") in _STUDENT_LIST_FIELDS:
-                for k in ("before", "after", "applied"):
-                    f[k] = _students_in(f.get(k), scrub)
-        if redact and sid:
-            for f in c["fields"]:
-                f["before"] = f["after"] = f["applied"] = HIDDEN
-        c["before"] = {f["field"]: f.get("before") for f in c["fields"]}
-        c["after"] = {f["field"]: f.get("after") for f in c["fields"]}
-        body = dict(c.get("body") or {})
-        for k in _FREE_TEXT_FIELDS & body.keys():
-            body[k] = HIDDEN
-        for k in _STUDENT_LIST_FIELDS & body.keys():
-            body[k] = _students_in(body[k], scrub)
-        if redact and sid:
-            body = dict.fromkeys(body, HIDDEN)
-        c["body"] = body
-        c["fingerprint"] = None  # a digest of a student's live record: not for display
-        changes.append(c)
+        is_grade = bool(c.get("student")) or c.get("kind") == "grade"
+        if redact and is_grade and (c.get("actions") or [""])[0] == "grade":
+            grades.append(c)  # shown only in the aggregates
+            continue
+        changes.append(_privatise_change(c, scrub, redact))
     out["changes"] = changes
     if redact:
         out["grade_summaries"] = grade_summaries(grades)
-
     for key in ("drift", "conflicts"):
-        items = []
-        for item in out.get(key) or []:
-            sid = _student_of(str(item.get("address") or ""))
-            if sid:
-                who = scrub.who(sid)
-                item["address"] = _grade_address(item["address"], who)
-                item["name"] = ""  # the address shows the pseudonym already
-                if redact or item.get("field") in _FREE_TEXT_FIELDS:
-                    for k in ("applied", "live", "desired"):
-                        item[k] = HIDDEN
-            elif item.get("field") in _STUDENT_LIST_FIELDS:
-                for k in ("applied", "live", "desired"):
-                    item[k] = _students_in(item.get(k), scrub)
-            items.append(item)
-        out[key] = items
+        out[key] = _privatise_findings(out.get(key) or [], scrub, redact)
     for fix in out.get("state_fixes") or []:
         if fix.get("student"):
             fix["student"] = scrub.who(str(fix["student"]))

@@ -23,8 +23,6 @@ discarded still shows as drift instead of being reverted as an ordinary update.
 from __future__ import annotations
 
 import asyncio
-import difflib
-import enum
 import json
 import os
 from collections.abc import Mapping
@@ -35,72 +33,21 @@ from typing import Any
 import yaml
 
 from lmsctl.addresses import Address, matches_targets
-from lmsctl.adopt import manifest_grades, yaml_value
 from lmsctl.errors import ConfigError
 from lmsctl.manifest.config import display_path
 from lmsctl.model import GRADE_FIELDS, AssignmentSpec
 from lmsctl.plan.model import Drift, Plan
 from lmsctl.plan.words import conflict_words
 from lmsctl.refresh import LiveState
+from lmsctl.render.pull import EditKind, FileChange, PullEdit, PullResult, PullSkip
 from lmsctl.roster import Roster
 from lmsctl.schema_files import write_atomically
 from lmsctl.state.model import ResourceStatus, StateSnapshot
+from lmsctl.usecases.entry import manifest_grades, yaml_value
 from lmsctl.workspace import Workspace
 from lmsctl.yamledit import compose, end_of_block
 
 Path_ = tuple[Any, ...]
-
-
-class EditKind(enum.StrEnum):
-    DRIFT = "drift"  # a managed value changed in the LMS
-    NEW_GRADE = "new-grade"  # a grade set in the LMS that the manifests do not hold
-
-
-@dataclass(frozen=True)
-class PullEdit:
-    """One value written back into a manifest."""
-
-    kind: EditKind
-    address: str  # assignment or grade address
-    field: str | None  # None for a whole new grade entry
-    before: Any
-    after: Any
-    file: str
-
-
-@dataclass(frozen=True)
-class PullSkip:
-    """An LMS edit pull did not write, and why."""
-
-    address: str
-    field: str
-    reason: str
-
-
-@dataclass(frozen=True)
-class FileChange:
-    path: Path
-    before: str
-    after: str
-
-    def diff(self) -> str:
-        shown = display_path(self.path)
-        return "".join(
-            difflib.unified_diff(
-                self.before.splitlines(keepends=True),
-                self.after.splitlines(keepends=True),
-                fromfile=f"a/{shown}",
-                tofile=f"b/{shown}",
-            )
-        )
-
-
-@dataclass(frozen=True)
-class PullResult:
-    edits: tuple[PullEdit, ...] = ()
-    skipped: tuple[PullSkip, ...] = ()
-    files: tuple[FileChange, ...] = ()
-    written: bool = False
 
 
 # -- where values are in a file ---------------------------------------------------------------
@@ -248,128 +195,99 @@ def _resolved_students(spec: AssignmentSpec, roster: Roster | None) -> set[str]:
     return out
 
 
-def pull(ws: Workspace, targets: tuple[Address, ...] = (), *, dry_run: bool = False) -> PullResult:
-    """Write LMS edits into the manifests (state locked by the caller: use ``with ws``)."""
-    plan, live, snapshot, subs = asyncio.run(_read(ws, targets))
-    timezone = ws.desired.config.timezone
-    docs: dict[Path, _Doc] = {}
-    edits: list[PullEdit] = []
-    skipped = [
-        PullSkip(c.address, c.field, f"conflict: {conflict_words(c.why)}; resolve it by hand")
-        for c in plan.conflicts
-    ]
-    order = 0
+class _Editor:
+    """The edits of one pull, gathered per file before anything is written."""
 
-    def doc_of(path: Path) -> _Doc:
-        if path not in docs:
-            docs[path] = _Doc.read(path)
-        return docs[path]
+    def __init__(self, ws: Workspace, plan: Plan) -> None:
+        self.timezone = ws.desired.config.timezone
+        self.docs: dict[Path, _Doc] = {}
+        self.edits: list[PullEdit] = []
+        self.skipped = [
+            PullSkip(c.address, c.field, f"conflict: {conflict_words(c.why)}; resolve it by hand")
+            for c in plan.conflicts
+        ]
+        self.order = 0
+        self.specs = {a.address: a for a in ws.desired.assignments()}
+        self.files = {s.section_id: Path(os.path.abspath(s.file)) for s in ws.desired.sections}
 
-    specs = {a.address: a for a in ws.desired.assignments()}
-    files = {s.section_id: Path(os.path.abspath(s.file)) for s in ws.desired.sections}
+    def doc_of(self, path: Path) -> _Doc:
+        if path not in self.docs:
+            self.docs[path] = _Doc.read(path)
+        return self.docs[path]
 
-    for drift in plan.drift:
-        order += 1
+    def skip(self, address: str, field: str, reason: str) -> None:
+        self.skipped.append(PullSkip(address, field, reason))
+
+    def drift(self, drift: Drift) -> None:
+        """The manifest value becomes the LMS's, where the plan found the value written."""
+        self.order += 1
         located = _parse_source(drift.source)
-        parts = drift.address.split("/")
-        assignment = "/".join(parts[:2])
-        spec = specs.get(assignment)
+        spec = self.specs.get("/".join(drift.address.split("/")[:2]))
         if located is None or spec is None:
-            skipped.append(PullSkip(drift.address, drift.field, "not found in the manifests"))
-            continue
+            self.skip(drift.address, drift.field, "not found in the manifests")
+            return
         path, line, col = located
         if path.suffix.lower() == ".csv":
-            skipped.append(
-                PullSkip(
-                    drift.address,
-                    drift.field,
-                    f"in the gradebook {display_path(path)}: change it there",
-                )
-            )
-            continue
-        doc = doc_of(path)
+            reason = f"in the gradebook {display_path(path)}: change it there"
+            self.skip(drift.address, drift.field, reason)
+            return
+        doc = self.doc_of(path)
         where = doc.at.get((line, col))
         node = doc.node(where) if where is not None else None
         if where is None or node is None:
-            skipped.append(PullSkip(drift.address, drift.field, "not found in the manifests"))
-            continue
-        rendered = _inline(drift.field, drift.live, timezone)
+            self.skip(drift.address, drift.field, "not found in the manifests")
+            return
+        rendered = _inline(drift.field, drift.live, self.timezone)
         if isinstance(node, yaml.ScalarNode):
-            rendered = _same_quotes(node, drift.field, drift.live, timezone, rendered)
+            rendered = _same_quotes(node, drift.field, drift.live, self.timezone, rendered)
         if where[:1] == ("defaults",):
             # the section's default: write the LMS value into this assignment only
             target = doc.node(("assignments", spec.key))
             if not isinstance(target, yaml.MappingNode) or target.flow_style:
-                skipped.append(
-                    PullSkip(drift.address, drift.field, "the assignment is not a block mapping")
-                )
-                continue
+                self.skip(drift.address, drift.field, "the assignment is not a block mapping")
+                return
             indent = " " * target.value[0][0].start_mark.column
-            doc.append_to(target, f"{indent}{drift.field}: {rendered}\n", order)
+            doc.append_to(target, f"{indent}{drift.field}: {rendered}\n", self.order)
             doc.expect.append((("assignments", spec.key, drift.field), _load(rendered)))
         else:
-            doc.replace(node, rendered, order)
+            doc.replace(node, rendered, self.order)
             doc.expect.append((where, _load(rendered)))
-        _note(edits, drift, EditKind.DRIFT, display_path(path))
+        _note(self.edits, drift, EditKind.DRIFT, display_path(path))
 
-    drifted = {d.address for d in plan.drift}
-    for address, spec in sorted(specs.items()):
-        record = snapshot.resources.get(address)
-        if record is None or address not in subs:
-            continue
-        have = _resolved_students(spec, _roster(live, spec.section_id))
-        found = manifest_grades(list(subs[address].values()))
-        new = {
-            uid: fields
-            for uid, fields in found.items()
-            if uid not in have
-            and f"{address}/grades/{uid}" not in drifted
-            and matches_targets(f"{address}/grades/{uid}", list(targets))
-        }
-        if not new:
-            continue
-        path = files[spec.section_id]
-        doc = doc_of(path)
+    def new_grades(self, spec: AssignmentSpec, new: Mapping[str, Mapping[str, Any]]) -> None:
+        """Add grades set in the LMS under the assignment's ``grades:`` (keyed by user id)."""
+        address, tz = spec.address, self.timezone
+        path = self.files[spec.section_id]
+        doc = self.doc_of(path)
         target = doc.node(("assignments", spec.key))
         if not isinstance(target, yaml.MappingNode) or target.flow_style:
             for uid in new:
-                skipped.append(
-                    PullSkip(f"{address}/grades/{uid}", "", "the assignment is not a block mapping")
-                )
-            continue
+                self.skip(f"{address}/grades/{uid}", "", "the assignment is not a block mapping")
+            return
         grades = doc.node(("assignments", spec.key, "grades"))
         key_indent = target.value[0][0].start_mark.column
-        lines = "".join(
-            f"{' ' * (key_indent + 2)}{uid}: {_inline_grade(fields, timezone)}\n"
-            for uid, fields in new.items()
-        )
-        order += 1
+
+        def lines(indent: int) -> str:
+            return "".join(
+                f"{' ' * indent}{uid}: {_inline_grade(fields, tz)}\n" for uid, fields in new.items()
+            )
+
+        self.order += 1
         if grades is None:
-            doc.append_to(target, f"{' ' * key_indent}grades:\n{lines}", order)
+            doc.append_to(target, f"{' ' * key_indent}grades:\n{lines(key_indent + 2)}", self.order)
         elif isinstance(grades, yaml.MappingNode) and not grades.flow_style and grades.value:
-            indent = grades.value[0][0].start_mark.column
-            lines = "".join(
-                f"{' ' * indent}{uid}: {_inline_grade(fields, timezone)}\n"
-                for uid, fields in new.items()
-            )
-            doc.append_to(grades, lines, order)
+            doc.append_to(grades, lines(grades.value[0][0].start_mark.column), self.order)
         elif isinstance(grades, yaml.MappingNode) and not grades.value:
-            rendered = (
-                "{"
-                + ", ".join(f"{uid}: {_inline_grade(f, timezone)}" for uid, f in new.items())
-                + "}"
-            )
-            doc.replace(grades, rendered, order)
+            inline = ", ".join(f"{uid}: {_inline_grade(f, tz)}" for uid, f in new.items())
+            doc.replace(grades, "{" + inline + "}", self.order)
         else:
             for uid in new:
-                skipped.append(
-                    PullSkip(f"{address}/grades/{uid}", "", "grades: is not a block mapping")
-                )
-            continue
+                self.skip(f"{address}/grades/{uid}", "", "grades: is not a block mapping")
+            return
         for uid, fields in new.items():
             path_ = ("assignments", spec.key, "grades", uid)
-            doc.expect.append((path_, _load(_inline_grade(fields, timezone))))
-            edits.append(
+            doc.expect.append((path_, _load(_inline_grade(fields, tz))))
+            self.edits.append(
                 PullEdit(
                     EditKind.NEW_GRADE,
                     f"{address}/grades/{uid}",
@@ -380,15 +298,59 @@ def pull(ws: Workspace, targets: tuple[Address, ...] = (), *, dry_run: bool = Fa
                 )
             )
 
-    changes = []
-    for path, doc in docs.items():
-        if not doc.edits:
+    def changes(self) -> list[FileChange]:
+        """Each edited file's new text, checked to hold exactly the intended values."""
+        out = []
+        for path, doc in self.docs.items():
+            if not doc.edits:
+                continue
+            after = doc.result()
+            _check(doc, after)
+            out.append(FileChange(path, doc.text, after))
+        return out
+
+
+def _new_grades(
+    ws: Workspace,
+    plan: Plan,
+    live: LiveState,
+    snapshot: StateSnapshot,
+    subs: Mapping[str, Mapping[str, Mapping[str, Any]]],
+    targets: tuple[Address, ...],
+) -> list[tuple[AssignmentSpec, dict[str, dict[str, Any]]]]:
+    """Per tracked assignment, the grades set in the LMS that the manifests do not hold."""
+    drifted = {d.address for d in plan.drift}
+    out = []
+    for spec in sorted(ws.desired.assignments(), key=lambda s: s.address):
+        address = spec.address
+        if snapshot.resources.get(address) is None or address not in subs:
             continue
-        after = doc.result()
-        _check(doc, after)
-        changes.append(FileChange(path, doc.text, after))
+        have = _resolved_students(spec, _roster(live, spec.section_id))
+        found = manifest_grades(list(subs[address].values()))
+        new = {
+            uid: fields
+            for uid, fields in found.items()
+            if uid not in have
+            and f"{address}/grades/{uid}" not in drifted
+            and matches_targets(f"{address}/grades/{uid}", list(targets))
+        }
+        if new:
+            out.append((spec, new))
+    return out
+
+
+def pull(ws: Workspace, targets: tuple[Address, ...] = (), *, dry_run: bool = False) -> PullResult:
+    """Write LMS edits into the manifests (state locked by the caller: use ``with ws``)."""
+    plan, live, snapshot, subs = asyncio.run(_read(ws, targets))
+    editor = _Editor(ws, plan)
+    for drift in plan.drift:
+        editor.drift(drift)
+    for spec, new in _new_grades(ws, plan, live, snapshot, subs, targets):
+        editor.new_grades(spec, new)
+    changes = editor.changes()
+    edits, skipped = tuple(editor.edits), tuple(editor.skipped)
     if dry_run or not changes:
-        return PullResult(tuple(edits), tuple(skipped), tuple(changes), written=False)
+        return PullResult(edits, skipped, tuple(changes), written=False)
     for change in changes:
         try:
             write_atomically(change.path, change.after)
@@ -401,7 +363,7 @@ def pull(ws: Workspace, targets: tuple[Address, ...] = (), *, dry_run: bool = Fa
     # the next apply records these values as applied (a state fix, no API call). Were state
     # written here, discarding the pulled edit would turn the teacher's change into a plain
     # update that the next apply reverts without a drift warning.
-    return PullResult(tuple(edits), tuple(skipped), tuple(changes), written=True)
+    return PullResult(edits, skipped, tuple(changes), written=True)
 
 
 def _roster(live: LiveState, section_id: str) -> Roster | None:

@@ -6,6 +6,11 @@ state would be created again by the next run. The backend writes those records t
 ``<root>/.lmsctl/recovery-<UTC time>.json`` (mode 0600, written atomically), and adds to it on
 every later failed save of the same run. ``lmsctl state push FILE`` stores them back (same
 lineage only) and removes the file; until then, plan and apply on that root refuse to start.
+
+The file holds the records as state would (student ids, the grade values and comments lmsctl
+applied): push must restore exactly what the next three-way diff starts from, so nothing in it
+is scrubbed. Instead it is encrypted under ``LMSCTL_STATE_KEY`` when that is set, like state;
+without a key in a private run (CI) the error that names the file says it is in clear.
 """
 
 from __future__ import annotations
@@ -19,7 +24,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from lmsctl.errors import StateError
+from lmsctl.errors import StateError, UsageError
+from lmsctl.privacy import resolve_privacy
 from lmsctl.state import crypto
 from lmsctl.state.model import ResourceRecord, StateSnapshot
 from lmsctl.timeutil import format_api_datetime, utcnow
@@ -152,9 +158,6 @@ class RecoveryKeeper:
 
 def _private_run() -> bool:
     """The run's privacy level for what it leaves behind, as for its errors (private in CI)."""
-    from lmsctl.errors import UsageError
-    from lmsctl.privacy import resolve_privacy
-
     try:
         return resolve_privacy(None, None, fmt="text", env=os.environ).private
     except UsageError:

@@ -108,8 +108,7 @@ def apply_planfile(
     freeze windows say it no longer holds."""
     plan, _ = load_plan(path)
     scrubber = Scrubber(resolve_privacy(None, None, fmt="text", env=request.env))
-    if scrubber.choice.private:
-        scrubber.directory.add_document(plan_to_document(plan))
+    scrubber.directory.add_document(plan_to_document(plan))
     view.privacy(scrubber)
     if request.plans_anything:
         raise UsageError(
@@ -124,6 +123,10 @@ def apply_planfile(
             hint="run lmsctl apply from the folder where lmsctl plan ran, or pass --root ROOT",
         )
     ws = Workspace.open(workspace(plan_root))
+    # the root's privacy: in lmsctl.yaml counts as it does for apply ROOT
+    choice = resolve_privacy(None, ws.desired.config.privacy, fmt="text", env=request.env)
+    scrubber = Scrubber(choice, scrubber.directory)
+    view.privacy(scrubber)
     with ws:
         snapshot = ws.read_state()
         if plan.api_url and plan.api_url != ws.api_url:

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from lmsctl.adopt import render_entry, splice_entry
+from lmsctl.usecases.entry import render_entry, splice_entry
 from tests.e2e.conftest import CliResult, SandboxPeek
 
 ALGEBRA = "5f1a0c0b8e1d2a0001a00001"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import yaml
 
-from lmsctl.adopt import manifest_fields, manifest_grades, render_entry
+from lmsctl.usecases.entry import manifest_fields, manifest_grades, render_entry
 
 LIVE = {
     "id": "3f1c2a9e-7d4b-4e0a-9a61-2b7c5d8e9f10",

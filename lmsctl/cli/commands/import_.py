@@ -11,6 +11,7 @@ from lmsctl.cli.context import CliContext, pass_cli
 from lmsctl.cli.options import root_option, workspace_options
 from lmsctl.errors import UsageError
 from lmsctl.manifest.config import display_path
+from lmsctl.render.adopt import render_import_text
 from lmsctl.workspace import Workspace
 
 _EXAMPLE_ID = "3f1c2a9e-7d4b-4e0a-9a61-2b7c5d8e9f10"
@@ -85,16 +86,9 @@ def import_(
     )
     with ws:
         outcomes = import_assignments(ws, requests, generate=generate, grades=grades)
-    for outcome in outcomes:
-        where = f" into {outcome.file}" if outcome.file else ""
-        plural = "grade" if outcome.grades == 1 else "grades"
-        extra = f", with {outcome.grades} {plural}" if outcome.grades else ""
-        what = f"{outcome.title!r} ({outcome.assignment_id})"
-        click.echo(f"Imported {outcome.address}: {what}{where}{extra}.")
     flags = "--sandbox " if cli.sandbox else (f"--api-url {cli.api_url} " if cli.api_url else "")
-    shown = display_path(root)
-    if generate:
-        click.echo(f"Review the new entries, then: lmsctl {flags}plan {shown} (expect No changes)")
-    else:
-        click.echo(f"Run lmsctl {flags}plan {shown} to see how it differs from the manifests.")
+    plan_command = f"lmsctl {flags}plan {display_path(root)}"
+    click.echo(
+        render_import_text(outcomes, generated=generate, plan_command=plan_command), nl=False
+    )
     return 0

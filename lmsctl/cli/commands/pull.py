@@ -2,17 +2,25 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import click
 
 from lmsctl.addresses import Address
 from lmsctl.cli.context import CliContext, pass_cli
-from lmsctl.cli.options import connection_options, root_argument, target_option, workspace_options
+from lmsctl.cli.options import (
+    connection_options,
+    privacy_option,
+    root_argument,
+    target_option,
+    workspace_options,
+)
 from lmsctl.cli.output import print_warnings
 from lmsctl.manifest.config import display_path
-from lmsctl.pull import EditKind
+from lmsctl.privacy import Scrubber, StudentDirectory, resolve_privacy
 from lmsctl.pull import pull as pull_edits
+from lmsctl.render.pull import EditKind, render_pull_text
 from lmsctl.workspace import Workspace
 
 
@@ -24,6 +32,7 @@ from lmsctl.workspace import Workspace
 @root_argument
 @target_option
 @click.option("--dry-run", is_flag=True, help="Print the diff, write nothing.")
+@privacy_option
 @connection_options
 @pass_cli
 def pull(
@@ -31,6 +40,7 @@ def pull(
     root: Path,
     targets: tuple[Address, ...],
     dry_run: bool,
+    privacy: str | None,
     rate_limit: int,
     timeout: float,
     lock_timeout: float,
@@ -41,6 +51,9 @@ def pull(
     the LMS that the manifests do not hold, go into the section files; comments, key order,
     quoting and every other line stay as they were. Conflicts (changed in both places) are
     reported and left alone. Afterwards plan says No changes for what was pulled.
+
+    In a private run (--privacy, privacy: in lmsctl.yaml, or CI) the diff, which names
+    students, is replaced by one line per edit with the plan's pseudonyms.
     """
     options = workspace_options(
         cli,
@@ -51,14 +64,18 @@ def pull(
         lock_timeout=lock_timeout,
     )
     ws = Workspace.open(options)
-    print_warnings(ws.warnings, cli.color)
+    choice = resolve_privacy(privacy, ws.desired.config.privacy, fmt="text", env=os.environ)
+    directory = StudentDirectory()
+    directory.add_desired(ws.desired)
+    cli.scrubber = Scrubber(choice, directory)
+    if choice.notice:
+        click.echo(f"Note: {choice.notice}", err=True)
+    print_warnings(ws.warnings, cli.color, cli.scrubber.text)
     with ws:
         result = pull_edits(ws, targets, dry_run=dry_run)
-    for change in result.files:
-        click.echo(change.diff(), nl=False)
-    for skip in result.skipped:
-        what = f"{skip.address} {skip.field}".strip()
-        click.echo(f"Skipped {what}: {skip.reason}", err=True)
+    out, err = render_pull_text(result, cli.scrubber)
+    click.echo(out, nl=False)
+    click.echo(err, nl=False, err=True)
     drift = sum(1 for e in result.edits if e.kind is EditKind.DRIFT)
     grades = sum(1 for e in result.edits if e.kind is EditKind.NEW_GRADE)
     if not result.files:

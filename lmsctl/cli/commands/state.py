@@ -8,24 +8,40 @@ from __future__ import annotations
 
 import os
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
 import click
 
-from lmsctl.addresses import parse_address
+from lmsctl.addresses import Address, parse_address
 from lmsctl.cli.context import CliContext, pass_cli
-from lmsctl.cli.options import lock_timeout_option, root_option
-from lmsctl.errors import StateError, StateLockedError, UsageError, unknown_outcome_ways_out
+from lmsctl.cli.options import lock_timeout_option, privacy_option, root_option
+from lmsctl.errors import StateError, StateLockedError, UsageError
 from lmsctl.manifest.config import load_config
+from lmsctl.privacy import Scrubber
 from lmsctl.render.json import dumps_for_terminal
-from lmsctl.safetext import escape_controls
-from lmsctl.state import crypto, locked, open_backend
+from lmsctl.render.state import (
+    entry_document,
+    history_document,
+    listing_document,
+    render_entry_text,
+    render_history_text,
+    render_listing_text,
+    render_moved_text,
+    render_removed_text,
+)
+from lmsctl.state import crypto, open_backend
 from lmsctl.state.backend import LockInfo, StateBackend, pid_alive
-from lmsctl.state.model import ResourceStatus
-from lmsctl.state.ops import list_resources, move, remove, show
 from lmsctl.state.transfer import HistoryBackend, migrate, push, rekey, restore
+from lmsctl.usecases.state import (
+    StateAccess,
+    list_state,
+    move_in_state,
+    open_state,
+    remove_from_state,
+    show_state,
+)
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -54,6 +70,24 @@ def state() -> None:
     """Look at or fix what lmsctl tracks, by hand; nothing changes in the LMS."""
 
 
+def _open(
+    cli: CliContext, root: Path, privacy: str | None = None, fmt: str = "text"
+) -> StateAccess:
+    """The state, and the run's privacy level: errors from here on obey it too."""
+    access = open_state(root, sandbox=cli.sandbox, env=os.environ, privacy=privacy, fmt=fmt)
+    directory = cli.scrubber.directory if cli.scrubber is not None else None
+    cli.scrubber = Scrubber(access.privacy, directory)
+    return access
+
+
+def _students(cli: CliContext, addresses: Sequence[Address]) -> None:
+    """The students the addresses name, for the scrubber (an error may repeat them)."""
+    if cli.scrubber is not None:
+        for address in addresses:
+            if address.student is not None:
+                cli.scrubber.directory.add(address.student, address.student)
+
+
 @state.command(
     "list",
     short_help="List the assignments state tracks.",
@@ -64,36 +98,11 @@ def state() -> None:
 @pass_cli
 def list_(cli: CliContext, root: Path, as_json: bool) -> int:
     """List every assignment in state, with its status, LMS id and number of grades."""
-    backend = _backend(cli, root)
-    snapshot = backend.read()
-    rows = list_resources(snapshot)
+    listing = list_state(_open(cli, root))
     if as_json:
-        _dump(
-            {
-                "state": backend.description,
-                "lineage": snapshot.lineage,
-                "serial": snapshot.serial,
-                "api_url": snapshot.api_url,
-                "district_id": snapshot.district_id,
-                "resources": [r.to_dict() for r in rows],
-            }
-        )
-        return 0
-    if not rows:
-        click.echo(f"No assignments in state ({backend.description}).")
-        return 0
-    width = max(len(r.address) for r in rows)
-    click.echo(f"{'ADDRESS':<{width}}  {'STATUS':<8} {'ASSIGNMENT ID':<36}  GRADES  TITLE")
-    for r in rows:
-        click.echo(
-            f"{r.address:<{width}}  {r.status.value:<8} {r.assignment_id or '-':<36}  "
-            f"{r.grades:>6}  {escape_controls(r.title or '')}".rstrip()
-        )
-    grades = sum(r.grades for r in rows)
-    click.echo(
-        f"\n{len(rows)} assignment(s), {grades} grade(s) in {backend.description} "
-        f"(serial {snapshot.serial})."
-    )
+        _dump(listing_document(listing))
+    else:
+        click.echo(render_listing_text(listing), nl=False)
     return 0
 
 
@@ -105,68 +114,25 @@ def list_(cli: CliContext, root: Path, as_json: bool) -> int:
 @click.argument("address")
 @root_option
 @_json_option
+@privacy_option
 @pass_cli
-def show_(cli: CliContext, address: str, root: Path, as_json: bool) -> int:
-    """Show what state holds for ADDRESS: an assignment, or one grade (.../grades/<student>)."""
+def show_(cli: CliContext, address: str, root: Path, as_json: bool, privacy: str | None) -> int:
+    """Show what state holds for ADDRESS: an assignment, or one grade (.../grades/<student>).
+
+    Students show at the --privacy level (as in plans: pseudonyms and no grade comments in CI).
+    """
     parsed = parse_address(address)
-    data = show(_backend(cli, root).read(), parsed)
+    _students(cli, [parsed])
+    access = _open(cli, root, privacy, "json" if as_json else "text")
+    assert cli.scrubber is not None
+    if access.privacy.notice:
+        click.echo(f"Note: {access.privacy.notice}", err=True)
+    doc = entry_document(show_state(access, parsed), cli.scrubber)
     if as_json:
-        _dump(data)
-        return 0
-    click.echo(f"# {data['address']}")
-    if parsed.student is None:
-        for name in ("status", "assignment_id", "created_at", "updated_at", "intent_at"):
-            if data.get(name) is not None:
-                click.echo(f"{name + ':':<15}{data[name]}")
-        if data.get("protect"):
-            click.echo(f"{'protect:':<15}true")
-        if data.get("adopted"):
-            click.echo(f"{'adopted:':<15}true  (made by another app, adopted with lmsctl import)")
-        _show_fields("applied", data["applied"])
-        grades = data["grades"]
-        click.echo(f"grades ({len(grades)}):" if grades else "grades:        none applied")
-        for student in sorted(grades):
-            values = ", ".join(f"{k}={_value(v)}" for k, v in sorted(grades[student].items()))
-            click.echo(f"  {student}: {values}")
-        _show_intent(data.get("intent") or {})
-        if data["status"] != ResourceStatus.CREATED.value:
-            click.echo(
-                "\nThe create's outcome is not known: the assignment may or may not exist. "
-                + unknown_outcome_ways_out(data["address"])
-            )
+        _dump(doc)
     else:
-        click.echo(f"{'assignment_id:':<15}{data['assignment_id']}")
-        _show_fields("applied", data["applied"])
+        click.echo(render_entry_text(doc), nl=False)
     return 0
-
-
-def _show_intent(intent: dict[str, Any]) -> None:
-    """Writes sent (or about to be) whose result a stopped run did not record."""
-    if not intent:
-        return
-    click.echo("intent (sent, result not recorded; the next plan checks the LMS):")
-    if intent.get("delete"):
-        click.echo("  delete")
-    for name, values in sorted((intent.get("fields") or {}).items()):
-        click.echo(f"  {name}: {' or '.join(_value(v) for v in values)}")
-    for student, fields in sorted((intent.get("grades") or {}).items()):
-        shown = ", ".join(
-            f"{k}={' or '.join(_value(v) for v in vs)}" for k, vs in sorted(fields.items())
-        )
-        click.echo(f"  grade {student}: {shown}")
-
-
-def _show_fields(title: str, values: dict[str, Any]) -> None:
-    if not values:
-        click.echo(f"{title + ':':<15}nothing")
-        return
-    click.echo(f"{title}:")
-    for name in sorted(values):
-        click.echo(f"  {name}: {_value(values[name])}")
-
-
-def _value(value: Any) -> str:
-    return dumps_for_terminal(value, sort_keys=True)
 
 
 @state.command(
@@ -181,33 +147,16 @@ def _value(value: Any) -> str:
 def rm(cli: CliContext, addresses: tuple[str, ...], root: Path, lock_timeout: float) -> int:
     """Forget ADDRESS (an assignment, or one grade) in state; nothing is deleted in the LMS."""
     parsed = [parse_address(a) for a in addresses]
-    backend = _backend(cli, root)
-    with locked(backend, "lmsctl state rm", lock_timeout) as lock:
-        _warn_takeover(lock, cli)
-        snapshot = backend.read()
-        removed = remove(snapshot, parsed)
-        backend.write(snapshot)
-    for item in removed:
-        if item.kind == "grade":
-            click.echo(f"Forgot the grade values lmsctl applied for {item.address}.")
-        elif item.status is ResourceStatus.CREATED:
-            click.echo(
-                f"Removed {item.address} from state (assignment {item.assignment_id}, "
-                f"{item.grades} grade(s))."
-            )
-        else:
-            click.echo(f"Removed {item.address} from state (create outcome was {item.status}).")
-    if any(item.kind == "assignment" for item in removed):
-        click.echo(
-            "Nothing was deleted in the LMS, and lmsctl no longer manages what was removed. If "
-            "an assignment is still in the manifests, the next plan creates it again: to keep "
-            "the existing one, use lmsctl import ADDRESS ASSIGNMENT_ID instead."
-        )
-    if any(item.kind == "grade" for item in removed):
-        click.echo(
-            "Nothing changed in the LMS. The next plan compares a forgotten grade with the LMS as "
-            "if lmsctl had never set it."
-        )
+    _students(cli, parsed)
+    access = _open(cli, root)
+    removed = remove_from_state(
+        access,
+        parsed,
+        lock_timeout=lock_timeout,
+        on_takeover=lambda lock: _warn_takeover(lock, cli),
+    )
+    assert cli.scrubber is not None
+    click.echo(render_removed_text(removed, cli.scrubber), nl=False)
     return 0
 
 
@@ -227,21 +176,14 @@ def rm(cli: CliContext, addresses: tuple[str, ...], root: Path, lock_timeout: fl
 def mv(cli: CliContext, old: str, new: str, root: Path, lock_timeout: float) -> int:
     """Re-address an assignment in state (a key rename within its section); the LMS is unchanged."""
     old_address, new_address = parse_address(old), parse_address(new)
-    backend = _backend(cli, root)
-    with locked(backend, "lmsctl state mv", lock_timeout) as lock:
-        _warn_takeover(lock, cli)
-        snapshot = backend.read()
-        moved = move(snapshot, old_address, new_address)
-        backend.write(snapshot)
-    click.echo(
-        f"Moved {moved.old} to {moved.new} in state "
-        f"(assignment {moved.assignment_id or 'not created'}). Nothing changed in the LMS."
+    moved = move_in_state(
+        _open(cli, root),
+        old_address,
+        new_address,
+        lock_timeout=lock_timeout,
+        on_takeover=lambda lock: _warn_takeover(lock, cli),
     )
-    click.echo(
-        f"The manifest must now use the key {new_address.key!r} in section "
-        f"{new_address.section_id}; otherwise the next plan deletes it and creates "
-        f"{old_address.key!r} again. (moved_from: in the manifest does this move for you.)"
-    )
+    click.echo(render_moved_text(moved, old_address, new_address), nl=False)
     return 0
 
 
@@ -296,20 +238,9 @@ def history(cli: CliContext, root: Path, as_json: bool) -> int:
         )
     versions = backend.history()
     if as_json:
-        _dump({"state": backend.description, "versions": versions})
-        return 0
-    if not versions:
-        click.echo(f"No versions in {backend.description} yet.")
-        return 0
-    click.echo(f"{'SERIAL':>8}  {'SAVED AT (UTC)':<20}  {'BY':<24}  COMMAND")
-    for n, v in enumerate(versions):
-        who = f"{v.get('user')}@{v.get('host')}"
-        ci = f"  ({v['ci_run']})" if v.get("ci_run") else ""
-        mark = "  (current)" if n == 0 else ""
-        click.echo(
-            f"{v['serial']:>8}  {v['saved_at']:<20}  {who:<24}  {v.get('command')}{ci}{mark}"
-        )
-    click.echo("\nTo go back to one: lmsctl state restore SERIAL (it becomes a new version).")
+        _dump(history_document(backend.description, versions))
+    else:
+        click.echo(render_history_text(backend.description, versions), nl=False)
     return 0
 
 

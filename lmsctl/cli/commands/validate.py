@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import click
 
 from lmsctl.cli.context import CliContext, pass_cli
-from lmsctl.errors import Severity
+from lmsctl.errors import LmsctlError, Severity, UsageError
+from lmsctl.manifest.config import load_config
 from lmsctl.manifest.validate import validate_root
+from lmsctl.privacy import PrivacyChoice, PrivacyLevel, Scrubber, resolve_privacy
 from lmsctl.render.validate import render_validation_json
 
 
@@ -36,8 +39,9 @@ def validate(cli: CliContext, root: Path, fmt: str) -> int:
     Exits 1 when there is any error, 0 otherwise.
     """
     report = validate_root(root)
-    # in CI, diagnostics name no student (roster references, ids in grade labels)
-    scrub = cli.scrubber.text if cli.scrubber is not None else str
+    # in a private run, diagnostics name no student (roster references, ids in grade labels)
+    cli.scrubber = Scrubber(_privacy(root))
+    scrub = cli.scrubber.text
     if fmt == "json":
         click.echo(scrub(render_validation_json(report)), nl=False)
         return 0 if report.ok else 1
@@ -51,3 +55,21 @@ def validate(cli: CliContext, root: Path, fmt: str) -> int:
         summary = click.style(summary, fg="green" if report.ok else "red", bold=True)
     click.echo(summary)
     return 0 if report.ok else 1
+
+
+def _privacy(root: Path) -> PrivacyChoice:
+    """The level of ``privacy:`` in lmsctl.yaml, else the default (private in CI).
+
+    A lmsctl.yaml that does not load is one of the problems validate reports: then the default.
+    ``privacy: full`` in CI without the pseudonym key is refused by plan; here it reads as
+    redact (pseudonymise without the key), so validate still reports every problem, naming
+    no student.
+    """
+    try:
+        configured = load_config(root).privacy
+    except LmsctlError:
+        configured = None
+    try:
+        return resolve_privacy(None, configured, fmt="text", env=os.environ)
+    except UsageError:
+        return PrivacyChoice(PrivacyLevel.REDACT)

@@ -1,0 +1,41 @@
+"""The view of ``lmsctl import``: what each import did (``ImportOutcome``, built by
+lmsctl.adopt), as text (pure, no I/O). It names assignments and files, never a student."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from lmsctl.safetext import escape_controls
+
+__all__ = ["ImportOutcome", "render_import_text"]
+
+
+@dataclass(frozen=True)
+class ImportOutcome:
+    """What one import did."""
+
+    address: str
+    assignment_id: str
+    title: str
+    file: str | None = None  # the manifest file an entry was written to (generate)
+    grades: int = 0  # grades written to the manifest
+    fields: tuple[str, ...] = ()  # fields written to the manifest
+
+
+def render_import_text(
+    outcomes: Sequence[ImportOutcome], *, generated: bool, plan_command: str
+) -> str:
+    """One line per import, then the next step (``plan_command``: how to run plan here)."""
+    lines = []
+    for outcome in outcomes:
+        where = f" into {outcome.file}" if outcome.file else ""
+        plural = "grade" if outcome.grades == 1 else "grades"
+        extra = f", with {outcome.grades} {plural}" if outcome.grades else ""
+        what = f"{outcome.title!r} ({outcome.assignment_id})"
+        lines.append(escape_controls(f"Imported {outcome.address}: {what}{where}{extra}."))
+    if generated:
+        lines.append(f"Review the new entries, then: {plan_command} (expect No changes)")
+    else:
+        lines.append(f"Run {plan_command} to see how it differs from the manifests.")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,145 @@
+"""The view of ``lmsctl pull``: what it wrote back (``PullResult``, built by lmsctl.pull), as
+text at the run's privacy level (pure, no I/O).
+
+At full the diff of each file is shown, as git would. In a private run a diff would name
+students (grade lines are keyed by Clever id, comments beside them hold names, grade comments
+are free text), so each edit is listed instead: students as the plan's pseudonyms, grade
+comments hidden; at redact, grade edits only as a count per assignment.
+"""
+
+from __future__ import annotations
+
+import difflib
+import enum
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from lmsctl.manifest.config import display_path
+from lmsctl.privacy import HIDDEN, PrivacyLevel, Scrubber, StudentDirectory, privatise_fields
+from lmsctl.render.json import dumps_for_terminal
+
+__all__ = [
+    "EditKind",
+    "FileChange",
+    "PullEdit",
+    "PullResult",
+    "PullSkip",
+    "render_pull_text",
+]
+
+
+class EditKind(enum.StrEnum):
+    DRIFT = "drift"  # a managed value changed in the LMS
+    NEW_GRADE = "new-grade"  # a grade set in the LMS that the manifests do not hold
+
+
+@dataclass(frozen=True)
+class PullEdit:
+    """One value written back into a manifest."""
+
+    kind: EditKind
+    address: str  # assignment or grade address
+    field: str | None  # None for a whole new grade entry
+    before: Any
+    after: Any
+    file: str
+
+
+@dataclass(frozen=True)
+class PullSkip:
+    """An LMS edit pull did not write, and why."""
+
+    address: str
+    field: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class FileChange:
+    path: Path
+    before: str
+    after: str
+
+    def diff(self) -> str:
+        shown = display_path(self.path)
+        return "".join(
+            difflib.unified_diff(
+                self.before.splitlines(keepends=True),
+                self.after.splitlines(keepends=True),
+                fromfile=f"a/{shown}",
+                tofile=f"b/{shown}",
+            )
+        )
+
+
+@dataclass(frozen=True)
+class PullResult:
+    edits: tuple[PullEdit, ...] = ()
+    skipped: tuple[PullSkip, ...] = ()
+    files: tuple[FileChange, ...] = ()
+    written: bool = False
+
+
+def _student(address: str) -> str | None:
+    parts = address.split("/")
+    return parts[3] if len(parts) == 4 and parts[2] == "grades" else None
+
+
+def _shown(value: Any) -> str:
+    return HIDDEN if value == HIDDEN else dumps_for_terminal(value, sort_keys=True)
+
+
+def _edit_lines(result: PullResult, scrub: Scrubber) -> list[str]:
+    """Each edit, one line, at the scrubber's (private) level."""
+    redact = scrub.choice.level is PrivacyLevel.REDACT
+    lines: list[str] = []
+    hidden: Counter[str] = Counter()
+    for edit in result.edits:
+        student = _student(edit.address)
+        if student is not None and redact:
+            hidden[edit.address.rsplit("/grades/", 1)[0]] += 1
+            continue
+        address = scrub.text(edit.address)
+        if edit.field is None:
+            fields = privatise_fields(edit.after or {}, scrub, of_student=True)
+            values = ", ".join(f"{k}: {_shown(v)}" for k, v in fields.items())
+            lines.append(f"+ {address}: {{{values}}}  ({edit.file})")
+            continue
+        of_student = student is not None
+        before = privatise_fields({edit.field: edit.before}, scrub, of_student=of_student)
+        after = privatise_fields({edit.field: edit.after}, scrub, of_student=of_student)
+        lines.append(
+            f"~ {address} {edit.field}: {_shown(before[edit.field])} -> "
+            f"{_shown(after[edit.field])}  ({edit.file})"
+        )
+    for assignment, n in sorted(hidden.items()):
+        lines.append(f"~ {assignment}: {n} grade(s) (not shown at privacy level redact)")
+    return lines
+
+
+def render_pull_text(result: PullResult, scrub: Scrubber) -> tuple[str, str]:
+    """(stdout, stderr) of ``lmsctl pull`` before its summary: the diffs (or, in a private run,
+    the edits) and the LMS edits it left alone."""
+    if scrub.choice.private:
+        directory = StudentDirectory()
+        directory.merge(scrub.directory)
+        for edit in result.edits:
+            student = _student(edit.address)
+            if student:
+                directory.add(student, student)
+        scrub = Scrubber(scrub.choice, directory)
+        out = "".join(line + "\n" for line in _edit_lines(result, scrub))
+        if result.files:
+            out += (
+                f"(the diff is not shown at privacy level {scrub.choice.level.value}: it names "
+                "students; see it with git diff)\n"
+            )
+    else:
+        out = "".join(change.diff() for change in result.files)
+    err = "".join(
+        scrub.text(f"Skipped {f'{skip.address} {skip.field}'.strip()}: {skip.reason}") + "\n"
+        for skip in result.skipped
+    )
+    return out, err
