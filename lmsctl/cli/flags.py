@@ -11,6 +11,7 @@ import os
 import shlex
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, TypeVar
 
 import click
@@ -150,3 +151,10 @@ def examples(*commands: str, title: str = "") -> str:
     paragraph, which click never rewraps (a wrapped command would not run)."""
     heading = title or ("Examples:" if len(commands) > 1 else "Example:")
     return "\b\n" + heading + "\n" + "\n".join(f"  {command}" for command in commands)
+
+
+def hint_command(cli: CliContext, *words: str, root: Path | None = None) -> str:
+    """A command to print as a hint: :func:`command_prefix`, ``words`` (placeholders such as
+    ADDRESS stay as they are), and the manifests root last when it is not the current folder."""
+    tail = [str(root)] if root is not None and root != Path(".") else []
+    return " ".join([command_prefix(cli), *words, *(shlex.quote(w) for w in tail)])

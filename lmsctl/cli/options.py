@@ -120,20 +120,6 @@ def output_format(*choices: str) -> Callable[[F], F]:
     return decorate
 
 
-def format_options(f: F) -> F:
-    """--format text|json|markdown and its --json shorthand (as ``fmt`` and ``as_json``)."""
-    f = click.option("--json", "as_json", is_flag=True, help="Same as --format json.")(f)
-    f = click.option(
-        "--format",
-        "fmt",
-        type=click.Choice(["text", "json", "markdown"]),
-        default="text",
-        show_default=True,
-        help="Output format.",
-    )(f)
-    return f
-
-
 def drift_force_options(f: F) -> F:
     f = click.option(
         "--force",
@@ -146,17 +132,6 @@ def drift_force_options(f: F) -> F:
         help="Put back manifest values somebody changed in the LMS (default: keep and report).",
     )(f)
     return f
-
-
-def root_option(f: F) -> F:
-    """``--root``, for commands whose positional arguments are something else."""
-    return click.option(
-        "--root",
-        type=click.Path(file_okay=False, path_type=Path),
-        default=Path("."),
-        show_default=True,
-        help="Manifests root (where lmsctl.yaml and the state live).",
-    )(f)
 
 
 def _lock_timeout(f: F, *, checked: bool) -> F:

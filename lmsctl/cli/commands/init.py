@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from lmsctl.cli.context import CliContext, pass_cli
+from lmsctl.cli.flags import examples
 from lmsctl.cli.options import root_argument
 from lmsctl.client.factory import open_client, resolve_api_url
 from lmsctl.errors import UsageError
@@ -19,10 +20,10 @@ from lmsctl.schema_files import DEFAULT_SCHEMA_DIR
 
 @click.command(
     "init",
-    epilog=(
-        "\b\nExamples (the demo district of the embedded sandbox; drop --sandbox for Clever):\n"
-        "  lmsctl --sandbox init coursework --timezone America/Chicago\n"
-        "  lmsctl --sandbox init okafor --teacher grace.okafor@maplewood.example"
+    epilog=examples(
+        "lmsctl init coursework --sandbox --timezone America/Chicago",
+        "lmsctl init okafor --sandbox --teacher grace.okafor@maplewood.example",
+        title="Examples (the demo district of the embedded sandbox; drop --sandbox for Clever):",
     ),
 )
 @root_argument

@@ -9,6 +9,7 @@ import click
 
 from lmsctl.addresses import Address
 from lmsctl.cli.context import CliContext, pass_cli
+from lmsctl.cli.flags import examples
 from lmsctl.cli.options import (
     connection_options,
     privacy_option,
@@ -26,8 +27,10 @@ from lmsctl.workspace import Workspace
 
 @click.command(
     "pull",
-    epilog="\b\nExample (the embedded sandbox; drop --sandbox for Clever):\n"
-    "  lmsctl --sandbox pull examples/coursework --dry-run",
+    epilog=examples(
+        "lmsctl pull examples/coursework --sandbox --dry-run",
+        title="Example (the embedded sandbox; drop --sandbox for Clever):",
+    ),
 )
 @root_argument
 @target_option
