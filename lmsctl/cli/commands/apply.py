@@ -149,10 +149,18 @@ def _report(run: ApplyRun, *, as_json: bool, from_file: bool, command: str) -> i
     "apply",
     epilog=examples(
         "lmsctl apply examples/coursework --sandbox --auto-approve",
+        "lmsctl plan examples/coursework --sandbox --out plan.json",
         "lmsctl apply plan.json --sandbox",
+        title="Examples (apply at once; or save a plan, review it, then apply exactly that):",
     ),
 )
-@click.argument("target", required=False, default=".", type=click.Path(path_type=Path))
+@click.argument(
+    "target",
+    required=False,
+    default=".",
+    metavar="[ROOT | PLANFILE]",
+    type=click.Path(path_type=Path),
+)
 @click.option("--auto-approve", is_flag=True, help="Do not ask for confirmation.")
 @click.option(
     "--root",

@@ -18,7 +18,9 @@ from lmsctl.cli.options import passed_on_lock_timeout_option, root_argument
 @click.command(
     "ci",
     epilog=examples(
-        "lmsctl ci plan . --plan-file lmsctl-plan.json --comment --lock-timeout 600 --sandbox"
+        "lmsctl ci plan examples/coursework --plan-file lmsctl-plan.json --comment --sandbox",
+        "lmsctl ci apply examples/coursework --reviewed-plan lmsctl-plan.json --sandbox",
+        title="Examples (in a pull request's job, then after the merge):",
     ),
 )
 @click.argument("step", type=click.Choice(["validate", "plan", "apply"]))
