@@ -114,7 +114,11 @@ def not_done_lines(result: ApplyResult) -> list[str]:
 
 
 def apply_report(
-    result: ApplyResult, scrub: Callable[[str], str] | None = None, *, command: str = "lmsctl"
+    result: ApplyResult,
+    scrub: Callable[[str], str] | None = None,
+    *,
+    command: str = "lmsctl",
+    root: str = "",
 ) -> list[str]:
     """The final report as text lines: the changes not done, what to do about them, the summary.
 
@@ -128,15 +132,15 @@ def apply_report(
     if result.having(Outcome.STALE):
         lines += ["", STALE_WORDS]
     if result.having(Outcome.UNKNOWN):
-        lines += ["", UNKNOWN_WORDS + unknown_outcome_ways_out(command=command) + "."]
+        lines += ["", UNKNOWN_WORDS + unknown_outcome_ways_out(command=command, root=root) + "."]
     lines.append(apply_summary(result))
     return lines
 
 
-def unknown_left_words(pending: int, *, command: str = "lmsctl") -> str:
+def unknown_left_words(pending: int, *, command: str = "lmsctl", root: str = "") -> str:
     """After an apply, for the creates of unknown outcome the plan listed (never carried out).
-    ``command``: the CLI's prefix for the commands it suggests."""
+    ``command`` and ``root`` complete the commands it suggests."""
     return (
         f"{pending} create(s) have an unknown outcome; nothing is done to them until you resolve "
-        f"each (see the plan above). {unknown_outcome_ways_out(command=command)}."
+        f"each (see the plan above). {unknown_outcome_ways_out(command=command, root=root)}."
     )

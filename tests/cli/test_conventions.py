@@ -354,6 +354,20 @@ def test_unknown_outcome_and_state_hints_carry_flags_and_root(
     data = json.loads(state_file.read_text(encoding="utf-8"))
     data["resources"][ADDRESS]["status"] = "unknown"
     state_file.write_text(json.dumps(data), encoding="utf-8")
+    ways_out = (
+        f"If it exists in the LMS: lmsctl --sandbox import {ADDRESS} <assignment id> {ROOT}; "
+        f"if it does not: lmsctl --sandbox state rm {ADDRESS} {ROOT}"
+    )
+    code, out, err = _run(capsys, "plan", ROOT, "--sandbox")
+    assert code == 0, err
+    assert ways_out in " ".join(out.split())  # (the plan wraps its sentences)
+    code, out, err = _run(capsys, "apply", ROOT, "--sandbox", "--auto-approve")
+    assert code == 1
+    assert ways_out in " ".join(out.split())  # the plan it shows
+    assert (
+        f"lmsctl --sandbox import ADDRESS ASSIGNMENT_ID {ROOT}; "
+        f"if it does not: lmsctl --sandbox state rm ADDRESS {ROOT}"
+    ) in " ".join(err.split())
     code, out, err = _run(capsys, "state", "show", ADDRESS, ROOT, "--sandbox")
     assert code == 0, err
     assert f"lmsctl --sandbox import {ADDRESS} ASSIGNMENT_ID {ROOT};" in out

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shlex
 import sys
 from collections.abc import AsyncIterator, Coroutine, Sequence
 from pathlib import Path
@@ -49,9 +50,11 @@ class TerminalApplyView:
     """The apply use case's view on the terminal: prints, asks, draws progress, and passes
     Ctrl-C / SIGTERM on to the executor (the first stops it gracefully, a second at once)."""
 
-    def __init__(self, cli: CliContext, *, as_json: bool) -> None:
+    def __init__(self, cli: CliContext, *, as_json: bool, root: Path | None = None) -> None:
         self.cli = cli
         self.as_json = as_json
+        #: the root the suggested commands name (None: the current folder, or a plan file's)
+        self.root = "" if root is None or root == Path(".") else shlex.quote(str(root))
         self.progress = ApplyProgress(quiet=as_json, scrub=cli.scrubber)
 
     def privacy(self, scrubber: Scrubber) -> None:
@@ -69,6 +72,8 @@ class TerminalApplyView:
                 color=self.cli.color,
                 privacy=scrubber.choice,
                 directory=scrubber.directory,
+                command=command_prefix(self.cli),
+                root=self.root,
             )
 
     def confirm(self) -> bool:
@@ -112,13 +117,14 @@ class TerminalApplyView:
         return signals.current().run(main)
 
 
-def _unknown_left(pending: int, command: str) -> int:
+def _unknown_left(pending: int, view: TerminalApplyView) -> int:
     """Nothing more lmsctl can do by itself: creates with an unknown outcome need a person."""
-    click.echo(unknown_left_words(pending, command=command), err=True)
+    words = unknown_left_words(pending, command=command_prefix(view.cli), root=view.root)
+    click.echo(words, err=True)
     return 1
 
 
-def _report(run: ApplyRun, *, as_json: bool, from_file: bool, command: str) -> int:
+def _report(run: ApplyRun, view: TerminalApplyView, *, as_json: bool, from_file: bool) -> int:
     """The run's result at its privacy level (addresses of grades name students); creates still
     of unknown outcome keep the exit code non-zero."""
     if run.cancelled:
@@ -129,20 +135,21 @@ def _report(run: ApplyRun, *, as_json: bool, from_file: bool, command: str) -> i
         if as_json:
             click.echo(json.dumps(apply_result_document(ApplyResult()), indent=2))
         if run.pending_unknown:
-            return _unknown_left(run.pending_unknown, command)
+            return _unknown_left(run.pending_unknown, view)
         if from_file and not as_json:  # (apply of a root has shown its plan: "No changes.")
             click.echo(NO_CHANGES)
         return 0
     if as_json:
         click.echo(json.dumps(run.scrubber.value(apply_result_document(result)), indent=2))
     else:
-        for line in apply_report(result, run.scrubber.text, command=command):
+        command = command_prefix(view.cli)
+        for line in apply_report(result, run.scrubber.text, command=command, root=view.root):
             click.echo(line)
     if result.interrupted:
         raise InterruptedError_("apply was interrupted; state holds everything that was done")
     if not result.ok:
         return 1
-    return _unknown_left(run.pending_unknown, command) if run.pending_unknown else 0
+    return _unknown_left(run.pending_unknown, view) if run.pending_unknown else 0
 
 
 @click.command(
@@ -237,7 +244,8 @@ def apply(
     )
     as_json = fmt == "json"
     cli.scrubber = Scrubber(resolve_privacy(None, None, fmt="text", env=os.environ))
-    view = TerminalApplyView(cli, as_json=as_json)
+    from_file = is_plan_file(target) or target.is_file()
+    view = TerminalApplyView(cli, as_json=as_json, root=root if from_file else root or target)
 
     def options(at: Path) -> WorkspaceOptions:
         return workspace_options(
@@ -250,10 +258,9 @@ def apply(
         )
 
     # A manifests root is a folder, so any file is read as a plan file (a damaged one is then
-    # reported as "not a plan file", not as a root that is not a folder).
-    from_file = is_plan_file(target) or target.is_file()
+    # reported as "not a plan file", not as a root that is not a folder): from_file, above.
     if from_file:
         run = apply_planfile(target, request, view, workspace=options, root=root)
     else:
         run = apply_root(options(root or target), request, view)
-    return _report(run, as_json=as_json, from_file=from_file, command=command_prefix(cli))
+    return _report(run, view, as_json=as_json, from_file=from_file)

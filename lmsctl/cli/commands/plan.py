@@ -136,7 +136,15 @@ def plan(
     directory.add_rosters(live.rosters)
     if out is not None:
         save_plan(out, result, sandbox=cli.sandbox)
-    emit_plan(result, fmt, color=cli.color, privacy=choice, directory=directory)
+    emit_plan(
+        result,
+        fmt,
+        color=cli.color,
+        privacy=choice,
+        directory=directory,
+        command=command_prefix(cli),
+        root="" if root == Path(".") else shlex.quote(str(root)),
+    )
     if out is not None:
         again = f"{command_prefix(cli)} apply {shlex.quote(str(out))}"
         click.echo(f"Saved the plan to {out}. To carry it out: {again}", err=True)
