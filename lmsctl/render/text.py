@@ -451,15 +451,10 @@ def conflict_lines(
 
 
 def unknown_lines(
-    style: Style,
-    unknown: Sequence[Mapping[str, Any]],
-    *,
-    limit: int | None = None,
-    command: str = "lmsctl",
-    root: str = "",
+    style: Style, unknown: Sequence[Mapping[str, Any]], *, limit: int | None = None, **hint: str
 ) -> list[str]:
-    """The unknown-outcome block; ``limit`` shows that many, then "... and N more";
-    ``command`` and ``root`` complete the commands it suggests."""
+    """The unknown-outcome block; ``limit`` shows that many, then "... and N more"; ``hint``
+    (``command``, ``root``) completes the commands it suggests."""
     out = [
         style(
             f"Unknown outcome: {_plural(len(unknown), 'create')} whose answer was lost; "
@@ -476,7 +471,7 @@ def unknown_lines(
             f"{_quoted_name(change.get('name'))} outcome unknown"
         )
         words = unknown_outcome_words(
-            str(change.get("address")), change.get("reasons") or (), command=command, root=root
+            str(change.get("address")), change.get("reasons") or (), **hint
         )
         for sentence in _sentences(words):
             out.append(f"      {escape_controls(sentence)}")
@@ -540,8 +535,7 @@ def render_plan_text(
     """The plan document as Terraform-like text, ending in a newline.
 
     With ``color=True`` symbols and headings carry ANSI codes; the text is otherwise the same.
-    ``command`` (the CLI with the run's --sandbox/--api-url) and ``root`` complete the commands
-    it suggests, so they run when pasted.
+    ``command`` (lmsctl with the run's --sandbox...) and ``root`` complete the commands shown.
     """
     style = Style(color)
     w = _Writer(style)

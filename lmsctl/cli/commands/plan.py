@@ -146,12 +146,17 @@ def plan(
         root="" if root == Path(".") else shlex.quote(str(root)),
     )
     if out is not None:
-        again = f"{command_prefix(cli)} apply {shlex.quote(str(out))}"
-        click.echo(f"Saved the plan to {out}. To carry it out: {again}", err=True)
-        if choice.private:
-            click.echo(
-                f"The plan file is the full plan apply needs (students named): keep {out} out "
-                "of pull-request comments and logs; lmsctl show prints it at a privacy level.",
-                err=True,
-            )
+        _saved(cli, out, private=choice.private)
     return plan_exit_code(result, detailed_exitcode)
+
+
+def _saved(cli: CliContext, out: Path, *, private: bool) -> None:
+    """What to do with the plan file, as a command that works when pasted."""
+    again = f"{command_prefix(cli)} apply {shlex.quote(str(out))}"
+    click.echo(f"Saved the plan to {out}. To carry it out: {again}", err=True)
+    if private:
+        click.echo(
+            f"The plan file is the full plan apply needs (students named): keep {out} out "
+            "of pull-request comments and logs; lmsctl show prints it at a privacy level.",
+            err=True,
+        )
