@@ -465,3 +465,16 @@ def test_completion_is_documented_and_its_script_is_served(
         run([])
     assert done.value.code == 0
     assert "_lmsctl_completion" in capsys.readouterr().out
+
+
+def test_the_next_steps_of_init_run_as_pasted(
+    world: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, err = _run(capsys, "init", "mine", "--sandbox-db", "demo.db")
+    assert code == 0, err
+    plan = re.search(r"^  (lmsctl .* plan mine)$", out, re.MULTILINE)
+    assert plan is not None and plan.group(1) == "lmsctl --sandbox-db demo.db plan mine", out
+    assert "lmsctl --sandbox-db demo.db import <section id>/<key> <assignment id> mine" in out
+    code, out, err = _run(capsys, *shlex.split(plan.group(1))[1:])
+    assert code == 0, err
+    assert "No changes" in out

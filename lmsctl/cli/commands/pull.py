@@ -9,7 +9,7 @@ import click
 
 from lmsctl.addresses import Address
 from lmsctl.cli.context import CliContext, pass_cli
-from lmsctl.cli.flags import examples
+from lmsctl.cli.flags import examples, hint_command
 from lmsctl.cli.options import (
     connection_options,
     privacy_option,
@@ -90,10 +90,6 @@ def pull(
     new = f"{grades} new grade{'s' * (grades != 1)}"
     click.echo(f"{verb} {values} and {new} into {files}.")
     if not dry_run:
-        flags = (
-            "--sandbox " if cli.sandbox else (f"--api-url {cli.api_url} " if cli.api_url else "")
-        )
-        click.echo(
-            f"Review and commit them; lmsctl {flags}plan {display_path(root)} shows No changes."
-        )
+        plan = hint_command(cli, "plan", display_path(root))
+        click.echo(f"Review and commit them; {plan} shows No changes.")
     return 0
