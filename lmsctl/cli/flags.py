@@ -73,7 +73,7 @@ _FLAGS: dict[str, _Flag] = {
         is_flag=False,
         metavar="URL",
     ),
-    "no_color": _Flag(("--no-color",), "Plain output without colours (also NO_COLOR)."),
+    "no_color": _Flag(("--no-color",), "Plain output without colours (also a non-empty NO_COLOR)."),
     "debug": _Flag(("--debug",), "Show tracebacks of unexpected errors."),
 }
 

@@ -50,9 +50,11 @@ def _run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]
 
 
 def _doc(text: str) -> object:
-    """A JSON document, less what differs between two runs by design (a new state's lineage,
-    made up by each plan until apply stores one)."""
+    """A JSON document, less what differs between two runs by design: when a plan was made
+    (the sandbox's clock runs on), and a new state's lineage (each plan makes one up until
+    apply stores one)."""
     doc = json.loads(text)
+    doc.pop("created", None)
     if isinstance(doc.get("state"), dict) and doc["state"].get("serial") == 0:
         doc["state"].pop("lineage", None)
     return doc
