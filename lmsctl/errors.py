@@ -218,12 +218,21 @@ class OutcomeUnknownError(TransportError):
     """Raised when a write reached the API but its answer was lost (timeout, dropped connection)."""
 
 
-def unknown_outcome_ways_out(address: str = "ADDRESS", assignment_id: str = "ASSIGNMENT_ID") -> str:
+def unknown_outcome_ways_out(
+    address: str = "ADDRESS",
+    assignment_id: str = "ASSIGNMENT_ID",
+    *,
+    command: str = "lmsctl",
+    root: str = "",
+) -> str:
     """The two ways out of a create whose outcome is unknown, the one wording every command uses
-    (the plan, apply's report, ``state show``): lmsctl never re-creates it by itself."""
+    (the plan, apply's report, ``state show``): lmsctl never re-creates it by itself.
+    ``command`` is the CLI's prefix, with the flags that chose the run's LMS (--sandbox...);
+    ``root`` the manifests root the commands need (empty for the current folder)."""
+    tail = f" {root}" if root else ""
     return (
-        f"If it exists in the LMS: lmsctl import {address} {assignment_id}; "
-        f"if it does not: lmsctl state rm {address}"
+        f"If it exists in the LMS: {command} import {address} {assignment_id}{tail}; "
+        f"if it does not: {command} state rm {address}{tail}"
     )
 
 

@@ -18,6 +18,7 @@ import click
 from lmsctl import __version__
 from lmsctl.cli import signals
 from lmsctl.cli.context import CliContext
+from lmsctl.cli.flags import add_command_flags, env_flag, env_no_color, examples, group_flags
 from lmsctl.errors import LmsctlError
 from lmsctl.safetext import escape_controls
 
@@ -96,40 +97,16 @@ class LazyGroup(click.Group):
         module = importlib.import_module(module_name)
         command = getattr(module, attr)
         assert isinstance(command, click.Command)
-        return command
-
-
-def _env_flag(name: str) -> bool:
-    return os.environ.get(name, "").strip().lower() in {"1", "true", "yes", "on"}
+        return add_command_flags(command)
 
 
 @click.group(
     cls=LazyGroup,
     context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
-    epilog="Example: lmsctl --sandbox plan examples/coursework\n\n" + EXIT_CODES_HELP,
+    epilog=examples("lmsctl plan examples/coursework --sandbox") + "\n\n" + EXIT_CODES_HELP,
 )
 @click.version_option(__version__, "--version", prog_name="lmsctl")
-@click.option(
-    "--sandbox",
-    is_flag=True,
-    default=None,
-    help="Talk to the embedded Clever API sandbox instead of Clever (also LMSCTL_SANDBOX=1).",
-)
-@click.option(
-    "--sandbox-db",
-    type=click.Path(dir_okay=False),
-    default=None,
-    help="SQLite file of the embedded sandbox (implies --sandbox) "
-    "[default: .lmsctl/sandbox.db under the root].",
-)
-@click.option(
-    "--api-url",
-    default=None,
-    metavar="URL",
-    help="Clever API base URL (also LMSCTL_API_URL; else api_url in lmsctl.yaml).",
-)
-@click.option("--no-color", is_flag=True, help="Plain output without colours (also NO_COLOR).")
-@click.option("--debug", is_flag=True, help="Show tracebacks of unexpected errors.")
+@group_flags
 @click.pass_context
 def cli(
     ctx: click.Context,
@@ -143,17 +120,20 @@ def cli(
 
     Plan shows what would change in the LMS (Canvas, Schoology, Google Classroom, through
     Clever LMS Connect); apply makes it so, safely. The API token comes from CLEVER_TOKEN.
+
+    The options below may also follow the command, with the same meaning
+    (lmsctl plan --sandbox is lmsctl --sandbox plan).
     """
     obj = ctx.obj if isinstance(ctx.obj, CliContext) else CliContext()
     # --sandbox-db names the embedded sandbox's file, so it implies --sandbox
     obj.sandbox = (
         bool(sandbox or sandbox_db)
         if sandbox is not None or sandbox_db
-        else _env_flag("LMSCTL_SANDBOX")
+        else env_flag("LMSCTL_SANDBOX")
     )
     obj.sandbox_db = sandbox_db
     obj.api_url = api_url or os.environ.get("LMSCTL_API_URL") or None
-    obj.color = not no_color and "NO_COLOR" not in os.environ and sys.stdout.isatty()
+    obj.color = not no_color and not env_no_color() and sys.stdout.isatty()
     obj.debug = debug
     ctx.obj = obj
 
@@ -182,7 +162,7 @@ def run(argv: list[str] | None = None, *, clock: Callable[[], dt.datetime] | Non
     """
     args = list(argv) if argv is not None else sys.argv[1:]
     debug = "--debug" in args
-    color = "--no-color" not in args and "NO_COLOR" not in os.environ and sys.stderr.isatty()
+    color = "--no-color" not in args and not env_no_color() and sys.stderr.isatty()
     obj = CliContext(clock=clock) if clock is not None else CliContext()
 
     def scrub() -> Scrubber:

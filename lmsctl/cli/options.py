@@ -2,24 +2,60 @@
 
 from __future__ import annotations
 
+import functools
 import math
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import click
 
 from lmsctl.addresses import Address, parse_address
+from lmsctl.cli.completion import complete_address
 from lmsctl.cli.context import CliContext
 from lmsctl.errors import UsageError
 from lmsctl.workspace import WorkspaceOptions
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-root_argument = click.argument(
-    "root", required=False, default=".", type=click.Path(file_okay=False, path_type=Path)
-)
+_ROOT_TYPE = click.Path(file_okay=False, path_type=Path)
+
+
+def merge_root(positional: Path | None, flag: Path | None) -> Path:
+    """ROOT given as an argument or as ``--root`` (the older form); both must agree."""
+    if positional is not None and flag is not None and positional != flag:
+        raise UsageError(
+            f"ROOT given twice ({positional} and --root {flag})",
+            hint="give the manifests root once, as the last argument",
+        )
+    return positional or flag or Path(".")
+
+
+def root_argument(f: F) -> F:
+    """``[ROOT]``, the manifests root (default: .), the same on every command; ``--root ROOT``
+    is kept as an alias. The command receives ``root``."""
+
+    @functools.wraps(f)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        kwargs["root"] = merge_root(kwargs.get("root"), kwargs.pop("root_flag"))
+        return f(*args, **kwargs)
+
+    decorated = root_flag_option(wrapper)
+    decorated = click.argument("root", required=False, default=None, type=_ROOT_TYPE)(decorated)
+    return cast(F, decorated)
+
+
+def root_flag_option(f: F) -> F:
+    """``--root ROOT``, the alias of the ROOT argument (as ``root_flag``)."""
+    return click.option(
+        "--root",
+        "root_flag",
+        type=_ROOT_TYPE,
+        default=None,
+        metavar="ROOT",
+        help="Same as the ROOT argument (the older form).",
+    )(f)
 
 
 class Seconds(click.FloatRange):
@@ -50,22 +86,38 @@ def target_option(f: F) -> F:
         multiple=True,
         metavar="ADDRESS",
         callback=_targets,
+        shell_complete=complete_address,
         help="Only this assignment (<section>/<key>) or grade (.../grades/<student>); repeatable.",
     )(f)
 
 
-def format_options(f: F) -> F:
-    """--format text|json|markdown and its --json shorthand (as ``fmt`` and ``as_json``)."""
-    f = click.option("--json", "as_json", is_flag=True, help="Same as --format json.")(f)
-    f = click.option(
-        "--format",
-        "fmt",
-        type=click.Choice(["text", "json", "markdown"]),
-        default="text",
-        show_default=True,
-        help="Output format.",
-    )(f)
-    return f
+def output_format(*choices: str) -> Callable[[F], F]:
+    """``--format`` (one of ``choices``, default text) and ``--json``, the same as
+    ``--format json``: the one definition every command that prints data uses. The command
+    receives ``fmt`` only."""
+
+    def decorate(f: F) -> F:
+        @functools.wraps(f)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            as_json, fmt = kwargs.pop("as_json"), kwargs.pop("fmt")
+            if as_json and fmt not in (None, "json"):
+                raise click.UsageError(f"--json contradicts --format {fmt}: give one of them")
+            kwargs["fmt"] = "json" if as_json else (fmt or "text")
+            return f(*args, **kwargs)
+
+        decorated = click.option("--json", "as_json", is_flag=True, help="Same as --format json.")(
+            wrapper
+        )
+        decorated = click.option(
+            "--format",
+            "fmt",
+            type=click.Choice(list(choices)),
+            default=None,
+            help="Output format [default: text].",
+        )(decorated)
+        return cast(F, decorated)
+
+    return decorate
 
 
 def drift_force_options(f: F) -> F:
@@ -80,17 +132,6 @@ def drift_force_options(f: F) -> F:
         help="Put back manifest values somebody changed in the LMS (default: keep and report).",
     )(f)
     return f
-
-
-def root_option(f: F) -> F:
-    """``--root``, for commands whose positional arguments are something else."""
-    return click.option(
-        "--root",
-        type=click.Path(file_okay=False, path_type=Path),
-        default=Path("."),
-        show_default=True,
-        help="Manifests root (where lmsctl.yaml and the state live).",
-    )(f)
 
 
 def _lock_timeout(f: F, *, checked: bool) -> F:

@@ -22,8 +22,11 @@ def emit_plan(
     color: bool,
     privacy: PrivacyChoice | None = None,
     directory: StudentDirectory | None = None,
+    command: str = "lmsctl",
+    root: str = "",
 ) -> None:
-    """Render the plan at the privacy level: the one place a plan document meets a renderer."""
+    """Render the plan at the privacy level: the one place a plan document meets a renderer.
+    ``command`` and ``root`` complete the commands the text suggests (see ``hint_command``)."""
     doc = privatise_document(
         plan_to_document(plan), privacy or PrivacyChoice(PrivacyLevel.FULL), directory
     )
@@ -38,7 +41,7 @@ def emit_plan(
     else:
         from lmsctl.render.text import render_plan_text
 
-        click.echo(render_plan_text(doc, color=color), nl=False)
+        click.echo(render_plan_text(doc, color=color, command=command, root=root), nl=False)
 
 
 def print_warnings(

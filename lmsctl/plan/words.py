@@ -122,11 +122,19 @@ def consent_words(need: Mapping[str, Any]) -> str:
     )
 
 
-def unknown_outcome_words(address: str, codes: Iterable[Any]) -> str:
+def unknown_outcome_words(
+    address: str, codes: Iterable[Any], *, command: str = "lmsctl", root: str = ""
+) -> str:
+    """The ``?`` entry's words; ``command`` and ``root`` complete the commands it suggests, as
+    a terminal's user would paste them (see :func:`unknown_outcome_ways_out`)."""
     removed = Reason.REMOVED_FROM_MANIFESTS in _enum_values(codes, Reason)
-    return UNKNOWN_OUTCOME_WORDS.format(
-        address=address, removed=UNKNOWN_REMOVED_WORDS if removed else ""
-    )
+    words = UNKNOWN_OUTCOME_WORDS
+    if command != "lmsctl" or root:
+        ways_out = unknown_outcome_ways_out(
+            "{address}", "<assignment id>", command=command, root=root
+        )
+        words = words.replace(unknown_outcome_ways_out("{address}", "<assignment id>"), ways_out)
+    return words.format(address=address, removed=UNKNOWN_REMOVED_WORDS if removed else "")
 
 
 APPROVAL_WORDS = {

@@ -113,7 +113,13 @@ def not_done_lines(result: ApplyResult) -> list[str]:
     return lines
 
 
-def apply_report(result: ApplyResult, scrub: Callable[[str], str] | None = None) -> list[str]:
+def apply_report(
+    result: ApplyResult,
+    scrub: Callable[[str], str] | None = None,
+    *,
+    command: str = "lmsctl",
+    root: str = "",
+) -> list[str]:
     """The final report as text lines: the changes not done, what to do about them, the summary.
 
     The changes not done name addresses (a grade's names its student): ``scrub`` is the run's
@@ -126,14 +132,15 @@ def apply_report(result: ApplyResult, scrub: Callable[[str], str] | None = None)
     if result.having(Outcome.STALE):
         lines += ["", STALE_WORDS]
     if result.having(Outcome.UNKNOWN):
-        lines += ["", UNKNOWN_WORDS + unknown_outcome_ways_out() + "."]
+        lines += ["", UNKNOWN_WORDS + unknown_outcome_ways_out(command=command, root=root) + "."]
     lines.append(apply_summary(result))
     return lines
 
 
-def unknown_left_words(pending: int) -> str:
-    """After an apply, for the creates of unknown outcome the plan listed (never carried out)."""
+def unknown_left_words(pending: int, *, command: str = "lmsctl", root: str = "") -> str:
+    """After an apply, for the creates of unknown outcome the plan listed (never carried out).
+    ``command`` and ``root`` complete the commands it suggests."""
     return (
         f"{pending} create(s) have an unknown outcome; nothing is done to them until you resolve "
-        f"each (see the plan above). {unknown_outcome_ways_out()}."
+        f"each (see the plan above). {unknown_outcome_ways_out(command=command, root=root)}."
     )

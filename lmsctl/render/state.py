@@ -28,6 +28,7 @@ from lmsctl.state.model import ResourceStatus
 from lmsctl.state.ops import Moved, Removed, ResourceRow
 
 __all__ = [
+    "STATE_VIEW_FORMAT_VERSION",
     "StateEntry",
     "StateListing",
     "entry_document",
@@ -39,6 +40,11 @@ __all__ = [
     "render_moved_text",
     "render_removed_text",
 ]
+
+
+#: Version of the JSON documents ``state list|show|history --format json`` print ("MAJOR.MINOR",
+#: as every lmsctl document: docs/json-output.md). Not the state's own storage format.
+STATE_VIEW_FORMAT_VERSION = "1.0"
 
 
 @dataclass(frozen=True)
@@ -76,6 +82,7 @@ class StateEntry:
 def listing_document(listing: StateListing) -> dict[str, Any]:
     """``state list --json`` (addresses, ids, titles and counts: no student)."""
     return {
+        "format_version": STATE_VIEW_FORMAT_VERSION,
         "state": listing.location,
         "lineage": listing.lineage,
         "serial": listing.serial,
@@ -122,7 +129,7 @@ def entry_document(entry: StateEntry, scrub: Scrubber) -> dict[str, Any]:
     """``state show --json`` at the scrubber's level; it says which level under ``privacy``."""
     data = dict(entry.data)
     level = scrub.choice.level
-    doc: dict[str, Any] = dict(data)
+    doc: dict[str, Any] = {"format_version": STATE_VIEW_FORMAT_VERSION, **data}
     doc["privacy"] = {"level": level.value}
     if not scrub.choice.private:
         return doc
@@ -196,8 +203,9 @@ def _grades_lines(doc: Mapping[str, Any]) -> list[str]:
     return lines
 
 
-def render_entry_text(doc: Mapping[str, Any]) -> str:
-    """``state show``, from its document (so text and JSON show the same)."""
+def render_entry_text(doc: Mapping[str, Any], *, command: str = "lmsctl", root: str = "") -> str:
+    """``state show``, from its document (so text and JSON show the same); ``command`` and
+    ``root`` complete the commands it suggests (see :func:`unknown_outcome_ways_out`)."""
     lines = [f"# {doc['address']}"]
     if "student" in doc:
         lines.append(f"{'assignment_id:':<15}{doc['assignment_id']}")
@@ -216,13 +224,19 @@ def render_entry_text(doc: Mapping[str, Any]) -> str:
     if doc["status"] != ResourceStatus.CREATED.value:
         lines.append(
             "\nThe create's outcome is not known: the assignment may or may not exist. "
-            + unknown_outcome_ways_out(doc["address"])
+            + unknown_outcome_ways_out(doc["address"], command=command, root=root)
         )
     return "\n".join(lines) + "\n"
 
 
-def render_removed_text(removed: Sequence[Removed], scrub: Scrubber) -> str:
-    """What ``state rm`` forgot (a grade's address names its student: shown at the level)."""
+def render_removed_text(
+    removed: Sequence[Removed],
+    scrub: Scrubber,
+    *,
+    import_command: str = "lmsctl import ADDRESS ASSIGNMENT_ID",
+) -> str:
+    """What ``state rm`` forgot (a grade's address names its student: shown at the level);
+    ``import_command`` is the import it suggests, as the CLI would run it."""
     lines = []
     for item in removed:
         if item.kind == "grade":
@@ -238,7 +252,7 @@ def render_removed_text(removed: Sequence[Removed], scrub: Scrubber) -> str:
         lines.append(
             "Nothing was deleted in the LMS, and lmsctl no longer manages what was removed. If "
             "an assignment is still in the manifests, the next plan creates it again: to keep "
-            "the existing one, use lmsctl import ADDRESS ASSIGNMENT_ID instead."
+            f"the existing one, use {import_command} instead."
         )
     if any(item.kind == "grade" for item in removed):
         lines.append(
@@ -260,10 +274,18 @@ def render_moved_text(moved: Moved, old: Address, new: Address) -> str:
 
 def history_document(location: str, versions: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     """``state history --json``: the kept versions, newest first (who saved them, not whom)."""
-    return {"state": location, "versions": [dict(v) for v in versions]}
+    return {
+        "format_version": STATE_VIEW_FORMAT_VERSION,
+        "state": location,
+        "versions": [dict(v) for v in versions],
+    }
 
 
-def render_history_text(location: str, versions: Sequence[Mapping[str, Any]]) -> str:
+def render_history_text(
+    location: str,
+    versions: Sequence[Mapping[str, Any]],
+    restore_command: str = "lmsctl state restore SERIAL",
+) -> str:
     if not versions:
         return f"No versions in {location} yet.\n"
     lines = [f"{'SERIAL':>8}  {'SAVED AT (UTC)':<20}  {'BY':<24}  COMMAND"]
@@ -274,5 +296,5 @@ def render_history_text(location: str, versions: Sequence[Mapping[str, Any]]) ->
         lines.append(
             f"{v['serial']:>8}  {v['saved_at']:<20}  {who:<24}  {v.get('command')}{ci}{mark}"
         )
-    lines.append("\nTo go back to one: lmsctl state restore SERIAL (it becomes a new version).")
+    lines.append(f"\nTo go back to one: {restore_command} (it becomes a new version).")
     return "\n".join(lines) + "\n"

@@ -10,12 +10,17 @@ from lmsctl.safetext import escape_controls
 from lmsctl.state.backend import LockInfo
 
 __all__ = [
+    "STATUS_FORMAT_VERSION",
     "DistrictInfo",
     "StateSummary",
     "StatusReport",
     "render_status_text",
     "status_document",
 ]
+
+
+#: Version of the ``lmsctl status --format json`` document ("MAJOR.MINOR": docs/json-output.md).
+STATUS_FORMAT_VERSION = "1.0"
 
 
 @dataclass(frozen=True)
@@ -60,6 +65,7 @@ def status_document(report: StatusReport) -> dict[str, Any]:
     """``lmsctl status --json``."""
     d, st = report.district, report.state
     doc: dict[str, Any] = {
+        "format_version": STATUS_FORMAT_VERSION,
         "api_url": report.api_url,
         "district": {
             "id": d.id,
@@ -83,8 +89,9 @@ def status_document(report: StatusReport) -> dict[str, Any]:
     return doc
 
 
-def render_status_text(report: StatusReport) -> str:
-    """The status at a glance, one line per part; ends in a newline."""
+def render_status_text(report: StatusReport, plan_command: str = "lmsctl plan") -> str:
+    """The status at a glance, one line per part; ends in a newline. ``plan_command`` is the
+    plan it points to, as the CLI would run it."""
     d, st = report.district, report.state
     lines = [
         f"API:       {report.api_url}",
@@ -94,7 +101,9 @@ def render_status_text(report: StatusReport) -> str:
         f"State:     {st.location}: {st.assignments} assignments, {st.grades} grades "
         f"(serial {st.serial})",
     ]
-    lines += [f"  ? {address}: create outcome unknown (see lmsctl plan)" for address in st.unknown]
+    lines += [
+        f"  ? {address}: create outcome unknown (see {plan_command})" for address in st.unknown
+    ]
     if report.lock_error:
         lines.append(f"Lock:      {report.lock_error}")
     elif report.lock is None:

@@ -451,9 +451,10 @@ def conflict_lines(
 
 
 def unknown_lines(
-    style: Style, unknown: Sequence[Mapping[str, Any]], *, limit: int | None = None
+    style: Style, unknown: Sequence[Mapping[str, Any]], *, limit: int | None = None, **hint: str
 ) -> list[str]:
-    """The unknown-outcome block; ``limit`` shows that many, then "... and N more"."""
+    """The unknown-outcome block; ``limit`` shows that many, then "... and N more"; ``hint``
+    (``command``, ``root``) completes the commands it suggests."""
     out = [
         style(
             f"Unknown outcome: {_plural(len(unknown), 'create')} whose answer was lost; "
@@ -469,7 +470,9 @@ def unknown_lines(
             f"  {style.symbol('?')} {style(str(change.get('address')), 'bold')}"
             f"{_quoted_name(change.get('name'))} outcome unknown"
         )
-        words = unknown_outcome_words(str(change.get("address")), change.get("reasons") or ())
+        words = unknown_outcome_words(
+            str(change.get("address")), change.get("reasons") or (), **hint
+        )
         for sentence in _sentences(words):
             out.append(f"      {escape_controls(sentence)}")
     out.extend(_more(style, len(unknown) - len(unknown[:limit]), "with unknown outcome"))
@@ -526,10 +529,13 @@ def consent_lines(doc: Mapping[str, Any]) -> list[str]:
     return [consent_words(n) for n in doc.get("consents") or []]
 
 
-def render_plan_text(doc: Mapping[str, Any], *, color: bool = False) -> str:
+def render_plan_text(
+    doc: Mapping[str, Any], *, color: bool = False, command: str = "lmsctl", root: str = ""
+) -> str:
     """The plan document as Terraform-like text, ending in a newline.
 
     With ``color=True`` symbols and headings carry ANSI codes; the text is otherwise the same.
+    ``command`` (lmsctl with the run's --sandbox...) and ``root`` complete the commands shown.
     """
     style = Style(color)
     w = _Writer(style)
@@ -554,7 +560,7 @@ def render_plan_text(doc: Mapping[str, Any], *, color: bool = False) -> str:
         drift_lines(style, drift) if drift else [],
         conflict_lines(style, conflicts) if conflicts else [],
         frozen_lines(style, frozen) if frozen else [],
-        unknown_lines(style, unknown) if unknown else [],
+        unknown_lines(style, unknown, command=command, root=root) if unknown else [],
     ):
         if block:
             for line in block:

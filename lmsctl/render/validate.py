@@ -9,8 +9,9 @@ from lmsctl.render.json import dumps_for_terminal
 
 __all__ = ["REPORT_FORMAT_VERSION", "render_validation_json", "validation_document"]
 
-#: Version of the JSON document ``lmsctl validate --format json`` prints.
-REPORT_FORMAT_VERSION = 1
+#: Version of the JSON document ``lmsctl validate --format json`` prints ("MAJOR.MINOR", as
+#: every lmsctl document: docs/json-output.md; before 1.0 it was the number 1).
+REPORT_FORMAT_VERSION = "1.0"
 
 
 def validation_document(report: ValidationReport) -> dict[str, Any]:

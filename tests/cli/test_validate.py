@@ -101,7 +101,7 @@ def test_help_has_purpose_and_example(capsys: pytest.CaptureFixture[str]) -> Non
     code, out, _ = _run(["validate", "--help"], capsys)
     assert code == 0
     assert "Check the manifests under ROOT" in out
-    assert "Example: lmsctl validate examples/coursework" in out
+    assert "Examples:\n    lmsctl validate examples/coursework\n" in out
 
 
 def test_console_entry_point_on_examples() -> None:

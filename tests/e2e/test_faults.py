@@ -46,7 +46,10 @@ def test_repeated_apply_converges_under_5xx_and_dropped_connections(
         result = lmsctl("--sandbox", "apply", str(root), "--auto-approve")
         assert "Traceback" not in result.text
         if "unknown" in result.text:
-            assert "lmsctl import" in result.text and "lmsctl state rm" in result.text
+            assert (
+                "lmsctl --sandbox import" in result.text
+                and "lmsctl --sandbox state rm" in result.text
+            )
         plan = lmsctl("--sandbox", "plan", str(root), "--json")
         assert plan.code == 0, plan.text
         if not json.loads(plan.out)["summary"]["has_changes"]:
@@ -78,7 +81,7 @@ def test_lost_create_answers_are_reported_never_duplicated(
         assert result.code == 1
         plan = lmsctl("--sandbox", "plan", str(root))
         assert "4 with unknown outcome" in plan.out, plan.out
-        assert "lmsctl import" in plan.out and "lmsctl state rm" in plan.out
+        assert "lmsctl --sandbox import" in plan.out and "lmsctl --sandbox state rm" in plan.out
     sandbox.call("PUT", "/_sandbox/faults", {})
     for section_id, titles in expected.items():
         live = [a["title"] for a in sandbox.assignments(section_id)]
@@ -121,7 +124,7 @@ def test_a_create_answered_badly_after_it_was_carried_out_is_unknown_never_dupli
             assert "4 with unknown outcome" in result.text, result.text
         plan = lmsctl("--sandbox", "plan", str(root))
         assert "4 with unknown outcome" in plan.out, plan.out
-        assert "lmsctl import" in plan.out and "lmsctl state rm" in plan.out
+        assert "lmsctl --sandbox import" in plan.out and "lmsctl --sandbox state rm" in plan.out
     statuses = {r["status"] for r in state_records(state_file).values()}
     assert statuses == {"unknown"}
     sandbox.call("PUT", "/_sandbox/faults", {})

@@ -62,7 +62,7 @@ def test_init_then_validate_then_plan_with_no_hand_edits(
     assert res.code == 0, res.text
     assert "LMS canvas, state success" in res.out
     assert "10 section files (3000 students)" in res.out
-    assert "lmsctl validate proj" in res.out and "lmsctl --sandbox plan proj" in res.out
+    assert "lmsctl validate proj" in res.out and "lmsctl --sandbox-db sb.db plan proj" in res.out
     root = Path("proj")
     sections = sorted((root / "sections").glob("*.yaml"))
     assert len(sections) == 10

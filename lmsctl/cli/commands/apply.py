@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shlex
 import sys
 from collections.abc import AsyncIterator, Coroutine, Sequence
 from pathlib import Path
@@ -17,10 +18,12 @@ from lmsctl.apply.executor import ApplyOptions, Executor
 from lmsctl.apply.results import ApplyEvent, ApplyResult
 from lmsctl.cli import signals
 from lmsctl.cli.context import CliContext, pass_cli
+from lmsctl.cli.flags import command_prefix, examples
 from lmsctl.cli.options import (
     allow_frozen_option,
     connection_options,
     drift_force_options,
+    output_format,
     target_option,
     workspace_options,
 )
@@ -47,9 +50,11 @@ class TerminalApplyView:
     """The apply use case's view on the terminal: prints, asks, draws progress, and passes
     Ctrl-C / SIGTERM on to the executor (the first stops it gracefully, a second at once)."""
 
-    def __init__(self, cli: CliContext, *, as_json: bool) -> None:
+    def __init__(self, cli: CliContext, *, as_json: bool, root: Path | None = None) -> None:
         self.cli = cli
         self.as_json = as_json
+        #: the root the suggested commands name (None: the current folder, or a plan file's)
+        self.root = "" if root is None or root == Path(".") else shlex.quote(str(root))
         self.progress = ApplyProgress(quiet=as_json, scrub=cli.scrubber)
 
     def privacy(self, scrubber: Scrubber) -> None:
@@ -67,6 +72,8 @@ class TerminalApplyView:
                 color=self.cli.color,
                 privacy=scrubber.choice,
                 directory=scrubber.directory,
+                command=command_prefix(self.cli),
+                root=self.root,
             )
 
     def confirm(self) -> bool:
@@ -110,13 +117,14 @@ class TerminalApplyView:
         return signals.current().run(main)
 
 
-def _unknown_left(pending: int) -> int:
+def _unknown_left(pending: int, view: TerminalApplyView) -> int:
     """Nothing more lmsctl can do by itself: creates with an unknown outcome need a person."""
-    click.echo(unknown_left_words(pending), err=True)
+    words = unknown_left_words(pending, command=command_prefix(view.cli), root=view.root)
+    click.echo(words, err=True)
     return 1
 
 
-def _report(run: ApplyRun, *, as_json: bool, from_file: bool) -> int:
+def _report(run: ApplyRun, view: TerminalApplyView, *, as_json: bool, from_file: bool) -> int:
     """The run's result at its privacy level (addresses of grades name students); creates still
     of unknown outcome keep the exit code non-zero."""
     if run.cancelled:
@@ -127,24 +135,39 @@ def _report(run: ApplyRun, *, as_json: bool, from_file: bool) -> int:
         if as_json:
             click.echo(json.dumps(apply_result_document(ApplyResult()), indent=2))
         if run.pending_unknown:
-            return _unknown_left(run.pending_unknown)
+            return _unknown_left(run.pending_unknown, view)
         if from_file and not as_json:  # (apply of a root has shown its plan: "No changes.")
             click.echo(NO_CHANGES)
         return 0
     if as_json:
         click.echo(json.dumps(run.scrubber.value(apply_result_document(result)), indent=2))
     else:
-        for line in apply_report(result, run.scrubber.text):
+        command = command_prefix(view.cli)
+        for line in apply_report(result, run.scrubber.text, command=command, root=view.root):
             click.echo(line)
     if result.interrupted:
         raise InterruptedError_("apply was interrupted; state holds everything that was done")
     if not result.ok:
         return 1
-    return _unknown_left(run.pending_unknown) if run.pending_unknown else 0
+    return _unknown_left(run.pending_unknown, view) if run.pending_unknown else 0
 
 
-@click.command("apply", epilog="Example: lmsctl --sandbox apply examples/coursework --auto-approve")
-@click.argument("target", required=False, default=".", type=click.Path(path_type=Path))
+@click.command(
+    "apply",
+    epilog=examples(
+        "lmsctl apply examples/coursework --sandbox --auto-approve",
+        "lmsctl plan examples/coursework --sandbox --out plan.json",
+        "lmsctl apply plan.json --sandbox",
+        title="Examples (apply at once; or save a plan, review it, then apply exactly that):",
+    ),
+)
+@click.argument(
+    "target",
+    required=False,
+    default=".",
+    metavar="[ROOT | PLANFILE]",
+    type=click.Path(path_type=Path),
+)
 @click.option("--auto-approve", is_flag=True, help="Do not ask for confirmation.")
 @click.option(
     "--root",
@@ -170,7 +193,7 @@ def _report(run: ApplyRun, *, as_json: bool, from_file: bool) -> int:
     help="Allow deleting more than policies.max_delete_fraction of a section's tracked "
     "assignments in one apply.",
 )
-@click.option("--json", "as_json", is_flag=True, help="Print a machine-readable result.")
+@output_format("text", "json")
 @allow_frozen_option
 @target_option
 @drift_force_options
@@ -184,7 +207,7 @@ def apply(
     parallelism: int,
     allow_destroy_submissions: bool,
     allow_mass_delete: bool,
-    as_json: bool,
+    fmt: str,
     allow_frozen: tuple[str, ...],
     targets: tuple[Address, ...],
     revert_drift: bool,
@@ -219,8 +242,10 @@ def apply(
         allow_frozen=allow_frozen,
         env=os.environ,
     )
+    as_json = fmt == "json"
     cli.scrubber = Scrubber(resolve_privacy(None, None, fmt="text", env=os.environ))
-    view = TerminalApplyView(cli, as_json=as_json)
+    from_file = is_plan_file(target) or target.is_file()
+    view = TerminalApplyView(cli, as_json=as_json, root=root if from_file else root or target)
 
     def options(at: Path) -> WorkspaceOptions:
         return workspace_options(
@@ -233,10 +258,9 @@ def apply(
         )
 
     # A manifests root is a folder, so any file is read as a plan file (a damaged one is then
-    # reported as "not a plan file", not as a root that is not a folder).
-    from_file = is_plan_file(target) or target.is_file()
+    # reported as "not a plan file", not as a root that is not a folder): from_file, above.
     if from_file:
         run = apply_planfile(target, request, view, workspace=options, root=root)
     else:
         run = apply_root(options(root or target), request, view)
-    return _report(run, as_json=as_json, from_file=from_file)
+    return _report(run, view, as_json=as_json, from_file=from_file)

@@ -11,12 +11,17 @@ import click
 from lmsctl.ci import CiOptions, GitHubContext, Step, run_step
 from lmsctl.cli import run
 from lmsctl.cli.context import CliContext, pass_cli
+from lmsctl.cli.flags import connection_flags, examples
 from lmsctl.cli.options import passed_on_lock_timeout_option, root_argument
 
 
 @click.command(
     "ci",
-    epilog="Example: lmsctl ci plan . --plan-file lmsctl-plan.json --comment --lock-timeout 600",
+    epilog=examples(
+        "lmsctl ci plan examples/coursework --plan-file lmsctl-plan.json --comment --sandbox",
+        "lmsctl ci apply examples/coursework --reviewed-plan lmsctl-plan.json --sandbox",
+        title="Examples (in a pull request's job, then after the merge):",
+    ),
 )
 @click.argument("step", type=click.Choice(["validate", "plan", "apply"]))
 @root_argument
@@ -61,13 +66,7 @@ def ci(
     Writes outputs (exitcode, has-changes, drift, plan-file, applied) to $GITHUB_OUTPUT and
     the plan to $GITHUB_STEP_SUMMARY when they are set.
     """
-    flags: list[str] = []
-    if cli.sandbox_db:
-        flags += ["--sandbox-db", cli.sandbox_db]
-    elif cli.sandbox:
-        flags.append("--sandbox")
-    if cli.api_url:
-        flags += ["--api-url", cli.api_url]
+    flags = connection_flags(cli)
     if not cli.color:
         flags.append("--no-color")
 

@@ -7,8 +7,10 @@ from pathlib import Path
 import click
 
 from lmsctl.adopt import ImportRequest, import_assignments, parse_request, read_requests_csv
+from lmsctl.cli.completion import complete_address
 from lmsctl.cli.context import CliContext, pass_cli
-from lmsctl.cli.options import root_option, workspace_options
+from lmsctl.cli.flags import examples, hint_command
+from lmsctl.cli.options import merge_root, root_argument, workspace_options
 from lmsctl.errors import UsageError
 from lmsctl.manifest.config import display_path
 from lmsctl.render.adopt import render_import_text
@@ -19,16 +21,17 @@ _EXAMPLE_ID = "3f1c2a9e-7d4b-4e0a-9a61-2b7c5d8e9f10"
 
 @click.command(
     "import",
-    epilog=(
-        "\b\nExamples (with the id of an assignment of that section):\n"
-        f"  lmsctl import 5f1a0c0b8e1d2a0001a00001/hw-01 {_EXAMPLE_ID}\n"
-        f"  lmsctl import 5f1a0c0b8e1d2a0001a00001/essay-1 {_EXAMPLE_ID} --generate --grades\n"
-        "  lmsctl import --from-csv imports.csv --generate"
+    epilog=examples(
+        f"lmsctl import 5f1a0c0b8e1d2a0001a00001/hw-01 {_EXAMPLE_ID} examples/coursework --sandbox",
+        f"lmsctl import 5f1a0c0b8e1d2a0001a00001/essay-1 {_EXAMPLE_ID} examples/coursework "
+        "--sandbox --generate --grades",
+        "lmsctl import --from-csv imports.csv examples/coursework --sandbox --generate",
+        title="Examples (with the id of an assignment of that section):",
     ),
 )
-@click.argument("address", required=False)
+@click.argument("address", required=False, shell_complete=complete_address)
 @click.argument("assignment_id", required=False)
-@root_option
+@root_argument
 @click.option(
     "--generate",
     is_flag=True,
@@ -57,7 +60,9 @@ def import_(
     grades: bool,
     csv_file: Path | None,
 ) -> int:
-    """Adopt the existing LMS assignment ASSIGNMENT_ID at ADDRESS (<section id>/<key>).
+    """Adopt the existing LMS assignment ASSIGNMENT_ID at ADDRESS (<section id>/<key>) into
+    the state and manifests under ROOT: lmsctl import ADDRESS ASSIGNMENT_ID [ROOT], or
+    lmsctl import --from-csv FILE [ROOT].
 
     Checks that the assignment exists in the section, then records it in state, so lmsctl
     manages it instead of creating another one. Nothing changes in the LMS.
@@ -69,6 +74,9 @@ def import_(
     outcome was unknown ('?' in the plan) when the assignment does exist.
     """
     requests: list[ImportRequest]
+    if csv_file is not None and address and not assignment_id:  # --from-csv FILE ROOT
+        root = merge_root(Path(address), None if root == Path(".") else root)
+        address = None
     if csv_file is not None:
         if address or assignment_id:
             raise UsageError("give either ADDRESS ASSIGNMENT_ID or --from-csv FILE, not both")
@@ -78,7 +86,7 @@ def import_(
     else:
         raise UsageError(
             "give ADDRESS ASSIGNMENT_ID, or --from-csv FILE",
-            hint=f"e.g. lmsctl import 5f1a0c0b8e1d2a0001a00001/hw-01 {_EXAMPLE_ID}",
+            hint=f"e.g. lmsctl import 5f1a0c0b8e1d2a0001a00001/hw-01 {_EXAMPLE_ID} [ROOT]",
         )
     ws = Workspace.open(
         workspace_options(cli, root, command="lmsctl import", progress=False),
@@ -86,8 +94,7 @@ def import_(
     )
     with ws:
         outcomes = import_assignments(ws, requests, generate=generate, grades=grades)
-    flags = "--sandbox " if cli.sandbox else (f"--api-url {cli.api_url} " if cli.api_url else "")
-    plan_command = f"lmsctl {flags}plan {display_path(root)}"
+    plan_command = hint_command(cli, "plan", display_path(root))
     click.echo(
         render_import_text(outcomes, generated=generate, plan_command=plan_command), nl=False
     )

@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from lmsctl.cli.context import CliContext, pass_cli
+from lmsctl.cli.flags import examples, hint_command
 from lmsctl.cli.options import root_argument
 from lmsctl.client.factory import open_client, resolve_api_url
 from lmsctl.errors import UsageError
@@ -19,10 +20,10 @@ from lmsctl.schema_files import DEFAULT_SCHEMA_DIR
 
 @click.command(
     "init",
-    epilog=(
-        "\b\nExamples (the demo district of the embedded sandbox; drop --sandbox for Clever):\n"
-        "  lmsctl --sandbox init coursework --timezone America/Chicago\n"
-        "  lmsctl --sandbox init okafor --teacher grace.okafor@maplewood.example"
+    epilog=examples(
+        "lmsctl init coursework --sandbox --timezone America/Chicago",
+        "lmsctl init okafor --sandbox --teacher grace.okafor@maplewood.example",
+        title="Examples (the demo district of the embedded sandbox; drop --sandbox for Clever):",
     ),
 )
 @root_argument
@@ -126,15 +127,14 @@ def init(
             "(ask the district admin to finish the LMS Connect setup in Clever).",
             err=True,
         )
-    flags = "--sandbox " if cli.sandbox else (f"--api-url {cli.api_url} " if cli.api_url else "")
     click.echo("Next:")
     if timezone == "UTC":
         click.echo(f"  set timezone in {display_path(root / 'lmsctl.yaml')} to the district's")
     click.echo(f"  add assignments to the files in {display_path(root / 'sections')}, then")
     click.echo(f"  lmsctl validate {shown}")
-    click.echo(f"  lmsctl {flags}plan {shown}")
+    click.echo(f"  {hint_command(cli, 'plan', shown)}")
     click.echo(
-        f"  to adopt an assignment that already exists: lmsctl {flags}import "
-        f"<section id>/<key> <assignment id> --root {shown} --generate"
+        "  to adopt an assignment that already exists: "
+        + hint_command(cli, "import", "<section id>/<key>", "<assignment id>", shown, "--generate")
     )
     return 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shlex
 from pathlib import Path
 
 import click
@@ -10,11 +11,12 @@ import click
 from lmsctl.addresses import Address
 from lmsctl.cli import signals
 from lmsctl.cli.context import CliContext, pass_cli
+from lmsctl.cli.flags import command_prefix, examples
 from lmsctl.cli.options import (
     allow_frozen_option,
     connection_options,
     drift_force_options,
-    format_options,
+    output_format,
     privacy_option,
     root_argument,
     target_option,
@@ -49,13 +51,16 @@ async def _plan(
 
 @click.command(
     "plan",
-    epilog="Example: lmsctl --sandbox plan examples/coursework --out plan.json",
+    epilog=examples(
+        "lmsctl plan examples/coursework --sandbox --out plan.json",
+        "lmsctl plan examples/coursework --sandbox --format markdown --privacy redact",
+    ),
 )
 @root_argument
 @click.option(
     "-o", "--out", type=click.Path(dir_okay=False, path_type=Path), help="Save the plan to FILE."
 )
-@format_options
+@output_format("text", "json", "markdown")
 @click.option(
     "--detailed-exitcode",
     is_flag=True,
@@ -74,7 +79,6 @@ def plan(
     root: Path,
     out: Path | None,
     fmt: str,
-    as_json: bool,
     detailed_exitcode: bool,
     privacy: str | None,
     allow_frozen: tuple[str, ...],
@@ -87,15 +91,15 @@ def plan(
 ) -> int:
     """Show what apply would change in the LMS, without changing anything.
 
-    Reads the manifests under ROOT (default: .), the state, and only the live values it needs;
-    prints creates (+), updates (~), grades to set, deletes (-), drift and conflicts (!).
+    Reads the manifests under ROOT (the last argument; default: .), the state, and only the
+    live values it needs; prints creates (+), updates (~), grades to set, deletes (-), drift
+    and conflicts (!).
     Exits 1 when there are conflicts (unless --force) or changes inside a freeze window
     (policies.freeze; unless --allow-frozen WINDOW).
 
     The output shows students at the --privacy level; a plan file saved with --out is always
     the full plan apply needs (mode 0600: keep it out of pull-request comments).
     """
-    fmt = "json" if as_json else fmt
     options = workspace_options(
         cli,
         root,
@@ -132,13 +136,27 @@ def plan(
     directory.add_rosters(live.rosters)
     if out is not None:
         save_plan(out, result, sandbox=cli.sandbox)
-    emit_plan(result, fmt, color=cli.color, privacy=choice, directory=directory)
+    emit_plan(
+        result,
+        fmt,
+        color=cli.color,
+        privacy=choice,
+        directory=directory,
+        command=command_prefix(cli),
+        root="" if root == Path(".") else shlex.quote(str(root)),
+    )
     if out is not None:
-        click.echo(f"Saved the plan to {out}. To carry it out: lmsctl apply {out}", err=True)
-        if choice.private:
-            click.echo(
-                f"The plan file is the full plan apply needs (students named): keep {out} out "
-                "of pull-request comments and logs; lmsctl show prints it at a privacy level.",
-                err=True,
-            )
+        _saved(cli, out, private=choice.private)
     return plan_exit_code(result, detailed_exitcode)
+
+
+def _saved(cli: CliContext, out: Path, *, private: bool) -> None:
+    """What to do with the plan file, as a command that works when pasted."""
+    again = f"{command_prefix(cli)} apply {shlex.quote(str(out))}"
+    click.echo(f"Saved the plan to {out}. To carry it out: {again}", err=True)
+    if private:
+        click.echo(
+            f"The plan file is the full plan apply needs (students named): keep {out} out "
+            "of pull-request comments and logs; lmsctl show prints it at a privacy level.",
+            err=True,
+        )

@@ -9,6 +9,7 @@ import click
 
 from lmsctl.addresses import Address
 from lmsctl.cli.context import CliContext, pass_cli
+from lmsctl.cli.flags import examples, hint_command
 from lmsctl.cli.options import (
     connection_options,
     privacy_option,
@@ -26,8 +27,10 @@ from lmsctl.workspace import Workspace
 
 @click.command(
     "pull",
-    epilog="\b\nExample (the embedded sandbox; drop --sandbox for Clever):\n"
-    "  lmsctl --sandbox pull examples/coursework --dry-run",
+    epilog=examples(
+        "lmsctl pull examples/coursework --sandbox --dry-run",
+        title="Example (the embedded sandbox; drop --sandbox for Clever):",
+    ),
 )
 @root_argument
 @target_option
@@ -87,10 +90,6 @@ def pull(
     new = f"{grades} new grade{'s' * (grades != 1)}"
     click.echo(f"{verb} {values} and {new} into {files}.")
     if not dry_run:
-        flags = (
-            "--sandbox " if cli.sandbox else (f"--api-url {cli.api_url} " if cli.api_url else "")
-        )
-        click.echo(
-            f"Review and commit them; lmsctl {flags}plan {display_path(root)} shows No changes."
-        )
+        plan = hint_command(cli, "plan", display_path(root))
+        click.echo(f"Review and commit them; {plan} shows No changes.")
     return 0

@@ -8,13 +8,14 @@ from pathlib import Path
 import click
 
 from lmsctl.cli.context import CliContext, pass_cli
+from lmsctl.cli.flags import examples
 from lmsctl.errors import LmsctlError, UsageError
 from lmsctl.lms import LMS_TYPES, LmsType
 
 _DEFAULT_DB = Path(".lmsctl") / "sandbox.db"
 
 
-@click.group("sandbox", epilog="Example: lmsctl sandbox serve --port 4010")
+@click.group("sandbox", epilog=examples("lmsctl sandbox serve --port 4010"))
 def sandbox() -> None:
     """Run a local emulator of the Clever API (for trying lmsctl and for tests)."""
 
@@ -43,7 +44,7 @@ def _check_port_free(host: str, port: int) -> None:
         ) from exc
 
 
-@sandbox.command("serve", epilog="Example: lmsctl sandbox serve --port 4010 --db sandbox.db")
+@sandbox.command("serve", epilog=examples("lmsctl sandbox serve --port 4010 --db sandbox.db"))
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind.")
 @click.option("--port", default=4010, show_default=True, type=click.IntRange(0, 65535))
 @click.option(
@@ -142,7 +143,9 @@ def serve(
     return 0
 
 
-@sandbox.command("reset", epilog="Example: lmsctl sandbox reset --db .lmsctl/sandbox.db")
+@sandbox.command(
+    "reset", epilog=examples("lmsctl sandbox reset --db examples/coursework/.lmsctl/sandbox.db")
+)
 @click.option(
     "--db",
     type=click.Path(dir_okay=False, path_type=Path),
@@ -171,14 +174,14 @@ def reset(cli: CliContext, db: Path | None, seed_path: Path | None) -> int:
     return 0
 
 
-@sandbox.group("seed", epilog="Example: lmsctl sandbox seed generate --sections 20 -o big.yaml")
+@sandbox.group("seed", epilog=examples("lmsctl sandbox seed generate --sections 20 -o big.yaml"))
 def seed() -> None:
     """Make sandbox seed files."""
 
 
 @seed.command(
     "generate",
-    epilog="Example: lmsctl sandbox seed generate --sections 20 --students 30 -o seed.yaml",
+    epilog=examples("lmsctl sandbox seed generate --sections 20 --students 30 -o seed.yaml"),
 )
 @click.option("--districts", default=1, show_default=True, type=click.IntRange(1, 1000))
 @click.option(

@@ -6,17 +6,21 @@ from pathlib import Path
 
 import click
 
+from lmsctl.cli.flags import examples
 from lmsctl.schema_files import EXPORTED_SCHEMAS, ExportStatus, export_schemas
 
 
-@click.group("schema", epilog="Example: lmsctl schema export schemas")
+@click.group("schema", epilog=examples("lmsctl schema export schemas"))
 def schema() -> None:
     """The JSON Schemas that lmsctl checks manifests against."""
 
 
 @schema.command(
     "export",
-    epilog="Example (from the root that holds lmsctl.yaml): lmsctl schema export schemas",
+    epilog=examples(
+        "lmsctl schema export schemas",
+        title="Example (from the root that holds lmsctl.yaml):",
+    ),
 )
 @click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
 def export(directory: Path) -> int:

@@ -1,12 +1,14 @@
 """lmsctl state list|show|rm|mv|history|restore|migrate|push|rekey|keygen, force-unlock.
 
-None of these talks to the LMS. They read lmsctl.yaml under --root to find the state (the
-sandbox's with the global --sandbox) and hold the state lock while they write.
+None of these talks to the LMS. They read lmsctl.yaml under ROOT (the last argument, or --root;
+default: .) to find the state (the sandbox's with --sandbox) and hold the state lock while they
+write.
 """
 
 from __future__ import annotations
 
 import os
+import shlex
 import socket
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -15,8 +17,17 @@ from typing import Any, TypeVar
 import click
 
 from lmsctl.addresses import Address, parse_address
+from lmsctl.cli.completion import complete_address
 from lmsctl.cli.context import CliContext, pass_cli
-from lmsctl.cli.options import lock_timeout_option, privacy_option, root_option
+from lmsctl.cli.flags import examples, hint_command
+from lmsctl.cli.options import (
+    lock_timeout_option,
+    merge_root,
+    output_format,
+    privacy_option,
+    root_argument,
+    root_flag_option,
+)
 from lmsctl.errors import StateError, StateLockedError, UsageError
 from lmsctl.manifest.config import load_config
 from lmsctl.privacy import Scrubber
@@ -46,10 +57,6 @@ from lmsctl.usecases.state import (
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-def _json_option(f: F) -> F:
-    return click.option("--json", "as_json", is_flag=True, help="Print JSON.")(f)
-
-
 def _backend(cli: CliContext, root: Path, **kw: Any) -> StateBackend:
     """The root's state backend, closed when the command ends (a postgres one holds a
     connection)."""
@@ -69,7 +76,11 @@ def _dump(data: Any) -> None:
     click.echo(dumps_for_terminal(data, indent=2, sort_keys=True))
 
 
-@click.group("state", epilog="Example: lmsctl state list --root examples/coursework")
+_SECTION = "5f1a0c0b8e1d2a0001a00001"
+_ROOT = "examples/coursework"
+
+
+@click.group("state", epilog=examples(f"lmsctl state list {_ROOT} --sandbox"))
 def state() -> None:
     """Look at or fix what lmsctl tracks, by hand; nothing changes in the LMS."""
 
@@ -97,15 +108,15 @@ def _students(cli: CliContext, addresses: Sequence[Address]) -> None:
 @state.command(
     "list",
     short_help="List the assignments state tracks.",
-    epilog="Example: lmsctl --sandbox state list --root examples/coursework",
+    epilog=examples(f"lmsctl state list {_ROOT} --sandbox", f"lmsctl state list {_ROOT} --json"),
 )
-@root_option
-@_json_option
+@root_argument
+@output_format("text", "json")
 @pass_cli
-def list_(cli: CliContext, root: Path, as_json: bool) -> int:
-    """List every assignment in state, with its status, LMS id and number of grades."""
+def list_(cli: CliContext, root: Path, fmt: str) -> int:
+    """List every assignment in state under ROOT, with its status, LMS id and number of grades."""
     listing = list_state(_open(cli, root))
-    if as_json:
+    if fmt == "json":
         _dump(listing_document(listing))
     else:
         click.echo(render_listing_text(listing), nl=False)
@@ -115,43 +126,53 @@ def list_(cli: CliContext, root: Path, as_json: bool) -> int:
 @state.command(
     "show",
     short_help="Show what state holds for an address.",
-    epilog="Example: lmsctl state show 5f1a0c0b8e1d2a0001a00001/hw-01 --root examples/coursework",
+    epilog=examples(f"lmsctl state show {_SECTION}/hw-01 {_ROOT} --sandbox --format json"),
 )
-@click.argument("address")
-@root_option
-@_json_option
+@click.argument("address", shell_complete=complete_address)
+@root_argument
+@output_format("text", "json")
 @privacy_option
 @pass_cli
-def show_(cli: CliContext, address: str, root: Path, as_json: bool, privacy: str | None) -> int:
-    """Show what state holds for ADDRESS: an assignment, or one grade (.../grades/<student>).
+def show_(cli: CliContext, address: str, root: Path, fmt: str, privacy: str | None) -> int:
+    """Show what state holds for ADDRESS: an assignment, or one grade (.../grades/<student>),
+    in the state under ROOT.
 
     Students show at the --privacy level (as in plans: pseudonyms and no grade comments in CI).
     """
     parsed = parse_address(address)
     _students(cli, [parsed])
-    access = _open(cli, root, privacy, "json" if as_json else "text")
+    access = _open(cli, root, privacy, fmt)
     assert cli.scrubber is not None
     if access.privacy.notice:
         click.echo(f"Note: {access.privacy.notice}", err=True)
     doc = entry_document(show_state(access, parsed), cli.scrubber)
-    if as_json:
+    if fmt == "json":
         _dump(doc)
     else:
-        click.echo(render_entry_text(doc), nl=False)
+        click.echo(render_entry_text(doc, command=hint_command(cli), root=_shown(root)), nl=False)
     return 0
 
 
 @state.command(
     "rm",
     short_help="Forget addresses (nothing is deleted in the LMS).",
-    epilog=("Example: lmsctl state rm 5f1a0c0b8e1d2a0001a00001/hw-01 --root examples/coursework"),
+    epilog=examples(f"lmsctl state rm {_SECTION}/hw-01 {_ROOT} --sandbox"),
 )
-@click.argument("addresses", nargs=-1, required=True, metavar="ADDRESS...")
-@root_option
+@click.argument(
+    "words", nargs=-1, required=True, metavar="ADDRESS... [ROOT]", shell_complete=complete_address
+)
+@root_flag_option
 @lock_timeout_option
 @pass_cli
-def rm(cli: CliContext, addresses: tuple[str, ...], root: Path, lock_timeout: float) -> int:
-    """Forget ADDRESS (an assignment, or one grade) in state; nothing is deleted in the LMS."""
+def rm(cli: CliContext, words: tuple[str, ...], root_flag: Path | None, lock_timeout: float) -> int:
+    """Forget each ADDRESS (an assignment, or one grade) in the state under ROOT; nothing is
+    deleted in the LMS.
+
+    ROOT, when given, is the last argument, after at least one ADDRESS: an argument that is
+    not an address (<section id>/<key>[/grades/<student id>]) is read as ROOT.
+    """
+    addresses, given_root = _addresses_and_root(words)
+    root = merge_root(given_root, root_flag)
     parsed = [parse_address(a) for a in addresses]
     _students(cli, parsed)
     access = _open(cli, root)
@@ -162,21 +183,25 @@ def rm(cli: CliContext, addresses: tuple[str, ...], root: Path, lock_timeout: fl
         on_takeover=lambda lock: _warn_takeover(lock, cli),
     )
     assert cli.scrubber is not None
-    click.echo(render_removed_text(removed, cli.scrubber), nl=False)
+    click.echo(
+        render_removed_text(
+            removed,
+            cli.scrubber,
+            import_command=hint_command(cli, "import", "ADDRESS", "ASSIGNMENT_ID", root=root),
+        ),
+        nl=False,
+    )
     return 0
 
 
 @state.command(
     "mv",
     short_help="Re-address an assignment (a key rename).",
-    epilog=(
-        "Example: lmsctl state mv 5f1a0c0b8e1d2a0001a00001/hw-1 "
-        "5f1a0c0b8e1d2a0001a00001/hw-01 --root examples/coursework"
-    ),
+    epilog=examples(f"lmsctl state mv {_SECTION}/hw-01 {_SECTION}/homework-01 {_ROOT} --sandbox"),
 )
-@click.argument("old")
-@click.argument("new")
-@root_option
+@click.argument("old", shell_complete=complete_address)
+@click.argument("new", shell_complete=complete_address)
+@root_argument
 @lock_timeout_option
 @pass_cli
 def mv(cli: CliContext, old: str, new: str, root: Path, lock_timeout: float) -> int:
@@ -195,16 +220,14 @@ def mv(cli: CliContext, old: str, new: str, root: Path, lock_timeout: float) -> 
 
 @click.command(
     "force-unlock",
-    epilog=(
-        "Example: lmsctl force-unlock 0b1e7c3a-5d2f-4a8e-9c61-7f3d2b1a0e94 "
-        "--root examples/coursework"
-    ),
+    epilog=examples(f"lmsctl force-unlock 0b1e7c3a-5d2f-4a8e-9c61-7f3d2b1a0e94 {_ROOT} --sandbox"),
 )
 @click.argument("lock_id")
-@root_option
+@root_argument
 @pass_cli
 def force_unlock(cli: CliContext, lock_id: str, root: Path) -> int:
-    """Release the state lock LOCK_ID left by a run that is gone (never one still running)."""
+    """Release the state lock LOCK_ID of the state under ROOT, left by a run that is gone
+    (never one still running)."""
     backend = _backend(cli, root)
     held = backend.current_lock()
     if (
@@ -229,12 +252,12 @@ def force_unlock(cli: CliContext, lock_id: str, root: Path) -> int:
 @state.command(
     "history",
     short_help="List the kept versions of the state (postgres).",
-    epilog="Example: lmsctl state history --root examples/coursework",
+    epilog=examples(f"lmsctl state history {_ROOT} --json"),
 )
-@root_option
-@_json_option
+@root_argument
+@output_format("text", "json")
 @pass_cli
-def history(cli: CliContext, root: Path, as_json: bool) -> int:
+def history(cli: CliContext, root: Path, fmt: str) -> int:
     """List the kept versions of the state, newest first: one per run that wrote it."""
     backend = _backend(cli, root)
     if not isinstance(backend, HistoryBackend):
@@ -243,20 +266,21 @@ def history(cli: CliContext, root: Path, as_json: bool) -> int:
             hint="the postgres backend keeps the last versions: state: {backend: postgres}",
         )
     versions = backend.history()
-    if as_json:
+    if fmt == "json":
         _dump(history_document(backend.description, versions))
     else:
-        click.echo(render_history_text(backend.description, versions), nl=False)
+        restore = hint_command(cli, "state", "restore", "SERIAL", root=root)
+        click.echo(render_history_text(backend.description, versions, restore), nl=False)
     return 0
 
 
 @state.command(
     "restore",
     short_help="Make a kept version current again (postgres).",
-    epilog="Example: lmsctl state restore 41 --root examples/coursework",
+    epilog=examples(f"lmsctl state restore 41 {_ROOT}"),
 )
 @click.argument("serial", type=click.IntRange(min=1))
-@root_option
+@root_argument
 @lock_timeout_option
 @pass_cli
 def restore_(cli: CliContext, serial: int, root: Path, lock_timeout: float) -> int:
@@ -273,7 +297,9 @@ def restore_(cli: CliContext, serial: int, root: Path, lock_timeout: float) -> i
 @state.command(
     "migrate",
     short_help="Copy state to the other backend.",
-    epilog="Example: LMSCTL_PG_DSN=postgresql://ci@db/lmsctl lmsctl state migrate --to postgres",
+    epilog=examples(
+        f"LMSCTL_PG_DSN=postgresql://ci@db/lmsctl lmsctl state migrate --to postgres {_ROOT}"
+    ),
 )
 @click.option(
     "--to",
@@ -283,7 +309,7 @@ def restore_(cli: CliContext, serial: int, root: Path, lock_timeout: float) -> i
     help="The backend to copy the state to (its settings come from state: in lmsctl.yaml).",
 )
 @click.option("--force", is_flag=True, help="Overwrite a target that already holds a state.")
-@root_option
+@root_argument
 @lock_timeout_option
 @pass_cli
 def migrate_(cli: CliContext, to: str, force: bool, root: Path, lock_timeout: float) -> int:
@@ -307,13 +333,15 @@ def migrate_(cli: CliContext, to: str, force: bool, root: Path, lock_timeout: fl
 @state.command(
     "push",
     short_help="Store a recovery file left by a failed save.",
-    epilog="Example: lmsctl state push .lmsctl/recovery-20261201T101500123456Z.json",
+    epilog=examples(
+        f"lmsctl state push {_ROOT}/.lmsctl/recovery-20261201T101500123456Z.json {_ROOT}"
+    ),
 )
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
 @click.option(
     "--force", is_flag=True, help="Push even though another run wrote to the state since."
 )
-@root_option
+@root_argument
 @lock_timeout_option
 @pass_cli
 def push_(cli: CliContext, file: Path, force: bool, root: Path, lock_timeout: float) -> int:
@@ -329,17 +357,20 @@ def push_(cli: CliContext, file: Path, force: bool, root: Path, lock_timeout: fl
 @state.command(
     "rekey",
     short_help="Encrypt the state, or re-encrypt it under a new key.",
-    epilog=(
-        "Examples: to encrypt state kept in clear, make a key with lmsctl state keygen, store "
-        "it as a secret, then: LMSCTL_STATE_KEY=<key> lmsctl state rekey. To rotate: "
-        "LMSCTL_STATE_KEY=<old> LMSCTL_STATE_NEW_KEY=<new> lmsctl state rekey, then use the "
-        "new key as LMSCTL_STATE_KEY."
+    epilog=examples(
+        "lmsctl state keygen > state.key",
+        f'LMSCTL_STATE_KEY="$(cat state.key)" lmsctl state rekey {_ROOT}',
+        "lmsctl state keygen > new.key",
+        'LMSCTL_STATE_KEY="$(cat state.key)" LMSCTL_STATE_NEW_KEY="$(cat new.key)" '
+        f"lmsctl state rekey {_ROOT}",
+        title="Examples (encrypt state kept in clear, then rotate its key; store each key as a "
+        "secret, and use the new one as LMSCTL_STATE_KEY afterwards):",
     ),
 )
 @click.option(
     "--decrypt", is_flag=True, help="Store the state in clear again (turns encryption off)."
 )
-@root_option
+@root_argument
 @lock_timeout_option
 @pass_cli
 def rekey_(cli: CliContext, decrypt: bool, root: Path, lock_timeout: float) -> int:
@@ -383,9 +414,32 @@ def rekey_(cli: CliContext, decrypt: bool, root: Path, lock_timeout: float) -> i
 @state.command(
     "keygen",
     short_help="Print a new random key for LMSCTL_STATE_KEY.",
-    epilog="Example: lmsctl state keygen > state.key  (then store it as a CI secret)",
+    epilog=examples(
+        "lmsctl state keygen > state.key", title="Example (then store it as a secret):"
+    ),
 )
 def keygen() -> int:
     """Print a new random 256-bit key (base64) for LMSCTL_STATE_KEY or LMSCTL_STATE_NEW_KEY."""
     click.echo(crypto.StateKey.generate().export())
     return 0
+
+
+def _shown(root: Path) -> str:
+    """ROOT as hints repeat it: nothing for the current folder."""
+    return "" if root == Path(".") else shlex.quote(str(root))
+
+
+def _addresses_and_root(words: Sequence[str]) -> tuple[list[str], Path | None]:
+    """``state rm ADDRESS... [ROOT]``: the last word is ROOT when it is not an address (and
+    follows one); any other word that is not an address is an error, as before."""
+    if len(words) > 1 and not _is_address(words[-1]):
+        return list(words[:-1]), Path(words[-1])
+    return list(words), None
+
+
+def _is_address(word: str) -> bool:
+    try:
+        parse_address(word)
+    except UsageError:
+        return False
+    return True

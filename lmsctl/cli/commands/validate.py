@@ -8,6 +8,8 @@ from pathlib import Path
 import click
 
 from lmsctl.cli.context import CliContext, pass_cli
+from lmsctl.cli.flags import examples
+from lmsctl.cli.options import output_format, root_argument
 from lmsctl.errors import LmsctlError, Severity, UsageError
 from lmsctl.manifest.config import load_config
 from lmsctl.manifest.validate import validate_root
@@ -17,19 +19,12 @@ from lmsctl.render.validate import render_validation_json
 
 @click.command(
     "validate",
-    epilog="Example: lmsctl validate examples/coursework --format json",
+    epilog=examples(
+        "lmsctl validate examples/coursework", "lmsctl validate examples/coursework --json"
+    ),
 )
-@click.argument(
-    "root", required=False, default=".", type=click.Path(file_okay=False, path_type=Path)
-)
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["text", "json"]),
-    default="text",
-    show_default=True,
-    help="Output format.",
-)
+@root_argument
+@output_format("text", "json")
 @pass_cli
 def validate(cli: CliContext, root: Path, fmt: str) -> int:
     """Check the manifests under ROOT (default: .) without contacting the LMS.
