@@ -40,7 +40,6 @@ def load_schema(name: str) -> dict[str, Any]:
 @functools.cache
 def _inlined(name: str) -> dict[str, Any]:
     schema = load_schema(name)
-    Draft202012Validator.check_schema(schema)
     # local $refs inlined: resolving them per instance dominates validation time
     inlined: dict[str, Any] = _inline_refs(schema, schema.get("$defs", {}))
     return inlined
@@ -48,6 +47,9 @@ def _inlined(name: str) -> dict[str, Any]:
 
 @functools.cache
 def _validator(name: str) -> Draft202012Validator:
+    # the schema itself is checked once jsonschema is needed (a third of a second: a valid
+    # district's manifests pass the quick check without it)
+    Draft202012Validator.check_schema(load_schema(name))
     return Draft202012Validator(_inlined(name))
 
 

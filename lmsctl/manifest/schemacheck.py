@@ -33,8 +33,8 @@ def compile_check(schema: Any) -> Check | None:
     """A function telling whether a value is valid against ``schema``; None when unsupported."""
     try:
         return _compile(schema)
-    except Unsupported:
-        return None
+    except (Unsupported, TypeError, ValueError, re.error):
+        return None  # (a malformed schema too: jsonschema then says what is wrong with it)
 
 
 def _valid(_: Any) -> bool:
