@@ -174,10 +174,8 @@ class _Composer:
         self.anchors: dict[str, tuple[Any, int, int]] = {}
         self.stack: list[_Frame] = []
         self.documents = 0
-        self.done = False
         self._resolver = _Loader("")
         self._plain_tags: dict[str, str] = {}  # plain scalar -> its implicit tag
-        self._collection_tags: dict[tuple[bool, bool], str] = {}  # (mapping?, implicit) -> tag
         self._constructed: dict[tuple[str, str], Any] = {}  # (tag, text) -> int/float/bool/None
 
     def fail(self, pos: Pos, message: str, hint: str, rule: str) -> LoadFailure:
@@ -222,18 +220,12 @@ class _Composer:
             self.errors.append(unsafe_character_warning(self.file, pos, found.group(), path))
 
     def feed(self, event: yaml.Event) -> None:
+        """Any event but a scalar or an end (:func:`_feed_events` calls their handlers)."""
         cls = type(event)
-        if cls is yaml.ScalarEvent:  # the most frequent event first
-            assert isinstance(event, yaml.ScalarEvent)
-            mark = event.start_mark
-            self.scalar(event, (mark.line + 1, mark.column + 1) if mark else (1, 1))
-            return
         pos = _mark_pos(event.start_mark)
         if cls is yaml.MappingStartEvent or cls is yaml.SequenceStartEvent:
             assert isinstance(event, yaml.CollectionStartEvent)
             self.start(event, pos)
-        elif cls is yaml.MappingEndEvent or cls is yaml.SequenceEndEvent:
-            self.end()
         elif cls is yaml.AliasEvent:
             assert isinstance(event, yaml.AliasEvent)
             self.alias(event, pos)
@@ -376,11 +368,7 @@ class _Composer:
         node_type = yaml.MappingNode if is_map else yaml.SequenceNode
         tag = event.tag
         if tag is None or tag == "!":
-            implicit = bool(event.implicit)
-            tag = self._collection_tags.get((is_map, implicit))
-            if tag is None:
-                tag = self._resolve(node_type, None, event.implicit)
-                self._collection_tags[(is_map, implicit)] = tag
+            tag = self._resolve(node_type, None, event.implicit)
         if tag != (_MAP if is_map else _SEQ):
             raise self.bad_tag(str(tag), pos)
         if self._expects_key():
@@ -526,14 +514,26 @@ def _is_libyaml_depth_limit(exc: yaml.MarkedYAMLError) -> bool:
     return isinstance(exc, yaml.scanner.ScannerError) and "nesting depth" in (exc.problem or "")
 
 
-def _feed_events(text: str, feed: Callable[[yaml.Event], None]) -> None:
-    """Parse ``text`` and hand every event to ``feed`` (libyaml's parser when installed)."""
+def _feed_events(text: str, composer: _Composer) -> None:
+    """Parse ``text`` and hand every event to ``composer`` (libyaml's parser when installed).
+
+    Scalars and ends of collections (most events) go straight to their handlers."""
     loader_cls: Any = getattr(yaml, "CSafeLoader", None) or yaml.SafeLoader
     loader = loader_cls(text)
     check, get = loader.check_event, loader.get_event
+    feed, scalar, end = composer.feed, composer.scalar, composer.end
+    scalar_event, map_end, seq_end = yaml.ScalarEvent, yaml.MappingEndEvent, yaml.SequenceEndEvent
     try:
         while check():
-            feed(get())
+            event = get()
+            cls = type(event)
+            if cls is scalar_event:
+                mark = event.start_mark
+                scalar(event, (mark.line + 1, mark.column + 1) if mark is not None else (1, 1))
+            elif cls is map_end or cls is seq_end:
+                end()
+            else:
+                feed(event)
     finally:
         loader.dispose()
 
@@ -541,7 +541,7 @@ def _feed_events(text: str, feed: Callable[[yaml.Event], None]) -> None:
 def _load(text: str, display: str) -> tuple[YamlDocument, list[Diagnostic]]:
     composer = _Composer(display)
     try:
-        _feed_events(text, composer.feed)
+        _feed_events(text, composer)
     except yaml.reader.ReaderError as exc:
         raise LoadFailure(
             [
