@@ -14,6 +14,7 @@ Pure: no I/O.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -95,6 +96,19 @@ def _enum_values(codes: Iterable[Any], kind: type[Reason]) -> list[Reason]:
 def reason_words(codes: Iterable[Any], *, hide_obvious: bool = False) -> str:
     """The reasons as one ``; ``-joined phrase (``hide_obvious`` leaves out what the symbol
     already says)."""
+    key = tuple(codes)
+    try:
+        return _cached_reason_words(key, hide_obvious)  # a plan repeats a few combinations
+    except TypeError:  # an unhashable code (a damaged document): nothing to remember
+        return _reason_words(key, hide_obvious)
+
+
+@functools.lru_cache(maxsize=256)
+def _cached_reason_words(codes: tuple[Any, ...], hide_obvious: bool) -> str:
+    return _reason_words(codes, hide_obvious)
+
+
+def _reason_words(codes: tuple[Any, ...], hide_obvious: bool) -> str:
     reasons = _enum_values(codes, Reason)
     if hide_obvious:
         reasons = [r for r in reasons if r not in HIDDEN_REASONS]
