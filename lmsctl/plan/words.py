@@ -98,21 +98,17 @@ def reason_words(codes: Iterable[Any], *, hide_obvious: bool = False) -> str:
     already says)."""
     key = tuple(codes)
     try:
-        return _cached_reason_words(key, hide_obvious)  # a plan repeats a few combinations
+        reasons = _cached_reasons(key)  # a plan repeats a few combinations
     except TypeError:  # an unhashable code (a damaged document): nothing to remember
-        return _reason_words(key, hide_obvious)
+        reasons = tuple(_enum_values(key, Reason))
+    if hide_obvious:
+        reasons = tuple(r for r in reasons if r not in HIDDEN_REASONS)
+    return "; ".join(REASON_WORDS[r] for r in reasons)
 
 
 @functools.lru_cache(maxsize=256)
-def _cached_reason_words(codes: tuple[Any, ...], hide_obvious: bool) -> str:
-    return _reason_words(codes, hide_obvious)
-
-
-def _reason_words(codes: tuple[Any, ...], hide_obvious: bool) -> str:
-    reasons = _enum_values(codes, Reason)
-    if hide_obvious:
-        reasons = [r for r in reasons if r not in HIDDEN_REASONS]
-    return "; ".join(REASON_WORDS[r] for r in reasons)
+def _cached_reasons(codes: tuple[Any, ...]) -> tuple[Reason, ...]:
+    return tuple(_enum_values(codes, Reason))
 
 
 def conflict_words(code: Any) -> str:
