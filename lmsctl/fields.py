@@ -223,12 +223,39 @@ def round_half_up(value: float, decimals: int) -> float:
     return float(exact)
 
 
+#: normalize's answers for scalar values (a plan compares each grade's fields several times,
+#: and grades repeat): (name, type, value, lms_type, resource) -> normal form
+_NORMALIZED: dict[tuple[Any, ...], Any] = {}
+_NORMALIZED_MAX = 65_536
+_NOT_CACHED = object()
+
+
 def normalize(name: str, value: Any, lms_type: str = "", resource: Resource | None = None) -> Any:
     """The comparable form of a field's value, as the LMS would echo it.
 
     Canonical, so it also serves fingerprints: equal values normalise to equal forms (except
     within a rounding tolerance, which :func:`equal` allows on top).
     """
+    kind = type(value)
+    # ints, strings, None and nonzero finite floats (0.0 and -0.0 are equal keys but print
+    # apart; NaN is never equal to itself): their normal forms are immutable
+    if not (
+        kind is int
+        or kind is str
+        or value is None
+        or (kind is float and value != 0 and math.isfinite(value))
+    ):
+        return _normalize(name, value, lms_type, resource)
+    key = (name, kind, value, lms_type, resource)
+    found = _NORMALIZED.get(key, _NOT_CACHED)
+    if found is _NOT_CACHED:
+        if len(_NORMALIZED) >= _NORMALIZED_MAX:
+            _NORMALIZED.clear()
+        found = _NORMALIZED[key] = _normalize(name, value, lms_type, resource)
+    return found
+
+
+def _normalize(name: str, value: Any, lms_type: str, resource: Resource | None) -> Any:
     rule = rule_for(name, resource)
     if rule is None:
         return value

@@ -17,7 +17,7 @@ import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from lmsctl.addresses import assignment_address, grade_address
 from lmsctl.fields import ASSIGNMENT_RULES, GRADE_RULES, Kind
@@ -44,9 +44,11 @@ GRADE_DATE_FIELDS: frozenset[str] = frozenset(
 ASSIGNMENT_OWN_FIELDS: tuple[str, ...] = ("grades", "grades_file", "moved_from", "protect")
 
 
-@dataclass(frozen=True)
-class SourcePos:
-    """Where a value was written: file relative to the current folder, 1-based line and column."""
+class SourcePos(NamedTuple):
+    """Where a value was written: file relative to the current folder, 1-based line and column.
+
+    A named tuple: a district's manifests hold one for every grade field, so it is kept small
+    and quick to make."""
 
     file: str
     line: int
@@ -66,7 +68,7 @@ class RefKind(enum.StrEnum):
     STATE_ID = "state_id"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class StudentRef:
     """A reference to a student as written: a Clever id, or ``kind:value`` to resolve."""
 
@@ -76,7 +78,8 @@ class StudentRef:
 
     def __post_init__(self) -> None:
         # the kind is always a RefKind, also when given by its name ("sis")
-        object.__setattr__(self, "kind", RefKind(self.kind))
+        if type(self.kind) is not RefKind:
+            object.__setattr__(self, "kind", RefKind(self.kind))
 
     @property
     def is_id(self) -> bool:
@@ -90,7 +93,7 @@ class GradeSource(enum.StrEnum):
     CSV = "csv"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class GradeSpec:
     """The grade fields the manifests set for one student on one assignment."""
 
@@ -101,10 +104,11 @@ class GradeSpec:
     source: GradeSource = GradeSource.INLINE
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "source", GradeSource(self.source))
+        if type(self.source) is not GradeSource:
+            object.__setattr__(self, "source", GradeSource(self.source))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class AssignmentSpec:
     """One assignment of a section, with defaults merged and values normalised."""
 

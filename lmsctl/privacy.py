@@ -474,13 +474,14 @@ def privatise_document(
     The students the document names are added to ``directory`` first, so nothing it names is
     left out; the directory may hold more (the rosters, the manifests' references).
     """
-    out: dict[str, Any] = copy.deepcopy(dict(doc))
-    out["privacy"] = {
+    privacy = {
         "level": choice.level.value,
         "pseudonyms": "hmac-sha256" if choice.key is not None and choice.private else None,
     }
     if not choice.private:
-        return out
+        return {**doc, "privacy": privacy}  # nothing below is changed: no copy of 100k changes
+    out: dict[str, Any] = copy.deepcopy(dict(doc))
+    out["privacy"] = privacy
     full = StudentDirectory()
     full.add_document(doc)
     if directory is not None:

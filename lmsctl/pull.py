@@ -157,7 +157,7 @@ async def _read(
 ) -> tuple[Plan, LiveState, StateSnapshot, dict[str, dict[str, dict[str, Any]]]]:
     """The plan (drift, conflicts) and every tracked assignment's submissions."""
     try:
-        plan, live, snapshot = await ws.make_plan(targets=targets)
+        plan, live, snapshot = await ws.make_plan(targets=targets, all_submissions=True)
         subs: dict[str, dict[str, dict[str, Any]]] = {
             a: {u: dict(s) for u, s in m.items()} for a, m in live.submissions.items()
         }

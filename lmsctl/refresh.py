@@ -237,12 +237,17 @@ class _Reads:
             return None
 
     async def submissions(
-        self, section_id: str, assignment_id: str
+        self, section_id: str, assignment_id: str, only: frozenset[str] | None = None
     ) -> dict[str, dict[str, Any]] | None:
+        """{user id: submission}; with ``only``, just those students' (a page read is then
+        dropped as soon as it is read: a district's plan would otherwise hold every enrolled
+        student's submission of every assignment, most of them ungraded)."""
         try:
             items = await self.reader.list_submissions(section_id, assignment_id)
         except ApiNotFoundError:
             return None
+        if only is not None:
+            return {uid: s for s in items if (uid := str(s.get("user_id"))) in only}
         return {str(s.get("user_id")): s for s in items}
 
     async def roster(self, section_id: str) -> tuple[dict[str, Any], ...] | None:
@@ -273,9 +278,16 @@ async def refresh(
     district_id: str | None = None,
     concurrency: int = 16,
     progress: ProgressFn | None = None,
+    all_submissions: bool = True,
 ) -> LiveState:
-    """Read the live values the plan needs, concurrently."""
+    """Read the live values the plan needs, concurrently.
+
+    With ``all_submissions`` False, the submissions of an assignment the manifests still hold
+    are kept only for the students its grades name (what a plan compares); those of an
+    assignment to delete are all kept (a delete counts the student work it destroys).
+    """
     scope = refresh_scope(desired, snapshot, targets)
+    only = {} if all_submissions else _graded_students(desired)
     total = (
         1
         + len(scope.assignments)
@@ -287,7 +299,10 @@ async def refresh(
     reads = _Reads(reader, district_id)
     district_task = gate.run(reads.district)
     assignment_tasks = [gate.run(partial(reads.assignment, s, a)) for _, s, a in scope.assignments]
-    submission_tasks = [gate.run(partial(reads.submissions, s, a)) for _, s, a in scope.submissions]
+    submission_tasks = [
+        gate.run(partial(reads.submissions, s, a, only.get(addr)))
+        for addr, s, a in scope.submissions
+    ]
     roster_tasks = [gate.run(partial(reads.roster, s)) for s in scope.rosters]
     teacher_tasks = [gate.run(partial(reads.teachers, s)) for s in scope.teachers]
     results = await asyncio.gather(
@@ -320,6 +335,20 @@ async def refresh(
             if ids is not None
         },
     )
+
+
+def _graded_students(desired: DesiredState) -> dict[str, frozenset[str]]:
+    """Address (and moved_from's old address) -> the Clever ids its grades name, for each
+    assignment whose grades all name students by Clever id (references need the roster)."""
+    out: dict[str, frozenset[str]] = {}
+    for spec in desired.assignments():
+        if not all(g.student.is_id for g in spec.grades):
+            continue
+        ids = frozenset(g.student.value for g in spec.grades)
+        out[spec.address] = ids
+        if spec.moved_from:
+            out[f"{spec.section_id}/{spec.moved_from}"] = ids
+    return out
 
 
 def _check_sections_found(

@@ -174,8 +174,13 @@ class Workspace:
         targets: tuple[Address, ...] = (),
         snapshot: StateSnapshot | None = None,
         allow_frozen: tuple[str, ...] = (),
+        all_submissions: bool = False,
     ) -> tuple[Plan, LiveState, StateSnapshot]:
-        """Refresh and build the plan (state must be locked by the caller: use ``with``)."""
+        """Refresh and build the plan (state must be locked by the caller: use ``with``).
+
+        The LiveState holds the submissions the plan compares (of the students the manifests
+        grade); ``all_submissions`` keeps every student's (lmsctl pull writes them back).
+        """
         snapshot = snapshot or self.read_state()
         live = await refresh(
             self.client(),
@@ -184,6 +189,7 @@ class Workspace:
             targets=targets,
             district_id=self.desired.config.district,
             progress=self.options.progress,
+            all_submissions=all_submissions,
         )
         district_id = live.district.id
         ensure_binding(snapshot, self.api_url, district_id)

@@ -31,9 +31,10 @@ def emit_plan(
         plan_to_document(plan), privacy or PrivacyChoice(PrivacyLevel.FULL), directory
     )
     if fmt == "json":
-        from lmsctl.render.json import render_plan_json
+        from lmsctl.render.json import iter_plan_json
 
-        click.echo(render_plan_json(doc), nl=False)
+        for part in iter_plan_json(doc):  # in parts: never the whole plan as one string
+            click.echo(part, nl=False)
     elif fmt == "markdown":
         from lmsctl.render.markdown import render_plan_markdown
 

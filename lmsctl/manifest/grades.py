@@ -24,6 +24,8 @@ from lmsctl.model import (
 #: Submission states a student (not a teacher) puts a submission in.
 STUDENT_STATES = ("submitted", "reclaimed")
 
+_GRADE_KINDS = {name: rule.kind for name, rule in GRADE_RULES.items()}
+
 
 def resolve_grades(
     ctx: SectionFile,
@@ -38,15 +40,19 @@ def resolve_grades(
     grades: list[GradeSpec] = []
     seen: dict[tuple[RefKind, str], SourcePos] = {}
     inline = value.get("grades")
+    refs = ctx.refs
     if isinstance(inline, dict):
         for raw_student, gvalue in inline.items():
             gpath: Path_ = (*base, "grades", raw_student)
             kpos = ctx.key_pos(gpath)
-            try:
-                student = parse_student_ref(str(raw_student))
-            except RefError as exc:
-                ctx.report(kpos, (*base, "grades"), str(exc), exc.hint, rule="student-ref")
-                continue
+            student = refs.get(raw_student)
+            if student is None:
+                try:
+                    student = parse_student_ref(str(raw_student))
+                except RefError as exc:
+                    ctx.report(kpos, (*base, "grades"), str(exc), exc.hint, rule="student-ref")
+                    continue
+                refs[raw_student] = student  # one reference per student, shared by its grades
             ident = student_identity(student)
             if ident in seen:
                 ctx.report(
@@ -101,15 +107,16 @@ def _inline_grade(
 ) -> GradeSpec | None:
     fields: dict[str, Any] = {}
     field_pos: dict[str, SourcePos] = {}
+    bad = ctx.bad
     for name in GRADE_FIELDS:
         if name not in gvalue:
             continue
         raw = gvalue[name]
         path = (*gpath, name)
-        if path in ctx.bad:
+        if bad and path in bad:
             continue  # the schema pass reported it
         pos = ctx.pos(path)
-        kind = GRADE_RULES[name].kind
+        kind = _GRADE_KINDS[name]
         if raw is None:
             fields[name] = None  # cleared in the LMS (the schema allows null where the API does)
         elif kind is Kind.DATETIME:
@@ -133,7 +140,8 @@ def _check_grade(
     afield_pos: dict[str, SourcePos],
 ) -> None:
     where: Path_ = (*base, "grades", grade.student.raw)
-    points = grade.fields.get("grade_points")
+    fields = grade.fields
+    points = fields.get("grade_points")
     possible = afields.get("points_possible")
     if isinstance(points, int | float) and isinstance(possible, int | float) and points > possible:
         ctx.report(
@@ -144,7 +152,7 @@ def _check_grade(
             rule="extra-credit",
             severity=Severity.WARNING,
         )
-    state = grade.fields.get("state")
+    state = fields.get("state")
     if state in STUDENT_STATES:
         ctx.report(
             grade.field_pos.get("state", grade.pos),

@@ -34,7 +34,7 @@ from __future__ import annotations
 import json
 import math
 import unicodedata
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -68,6 +68,7 @@ _MAP = "tag:yaml.org,2002:map"
 _SEQ = "tag:yaml.org,2002:seq"
 _MERGE = "tag:yaml.org,2002:merge"
 _SCALAR_TAGS = {_STR, _INT, _FLOAT, _BOOL, _NULL, _TIMESTAMP}
+_MISSING = object()
 
 
 @dataclass
@@ -81,7 +82,10 @@ class YamlDocument:
 
     def pos(self, path: Path_) -> Pos:
         """Position of the value at ``path``, or of its nearest written ancestor."""
-        p = tuple(path)
+        p = path if type(path) is tuple else tuple(path)
+        found = self.positions.get(p)
+        if found is not None:
+            return found
         while p:
             if p in self.positions:
                 return self.positions[p]
@@ -90,9 +94,10 @@ class YamlDocument:
 
     def key_pos(self, path: Path_) -> Pos:
         """Position of the key naming ``path`` (falls back to the value's position)."""
-        p = tuple(path)
-        if p in self.key_positions:
-            return self.key_positions[p]
+        p = path if type(path) is tuple else tuple(path)
+        found = self.key_positions.get(p)
+        if found is not None:
+            return found
         return self.pos(p)
 
     def source_pos(self, path: Path_) -> SourcePos:
@@ -135,7 +140,7 @@ def _mark_pos(mark: Any) -> Pos:
     return (int(mark.line) + 1, int(mark.column) + 1)
 
 
-@dataclass
+@dataclass(slots=True)
 class _Frame:
     """An open mapping or sequence while events stream in."""
 
@@ -169,8 +174,9 @@ class _Composer:
         self.anchors: dict[str, tuple[Any, int, int]] = {}
         self.stack: list[_Frame] = []
         self.documents = 0
-        self.done = False
         self._resolver = _Loader("")
+        self._plain_tags: dict[str, str] = {}  # plain scalar -> its implicit tag
+        self._constructed: dict[tuple[str, str], Any] = {}  # (tag, text) -> int/float/bool/None
 
     def fail(self, pos: Pos, message: str, hint: str, rule: str) -> LoadFailure:
         return LoadFailure([_diag(self.file, pos, message, hint, rule=rule)])
@@ -214,8 +220,16 @@ class _Composer:
             self.errors.append(unsafe_character_warning(self.file, pos, found.group(), path))
 
     def feed(self, event: yaml.Event) -> None:
+        """Any event but a scalar or an end (:func:`_feed_events` calls their handlers)."""
+        cls = type(event)
         pos = _mark_pos(event.start_mark)
-        if isinstance(event, yaml.DocumentStartEvent):
+        if cls is yaml.MappingStartEvent or cls is yaml.SequenceStartEvent:
+            assert isinstance(event, yaml.CollectionStartEvent)
+            self.start(event, pos)
+        elif cls is yaml.AliasEvent:
+            assert isinstance(event, yaml.AliasEvent)
+            self.alias(event, pos)
+        elif cls is yaml.DocumentStartEvent:
             self.documents += 1
             if self.documents > 1:
                 raise self.fail(
@@ -224,14 +238,6 @@ class _Composer:
                     "keep one document per file: remove the second '---'",
                     "yaml-documents",
                 )
-        elif isinstance(event, yaml.ScalarEvent):
-            self.scalar(event, pos)
-        elif isinstance(event, yaml.AliasEvent):
-            self.alias(event, pos)
-        elif isinstance(event, yaml.SequenceStartEvent | yaml.MappingStartEvent):
-            self.start(event, pos)
-        elif isinstance(event, yaml.SequenceEndEvent | yaml.MappingEndEvent):
-            self.end()
 
     # -- values -------------------------------------------------------------------------------
 
@@ -253,54 +259,82 @@ class _Composer:
             and (self.stack[-1].key is None and not self.stack[-1].is_merge)
         )
 
-    def scalar(self, event: yaml.ScalarEvent, pos: Pos) -> None:
+    def _scalar_tag(self, event: yaml.ScalarEvent) -> str:
+        """The scalar's tag, as PyYAML's resolver reads it (plain scalars' tags cached)."""
         tag = event.tag
-        if tag is None or tag == "!":
-            tag = self._resolve(yaml.ScalarNode, event.value, event.implicit)
-        if tag not in _SCALAR_TAGS and not (tag == _MERGE and self._expects_key()):
+        if tag is not None and tag != "!":
+            return str(tag)
+        if not event.implicit[0]:
+            return self._resolve(yaml.ScalarNode, event.value, event.implicit)
+        found = self._plain_tags.get(event.value)
+        if found is None:
+            found = self._plain_tags[event.value] = self._resolve(
+                yaml.ScalarNode, event.value, event.implicit
+            )
+        return found
+
+    def scalar(self, event: yaml.ScalarEvent, pos: Pos) -> None:
+        tag = self._scalar_tag(event)
+        text = event.value
+        stack = self.stack
+        top = stack[-1] if stack else None
+        expects_key = (
+            top is not None and top.key is None and not top.is_merge and type(top.value) is dict
+        )
+        if tag not in _SCALAR_TAGS and not (tag == _MERGE and expects_key):
             raise self.bad_tag(str(tag), pos)
         self._grow(1, pos)
-        nbytes = len(event.value.encode("utf-8", "surrogatepass"))
-        if self._expects_key():
-            top = self.stack[-1]
+        nbytes = len(text) if text.isascii() else len(text.encode("utf-8", "surrogatepass"))
+        if expects_key:
+            assert top is not None
             top.nbytes += nbytes
-            self._check_text(event.value, pos, (*top.path, event.value))
+            if UNSAFE_CHARS.search(text) is not None:
+                self._check_text(text, pos, (*top.path, text))
             if event.anchor is not None:
-                self.anchors[event.anchor] = (str(event.value), 1, nbytes)
+                self.anchors[event.anchor] = (str(text), 1, nbytes)
             if tag == _MERGE:
                 top.is_merge = True
                 top.key_pos = pos
                 return
-            top.key = str(event.value)  # keys stay as written: '01' is not 1, 'no' is not False
+            top.key = str(text)  # keys stay as written: '01' is not 1, 'no' is not False
             top.key_pos = pos
             return
         value: Any
         if tag in (_STR, _TIMESTAMP):
-            value = str(event.value)
-            self._check_text(value, pos, self._child_path())
+            value = str(text)
+            if UNSAFE_CHARS.search(value) is not None:
+                self._check_text(value, pos, self._child_path())
         else:
-            node = yaml.ScalarNode(tag, event.value)
-            try:
-                value = self._resolver.construct_object(node, deep=True)
-            except (yaml.YAMLError, ValueError) as exc:
-                raise self.fail(
-                    pos, f"cannot read the value {event.value!r}", "quote it", "yaml"
-                ) from exc
-            if isinstance(value, float) and not math.isfinite(value):
-                # JSON (and so the API) has no NaN or infinity: apply would fail half-way
-                self.errors.append(
-                    _diag(
-                        self.file,
-                        pos,
-                        f"{event.value!r} is not a finite number",
-                        "write an ordinary number such as 10 or 9.5",
-                        rule="yaml",
-                        where=where_label(self._child_path()),
-                    )
-                )
+            value = self._construct(tag, text, pos)
         if event.anchor is not None:
             self.anchors[event.anchor] = (value, 1, nbytes)
         self.attach(value, pos, 1, nbytes)
+
+    def _construct(self, tag: str, text: str, pos: Pos) -> Any:
+        """An int, float, bool or null scalar's value (cached: they repeat, and never change)."""
+        cached = self._constructed.get((tag, text), _MISSING)
+        if cached is not _MISSING:
+            value = cached
+        else:
+            node = yaml.ScalarNode(tag, text)
+            try:
+                value = self._resolver.construct_object(node, deep=True)
+            except (yaml.YAMLError, ValueError) as exc:
+                raise self.fail(pos, f"cannot read the value {text!r}", "quote it", "yaml") from exc
+            self._constructed[(tag, text)] = value
+        if isinstance(value, float) and not math.isfinite(value):
+            # JSON (and so the API) has no NaN or infinity: apply would fail half-way
+            self.errors.append(
+                _diag(
+                    self.file,
+                    pos,
+                    f"{text!r} is not a finite number",
+                    "write an ordinary number such as 10 or 9.5",
+                    rule="yaml",
+                    where=where_label(self._child_path()),
+                )
+            )
+        return value
 
     def alias(self, event: yaml.AliasEvent, pos: Pos) -> None:
         name = str(event.anchor)
@@ -330,7 +364,7 @@ class _Composer:
         self.attach(value, pos, size, nbytes)
 
     def start(self, event: yaml.CollectionStartEvent, pos: Pos) -> None:
-        is_map = isinstance(event, yaml.MappingStartEvent)
+        is_map = type(event) is yaml.MappingStartEvent
         node_type = yaml.MappingNode if is_map else yaml.SequenceNode
         tag = event.tag
         if tag is None or tag == "!":
@@ -480,12 +514,26 @@ def _is_libyaml_depth_limit(exc: yaml.MarkedYAMLError) -> bool:
     return isinstance(exc, yaml.scanner.ScannerError) and "nesting depth" in (exc.problem or "")
 
 
-def _events(text: str) -> Iterator[yaml.Event]:
+def _feed_events(text: str, composer: _Composer) -> None:
+    """Parse ``text`` and hand every event to ``composer`` (libyaml's parser when installed).
+
+    Scalars and ends of collections (most events) go straight to their handlers."""
     loader_cls: Any = getattr(yaml, "CSafeLoader", None) or yaml.SafeLoader
     loader = loader_cls(text)
+    check, get = loader.check_event, loader.get_event
+    feed, scalar, end = composer.feed, composer.scalar, composer.end
+    scalar_event, map_end, seq_end = yaml.ScalarEvent, yaml.MappingEndEvent, yaml.SequenceEndEvent
     try:
-        while loader.check_event():
-            yield loader.get_event()
+        while check():
+            event = get()
+            cls = type(event)
+            if cls is scalar_event:
+                mark = event.start_mark
+                scalar(event, (mark.line + 1, mark.column + 1) if mark is not None else (1, 1))
+            elif cls is map_end or cls is seq_end:
+                end()
+            else:
+                feed(event)
     finally:
         loader.dispose()
 
@@ -493,8 +541,7 @@ def _events(text: str) -> Iterator[yaml.Event]:
 def _load(text: str, display: str) -> tuple[YamlDocument, list[Diagnostic]]:
     composer = _Composer(display)
     try:
-        for event in _events(text):
-            composer.feed(event)
+        _feed_events(text, composer)
     except yaml.reader.ReaderError as exc:
         raise LoadFailure(
             [

@@ -22,6 +22,7 @@ from jsonschema import Draft202012Validator
 from lmsctl.errors import Diagnostic
 from lmsctl.fields import Clear, Resource, rule_for
 from lmsctl.manifest.loader import Path_, YamlDocument, where_label
+from lmsctl.manifest.schemacheck import Check, compile_check
 from lmsctl.model import SourcePos
 
 SECTION_SCHEMA = "section.schema.json"
@@ -37,11 +38,25 @@ def load_schema(name: str) -> dict[str, Any]:
 
 
 @functools.cache
-def _validator(name: str) -> Draft202012Validator:
+def _inlined(name: str) -> dict[str, Any]:
     schema = load_schema(name)
-    Draft202012Validator.check_schema(schema)
     # local $refs inlined: resolving them per instance dominates validation time
-    return Draft202012Validator(_inline_refs(schema, schema.get("$defs", {})))
+    inlined: dict[str, Any] = _inline_refs(schema, schema.get("$defs", {}))
+    return inlined
+
+
+@functools.cache
+def _validator(name: str) -> Draft202012Validator:
+    # the schema itself is checked once jsonschema is needed (a third of a second: a valid
+    # district's manifests pass the quick check without it)
+    Draft202012Validator.check_schema(load_schema(name))
+    return Draft202012Validator(_inlined(name))
+
+
+@functools.cache
+def _quick_check(name: str) -> Check | None:
+    """The schema's fast validity check (lmsctl.manifest.schemacheck); None: always jsonschema."""
+    return compile_check(_inlined(name))
 
 
 def _inline_refs(node: Any, defs: dict[str, Any]) -> Any:
@@ -135,6 +150,9 @@ def schema_check(
     A value whose path is in the returned set failed the schema somewhere (the path of an
     error and all its ancestors are in it), so later passes can skip it.
     """
+    quick = _quick_check(schema_name)
+    if quick is not None and quick(doc.data):
+        return [], set()  # valid: jsonschema would find nothing (and takes far longer to say so)
     validator = _validator(schema_name)
     diags: list[Diagnostic] = []
     bad: set[Path_] = set()

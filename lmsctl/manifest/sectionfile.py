@@ -12,7 +12,7 @@ from typing import Any
 from lmsctl.errors import Diagnostic, Severity
 from lmsctl.manifest.loader import Path_, YamlDocument, where_label
 from lmsctl.manifest.refs import normalize_date
-from lmsctl.model import ProjectConfig, SourcePos
+from lmsctl.model import ProjectConfig, SourcePos, StudentRef
 
 
 @dataclass
@@ -27,6 +27,8 @@ class SectionFile:
     diags: list[Diagnostic] = field(default_factory=list)
     #: paths that failed the schema (and their ancestors): their values are not used
     bad: set[Path_] = field(default_factory=set)
+    #: student references parsed so far (as written -> reference): one object per student
+    refs: dict[str, StudentRef] = field(default_factory=dict)
 
     def pos(self, path: Path_) -> SourcePos:
         return self.doc.source_pos(path)

@@ -8,6 +8,7 @@ these functions, so a saved plan verifies exactly when nothing changed.
 from __future__ import annotations
 
 import hashlib
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -20,9 +21,35 @@ def fingerprint(value: Any) -> str:
     return hashlib.sha256(canonical_json(value).encode()).hexdigest()[:16]
 
 
+#: field_fingerprint's digests of scalar values: ((field, type, value), ...) -> digest
+_DIGESTS: dict[tuple[tuple[str, type, Any], ...], str] = {}
+_DIGESTS_MAX = 65_536
+
+
+def _scalar(value: Any) -> bool:
+    """A value whose (type, value) fixes its canonical JSON (not 0.0 / -0.0, NaN, infinity)."""
+    kind = type(value)
+    return (
+        kind is int
+        or kind is str
+        or kind is bool
+        or value is None
+        or (kind is float and value != 0 and math.isfinite(value))
+    )
+
+
 def field_fingerprint(live: Mapping[str, Any], fields: list[str]) -> str:
     """Digest of the live values of ``fields`` (what apply re-checks before writing)."""
-    return fingerprint({f: normalize(f, live.get(f)) for f in sorted(fields)})
+    values = {f: normalize(f, live.get(f)) for f in sorted(fields)}
+    if not all(_scalar(v) for v in values.values()):
+        return fingerprint(values)
+    key = tuple((f, type(v), v) for f, v in values.items())
+    found = _DIGESTS.get(key)
+    if found is None:
+        if len(_DIGESTS) >= _DIGESTS_MAX:
+            _DIGESTS.clear()
+        found = _DIGESTS[key] = fingerprint(values)  # grades repeat a few values
+    return found
 
 
 def delete_impact(submissions: Mapping[str, Mapping[str, Any]] | None) -> DeleteImpact:

@@ -116,7 +116,7 @@ _CONSENT_FLAGS = {
 }
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class FieldChange:
     """One field: its value in the LMS now (``before``) and the value the change sets (``after``).
 
@@ -144,7 +144,7 @@ class DeleteImpact:
         return self.turned_in > 0 or self.graded > 0
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Change:
     """One thing apply will do, with everything needed to do it and to explain it."""
 
@@ -172,7 +172,7 @@ class Change:
         return self.action.symbol
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Drift:
     """A managed field somebody changed in the LMS since lmsctl applied it."""
 
@@ -186,7 +186,7 @@ class Drift:
     source: str = ""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Conflict:
     """A field that moved both in the manifests and in the LMS (or a grade lmsctl never set)."""
 
@@ -201,7 +201,7 @@ class Conflict:
     forced: bool = False  # True when --force makes this plan overwrite the LMS value
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class StateFix:
     """A state-only correction apply records without an API call.
 

@@ -13,8 +13,9 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from lmsctl.errors import LmsctlError, StalePlanError, StateError, UsageError
 from lmsctl.plan.document import plan_from_document, plan_to_document
@@ -36,12 +37,21 @@ def save_plan(
         "sandbox": sandbox,
         "plan": plan_to_document(plan),
     }
-    data = json.dumps(doc, indent=2, sort_keys=True) + "\n"
     if keys.encrypting:
+        data = json.dumps(doc, indent=2, sort_keys=True) + "\n"
         sealed = keys.seal(data.encode(), crypto.aad(PLAN_FILE_KIND))
-        data = json.dumps({"kind": PLAN_FILE_KIND, crypto.FIELD: sealed}, indent=2) + "\n"
+        envelope = json.dumps({"kind": PLAN_FILE_KIND, crypto.FIELD: sealed}, indent=2) + "\n"
+
+        def write(fh: TextIO) -> None:
+            fh.write(envelope)
+    else:
+        # streamed: a plan of 100k changes is never held as one string
+        def write(fh: TextIO) -> None:
+            json.dump(doc, fh, indent=2, sort_keys=True)
+            fh.write("\n")
+
     try:
-        _write_private(path.resolve(), data)
+        _write_private(path.resolve(), write)
     except OSError as exc:
         reason = exc.strerror or type(exc).__name__
         raise LmsctlError(
@@ -49,13 +59,13 @@ def save_plan(
         ) from exc
 
 
-def _write_private(path: Path, data: str) -> None:
+def _write_private(path: Path, write: Callable[[TextIO], object]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=".plan-", dir=path.parent)
     try:
         os.fchmod(fd, 0o600)
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(data)
+            write(fh)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)

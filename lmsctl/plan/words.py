@@ -14,6 +14,7 @@ Pure: no I/O.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -95,10 +96,19 @@ def _enum_values(codes: Iterable[Any], kind: type[Reason]) -> list[Reason]:
 def reason_words(codes: Iterable[Any], *, hide_obvious: bool = False) -> str:
     """The reasons as one ``; ``-joined phrase (``hide_obvious`` leaves out what the symbol
     already says)."""
-    reasons = _enum_values(codes, Reason)
+    key = tuple(codes)
+    try:
+        reasons = _cached_reasons(key)  # a plan repeats a few combinations
+    except TypeError:  # an unhashable code (a damaged document): nothing to remember
+        reasons = tuple(_enum_values(key, Reason))
     if hide_obvious:
-        reasons = [r for r in reasons if r not in HIDDEN_REASONS]
+        reasons = tuple(r for r in reasons if r not in HIDDEN_REASONS)
     return "; ".join(REASON_WORDS[r] for r in reasons)
+
+
+@functools.lru_cache(maxsize=256)
+def _cached_reasons(codes: tuple[Any, ...]) -> tuple[Reason, ...]:
+    return tuple(_enum_values(codes, Reason))
 
 
 def conflict_words(code: Any) -> str:

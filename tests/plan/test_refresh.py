@@ -2,15 +2,29 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import replace
+from typing import Any
 
 import pytest
 
 from lmsctl.errors import PlanError
 from lmsctl.plan.builder import PlanBuilder
 from lmsctl.plan.context import PlanOptions
-from lmsctl.refresh import refresh_scope
-from tests.support.factories import S1, SEC, assignment, desired, grade, live, ref, state
+from lmsctl.refresh import refresh, refresh_scope
+from tests.support.factories import (
+    BASE,
+    DISTRICT,
+    S1,
+    SEC,
+    assignment,
+    desired,
+    grade,
+    live,
+    record,
+    ref,
+    state,
+)
 
 OUTSIDER = "5f1a0c0b8e1d2a0001b0ffff"
 
@@ -37,3 +51,46 @@ def test_a_student_by_id_outside_the_section_is_a_plan_error_with_its_position()
         (diag,) = err.value.diagnostics
         assert diag.message == f"student {OUTSIDER} is not enrolled in section {SEC}"
         assert (diag.file, diag.line) == ("sec.yaml", 3)
+
+
+class _Reader:
+    """Answers every read from fixed data; submissions for all enrolled students."""
+
+    def __init__(self, students: list[str]) -> None:
+        self.students = students
+
+    async def get_my_district(self) -> dict[str, Any]:
+        return dict(DISTRICT)
+
+    async def get_district(self, district_id: str) -> dict[str, Any]:
+        return dict(DISTRICT)
+
+    async def get_assignment(self, section_id: str, assignment_id: str) -> dict[str, Any]:
+        return {"id": assignment_id, **BASE}
+
+    async def list_submissions(
+        self, section_id: str, assignment_id: str, limit: int = 100
+    ) -> list[dict[str, Any]]:
+        return [{"user_id": s, "state": "created"} for s in self.students]
+
+    async def list_section_users(
+        self, section_id: str, role: str = "student", limit: int = 100
+    ) -> list[dict[str, Any]]:
+        return [{"id": s} for s in self.students]
+
+
+def test_a_plan_keeps_only_the_submissions_of_the_students_its_grades_name() -> None:
+    enrolled = [S1, OUTSIDER, "5f1a0c0b8e1d2a0001b00002"]
+    kept = desired(assignment(grades=(grade(S1, grade_points=9),)))
+    snapshot = state(record(), record(key="old", aid="3f1c2a9e-7d4b-4e0a-9a61-2b7c5d8e9f11"))
+    reader = _Reader(enrolled)
+    plan_live = asyncio.run(refresh(reader, kept, snapshot, all_submissions=False))
+    assert set(plan_live.submissions[f"{SEC}/hw-01"]) == {S1}
+    # an assignment to delete keeps every submission: the delete counts the work it destroys
+    assert set(plan_live.submissions[f"{SEC}/old"]) == set(enrolled)
+    full = asyncio.run(refresh(reader, kept, snapshot))
+    assert set(full.submissions[f"{SEC}/hw-01"]) == set(enrolled)
+    # a grade written as a reference needs the roster: every submission is kept
+    by_ref = desired(assignment(grades=(grade("sis:603", grade_points=9),)))
+    ref_live = asyncio.run(refresh(reader, by_ref, snapshot, all_submissions=False))
+    assert set(ref_live.submissions[f"{SEC}/hw-01"]) == set(enrolled)

@@ -1,0 +1,219 @@
+"""A fast yes/no check that a document is valid against one of the shipped schemas.
+
+jsonschema's validator walks every value through its generic machinery (a new validator
+object per level, every keyword looked up by name): most of ``lmsctl validate``'s time on a
+district's manifests, which are nearly always valid. :func:`compile_check` turns a schema
+(local ``$ref`` already inlined) into plain Python closures that answer only "valid?".
+
+It is sound, not complete: when it answers True, jsonschema finds no error; when it answers
+False, :func:`lmsctl.manifest.schema.schema_check` runs jsonschema itself, which finds every
+error and says where. So no check and no message changes. Anything the closures do not model
+exactly (an unknown keyword, an enum of non-strings, a repeated-items check of non-strings, a
+whole number written as ``1.0``) answers False or refuses to compile (None: jsonschema
+always runs).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any
+
+Check = Callable[[Any], bool]
+
+#: keywords that never change validity (annotations, lmsctl's own ``x-`` hints)
+_ANNOTATIONS = frozenset({"$schema", "$id", "$comment", "title", "description", "default"})
+
+
+class Unsupported(Exception):
+    """The schema uses something the fast check does not model."""
+
+
+def compile_check(schema: Any) -> Check | None:
+    """A function telling whether a value is valid against ``schema``; None when unsupported."""
+    try:
+        return _compile(schema)
+    except (Unsupported, TypeError, ValueError, re.error):
+        return None  # (a malformed schema too: jsonschema then says what is wrong with it)
+
+
+def _valid(_: Any) -> bool:
+    return True
+
+
+def _invalid(_: Any) -> bool:
+    return False
+
+
+def _is_number(x: Any) -> bool:
+    return type(x) is int or type(x) is float
+
+
+#: JSON type name -> an exact test (conservative: a float whole number is not an "integer")
+_TYPES: dict[str, Check] = {
+    "object": lambda x: type(x) is dict,
+    "array": lambda x: type(x) is list,
+    "string": lambda x: type(x) is str,
+    "integer": lambda x: type(x) is int,
+    "number": _is_number,
+    "boolean": lambda x: type(x) is bool,
+    "null": lambda x: x is None,
+}
+
+
+def _compile(schema: Any) -> Check:
+    if schema is True:
+        return _valid
+    if schema is False:
+        return _invalid
+    if not isinstance(schema, dict):
+        raise Unsupported(repr(schema))
+    known = {
+        "type",
+        "enum",
+        "pattern",
+        "minLength",
+        "maxLength",
+        "minimum",
+        "maximum",
+        "uniqueItems",
+        "items",
+        "minItems",
+        "maxItems",
+        "properties",
+        "additionalProperties",
+        "required",
+        "propertyNames",
+        "minProperties",
+    }
+    for key in schema:
+        if key not in known and key not in _ANNOTATIONS and not key.startswith("x-"):
+            raise Unsupported(key)
+    checks: list[Check] = []
+    if "type" in schema:
+        checks.append(_type_check(schema["type"]))
+    if "enum" in schema:
+        checks.append(_enum_check(schema["enum"]))
+    string = _string_check(schema)
+    if string is not None:
+        checks.append(string)
+    number = _number_check(schema)
+    if number is not None:
+        checks.append(number)
+    array = _array_check(schema)
+    if array is not None:
+        checks.append(array)
+    obj = _object_check(schema)
+    if obj is not None:
+        checks.append(obj)
+    if not checks:
+        return _valid
+    if len(checks) == 1:
+        return checks[0]
+    if len(checks) == 2:
+        first, second = checks
+        return lambda x: first(x) and second(x)
+    return lambda x: all(check(x) for check in checks)
+
+
+def _type_check(types: Any) -> Check:
+    names = [types] if isinstance(types, str) else types
+    if not isinstance(names, list) or not all(n in _TYPES for n in names):
+        raise Unsupported(f"type {types!r}")
+    tests = [_TYPES[n] for n in names]
+    if len(tests) == 1:
+        return tests[0]
+    return lambda x: any(test(x) for test in tests)
+
+
+def _enum_check(values: Any) -> Check:
+    if not isinstance(values, list) or not all(type(v) is str for v in values):
+        raise Unsupported("enum of non-strings")  # jsonschema's equality: 1 == 1.0, not True
+    allowed = frozenset(values)
+    return lambda x: type(x) is str and x in allowed
+
+
+def _string_check(schema: dict[str, Any]) -> Check | None:
+    pattern, low, high = schema.get("pattern"), schema.get("minLength"), schema.get("maxLength")
+    if pattern is None and low is None and high is None:
+        return None
+    search = re.compile(pattern).search if pattern is not None else None  # as jsonschema's
+    lo = int(low) if low is not None else 0
+    hi = int(high) if high is not None else None
+
+    def check(x: Any) -> bool:
+        if type(x) is not str:
+            return not isinstance(x, str)  # a str subclass: leave it to jsonschema
+        n = len(x)
+        if n < lo or (hi is not None and n > hi):
+            return False
+        return search is None or search(x) is not None
+
+    return check
+
+
+def _number_check(schema: dict[str, Any]) -> Check | None:
+    low, high = schema.get("minimum"), schema.get("maximum")
+    if low is None and high is None:
+        return None
+    if not all(v is None or _is_number(v) for v in (low, high)):
+        raise Unsupported("bounds")
+
+    def check(x: Any) -> bool:
+        if not _is_number(x):
+            return isinstance(x, bool) or not isinstance(x, int | float)
+        return not ((low is not None and x < low) or (high is not None and x > high))
+
+    return check
+
+
+def _array_check(schema: dict[str, Any]) -> Check | None:
+    items = _compile(schema["items"]) if "items" in schema else None
+    unique = schema.get("uniqueItems") is True
+    low, high = schema.get("minItems"), schema.get("maxItems")
+    if items is None and not unique and low is None and high is None:
+        return None
+
+    def check(x: Any) -> bool:
+        if type(x) is not list:
+            return not isinstance(x, list)
+        n = len(x)
+        if (low is not None and n < low) or (high is not None and n > high):
+            return False
+        if unique and not (all(type(i) is str for i in x) and len(set(x)) == n):
+            return False  # repeats, or items whose equality jsonschema defines its own way
+        return items is None or all(items(i) for i in x)
+
+    return check
+
+
+def _object_check(schema: dict[str, Any]) -> Check | None:
+    keys = ("properties", "additionalProperties", "required", "propertyNames", "minProperties")
+    if not any(k in schema for k in keys):
+        return None
+    props = {str(k): _compile(v) for k, v in (schema.get("properties") or {}).items()}
+    extra = _compile(schema["additionalProperties"]) if "additionalProperties" in schema else None
+    names = _compile(schema["propertyNames"]) if "propertyNames" in schema else None
+    required = tuple(schema.get("required") or ())
+    low = schema.get("minProperties")
+
+    def check(x: Any) -> bool:
+        if type(x) is not dict:
+            return not isinstance(x, dict)
+        for key in required:
+            if key not in x:
+                return False
+        if low is not None and len(x) < low:
+            return False
+        for key, value in x.items():
+            if names is not None and not names(key):
+                return False
+            sub = props.get(key)
+            if sub is None:
+                if extra is not None and not extra(value):
+                    return False
+            elif not sub(value):
+                return False
+        return True
+
+    return check
