@@ -22,7 +22,7 @@ from functools import partial
 from typing import Any, Protocol, TypeVar
 
 from lmsctl.addresses import Address, matches_targets
-from lmsctl.errors import ApiNotFoundError, Diagnostic, PlanError, Severity
+from lmsctl.errors import ApiNotFoundError, Diagnostic, PlanError
 from lmsctl.lms import LmsProfile, profile
 from lmsctl.model import DesiredState, SectionSpec
 from lmsctl.roster import ROSTER_PAGE_LIMIT
@@ -355,15 +355,12 @@ def _check_sections_found(
     desired: DesiredState, rosters: Mapping[str, tuple[dict[str, Any], ...] | None]
 ) -> None:
     diags = [
-        Diagnostic(
-            section.pos.file,
-            section.pos.line,
-            section.pos.col,
-            severity=Severity.ERROR,
-            where="section:",
-            message=f"section {section.section_id} was not found: it is not in this district, "
+        Diagnostic.at(
+            section.pos,
+            f"section {section.section_id} was not found: it is not in this district, "
             "or not shared with this token (Clever answered 404 for its roster)",
-            hint="check the section id; the district's sections are in the Clever dashboard",
+            "check the section id; the district's sections are in the Clever dashboard",
+            where="section:",
             rule="plan",
         )
         for section in desired.sections

@@ -37,14 +37,12 @@ class Findings:
         self, pos: SourcePos, where: str, message: str, hint: str = "", *, warn: bool = False
     ) -> None:
         self.diags.append(
-            Diagnostic(
-                pos.file,
-                pos.line,
-                pos.col,
+            Diagnostic.at(
+                pos,
+                message,
+                hint,
                 severity=Severity.WARNING if warn else Severity.ERROR,
                 where=where,
-                message=message,
-                hint=hint,
                 rule="plan",
             )
         )
