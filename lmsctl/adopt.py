@@ -49,7 +49,7 @@ from lmsctl.schema_files import (
 from lmsctl.state.model import ResourceRecord, ResourceStatus, StateSnapshot
 from lmsctl.timeutil import format_api_datetime, utcnow
 from lmsctl.usecases.entry import manifest_fields, manifest_grades, render_entry, splice_entry
-from lmsctl.workspace import Workspace
+from lmsctl.workspace import Workspace, WorkspaceOptions
 
 _SUBMISSION_PAGE = 100
 
@@ -440,3 +440,17 @@ __all__ = [
     "parse_request",
     "read_requests_csv",
 ]
+
+
+def import_root(
+    options: WorkspaceOptions,
+    requests: Sequence[ImportRequest],
+    *,
+    generate: bool = False,
+    grades: bool = False,
+) -> list[ImportOutcome]:
+    """The ``lmsctl import`` use case: open the root (state locked, manifests not loaded),
+    adopt every request or none, and say what was done."""
+    ws = Workspace.open(options, load_manifests=False)
+    with ws:
+        return import_assignments(ws, requests, generate=generate, grades=grades)

@@ -25,7 +25,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,18 +33,19 @@ from typing import Any
 import yaml
 
 from lmsctl.addresses import Address, matches_targets
-from lmsctl.errors import ConfigError
+from lmsctl.errors import ConfigError, Diagnostic
 from lmsctl.manifest.config import display_path
 from lmsctl.model import GRADE_FIELDS, AssignmentSpec
 from lmsctl.plan.model import Drift, Plan
 from lmsctl.plan.words import conflict_words
+from lmsctl.privacy import PrivacyChoice, StudentDirectory, resolve_privacy
 from lmsctl.refresh import LiveState
 from lmsctl.render.pull import EditKind, FileChange, PullEdit, PullResult, PullSkip
 from lmsctl.roster import Roster
 from lmsctl.schema_files import write_atomically
 from lmsctl.state.model import ResourceStatus, StateSnapshot
 from lmsctl.usecases.entry import manifest_grades, yaml_value
-from lmsctl.workspace import Workspace
+from lmsctl.workspace import Workspace, WorkspaceOptions
 from lmsctl.yamledit import compose, end_of_block
 
 Path_ = tuple[Any, ...]
@@ -433,3 +434,27 @@ def _check(doc: _Doc, after: str) -> None:
 
 
 __all__ = ["EditKind", "FileChange", "PullEdit", "PullResult", "PullSkip", "pull"]
+
+
+#: told the run's privacy level, the students it may name and the manifests' warnings before
+#: anything is read from the LMS (so errors from there on obey the level)
+PullStart = Callable[[PrivacyChoice, StudentDirectory, Sequence[Diagnostic]], None]
+
+
+def pull_root(
+    options: WorkspaceOptions,
+    targets: tuple[Address, ...] = (),
+    *,
+    dry_run: bool = False,
+    privacy: str | None = None,
+    env: Mapping[str, str],
+    start: PullStart,
+) -> PullResult:
+    """The ``lmsctl pull`` use case: open the root, say how private the run is, pull."""
+    ws = Workspace.open(options)
+    choice = resolve_privacy(privacy, ws.desired.config.privacy, fmt="text", env=env)
+    directory = StudentDirectory()
+    directory.add_desired(ws.desired)
+    start(choice, directory, ws.warnings)
+    with ws:
+        return pull(ws, targets, dry_run=dry_run)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from lmsctl.adopt import ImportRequest, import_assignments, parse_request, read_requests_csv
+from lmsctl.adopt import ImportRequest, import_root, parse_request, read_requests_csv
 from lmsctl.cli.completion import complete_address
 from lmsctl.cli.context import CliContext, pass_cli
 from lmsctl.cli.flags import examples, hint_command
@@ -14,7 +14,6 @@ from lmsctl.cli.options import merge_root, root_argument, workspace_options
 from lmsctl.errors import UsageError
 from lmsctl.manifest.config import display_path
 from lmsctl.render.adopt import render_import_text
-from lmsctl.workspace import Workspace
 
 _EXAMPLE_ID = "3f1c2a9e-7d4b-4e0a-9a61-2b7c5d8e9f10"
 
@@ -88,12 +87,12 @@ def import_(
             "give ADDRESS ASSIGNMENT_ID, or --from-csv FILE",
             hint=f"e.g. lmsctl import 5f1a0c0b8e1d2a0001a00001/hw-01 {_EXAMPLE_ID} [ROOT]",
         )
-    ws = Workspace.open(
+    outcomes = import_root(
         workspace_options(cli, root, command="lmsctl import", progress=False),
-        load_manifests=False,
+        requests,
+        generate=generate,
+        grades=grades,
     )
-    with ws:
-        outcomes = import_assignments(ws, requests, generate=generate, grades=grades)
     plan_command = hint_command(cli, "plan", display_path(root))
     click.echo(
         render_import_text(outcomes, generated=generate, plan_command=plan_command), nl=False

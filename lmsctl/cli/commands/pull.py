@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
 import click
@@ -18,11 +19,11 @@ from lmsctl.cli.options import (
     workspace_options,
 )
 from lmsctl.cli.output import print_warnings
+from lmsctl.errors import Diagnostic
 from lmsctl.manifest.config import display_path
-from lmsctl.privacy import Scrubber, StudentDirectory, resolve_privacy
-from lmsctl.pull import pull as pull_edits
+from lmsctl.privacy import PrivacyChoice, Scrubber, StudentDirectory
+from lmsctl.pull import pull_root
 from lmsctl.render.pull import EditKind, render_pull_text
-from lmsctl.workspace import Workspace
 
 
 @click.command(
@@ -66,16 +67,18 @@ def pull(
         timeout=timeout,
         lock_timeout=lock_timeout,
     )
-    ws = Workspace.open(options)
-    choice = resolve_privacy(privacy, ws.desired.config.privacy, fmt="text", env=os.environ)
-    directory = StudentDirectory()
-    directory.add_desired(ws.desired)
-    cli.scrubber = Scrubber(choice, directory)
-    if choice.notice:
-        click.echo(f"Note: {choice.notice}", err=True)
-    print_warnings(ws.warnings, cli.color, cli.scrubber.text)
-    with ws:
-        result = pull_edits(ws, targets, dry_run=dry_run)
+
+    def start(
+        choice: PrivacyChoice, directory: StudentDirectory, warnings: Sequence[Diagnostic]
+    ) -> None:
+        cli.scrubber = Scrubber(choice, directory)
+        if choice.notice:
+            click.echo(f"Note: {choice.notice}", err=True)
+        print_warnings(list(warnings), cli.color, cli.scrubber.text)
+
+    result = pull_root(
+        options, targets, dry_run=dry_run, privacy=privacy, env=os.environ, start=start
+    )
     out, err = render_pull_text(result, cli.scrubber)
     click.echo(out, nl=False)
     click.echo(err, nl=False, err=True)
