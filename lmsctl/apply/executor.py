@@ -1,8 +1,9 @@
 """Executor: carry out a Plan against the LMS, saving state after every successful call.
 
 Phases, in order: move (state only) -> create -> update -> grade -> delete -> state fixes.
-Within a phase, calls run concurrently up to ``parallelism`` under the client's shared rate
-limiter. Safety rules:
+Within a phase, changes run concurrently under the client's shared rate limiter, as many at once
+as Little's law says keep the limiter busy at the latency observed (``AdaptiveGate``), at most
+``parallelism``. Safety rules:
 - before each POST the intent is written to state (status ``pending``); if the answer is lost the
   address becomes ``unknown`` and is never re-created automatically;
 - state is written after every successful call, so a crash loses nothing the API acknowledged;
@@ -27,6 +28,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from lmsctl.client.concurrency import DEFAULT_MAX_IN_FLIGHT, AdaptiveGate, request_rate
 from lmsctl.errors import (
     ApiError,
     ApiNotFoundError,
@@ -91,7 +93,7 @@ class ApplyEvent:
 
 @dataclass(frozen=True)
 class ApplyOptions:
-    parallelism: int = 10
+    parallelism: int = DEFAULT_MAX_IN_FLIGHT  # the cap on changes in flight at once
     consents: frozenset[Consent] = frozenset()  # the dangers the user allowed (apply's flags)
     stop_wait: float = 30.0  # seconds in-flight calls may take to finish after a stop
 
@@ -217,6 +219,8 @@ class Executor:
         self._done = 0
         #: the phase running now (None before the first and after the last): for progress views
         self.phase: Action | None = None
+        #: sizes the changes in flight from the latency seen (kept from phase to phase)
+        self.gate: AdaptiveGate | None = None
 
     # -- control ---------------------------------------------------------------------------------
 
@@ -337,7 +341,11 @@ class Executor:
         )
 
     async def _phase(self, batch: list[Change]) -> None:
-        gate = asyncio.Semaphore(max(1, self.options.parallelism))
+        if self.gate is None:
+            self.gate = AdaptiveGate(
+                cap=max(1, self.options.parallelism), rate=request_rate(self.client)
+            )
+        gate = self.gate
         handlers: Mapping[Action, Callable[[Change], Awaitable[None]]] = {
             Action.MOVE: self._move,
             Action.CREATE: self._create,
@@ -347,7 +355,7 @@ class Executor:
         }
 
         async def one(change: Change) -> None:
-            async with gate:
+            async with gate.slot():
                 if self._stopping:
                     self._finish(change, Outcome.SKIPPED, "not started: apply was stopped")
                     return
@@ -381,6 +389,8 @@ class Executor:
             for t in tasks:
                 t.cancel()
             raise
+        finally:
+            gate.close()
 
     def _explain(self, change: Change, exc: BaseException) -> str:
         message = _message(exc)

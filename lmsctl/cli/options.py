@@ -12,6 +12,7 @@ import click
 
 from lmsctl.addresses import Address, parse_address
 from lmsctl.cli.context import CliContext
+from lmsctl.client.concurrency import DEFAULT_MAX_IN_FLIGHT
 from lmsctl.workspace import WorkspaceOptions
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -149,6 +150,7 @@ def workspace_options(
     timeout: float = 60.0,
     lock_timeout: float = 0.0,
     progress: bool = True,
+    max_in_flight: int = DEFAULT_MAX_IN_FLIGHT,
 ) -> WorkspaceOptions:
     return WorkspaceOptions(
         root=root,
@@ -158,6 +160,7 @@ def workspace_options(
         rate_limit=rate_limit,
         timeout=timeout,
         lock_timeout=lock_timeout,
+        max_in_flight=max_in_flight,
         command=command,
         progress=progress_printer(progress),
         notice=lambda text: click.echo(f"Warning: {_scrub(cli, text)}", err=True),

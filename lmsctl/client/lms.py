@@ -30,6 +30,11 @@ from urllib.parse import quote, urlsplit
 import httpx
 
 from lmsctl import __version__
+from lmsctl.client.concurrency import (
+    DEFAULT_MAX_IN_FLIGHT,
+    count_request,
+    limiter_wait,
+)
 from lmsctl.client.policy import (
     MAX_429_RETRIES,
     MIN_429_WAIT,
@@ -48,6 +53,8 @@ from lmsctl.errors import (
 )
 
 MAX_LISTING_RESTARTS = 2
+#: connections beyond the cap on changes in flight (a listing shared by a phase's changes)
+POOL_SPARE = 8
 
 
 @dataclass
@@ -90,6 +97,7 @@ class LmsClient:
         allow_insecure: bool = False,
         rng: random.Random | None = None,
         min_rate_limit_wait: float = MIN_429_WAIT,
+        max_in_flight: int = DEFAULT_MAX_IN_FLIGHT,
     ) -> None:
         self.base_url = base_url.strip().rstrip("/")
         parts = urlsplit(self.base_url)
@@ -125,6 +133,8 @@ class LmsClient:
         self._clock = clock
         self._server_date: tuple[dt.datetime, float] | None = None
         self.limiter = RateLimiter(rate_limit, clock=clock, sleep=sleep)
+        #: the cap on changes (and so requests) in flight; the connection pool is sized from it
+        self.max_in_flight = max(1, max_in_flight)
         self.stats = ClientStats()
         self._http = httpx.AsyncClient(
             transport=transport,
@@ -134,7 +144,12 @@ class LmsClient:
                 "Accept": "application/json",
                 "User-Agent": f"lmsctl/{__version__}",
             },
-            limits=httpx.Limits(max_connections=64, max_keepalive_connections=64),
+            # one connection per change in flight (each sends its requests one after another):
+            # the pool is never what limits the calls in flight, the adaptive gate is
+            limits=httpx.Limits(
+                max_connections=self.max_in_flight + POOL_SPARE,
+                max_keepalive_connections=self.max_in_flight + POOL_SPARE,
+            ),
             follow_redirects=False,
             trust_env=transport is None,
         )
@@ -199,7 +214,8 @@ class LmsClient:
 
     async def _wait(self, seconds: float) -> None:
         self.stats.waited_seconds += seconds
-        await self._sleep(seconds)
+        with limiter_wait():
+            await self._sleep(seconds)
 
     async def _request(
         self, method: str, path: str, endpoint: str, *, json: Any = None
@@ -211,7 +227,9 @@ class LmsClient:
         attempt = 0
         limited = 0
         while True:
-            self.stats.waited_seconds += await self.limiter.acquire()
+            with limiter_wait():
+                self.stats.waited_seconds += await self.limiter.acquire()
+            count_request()
             self.stats.requests += 1
             self.stats.by_endpoint[endpoint] += 1
             answer = await send(self._http, method, url, shown, json)

@@ -38,6 +38,11 @@ class RateLimiter:
         self._paused_until = 0.0
         self._lock = asyncio.Lock()
 
+    @property
+    def per_second(self) -> float:
+        """Requests a second this limiter lets through when it is kept busy."""
+        return self.effective / WINDOW
+
     def pause_for(self, seconds: float) -> None:
         """Hold every request back for ``seconds`` (after the server answered 429)."""
         self._paused_until = max(self._paused_until, self._clock() + max(0.0, seconds))

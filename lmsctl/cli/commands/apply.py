@@ -30,6 +30,7 @@ from lmsctl.cli.options import (
 )
 from lmsctl.cli.output import emit_plan, print_warnings
 from lmsctl.cli.progress import ApplyProgress, not_done_lines
+from lmsctl.client.concurrency import DEFAULT_MAX_IN_FLIGHT
 from lmsctl.errors import InterruptedError_, StalePlanError, UsageError
 from lmsctl.plan.document import plan_to_document
 from lmsctl.plan.model import Consent, Plan
@@ -38,6 +39,9 @@ from lmsctl.policy import check_freeze
 from lmsctl.privacy import Scrubber, StudentDirectory, resolve_privacy
 from lmsctl.state.model import StateSnapshot
 from lmsctl.workspace import Workspace
+
+#: the highest --parallelism: file descriptors, one connection per change in flight
+MAX_PARALLELISM = 10_000
 
 
 def _result_json(result: ApplyResult) -> dict[str, Any]:
@@ -187,10 +191,13 @@ def _report(result: ApplyResult, as_json: bool, scrub: Scrubber | None = None) -
 )
 @click.option(
     "--parallelism",
-    type=click.IntRange(min=1, max=100),
-    default=10,
+    type=click.IntRange(min=1, max=MAX_PARALLELISM),
+    default=DEFAULT_MAX_IN_FLIGHT,
     show_default=True,
-    help="Calls in flight at once (all under the rate limit).",
+    metavar="N",
+    help="The most changes in flight at once. Within it, lmsctl keeps as many in flight as "
+    "the rate limit needs at the latency it observes (requests per second x seconds per "
+    "write: 300 for 15 s writes at 1200/min); every call stays under --rate-limit.",
 )
 @click.option(
     "--allow-destroy-submissions",
@@ -275,6 +282,7 @@ def apply(
                 rate_limit=rate_limit,
                 timeout=timeout,
                 lock_timeout=lock_timeout,
+                max_in_flight=parallelism,
             )
         )
         with ws:
@@ -306,6 +314,7 @@ def apply(
             rate_limit=rate_limit,
             timeout=timeout,
             lock_timeout=lock_timeout,
+            max_in_flight=parallelism,
         )
     )
     choice = resolve_privacy(None, ws.desired.config.privacy, fmt="text", env=os.environ)
