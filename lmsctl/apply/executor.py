@@ -28,7 +28,12 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from lmsctl.client.concurrency import DEFAULT_MAX_IN_FLIGHT, AdaptiveGate, request_rate
+from lmsctl.client.concurrency import (
+    DEFAULT_MAX_IN_FLIGHT,
+    AdaptiveGate,
+    limiter_wait,
+    request_rate,
+)
 from lmsctl.errors import (
     ApiError,
     ApiNotFoundError,
@@ -426,7 +431,8 @@ class Executor:
             if field_fingerprint(sub or {}, names) != change.fingerprint:
                 return "not written: " + _what_changed(change, sub or {})
         elif change.action is Action.DELETE:
-            subs = await self._listing(change)
+            with limiter_wait():  # a listing shared by the phase: not this change's service
+                subs = await self._listing(change)
             if subs is not None and impact_fingerprint(delete_impact(subs)) != change.fingerprint:
                 now = delete_impact(subs)
                 return (
@@ -448,7 +454,8 @@ class Executor:
                 )
             except ApiNotFoundError:
                 return None
-        subs = await self._listing(change)
+        with limiter_wait():  # a listing shared by the assignment's grades, maybe queued
+            subs = await self._listing(change)
         return (subs or {}).get(change.student)
 
     def _listing(self, change: Change) -> asyncio.Task[dict[str, dict[str, Any]] | None]:

@@ -14,9 +14,10 @@ open longer. :class:`AdaptiveGate` sizes itself from what it sees:
   requests waited in the rate limiter or in a retry backoff (those waits say the limit is
   already used, not that the API is slow), smoothed as an exponentially weighted moving
   average (EWMA); and the requests a change makes, smoothed the same way;
-- while no change has ended yet, or when the API slows down, the age of the changes in flight
-  (less their waits): a change in flight for 5 s shows the service time is at least 5 s, so
-  the limit grows within seconds instead of after the first slow answer;
+- while no change has ended yet, or when the API slows down (the changes in flight are twice
+  as old as the average), the age of the changes in flight (less their waits): a change in
+  flight for 5 s shows the service time is at least 5 s, so the limit grows within seconds
+  instead of after the first slow answer;
 - the limiter's rate (``RateLimiter.per_second``), which the limit follows as it is.
 
 The limit is ``HEADROOM`` x the product, between a small floor and the cap the user sets
@@ -46,9 +47,12 @@ DEFAULT_MAX_IN_FLIGHT = 1500
 #: the fewest changes in flight the gate allows (unless the cap is lower)
 MIN_IN_FLIGHT = 8
 #: the limit is this much above Little's product, so the limiter, not the gate, is what waits
-HEADROOM = 1.25
+#: (a little: more only queues at the limiter, whose queue then starts in bursts)
+HEADROOM = 1.1
 #: weight of a new sample in the moving averages
 SMOOTHING = 0.2
+#: how much older than the average the changes in flight must be to count as a slowdown
+SLOWDOWN = 2.0
 #: seconds between re-sizings while changes are waiting for a slot
 RETUNE_EVERY = 0.25
 #: the requests a second assumed for a client without a rate limiter (Clever's 1200/min)
@@ -193,8 +197,12 @@ class AdaptiveGate:
             now = self._clock()
             # about the 90th percentile age: one stuck call alone does not inflate the limit
             k = len(self._held) // 10 + 1
-            ages = heapq.nlargest(k, (m.service(now) for m in self._held))
-            latency = max(latency, ages[-1])
+            age = heapq.nlargest(k, (m.service(now) for m in self._held))[-1]
+            # before the first sample the ages are all there is; after it, only a clear slowdown
+            # (twice the average) moves the limit before the slow changes end: a wait this gate
+            # cannot see (a lock, a shared read) must not feed the limit that lengthens it
+            if self.latency is None or age > SLOWDOWN * self.latency:
+                latency = max(latency, age)
         self.limit = self.target(latency)
         self._wake()
         return self.limit
