@@ -20,8 +20,8 @@ open longer. :class:`AdaptiveGate` sizes itself from what it sees:
   instead of after the first slow answer;
 - the limiter's rate (``RateLimiter.per_second``), which the limit follows as it is.
 
-The limit is ``HEADROOM`` x the product, between a small floor and the cap the user sets
-(``--parallelism``). It never causes a 429: every request still passes the shared
+The limit is ``HEADROOM`` x the product plus ``SPARE``, between a small floor and the cap the
+user sets (``--parallelism``). It never causes a 429: every request still passes the shared
 :class:`~lmsctl.client.ratelimit.RateLimiter`, which alone decides when a request may start;
 a gate sized too large only makes changes wait there.
 
@@ -49,6 +49,9 @@ MIN_IN_FLIGHT = 8
 #: the limit is this much above Little's product, so the limiter, not the gate, is what waits
 #: (a little: more only queues at the limiter, whose queue then starts in bursts)
 HEADROOM = 1.1
+#: and this many slots more: a slot is also held while its request waits its paced turn at
+#: the limiter, which weighs most when few are in flight (fast answers)
+SPARE = 4
 #: weight of a new sample in the moving averages
 SMOOTHING = 0.2
 #: how much older than the average the changes in flight must be to count as a slowdown
@@ -187,7 +190,7 @@ class AdaptiveGate:
     def target(self, latency: float) -> int:
         """Little's law: the slots that keep the limiter busy at ``latency`` s per change."""
         changes_per_second = self._rate() / max(self.requests_per_change, 1.0)
-        wanted = math.ceil(self.headroom * changes_per_second * latency)
+        wanted = math.ceil(self.headroom * changes_per_second * latency) + SPARE
         return max(self.floor, min(self.cap, wanted))
 
     def retune(self) -> int:
@@ -285,7 +288,9 @@ class AdaptiveGate:
 
 __all__ = [
     "DEFAULT_MAX_IN_FLIGHT",
+    "HEADROOM",
     "MIN_IN_FLIGHT",
+    "SPARE",
     "AdaptiveGate",
     "Meter",
     "count_request",

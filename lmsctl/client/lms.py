@@ -152,10 +152,15 @@ class LmsClient:
             ),
             follow_redirects=False,
             trust_env=transport is None,
+            event_hooks={"request": [self._sending]},
         )
 
     def __repr__(self) -> str:
         return f"LmsClient({self.base_url!r})"
+
+    async def _sending(self, request: httpx.Request) -> None:
+        """httpx's hook just before a request goes out: the limiter counts its start now."""
+        self.limiter.mark_sent()
 
     async def __aenter__(self) -> LmsClient:
         return self
