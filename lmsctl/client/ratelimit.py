@@ -15,9 +15,10 @@ calls are in flight (slow writes):
   at once start together, and one window later, when those starts expire together, the calls
   then waiting start together again. A burst delivered over a moment counts partly in each of
   the server's windows, differently each time, and one of them gets more than the limit. So
-  once the window is full, starts are spaced ``WINDOW / effective`` seconds apart (a burst of
-  at most half the margin: GCRA, the "virtual scheduling" form of a token bucket) until a
-  request finds no other waiting. A short run below the limit still starts at once.
+  once the window is full, starts are spaced about ``WINDOW / effective`` seconds apart (10%
+  less, to make up a moment lost; a burst of at most half the margin: GCRA, the "virtual
+  scheduling" form of a token bucket) until a request finds no other waiting. A short run
+  below the limit still starts at once.
 """
 
 from __future__ import annotations
@@ -30,6 +31,9 @@ import time
 from collections.abc import Awaitable, Callable
 
 WINDOW = 60.0
+#: paced starts may run this much faster than the limit's rate, so a moment lost (no call was
+#: ready) is made up within the window; the sliding window still caps the count
+CATCH_UP = 1.1
 
 #: the start the running task was allowed last (re-stamped when its request is sent)
 _START: contextvars.ContextVar[list[float] | None] = contextvars.ContextVar(
@@ -117,7 +121,7 @@ class RateLimiter:
             return self._starts[0][0] + WINDOW - now
         if self.paced and self._queued <= 1:
             self.paced = False  # nobody else waits: the demand is below the rate
-        interval = WINDOW / self.effective
+        interval = WINDOW / (self.effective * CATCH_UP)
         if self.paced:
             wait = self._next_start - (self.burst - 1) * interval - now
             if wait > 0:
