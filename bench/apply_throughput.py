@@ -47,7 +47,7 @@ from lmsctl.sandbox import DEMO_TOKEN, generate_seed
 
 RATE = 1200  # Clever's limit: requests per minute per token
 WRITES = ("POST", "PATCH", "PUT", "DELETE")
-DEFAULT_TIMEOUT = 60.0  # lmsctl apply's --timeout default
+DEFAULT_TIMEOUT = 90.0  # lmsctl apply's --timeout default
 
 
 @dataclasses.dataclass

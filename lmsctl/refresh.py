@@ -22,6 +22,7 @@ from functools import partial
 from typing import Any, Protocol, TypeVar
 
 from lmsctl.addresses import Address, matches_targets
+from lmsctl.client.concurrency import DEFAULT_MAX_IN_FLIGHT, AdaptiveGate, request_rate
 from lmsctl.errors import ApiNotFoundError, Diagnostic, PlanError
 from lmsctl.lms import LmsProfile, profile
 from lmsctl.model import DesiredState, SectionSpec
@@ -192,10 +193,11 @@ def _needs_roster(section: SectionSpec, targets: list[Address]) -> bool:
 
 
 class _Gate:
-    """At most ``concurrency`` reads at once, each counted for the progress display."""
+    """Reads in flight as the adaptive gate allows (Little's law, up to the cap), each counted
+    for the progress display."""
 
-    def __init__(self, concurrency: int, total: int, progress: ProgressFn | None) -> None:
-        self._gate = asyncio.Semaphore(concurrency)
+    def __init__(self, gate: AdaptiveGate, total: int, progress: ProgressFn | None) -> None:
+        self._gate = gate
         self._total = total
         self._done = 0
         self._progress = progress
@@ -203,7 +205,7 @@ class _Gate:
     async def run(self, job: Callable[[], Awaitable[T]]) -> T:
         # The read is created only once through the gate: a coroutine made up front and then
         # cancelled (Ctrl-C) while it waited would be "never awaited", a warning on stderr.
-        async with self._gate:
+        async with self._gate.slot():
             result = await job()
         self._done += 1
         if self._progress is not None:
@@ -276,11 +278,12 @@ async def refresh(
     *,
     targets: Iterable[Address] = (),
     district_id: str | None = None,
-    concurrency: int = 16,
+    max_in_flight: int = DEFAULT_MAX_IN_FLIGHT,
     progress: ProgressFn | None = None,
     all_submissions: bool = True,
 ) -> LiveState:
-    """Read the live values the plan needs, concurrently.
+    """Read the live values the plan needs, concurrently: as many reads in flight as the
+    reader's rate limit and the observed latency need (at most ``max_in_flight``).
 
     With ``all_submissions`` False, the submissions of an assignment the manifests still hold
     are kept only for the students its grades name (what a plan compares); those of an
@@ -295,7 +298,8 @@ async def refresh(
         + len(scope.rosters)
         + len(scope.teachers)
     )
-    gate = _Gate(concurrency, total, progress)
+    adaptive = AdaptiveGate(cap=max_in_flight, rate=request_rate(reader))
+    gate = _Gate(adaptive, total, progress)
     reads = _Reads(reader, district_id)
     district_task = gate.run(reads.district)
     assignment_tasks = [gate.run(partial(reads.assignment, s, a)) for _, s, a in scope.assignments]
@@ -305,13 +309,16 @@ async def refresh(
     ]
     roster_tasks = [gate.run(partial(reads.roster, s)) for s in scope.rosters]
     teacher_tasks = [gate.run(partial(reads.teachers, s)) for s in scope.teachers]
-    results = await asyncio.gather(
-        district_task,
-        asyncio.gather(*assignment_tasks),
-        asyncio.gather(*submission_tasks),
-        asyncio.gather(*roster_tasks),
-        asyncio.gather(*teacher_tasks),
-    )
+    try:
+        results = await asyncio.gather(
+            district_task,
+            asyncio.gather(*assignment_tasks),
+            asyncio.gather(*submission_tasks),
+            asyncio.gather(*roster_tasks),
+            asyncio.gather(*teacher_tasks),
+        )
+    finally:
+        adaptive.close()
     district_obj, assignment_objs, submission_maps, roster_lists, teacher_lists = results
     _check_sections_found(desired, dict(zip(scope.rosters, roster_lists, strict=True)))
     return LiveState(

@@ -17,8 +17,9 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from lmsctl.addresses import Address
+from lmsctl.client.concurrency import DEFAULT_MAX_IN_FLIGHT
 from lmsctl.client.factory import SandboxOpener, open_client, resolve_api_url, sandbox_api_url
-from lmsctl.client.lms import LmsClient
+from lmsctl.client.lms import DEFAULT_TIMEOUT, LmsClient
 from lmsctl.errors import ConfigError, Diagnostic, StateError
 from lmsctl.manifest import load_or_raise
 from lmsctl.manifest.config import CONFIG_FILE, display_path, load_config
@@ -45,8 +46,9 @@ class WorkspaceOptions:
     sandbox_db: str | None = None
     api_url: str | None = None
     rate_limit: int = 1200
-    timeout: float = 60.0
+    timeout: float = DEFAULT_TIMEOUT
     lock_timeout: float = 0.0
+    max_in_flight: int = DEFAULT_MAX_IN_FLIGHT  # cap on calls in flight (apply's --parallelism)
     command: str = "lmsctl"
     progress: ProgressFn | None = None
     notice: Callable[[str], None] | None = None  # one-line notices for the user (stderr)
@@ -151,6 +153,7 @@ class Workspace:
                 api_url=self.options.api_url,
                 rate_limit=self.options.rate_limit,
                 timeout=self.options.timeout,
+                max_in_flight=self.options.max_in_flight,
                 open_sandbox=self.options.open_sandbox,
             )
         return self._client
@@ -188,6 +191,7 @@ class Workspace:
             snapshot,
             targets=targets,
             district_id=self.desired.config.district,
+            max_in_flight=self.options.max_in_flight,
             progress=self.options.progress,
             all_submissions=all_submissions,
         )

@@ -1,8 +1,9 @@
 """Executor: carry out a Plan against the LMS, saving state after every successful call.
 
 Phases, in order: move (state only) -> create -> update -> grade -> delete -> state fixes.
-Within a phase, calls run concurrently up to ``parallelism`` under the client's shared rate
-limiter. Safety rules:
+Within a phase, changes run concurrently under the client's shared rate limiter, as many at once
+as Little's law says keep the limiter busy at the latency observed (``AdaptiveGate``), at most
+``parallelism``. Safety rules:
 - before each POST the intent is written to state (status ``pending``); if the answer is lost the
   address becomes ``unknown`` and is never re-created automatically;
 - state is written after every successful call, so a crash loses nothing the API acknowledged;
@@ -31,6 +32,12 @@ from typing import Any, Protocol
 
 from lmsctl.apply.fixes import apply_state_fixes, fix_addresses
 from lmsctl.apply.results import ApplyEvent, ApplyResult, ChangeResult, EventFn, Outcome
+from lmsctl.client.concurrency import (
+    DEFAULT_MAX_IN_FLIGHT,
+    AdaptiveGate,
+    limiter_wait,
+    request_rate,
+)
 from lmsctl.errors import (
     ApiError,
     ApiNotFoundError,
@@ -70,7 +77,7 @@ class LmsWriter(Protocol):
 
 @dataclass(frozen=True)
 class ApplyOptions:
-    parallelism: int = 10
+    parallelism: int = DEFAULT_MAX_IN_FLIGHT  # the cap on changes in flight at once
     consents: frozenset[Consent] = frozenset()  # the dangers the user allowed (apply's flags)
     stop_wait: float = 30.0  # seconds in-flight calls may take to finish after a stop
 
@@ -153,6 +160,8 @@ class Executor:
         self._done = 0
         #: the phase running now (None before the first and after the last): for progress views
         self.phase: Action | None = None
+        #: sizes the changes in flight from the latency seen (kept from phase to phase)
+        self.gate: AdaptiveGate | None = None
 
     # -- control ---------------------------------------------------------------------------------
 
@@ -300,7 +309,11 @@ class Executor:
         )
 
     async def _phase(self, batch: list[Change]) -> None:
-        gate = asyncio.Semaphore(max(1, self.options.parallelism))
+        if self.gate is None:
+            self.gate = AdaptiveGate(
+                cap=max(1, self.options.parallelism), rate=request_rate(self.client)
+            )
+        gate = self.gate
         handlers: Mapping[Action, Callable[[Change], Awaitable[None]]] = {
             Action.MOVE: self._move,
             Action.CREATE: self._create,
@@ -310,7 +323,7 @@ class Executor:
         }
 
         async def one(change: Change) -> None:
-            async with gate:
+            async with gate.slot():
                 if self._stopping:
                     self._finish(change, Outcome.SKIPPED, "not started: apply was stopped")
                     return
@@ -344,6 +357,8 @@ class Executor:
             for t in tasks:
                 t.cancel()
             raise
+        finally:
+            gate.close()
 
     def _explain(self, change: Change, exc: BaseException) -> str:
         message = _message(exc)
@@ -379,7 +394,8 @@ class Executor:
             if field_fingerprint(sub or {}, names) != change.fingerprint:
                 return "not written: " + _what_changed(change, sub or {})
         elif change.action is Action.DELETE:
-            subs = await self._listing(change)
+            with limiter_wait():  # a listing shared by the phase: not this change's service
+                subs = await self._listing(change)
             if subs is not None and impact_fingerprint(delete_impact(subs)) != change.fingerprint:
                 now = delete_impact(subs)
                 return (
@@ -401,7 +417,8 @@ class Executor:
                 )
             except ApiNotFoundError:
                 return None
-        subs = await self._listing(change)
+        with limiter_wait():  # a listing shared by the assignment's grades, maybe queued
+            subs = await self._listing(change)
         return (subs or {}).get(change.student)
 
     def _listing(self, change: Change) -> asyncio.Task[dict[str, dict[str, Any]] | None]:

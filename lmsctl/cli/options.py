@@ -14,6 +14,8 @@ import click
 from lmsctl.addresses import Address, parse_address
 from lmsctl.cli.completion import complete_address
 from lmsctl.cli.context import CliContext
+from lmsctl.client.concurrency import DEFAULT_MAX_IN_FLIGHT
+from lmsctl.client.lms import DEFAULT_TIMEOUT
 from lmsctl.errors import UsageError
 from lmsctl.workspace import WorkspaceOptions
 
@@ -166,10 +168,11 @@ def connection_options(f: F) -> F:
     f = click.option(
         "--timeout",
         type=Seconds(min=1),
-        default=60.0,
+        default=DEFAULT_TIMEOUT,
         show_default=True,
         metavar="SECONDS",
-        help="HTTP timeout per request (Clever writes can take 15-60 s).",
+        help="HTTP timeout per request (Clever writes can take 15-60 s; a create that times "
+        "out has an unknown outcome, so keep it above 60).",
     )(f)
     f = click.option(
         "--rate-limit",
@@ -205,6 +208,7 @@ def workspace_options(
     timeout: float = 60.0,
     lock_timeout: float = 0.0,
     progress: bool = True,
+    max_in_flight: int = DEFAULT_MAX_IN_FLIGHT,
 ) -> WorkspaceOptions:
     return WorkspaceOptions(
         root=root,
@@ -214,6 +218,7 @@ def workspace_options(
         rate_limit=rate_limit,
         timeout=timeout,
         lock_timeout=lock_timeout,
+        max_in_flight=max_in_flight,
         command=command,
         progress=progress_printer(progress),
         notice=lambda text: click.echo(f"Warning: {_scrub(cli, text)}", err=True),

@@ -6,7 +6,9 @@ What it promises (each rule is what a user reading it can rely on):
   when there are any) are counted apart, and the bar fills only with what was done (``=``);
   what finished without being done is ``x``; nothing else moves it;
 - the line names the phase running (creates, updates, grades, deletes), the retries so far, the
-  429s and a rate-limit pause being waited out, the rate and the time left;
+  429s and a rate-limit pause being waited out, the calls in flight, the requests a minute the
+  API received over the last seconds and how long each waited for the rate limiter on average
+  (a wait means the limit is in full use), the rate of changes and the time left;
 - it always fits the terminal: the width is re-read on every redraw and the line shortened (the
   bar narrows, then the less useful parts go, then the bar) so it never wraps, whatever the
   width;
@@ -24,6 +26,7 @@ dependency for every install of a tool that mostly runs in CI.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import os
 import shutil
@@ -41,6 +44,8 @@ from lmsctl.safetext import escape_controls
 
 #: seconds between redraws of the status line (events in between are counted, not drawn)
 REDRAW_EVERY = 0.1
+#: seconds of recent requests the achieved rate (requests a minute) is measured over
+RATE_SPAN = 10.0
 
 _PHASE_NAMES = {
     Action.MOVE: "moves",
@@ -141,6 +146,8 @@ class ApplyProgress:
         self._drawn = False
         self._last_draw = float("-inf")
         self._last_line = ""
+        #: (time, requests, seconds waited) seen at recent redraws: the achieved request rate
+        self._samples: collections.deque[tuple[float, int, float]] = collections.deque()
 
     # -- sources -----------------------------------------------------------------------------
 
@@ -279,8 +286,34 @@ class ApplyProgress:
         timing = f"{rate * 60:.0f}/min"
         if 0 < c.finished < total and rate > 0:
             timing += f", {_fmt_seconds((total - c.finished) / rate)} left"
-        parts = [p for p in (counts, phase, ", ".join(waits), timing) if p]
+        parts = [p for p in (counts, phase, ", ".join(waits), self._api_rate(), timing) if p]
         return _fit(parts, width, bar=(c.done, c.not_done, total))
+
+    def _api_rate(self) -> str:
+        """``300 in flight, 1176 req/min, waits 0.4 s each``: calls in flight (the adaptive
+        gate's), requests a minute over the last RATE_SPAN s and their mean wait (for the rate
+        limiter or a retry backoff)."""
+        parts = []
+        gate = getattr(self.executor, "gate", None)
+        in_flight = getattr(gate, "in_flight", None)
+        if isinstance(in_flight, int) and in_flight:
+            parts.append(f"{in_flight} in flight")
+        requests = getattr(self.stats, "requests", None)
+        waited = getattr(self.stats, "waited_seconds", None)
+        if isinstance(requests, int) and isinstance(waited, int | float):
+            now = self._clock()
+            samples = self._samples
+            samples.append((now, requests, float(waited)))
+            while len(samples) > 2 and now - samples[1][0] >= RATE_SPAN:
+                samples.popleft()
+            then, before, waited_before = samples[0]
+            sent = requests - before
+            if now - then >= 1.0 and sent > 0:
+                parts.append(f"{sent / (now - then) * 60:.0f} req/min")
+                wait = (waited - waited_before) / sent
+                if wait >= 0.05:
+                    parts.append(f"waits {wait:.1f} s each")
+        return ", ".join(parts)
 
 
 def _bar(cells: int, done: int, not_done: int, total: int) -> str:

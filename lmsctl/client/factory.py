@@ -14,7 +14,8 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from lmsctl.client.lms import LmsClient, is_loopback
+from lmsctl.client.concurrency import DEFAULT_MAX_IN_FLIGHT
+from lmsctl.client.lms import DEFAULT_TIMEOUT, LmsClient, is_loopback
 from lmsctl.errors import ConfigError
 from lmsctl.model import ProjectConfig
 
@@ -77,7 +78,8 @@ def open_client(
     sandbox_db: str | None,
     api_url: str | None,
     rate_limit: int = 1200,
-    timeout: float = 60.0,
+    timeout: float = DEFAULT_TIMEOUT,
+    max_in_flight: int = DEFAULT_MAX_IN_FLIGHT,
     open_sandbox: SandboxOpener | None = None,
 ) -> LmsClient:
     """A client for the embedded sandbox (``sandbox``, reached with ``open_sandbox``) or for
@@ -102,6 +104,7 @@ def open_client(
             rate_limit=rate_limit,
             timeout=timeout,
             allow_insecure=True,
+            max_in_flight=max_in_flight,
         )
     url = resolve_api_url(api_url, config)
     token = os.environ.get(TOKEN_ENV, "").strip()
@@ -111,7 +114,9 @@ def open_client(
             hint=f"export {TOKEN_ENV}=<the district-app bearer token>, or use --sandbox to try "
             "lmsctl without Clever",
         )
-    return LmsClient(url, token, rate_limit=rate_limit, timeout=timeout)
+    return LmsClient(
+        url, token, rate_limit=rate_limit, timeout=timeout, max_in_flight=max_in_flight
+    )
 
 
 __all__ = [

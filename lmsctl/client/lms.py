@@ -30,6 +30,11 @@ from urllib.parse import quote, urlsplit
 import httpx
 
 from lmsctl import __version__
+from lmsctl.client.concurrency import (
+    DEFAULT_MAX_IN_FLIGHT,
+    count_request,
+    limiter_wait,
+)
 from lmsctl.client.policy import (
     MAX_429_RETRIES,
     MIN_429_WAIT,
@@ -48,6 +53,8 @@ from lmsctl.errors import (
 )
 
 MAX_LISTING_RESTARTS = 2
+#: connections beyond the cap on changes in flight (a listing shared by a phase's changes)
+POOL_SPARE = 8
 
 
 @dataclass
@@ -71,6 +78,28 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+#: seconds a request may take: Clever says creates and updates may take 15-60 s, and a create
+#: that times out has an unknown outcome (never re-sent), so the default leaves a margin
+DEFAULT_TIMEOUT = 90.0
+
+
+def _pool_limits(connections: int) -> httpx.Limits:
+    """A pool of ``connections``, with the soft open-file limit raised to hold them (up to the
+    hard limit: a default of 1024 would otherwise fail 60 s writes at the rate limit, which
+    keep about 1,200 connections open)."""
+    try:
+        import resource  # (POSIX only)
+
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        wanted = connections + 64  # files, the state's journal, the event loop's own
+        if soft != resource.RLIM_INFINITY and soft < wanted:
+            top = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+            resource.setrlimit(resource.RLIMIT_NOFILE, (top, hard))
+    except (ImportError, ValueError, OSError):
+        pass  # keep the limit as it is: the pool is still sized, the OS refuses sockets late
+    return httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
+
+
 class LmsClient:
     """Calls Clever's API for lmsctl. Safe to share between many concurrent tasks."""
 
@@ -81,7 +110,7 @@ class LmsClient:
         *,
         transport: httpx.AsyncBaseTransport | None = None,
         rate_limit: int = 1200,
-        timeout: float = 60.0,
+        timeout: float = DEFAULT_TIMEOUT,
         max_retries: int = 6,
         backoff_base: float = 0.5,
         backoff_max: float = 30.0,
@@ -90,6 +119,7 @@ class LmsClient:
         allow_insecure: bool = False,
         rng: random.Random | None = None,
         min_rate_limit_wait: float = MIN_429_WAIT,
+        max_in_flight: int = DEFAULT_MAX_IN_FLIGHT,
     ) -> None:
         self.base_url = base_url.strip().rstrip("/")
         parts = urlsplit(self.base_url)
@@ -125,6 +155,8 @@ class LmsClient:
         self._clock = clock
         self._server_date: tuple[dt.datetime, float] | None = None
         self.limiter = RateLimiter(rate_limit, clock=clock, sleep=sleep)
+        #: the cap on changes (and so requests) in flight; the connection pool is sized from it
+        self.max_in_flight = max(1, max_in_flight)
         self.stats = ClientStats()
         self._http = httpx.AsyncClient(
             transport=transport,
@@ -134,13 +166,21 @@ class LmsClient:
                 "Accept": "application/json",
                 "User-Agent": f"lmsctl/{__version__}",
             },
-            limits=httpx.Limits(max_connections=64, max_keepalive_connections=64),
+            # one connection per change in flight (each sends its requests one after another):
+            # the pool is never what limits the calls in flight, the adaptive gate is; nor is
+            # the process's open-file limit (raised as far as the system allows)
+            limits=_pool_limits(self.max_in_flight + POOL_SPARE),
             follow_redirects=False,
             trust_env=transport is None,
+            event_hooks={"request": [self._sending]},
         )
 
     def __repr__(self) -> str:
         return f"LmsClient({self.base_url!r})"
+
+    async def _sending(self, request: httpx.Request) -> None:
+        """httpx's hook just before a request goes out: the limiter counts its start now."""
+        self.limiter.mark_sent()
 
     async def __aenter__(self) -> LmsClient:
         return self
@@ -199,7 +239,8 @@ class LmsClient:
 
     async def _wait(self, seconds: float) -> None:
         self.stats.waited_seconds += seconds
-        await self._sleep(seconds)
+        with limiter_wait():
+            await self._sleep(seconds)
 
     async def _request(
         self, method: str, path: str, endpoint: str, *, json: Any = None
@@ -211,7 +252,9 @@ class LmsClient:
         attempt = 0
         limited = 0
         while True:
-            self.stats.waited_seconds += await self.limiter.acquire()
+            with limiter_wait():
+                self.stats.waited_seconds += await self.limiter.acquire()
+            count_request()
             self.stats.requests += 1
             self.stats.by_endpoint[endpoint] += 1
             answer = await send(self._http, method, url, shown, json)

@@ -29,6 +29,7 @@ from lmsctl.cli.options import (
 )
 from lmsctl.cli.output import emit_plan, print_warnings
 from lmsctl.cli.progress import ApplyProgress
+from lmsctl.client.concurrency import DEFAULT_MAX_IN_FLIGHT
 from lmsctl.client.lms import LmsClient
 from lmsctl.errors import Diagnostic, InterruptedError_, UsageError
 from lmsctl.plan.model import Consent, Plan
@@ -44,6 +45,9 @@ from lmsctl.usecases.apply import ApplyRequest, ApplyRun, apply_planfile, apply_
 from lmsctl.workspace import WorkspaceOptions
 
 T = TypeVar("T")
+
+#: the highest --parallelism: file descriptors, one connection per change in flight
+MAX_PARALLELISM = 10_000
 
 
 class TerminalApplyView:
@@ -177,10 +181,13 @@ def _report(run: ApplyRun, view: TerminalApplyView, *, as_json: bool, from_file:
 )
 @click.option(
     "--parallelism",
-    type=click.IntRange(min=1, max=100),
-    default=10,
+    type=click.IntRange(min=1, max=MAX_PARALLELISM),
+    default=DEFAULT_MAX_IN_FLIGHT,
     show_default=True,
-    help="Calls in flight at once (all under the rate limit).",
+    metavar="N",
+    help="The most changes in flight at once. Within it, lmsctl keeps as many in flight as "
+    "the rate limit needs at the latency it observes (requests per second x seconds per "
+    "write: 300 for 15 s writes at 1200/min); every call stays under --rate-limit.",
 )
 @click.option(
     "--allow-destroy-submissions",
@@ -255,6 +262,7 @@ def apply(
             rate_limit=rate_limit,
             timeout=timeout,
             lock_timeout=lock_timeout,
+            max_in_flight=parallelism,
         )
 
     # A manifests root is a folder, so any file is read as a plan file (a damaged one is then
