@@ -30,6 +30,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from lmsctl.apply.consent import check_consent
 from lmsctl.apply.fixes import apply_state_fixes, fix_addresses
 from lmsctl.apply.results import ApplyEvent, ApplyResult, ChangeResult, EventFn, Outcome
 from lmsctl.client.concurrency import (
@@ -43,13 +44,19 @@ from lmsctl.errors import (
     ApiNotFoundError,
     LmsctlError,
     OutcomeUnknownError,
-    PlanError,
     StateError,
     StateSaveError,
 )
 from lmsctl.lms import profile
 from lmsctl.plan.fingerprints import delete_impact, field_fingerprint, impact_fingerprint
-from lmsctl.plan.model import Action, Change, Consent, DeleteImpact, Plan, canonical_json
+from lmsctl.plan.model import (
+    Action,
+    Change,
+    Consent,
+    Plan,
+    ResourceKind,
+    canonical_json,
+)
 from lmsctl.state.backend import StateBackend
 from lmsctl.state.model import ResourceRecord, ResourceStatus, StateSnapshot
 from lmsctl.timeutil import format_api_datetime, utcnow
@@ -80,40 +87,6 @@ class ApplyOptions:
     parallelism: int = DEFAULT_MAX_IN_FLIGHT  # the cap on changes in flight at once
     consents: frozenset[Consent] = frozenset()  # the dangers the user allowed (apply's flags)
     stop_wait: float = 30.0  # seconds in-flight calls may take to finish after a stop
-
-
-def check_consent(plan: Plan, options: ApplyOptions) -> None:
-    """Refuse a plan with conflicts, or one that needs a consent its flag did not give.
-
-    Decided on the plan's typed data only (conflicts, consent records, delete impacts), never
-    on its words: each danger has its own flag (``Consent.flag``), named in the refusal.
-    """
-    if plan.blocking_conflicts:
-        raise PlanError(
-            f"the plan has {len(plan.blocking_conflicts)} conflict(s); nothing was changed",
-            hint="resolve them in the manifests, or re-run with --force to overwrite the LMS",
-        )
-    missing = [n for n in plan.required_consents() if n.consent not in options.consents]
-    if not missing:
-        return
-    parts = []
-    for need in missing:
-        if need.consent is Consent.DESTROY_SUBMISSIONS:
-            impact = need.impact or DeleteImpact()
-            parts.append(
-                f"{need.address} holds student work ({impact.turned_in} turned in, "
-                f"{impact.graded} graded): {need.consent.flag}"
-            )
-        else:
-            parts.append(
-                f"section {need.address}: deletes {need.deleting} of its {need.tracked} tracked "
-                f"assignments: {need.consent.flag}"
-            )
-    flags = sorted({n.consent.flag for n in missing})
-    raise PlanError(
-        "refusing to apply without consent: " + "; ".join(parts) + "; nothing was changed",
-        hint=f"re-run with {' and '.join(flags)} if that is really meant",
-    )
 
 
 class Executor:
@@ -258,7 +231,7 @@ class Executor:
         res = ChangeResult(change, outcome, message, seconds)
         self.result.results.append(res)
         self._done += 1
-        if outcome is not Outcome.DONE and change.kind.value == "assignment":
+        if outcome is not Outcome.DONE and change.kind is ResourceKind.ASSIGNMENT:
             self._failed_assignments.add(change.address)
         if self.on_event is not None:
             self.on_event(ApplyEvent(res, self._done, self._total))

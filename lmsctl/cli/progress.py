@@ -93,7 +93,17 @@ class Counts:
         return self.finished - self.done
 
     def add(self, outcome: Outcome) -> None:
-        setattr(self, outcome.value, getattr(self, outcome.value) + 1)
+        match outcome:
+            case Outcome.DONE:
+                self.done += 1
+            case Outcome.FAILED:
+                self.failed += 1
+            case Outcome.SKIPPED:
+                self.skipped += 1
+            case Outcome.UNKNOWN:
+                self.unknown += 1
+            case Outcome.STALE:
+                self.stale += 1
 
 
 def terminal_width(stream: TextIO) -> int:

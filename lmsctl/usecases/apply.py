@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
 from lmsctl.addresses import Address
-from lmsctl.apply.executor import ApplyOptions, Executor, check_consent
+from lmsctl.apply.consent import check_consent
+from lmsctl.apply.executor import ApplyOptions, Executor
 from lmsctl.apply.results import ApplyEvent, ApplyResult
 from lmsctl.client.lms import LmsClient
 from lmsctl.errors import Diagnostic, StalePlanError, UsageError

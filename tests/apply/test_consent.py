@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from lmsctl.apply.executor import ApplyOptions, check_consent
+from lmsctl.apply.consent import check_consent
+from lmsctl.apply.executor import ApplyOptions
 from lmsctl.errors import PlanError, StateError
 from lmsctl.model import PolicyConfig, ProjectConfig
 from lmsctl.plan import model as plan_model

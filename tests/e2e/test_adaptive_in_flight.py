@@ -10,13 +10,13 @@ from pathlib import Path
 
 import httpx
 import pytest
-from tests.support.workload import write_workload
 
 from lmsctl.apply.executor import Executor, Outcome
 from lmsctl.client import ratelimit
 from lmsctl.client.factory import SandboxConnection
 from lmsctl.sandbox import DEMO_TOKEN, FaultConfig, SandboxConfig, sandbox_transport
 from lmsctl.workspace import Workspace, WorkspaceOptions
+from tests.support.workload import write_workload
 
 WINDOW = 2.0  # seconds: the client's window and the server's, shortened like the benchmark's
 LIMIT = 50  # requests per window on both sides (1500/min): the limiter binds within seconds
