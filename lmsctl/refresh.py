@@ -22,7 +22,7 @@ from functools import partial
 from typing import Any, Protocol, TypeVar
 
 from lmsctl.addresses import Address, matches_targets
-from lmsctl.client.concurrency import DEFAULT_MAX_IN_FLIGHT, AdaptiveGate, request_rate
+from lmsctl.client.concurrency import READ_MAX_IN_FLIGHT, AdaptiveGate, request_rate
 from lmsctl.errors import ApiNotFoundError, Diagnostic, PlanError
 from lmsctl.lms import LmsProfile, profile
 from lmsctl.model import DesiredState, SectionSpec
@@ -278,7 +278,7 @@ async def refresh(
     *,
     targets: Iterable[Address] = (),
     district_id: str | None = None,
-    max_in_flight: int = DEFAULT_MAX_IN_FLIGHT,
+    max_in_flight: int = READ_MAX_IN_FLIGHT,
     progress: ProgressFn | None = None,
     all_submissions: bool = True,
 ) -> LiveState:

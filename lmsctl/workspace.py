@@ -17,7 +17,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from lmsctl.addresses import Address
-from lmsctl.client.concurrency import DEFAULT_MAX_IN_FLIGHT
+from lmsctl.client.concurrency import DEFAULT_MAX_IN_FLIGHT, READ_MAX_IN_FLIGHT
 from lmsctl.client.factory import SandboxOpener, open_client, resolve_api_url, sandbox_api_url
 from lmsctl.client.lms import DEFAULT_TIMEOUT, LmsClient
 from lmsctl.errors import ConfigError, Diagnostic, StateError
@@ -191,7 +191,7 @@ class Workspace:
             snapshot,
             targets=targets,
             district_id=self.desired.config.district,
-            max_in_flight=self.options.max_in_flight,
+            max_in_flight=min(self.options.max_in_flight, READ_MAX_IN_FLIGHT),
             progress=self.options.progress,
             all_submissions=all_submissions,
         )
