@@ -27,6 +27,7 @@ from lmsctl.sandbox import DEMO_TOKEN, SandboxConfig, running_server
 from lmsctl.state.local import LocalBackend
 from lmsctl.state.model import StateSnapshot
 from tests.support.e2e import SandboxPeek
+from tests.support.processes import end_all
 from tests.support.workload import check_converged, resolve_unknown, state_records, write_workload
 
 _started: list[subprocess.Popen[str]] = []
@@ -36,14 +37,7 @@ _started: list[subprocess.Popen[str]] = []
 def _no_process_left() -> Iterator[None]:
     """Every apply a test started is ended and its pipes closed, even when the test fails."""
     yield
-    while _started:
-        proc = _started.pop()
-        if proc.poll() is None:
-            proc.kill()
-        proc.wait()
-        for pipe in (proc.stdout, proc.stderr):
-            if pipe is not None:
-                pipe.close()
+    end_all(_started)
 
 
 def _files_of(state_file: Path) -> tuple[tuple[int, int] | None, ...]:

@@ -21,6 +21,7 @@ from lmsctl.errors import StateError
 from lmsctl.state.local import LocalBackend
 from tests.e2e.test_recheck import Terminal
 from tests.support.e2e import SandboxPeek
+from tests.support.processes import end_all
 from tests.support.workload import check_converged, write_workload
 
 STATE = Path("work") / ".lmsctl" / "sandbox" / "state.json"
@@ -45,14 +46,7 @@ _started: list[subprocess.Popen[str]] = []
 def _no_process_left() -> Iterator[None]:
     """Every run a test started is ended and its pipes closed, even when the test fails."""
     yield
-    while _started:
-        proc = _started.pop()
-        if proc.poll() is None:
-            proc.kill()
-        proc.wait()
-        for pipe in (proc.stdout, proc.stderr):
-            if pipe is not None:
-                pipe.close()
+    end_all(_started)
 
 
 def _start(*args: str) -> subprocess.Popen[str]:
