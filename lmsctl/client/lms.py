@@ -29,6 +29,11 @@ from urllib.parse import quote, urlsplit
 
 import httpx
 
+# httpcore asks for sniffio on every request and, without it, fails that import each time (a
+# tenth of a large plan's CPU): a declared dependency, imported here so a broken install fails
+# at start-up rather than slowly
+import sniffio  # noqa: F401
+
 from lmsctl import __version__
 from lmsctl.client.concurrency import (
     DEFAULT_MAX_IN_FLIGHT,
