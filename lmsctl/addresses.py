@@ -8,7 +8,6 @@ address, so moving or renaming a manifest file changes nothing in the LMS.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 
 from lmsctl.errors import UsageError
 
@@ -28,22 +27,46 @@ def grade_address(section_id: str, key: str, student: str) -> str:
     return f"{section_id}/{key}/grades/{student}"
 
 
-@dataclass(frozen=True, order=True)
-class Address:
-    """A parsed address: an assignment, or one student's grade on it."""
+class Address(str):
+    """A parsed address: an assignment, or one student's grade on it.
+
+    It is also its own canonical text (a ``str``), so it keys state, prints and serialises
+    exactly as the text does, while the core reads its parts instead of splitting strings.
+    """
 
     section_id: str
     key: str
-    student: str | None = None
+    student: str | None
+
+    def __new__(cls, section_id: str, key: str, student: str | None = None) -> Address:
+        text = (
+            assignment_address(section_id, key)
+            if student is None
+            else grade_address(section_id, key, student)
+        )
+        self = super().__new__(cls, text)
+        self.section_id = section_id
+        self.key = key
+        self.student = student
+        return self
+
+    @classmethod
+    def of(cls, text: str) -> Address:
+        """The parts of an address lmsctl wrote itself (state keys, plan files): no checks."""
+        if isinstance(text, Address):
+            return text
+        parts = str(text).split("/")
+        if len(parts) == 4 and parts[2] == "grades":
+            return cls(parts[0], parts[1], parts[3])
+        return cls(parts[0], "/".join(parts[1:]))
+
+    def __getnewargs__(self) -> tuple[str, str, str | None]:  # type: ignore[override]
+        # (copy and pickle make it again from its parts)
+        return (self.section_id, self.key, self.student)
 
     @property
     def assignment(self) -> str:
         return assignment_address(self.section_id, self.key)
-
-    def __str__(self) -> str:
-        if self.student is None:
-            return self.assignment
-        return grade_address(self.section_id, self.key, self.student)
 
     def contains(self, other: Address) -> bool:
         """True when ``other`` is this address or below it (a grade of this assignment)."""
@@ -86,7 +109,7 @@ def matches_targets(address: str, targets: list[Address]) -> bool:
     """True when no targets are given, or the address falls under one of them."""
     if not targets:
         return True
-    parsed = parse_address(address)
+    parsed = address if isinstance(address, Address) else parse_address(address)
     return any(t.contains(parsed) or _section_target(t, parsed) for t in targets)
 
 

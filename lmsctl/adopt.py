@@ -37,6 +37,7 @@ from lmsctl.init import SECTIONS_DIR, SectionRoster, render_section_file, slug
 from lmsctl.manifest import load_desired
 from lmsctl.manifest.config import display_path
 from lmsctl.model import (
+    AssignmentSpec,
     DesiredState,
 )
 from lmsctl.render.adopt import ImportOutcome
@@ -156,7 +157,7 @@ def _check_state(snapshot: StateSnapshot, pending: Sequence[_Pending]) -> None:
 
 
 def _check_manifests(desired: DesiredState, pending: Sequence[_Pending], generate: bool) -> None:
-    written = {a.address: a for a in desired.assignments()}
+    written: dict[str, AssignmentSpec] = {a.address: a for a in desired.assignments()}
     for item in pending:
         req = item.request
         key = req.address.assignment

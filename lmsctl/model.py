@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from lmsctl.addresses import assignment_address, grade_address
+from lmsctl.addresses import Address
 from lmsctl.fields import ASSIGNMENT_RULES, GRADE_RULES, Kind
 
 # The managed fields and their kinds come from the field table (lmsctl.fields), in its order.
@@ -126,11 +126,11 @@ class AssignmentSpec:
     manages_grades: bool = False
 
     @property
-    def address(self) -> str:
-        return assignment_address(self.section_id, self.key)
+    def address(self) -> Address:
+        return Address(self.section_id, self.key)
 
-    def grade_address(self, student: str) -> str:
-        return grade_address(self.section_id, self.key, student)
+    def grade_address(self, student: str) -> Address:
+        return Address(self.section_id, self.key, student)
 
     def pos_of(self, field_name: str) -> SourcePos:
         return self.field_pos.get(field_name, self.pos)

@@ -208,7 +208,7 @@ class _Editor:
             for c in plan.conflicts
         ]
         self.order = 0
-        self.specs = {a.address: a for a in ws.desired.assignments()}
+        self.specs: dict[str, AssignmentSpec] = {a.address: a for a in ws.desired.assignments()}
         self.files = {s.section_id: Path(os.path.abspath(s.file)) for s in ws.desired.sections}
 
     def doc_of(self, path: Path) -> _Doc:

@@ -25,7 +25,7 @@ from lmsctl.addresses import Address, matches_targets
 from lmsctl.client.concurrency import READ_MAX_IN_FLIGHT, AdaptiveGate, request_rate
 from lmsctl.errors import ApiNotFoundError, Diagnostic, PlanError
 from lmsctl.lms import LmsProfile, profile
-from lmsctl.model import DesiredState, SectionSpec
+from lmsctl.model import AssignmentSpec, DesiredState, SectionSpec
 from lmsctl.roster import ROSTER_PAGE_LIMIT
 from lmsctl.state.model import ResourceStatus, StateSnapshot
 
@@ -147,7 +147,7 @@ def refresh_scope(
 ) -> RefreshScope:
     """Decide the minimum set of reads for a plan."""
     target_list = list(targets)
-    wanted = {a.address: a for a in desired.assignments()}
+    wanted: dict[str, AssignmentSpec] = {a.address: a for a in desired.assignments()}
     moved_sources = {
         f"{a.section_id}/{a.moved_from}": a for a in desired.assignments() if a.moved_from
     }

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections import Counter
 
-from lmsctl.addresses import matches_targets
+from lmsctl.addresses import Address, matches_targets
 from lmsctl.model import SourcePos
 from lmsctl.plan.context import PlanContext
 from lmsctl.plan.fingerprints import delete_impact, impact_fingerprint
@@ -60,7 +60,7 @@ def plan_deletes(ctx: PlanContext, keep: set[str]) -> None:
         deleting[record.section_id] += 1
         findings.changes.append(
             Change(
-                address=address,
+                address=Address.of(address),
                 action=Action.DELETE,
                 kind=ResourceKind.ASSIGNMENT,
                 section_id=record.section_id,
@@ -94,7 +94,7 @@ def unknown_change(
 ) -> Change:
     """A ``?`` entry: a create whose outcome is unknown; nothing is done until it is resolved."""
     return Change(
-        address=address,
+        address=Address.of(address),
         action=Action.UNKNOWN,
         kind=ResourceKind.ASSIGNMENT,
         section_id=record.section_id,

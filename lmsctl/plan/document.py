@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from lmsctl import __version__
+from lmsctl.addresses import Address
 from lmsctl.errors import StateError
 from lmsctl.plan.model import (
     OLDEST_READABLE_PLAN_FORMAT,
@@ -92,7 +93,7 @@ def _field_to_dict(f: FieldChange) -> dict[str, Any]:
 def _change_from_dict(d: Mapping[str, Any]) -> Change:
     impact = d.get("impact")
     return Change(
-        address=d["address"],
+        address=Address.of(str(d["address"])),
         action=Action(d["actions"][0]),
         kind=ResourceKind(d["kind"]),
         section_id=d["section_id"],

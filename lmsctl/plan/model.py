@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from lmsctl.addresses import Address
+
 PLAN_FORMAT_VERSION = "1.2"
 #: the oldest plan format whose safety data (consents, reasons) this lmsctl can read
 OLDEST_READABLE_PLAN_FORMAT = "1.1"
@@ -148,7 +150,7 @@ class DeleteImpact:
 class Change:
     """One thing apply will do, with everything needed to do it and to explain it."""
 
-    address: str
+    address: Address
     action: Action
     kind: ResourceKind
     section_id: str
