@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -48,8 +49,6 @@ class CliContext:
         """The run's scrubber; made on first use from the environment's default level (private
         whenever ``CI`` is set), so ``--help`` never loads the privacy module."""
         if self._scrubber is None:
-            import os
-
             from lmsctl.privacy import Scrubber, resolve_privacy  # lazy: see above
 
             self._scrubber = Scrubber(resolve_privacy(None, None, fmt="text", env=os.environ))
