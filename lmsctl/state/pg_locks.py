@@ -21,6 +21,9 @@ from lmsctl.state.backend import LockInfo, wait_for_lock
 from lmsctl.state.pg_schema import dumps
 from lmsctl.state.pg_session import PgSession
 
+HOLDER_RECORD_WAIT = 2.0
+"""Seconds to wait for a lock's new holder to write who it is, before saying it has not."""
+
 
 class PgLocking(PgSession):
     """Taking, reading and releasing a workspace's lock, and pruning its history on release."""
@@ -63,7 +66,12 @@ class PgLocking(PgSession):
         return wait_for_lock(try_once, self._holder_message, timeout)
 
     def _holder_message(self) -> str:
+        # the holder writes its record just after it takes the lock: give it a moment to
         held = self.current_lock()
+        deadline = time.monotonic() + HOLDER_RECORD_WAIT
+        while held is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+            held = self.current_lock()
         if held is not None:
             return held.describe()
         return f"{self.description} is locked by another session that has not said who it is yet"
@@ -72,7 +80,8 @@ class PgLocking(PgSession):
         """The holder's lock record, or None when no session holds the workspace's lock.
 
         A record whose session is gone (its run was killed) is not a lock any more: the next
-        run takes it over, and says so.
+        run takes it over, and says so. Nor is it the holder's record when another session
+        holds the lock and has not yet written its own.
         """
         conn = self._db()
         with self._errors("reading the state lock"):
@@ -80,7 +89,8 @@ class PgLocking(PgSession):
                 sql.SQL(
                     "SELECT l.info, EXISTS (SELECT 1 FROM pg_locks p WHERE "
                     "p.locktype = 'advisory' AND p.granted AND p.objsubid = 1 "
-                    "AND p.classid::bigint = %s AND p.objid::bigint = %s) "
+                    "AND p.classid::bigint = %s AND p.objid::bigint = %s "
+                    "AND p.pid = l.backend_pid) "
                     "FROM {locks} l WHERE l.workspace = %s"
                 ).format(**self._t),
                 [(self._key >> 32) & 0xFFFFFFFF, self._key & 0xFFFFFFFF, self.workspace],

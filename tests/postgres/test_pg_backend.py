@@ -192,6 +192,42 @@ def test_a_killed_holder_frees_the_lock_by_itself(
         child.communicate()  # waits, and closes its stdout
 
 
+def test_a_holder_that_has_just_taken_the_lock_is_named_not_a_dead_one(
+    backend: Factory, pg_dsn: str, pg_schema: str
+) -> None:
+    """Two runs a moment apart: the second names the first, even before its record is written.
+
+    A dead run's record is still in the table; the new holder has the advisory lock and writes
+    its own record a little later. The refusal must wait for it, and never name the dead run.
+    """
+    from lmsctl.state.backend import LockInfo
+    from lmsctl.state.pg_schema import advisory_key, dumps
+
+    dead = backend()
+    dead.lock("lmsctl apply (dead run)")
+    dead.close()  # its session ends, its record stays
+    with psycopg.connect(pg_dsn, autocommit=True) as holder:
+        holder.execute("SELECT pg_advisory_lock(%s)", [advisory_key(pg_schema, "north")])
+
+        def write_record() -> None:
+            time.sleep(0.4)
+            holder.execute(
+                f'UPDATE "{pg_schema}".locks SET info = %s::jsonb, '
+                "backend_pid = pg_backend_pid() WHERE workspace = 'north'",
+                [dumps(LockInfo.new("lmsctl apply (new run)").to_dict())],
+            )
+
+        writer = threading.Thread(target=write_record)
+        writer.start()
+        try:
+            with pytest.raises(StateLockedError) as err:
+                backend().lock("lmsctl apply")
+        finally:
+            writer.join()
+    assert "lmsctl apply (new run)" in str(err.value)
+    assert "dead run" not in str(err.value)
+
+
 def test_force_unlock_frees_a_lock_held_from_another_host(
     backend: Factory, pg_dsn: str, pg_schema: str
 ) -> None:
