@@ -35,6 +35,7 @@ import httpx
 import sniffio  # noqa: F401
 
 from lmsctl import __version__
+from lmsctl.client import netio
 from lmsctl.client.concurrency import (
     DEFAULT_MAX_IN_FLIGHT,
     count_request,
@@ -163,8 +164,9 @@ class LmsClient:
         #: the cap on changes (and so requests) in flight; the connection pool is sized from it
         self.max_in_flight = max(1, max_in_flight)
         self.stats = ClientStats()
+        limits = _pool_limits(self.max_in_flight + POOL_SPARE)
         self._http = httpx.AsyncClient(
-            transport=transport,
+            transport=transport or netio.AsyncioTransport(limits=limits, trust_env=True),
             timeout=httpx.Timeout(timeout),
             headers={
                 "Authorization": f"Bearer {token}",
@@ -174,7 +176,7 @@ class LmsClient:
             # one connection per change in flight (each sends its requests one after another):
             # the pool is never what limits the calls in flight, the adaptive gate is; nor is
             # the process's open-file limit (raised as far as the system allows)
-            limits=_pool_limits(self.max_in_flight + POOL_SPARE),
+            limits=limits,
             follow_redirects=False,
             trust_env=transport is None,
             event_hooks={"request": [self._sending]},
