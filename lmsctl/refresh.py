@@ -25,11 +25,15 @@ from lmsctl.addresses import Address, matches_targets
 from lmsctl.client.concurrency import READ_MAX_IN_FLIGHT, AdaptiveGate, request_rate
 from lmsctl.errors import ApiNotFoundError, Diagnostic, PlanError
 from lmsctl.lms import LmsProfile, profile
-from lmsctl.model import AssignmentSpec, DesiredState, SectionSpec
-from lmsctl.roster import ROSTER_PAGE_LIMIT
+from lmsctl.model import GRADE_FIELDS, AssignmentSpec, DesiredState, SectionSpec
+from lmsctl.roster import ROSTER_PAGE_LIMIT, compact_user
 from lmsctl.state.model import ResourceStatus, StateSnapshot
 
 T = TypeVar("T")
+
+#: what a plan keeps of a graded student's submission: the managed grade fields and whose it is
+#: (a field the API left out stays left out: absent and null are not the same answer)
+PLAN_SUBMISSION_KEYS: tuple[str, ...] = ("user_id", *GRADE_FIELDS)
 
 #: progress callback: (what, done, total)
 ProgressFn = Callable[[str, int, int], None]
@@ -249,7 +253,12 @@ class _Reads:
         except ApiNotFoundError:
             return None
         if only is not None:
-            return {uid: s for s in items if (uid := str(s.get("user_id"))) in only}
+            # and of each, the fields a plan compares (a tenth of what the API sends)
+            return {
+                uid: {k: s[k] for k in PLAN_SUBMISSION_KEYS if k in s}
+                for s in items
+                if (uid := str(s.get("user_id"))) in only
+            }
         return {str(s.get("user_id")): s for s in items}
 
     async def roster(self, section_id: str) -> tuple[dict[str, Any], ...] | None:
@@ -257,7 +266,7 @@ class _Reads:
             users = await self.reader.list_section_users(
                 section_id, role="student", limit=ROSTER_PAGE_LIMIT
             )
-            return tuple(users)
+            return tuple(compact_user(u) for u in users)
         except ApiNotFoundError:
             return None  # not in the district, or not shared with the token
 

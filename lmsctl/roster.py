@@ -41,6 +41,21 @@ def _student_fields(user: Mapping[str, Any]) -> dict[str, str]:
     return out
 
 
+def compact_user(user: Mapping[str, Any]) -> dict[str, Any]:
+    """What lmsctl reads of a Data API student, in the same shape: the id, email and name, and
+    every field a reference or the privacy scrubber matches (a tenth of the object: a district's
+    rosters are held for the whole plan)."""
+    out = {k: user[k] for k in ("id", "email", *ROSTER_FIELD.values()) if k in user}
+    name = user.get("name")
+    if isinstance(name, Mapping):
+        out["name"] = {k: name[k] for k in ("first", "middle", "last") if k in name}
+    roles = user.get("roles")
+    student = roles.get("student") if isinstance(roles, Mapping) else None
+    if isinstance(student, Mapping):
+        out["roles"] = {"student": {k: student[k] for k in ROSTER_FIELD.values() if k in student}}
+    return out
+
+
 def display_name(user: Mapping[str, Any]) -> str:
     name = user.get("name") or {}
     parts = [str(name.get("first") or ""), str(name.get("last") or "")]
