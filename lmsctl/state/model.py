@@ -154,8 +154,8 @@ class ResourceRecord:
             key=key,
             assignment_id=assignment_id,
             status=status,
-            applied=_copy.deepcopy(applied),
-            grades={str(s): dict(_copy.deepcopy(v)) for s, v in grades.items()},
+            applied=_json_copy(applied),
+            grades={str(s): _json_copy(v) for s, v in grades.items()},
             created_at=_opt_str(data, "created_at", where),
             updated_at=_opt_str(data, "updated_at", where),
             intent_at=_opt_str(data, "intent_at", where),
@@ -165,6 +165,16 @@ class ResourceRecord:
             intended_grades=intended_grades,
             deleting=deleting,
         )
+
+
+def _json_copy(value: Any) -> Any:
+    """A copy of JSON data that shares its (immutable) scalars: what ``deepcopy`` gives, without
+    its bookkeeping, which was most of reading a large state."""
+    if isinstance(value, dict):
+        return {k: _json_copy(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_json_copy(v) for v in value]
+    return value if isinstance(value, str | int | float | bool | None) else _copy.deepcopy(value)
 
 
 def _intent(
