@@ -160,6 +160,7 @@ class LmsClient:
         )
         self._clock = clock
         self._server_date: tuple[dt.datetime, float] | None = None
+        self._date_text = ""  # the Date header that _server_date was read from
         self.limiter = RateLimiter(rate_limit, clock=clock, sleep=sleep)
         #: the cap on changes (and so requests) in flight; the connection pool is sized from it
         self.max_in_flight = max(1, max_in_flight)
@@ -229,6 +230,9 @@ class LmsClient:
         text = response.headers.get("Date")
         if not text:
             return
+        if text == self._date_text and self._server_date is not None:
+            return  # the same second as the answer before: already known (and parsed once)
+        self._date_text = text
         with contextlib.suppress(TypeError, ValueError, IndexError, OverflowError):
             when = email.utils.parsedate_to_datetime(text)
             if when.tzinfo is not None:
