@@ -4,15 +4,21 @@
 schemas/plan.schema.json; bump ``PLAN_FORMAT_VERSION`` on any incompatible change. It belongs to
 the plan (a saved plan file is this document, lmsctl.plan.planfile); the renderers
 (lmsctl.render) read it.
+
+``plan_document`` is the same document with its ``changes`` made one at a time as they are read
+(:class:`LazyItems`), and :func:`document_pieces` writes such a document as JSON text piece by
+piece: ``plan --format json`` and plan files of 100k changes never hold them as 100k dicts nor
+as one string. ``plan_to_document`` is that document with the changes made into a list.
 """
 
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping
+import json
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from lmsctl import __version__
 from lmsctl.addresses import Address
@@ -191,8 +197,42 @@ def _minor(version: str) -> int:
         return -1
 
 
+_T = TypeVar("_T")
+
+
+class LazyItems(Generic[_T]):
+    """A list of a document whose items are made when it is read, afresh each time (so it can
+    be read more than once, and each item read may be changed by its reader).
+
+    Iterable and sized, not indexable: readers of a document that may hold one iterate it.
+    """
+
+    __slots__ = ("_make", "_source")
+
+    def __init__(self, source: Sequence[_T], make: Callable[[_T], dict[str, Any]]) -> None:
+        self._source = source
+        self._make = make
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        return map(self._make, self._source)
+
+    def __len__(self) -> int:
+        return len(self._source)
+
+    def __repr__(self) -> str:
+        return f"LazyItems({len(self._source)} items)"
+
+
 def plan_to_document(plan: Plan) -> dict[str, Any]:
     """The plan as a plain, JSON-serialisable dict (format ``PLAN_FORMAT_VERSION``)."""
+    doc = plan_document(plan)
+    doc["changes"] = list(doc["changes"])
+    return doc
+
+
+def plan_document(plan: Plan) -> dict[str, Any]:
+    """:func:`plan_to_document` with its ``changes`` as :class:`LazyItems` (each change's dict
+    is made when it is read): for :func:`document_pieces` and the JSON renderer."""
     counts = plan.counts()
     return {
         "format_version": PLAN_FORMAT_VERSION,
@@ -216,7 +256,7 @@ def plan_to_document(plan: Plan) -> dict[str, Any]:
             "has_changes": plan.has_changes,
             "text": plan.summary(),
         },
-        "changes": [_change_to_dict(c) for c in plan.changes],
+        "changes": LazyItems(plan.changes, _change_to_dict),
         "drift": [asdict(d) for d in plan.drift],
         "conflicts": [
             {**asdict(c), "why": c.why.value, "reason": conflict_words(c.why)}
@@ -243,6 +283,62 @@ def plan_to_document(plan: Plan) -> dict[str, Any]:
             for f in plan.state_fixes
         ],
     }
+
+
+def _listlike(value: Any) -> bool:
+    """A JSON array: a list or tuple, or any other iterable that is not text or a mapping (a
+    lazy list such as :class:`LazyItems`)."""
+    return isinstance(value, Iterable) and not isinstance(value, str | bytes | Mapping)
+
+
+def _holds_lazy(value: Any) -> bool:
+    return isinstance(value, Mapping) and any(
+        _listlike(v) and not isinstance(v, list | tuple) for v in value.values()
+    )
+
+
+def document_pieces(
+    doc: Mapping[str, Any], *, sort_keys: bool = False, ensure_ascii: bool = False
+) -> Iterator[str]:
+    """The text of ``json.dumps(doc, indent=2, sort_keys=sort_keys, ensure_ascii=ensure_ascii)``
+    in pieces, with no newline at the end; a lazy list in it is read once, an item at a time.
+
+    A piece is one value of ``doc`` or one item of a list in ``doc``, each written by
+    ``json.dumps`` itself (the same escapes, numbers and separators); a mapping in ``doc`` that
+    holds a lazy list (a plan file's ``plan``) is written the same way one level down.
+    """
+
+    def dumps(value: Any, depth: int) -> str:
+        text = json.dumps(value, indent=2, sort_keys=sort_keys, ensure_ascii=ensure_ascii)
+        # json.dumps never writes a raw newline inside a string: every newline is indentation
+        return text.replace("\n", "\n" + "  " * depth) if depth else text
+
+    def array(items: Iterable[Any], depth: int, head: str) -> Iterator[str]:
+        inner = "\n" + "  " * (depth + 1)
+        opened = False
+        for item in items:
+            yield ("," if opened else head + "[") + inner + dumps(item, depth + 1)
+            opened = True
+        yield "\n" + "  " * depth + "]" if opened else head + "[]"
+
+    def obj(value: Mapping[str, Any], depth: int, head: str) -> Iterator[str]:
+        pairs = sorted(value.items(), key=lambda kv: kv[0]) if sort_keys else value.items()
+        inner = "\n" + "  " * (depth + 1)
+        opened = False
+        for key, item in pairs:
+            at = (
+                ("," if opened else head + "{") + inner + json.dumps(key, ensure_ascii=ensure_ascii)
+            )
+            opened = True
+            if _holds_lazy(item):
+                yield from obj(item, depth + 1, at + ": ")
+            elif _listlike(item):
+                yield from array(item, depth + 1, at + ": ")
+            else:
+                yield at + ": " + dumps(item, depth + 1)
+        yield "\n" + "  " * depth + "}" if opened else head + "{}"
+
+    return obj(doc, 0, "")
 
 
 def plan_from_document(doc: Mapping[str, Any]) -> Plan:

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from lmsctl.errors import LmsctlError, StalePlanError, StateError, UsageError
-from lmsctl.plan.document import plan_from_document, plan_to_document
+from lmsctl.plan.document import document_pieces, plan_document, plan_from_document
 from lmsctl.plan.model import Plan
 from lmsctl.state import crypto
 from lmsctl.state.model import StateSnapshot
@@ -32,22 +32,19 @@ def save_plan(
     """Write the plan atomically with mode 0600 (encrypted under ``keys``; None: from the
     environment, LMSCTL_STATE_KEY)."""
     keys = keys if keys is not None else crypto.StateKeys.from_environment()
-    doc: dict[str, Any] = {
-        "kind": PLAN_FILE_KIND,
-        "sandbox": sandbox,
-        "plan": plan_to_document(plan),
-    }
+    doc: dict[str, Any] = {"kind": PLAN_FILE_KIND, "sandbox": sandbox, "plan": plan_document(plan)}
     if keys.encrypting:
-        data = json.dumps(doc, indent=2, sort_keys=True) + "\n"
+        data = "".join(document_pieces(doc, sort_keys=True, ensure_ascii=True)) + "\n"
         sealed = keys.seal(data.encode(), crypto.aad(PLAN_FILE_KIND))
         envelope = json.dumps({"kind": PLAN_FILE_KIND, crypto.FIELD: sealed}, indent=2) + "\n"
 
         def write(fh: TextIO) -> None:
             fh.write(envelope)
     else:
-        # streamed: a plan of 100k changes is never held as one string
+        # streamed: a plan of 100k changes is never held whole, as dicts or as one string
         def write(fh: TextIO) -> None:
-            json.dump(doc, fh, indent=2, sort_keys=True)
+            for piece in document_pieces(doc, sort_keys=True, ensure_ascii=True):
+                fh.write(piece)
             fh.write("\n")
 
     try:
