@@ -96,7 +96,9 @@ def _field_to_dict(f: FieldChange) -> dict[str, Any]:
     }
 
 
-def _change_from_dict(d: Mapping[str, Any]) -> Change:
+def change_from_dict(d: Mapping[str, Any]) -> Change:
+    """One change of the document as a Change (KeyError, TypeError, ValueError if it is not one):
+    a plan file's reader turns each change into a Change as it reads it."""
     impact = d.get("impact")
     return Change(
         address=Address.of(str(d["address"])),
@@ -342,7 +344,9 @@ def document_pieces(
 
 
 def plan_from_document(doc: Mapping[str, Any]) -> Plan:
-    """Rebuild a Plan from its document; StateError if the document is not one we can read."""
+    """Rebuild a Plan from its document; StateError if the document is not one we can read.
+
+    Its ``changes`` may already be Change objects (see :func:`change_from_dict`)."""
     version = str(doc.get("format_version", ""))
     if version.split(".")[0] != PLAN_FORMAT_VERSION.split(".")[0]:
         raise StateError(
@@ -366,7 +370,10 @@ def plan_from_document(doc: Mapping[str, Any]) -> Plan:
     try:
         state = doc.get("state") or {}
         return Plan(
-            changes=tuple(_change_from_dict(c) for c in doc.get("changes", [])),
+            changes=tuple(
+                c if isinstance(c, Change) else change_from_dict(c)  # read already: a Change
+                for c in doc.get("changes", [])
+            ),
             drift=tuple(Drift(**d) for d in doc.get("drift", [])),
             conflicts=tuple(
                 Conflict(

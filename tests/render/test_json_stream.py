@@ -23,11 +23,9 @@ from lmsctl import __version__
 from lmsctl.cli.output import emit_plan
 from lmsctl.plan.document import LazyItems, plan_document, plan_to_document
 from lmsctl.plan.model import Plan
-from lmsctl.plan.planfile import PLAN_FILE_KIND, load_plan, save_plan
 from lmsctl.privacy import PrivacyChoice, PrivacyLevel, StudentDirectory, privatise_document
 from lmsctl.render import json as render_json
 from lmsctl.render.json import dumps_for_terminal, iter_plan_json, render_plan_json
-from lmsctl.state.crypto import StateKey, StateKeys, aad
 from tests.render.plans import (
     conflict_plan,
     drift_only_plan,
@@ -166,44 +164,4 @@ def test_plan_json_never_holds_the_whole_document(
     whole = _peak(lambda: privatise_document(plan_to_document(plan), choice))
     streamed = _peak(stream)
     assert whole > 1_000_000  # the measure measures: the dicts of 800 changes
-    assert streamed < whole / 5, (streamed, whole)
-
-
-# -- plan files -----------------------------------------------------------------------------
-
-
-def _file_text(plan: Plan, sandbox: bool) -> str:
-    """A plan file as main wrote it: json.dump of the whole document, keys sorted."""
-    whole = {"kind": PLAN_FILE_KIND, "sandbox": sandbox, "plan": plan_to_document(plan)}
-    return json.dumps(whole, indent=2, sort_keys=True) + "\n"
-
-
-@pytest.mark.parametrize("make", [review_plan, empty_plan, first_apply_plan])
-def test_a_plan_file_is_written_piece_by_piece_as_the_whole_document(
-    make: Any, tmp_path: Path
-) -> None:
-    plan: Plan = make()
-    path = tmp_path / "plan.json"
-    save_plan(path, plan, sandbox=True, keys=StateKeys())
-    assert path.read_text(encoding="utf-8") == _file_text(plan, True)
-    assert load_plan(path, StateKeys()) == (plan, True)
-
-
-def test_an_encrypted_plan_file_seals_the_same_text(tmp_path: Path) -> None:
-    keys = StateKeys(write=StateKey.generate())
-    plan = review_plan()
-    path = tmp_path / "plan.json"
-    save_plan(path, plan, keys=keys)
-    envelope = json.loads(path.read_text(encoding="utf-8"))
-    assert set(envelope) == {"kind", "encrypted"}
-    plain = keys.open(envelope["encrypted"], aad(PLAN_FILE_KIND), "plan")
-    assert plain.decode() == _file_text(plan, False)
-    assert load_plan(path, keys) == (plan, False)
-
-
-def test_saving_a_plan_file_never_holds_the_whole_document(tmp_path: Path) -> None:
-    plan = first_apply_plan(sections=2, assignments=4, students=100)
-    whole = _peak(lambda: _file_text(plan, False))
-    streamed = _peak(lambda: save_plan(tmp_path / "plan.json", plan, keys=StateKeys()))
-    assert whole > 1_000_000
     assert streamed < whole / 5, (streamed, whole)
