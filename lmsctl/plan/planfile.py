@@ -15,7 +15,7 @@ import json
 import os
 import re
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -31,6 +31,8 @@ from lmsctl.state import crypto
 from lmsctl.state.model import StateSnapshot
 
 PLAN_FILE_KIND = "lmsctl-plan"
+#: about how much text of a plan file is encrypted at a time
+WRITE_SIZE = 256 * 1024
 
 
 def save_plan(
@@ -40,15 +42,22 @@ def save_plan(
     environment, LMSCTL_STATE_KEY)."""
     keys = keys if keys is not None else crypto.StateKeys.from_environment()
     doc: dict[str, Any] = {"kind": PLAN_FILE_KIND, "sandbox": sandbox, "plan": plan_document(plan)}
+    # streamed: a plan of 100k changes is never held whole, as dicts or as one string
     if keys.encrypting:
-        data = "".join(document_pieces(doc, sort_keys=True, ensure_ascii=True)) + "\n"
-        sealed = keys.seal(data.encode(), crypto.aad(PLAN_FILE_KIND))
-        envelope = json.dumps({"kind": PLAN_FILE_KIND, crypto.FIELD: sealed}, indent=2) + "\n"
+        sealer = keys.sealer(crypto.aad(PLAN_FILE_KIND))
 
         def write(fh: TextIO) -> None:
-            fh.write(envelope)
+            # json.dumps of the envelope, its base64 data written as it is sealed (base64's
+            # letters need no escape in JSON: the data's JSON form is the data in quotes)
+            marker = json.dumps("\0")
+            envelope = {"kind": PLAN_FILE_KIND, crypto.FIELD: sealer.envelope("\0")}
+            head, tail = json.dumps(envelope, indent=2).split(marker)
+            fh.write(head + '"')
+            for part in _parts(document_pieces(doc, sort_keys=True, ensure_ascii=True), "\n"):
+                fh.write(sealer.update(part.encode()))
+            fh.write(sealer.finish() + '"' + tail + "\n")
     else:
-        # streamed: a plan of 100k changes is never held whole, as dicts or as one string
+
         def write(fh: TextIO) -> None:
             for piece in document_pieces(doc, sort_keys=True, ensure_ascii=True):
                 fh.write(piece)
@@ -61,6 +70,19 @@ def save_plan(
         raise LmsctlError(
             f"cannot save the plan to {path}: {reason} (choose a file in a writable folder)"
         ) from exc
+
+
+def _parts(pieces: Iterable[str], end: str) -> Iterator[str]:
+    """The pieces and ``end``, joined into parts of about :data:`WRITE_SIZE` characters."""
+    batch: list[str] = []
+    held = 0
+    for piece in pieces:
+        batch.append(piece)
+        held += len(piece)
+        if held >= WRITE_SIZE:
+            yield "".join(batch)
+            batch, held = [], 0
+    yield "".join(batch) + end
 
 
 def _write_private(path: Path, write: Callable[[TextIO], object]) -> None:
