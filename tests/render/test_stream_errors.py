@@ -11,6 +11,7 @@ import io
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 from dataclasses import replace
@@ -95,6 +96,35 @@ def test_a_reader_that_stops_reading_leaves_an_incomplete_document_and_exit_1(
     assert head.startswith('{\n  "format_version": "1.2"')
     with pytest.raises(json.JSONDecodeError):
         json.loads(head)
+
+
+def test_ctrl_c_part_way_leaves_an_incomplete_document_and_exit_130(tmp_path: Path) -> None:
+    """Ctrl-C while lmsctl waits for its reader (the pipe is full): it stops writing, says
+    so, and exits 130; what came out does not parse."""
+    plan_file = _big_plan_file(tmp_path)
+    started: list[subprocess.Popen[str]] = []
+    try:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "lmsctl", "show", str(plan_file), "--json"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=_env(),
+            text=True,
+        )
+        started.append(proc)
+        assert proc.stdout is not None and proc.stderr is not None
+        head = proc.stdout.read(100_000)  # lmsctl is now blocked writing the rest
+        proc.send_signal(signal.SIGINT)
+        text = head + proc.stdout.read()
+        err = proc.stderr.read()
+        code = proc.wait(timeout=60)
+    finally:
+        end_all(started)
+    assert code == 130, err
+    assert "Traceback" not in err and err.strip().splitlines()[-1] in ("Aborted.", "Interrupted.")
+    assert text.startswith('{\n  "format_version": "1.2"')
+    with pytest.raises(json.JSONDecodeError):
+        json.loads(text)
 
 
 @pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs Linux's /dev/full")
