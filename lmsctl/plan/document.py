@@ -310,9 +310,12 @@ def document_pieces(
     holds a lazy list (a plan file's ``plan``) is written the same way one level down.
     """
 
+    # what json.dumps(value, indent=2, ...) does, with one encoder for every piece
+    encode = json.JSONEncoder(indent=2, sort_keys=sort_keys, ensure_ascii=ensure_ascii).encode
+
     def dumps(value: Any, depth: int) -> str:
-        text = json.dumps(value, indent=2, sort_keys=sort_keys, ensure_ascii=ensure_ascii)
-        # json.dumps never writes a raw newline inside a string: every newline is indentation
+        text = encode(value)
+        # JSON never holds a raw newline inside a string: every newline is indentation
         return text.replace("\n", "\n" + "  " * depth) if depth else text
 
     def array(items: Iterable[Any], depth: int, head: str) -> Iterator[str]:
@@ -328,9 +331,7 @@ def document_pieces(
         inner = "\n" + "  " * (depth + 1)
         opened = False
         for key, item in pairs:
-            at = (
-                ("," if opened else head + "{") + inner + json.dumps(key, ensure_ascii=ensure_ascii)
-            )
+            at = ("," if opened else head + "{") + inner + encode(key)  # a str: its JSON string
             opened = True
             if _holds_lazy(item):
                 yield from obj(item, depth + 1, at + ": ")
