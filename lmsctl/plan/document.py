@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import copy
 import json
+import sys
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict
 from pathlib import Path
@@ -96,6 +97,19 @@ def _field_to_dict(f: FieldChange) -> dict[str, Any]:
     }
 
 
+def _shared(value: Any) -> Any:
+    """Text that many changes repeat (section ids and names, keys, students, field names), as
+    one string for all of them (sys.intern) instead of one copy per change read."""
+    return sys.intern(value) if type(value) is str else value
+
+
+def _field_from_dict(f: Mapping[str, Any]) -> FieldChange:
+    args = {**f, "why": FieldReason(f["why"])}
+    if "field" in args:
+        args["field"] = _shared(args["field"])
+    return FieldChange(**args)
+
+
 def change_from_dict(d: Mapping[str, Any]) -> Change:
     """One change of the document as a Change (KeyError, TypeError, ValueError if it is not one):
     a plan file's reader turns each change into a Change as it reads it."""
@@ -104,21 +118,19 @@ def change_from_dict(d: Mapping[str, Any]) -> Change:
         address=Address.of(str(d["address"])),
         action=Action(d["actions"][0]),
         kind=ResourceKind(d["kind"]),
-        section_id=d["section_id"],
-        section_name=d.get("section_name", ""),
-        key=d["key"],
-        student=d.get("student"),
-        name=d.get("name", ""),
+        section_id=_shared(d["section_id"]),
+        section_name=_shared(d.get("section_name", "")),
+        key=_shared(d["key"]),
+        student=_shared(d.get("student")),
+        name=_shared(d.get("name", "")),
         assignment_id=d.get("assignment_id"),
-        fields=tuple(
-            FieldChange(**{**f, "why": FieldReason(f["why"])}) for f in d.get("fields", [])
-        ),
+        fields=tuple(_field_from_dict(f) for f in d.get("fields", [])),
         unchanged=int(d.get("unchanged", 0)),
-        body=dict(d.get("body") or {}),
+        body={_shared(k): v for k, v in dict(d.get("body") or {}).items()},
         reasons=tuple(Reason(r) for r in d["reasons"]),
         source=d.get("source", ""),
         fingerprint=d.get("fingerprint"),
-        depends_on=d.get("depends_on"),
+        depends_on=_shared(d.get("depends_on")),
         impact=DeleteImpact(**impact) if impact else None,
         moved_from=d.get("moved_from"),
     )

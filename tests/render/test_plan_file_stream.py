@@ -190,3 +190,21 @@ def test_saving_a_plan_file_never_holds_the_whole_document(
     streamed = _peak(lambda: save_plan(tmp_path / "plan.json", plan, keys=keys))
     assert whole > 1_000_000
     assert streamed < whole / 5, (streamed, whole)
+
+
+def test_text_the_changes_repeat_is_read_as_one_string(tmp_path: Path) -> None:
+    """Section ids and names, keys, students and field names: one string for every change that
+    names them (100k grades of a plan file read by show or apply name 100 sections)."""
+    plan = first_apply_plan(sections=2, assignments=3, students=5)
+    path = tmp_path / "plan.json"
+    save_plan(path, plan, keys=StateKeys())
+    loaded, _ = load_plan(path, StateKeys())
+    assert loaded == plan
+    grades = [c for c in loaded.changes if c.student is not None]
+    a, b = grades[0], grades[1]  # two students' grades on one assignment
+    assert (a.section_id, a.key) == (b.section_id, b.key)
+    assert a.section_id is b.section_id and a.key is b.key and a.section_name is b.section_name
+    assert a.depends_on is b.depends_on and a.fields[0].field is b.fields[0].field
+    assert next(iter(a.body)) is next(iter(b.body))
+    same_student = [c for c in grades if c.student == a.student]
+    assert len(same_student) == 3 and all(c.student is a.student for c in same_student)
