@@ -27,7 +27,7 @@ import enum
 import hashlib
 import hmac
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -466,6 +466,27 @@ def _privatise_findings(
     return out
 
 
+def _aggregated(c: Mapping[str, Any], redact: bool) -> bool:
+    """A grade that ``redact`` shows only in the aggregates (``grade_summaries``)."""
+    is_grade = bool(c.get("student")) or c.get("kind") == "grade"
+    return redact and is_grade and (c.get("actions") or [""])[0] == "grade"
+
+
+class _ShownChanges:
+    """The changes a private level shows, each privatised as it is read (see
+    :func:`privatise_document`); ``fresh``: the source gives new dicts on every reading."""
+
+    def __init__(self, changes: Iterable[Any], scrub: Scrubber, redact: bool, fresh: bool) -> None:
+        self.changes, self.scrub, self.redact, self.fresh = changes, scrub, redact, fresh
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        for c in self.changes:
+            if _aggregated(c, self.redact):
+                continue
+            mine = dict(c) if self.fresh else copy.deepcopy(dict(c))
+            yield self.scrub.value(_privatise_change(mine, self.scrub, self.redact))
+
+
 def privatise_document(
     doc: Mapping[str, Any], choice: PrivacyChoice, directory: StudentDirectory | None = None
 ) -> dict[str, Any]:
@@ -473,6 +494,11 @@ def privatise_document(
 
     The students the document names are added to ``directory`` first, so nothing it names is
     left out; the directory may hold more (the rosters, the manifests' references).
+
+    ``changes`` may be a lazy list (any iterable but a list, e.g. lmsctl.plan.document's, which
+    makes new dicts each time it is read): it is then read once for the students, once for the
+    aggregates (at ``redact``), and the result's ``changes`` is lazy too, each change made
+    private as it is read, so a plan of 100k changes is never copied whole.
     """
     privacy = {
         "level": choice.level.value,
@@ -480,7 +506,11 @@ def privatise_document(
     }
     if not choice.private:
         return {**doc, "privacy": privacy}  # nothing below is changed: no copy of 100k changes
-    out: dict[str, Any] = copy.deepcopy(dict(doc))
+    source = doc.get("changes") or []
+    lazy = not isinstance(source, list)
+    out: dict[str, Any] = {
+        k: v if k == "changes" else copy.deepcopy(v) for k, v in dict(doc).items()
+    }
     out["privacy"] = privacy
     full = StudentDirectory()
     full.add_document(doc)
@@ -489,17 +519,10 @@ def privatise_document(
     scrub = Scrubber(choice, full)
     redact = choice.level is PrivacyLevel.REDACT
 
-    changes: list[dict[str, Any]] = []
-    grades: list[dict[str, Any]] = []
-    for c in out.get("changes") or []:
-        is_grade = bool(c.get("student")) or c.get("kind") == "grade"
-        if redact and is_grade and (c.get("actions") or [""])[0] == "grade":
-            grades.append(c)  # shown only in the aggregates
-            continue
-        changes.append(_privatise_change(c, scrub, redact))
-    out["changes"] = changes
-    if redact:
-        out["grade_summaries"] = grade_summaries(grades)
+    shown = _ShownChanges(source, scrub, redact, fresh=lazy)
+    out["changes"] = shown if lazy else list(shown)
+    if redact:  # the grades shown only as aggregates, from the document as it was
+        out["grade_summaries"] = grade_summaries(c for c in source if _aggregated(c, redact))
     for key in ("drift", "conflicts"):
         out[key] = _privatise_findings(out.get(key) or [], scrub, redact)
     for fix in out.get("state_fixes") or []:
@@ -509,7 +532,6 @@ def privatise_document(
                 k: HIDDEN if redact or k in _FREE_TEXT_FIELDS else v
                 for k, v in (fix.get("set_fields") or {}).items()
             }
-    # the safety net: every string left (warnings, reasons, messages, sources)
-    scrubbed = scrub.value(out)
-    assert isinstance(scrubbed, dict)
-    return scrubbed
+    # the safety net: every string left (warnings, reasons, messages, sources); the changes
+    # are scrubbed one by one as they are made
+    return {k: v if k == "changes" else scrub.value(v) for k, v in out.items()}

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import errno
 from collections.abc import Callable, Iterable
 
 import click
 
-from lmsctl.errors import Diagnostic
-from lmsctl.plan.document import plan_to_document
+from lmsctl.errors import Diagnostic, LmsctlError
+from lmsctl.plan.document import plan_document, plan_to_document
 from lmsctl.plan.model import Plan
 from lmsctl.privacy import PrivacyChoice, PrivacyLevel, StudentDirectory, privatise_document
 
@@ -27,15 +28,16 @@ def emit_plan(
 ) -> None:
     """Render the plan at the privacy level: the one place a plan document meets a renderer.
     ``command`` and ``root`` complete the commands the text suggests (see ``hint_command``)."""
-    doc = privatise_document(
-        plan_to_document(plan), privacy or PrivacyChoice(PrivacyLevel.FULL), directory
-    )
+    level = privacy or PrivacyChoice(PrivacyLevel.FULL)
     if fmt == "json":
         from lmsctl.render.json import iter_plan_json
 
-        for part in iter_plan_json(doc):  # in parts: never the whole plan as one string
-            click.echo(part, nl=False)
-    elif fmt == "markdown":
+        # streamed: each change is made, made private, written and dropped in turn (never the
+        # whole document in memory, nor as one string); an error stops it part-way, exit 1
+        _write(iter_plan_json(privatise_document(plan_document(plan), level, directory)))
+        return
+    doc = privatise_document(plan_to_document(plan), level, directory)
+    if fmt == "markdown":
         from lmsctl.render.markdown import render_plan_markdown
 
         click.echo(render_plan_markdown(doc), nl=False)
@@ -43,6 +45,20 @@ def emit_plan(
         from lmsctl.render.text import render_plan_text
 
         click.echo(render_plan_text(doc, color=color, command=command, root=root), nl=False)
+
+
+def _write(parts: Iterable[str]) -> None:
+    """Write the parts to stdout; a write that fails stops the command with exit code 1."""
+    try:
+        for part in parts:
+            click.echo(part, nl=False)
+    except OSError as exc:
+        if exc.errno == errno.EPIPE:
+            raise  # the reader has gone (lmsctl plan --json | head): click exits 1 quietly
+        raise LmsctlError(
+            f"cannot write the plan to standard output: {exc.strerror or exc} (what was "
+            "written is an incomplete JSON document)"
+        ) from exc
 
 
 def print_warnings(

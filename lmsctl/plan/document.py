@@ -4,15 +4,22 @@
 schemas/plan.schema.json; bump ``PLAN_FORMAT_VERSION`` on any incompatible change. It belongs to
 the plan (a saved plan file is this document, lmsctl.plan.planfile); the renderers
 (lmsctl.render) read it.
+
+``plan_document`` is the same document with its ``changes`` made one at a time as they are read
+(:class:`LazyItems`), and :func:`document_pieces` writes such a document as JSON text piece by
+piece: ``plan --format json`` and plan files of 100k changes never hold them as 100k dicts nor
+as one string. ``plan_to_document`` is that document with the changes made into a list.
 """
 
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping
+import json
+import sys
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from lmsctl import __version__
 from lmsctl.addresses import Address
@@ -90,27 +97,40 @@ def _field_to_dict(f: FieldChange) -> dict[str, Any]:
     }
 
 
-def _change_from_dict(d: Mapping[str, Any]) -> Change:
+def _shared(value: Any) -> Any:
+    """Text that many changes repeat (section ids and names, keys, students, field names), as
+    one string for all of them (sys.intern) instead of one copy per change read."""
+    return sys.intern(value) if type(value) is str else value
+
+
+def _field_from_dict(f: Mapping[str, Any]) -> FieldChange:
+    args = {**f, "why": FieldReason(f["why"])}
+    if "field" in args:
+        args["field"] = _shared(args["field"])
+    return FieldChange(**args)
+
+
+def change_from_dict(d: Mapping[str, Any]) -> Change:
+    """One change of the document as a Change (KeyError, TypeError, ValueError if it is not one):
+    a plan file's reader turns each change into a Change as it reads it."""
     impact = d.get("impact")
     return Change(
         address=Address.of(str(d["address"])),
         action=Action(d["actions"][0]),
         kind=ResourceKind(d["kind"]),
-        section_id=d["section_id"],
-        section_name=d.get("section_name", ""),
-        key=d["key"],
-        student=d.get("student"),
-        name=d.get("name", ""),
+        section_id=_shared(d["section_id"]),
+        section_name=_shared(d.get("section_name", "")),
+        key=_shared(d["key"]),
+        student=_shared(d.get("student")),
+        name=_shared(d.get("name", "")),
         assignment_id=d.get("assignment_id"),
-        fields=tuple(
-            FieldChange(**{**f, "why": FieldReason(f["why"])}) for f in d.get("fields", [])
-        ),
+        fields=tuple(_field_from_dict(f) for f in d.get("fields", [])),
         unchanged=int(d.get("unchanged", 0)),
-        body=dict(d.get("body") or {}),
+        body={_shared(k): v for k, v in dict(d.get("body") or {}).items()},
         reasons=tuple(Reason(r) for r in d["reasons"]),
         source=d.get("source", ""),
         fingerprint=d.get("fingerprint"),
-        depends_on=d.get("depends_on"),
+        depends_on=_shared(d.get("depends_on")),
         impact=DeleteImpact(**impact) if impact else None,
         moved_from=d.get("moved_from"),
     )
@@ -191,8 +211,42 @@ def _minor(version: str) -> int:
         return -1
 
 
+_T = TypeVar("_T")
+
+
+class LazyItems(Generic[_T]):
+    """A list of a document whose items are made when it is read, afresh each time (so it can
+    be read more than once, and each item read may be changed by its reader).
+
+    Iterable and sized, not indexable: readers of a document that may hold one iterate it.
+    """
+
+    __slots__ = ("_make", "_source")
+
+    def __init__(self, source: Sequence[_T], make: Callable[[_T], dict[str, Any]]) -> None:
+        self._source = source
+        self._make = make
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        return map(self._make, self._source)
+
+    def __len__(self) -> int:
+        return len(self._source)
+
+    def __repr__(self) -> str:
+        return f"LazyItems({len(self._source)} items)"
+
+
 def plan_to_document(plan: Plan) -> dict[str, Any]:
     """The plan as a plain, JSON-serialisable dict (format ``PLAN_FORMAT_VERSION``)."""
+    doc = plan_document(plan)
+    doc["changes"] = list(doc["changes"])
+    return doc
+
+
+def plan_document(plan: Plan) -> dict[str, Any]:
+    """:func:`plan_to_document` with its ``changes`` as :class:`LazyItems` (each change's dict
+    is made when it is read): for :func:`document_pieces` and the JSON renderer."""
     counts = plan.counts()
     return {
         "format_version": PLAN_FORMAT_VERSION,
@@ -216,7 +270,7 @@ def plan_to_document(plan: Plan) -> dict[str, Any]:
             "has_changes": plan.has_changes,
             "text": plan.summary(),
         },
-        "changes": [_change_to_dict(c) for c in plan.changes],
+        "changes": LazyItems(plan.changes, _change_to_dict),
         "drift": [asdict(d) for d in plan.drift],
         "conflicts": [
             {**asdict(c), "why": c.why.value, "reason": conflict_words(c.why)}
@@ -245,8 +299,67 @@ def plan_to_document(plan: Plan) -> dict[str, Any]:
     }
 
 
+def _listlike(value: Any) -> bool:
+    """A JSON array: a list or tuple, or any other iterable that is not text or a mapping (a
+    lazy list such as :class:`LazyItems`)."""
+    return isinstance(value, Iterable) and not isinstance(value, str | bytes | Mapping)
+
+
+def _holds_lazy(value: Any) -> bool:
+    return isinstance(value, Mapping) and any(
+        _listlike(v) and not isinstance(v, list | tuple) for v in value.values()
+    )
+
+
+def document_pieces(
+    doc: Mapping[str, Any], *, sort_keys: bool = False, ensure_ascii: bool = False
+) -> Iterator[str]:
+    """The text of ``json.dumps(doc, indent=2, sort_keys=sort_keys, ensure_ascii=ensure_ascii)``
+    in pieces, with no newline at the end; a lazy list in it is read once, an item at a time.
+
+    A piece is one value of ``doc`` or one item of a list in ``doc``, each written by
+    ``json.dumps`` itself (the same escapes, numbers and separators); a mapping in ``doc`` that
+    holds a lazy list (a plan file's ``plan``) is written the same way one level down.
+    """
+
+    # what json.dumps(value, indent=2, ...) does, with one encoder for every piece
+    encode = json.JSONEncoder(indent=2, sort_keys=sort_keys, ensure_ascii=ensure_ascii).encode
+
+    def dumps(value: Any, depth: int) -> str:
+        text = encode(value)
+        # JSON never holds a raw newline inside a string: every newline is indentation
+        return text.replace("\n", "\n" + "  " * depth) if depth else text
+
+    def array(items: Iterable[Any], depth: int, head: str) -> Iterator[str]:
+        inner = "\n" + "  " * (depth + 1)
+        opened = False
+        for item in items:
+            yield ("," if opened else head + "[") + inner + dumps(item, depth + 1)
+            opened = True
+        yield "\n" + "  " * depth + "]" if opened else head + "[]"
+
+    def obj(value: Mapping[str, Any], depth: int, head: str) -> Iterator[str]:
+        pairs = sorted(value.items(), key=lambda kv: kv[0]) if sort_keys else value.items()
+        inner = "\n" + "  " * (depth + 1)
+        opened = False
+        for key, item in pairs:
+            at = ("," if opened else head + "{") + inner + encode(key)  # a str: its JSON string
+            opened = True
+            if _holds_lazy(item):
+                yield from obj(item, depth + 1, at + ": ")
+            elif _listlike(item):
+                yield from array(item, depth + 1, at + ": ")
+            else:
+                yield at + ": " + dumps(item, depth + 1)
+        yield "\n" + "  " * depth + "}" if opened else head + "{}"
+
+    return obj(doc, 0, "")
+
+
 def plan_from_document(doc: Mapping[str, Any]) -> Plan:
-    """Rebuild a Plan from its document; StateError if the document is not one we can read."""
+    """Rebuild a Plan from its document; StateError if the document is not one we can read.
+
+    Its ``changes`` may already be Change objects (see :func:`change_from_dict`)."""
     version = str(doc.get("format_version", ""))
     if version.split(".")[0] != PLAN_FORMAT_VERSION.split(".")[0]:
         raise StateError(
@@ -270,7 +383,10 @@ def plan_from_document(doc: Mapping[str, Any]) -> Plan:
     try:
         state = doc.get("state") or {}
         return Plan(
-            changes=tuple(_change_from_dict(c) for c in doc.get("changes", [])),
+            changes=tuple(
+                c if isinstance(c, Change) else change_from_dict(c)  # read already: a Change
+                for c in doc.get("changes", [])
+            ),
             drift=tuple(Drift(**d) for d in doc.get("drift", [])),
             conflicts=tuple(
                 Conflict(

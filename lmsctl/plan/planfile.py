@@ -10,20 +10,29 @@ With ``LMSCTL_STATE_KEY`` set, the file is encrypted (AES-256-GCM, lmsctl.state.
 
 from __future__ import annotations
 
+import io
 import json
 import os
+import re
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any, TextIO
 
 from lmsctl.errors import LmsctlError, StalePlanError, StateError, UsageError
-from lmsctl.plan.document import plan_from_document, plan_to_document
-from lmsctl.plan.model import Plan
+from lmsctl.plan.document import (
+    change_from_dict,
+    document_pieces,
+    plan_document,
+    plan_from_document,
+)
+from lmsctl.plan.model import Change, Plan
 from lmsctl.state import crypto
 from lmsctl.state.model import StateSnapshot
 
 PLAN_FILE_KIND = "lmsctl-plan"
+#: about how much text of a plan file is encrypted at a time
+WRITE_SIZE = 256 * 1024
 
 
 def save_plan(
@@ -32,22 +41,26 @@ def save_plan(
     """Write the plan atomically with mode 0600 (encrypted under ``keys``; None: from the
     environment, LMSCTL_STATE_KEY)."""
     keys = keys if keys is not None else crypto.StateKeys.from_environment()
-    doc: dict[str, Any] = {
-        "kind": PLAN_FILE_KIND,
-        "sandbox": sandbox,
-        "plan": plan_to_document(plan),
-    }
+    doc: dict[str, Any] = {"kind": PLAN_FILE_KIND, "sandbox": sandbox, "plan": plan_document(plan)}
+    # streamed: a plan of 100k changes is never held whole, as dicts or as one string
     if keys.encrypting:
-        data = json.dumps(doc, indent=2, sort_keys=True) + "\n"
-        sealed = keys.seal(data.encode(), crypto.aad(PLAN_FILE_KIND))
-        envelope = json.dumps({"kind": PLAN_FILE_KIND, crypto.FIELD: sealed}, indent=2) + "\n"
+        sealer = keys.sealer(crypto.aad(PLAN_FILE_KIND))
 
         def write(fh: TextIO) -> None:
-            fh.write(envelope)
+            # json.dumps of the envelope, its base64 data written as it is sealed (base64's
+            # letters need no escape in JSON: the data's JSON form is the data in quotes)
+            marker = json.dumps("\0")
+            envelope = {"kind": PLAN_FILE_KIND, crypto.FIELD: sealer.envelope("\0")}
+            head, tail = json.dumps(envelope, indent=2).split(marker)
+            fh.write(head + '"')
+            for part in _parts(document_pieces(doc, sort_keys=True, ensure_ascii=True), "\n"):
+                fh.write(sealer.update(part.encode()))
+            fh.write(sealer.finish() + '"' + tail + "\n")
     else:
-        # streamed: a plan of 100k changes is never held as one string
+
         def write(fh: TextIO) -> None:
-            json.dump(doc, fh, indent=2, sort_keys=True)
+            for piece in document_pieces(doc, sort_keys=True, ensure_ascii=True):
+                fh.write(piece)
             fh.write("\n")
 
     try:
@@ -57,6 +70,19 @@ def save_plan(
         raise LmsctlError(
             f"cannot save the plan to {path}: {reason} (choose a file in a writable folder)"
         ) from exc
+
+
+def _parts(pieces: Iterable[str], end: str) -> Iterator[str]:
+    """The pieces and ``end``, joined into parts of about :data:`WRITE_SIZE` characters."""
+    batch: list[str] = []
+    held = 0
+    for piece in pieces:
+        batch.append(piece)
+        held += len(piece)
+        if held >= WRITE_SIZE:
+            yield "".join(batch)
+            batch, held = [], 0
+    yield "".join(batch) + end
 
 
 def _write_private(path: Path, write: Callable[[TextIO], object]) -> None:
@@ -90,30 +116,156 @@ def load_plan(path: Path, keys: crypto.StateKeys | None = None) -> tuple[Plan, b
     """Read a saved plan; returns (plan, made against the sandbox).
 
     An encrypted plan is opened with ``keys`` (None: LMSCTL_STATE_KEY from the environment).
+    The plan's changes are read one at a time (see :func:`_read_streamed`), so a plan of 100k
+    changes is never held as 100k dicts beside the Plan they make.
     """
     try:
-        raw = path.read_text(encoding="utf-8")
+        with path.open(encoding="utf-8") as fh:
+            doc = _read_streamed(fh)
     except OSError as exc:
         raise UsageError(f"cannot read plan file {path}: {exc.strerror}") from exc
-    try:
-        doc = json.loads(raw)
-    except json.JSONDecodeError as exc:
-        raise StateError(
-            f"{path} is not a plan file: invalid JSON at line {exc.lineno}",
-            hint="save a plan with lmsctl plan --out FILE",
-        ) from exc
+    except (_Unread, UnicodeDecodeError):
+        doc = _read_whole(path)  # anything the streamed reading does not take: as it always was
     if isinstance(doc, dict) and doc.get("kind") == PLAN_FILE_KIND and crypto.FIELD in doc:
         keys = keys if keys is not None else crypto.StateKeys.from_environment()
-        plain = keys.open(doc[crypto.FIELD], crypto.aad(PLAN_FILE_KIND), f"plan file {path}")
+        envelope = doc.pop(crypto.FIELD)
+        plain = keys.open(envelope, crypto.aad(PLAN_FILE_KIND), f"plan file {path}")
+        del envelope
         try:
-            doc = json.loads(plain)
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise StateError(f"{path} is not a plan file once decrypted") from exc
+            doc = _read_streamed(io.TextIOWrapper(io.BytesIO(plain), encoding="utf-8"))
+        except (_Unread, UnicodeDecodeError):
+            try:
+                doc = json.loads(plain)
+            except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+                raise StateError(f"{path} is not a plan file once decrypted") from exc
     if not isinstance(doc, dict) or doc.get("kind") != PLAN_FILE_KIND or "plan" not in doc:
         raise StateError(
             f"{path} is not a plan file", hint="save a plan with lmsctl plan --out FILE"
         )
     return plan_from_document(doc["plan"]), bool(doc.get("sandbox"))
+
+
+def _read_whole(path: Path) -> Any:
+    try:
+        raw = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise UsageError(f"cannot read plan file {path}: {exc.strerror}") from exc
+    try:
+        return json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise StateError(
+            f"{path} is not a plan file: invalid JSON at line {exc.lineno}",
+            hint="save a plan with lmsctl plan --out FILE",
+        ) from exc
+
+
+# -- reading a plan file a change at a time ------------------------------------------------------
+
+#: how much text the streamed reading takes from the file at a time (at least)
+READ_SIZE = 1 << 20
+_DECODER = json.JSONDecoder()
+_SPACE = re.compile(r"[ \t\n\r]*")
+
+
+class _Unread(Exception):
+    """The streamed reading met something it does not take (invalid JSON, another shape, a
+    change it cannot read): the file is read whole instead, with the errors that reading gives."""
+
+
+class _Window:
+    """JSON text from a file, a window at a time: what is parsed is dropped, and the window
+    grows while one value needs more of it."""
+
+    def __init__(self, fh: TextIO) -> None:
+        self.fh, self.text, self.pos, self.ended = fh, "", 0, False
+
+    def more(self) -> None:
+        data = self.fh.read(max(READ_SIZE, len(self.text) - self.pos))
+        if not data:
+            self.ended = True
+        self.text, self.pos = self.text[self.pos :] + data, 0
+
+    def peek(self) -> str:
+        """The next character that is not white space, left unread ("" at the end)."""
+        while True:
+            self.pos = _SPACE.match(self.text, self.pos).end()  # type: ignore[union-attr]
+            if self.pos < len(self.text) or self.ended:
+                return self.text[self.pos : self.pos + 1]
+            self.more()
+
+    def take(self, char: str) -> None:
+        if self.peek() != char:
+            raise _Unread
+        self.pos += 1
+
+    def value(self) -> Any:
+        self.peek()
+        while True:
+            try:
+                value, end = _DECODER.raw_decode(self.text, self.pos)
+            except json.JSONDecodeError:
+                if self.ended:
+                    raise _Unread from None
+                self.more()
+                continue
+            if end < len(self.text) or self.ended:  # a number may go on in the next part
+                self.pos = end
+                return value
+            self.more()
+
+
+def _read_streamed(fh: TextIO) -> Any:
+    """``json.load(fh)`` for a plan file, but each item of ``plan.changes`` is made a Change as
+    soon as it is read; _Unread when the text is not a JSON object or a change is not one."""
+    window = _Window(fh)
+    doc = _object(window, ())
+    if window.peek() != "":
+        raise _Unread
+    return doc
+
+
+def _object(window: _Window, path: tuple[str, ...]) -> dict[str, Any]:
+    window.take("{")
+    out: dict[str, Any] = {}
+    if window.peek() == "}":
+        window.pos += 1
+        return out
+    while True:
+        key = window.value()
+        if not isinstance(key, str):
+            raise _Unread
+        window.take(":")
+        at = (*path, key)
+        if at == ("plan",) and window.peek() == "{":
+            out[key] = _object(window, at)
+        elif at == ("plan", "changes") and window.peek() == "[":
+            out[key] = _changes(window)
+        else:
+            out[key] = window.value()
+        end = window.peek()
+        window.take("," if end == "," else "}")
+        if end != ",":
+            return out
+
+
+def _changes(window: _Window) -> list[Change]:
+    window.take("[")
+    out: list[Change] = []
+    if window.peek() == "]":
+        window.pos += 1
+        return out
+    while True:
+        item = window.value()
+        try:
+            if not isinstance(item, dict):
+                raise TypeError("a change is an object")
+            out.append(change_from_dict(item))
+        except (AttributeError, KeyError, TypeError, ValueError):
+            raise _Unread from None
+        end = window.peek()
+        window.take("," if end == "," else "]")
+        if end != ",":
+            return out
 
 
 def ensure_fresh(plan: Plan, snapshot: StateSnapshot) -> None:

@@ -2,8 +2,10 @@
 
 The document itself is built by lmsctl.plan.document and described by
 lmsctl/schemas/plan.schema.json. Keys keep the document's order, so the output is stable.
-:func:`iter_plan_json` gives the text in parts (a plan of 100k changes is never held as one
-string, nor copied to escape or to encode it); :func:`render_plan_json` joins them.
+:func:`iter_plan_json` gives the text in parts, reading the document's lazy lists (its
+``changes``, lmsctl.plan.document.plan_document) one item at a time: a plan of 100k changes is
+never held as 100k dicts, nor as one string, nor copied to escape or to encode it.
+:func:`render_plan_json` joins the parts.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import json
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+from lmsctl.plan.document import document_pieces
 from lmsctl.safetext import escape_controls
 
 __all__ = ["dumps_for_terminal", "iter_plan_json", "render_plan_json"]
@@ -27,35 +30,11 @@ def dumps_for_terminal(value: Any, **kwargs: Any) -> str:
     return escape_controls(json.dumps(value, ensure_ascii=False, **kwargs))
 
 
-def _indented(value: Any, depth: int) -> str:
-    # json.dumps never writes a raw newline inside a string, so every newline is indentation
-    text = json.dumps(value, ensure_ascii=False, indent=2)
-    return text.replace("\n", "\n" + "  " * depth) if depth else text
-
-
-def _pieces(doc: Mapping[str, Any]) -> Iterator[str]:
-    """The text of ``dumps(doc, indent=2)``, one top-level value or one list item at a time."""
-    if not doc:
-        yield "{}"
-        return
-    yield "{"
-    for n, (key, value) in enumerate(doc.items()):
-        head = ("," if n else "") + "\n  " + json.dumps(key, ensure_ascii=False) + ": "
-        if isinstance(value, list | tuple) and value:
-            yield head + "["
-            for i, item in enumerate(value):
-                yield ("," if i else "") + "\n    " + _indented(item, 2)
-            yield "\n  ]"
-        else:
-            yield head + _indented(value, 1)
-    yield "\n}"
-
-
 def iter_plan_json(doc: Mapping[str, Any]) -> Iterator[str]:
     """:func:`render_plan_json`'s text in parts of about :data:`PART_SIZE` characters."""
     batch: list[str] = []
     size = 0
-    for piece in _pieces(doc):
+    for piece in document_pieces(doc):
         batch.append(piece)
         size += len(piece)
         if size >= PART_SIZE:

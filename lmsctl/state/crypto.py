@@ -169,11 +169,53 @@ class StateKeys:
                 hint="restore it from a backup; nothing was read from it",
             ) from None
 
+    def sealer(self, aad: bytes) -> Sealer:
+        """:meth:`seal` a part at a time, for a plaintext too large to hold twice (a plan file of
+        100k changes); the caller checked ``encrypting``."""
+        if self.write is None:  # pragma: no cover - callers check
+            raise StateKeyError("no state key to encrypt with")
+        return Sealer(self.write, aad)
+
     def is_current(self, envelope: Any) -> bool:
         """True when ``envelope`` is sealed with the write key (or both are in clear)."""
         if not is_envelope(envelope):
             return self.write is None
         return self.write is not None and envelope.get("kid") == self.write.kid
+
+
+class Sealer:
+    """The envelope :meth:`StateKeys.seal` makes, from a plaintext given in parts.
+
+    ``update(part)`` and then ``finish()`` give the envelope's ``data`` in pieces (base64 of
+    nonce || ciphertext || tag: AES-GCM run incrementally gives the same ciphertext and tag as
+    in one call), and ``envelope(data)`` the envelope around it.
+    """
+
+    def __init__(self, key: StateKey, aad: bytes) -> None:
+        from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+
+        self.kid = key.kid
+        nonce = os.urandom(NONCE_BYTES)
+        self._cipher = Cipher(algorithms.AES(key.secret), modes.GCM(nonce)).encryptor()
+        self._cipher.authenticate_additional_data(aad)
+        self._carry = nonce  # bytes not yet in base64 (it is written 3 bytes at a time)
+
+    def _base64(self, data: bytes) -> str:
+        data = self._carry + data
+        cut = len(data) - len(data) % 3
+        self._carry = data[cut:]
+        return base64.b64encode(data[:cut]).decode()
+
+    def update(self, plain: bytes) -> str:
+        return self._base64(self._cipher.update(plain))
+
+    def finish(self) -> str:
+        tail = self._cipher.finalize() + self._cipher.tag
+        data, self._carry = self._carry + tail, b""
+        return base64.b64encode(data).decode()
+
+    def envelope(self, data: str) -> dict[str, str]:
+        return {"alg": ALG, "kid": self.kid, "data": data}
 
 
 def is_envelope(value: Any) -> bool:
@@ -190,6 +232,7 @@ __all__ = [
     "FIELD",
     "KEY_ENV",
     "NEW_KEY_ENV",
+    "Sealer",
     "StateKey",
     "StateKeys",
     "aad",

@@ -36,5 +36,5 @@ def test_the_plan_package_imports_nothing_above_it() -> None:
 def test_the_plan_document_and_its_words_live_in_the_plan_package() -> None:
     from lmsctl.plan import document, planfile, words
 
-    assert planfile.plan_to_document is document.plan_to_document
+    assert planfile.plan_document is document.plan_document
     assert document.reason_words is words.reason_words

@@ -10,6 +10,8 @@ from dataclasses import replace
 
 from lmsctl.plan.model import (
     Action,
+    ApprovalNeed,
+    ApprovalRule,
     Change,
     Conflict,
     ConflictReason,
@@ -19,6 +21,7 @@ from lmsctl.plan.model import (
     Drift,
     FieldChange,
     FieldReason,
+    FrozenChange,
     Plan,
     Reason,
     ResourceKind,
@@ -529,6 +532,27 @@ def state_fix_plan() -> Plan:
             StateFix(
                 address=f"{ALGEBRA}/hw-01", student=sid("b00008"), drop_fields=("grade_comment",)
             ),
+        ),
+    )
+
+
+def review_plan() -> Plan:
+    """Everything a plan can hold at once, for the tests that compare whole JSON documents:
+    the full plan (every action, drift, conflicts, a warning, consents, an unknown outcome),
+    state fixes, a frozen grade and approval needs, and a first apply's creates with grades."""
+    plan = state_fix_plan()
+    grades = [c for c in plan.changes if c.action is Action.GRADE]
+    deletes = [c for c in plan.changes if c.action is Action.DELETE]
+    third = sid("a00003")  # a section of its own: no address of the full plan again
+    first = [c for c in first_apply_plan(3, 2, 4).changes if c.section_id == third]
+    return replace(
+        plan,
+        changes=(*plan.changes, *first),
+        frozen=(FrozenChange("q2-report-cards", grades[0].address),),
+        approvals=(
+            ApprovalNeed(ApprovalRule.RETURNED_GRADE, grades[-1].address),
+            ApprovalNeed(ApprovalRule.GRADE_DROP, grades[-1].address, drop=3.0),
+            *(ApprovalNeed(ApprovalRule.DELETE, c.address) for c in deletes),
         ),
     )
 

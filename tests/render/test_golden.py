@@ -27,7 +27,14 @@ from lmsctl.render.json import render_plan_json
 from lmsctl.render.markdown import render_plan_markdown
 from lmsctl.render.text import render_plan_text
 
-from .plans import conflict_plan, drift_only_plan, empty_plan, first_apply_plan, full_plan
+from .plans import (
+    conflict_plan,
+    drift_only_plan,
+    empty_plan,
+    first_apply_plan,
+    full_plan,
+    review_plan,
+)
 
 _PSEUDONYMISE = PrivacyChoice(PrivacyLevel.PSEUDONYMISE, b"golden key")
 _REDACT = PrivacyChoice(PrivacyLevel.REDACT)
@@ -89,6 +96,10 @@ CASES: dict[str, tuple[Callable[[], Plan], Callable[[dict[str, Any]], str]]] = {
     "policies.txt": (_policy_plan, lambda d: render_plan_text(d)),
     "policies.md": (_policy_plan, lambda d: render_plan_markdown(d)),
     "empty.json": (empty_plan, render_plan_json),
+    # the whole documents the streamed output (tests/render/test_json_stream.py) must equal
+    "review.json": (review_plan, render_plan_json),
+    "review.pseudonymise.json": (review_plan, _private(_PSEUDONYMISE, render_plan_json)),
+    "review.redact.json": (review_plan, _private(_REDACT, render_plan_json)),
 }
 
 
