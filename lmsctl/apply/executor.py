@@ -33,6 +33,7 @@ from typing import Any, Protocol
 from lmsctl.apply.consent import check_consent
 from lmsctl.apply.fixes import apply_state_fixes, fix_addresses
 from lmsctl.apply.results import ApplyEvent, ApplyResult, ChangeResult, EventFn, Outcome
+from lmsctl.apply.saving import GroupSave
 from lmsctl.client.concurrency import (
     DEFAULT_MAX_IN_FLIGHT,
     AdaptiveGate,
@@ -117,7 +118,8 @@ class Executor:
         self.save_error: StateError | None = None
         #: addresses of the writes the LMS carried out whose result could not be saved
         self.unrecorded: list[str] = []
-        self._write_lock = asyncio.Lock()
+        #: saves asked for at the same moment are written together (one journal line, one fsync)
+        self._saves = GroupSave(lambda addresses: self._save(*addresses))
         self._failed_assignments: set[str] = set()
         # (phase, assignment id) -> the submissions listed just before that phase's writes
         self._listings: dict[
@@ -206,9 +208,9 @@ class Executor:
             raise
 
     async def _commit(self, mutate: Callable[[], None], *addresses: str) -> None:
-        async with self._write_lock:
-            mutate()
-            self._save(*addresses)
+        """Change the records in memory, then save them (with the saves of the same moment)."""
+        mutate()
+        await self._saves.save(addresses)
 
     async def _record_result(
         self, change: Change, mutate: Callable[[], None], *addresses: str

@@ -166,6 +166,11 @@ class LmsClient:
         self.max_in_flight = max(1, max_in_flight)
         self.stats = ClientStats()
         limits = _pool_limits(self.max_in_flight + POOL_SPARE)
+        #: an httpcore pool (lmsctl's own transport, or httpx's) reports when a request is
+        #: written to its connection (the limiter's trace)
+        self._traced = transport is None or isinstance(
+            transport, httpx.AsyncHTTPTransport | netio.AsyncioTransport
+        )
         self._http = httpx.AsyncClient(
             transport=transport or netio.AsyncioTransport(limits=limits, trust_env=True),
             timeout=httpx.Timeout(timeout),
@@ -187,8 +192,12 @@ class LmsClient:
         return f"LmsClient({self.base_url!r})"
 
     async def _sending(self, request: httpx.Request) -> None:
-        """httpx's hook just before a request goes out: the limiter counts its start now."""
-        self.limiter.mark_sent()
+        """httpx's hook before a request goes out: its start counts from when it is written to
+        its connection (the pool's trace says when), or from now through another transport."""
+        if self._traced:
+            request.extensions["trace"] = self.limiter.trace
+        else:
+            self.limiter.mark_sent()
 
     async def __aenter__(self) -> LmsClient:
         return self
@@ -268,7 +277,10 @@ class LmsClient:
             count_request()
             self.stats.requests += 1
             self.stats.by_endpoint[endpoint] += 1
-            answer = await send(self._http, method, url, shown, json)
+            try:
+                answer = await send(self._http, method, url, shown, json)
+            finally:
+                self.limiter.mark_sent()  # (if the transport never said it was sent)
             if isinstance(answer, httpx.Response):
                 self._note_date(answer)
                 verdict = classify_answer(method, answer)

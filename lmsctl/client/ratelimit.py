@@ -1,42 +1,72 @@
 """A shared rate limiter for one API token.
 
-At most ``limit`` request starts in any sliding 60-second window (less a small safety margin),
-so a server that counts a fixed one-minute window never sees more than its limit from us, while
+At most ``limit`` requests in any sliding 60-second window (less a small safety margin), so a
+server that counts a fixed one-minute window never sees more than its limit from us, while
 throughput stays close to the limit. A 429 from the server pauses every request of the client
 until the time the server named.
 
-Two details keep a fixed-window server from ever counting more than the limit when hundreds of
-calls are in flight (slow writes):
+The server counts a request when it arrives, so the window holds the times requests were *sent*,
+and a request is in the window from the moment it is allowed until it has been sent:
 
-- a start is counted when the request is handed to the connection (``mark_sent``, called by
-  the client just before sending), not only when it was allowed: a busy process may take a
-  moment between the two, and the server counts what arrives;
-- under sustained demand starts are paced. A sliding window alone replays a burst: calls ready
-  at once start together, and one window later, when those starts expire together, the calls
-  then waiting start together again. A burst delivered over a moment counts partly in each of
-  the server's windows, differently each time, and one of them gets more than the limit. So
-  once the window is full, starts are spaced about ``WINDOW / effective`` seconds apart (10%
-  less, to make up a moment lost; a burst of at most half the margin: GCRA, the "virtual
-  scheduling" form of a token bucket) until a request finds no other waiting. A short run
-  below the limit still starts at once.
+- ``acquire`` allows a start and counts it as *pending*: a pending start is inside every window
+  (it may reach the server at any moment) until ``mark_sent`` stamps it with the time its
+  request went out (the client calls it once the request has been written to the connection),
+  from which it stays for one window. A busy process can hold a request for seconds between
+  the two (waiting for a pooled connection, or for an event loop busy with hundreds of answers):
+  counted only from the moment it was allowed, it would leave the window before it reached the
+  server, and the requests allowed in its place would land in the same server window as it;
+- a start never seen sent (its request failed, or its task was cancelled) is stamped when the
+  client gives up on it, or at the task's next ``acquire`` (a task sends one request at a time).
+
+Under sustained demand starts are paced. A sliding window alone replays a burst: calls ready at
+once start together, and one window later, when those starts expire together, the calls then
+waiting start together again. A burst delivered over a moment counts partly in each of the
+server's windows, differently each time, and one of them gets more than the limit. So once the
+window is full, starts are spaced about ``WINDOW / effective`` seconds apart (10% less, to make
+up a moment lost; a burst of at most half the margin: GCRA, the "virtual scheduling" form of a
+token bucket) until a request finds no other waiting. A short run below the limit still starts
+at once.
+
+Waiting requests are let through by one dispatcher, first come, first served, as many at once as
+are due: a slow event loop (one turn taking a second) still starts a second's worth of requests
+per turn, instead of one request per turn, which would stall the run far below the limit.
 """
 
 from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import contextvars
 import math
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
 
 WINDOW = 60.0
 #: paced starts may run this much faster than the limit's rate, so a moment lost (no call was
 #: ready) is made up within the window; the sliding window still caps the count
 CATCH_UP = 1.1
+#: a dispatcher woken late (a busy event loop) starts at once the paced starts it missed, up to
+#: this many seconds' worth (the sliding window still caps the count)
+LATE_SPAN = 1.0
+#: the transport's trace event that says a request has been written to its connection (the
+#: server can count it from now): httpcore's, after the headers and body went out
+SENT_EVENT = ".receive_response_headers.started"
 
-#: the start the running task was allowed last (re-stamped when its request is sent)
-_START: contextvars.ContextVar[list[float] | None] = contextvars.ContextVar(
+
+class _Start:
+    """One allowed start, pending until its request is sent."""
+
+    __slots__ = ("limiter", "pending")
+
+    def __init__(self, limiter: RateLimiter) -> None:
+        self.limiter = limiter
+        self.pending = True
+
+
+#: the start the running task was allowed last (stamped when its request is sent)
+_START: contextvars.ContextVar[_Start | None] = contextvars.ContextVar(
     "lmsctl_rate_start", default=None
 )
 
@@ -58,21 +88,28 @@ class RateLimiter:
         self.effective = max(1, math.floor(limit_per_minute * (1.0 - margin)))
         self._clock = clock
         self._sleep = sleep
-        #: starts in the window, oldest first: [time] (a list, so a send can re-stamp it)
-        self._starts: collections.deque[list[float]] = collections.deque()
+        #: when the counted requests were sent, oldest first (stamped in time order)
+        self._sent: collections.deque[float] = collections.deque()
+        #: starts allowed whose requests are not yet sent: inside every window until they are
+        self.pending = 0
         #: starts that may go at once while paced (half the margin, at least 1)
         self.burst = max(1, (limit_per_minute - self.effective) // 2)
         #: True once the window was full, until a request finds no other waiting
         self.paced = False
         self._next_start = -math.inf  # the paced time of the next start (GCRA's TAT)
-        self._queued = 0  # requests in acquire (the one deciding included)
         self._paused_until = 0.0
-        self._lock = asyncio.Lock()
+        self._waiters: collections.deque[asyncio.Future[None]] = collections.deque()
+        self._dispatcher: asyncio.Future[None] | None = None
 
     @property
     def per_second(self) -> float:
         """Requests a second this limiter lets through when it is kept busy."""
         return self.effective / WINDOW
+
+    @property
+    def waiting(self) -> int:
+        """Requests waiting for their turn now (for progress displays and tests)."""
+        return sum(1 for w in self._waiters if not w.done())
 
     def pause_for(self, seconds: float) -> None:
         """Hold every request back for ``seconds`` (after the server answered 429)."""
@@ -83,51 +120,114 @@ class RateLimiter:
         return max(0.0, self._paused_until - self._clock())
 
     async def acquire(self) -> float:
-        """Wait until one more request may start, count it, and return the seconds waited."""
-        waited = 0.0
-        self._queued += 1
+        """Wait until one more request may start, count it, and return the seconds waited.
+
+        The start is pending (inside every window) until ``mark_sent``; the running task's
+        previous start, if still pending, is stamped now (its request has ended).
+        """
+        self.mark_sent()
+        began = self._clock()
+        if not self._waiters and self._try_start(began, alone=True) is None:
+            self._begin()
+            return 0.0
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiters.append(waiter)
+        if self._dispatcher is None or self._dispatcher.done():
+            self._dispatcher = asyncio.ensure_future(self._dispatch())
         try:
-            async with self._lock:
-                while True:
-                    now = self._clock()
-                    wait = self._paused_until - now
-                    if wait <= 0:
-                        paced = self._start_or_wait(now)
-                        if paced is None:
-                            return waited
-                        wait = paced
-                    # never spin on a float rounding error: a wait is at least a millisecond
-                    wait = max(wait, 0.001)
-                    waited += wait
-                    await self._sleep(wait)
-        finally:
-            self._queued -= 1
+            await waiter
+        except asyncio.CancelledError:
+            if waiter.done() and not waiter.cancelled():
+                self._stamp()  # allowed just as it was cancelled: counted as sent now
+            else:
+                waiter.cancel()
+                self._drop(waiter)
+            raise
+        self._begin()
+        return max(0.0, self._clock() - began)
 
     def mark_sent(self) -> None:
-        """The running task's request is being sent now: its start counts from now."""
+        """The running task's request has been sent (or given up): it counts from now."""
         start = _START.get()
         if start is not None:
-            start[0] = max(start[0], self._clock())
             _START.set(None)
+            self._settle(start)
 
-    def _start_or_wait(self, now: float) -> float | None:
-        """Count a start at ``now`` and return None, or return the seconds to wait first."""
-        while self._starts and self._starts[0][0] <= now - WINDOW:
-            self._starts.popleft()
-        if len(self._starts) >= self.effective:
+    def _begin(self) -> None:
+        """The running task holds a pending start (settled at the latest when the task ends)."""
+        start = _Start(self)
+        _START.set(start)
+        task = asyncio.current_task()
+        if task is not None:
+            task.add_done_callback(lambda _task: self._settle(start))
+
+    def _settle(self, start: _Start) -> None:
+        if start.pending and start.limiter is self:
+            start.pending = False
+            self._stamp()
+
+    async def trace(self, event: str, info: Mapping[str, Any]) -> None:
+        """An httpcore ``trace`` extension: marks the request sent once it has been written."""
+        if event.endswith(SENT_EVENT):
+            self.mark_sent()
+
+    # -- the window ------------------------------------------------------------------------
+
+    def _stamp(self) -> None:
+        """One pending start was sent now."""
+        self.pending = max(0, self.pending - 1)
+        self._sent.append(self._clock())
+
+    def _drop(self, waiter: asyncio.Future[None]) -> None:
+        with contextlib.suppress(ValueError):  # (already let through)
+            self._waiters.remove(waiter)
+
+    def _try_start(self, now: float, *, alone: bool) -> float | None:
+        """Count a pending start at ``now`` and return None, or the seconds to wait first.
+
+        ``alone``: no other request is waiting (the demand is below the rate: no pacing).
+        """
+        wait = self._paused_until - now
+        if wait > 0:
+            return wait
+        while self._sent and self._sent[0] <= now - WINDOW:
+            self._sent.popleft()
+        if len(self._sent) + self.pending >= self.effective:
+            # a pending start leaves the window no sooner than one window after now
+            free_at = self._sent[0] + WINDOW if self._sent else now + WINDOW
             if not self.paced:
                 self.paced = True  # demand above the rate: pace from here on
-                self._next_start = max(self._next_start, now)
-            return self._starts[0][0] + WINDOW - now
-        if self.paced and self._queued <= 1:
+            # pacing resumes from when the window frees, not from a moment long past
+            self._next_start = max(self._next_start, free_at)
+            return free_at - now
+        if self.paced and alone:
             self.paced = False  # nobody else waits: the demand is below the rate
         interval = WINDOW / (self.effective * CATCH_UP)
         if self.paced:
             wait = self._next_start - (self.burst - 1) * interval - now
             if wait > 0:
                 return wait
-        start = [now]
-        self._starts.append(start)
-        _START.set(start)
-        self._next_start = max(self._next_start, now) + interval
+        self.pending += 1
+        self._next_start = max(self._next_start, now - LATE_SPAN) + interval
         return None
+
+    async def _dispatch(self) -> None:
+        """Let the waiting requests through in order, every one that is due at each turn."""
+        started = False
+        while True:
+            while self._waiters and self._waiters[0].done():
+                self._waiters.popleft()  # cancelled while waiting
+            if not self._waiters:
+                return
+            wait = self._try_start(self._clock(), alone=len(self._waiters) <= 1)
+            if wait is None:
+                self._waiters.popleft().set_result(None)
+                started = True
+                continue
+            if started:
+                # the requests just let through go first (they are sent before the next turn)
+                started = False
+                await asyncio.sleep(0)
+                continue
+            # never spin on a float rounding error: a wait is at least a millisecond
+            await self._sleep(max(wait, 0.001))

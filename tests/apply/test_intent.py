@@ -84,9 +84,11 @@ def _apply(plan: Any, lms: FakeLms, backend: MemoryBackend, *, parallelism: int 
 
 
 def _killed_run(backend: MemoryBackend, lms: FakeLms, rec: ResourceRecord, d: Any) -> None:
+    """Every write of the plan reaches the LMS, then the process dies before any answer is
+    recorded (the writes are in flight together: nothing runs after the death)."""
     plan = _plan(d, backend.read(), lms, rec)
     with pytest.raises(Killed):
-        _apply(plan, lms, backend)
+        _apply(plan, lms, backend, parallelism=len(plan.changes))
 
 
 def test_an_unrecorded_grade_that_reached_the_lms_is_not_a_conflict() -> None:
