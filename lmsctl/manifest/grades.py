@@ -9,9 +9,9 @@ from lmsctl.errors import Diagnostic, Severity
 from lmsctl.fields import GRADE_RULES, Kind
 from lmsctl.manifest.config import display_path, is_inside
 from lmsctl.manifest.csvgrades import CsvGrade, read_gradebook
-from lmsctl.manifest.loader import Path_
 from lmsctl.manifest.refs import RefError, parse_student_ref, student_identity
 from lmsctl.manifest.sectionfile import SectionFile, read_date
+from lmsctl.manifest.yamldoc import Path_
 from lmsctl.model import (
     GRADE_FIELDS,
     GradeSource,

@@ -25,7 +25,7 @@ from lmsctl.manifest.config import (
     read_config,
 )
 from lmsctl.manifest.grades import resolve_grades
-from lmsctl.manifest.loader import Path_, load_yaml_file
+from lmsctl.manifest.loader import load_yaml_file
 from lmsctl.manifest.refs import RefError, parse_student_ref, student_identity
 from lmsctl.manifest.schema import (
     SECTION_SCHEMA,
@@ -33,6 +33,7 @@ from lmsctl.manifest.schema import (
     schema_check,
 )
 from lmsctl.manifest.sectionfile import SectionFile, read_date
+from lmsctl.manifest.yamldoc import Path_
 from lmsctl.model import (
     ASSIGNMENT_FIELDS,
     ASSIGNMENT_OWN_FIELDS,

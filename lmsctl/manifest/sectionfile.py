@@ -10,8 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from lmsctl.errors import Diagnostic, Severity
-from lmsctl.manifest.loader import Path_, YamlDocument, where_label
 from lmsctl.manifest.refs import normalize_date
+from lmsctl.manifest.yamldoc import Path_, YamlDocument, where_label
 from lmsctl.model import ProjectConfig, SourcePos, StudentRef
 
 
