@@ -341,7 +341,7 @@ class _Composer:
         merge_only = bool(self.stack) and (self.stack[-1].is_merge or self.stack[-1].merge_only)
         path = self._child_path()
         if not merge_only:
-            self.doc.positions[path] = SourcePos(self.file, *pos)
+            self.doc.positions[path] = pos
         container: dict[Any, Any] | list[Any] = {} if is_map else []
         self.stack.append(
             _Frame(value=container, path=path, anchor=event.anchor, merge_only=merge_only)
@@ -354,8 +354,7 @@ class _Composer:
                 frame.value.setdefault(key, val)
         if frame.anchor is not None:
             self.anchors[frame.anchor] = (frame.value, frame.size, frame.nbytes)
-        found = self.doc.positions.get(frame.path)
-        pos = (found.line, found.col) if found is not None else (1, 1)
+        pos = self.doc.positions.get(frame.path, (1, 1))
         self.attach(frame.value, pos, frame.size, frame.nbytes, from_frame=True)
 
     def attach(
@@ -364,14 +363,14 @@ class _Composer:
         if not self.stack:
             self.doc.data = value
             if not from_frame:
-                self.doc.positions[()] = SourcePos(self.file, *pos)
+                self.doc.positions[()] = pos
             return
         top = self.stack[-1]
         top.size += size
         top.nbytes += nbytes
         if isinstance(top.value, list):
             if not from_frame and not top.merge_only:
-                self.doc.positions[(*top.path, len(top.value))] = SourcePos(self.file, *pos)
+                self.doc.positions[(*top.path, len(top.value))] = pos
             if top.merge_only:
                 self._merge_into_parent(value, pos)
             top.value.append(value)
@@ -401,9 +400,9 @@ class _Composer:
         top.seen[key] = top.key_pos
         child = (*top.path, key)
         if not top.merge_only:
-            self.doc.key_positions[child] = SourcePos(self.file, *top.key_pos)
+            self.doc.key_positions[child] = top.key_pos
             if not from_frame:
-                self.doc.positions[child] = SourcePos(self.file, *pos)
+                self.doc.positions[child] = pos
         top.value[key] = value
 
     def _merge_into_parent(self, value: Any, pos: Pos) -> None:

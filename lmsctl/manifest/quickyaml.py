@@ -27,8 +27,7 @@ from typing import Any
 
 import yaml
 
-from lmsctl.manifest.yamldoc import Path_, YamlDocument
-from lmsctl.model import SourcePos
+from lmsctl.manifest.yamldoc import Path_, Pos, YamlDocument
 from lmsctl.safetext import UNSAFE_CHARS
 
 _STR = "tag:yaml.org,2002:str"
@@ -53,8 +52,23 @@ _MAX_KEY = 1000
 _MAP, _SEQ, _INDENTLESS = 0, 1, 2
 #: the usual line: ``key: value`` with a plain key and a plain value (no ':' and no '#' in it),
 #: or ``key:`` alone; the groups are the indent, the key and the value (None when alone)
-_QUICK_ENTRY = re.compile(
-    r"( *)([0-9A-Za-z_][^ #:]*(?::[^ #:]+)*):(?: *| +([0-9A-Za-z_][^:#]*?) *)"
+_BLOCK_KEY = r"[0-9A-Za-z_][^ #:]*+(?::[^ #:]++)*+"  # (possessive: a shorter key never fits)
+_QUICK_ENTRY = re.compile(rf"( *)({_BLOCK_KEY}):(?: *| +([0-9A-Za-z_](?:[^:#]*[^:# ])?) *)")
+#: the usual grade line: ``key: {field: value, flags: [a, b]}`` written the usual way (one
+#: space after each ':' and ',', none inside the braces and brackets), with plain keys and
+#: values (no ':', '#', '?', quotes or brackets in them; no space at either end); the groups are
+#: the indent, the key and the flow mapping (braces included), read by _FLOW_PAIR. Its layout
+#: being fixed, every position in it follows from the lengths of the keys and values.
+_FLOW_KEY = r"[0-9A-Za-z_][^\s,:\[\]{}#?'\"]*+"
+_FLOW_PLAIN = r"[0-9A-Za-z_](?:[^,:\[\]{}#?]*[^,:\[\]{}#? ])?"
+_FLOW_VALUE = rf"(?:{_FLOW_PLAIN}|\[(?:{_FLOW_PLAIN}(?:, {_FLOW_PLAIN})*)?\])"
+_FLOW_PAIR_TEXT = rf"{_FLOW_KEY}: {_FLOW_VALUE}"
+_QUICK_FLOW = re.compile(
+    rf"( *)({_BLOCK_KEY}): +(\{{(?:{_FLOW_PAIR_TEXT}(?:, {_FLOW_PAIR_TEXT})*)?\}}) *"
+)
+#: one ``key: value`` of such a mapping: (key, plain value or '', the list's items or '')
+_FLOW_PAIR = re.compile(
+    rf"({_FLOW_KEY}): (?:({_FLOW_PLAIN})|\[((?:{_FLOW_PLAIN}(?:, {_FLOW_PLAIN})*)?)\])"
 )
 
 
@@ -66,7 +80,7 @@ def read_block_yaml(text: str, file: str, *, max_nodes: int, max_depth: int) -> 
     """``text`` (shown as ``file``) read as the loader reads it, or None: the loader must."""
     if _NOT_MODELLED.search(text) is not None or UNSAFE_CHARS.search(text) is not None:
         return None
-    reader = _Reader(file, max_nodes, max_depth)
+    reader = _Reader(max_nodes, max_depth)
     try:
         data = reader.read(text)
     except Unsupported:
@@ -86,36 +100,18 @@ def _is_dash(s: str) -> bool:
     return s[0] == "-" and (len(s) == 1 or s[1] == " ")
 
 
-class _Frame:
-    """An open block mapping or sequence."""
-
-    __slots__ = ("container", "indent", "kind", "path")
-
-    def __init__(self, indent: int, container: Any, path: Path_, kind: int) -> None:
-        self.indent = indent
-        self.container = container
-        self.path = path
-        self.kind = kind
-
-
-class _Pending:
-    """A key (or a ``-``) with nothing after it: a nested block follows, or it is null."""
-
-    __slots__ = ("frame", "indent", "key", "null_pos", "path")
-
-    def __init__(self, frame: _Frame, key: str | None, path: Path_, null_pos: SourcePos) -> None:
-        self.frame = frame
-        self.key = key  # None: a sequence item
-        self.path = path
-        self.null_pos = null_pos
-        self.indent = frame.indent
+#: An open block mapping or sequence: (indent, container, path, kind). A plain tuple: the
+#: reader makes one per nested mapping (a district's grades are thousands of them).
+_Frame = tuple[int, Any, Path_, int]
+#: A key (or a ``-``) with nothing after it, waiting for the next line: a nested block opens,
+#: or the value is null. (frame, key or None for a sequence item, path, line, column of null)
+_Pending = tuple[_Frame, "str | None", Path_, int, int]
 
 
 class _Reader:
-    def __init__(self, file: str, max_nodes: int, max_depth: int) -> None:
-        self.file = file
-        self.positions: dict[Path_, SourcePos] = {}
-        self.key_positions: dict[Path_, SourcePos] = {}
+    def __init__(self, max_nodes: int, max_depth: int) -> None:
+        self.positions: dict[Path_, Pos] = {}
+        self.key_positions: dict[Path_, Pos] = {}
         self.stack: list[_Frame] = []
         self.pending: _Pending | None = None
         self.max_nodes = max_nodes
@@ -124,46 +120,114 @@ class _Reader:
         self._resolver: yaml.SafeLoader | None = None
 
     def read(self, text: str) -> Any:
+        try:
+            return self._read(text)
+        except IndexError as exc:  # a dedent below the document's own indent
+            raise Unsupported("a line this reader cannot place") from exc
+
+    def _read(self, text: str) -> Any:
         stack = self.stack
         positions, key_positions, cache = self.positions, self.key_positions, self._cache
-        file, new = self.file, tuple.__new__
-        quick = _QUICK_ENTRY.fullmatch
+        quick, quick_flow = _QUICK_ENTRY.fullmatch, _QUICK_FLOW.fullmatch
+        max_depth = self.max_depth
         for lineno, line in enumerate(text.split("\n"), 1):
-            m = quick(line)
+            # the usual lines, handled here: ``key: plain value``, ``key:``, ``key: {...}``
+            flow = line.endswith("}")
+            m = quick_flow(line) if flow else quick(line)
             if m is None:
                 self._line(line, lineno)
                 continue
-            # the usual line, handled here: ``key: plain value`` or ``key:``
             indent, key, value = m.groups()
             n = len(indent)
-            if not stack:
-                self._open_root(n, lineno, False)
-            elif self.pending is not None:
-                self._settle_pending(n, lineno, False)
-            top = stack[-1]
-            while top.indent > n or (top.kind == _INDENTLESS and top.indent == n):
-                stack.pop()
-                if not stack:
-                    raise Unsupported("dedent below the document")
+            pending = self.pending
+            if pending is None and stack:
                 top = stack[-1]
-            container = top.container
-            if top.indent != n or top.kind != _MAP or key in container or len(key) > _MAX_KEY:
+                while top[0] > n:
+                    stack.pop()
+                    top = stack[-1]
+                if top[0] != n or top[3] != _MAP:
+                    top = self._top(n, False, lineno)
+            elif pending is not None and n > pending[0][0]:
+                # the first key of a nested mapping: a grade's fields, say
+                self.pending = None
+                pframe, pkey, path = pending[0], pending[1], pending[2]
+                top = (n, {}, path, _MAP)
+                if pkey is None:
+                    pframe[1].append(top[1])
+                else:
+                    pframe[1][pkey] = top[1]
+                positions[path] = (lineno, n + 1)
+                if len(stack) >= max_depth:
+                    raise Unsupported("deep nesting")
+                stack.append(top)
+            else:
+                top = self._top(n, False, lineno)
+            container = top[1]
+            if top[0] != n or top[3] != _MAP or key in container or len(key) > _MAX_KEY:
                 raise Unsupported("a line this reader cannot place, or a duplicate key")
-            path = (*top.path, key)
-            key_positions[path] = new(SourcePos, (file, lineno, n + 1))
+            path = top[2] + (key,)  # (faster than unpacking: once per grade)
+            key_positions[path] = (lineno, n + 1)
+            if flow:
+                container[key] = self._quick_flow(value, m.start(3), lineno, path)
+                positions[path] = (lineno, m.start(3) + 1)
+                continue
             if value is None:
-                self.pending = _Pending(top, key, path, self._pos(lineno, n + len(key) + 2))
+                self.pending = (top, key, path, lineno, n + len(key) + 2)
                 continue
             found = cache.get(value, _MISSING)
             container[key] = self._plain(value) if found is _MISSING else found
-            positions[path] = new(SourcePos, (file, lineno, m.start(3) + 1))
+            positions[path] = (lineno, m.start(3) + 1)
         if not stack:
             raise Unsupported("an empty document")
         if self.pending is not None:
             self._null(self.pending)
         if len(positions) + len(key_positions) > self.max_nodes:
             raise Unsupported("too many values")
-        return stack[0].container
+        return stack[0][1]
+
+    def _quick_flow(self, text: str, base: int, lineno: int, path: Path_) -> dict[str, Any]:
+        """The flow mapping _QUICK_FLOW matched, ``text``, from 0-based column ``base``."""
+        if len(self.stack) + 2 >= self.max_depth:
+            raise Unsupported("deep nesting")
+        positions, key_positions, cache = self.positions, self.key_positions, self._cache
+        mapping: dict[str, Any] = {}
+        col = base + 2  # 1-based column of the first key, just after '{'
+        for key, plain, items in _FLOW_PAIR.findall(text):
+            if key in mapping or len(key) > _MAX_KEY:
+                raise Unsupported("a duplicate key, or a long one")
+            kpath = path + (key,)  # noqa: RUF005 (faster than unpacking: once per grade field)
+            key_positions[kpath] = (lineno, col)
+            col += len(key) + 2  # the value's column, after ': '
+            positions[kpath] = (lineno, col)
+            if plain:
+                found = cache.get(plain, _MISSING)
+                mapping[key] = self._plain(plain) if found is _MISSING else found
+                col += len(plain) + 2  # the next key's, after ', '
+                continue
+            values: list[Any] = []
+            mapping[key] = values
+            item_col = col + 1
+            for item in items.split(", ") if items else ():
+                positions[(*kpath, len(values))] = (lineno, item_col)
+                values.append(self._plain(item))
+                item_col += len(item) + 2
+            col += len(items) + 4  # the brackets, and ', '
+        return mapping
+
+    def _top(self, n: int, dash: bool, lineno: int) -> _Frame:
+        """The frame a line indented by ``n`` belongs to (frames it closes are popped)."""
+        stack = self.stack
+        if not stack:
+            self._open_root(n, dash, lineno)
+        elif self.pending is not None:
+            self._settle_pending(n, dash, lineno)
+        top = stack[-1]
+        while top[0] > n or (top[3] == _INDENTLESS and top[0] == n and not dash):
+            stack.pop()
+            if not stack:
+                raise Unsupported("dedent below the document")
+            top = stack[-1]
+        return top
 
     def _line(self, line: str, lineno: int) -> None:
         """Any line but the usual ``key: value`` (blank lines and comments too)."""
@@ -174,89 +238,76 @@ class _Reader:
         if n == 0 and s.startswith(("---", "...")):
             raise Unsupported("document markers")
         dash = _is_dash(s)
-        stack = self.stack
-        if not stack:
-            self._open_root(n, lineno, dash)
-        elif self.pending is not None:
-            self._settle_pending(n, lineno, dash)
-        top = stack[-1]
-        while top.indent > n or (top.kind == _INDENTLESS and top.indent == n and not dash):
-            stack.pop()
-            if not stack:
-                raise Unsupported("dedent below the document")
-            top = stack[-1]
-        if top.indent != n:
+        top = self._top(n, dash, lineno)
+        if top[0] != n:
             raise Unsupported("a line this reader cannot place")
         if dash:
-            if top.kind == _MAP:
+            if top[3] == _MAP:
                 raise Unsupported("a sequence entry in a mapping")
             self._item(top, s, n, lineno)
         else:
-            if top.kind != _MAP:
+            if top[3] != _MAP:
                 raise Unsupported("a mapping key in a sequence")
             self._entry(top, s, n, lineno)
 
-    def _pos(self, line: int, col: int) -> SourcePos:
-        return SourcePos(self.file, line, col)
-
-    def _open_root(self, n: int, lineno: int, dash: bool) -> None:
+    def _open_root(self, n: int, dash: bool, lineno: int) -> None:
         if dash:
             raise Unsupported("a sequence document")
-        self.stack.append(_Frame(n, {}, (), _MAP))
-        self.positions[()] = self._pos(lineno, n + 1)
+        self.stack.append((n, {}, (), _MAP))
+        self.positions[()] = (lineno, n + 1)
 
     def _push(self, indent: int, container: Any, path: Path_, kind: int) -> _Frame:
         if len(self.stack) >= self.max_depth:
             raise Unsupported("deep nesting")
-        frame = _Frame(indent, container, path, kind)
+        frame = (indent, container, path, kind)
         self.stack.append(frame)
         return frame
 
-    def _settle_pending(self, n: int, lineno: int, dash: bool) -> None:
+    def _settle_pending(self, n: int, dash: bool, lineno: int) -> None:
         """The line after a bare key or ``-``: it opens a nested block, or the value is null."""
         pending = self.pending
         assert pending is not None
         self.pending = None
-        if n > pending.indent:
+        frame, key, path = pending[0], pending[1], pending[2]
+        if n > frame[0]:
             kind = _SEQ if dash else _MAP
-        elif n == pending.indent and dash and pending.key is not None:
+        elif n == frame[0] and dash and key is not None:
             kind = _INDENTLESS
         else:
             self._null(pending)
             return
         container: Any = [] if kind != _MAP else {}
-        self._attach(pending.frame, pending.key, pending.path, container, self._pos(lineno, n + 1))
-        self._push(n, container, pending.path, kind)
+        self._attach(frame, key, path, container, (lineno, n + 1))
+        self._push(n, container, path, kind)
 
     def _null(self, pending: _Pending) -> None:
-        self._attach(pending.frame, pending.key, pending.path, None, pending.null_pos)
+        frame, key, path, line, col = pending
+        self._attach(frame, key, path, None, (line, col))
 
-    def _attach(
-        self, frame: _Frame, key: str | None, path: Path_, value: Any, pos: SourcePos
-    ) -> None:
+    def _attach(self, frame: _Frame, key: str | None, path: Path_, value: Any, pos: Pos) -> None:
         if key is None:
-            frame.container.append(value)
+            frame[1].append(value)
         else:
-            frame.container[key] = value
+            frame[1][key] = value
         self.positions[path] = pos
 
     def _item(self, frame: _Frame, s: str, n: int, lineno: int) -> None:
         """``- ...`` in a block sequence."""
         rest = s[1:].lstrip(" ")
         col = n + len(s) - len(rest)  # 0-based column of what follows the dash
-        path = (*frame.path, len(frame.container))
+        path = (*frame[2], len(frame[1]))
         if not rest or rest[0] == "#":
-            self.pending = _Pending(frame, None, path, self._pos(lineno, n + 2))
+            self.pending = (frame, None, path, lineno, n + 2)
             return
         if _is_dash(rest):
             raise Unsupported("a sequence in a sequence item")
         key = self._key(rest)
         if key is None:
             value = self._value(rest, col, lineno, path)
-            self._attach(frame, None, path, value, self._pos(lineno, col + 1))
+            self._attach(frame, None, path, value, (lineno, col + 1))
             return
         child: dict[str, Any] = {}
-        self._attach(frame, None, path, child, self._pos(lineno, col + 1))
+        self._attach(frame, None, path, child, (lineno, col + 1))
         self._entry(self._push(col, child, path, _MAP), rest, col, lineno, key)
 
     def _entry(
@@ -272,18 +323,18 @@ class _Reader:
         if found is None:
             raise Unsupported("not a key")
         key, after = found
-        container = frame.container
+        container = frame[1]
         if key in container:
             raise Unsupported("a duplicate key")  # the loader reports it
-        path = (*frame.path, key)
-        self.key_positions[path] = self._pos(lineno, col + 1)
+        path = (*frame[2], key)
+        self.key_positions[path] = (lineno, col + 1)
         rest = s[after:].lstrip(" ")
         if not rest or rest[0] == "#":
-            self.pending = _Pending(frame, key, path, self._pos(lineno, col + after + 1))
+            self.pending = (frame, key, path, lineno, col + after + 1)
             return
         vcol = col + len(s) - len(rest)
         container[key] = self._value(rest, vcol, lineno, path)
-        self.positions[path] = self._pos(lineno, vcol + 1)
+        self.positions[path] = (lineno, vcol + 1)
 
     def _key(self, s: str) -> tuple[str, int] | None:
         """(key, index after its ':') when ``s`` starts with ``key:`` (then a space or the
@@ -416,13 +467,13 @@ class _Reader:
             raise Unsupported("a flow mapping entry this reader does not model")
         if len(key) > _MAX_KEY:
             raise Unsupported("a long key")
-        self.key_positions[(*path, key)] = self._pos(lineno, base + i + 1)
+        self.key_positions[(*path, key)] = (lineno, base + i + 1)
         return key, _skip(s, end + 2)
 
     def _flow_value(
         self, s: str, i: int, base: int, lineno: int, path: Path_, depth: int
     ) -> tuple[Any, int]:
-        self.positions[path] = self._pos(lineno, base + i + 1)
+        self.positions[path] = (lineno, base + i + 1)
         c = s[i : i + 1]
         if c == "{" or c == "[":
             return self._flow(s, i, base, lineno, path, depth + 1)

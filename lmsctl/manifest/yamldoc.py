@@ -16,46 +16,49 @@ from lmsctl.model import SourcePos
 Path_ = tuple[str | int, ...]
 Pos = tuple[int, int]
 
+#: SourcePos made without the named tuple's own __new__ (a Python function: three times slower,
+#: and a district's manifests need a position for every grade)
+_new = tuple.__new__
+
 
 @dataclass
 class YamlDocument:
     """One loaded file: its value and where each part of it was written.
 
     ``positions`` maps each value's path to where the value starts, ``key_positions`` each
-    mapping entry's path to where its key starts; both hold SourcePos (this file's name, line
-    and column), the objects the model keeps, so a position is made once per value.
+    mapping entry's path to where its key starts (1-based line and column).
     """
 
     file: str
     data: Any
-    positions: dict[Path_, SourcePos] = field(default_factory=dict)
-    key_positions: dict[Path_, SourcePos] = field(default_factory=dict)
+    positions: dict[Path_, Pos] = field(default_factory=dict)
+    key_positions: dict[Path_, Pos] = field(default_factory=dict)
 
     def pos(self, path: Path_) -> Pos:
         """Position of the value at ``path``, or of its nearest written ancestor."""
-        _, line, col = self.source_pos(path)
-        return (line, col)
-
-    def key_pos(self, path: Path_) -> Pos:
-        """Position of the key naming ``path`` (falls back to the value's position)."""
-        _, line, col = self.key_source_pos(path)
-        return (line, col)
-
-    def source_pos(self, path: Path_) -> SourcePos:
-        """:meth:`pos` with this file's name, for a Diagnostic or a model value."""
         p = path if type(path) is tuple else tuple(path)
         positions = self.positions
         found = positions.get(p)
         while found is None and p:
             p = p[:-1]
             found = positions.get(p)
-        return found if found is not None else SourcePos(self.file, 1, 1)
+        return found if found is not None else (1, 1)
+
+    def key_pos(self, path: Path_) -> Pos:
+        """Position of the key naming ``path`` (falls back to the value's position)."""
+        p = path if type(path) is tuple else tuple(path)
+        found = self.key_positions.get(p)
+        return found if found is not None else self.pos(p)
+
+    def source_pos(self, path: Path_) -> SourcePos:
+        """:meth:`pos` with this file's name, for a Diagnostic or a model value."""
+        line, col = self.pos(path)
+        return _new(SourcePos, (self.file, line, col))
 
     def key_source_pos(self, path: Path_) -> SourcePos:
         """:meth:`key_pos` with this file's name."""
-        p = path if type(path) is tuple else tuple(path)
-        found = self.key_positions.get(p)
-        return found if found is not None else self.source_pos(p)
+        line, col = self.key_pos(path)
+        return _new(SourcePos, (self.file, line, col))
 
 
 def format_where(path: Sequence[str | int]) -> str:

@@ -85,6 +85,10 @@ READ = [
     "k:\n  01: a\n  1: b\n  yes: c\n  null: d\n  1.5: e\n",
     "url: https://files.example/a.pdf?x=1&y=2\n",
     "sis:603: {grade_points: 7, flags: [late], state: returned}\n",
+    "g:\n  s1: {grade_points: 9, flags: [late, missing], state: returned}\n  s2: {grade: A}\n"
+    "  s3: {flags: []}\n  s4: {}\n  s5: {grade_comment: Nice work, extra_attempts: 1}\n",
+    "g:\n  s1: {a:  1}\n  s2: { a: 1 }\n  s3: {a: 1 ,b: 2}\n  s4: {a: [x,y]}\n  s5: {a: 1,}\n",
+    "g:\n  s1: {a: x }\n  s2: {a: [ x ]}\n  s3:   {a: 1}  \n  s4: {a: é}\n  s5: {a: -1}\n",
     "grades:\n  email:a@b.example:\n    grade_points: 9\n    grade_comment: Check 14 again.\n",
     "a: {k: 'v', w: \"x y\", 'q': [a, 'b', \"c\"]}\n",
     "a: [[1, 2], [3, [4]], {x: [y]}]\n",
