@@ -26,6 +26,12 @@ STUDENT_STATES = ("submitted", "reclaimed")
 
 _GRADE_KINDS = {name: rule.kind for name, rule in GRADE_RULES.items()}
 _GRADE_ORDER = {name: index for index, name in enumerate(GRADE_FIELDS)}
+#: the grade fields whose value is kept as written (not a date, not a list), in table order
+_AS_WRITTEN = {
+    name: index
+    for name, index in _GRADE_ORDER.items()
+    if _GRADE_KINDS[name] not in (Kind.DATETIME, Kind.SET)
+}
 #: SourcePos made without the named tuple's own (Python) __new__: one per grade and field
 _new = tuple.__new__
 
@@ -85,11 +91,11 @@ def _inline_grades(
     grades: list[GradeSpec],
 ) -> None:
     """The ``grades:`` mapping: one GradeSpec per student (a district has thousands)."""
-    refs, idents = ctx.refs, ctx.identities
+    refs, idents, bad = ctx.refs, ctx.identities, ctx.bad
     file, key_positions = ctx.doc.file, ctx.doc.key_positions
     gbase: Path_ = (*base, "grades")
     for raw_student, gvalue in inline.items():
-        gpath: Path_ = (*gbase, raw_student)
+        gpath: Path_ = gbase + (raw_student,)  # noqa: RUF005 (faster: once per grade)
         found = key_positions.get(gpath)
         kpos = (
             _new(SourcePos, (file, found[0], found[1])) if found is not None else ctx.key_pos(gpath)
@@ -114,9 +120,34 @@ def _inline_grades(
             )
             continue
         seen[ident] = kpos
-        if isinstance(gvalue, dict):
+        if not isinstance(gvalue, dict):
+            continue  # reported by the schema pass
+        field_pos = None if bad else _plain_field_positions(ctx, gpath, gvalue)
+        if field_pos is not None:  # the usual grade: its values are the fields, as written
+            grades.append(GradeSpec(student, gvalue, kpos, field_pos))
+        else:
             grades.append(_inline_grade(ctx, gpath, student, gvalue, kpos))
-        # (anything else was reported by the schema pass)
+
+
+def _plain_field_positions(
+    ctx: SectionFile, gpath: Path_, gvalue: dict[str, Any]
+) -> dict[str, SourcePos] | None:
+    """Where each field of a grade is written, when the grade's mapping can be its fields
+    as it is: only fields kept as written (no dates, lists or nulls), in the field table's
+    order. None otherwise (then _inline_grade reads it)."""
+    field_pos: dict[str, SourcePos] = {}
+    file, positions = ctx.doc.file, ctx.doc.positions
+    last = -1
+    for name, raw in gvalue.items():
+        order = _AS_WRITTEN.get(name)
+        if order is None or order < last or raw is None:
+            return None
+        last = order
+        found = positions.get(gpath + (name,))  # noqa: RUF005 (faster: once per grade field)
+        if found is None:
+            return None
+        field_pos[name] = _new(SourcePos, (file, found[0], found[1]))
+    return field_pos
 
 
 def _inline_grade(

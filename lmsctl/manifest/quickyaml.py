@@ -78,7 +78,10 @@ class Unsupported(Exception):
 
 def read_block_yaml(text: str, file: str, *, max_nodes: int, max_depth: int) -> YamlDocument | None:
     """``text`` (shown as ``file``) read as the loader reads it, or None: the loader must."""
-    if _NOT_MODELLED.search(text) is not None or UNSAFE_CHARS.search(text) is not None:
+    if text.isascii():  # (the usual case, checked at C speed: printable ASCII and newlines)
+        if not text.replace("\n", "").isprintable():
+            return None
+    elif _NOT_MODELLED.search(text) is not None or UNSAFE_CHARS.search(text) is not None:
         return None
     reader = _Reader(max_nodes, max_depth)
     try:

@@ -84,7 +84,9 @@ def _collector_paused() -> Iterator[None]:
 
     Loading makes hundreds of thousands of small containers that form no cycles; with the
     collector on, its full passes walk everything built so far again and again (at 100k grades
-    as long as reading the files takes).
+    as long as reading the files takes). Switched back on, its first pass would walk them all
+    once more, as new objects: they are moved to its oldest generation instead (freeze, then
+    unfreeze, which is what these two do), where they are collectable as before.
     """
     was_enabled = gc.isenabled()
     gc.disable()
@@ -92,6 +94,9 @@ def _collector_paused() -> Iterator[None]:
         yield
     finally:
         if was_enabled:
+            if gc.get_freeze_count() == 0:  # (nobody else froze objects: unfreeze is ours)
+                gc.freeze()
+                gc.unfreeze()
             gc.enable()
 
 
