@@ -26,8 +26,9 @@ from pathlib import Path
 from typing import Any
 
 from lmsctl.errors import Diagnostic, ManifestError
-from lmsctl.manifest.loader import Path_, YamlDocument, load_yaml_file, where_label
+from lmsctl.manifest.loader import load_yaml_file
 from lmsctl.manifest.schema import CONFIG_SCHEMA, schema_diagnostics
+from lmsctl.manifest.yamldoc import Path_, YamlDocument, where_label
 from lmsctl.model import (
     ApprovalPolicy,
     DriftPolicy,

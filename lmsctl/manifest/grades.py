@@ -9,9 +9,9 @@ from lmsctl.errors import Diagnostic, Severity
 from lmsctl.fields import GRADE_RULES, Kind
 from lmsctl.manifest.config import display_path, is_inside
 from lmsctl.manifest.csvgrades import CsvGrade, read_gradebook
-from lmsctl.manifest.loader import Path_
 from lmsctl.manifest.refs import RefError, parse_student_ref, student_identity
 from lmsctl.manifest.sectionfile import SectionFile, read_date
+from lmsctl.manifest.yamldoc import Path_
 from lmsctl.model import (
     GRADE_FIELDS,
     GradeSource,
@@ -25,6 +25,15 @@ from lmsctl.model import (
 STUDENT_STATES = ("submitted", "reclaimed")
 
 _GRADE_KINDS = {name: rule.kind for name, rule in GRADE_RULES.items()}
+_GRADE_ORDER = {name: index for index, name in enumerate(GRADE_FIELDS)}
+#: the grade fields whose value is kept as written (not a date, not a list), in table order
+_AS_WRITTEN = {
+    name: index
+    for name, index in _GRADE_ORDER.items()
+    if _GRADE_KINDS[name] not in (Kind.DATETIME, Kind.SET)
+}
+#: SourcePos made without the named tuple's own (Python) __new__: one per grade and field
+_new = tuple.__new__
 
 
 def resolve_grades(
@@ -40,35 +49,8 @@ def resolve_grades(
     grades: list[GradeSpec] = []
     seen: dict[tuple[RefKind, str], SourcePos] = {}
     inline = value.get("grades")
-    refs = ctx.refs
     if isinstance(inline, dict):
-        for raw_student, gvalue in inline.items():
-            gpath: Path_ = (*base, "grades", raw_student)
-            kpos = ctx.key_pos(gpath)
-            student = refs.get(raw_student)
-            if student is None:
-                try:
-                    student = parse_student_ref(str(raw_student))
-                except RefError as exc:
-                    ctx.report(kpos, (*base, "grades"), str(exc), exc.hint, rule="student-ref")
-                    continue
-                refs[raw_student] = student  # one reference per student, shared by its grades
-            ident = student_identity(student)
-            if ident in seen:
-                ctx.report(
-                    kpos,
-                    gpath,
-                    f"student {student.raw!r} is already graded at line {seen[ident].line}",
-                    "keep one entry per student",
-                    rule="duplicate-student",
-                )
-                continue
-            seen[ident] = kpos
-            if not isinstance(gvalue, dict):
-                continue  # reported by the schema pass
-            grade = _inline_grade(ctx, gpath, student, gvalue, kpos)
-            if grade is not None:
-                grades.append(grade)
+        _inline_grades(ctx, base, inline, seen, grades)
     grades_file = value.get("grades_file")
     if isinstance(grades_file, str) and grades_file:
         for row in _gradebook(ctx, (*base, "grades_file"), grades_file):
@@ -97,25 +79,94 @@ def resolve_grades(
                     source=GradeSource.CSV,
                 )
             )
-    for grade in grades:
-        _check_grade(ctx, base, grade, afields, afield_pos)
+    _check_grades(ctx, base, grades, afields)
     return grades, manages
+
+
+def _inline_grades(
+    ctx: SectionFile,
+    base: Path_,
+    inline: dict[str, Any],
+    seen: dict[tuple[RefKind, str], SourcePos],
+    grades: list[GradeSpec],
+) -> None:
+    """The ``grades:`` mapping: one GradeSpec per student (a district has thousands)."""
+    refs, idents, bad = ctx.refs, ctx.identities, ctx.bad
+    file, key_positions = ctx.doc.file, ctx.doc.key_positions
+    gbase: Path_ = (*base, "grades")
+    for raw_student, gvalue in inline.items():
+        gpath: Path_ = gbase + (raw_student,)  # noqa: RUF005 (faster: once per grade)
+        found = key_positions.get(gpath)
+        kpos = (
+            _new(SourcePos, (file, found[0], found[1])) if found is not None else ctx.key_pos(gpath)
+        )
+        ident = idents.get(raw_student)
+        if ident is None:
+            try:
+                student = parse_student_ref(str(raw_student))
+            except RefError as exc:
+                ctx.report(kpos, gbase, str(exc), exc.hint, rule="student-ref")
+                continue
+            refs[raw_student] = student  # one reference per student, shared by its grades
+            ident = idents[raw_student] = student_identity(student)
+        student = refs[raw_student]
+        if ident in seen:
+            ctx.report(
+                kpos,
+                gpath,
+                f"student {student.raw!r} is already graded at line {seen[ident].line}",
+                "keep one entry per student",
+                rule="duplicate-student",
+            )
+            continue
+        seen[ident] = kpos
+        if not isinstance(gvalue, dict):
+            continue  # reported by the schema pass
+        field_pos = None if bad else _plain_field_positions(ctx, gpath, gvalue)
+        if field_pos is not None:  # the usual grade: its values are the fields, as written
+            grades.append(GradeSpec(student, gvalue, kpos, field_pos))
+        else:
+            grades.append(_inline_grade(ctx, gpath, student, gvalue, kpos))
+
+
+def _plain_field_positions(
+    ctx: SectionFile, gpath: Path_, gvalue: dict[str, Any]
+) -> dict[str, SourcePos] | None:
+    """Where each field of a grade is written, when the grade's mapping can be its fields
+    as it is: only fields kept as written (no dates, lists or nulls), in the field table's
+    order. None otherwise (then _inline_grade reads it)."""
+    field_pos: dict[str, SourcePos] = {}
+    file, positions = ctx.doc.file, ctx.doc.positions
+    last = -1
+    for name, raw in gvalue.items():
+        order = _AS_WRITTEN.get(name)
+        if order is None or order < last or raw is None:
+            return None
+        last = order
+        found = positions.get(gpath + (name,))  # noqa: RUF005 (faster: once per grade field)
+        if found is None:
+            return None
+        field_pos[name] = _new(SourcePos, (file, found[0], found[1]))
+    return field_pos
 
 
 def _inline_grade(
     ctx: SectionFile, gpath: Path_, student: StudentRef, gvalue: dict[str, Any], kpos: SourcePos
-) -> GradeSpec | None:
+) -> GradeSpec:
     fields: dict[str, Any] = {}
     field_pos: dict[str, SourcePos] = {}
     bad = ctx.bad
-    for name in GRADE_FIELDS:
-        if name not in gvalue:
-            continue
+    file, positions = ctx.doc.file, ctx.doc.positions
+    names = [name for name in gvalue if name in _GRADE_KINDS]
+    if len(names) > 1:
+        names.sort(key=_GRADE_ORDER.__getitem__)  # the field table's order, as always
+    for name in names:
         raw = gvalue[name]
         path = (*gpath, name)
         if bad and path in bad:
             continue  # the schema pass reported it
-        pos = ctx.pos(path)
+        found = positions.get(path)
+        pos = _new(SourcePos, (file, found[0], found[1])) if found is not None else ctx.pos(path)
         kind = _GRADE_KINDS[name]
         if raw is None:
             fields[name] = None  # cleared in the LMS (the schema allows null where the API does)
@@ -129,53 +180,50 @@ def _inline_grade(
         else:
             fields[name] = raw
         field_pos[name] = pos
-    return GradeSpec(student=student, fields=fields, pos=kpos, field_pos=field_pos)
+    return GradeSpec(student, fields, kpos, field_pos)
 
 
-def _check_grade(
-    ctx: SectionFile,
-    base: Path_,
-    grade: GradeSpec,
-    afields: dict[str, Any],
-    afield_pos: dict[str, SourcePos],
+def _check_grades(
+    ctx: SectionFile, base: Path_, grades: list[GradeSpec], afields: dict[str, Any]
 ) -> None:
-    where: Path_ = (*base, "grades", grade.student.raw)
-    fields = grade.fields
-    points = fields.get("grade_points")
+    """Each grade against its assignment: points above the possible, a student's state, a
+    student not among the assignees."""
     possible = afields.get("points_possible")
-    if isinstance(points, int | float) and isinstance(possible, int | float) and points > possible:
-        ctx.report(
-            grade.field_pos.get("grade_points", grade.pos),
-            where,
-            f"grade_points {points} is above points_possible {possible}",
-            "fine for extra credit; otherwise fix the grade",
-            rule="extra-credit",
-            severity=Severity.WARNING,
-        )
-    state = fields.get("state")
-    if state in STUDENT_STATES:
-        ctx.report(
-            grade.field_pos.get("state", grade.pos),
-            where,
-            f"state {state!r} is a student action",
-            "a teacher sets state: returned to release a grade",
-            rule="grade-state",
-            severity=Severity.WARNING,
-        )
-    assignees = afields.get("assignee_ids")
-    if (
-        afields.get("assignee_mode") == "individuals"
-        and assignees
-        and grade.student.is_id
-        and grade.student.value not in assignees
-    ):
-        ctx.report(
-            grade.pos,
-            where,
-            "student is not in this assignment's assignee_ids",
-            "add the student to assignee_ids, or remove the grade",
-            rule="grade-assignee",
-        )
+    if not isinstance(possible, int | float):
+        possible = None
+    assignees: Any = afields.get("assignee_ids")
+    only_assignees = afields.get("assignee_mode") == "individuals" and bool(assignees)
+    for grade in grades:
+        fields = grade.fields
+        points = fields.get("grade_points")
+        if possible is not None and isinstance(points, int | float) and points > possible:
+            ctx.report(
+                grade.field_pos.get("grade_points", grade.pos),
+                (*base, "grades", grade.student.raw),
+                f"grade_points {points} is above points_possible {possible}",
+                "fine for extra credit; otherwise fix the grade",
+                rule="extra-credit",
+                severity=Severity.WARNING,
+            )
+        state = fields.get("state")
+        if state in STUDENT_STATES:
+            ctx.report(
+                grade.field_pos.get("state", grade.pos),
+                (*base, "grades", grade.student.raw),
+                f"state {state!r} is a student action",
+                "a teacher sets state: returned to release a grade",
+                rule="grade-state",
+                severity=Severity.WARNING,
+            )
+        student = grade.student
+        if only_assignees and student.is_id and student.value not in assignees:
+            ctx.report(
+                grade.pos,
+                (*base, "grades", student.raw),
+                "student is not in this assignment's assignee_ids",
+                "add the student to assignee_ids, or remove the grade",
+                rule="grade-assignee",
+            )
 
 
 def _gradebook(ctx: SectionFile, path: Path_, relative: str) -> list[CsvGrade]:

@@ -31,10 +31,9 @@ None) plus a map from each value's path to its 1-based (line, column), and the s
 
 from __future__ import annotations
 
-import json
 import math
 import unicodedata
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -42,7 +41,9 @@ from typing import Any
 import yaml
 
 from lmsctl.errors import Diagnostic, Severity
+from lmsctl.manifest.quickyaml import read_block_yaml
 from lmsctl.manifest.textfile import LoadFailure, read_text
+from lmsctl.manifest.yamldoc import Path_, Pos, YamlDocument, where_label
 from lmsctl.model import SourcePos
 from lmsctl.safetext import UNSAFE_CHARS
 
@@ -55,9 +56,6 @@ MAX_ALIAS_BYTES = 1024 * 1024
 #: Deepest nesting accepted (bounds recursive aliases and pathological nesting).
 MAX_DEPTH = 40
 
-Path_ = tuple[str | int, ...]
-Pos = tuple[int, int]
-
 _STR = "tag:yaml.org,2002:str"
 _INT = "tag:yaml.org,2002:int"
 _FLOAT = "tag:yaml.org,2002:float"
@@ -69,44 +67,6 @@ _SEQ = "tag:yaml.org,2002:seq"
 _MERGE = "tag:yaml.org,2002:merge"
 _SCALAR_TAGS = {_STR, _INT, _FLOAT, _BOOL, _NULL, _TIMESTAMP}
 _MISSING = object()
-
-
-@dataclass
-class YamlDocument:
-    """One loaded file: its value and where each part of it was written."""
-
-    file: str
-    data: Any
-    positions: dict[Path_, Pos] = field(default_factory=dict)
-    key_positions: dict[Path_, Pos] = field(default_factory=dict)
-
-    def pos(self, path: Path_) -> Pos:
-        """Position of the value at ``path``, or of its nearest written ancestor."""
-        p = path if type(path) is tuple else tuple(path)
-        found = self.positions.get(p)
-        if found is not None:
-            return found
-        while p:
-            if p in self.positions:
-                return self.positions[p]
-            p = p[:-1]
-        return self.positions.get((), (1, 1))
-
-    def key_pos(self, path: Path_) -> Pos:
-        """Position of the key naming ``path`` (falls back to the value's position)."""
-        p = path if type(path) is tuple else tuple(path)
-        found = self.key_positions.get(p)
-        if found is not None:
-            return found
-        return self.pos(p)
-
-    def source_pos(self, path: Path_) -> SourcePos:
-        """:meth:`pos` with this file's name, for a Diagnostic or a model value."""
-        return SourcePos(self.file, *self.pos(path))
-
-    def key_source_pos(self, path: Path_) -> SourcePos:
-        """:meth:`key_pos` with this file's name."""
-        return SourcePos(self.file, *self.key_pos(path))
 
 
 class _Loader(yaml.SafeLoader):
@@ -463,25 +423,6 @@ class _Composer:
             frame.merged.setdefault(key, val)
 
 
-def format_where(path: Sequence[str | int]) -> str:
-    """Render a value's path the way diagnostics name it: ``assignments.hw-01.grades.sis:603``."""
-    parts: list[str] = []
-    for item in path:
-        if isinstance(item, int):
-            parts.append(f"[{item}]")
-        else:
-            text = str(item)
-            if "." in text or " " in text or not text:
-                text = json.dumps(text)
-            parts.append(("." if parts else "") + text)
-    return "".join(parts)
-
-
-def where_label(path: Sequence[str | int]) -> str:
-    """The ``<where>`` part of a diagnostic (empty for the document itself)."""
-    return f"{format_where(path)}:" if path else ""
-
-
 def _offset_pos(text: str, offset: int) -> Pos:
     line = text.count("\n", 0, offset) + 1
     col = offset - (text.rfind("\n", 0, offset) + 1) + 1
@@ -539,6 +480,18 @@ def _feed_events(text: str, composer: _Composer) -> None:
 
 
 def _load(text: str, display: str) -> tuple[YamlDocument, list[Diagnostic]]:
+    quick = read_block_yaml(text, display, max_nodes=MAX_NODES, max_depth=MAX_DEPTH)
+    if quick is not None:  # plain block YAML: the same document, read faster
+        return quick, []
+    return load_events(text, display)
+
+
+def load_events(text: str, display: str) -> tuple[YamlDocument, list[Diagnostic]]:
+    """Any YAML text, read from PyYAML's event stream: the document and its diagnostics.
+
+    LoadFailure when nothing usable can be read. :func:`load_yaml_text` and
+    :func:`load_yaml_file` use it for any file :mod:`lmsctl.manifest.quickyaml` gives up on.
+    """
     composer = _Composer(display)
     try:
         _feed_events(text, composer)

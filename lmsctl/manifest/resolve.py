@@ -9,6 +9,8 @@ gradebooks, points, states) are resolved by ``grades``. Problems are collected a
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,7 +27,7 @@ from lmsctl.manifest.config import (
     read_config,
 )
 from lmsctl.manifest.grades import resolve_grades
-from lmsctl.manifest.loader import Path_, load_yaml_file
+from lmsctl.manifest.loader import load_yaml_file
 from lmsctl.manifest.refs import RefError, parse_student_ref, student_identity
 from lmsctl.manifest.schema import (
     SECTION_SCHEMA,
@@ -33,6 +35,7 @@ from lmsctl.manifest.schema import (
     schema_check,
 )
 from lmsctl.manifest.sectionfile import SectionFile, read_date
+from lmsctl.manifest.yamldoc import Path_
 from lmsctl.model import (
     ASSIGNMENT_FIELDS,
     ASSIGNMENT_OWN_FIELDS,
@@ -71,6 +74,33 @@ def load_desired(root: Path, *, cwd: Path | None = None) -> tuple[DesiredState, 
     Returns the model (sections whose id is usable, even when they have errors) and every
     diagnostic found, errors and warnings, sorted by file, line and column.
     """
+    with _collector_paused():
+        return _load_desired(root, cwd)
+
+
+@contextlib.contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Python's cycle collector paused while the model is built (as it was, after).
+
+    Loading makes hundreds of thousands of small containers that form no cycles; with the
+    collector on, its full passes walk everything built so far again and again (at 100k grades
+    as long as reading the files takes). Switched back on, its first pass would walk them all
+    once more, as new objects: they are moved to its oldest generation instead (freeze, then
+    unfreeze, which is what these two do), where they are collectable as before.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            if gc.get_freeze_count() == 0:  # (nobody else froze objects: unfreeze is ours)
+                gc.freeze()
+                gc.unfreeze()
+            gc.enable()
+
+
+def _load_desired(root: Path, cwd: Path | None) -> tuple[DesiredState, list[Diagnostic]]:
     cwd = Path(os.path.abspath(cwd or Path.cwd()))
     root_abs = Path(os.path.abspath(root))  # links kept, so paths read as the user wrote them
     root_real = root_abs.resolve()  # links followed, for the 'inside the root' checks

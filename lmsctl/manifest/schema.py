@@ -21,8 +21,8 @@ from jsonschema import Draft202012Validator
 
 from lmsctl.errors import Diagnostic
 from lmsctl.fields import Clear, Resource, rule_for
-from lmsctl.manifest.loader import Path_, YamlDocument, where_label
 from lmsctl.manifest.schemacheck import Check, compile_check
+from lmsctl.manifest.yamldoc import Path_, YamlDocument, where_label
 from lmsctl.model import SourcePos
 
 SECTION_SCHEMA = "section.schema.json"

@@ -15,6 +15,7 @@ always runs).
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable
 from typing import Any
@@ -89,23 +90,25 @@ def _compile(schema: Any) -> Check:
     for key in schema:
         if key not in known and key not in _ANNOTATIONS and not key.startswith("x-"):
             raise Unsupported(key)
+    types = schema.get("type")
+    single = types if isinstance(types, str) else None
+    # a check for one type alone also tests the type (one closure per value, not two)
+    string = _string_check(schema, strict=single == "string")
+    number = _number_check(
+        schema, strict=single in ("number", "integer"), whole=single == "integer"
+    )
+    array = _array_check(schema, strict=single == "array")
+    obj = _object_check(schema, strict=single == "object")
+    typed = {"string": string, "number": number, "integer": number, "array": array}
+    typed["object"] = obj
     checks: list[Check] = []
-    if "type" in schema:
-        checks.append(_type_check(schema["type"]))
     if "enum" in schema:
-        checks.append(_enum_check(schema["enum"]))
-    string = _string_check(schema)
-    if string is not None:
-        checks.append(string)
-    number = _number_check(schema)
-    if number is not None:
-        checks.append(number)
-    array = _array_check(schema)
-    if array is not None:
-        checks.append(array)
-    obj = _object_check(schema)
-    if obj is not None:
-        checks.append(obj)
+        checks.append(_enum_check(schema["enum"]))  # (it tests that the value is a string)
+        if single == "string" and string is None:
+            typed["string"] = checks[0]
+    if types is not None and (single is None or typed.get(single) is None):
+        checks.insert(0, _type_check(types))
+    checks += [c for c in (string, number, array, obj) if c is not None]
     if not checks:
         return _valid
     if len(checks) == 1:
@@ -133,7 +136,8 @@ def _enum_check(values: Any) -> Check:
     return lambda x: type(x) is str and x in allowed
 
 
-def _string_check(schema: dict[str, Any]) -> Check | None:
+def _string_check(schema: dict[str, Any], *, strict: bool) -> Check | None:
+    """Length and pattern; ``strict``: the value must be a string too."""
     pattern, low, high = schema.get("pattern"), schema.get("minLength"), schema.get("maxLength")
     if pattern is None and low is None and high is None:
         return None
@@ -143,7 +147,8 @@ def _string_check(schema: dict[str, Any]) -> Check | None:
 
     def check(x: Any) -> bool:
         if type(x) is not str:
-            return not isinstance(x, str)  # a str subclass: leave it to jsonschema
+            # another type: the type check's business (a str subclass: leave it to jsonschema)
+            return not strict and not isinstance(x, str)
         n = len(x)
         if n < lo or (hi is not None and n > hi):
             return False
@@ -152,22 +157,29 @@ def _string_check(schema: dict[str, Any]) -> Check | None:
     return check
 
 
-def _number_check(schema: dict[str, Any]) -> Check | None:
+def _number_check(schema: dict[str, Any], *, strict: bool, whole: bool) -> Check | None:
+    """Bounds; ``strict``: the value must be a number too (``whole``: an int)."""
     low, high = schema.get("minimum"), schema.get("maximum")
     if low is None and high is None:
         return None
     if not all(v is None or _is_number(v) for v in (low, high)):
         raise Unsupported("bounds")
+    lo = low if low is not None else -math.inf
+    hi = high if high is not None else math.inf
 
     def check(x: Any) -> bool:
-        if not _is_number(x):
-            return isinstance(x, bool) or not isinstance(x, int | float)
-        return not ((low is not None and x < low) or (high is not None and x > high))
+        kind = type(x)
+        if kind is not int and (whole or kind is not float):
+            if strict:
+                return False
+            return kind is bool or not isinstance(x, int | float)
+        return not (x < lo or x > hi)  # (NaN is within any bounds, as jsonschema reads them)
 
     return check
 
 
-def _array_check(schema: dict[str, Any]) -> Check | None:
+def _array_check(schema: dict[str, Any], *, strict: bool) -> Check | None:
+    """Items, repeats and size; ``strict``: the value must be a list too."""
     items = _compile(schema["items"]) if "items" in schema else None
     unique = schema.get("uniqueItems") is True
     low, high = schema.get("minItems"), schema.get("maxItems")
@@ -176,7 +188,7 @@ def _array_check(schema: dict[str, Any]) -> Check | None:
 
     def check(x: Any) -> bool:
         if type(x) is not list:
-            return not isinstance(x, list)
+            return not strict and not isinstance(x, list)
         n = len(x)
         if (low is not None and n < low) or (high is not None and n > high):
             return False
@@ -187,23 +199,24 @@ def _array_check(schema: dict[str, Any]) -> Check | None:
     return check
 
 
-def _object_check(schema: dict[str, Any]) -> Check | None:
+def _object_check(schema: dict[str, Any], *, strict: bool) -> Check | None:
+    """Properties, names, required and size; ``strict``: the value must be a mapping too."""
     keys = ("properties", "additionalProperties", "required", "propertyNames", "minProperties")
     if not any(k in schema for k in keys):
         return None
     props = {str(k): _compile(v) for k, v in (schema.get("properties") or {}).items()}
     extra = _compile(schema["additionalProperties"]) if "additionalProperties" in schema else None
-    names = _compile(schema["propertyNames"]) if "propertyNames" in schema else None
+    names = _memoized(_compile(schema["propertyNames"])) if "propertyNames" in schema else None
     required = tuple(schema.get("required") or ())
-    low = schema.get("minProperties")
+    low = schema.get("minProperties") or 0
 
     def check(x: Any) -> bool:
         if type(x) is not dict:
-            return not isinstance(x, dict)
+            return not strict and not isinstance(x, dict)
         for key in required:
             if key not in x:
                 return False
-        if low is not None and len(x) < low:
+        if len(x) < low:
             return False
         for key, value in x.items():
             if names is not None and not names(key):
@@ -216,4 +229,40 @@ def _object_check(schema: dict[str, Any]) -> Check | None:
                 return False
         return True
 
-    return check
+    def closed(x: Any) -> bool:
+        # the usual object: named properties only (a grade, an attachment)
+        if type(x) is not dict:
+            return not strict and not isinstance(x, dict)
+        for key in required:
+            if key not in x:
+                return False
+        if len(x) < low:
+            return False
+        get = props.get
+        for key, value in x.items():
+            sub = get(key)
+            if sub is None or not sub(value):
+                return False
+        return True
+
+    return closed if extra is _invalid and names is None else check
+
+
+#: most names one memo keeps before it starts again (a district has thousands of students)
+_MEMO_SIZE = 100_000
+
+
+def _memoized(check: Check) -> Check:
+    """``check`` of mapping keys, remembering each key's answer: the same students' ids are the
+    keys of every assignment's grades."""
+    answers: dict[Any, bool] = {}
+
+    def memo(key: Any) -> bool:
+        found = answers.get(key)
+        if found is None:
+            if len(answers) >= _MEMO_SIZE:
+                answers.clear()
+            found = answers[key] = check(key)
+        return found
+
+    return memo

@@ -10,9 +10,9 @@ from pathlib import Path
 from typing import Any
 
 from lmsctl.errors import Diagnostic, Severity
-from lmsctl.manifest.loader import Path_, YamlDocument, where_label
 from lmsctl.manifest.refs import normalize_date
-from lmsctl.model import ProjectConfig, SourcePos, StudentRef
+from lmsctl.manifest.yamldoc import Path_, YamlDocument, where_label
+from lmsctl.model import ProjectConfig, RefKind, SourcePos, StudentRef
 
 
 @dataclass
@@ -29,6 +29,8 @@ class SectionFile:
     bad: set[Path_] = field(default_factory=set)
     #: student references parsed so far (as written -> reference): one object per student
     refs: dict[str, StudentRef] = field(default_factory=dict)
+    #: the same students' identities (lmsctl.manifest.refs.student_identity)
+    identities: dict[str, tuple[RefKind, str]] = field(default_factory=dict)
 
     def pos(self, path: Path_) -> SourcePos:
         return self.doc.source_pos(path)
