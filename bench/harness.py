@@ -482,3 +482,43 @@ def load_average() -> str:
 
 def own_peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+# -- a child's own peak memory --------------------------------------------------------------
+
+
+def peak_reporting_command(args: list[str], report: Path) -> list[str]:
+    """``python -m lmsctl ARGS`` that writes its own peak RSS (VmHWM, in kB) to ``report`` when
+    it exits.
+
+    ``ChildRun.peak_mb`` (wait4's ru_maxrss) is never less than this process's own peak when
+    it started the child: Linux carries the high-water mark of the memory a child is forked (or
+    vforked) from into the child's ru_maxrss across exec. A benchmark that holds hundreds of MB
+    itself (a district set up in-process, a JSON plan parsed to check it) so raises every
+    child's figure to its own. VmHWM is the high-water mark of the exec'd program's memory only.
+    """
+    code = (
+        "import atexit, sys\n"
+        "def _peak():\n"
+        "    with open('/proc/self/status') as f:\n"
+        "        kb = next(l.split()[1] for l in f if l.startswith('VmHWM:'))\n"
+        f"    with open({str(report)!r}, 'w') as out:\n"
+        "        out.write(kb)\n"
+        "atexit.register(_peak)\n"
+        "from lmsctl.cli import main\n"
+        "sys.argv = ['lmsctl', *sys.argv[1:]]\n"
+        "main()\n"
+    )
+    return [sys.executable, "-c", code, *args]
+
+
+def run_lmsctl_own_peak(args: list[str], report: Path, **kwargs: Any) -> ChildRun:
+    """:func:`run_child` of :func:`peak_reporting_command`; its ``peak_mb`` is the child's own
+    VmHWM (see there), not wait4's."""
+    report.unlink(missing_ok=True)
+    run = run_child(peak_reporting_command(args, report), **kwargs)
+    if not report.exists():
+        raise RuntimeError(
+            f"lmsctl {' '.join(args[:4])} did not report its peak: {run.stderr_tail}"
+        )
+    return dataclasses.replace(run, peak_mb=int(report.read_text()) / 1024)

@@ -4,19 +4,23 @@ The world is bench/plan_scale.py's: N/1000 sections of 250 enrolled students, 25
 per section, 40 students graded on each (100k grades = 100 sections x 40 x 25), set up by a
 fast first apply (in-process, not measured) and served by `lmsctl sandbox serve` over real
 HTTP through a counting proxy. The manifests are then rewritten so that every grade changes,
-and each of these runs as a child process (peak RSS: the kernel's high-water mark from wait4;
-CPU: user + system of the lmsctl process), median of --runs runs:
+and each of these runs as a child process, median of --runs runs:
 
 - `plan --format json` (stdout to a file) and `plan` (text, stdout to a file) of the same world;
   the JSON-rendering share is the JSON plan's peak minus the text plan's (both hold refresh's
   live data, which is not the renderer's);
-- `plan --out FILE` (a plan file, in clear; text on stdout), the same with LMSCTL_STATE_KEY set
-  (the file encrypted), and `show --format json FILE` of the saved plan (no server needed).
+- `plan --format json --out FILE` (a plan file in clear), the same with LMSCTL_STATE_KEY set
+  (the file encrypted), and `show --format json FILE` of each saved plan (no server needed).
 
-The JSON output of the first run is parsed and checked: one change per grade, the document
-whole. The goal: `plan --format json` of 100k changes peaks at <= 300 MB.
+Peak memory is the child's own (VmHWM at its exit, see harness.peak_reporting_command: wait4's
+figure would be at least this process's own peak, which holds the district it set up); CPU is
+user + system of the child (wait4). The first JSON output is parsed and checked: one change
+per grade, the document whole. With --baseline DIR each command also runs with the lmsctl
+found in DIR (a checkout of another version, put first on PYTHONPATH), on the same world and
+interleaved, so before and after are measured alike. Goal: `plan --format json` of 100k
+changes peaks at <= 300 MB.
 
-    python bench/plan_json.py [--sizes 10k,100k] [--runs 3] [--no-files]
+    python bench/plan_json.py [--sizes 10k,100k] [--runs 3] [--no-files] [--baseline DIR]
 """
 
 from __future__ import annotations
@@ -26,7 +30,6 @@ import dataclasses
 import json
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -46,7 +49,7 @@ GOAL_MB = 300.0
 
 @dataclasses.dataclass
 class Runs:
-    """One command's runs: (CPU s, peak MB) each."""
+    """One command's runs with one lmsctl: (CPU s, peak MB) each."""
 
     label: str
     figures: list[tuple[float, float]] = dataclasses.field(default_factory=list)
@@ -61,7 +64,24 @@ class Runs:
 
     def row(self) -> str:
         spread = ", ".join(f"{p:.0f}" for _, p in self.figures)
-        return f"{self.label:34} {self.cpu:6.2f} s CPU   peak {self.peak:6.0f} MB  ({spread})"
+        return f"{self.label:42} {self.cpu:6.2f} s CPU   peak {self.peak:6.0f} MB  ({spread})"
+
+
+@dataclasses.dataclass
+class Version:
+    """The lmsctl a command runs with: this checkout's, or the one in ``path``."""
+
+    name: str
+    path: Path | None = None
+    runs: dict[str, Runs] = dataclasses.field(default_factory=dict)
+
+    def env(self) -> dict[str, str]:
+        if self.path is None:
+            return {}
+        return {"PYTHONPATH": os.pathsep.join([str(self.path), os.environ.get("PYTHONPATH", "")])}
+
+    def record(self, label: str, figures: tuple[float, float]) -> None:
+        self.runs.setdefault(label, Runs(label)).figures.append(figures)
 
 
 def parse_size(text: str) -> int:
@@ -72,12 +92,12 @@ def parse_size(text: str) -> int:
 def run_once(
     args: list[str], expect: int, out: Path, env: dict[str, str] | None = None
 ) -> tuple[float, float]:
-    """``lmsctl ARGS`` with stdout to ``out``; (CPU, peak MB). ``env`` is added to lmsctl's."""
+    """``lmsctl ARGS`` with stdout to ``out``; (CPU, own peak MB). ``env`` is added to lmsctl's."""
     saved = {k: os.environ.get(k) for k in env or {}}
     os.environ.update(env or {})
     try:
         with out.open("wb") as fh:
-            run = harness.run_child(harness.lmsctl_command(args), stdout=fh)
+            run = harness.run_lmsctl_own_peak(args, out.with_suffix(".peak"), stdout=fh)
     finally:
         for k, v in saved.items():
             if v is None:
@@ -86,9 +106,7 @@ def run_once(
                 os.environ[k] = v
     if run.returncode != expect:
         tail = out.read_bytes()[-300:].decode(errors="replace")
-        raise RuntimeError(
-            f"lmsctl {' '.join(args[2:4])} exited {run.returncode}: {run.stderr_tail} {tail}"
-        )
+        raise RuntimeError(f"lmsctl {args[2:4]} exited {run.returncode}: {run.stderr_tail} {tail}")
     return run.cpu, run.peak_mb
 
 
@@ -104,63 +122,94 @@ def check_json(path: Path, grades: int) -> str:
     return f"{len(changes)} changes ({graded} grades), {size:.0f} MB of JSON"
 
 
-def measure(base: Path, grades: int, runs: int, files: bool) -> list[Runs]:
-    sections = max(1, grades // (GRADED * ASSIGNMENTS))
-    shape = Shape(sections=sections, roster=ROSTER, graded=GRADED, assignments=ASSIGNMENTS)
-    d = base / f"g{grades}"
-    d.mkdir()
-    seed = generate_seed(districts=1, sections=sections, students=ROSTER)
+def _world(d: Path, shape: Shape, url: str) -> tuple[Path, Path, dict[str, object]]:
+    seed = generate_seed(districts=1, sections=shape.sections, students=ROSTER)
     seed_file = d / "seed.yaml"
     seed_file.write_text(yaml.safe_dump(seed))
     root = d / "coursework"
     root.mkdir()
     harness.write_manifests(root, seed, shape, value=0)
-    json_runs, text_runs = Runs("plan --format json"), Runs("plan (text)")
-    out_runs, sealed_runs = Runs("plan --out FILE"), Runs("plan --out FILE, encrypted")
-    show_runs, sealed_show = Runs("show --format json FILE"), Runs("show --format json, encrypted")
+    t0 = time.perf_counter()
+    summary = harness.cloned_district(root, d / "sandbox.db", seed_file, seed, shape, url)
+    print(f"  set-up {shape.grades} grades: {summary} [{time.perf_counter() - t0:.0f} s]")
+    harness.write_manifests(root, seed, shape, value=1)  # every grade changes
+    return root, seed_file, seed
+
+
+def _plans(v: Version, plan: list[str], d: Path, key: dict[str, str], files: bool) -> None:
+    out = d / f"stdout-{v.name}"
+    json_plan = [*plan, "--format", "json"]
+    v.record("plan --format json", run_once(json_plan, 2, out, v.env()))
+    v.record("plan (text)", run_once(plan, 2, out, v.env()))
+    if files:
+        clear, sealed = d / f"plan-{v.name}", d / f"sealed-{v.name}"
+        v.record(
+            "plan --format json --out FILE",
+            run_once([*json_plan, "--out", str(clear)], 2, out, v.env()),
+        )
+        v.record(
+            "plan --format json --out FILE, encrypted",
+            run_once([*json_plan, "--out", str(sealed)], 2, out, {**v.env(), **key}),
+        )
+
+
+def _shows(v: Version, d: Path, key: dict[str, str]) -> None:
+    out = d / f"stdout-{v.name}"
+    show = ["show", "--format", "json"]
+    v.record(
+        "show --format json FILE", run_once([*show, str(d / f"plan-{v.name}")], 0, out, v.env())
+    )
+    v.record(
+        "show --format json FILE, encrypted",
+        run_once([*show, str(d / f"sealed-{v.name}")], 0, out, {**v.env(), **key}),
+    )
+
+
+def measure(base: Path, grades: int, runs: int, files: bool, versions: list[Version]) -> None:
+    sections = max(1, grades // (GRADED * ASSIGNMENTS))
+    shape = Shape(sections=sections, roster=ROSTER, graded=GRADED, assignments=ASSIGNMENTS)
+    d = base / f"g{grades}"
+    d.mkdir()
     key = {KEY_ENV: StateKey.generate().export()}
     proxy = CountingProxy("http://127.0.0.1:1")
     with harness.proxy_running(proxy, harness.free_port()) as url:
-        t0 = time.perf_counter()
-        summary = harness.cloned_district(root, d / "sandbox.db", seed_file, seed, shape, url)
-        print(f"  set-up {shape.grades} grades: {summary} [{time.perf_counter() - t0:.0f} s]")
-        harness.write_manifests(root, seed, shape, value=1)  # every grade changes
+        root, seed_file, _ = _world(d, shape, url)
+        own = harness.own_peak_mb()
+        print(f"    this benchmark's own peak: {own:.0f} MB (wait4's figure for a child: >= this)")
         plan = ["--api-url", url, "plan", str(root), *PLAN_FLAGS]
-        stdout = d / "stdout"
         with harness.sandbox_served(d / "sandbox.db", seed_file, rate_limit=0) as origin:
             proxy.upstream = origin
             for n in range(runs):
-                json_runs.figures.append(run_once([*plan, "--format", "json"], 2, stdout))
-                if n == 0:
-                    print(f"    JSON checked: {check_json(stdout, shape.grades)}")
-                text_runs.figures.append(run_once(plan, 2, stdout))
-                if files:
-                    out_runs.figures.append(run_once([*plan, "--out", str(d / "plan")], 2, stdout))
-                    sealed_runs.figures.append(
-                        run_once([*plan, "--out", str(d / "sealed")], 2, stdout, key)
-                    )
+                for v in versions:
+                    _plans(v, plan, d, key, files)
+                    if n == 0:
+                        found = check_json(d / f"stdout-{v.name}", shape.grades)
+                        print(f"    {v.name}: JSON checked: {found}")
         if files:
             for _ in range(runs):
-                show_runs.figures.append(run_once(["show", str(d / "plan"), "--json"], 0, stdout))
-                sealed_show.figures.append(
-                    run_once(["show", str(d / "sealed"), "--json"], 0, stdout, key)
-                )
-            mb = (d / "plan").stat().st_size / 1e6, (d / "sealed").stat().st_size / 1e6
+                for v in versions:
+                    _shows(v, d, key)
+            mb = [(d / f"{k}-{versions[0].name}").stat().st_size / 1e6 for k in ("plan", "sealed")]
             print(f"    plan files: {mb[0]:.0f} MB in clear, {mb[1]:.0f} MB encrypted")
-    found = [json_runs, text_runs]
-    if files:
-        found += [out_runs, sealed_runs, show_runs, sealed_show]
-    print(f"  {shape.grades} grades, every one changed (median of {runs}; peaks of each run):")
-    for r in found:
-        print("    " + r.row())
-    share = json_runs.peak - text_runs.peak
-    print(
-        f"    JSON rendering share (JSON peak - text peak): {share:.0f} MB; "
-        f"JSON peak / goal = {json_runs.peak:.0f} / {GOAL_MB:.0f} = "
-        f"{json_runs.peak / GOAL_MB:.2f}; "
-        f"JSON / text peak = {json_runs.peak / text_runs.peak:.2f}"
-    )
-    return found
+    print(f"  {shape.grades} grades, every one changed (median of {runs}; each run's peak):")
+    for v in versions:
+        print(f"   lmsctl {v.name}:")
+        for r in v.runs.values():
+            print("    " + r.row())
+        js, text = v.runs["plan --format json"], v.runs["plan (text)"]
+        print(
+            f"    JSON rendering share (JSON peak - text peak): {js.peak - text.peak:+.0f} MB; "
+            f"JSON peak / goal = {js.peak:.0f} / {GOAL_MB:.0f} = {js.peak / GOAL_MB:.2f}; "
+            f"JSON / text peak = {js.peak / text.peak:.2f}"
+        )
+    print()
+    print("| grades | lmsctl | command | CPU (median) | peak MB (median) |")
+    print("|---|---|---|---|---|")
+    for v in versions:
+        for r in v.runs.values():
+            print(
+                f"| {shape.grades} | {v.name} | {r.label.strip()} | {r.cpu:.2f} s | {r.peak:.0f} |"
+            )
 
 
 def main() -> int:
@@ -170,22 +219,22 @@ def main() -> int:
     parser.add_argument(
         "--no-files", action="store_true", help="skip plan --out and show (plan files)"
     )
+    parser.add_argument(
+        "--baseline",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="also run every command with the lmsctl package in DIR (another version's checkout)",
+    )
     args = parser.parse_args()
     sizes = sorted(parse_size(x) for x in args.sizes.split(",") if x.strip())
     print(f"lmsctl plan, every grade changed; {harness.load_average()}")
-    commit = subprocess.run(
-        ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=False
-    ).stdout.strip()
-    table = []
     with tempfile.TemporaryDirectory() as tmp:
         for grades in sizes:
-            table.append((grades, measure(Path(tmp), grades, args.runs, not args.no_files)))
-    print()
-    print(f"| grades | command | CPU (median) | peak MB (median) |  at {commit or '?'}")
-    print("|---|---|---|---|")
-    for grades, found in table:
-        for r in found:
-            print(f"| {grades} | {r.label} | {r.cpu:.2f} s | {r.peak:.0f} |")
+            versions = [Version("this")]
+            if args.baseline is not None:
+                versions.insert(0, Version("baseline", args.baseline.resolve()))
+            measure(Path(tmp), grades, args.runs, not args.no_files, versions)
     print(f"goal: plan --format json of 100k changes <= {GOAL_MB:.0f} MB; {harness.load_average()}")
     return 0
 
