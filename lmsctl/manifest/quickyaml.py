@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import math
 import re
+from sys import intern
 from typing import Any
 
 import yaml
@@ -52,14 +53,16 @@ _MAX_KEY = 1000
 _MAP, _SEQ, _INDENTLESS = 0, 1, 2
 #: the usual line: ``key: value`` with a plain key and a plain value (no ':' and no '#' in it),
 #: or ``key:`` alone; the groups are the indent, the key and the value (None when alone)
-_BLOCK_KEY = r"[0-9A-Za-z_][^ #:]*+(?::[^ #:]++)*+"  # (possessive: a shorter key never fits)
+#: a plain key with at most one ':' (``sis:603``), shorter than libyaml's limit on keys
+#: (possessive: a shorter key never fits)
+_BLOCK_KEY = r"[0-9A-Za-z_][^ #:]{0,500}+(?::[^ #:]{1,400}+)?+"
 _QUICK_ENTRY = re.compile(rf"( *)({_BLOCK_KEY}):(?: *| +([0-9A-Za-z_](?:[^:#]*[^:# ])?) *)")
 #: the usual grade line: ``key: {field: value, flags: [a, b]}`` written the usual way (one
 #: space after each ':' and ',', none inside the braces and brackets), with plain keys and
 #: values (no ':', '#', '?', quotes or brackets in them; no space at either end); the groups are
 #: the indent, the key and the flow mapping (braces included), read by _FLOW_PAIR. Its layout
 #: being fixed, every position in it follows from the lengths of the keys and values.
-_FLOW_KEY = r"[0-9A-Za-z_][^\s,:\[\]{}#?'\"]*+"
+_FLOW_KEY = r"[0-9A-Za-z_][^\s,:\[\]{}#?'\"]{0,900}+"
 _FLOW_PLAIN = r"[0-9A-Za-z_](?:[^,:\[\]{}#?]*[^,:\[\]{}#? ])?"
 _FLOW_VALUE = rf"(?:{_FLOW_PLAIN}|\[(?:{_FLOW_PLAIN}(?:, {_FLOW_PLAIN})*)?\])"
 _FLOW_PAIR_TEXT = rf"{_FLOW_KEY}: {_FLOW_VALUE}"
@@ -141,6 +144,7 @@ class _Reader:
                 self._line(line, lineno)
                 continue
             indent, key, value = m.groups()
+            key = intern(key)  # one string per key: the same few field names and students
             n = len(indent)
             pending = self.pending
             if pending is None and stack:
@@ -166,7 +170,7 @@ class _Reader:
             else:
                 top = self._top(n, False, lineno)
             container = top[1]
-            if top[0] != n or top[3] != _MAP or key in container or len(key) > _MAX_KEY:
+            if top[0] != n or top[3] != _MAP or key in container:
                 raise Unsupported("a line this reader cannot place, or a duplicate key")
             path = top[2] + (key,)  # (faster than unpacking: once per grade)
             key_positions[path] = (lineno, n + 1)
@@ -196,8 +200,9 @@ class _Reader:
         mapping: dict[str, Any] = {}
         col = base + 2  # 1-based column of the first key, just after '{'
         for key, plain, items in _FLOW_PAIR.findall(text):
-            if key in mapping or len(key) > _MAX_KEY:
-                raise Unsupported("a duplicate key, or a long one")
+            key = intern(key)
+            if key in mapping:
+                raise Unsupported("a duplicate key")
             kpath = path + (key,)  # noqa: RUF005 (faster than unpacking: once per grade field)
             key_positions[kpath] = (lineno, col)
             col += len(key) + 2  # the value's column, after ': '
