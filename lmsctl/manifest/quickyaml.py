@@ -21,6 +21,7 @@ every diagnostic stays the loader's, and this reader never reports anything itse
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from sys import intern
@@ -42,7 +43,6 @@ _MISSING: Any = object()
 #: characters libyaml's reader refuses, and any the loader warns about (UNSAFE_CHARS), are
 #: left to the loader; so are tabs and carriage returns (this reader splits lines on \n only)
 _PRINTABLE = "\n\x20-\x7e\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff"
-_NOT_MODELLED = re.compile(f"[^{_PRINTABLE}]")
 
 #: first characters of a plain scalar this reader accepts (besides letters and digits)
 _PLAIN_FIRST = frozenset("_./~+($^=<;)")
@@ -81,10 +81,7 @@ class Unsupported(Exception):
 
 def read_block_yaml(text: str, file: str, *, max_nodes: int, max_depth: int) -> YamlDocument | None:
     """``text`` (shown as ``file``) read as the loader reads it, or None: the loader must."""
-    if text.isascii():  # (the usual case, checked at C speed: printable ASCII and newlines)
-        if not text.replace("\n", "").isprintable():
-            return None
-    elif _NOT_MODELLED.search(text) is not None or UNSAFE_CHARS.search(text) is not None:
+    if not _modelled_characters(text):
         return None
     reader = _Reader(max_nodes, max_depth)
     try:
@@ -92,6 +89,21 @@ def read_block_yaml(text: str, file: str, *, max_nodes: int, max_depth: int) -> 
     except Unsupported:
         return None
     return YamlDocument(file, data, reader.positions, reader.key_positions)
+
+
+def _modelled_characters(text: str) -> bool:
+    """True when ``text`` holds no character this reader leaves to the loader."""
+    if text.replace("\n", "").isprintable():
+        # (checked at C speed; printable characters are all within libyaml's and none is one
+        # of UNSAFE_CHARS, which are control, format or separator characters)
+        return True
+    return _not_modelled().search(text) is None and UNSAFE_CHARS.search(text) is None
+
+
+@functools.cache
+def _not_modelled() -> re.Pattern[str]:
+    # compiled when first needed: a class of most of Unicode takes 10 ms to compile
+    return re.compile(f"[^{_PRINTABLE}]")
 
 
 def _plain_first(text: str, at: int) -> bool:
