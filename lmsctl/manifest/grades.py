@@ -91,25 +91,23 @@ def _inline_grades(
     grades: list[GradeSpec],
 ) -> None:
     """The ``grades:`` mapping: one GradeSpec per student (a district has thousands)."""
-    refs, idents, bad = ctx.refs, ctx.identities, ctx.bad
-    file, key_positions = ctx.doc.file, ctx.doc.key_positions
+    students, bad, new, as_written = ctx.students, ctx.bad, _new, _AS_WRITTEN
+    file, key_positions, positions = ctx.doc.file, ctx.doc.key_positions, ctx.doc.positions
     gbase: Path_ = (*base, "grades")
     for raw_student, gvalue in inline.items():
         gpath: Path_ = gbase + (raw_student,)  # noqa: RUF005 (faster: once per grade)
         found = key_positions.get(gpath)
-        kpos = (
-            _new(SourcePos, (file, found[0], found[1])) if found is not None else ctx.key_pos(gpath)
-        )
-        ident = idents.get(raw_student)
-        if ident is None:
+        kpos = new(SourcePos, (file, found[0], found[1])) if found else ctx.key_pos(gpath)
+        known = students.get(raw_student)
+        if known is None:
             try:
                 student = parse_student_ref(str(raw_student))
             except RefError as exc:
                 ctx.report(kpos, gbase, str(exc), exc.hint, rule="student-ref")
                 continue
-            refs[raw_student] = student  # one reference per student, shared by its grades
-            ident = idents[raw_student] = student_identity(student)
-        student = refs[raw_student]
+            # one reference per student, shared by its grades
+            known = students[raw_student] = (student, student_identity(student))
+        student, ident = known
         if ident in seen:
             ctx.report(
                 kpos,
@@ -122,32 +120,22 @@ def _inline_grades(
         seen[ident] = kpos
         if not isinstance(gvalue, dict):
             continue  # reported by the schema pass
-        field_pos = None if bad else _plain_field_positions(ctx, gpath, gvalue)
-        if field_pos is not None:  # the usual grade: its values are the fields, as written
-            grades.append(GradeSpec(student, gvalue, kpos, field_pos))
-        else:
-            grades.append(_inline_grade(ctx, gpath, student, gvalue, kpos))
-
-
-def _plain_field_positions(
-    ctx: SectionFile, gpath: Path_, gvalue: dict[str, Any]
-) -> dict[str, SourcePos] | None:
-    """Where each field of a grade is written, when the grade's mapping can be its fields
-    as it is: only fields kept as written (no dates, lists or nulls), in the field table's
-    order. None otherwise (then _inline_grade reads it)."""
-    field_pos: dict[str, SourcePos] = {}
-    file, positions = ctx.doc.file, ctx.doc.positions
-    last = -1
-    for name, raw in gvalue.items():
-        order = _AS_WRITTEN.get(name)
-        if order is None or order < last or raw is None:
-            return None
-        last = order
-        found = positions.get(gpath + (name,))  # noqa: RUF005 (faster: once per grade field)
-        if found is None:
-            return None
-        field_pos[name] = _new(SourcePos, (file, found[0], found[1]))
-    return field_pos
+        if not bad:
+            # the usual grade: only fields kept as written (no date, list or null), in the
+            # field table's order; its mapping is then its fields, as they are
+            field_pos: dict[str, SourcePos] = {}
+            last = -1
+            for name, raw in gvalue.items():
+                order = as_written.get(name)
+                found = positions.get(gpath + (name,))  # noqa: RUF005 (once per grade field)
+                if order is None or order < last or raw is None or found is None:
+                    break
+                last = order
+                field_pos[name] = new(SourcePos, (file, found[0], found[1]))
+            else:
+                grades.append(GradeSpec(student, gvalue, kpos, field_pos))
+                continue
+        grades.append(_inline_grade(ctx, gpath, student, gvalue, kpos))
 
 
 def _inline_grade(

@@ -21,8 +21,10 @@ every diagnostic stays the loader's, and this reader never reports anything itse
 
 from __future__ import annotations
 
+import functools
 import math
 import re
+from sys import intern
 from typing import Any
 
 import yaml
@@ -41,7 +43,6 @@ _MISSING: Any = object()
 #: characters libyaml's reader refuses, and any the loader warns about (UNSAFE_CHARS), are
 #: left to the loader; so are tabs and carriage returns (this reader splits lines on \n only)
 _PRINTABLE = "\n\x20-\x7e\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff"
-_NOT_MODELLED = re.compile(f"[^{_PRINTABLE}]")
 
 #: first characters of a plain scalar this reader accepts (besides letters and digits)
 _PLAIN_FIRST = frozenset("_./~+($^=<;)")
@@ -52,14 +53,16 @@ _MAX_KEY = 1000
 _MAP, _SEQ, _INDENTLESS = 0, 1, 2
 #: the usual line: ``key: value`` with a plain key and a plain value (no ':' and no '#' in it),
 #: or ``key:`` alone; the groups are the indent, the key and the value (None when alone)
-_BLOCK_KEY = r"[0-9A-Za-z_][^ #:]*+(?::[^ #:]++)*+"  # (possessive: a shorter key never fits)
+#: a plain key with at most one ':' (``sis:603``), shorter than libyaml's limit on keys
+#: (possessive: a shorter key never fits)
+_BLOCK_KEY = r"[0-9A-Za-z_][^ #:]{0,500}+(?::[^ #:]{1,400}+)?+"
 _QUICK_ENTRY = re.compile(rf"( *)({_BLOCK_KEY}):(?: *| +([0-9A-Za-z_](?:[^:#]*[^:# ])?) *)")
 #: the usual grade line: ``key: {field: value, flags: [a, b]}`` written the usual way (one
 #: space after each ':' and ',', none inside the braces and brackets), with plain keys and
 #: values (no ':', '#', '?', quotes or brackets in them; no space at either end); the groups are
 #: the indent, the key and the flow mapping (braces included), read by _FLOW_PAIR. Its layout
 #: being fixed, every position in it follows from the lengths of the keys and values.
-_FLOW_KEY = r"[0-9A-Za-z_][^\s,:\[\]{}#?'\"]*+"
+_FLOW_KEY = r"[0-9A-Za-z_][^\s,:\[\]{}#?'\"]{0,900}+"
 _FLOW_PLAIN = r"[0-9A-Za-z_](?:[^,:\[\]{}#?]*[^,:\[\]{}#? ])?"
 _FLOW_VALUE = rf"(?:{_FLOW_PLAIN}|\[(?:{_FLOW_PLAIN}(?:, {_FLOW_PLAIN})*)?\])"
 _FLOW_PAIR_TEXT = rf"{_FLOW_KEY}: {_FLOW_VALUE}"
@@ -78,10 +81,7 @@ class Unsupported(Exception):
 
 def read_block_yaml(text: str, file: str, *, max_nodes: int, max_depth: int) -> YamlDocument | None:
     """``text`` (shown as ``file``) read as the loader reads it, or None: the loader must."""
-    if text.isascii():  # (the usual case, checked at C speed: printable ASCII and newlines)
-        if not text.replace("\n", "").isprintable():
-            return None
-    elif _NOT_MODELLED.search(text) is not None or UNSAFE_CHARS.search(text) is not None:
+    if not _modelled_characters(text):
         return None
     reader = _Reader(max_nodes, max_depth)
     try:
@@ -89,6 +89,21 @@ def read_block_yaml(text: str, file: str, *, max_nodes: int, max_depth: int) -> 
     except Unsupported:
         return None
     return YamlDocument(file, data, reader.positions, reader.key_positions)
+
+
+def _modelled_characters(text: str) -> bool:
+    """True when ``text`` holds no character this reader leaves to the loader."""
+    if text.replace("\n", "").isprintable():
+        # (checked at C speed; printable characters are all within libyaml's and none is one
+        # of UNSAFE_CHARS, which are control, format or separator characters)
+        return True
+    return _not_modelled().search(text) is None and UNSAFE_CHARS.search(text) is None
+
+
+@functools.cache
+def _not_modelled() -> re.Pattern[str]:
+    # compiled when first needed: a class of most of Unicode takes 10 ms to compile
+    return re.compile(f"[^{_PRINTABLE}]")
 
 
 def _plain_first(text: str, at: int) -> bool:
@@ -141,6 +156,7 @@ class _Reader:
                 self._line(line, lineno)
                 continue
             indent, key, value = m.groups()
+            key = intern(key)  # one string per key: the same few field names and students
             n = len(indent)
             pending = self.pending
             if pending is None and stack:
@@ -166,7 +182,7 @@ class _Reader:
             else:
                 top = self._top(n, False, lineno)
             container = top[1]
-            if top[0] != n or top[3] != _MAP or key in container or len(key) > _MAX_KEY:
+            if top[0] != n or top[3] != _MAP or key in container:
                 raise Unsupported("a line this reader cannot place, or a duplicate key")
             path = top[2] + (key,)  # (faster than unpacking: once per grade)
             key_positions[path] = (lineno, n + 1)
@@ -196,8 +212,9 @@ class _Reader:
         mapping: dict[str, Any] = {}
         col = base + 2  # 1-based column of the first key, just after '{'
         for key, plain, items in _FLOW_PAIR.findall(text):
-            if key in mapping or len(key) > _MAX_KEY:
-                raise Unsupported("a duplicate key, or a long one")
+            key = intern(key)
+            if key in mapping:
+                raise Unsupported("a duplicate key")
             kpath = path + (key,)  # noqa: RUF005 (faster than unpacking: once per grade field)
             key_positions[kpath] = (lineno, col)
             col += len(key) + 2  # the value's column, after ': '

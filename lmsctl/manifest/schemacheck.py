@@ -236,7 +236,7 @@ def _object_check(schema: dict[str, Any], *, strict: bool) -> Check | None:
         for key in required:
             if key not in x:
                 return False
-        if len(x) < low:
+        if low and len(x) < low:
             return False
         get = props.get
         for key, value in x.items():

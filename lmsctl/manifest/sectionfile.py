@@ -27,10 +27,9 @@ class SectionFile:
     diags: list[Diagnostic] = field(default_factory=list)
     #: paths that failed the schema (and their ancestors): their values are not used
     bad: set[Path_] = field(default_factory=set)
-    #: student references parsed so far (as written -> reference): one object per student
-    refs: dict[str, StudentRef] = field(default_factory=dict)
-    #: the same students' identities (lmsctl.manifest.refs.student_identity)
-    identities: dict[str, tuple[RefKind, str]] = field(default_factory=dict)
+    #: student references parsed so far (as written -> the reference, one object per student,
+    #: and its lmsctl.manifest.refs.student_identity)
+    students: dict[str, tuple[StudentRef, tuple[RefKind, str]]] = field(default_factory=dict)
 
     def pos(self, path: Path_) -> SourcePos:
         return self.doc.source_pos(path)

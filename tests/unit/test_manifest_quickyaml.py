@@ -8,6 +8,8 @@ so every diagnostic a user sees is the loader's, checked here for each kind of p
 
 from __future__ import annotations
 
+import re
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +22,7 @@ from lmsctl.manifest.loader import MAX_DEPTH, MAX_NODES, load_events, load_yaml_
 from lmsctl.manifest.quickyaml import read_block_yaml
 from lmsctl.manifest.textfile import LoadFailure
 from lmsctl.manifest.yamldoc import YamlDocument
+from lmsctl.safetext import UNSAFE_CHARS
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -127,6 +130,15 @@ def test_every_yaml_file_in_the_tests_reads_the_same_or_is_left_to_the_loader(
     except UnicodeDecodeError:
         return  # refused before YAML is read: no reader involved
     _assert_same_as_loader(text)
+
+
+def test_every_printable_character_is_one_the_reader_may_read() -> None:
+    # the reader's quick character check is str.isprintable: it must never let through a
+    # character libyaml refuses or the loader warns about (the slower check, or the loader)
+    refused = re.compile("[^\n\x20-\x7e\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+    printable = "".join(c for c in map(chr, range(sys.maxunicode + 1)) if c.isprintable())
+    assert refused.search(printable) is None
+    assert UNSAFE_CHARS.search(printable) is None
 
 
 # -- documents the reader must leave to the loader -----------------------------------------
