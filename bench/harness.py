@@ -146,9 +146,12 @@ class CountingProxy:
                 )
                 return
         if self._client is None:
+            # keep-alive bounded: httpcore walks every connection, and every idle one again,
+            # on each request; with a thousand slow writes in flight an unbounded pool took the
+            # proxy's whole CPU and held other requests for up to a minute
             self._client = httpx.AsyncClient(
                 timeout=None,
-                limits=httpx.Limits(max_connections=None, max_keepalive_connections=None),
+                limits=httpx.Limits(max_connections=None, max_keepalive_connections=64),
             )
         headers = [
             (k.decode(), v.decode())

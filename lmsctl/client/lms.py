@@ -61,6 +61,12 @@ from lmsctl.errors import (
 MAX_LISTING_RESTARTS = 2
 #: connections beyond the cap on changes in flight (a listing shared by a phase's changes)
 POOL_SPARE = 8
+#: connections kept open between requests. httpcore's pool walks every connection, and every
+#: idle one again, each time a request starts or ends: with a thousand slow writes in flight
+#: and a few dozen answers idle it spent the whole CPU on that and sent nothing for a minute
+#: (60 s writes). Beyond this many connections an idle one is closed (a new request opens its
+#: own); reads and fast writes (a few dozen in flight) keep theirs.
+KEEP_ALIVE = 64
 
 
 @dataclass
@@ -103,7 +109,9 @@ def _pool_limits(connections: int) -> httpx.Limits:
             resource.setrlimit(resource.RLIMIT_NOFILE, (top, hard))
     except (ImportError, ValueError, OSError):
         pass  # keep the limit as it is: the pool is still sized, the OS refuses sockets late
-    return httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
+    return httpx.Limits(
+        max_connections=connections, max_keepalive_connections=min(connections, KEEP_ALIVE)
+    )
 
 
 class LmsClient:
