@@ -58,11 +58,16 @@ SENT_EVENT = ".receive_response_headers.started"
 class _Start:
     """One allowed start, pending until its request is sent."""
 
-    __slots__ = ("limiter", "pending")
+    __slots__ = ("limiter", "pending", "task")
 
-    def __init__(self, limiter: RateLimiter) -> None:
+    def __init__(self, limiter: RateLimiter, task: asyncio.Task[Any] | None) -> None:
         self.limiter = limiter
         self.pending = True
+        self.task = task  # settles the start when it ends, if nothing did before
+
+    def __call__(self, task: asyncio.Task[Any]) -> None:
+        self.task = None
+        self.limiter._settle(self)
 
 
 #: the start the running task was allowed last (stamped when its request is sent)
@@ -155,13 +160,16 @@ class RateLimiter:
 
     def _begin(self) -> None:
         """The running task holds a pending start (settled at the latest when the task ends)."""
-        start = _Start(self)
-        _START.set(start)
         task = asyncio.current_task()
+        start = _Start(self, task)
+        _START.set(start)
         if task is not None:
-            task.add_done_callback(lambda _task: self._settle(start))
+            task.add_done_callback(start)
 
     def _settle(self, start: _Start) -> None:
+        if start.task is not None:
+            start.task.remove_done_callback(start)  # (a task may send thousands of requests)
+            start.task = None
         if start.pending and start.limiter is self:
             start.pending = False
             self._stamp()

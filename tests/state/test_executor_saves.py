@@ -50,12 +50,14 @@ def test_each_save_names_only_the_record_its_call_changed() -> None:
     result = asyncio.run(Executor(plan, lms, backend, backend.read(), ApplyOptions()).run())
     assert result.ok, apply_summary(result)
     calls = [names for names in backend.saved if names]
-    # intent + result per write (3 creates, 6 grades); saves asked for at the same moment are
-    # one write, which names the records of those saves and no other
-    assert 2 <= len(calls) <= 3 * 2 + 6 * 2
+    # intent + result per write (3 creates, 6 grades), the saves of one moment written together
+    # (the grades of an assignment, the creates): each names only assignment addresses
+    assert len(calls) <= 3 * 2 + 6 * 2
     assert all(name.startswith(f"{SEC}/hw-") for names in calls for name in names)
-    assert {name for names in calls for name in names} == {f"{SEC}/hw-{i}" for i in range(3)}
-    assert all(len(names) == len(set(names)) for names in calls)
+    # every assignment saved at its create's intent and result and its grades' intents and
+    # results, four moments one after the other
+    for i in range(3):
+        assert sum(f"{SEC}/hw-{i}" in names for names in calls) >= 4
     assert backend.writes == len(backend.saved)  # nothing saved the whole state
 
 
