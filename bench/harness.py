@@ -14,6 +14,7 @@ import dataclasses
 import json
 import math
 import os
+import pstats
 import re
 import resource
 import signal
@@ -525,3 +526,28 @@ def run_lmsctl_own_peak(args: list[str], report: Path, **kwargs: Any) -> ChildRu
             f"lmsctl {' '.join(args[:4])} did not report its peak: {run.stderr_tail}"
         )
     return dataclasses.replace(run, peak_mb=int(report.read_text()) / 1024)
+
+
+def parse_size(text: str) -> int:
+    """A size as written on the command line: 1000, 10k, 2.5k."""
+    text = text.strip().lower()
+    return int(float(text[:-1]) * 1000) if text.endswith("k") else int(text)
+
+
+def phase_split(
+    profile: Path, phases: dict[str, tuple[str, str]]
+) -> tuple[dict[str, float], float]:
+    """Cumulative seconds of each phase's function in a cProfile file (``phases``: name ->
+    (file suffix, function)), and the profile's total."""
+    stats = pstats.Stats(str(profile))
+    found: dict[str, float] = {}
+    table = stats.stats  # type: ignore[attr-defined]
+    for name, (suffix, func) in phases.items():
+        for (file, _line, fname), (_cc, _nc, _tt, ct, _callers) in table.items():
+            if fname == func and file.replace("\\", "/").endswith(suffix):
+                found[name] = found.get(name, 0.0) + ct
+    total: float = stats.total_tt  # type: ignore[attr-defined]
+    missing = [f"{suffix}:{func}" for name, (suffix, func) in phases.items() if name not in found]
+    if missing:
+        print(f"    phase functions not found in the profile (renamed?): {', '.join(missing)}")
+    return found, total

@@ -84,11 +84,6 @@ class Version:
         self.runs.setdefault(label, Runs(label)).figures.append(figures)
 
 
-def parse_size(text: str) -> int:
-    text = text.strip().lower()
-    return int(float(text[:-1]) * 1000) if text.endswith("k") else int(text)
-
-
 def run_once(
     args: list[str], expect: int, out: Path, env: dict[str, str] | None = None
 ) -> tuple[float, float]:
@@ -227,7 +222,7 @@ def main() -> int:
         help="also run every command with the lmsctl package in DIR (another version's checkout)",
     )
     args = parser.parse_args()
-    sizes = sorted(parse_size(x) for x in args.sizes.split(",") if x.strip())
+    sizes = sorted(harness.parse_size(x) for x in args.sizes.split(",") if x.strip())
     print(f"lmsctl plan, every grade changed; {harness.load_average()}")
     with tempfile.TemporaryDirectory() as tmp:
         for grades in sizes:

@@ -29,7 +29,6 @@ import argparse
 import collections
 import dataclasses
 import math
-import pstats
 import shutil
 import sys
 import tempfile
@@ -75,11 +74,6 @@ class Size:
     profiled_total: float = 0.0
 
 
-def parse_size(text: str) -> int:
-    text = text.strip().lower()
-    return int(float(text[:-1]) * 1000) if text.endswith("k") else int(text)
-
-
 def kind(seen: Seen) -> str:
     parts = seen.path.split("/")[2:]  # after /v3.x/
     if parts[0] == "districts":
@@ -104,21 +98,6 @@ def minimum(shape: Shape) -> collections.Counter[str]:
             * math.ceil(shape.roster / SUBMISSIONS_PAGE),
         }
     )
-
-
-def phase_split(profile: Path) -> tuple[dict[str, float], float]:
-    stats = pstats.Stats(str(profile))
-    found: dict[str, float] = {}
-    table = stats.stats  # type: ignore[attr-defined]
-    for name, (suffix, func) in PHASES.items():
-        for (file, _line, fname), (_cc, _nc, _tt, ct, _callers) in table.items():
-            if fname == func and file.replace("\\", "/").endswith(suffix):
-                found[name] = found.get(name, 0.0) + ct
-    total: float = stats.total_tt  # type: ignore[attr-defined]
-    missing = [f"{suffix}:{func}" for name, (suffix, func) in PHASES.items() if name not in found]
-    if missing:
-        print(f"    phase functions not found in the profile (renamed?): {', '.join(missing)}")
-    return found, total
 
 
 def plan_once(
@@ -163,7 +142,7 @@ def measure(base: Path, grades: int, profile: bool, keep: Path | None = None) ->
             if profile:
                 prof = d / "plan.prof"
                 plan_once(root, url, proxy, changes=False, profile=prof)
-                size.phases, size.profiled_total = phase_split(prof)
+                size.phases, size.profiled_total = harness.phase_split(prof, PHASES)
                 if keep is not None:
                     keep.mkdir(parents=True, exist_ok=True)
                     shutil.copy(prof, keep / f"plan-{shape.grades}.prof")
@@ -229,7 +208,7 @@ def main() -> int:
         help="save each size's profile as DIR/plan-<grades>.prof (read it with pstats)",
     )
     args = parser.parse_args()
-    sizes = sorted(parse_size(x) for x in args.sizes.split(",") if x.strip())
+    sizes = sorted(harness.parse_size(x) for x in args.sizes.split(",") if x.strip())
     print(f"lmsctl plan {' '.join(PLAN_FLAGS)}; {harness.load_average()}")
     results = []
     with tempfile.TemporaryDirectory() as tmp:

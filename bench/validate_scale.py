@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import pstats
 import statistics
 import sys
 import tempfile
@@ -60,26 +59,6 @@ class Size:
         return statistics.median(self.peak)
 
 
-def parse_size(text: str) -> int:
-    text = text.strip().lower()
-    return int(float(text[:-1]) * 1000) if text.endswith("k") else int(text)
-
-
-def phase_split(profile: Path) -> tuple[dict[str, float], float]:
-    stats = pstats.Stats(str(profile))
-    found: dict[str, float] = {}
-    table = stats.stats  # type: ignore[attr-defined]
-    for name, (suffix, func) in PHASES.items():
-        for (file, _line, fname), (_cc, _nc, _tt, ct, _callers) in table.items():
-            if fname == func and file.replace("\\", "/").endswith(suffix):
-                found[name] = found.get(name, 0.0) + ct
-    total: float = stats.total_tt  # type: ignore[attr-defined]
-    missing = [f"{suffix}:{func}" for name, (suffix, func) in PHASES.items() if name not in found]
-    if missing:
-        print(f"    phase functions not found in the profile (renamed?): {', '.join(missing)}")
-    return found, total
-
-
 def validate_once(root: Path, profile: Path | None = None) -> harness.ChildRun:
     run = harness.run_child(harness.lmsctl_command(["validate", str(root)], profile=profile))
     if run.returncode != 0:
@@ -102,7 +81,7 @@ def measure(base: Path, grades: int, runs: int, profile: bool) -> Size:
     if profile:
         prof = base / f"validate-{grades}.prof"
         validate_once(root, profile=prof)
-        size.phases, size.profiled_total = phase_split(prof)
+        size.phases, size.profiled_total = harness.phase_split(prof, PHASES)
     report(size)
     return size
 
@@ -141,7 +120,7 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=3, help="runs per size (the median counts)")
     parser.add_argument("--no-profile", action="store_true", help="skip the cProfile run")
     args = parser.parse_args()
-    sizes = sorted(parse_size(x) for x in args.sizes.split(",") if x.strip())
+    sizes = sorted(harness.parse_size(x) for x in args.sizes.split(",") if x.strip())
     print(f"lmsctl validate; {harness.load_average()}")
     results = []
     with tempfile.TemporaryDirectory() as tmp:
