@@ -95,7 +95,8 @@ def validate_once(
     if baseline is not None:  # the child imports the baseline's lmsctl first
         os.environ["PYTHONPATH"] = str(baseline)
     try:
-        run = harness.run_child(cmd)
+        # run from the root's folder: `python -m` puts the working folder first on sys.path
+        run = harness.run_child(cmd, cwd=root.parent)
     finally:
         if saved is None:
             os.environ.pop("PYTHONPATH", None)
