@@ -207,7 +207,8 @@ def _object_check(schema: dict[str, Any], *, strict: bool) -> Check | None:
     properties = schema.get("properties") or {}
     props = {str(k): _compile(v) for k, v in properties.items()}
     extra = _compile(schema["additionalProperties"]) if "additionalProperties" in schema else None
-    names = _memoized(_compile(schema["propertyNames"])) if "propertyNames" in schema else None
+    name_check = _compile(schema["propertyNames"]) if "propertyNames" in schema else None
+    names = _memoized(name_check) if name_check is not None else None
     required = tuple(schema.get("required") or ())
     low = schema.get("minProperties") or 0
 
@@ -232,8 +233,8 @@ def _object_check(schema: dict[str, Any], *, strict: bool) -> Check | None:
 
     if extra is _invalid and names is None:
         return _closed_check(props, _leaves(properties), required, low, strict=strict)
-    if names is not None and extra is not None and not props and not required and not low:
-        return _map_check(names, extra, strict=strict)
+    if name_check is not None and extra is not None and not props and not required and not low:
+        return _map_check(name_check, extra, strict=strict)
     return check
 
 
@@ -276,14 +277,22 @@ def _closed_check(
     return closed
 
 
-def _map_check(names: Check, extra: Check, *, strict: bool) -> Check:
-    """A mapping of named things (assignments by key, grades by student): each name and value."""
+def _map_check(name_check: Check, extra: Check, *, strict: bool) -> Check:
+    """A mapping of named things (assignments by key, grades by student): each name and value.
+    Each name's answer is remembered (as _memoized does), looked up here without a call."""
+    answers: dict[Any, bool] = {}
+    known = answers.get
 
     def each(x: Any) -> bool:
         if type(x) is not dict:
             return not strict and not isinstance(x, dict)
-        for key, value in x.items():  # noqa: SIM110 (a loop: faster than all() of a generator)
-            if not names(key) or not extra(value):
+        for key, value in x.items():
+            ok = known(key)
+            if ok is None:
+                if len(answers) >= _MEMO_SIZE:
+                    answers.clear()
+                ok = answers[key] = name_check(key)
+            if not ok or not extra(value):
                 return False
         return True
 
