@@ -155,7 +155,7 @@ class _Reader:
     def _read(self, text: str) -> Any:
         stack = self.stack
         positions, key_positions, cache = self.positions, self.key_positions, self._cache
-        lineno = 0
+        lineno, max_depth = 0, self.max_depth
         for m in _LINES.finditer(text):
             lineno += 1
             indent, key, extra, key2, value2, flow, value, other = m.groups()
@@ -183,7 +183,9 @@ class _Reader:
                 child: dict[str, Any] = {}
                 container[key] = child
                 positions[path] = (lineno, inner + 1)
-                self._push(inner, child, path, _MAP)
+                if len(stack) >= max_depth:
+                    raise Unsupported("deep nesting")
+                stack.append((inner, child, path, _MAP))
                 key = intern(key2)
                 path = path + (key,)  # noqa: RUF005 (faster than unpacking)
                 key_positions[path] = (lineno, inner + 1)
