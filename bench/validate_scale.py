@@ -11,15 +11,20 @@ from a generated seed; validate needs no server, so only the files are made. The
   loader, the schema pass and the resolver, named in the output; the profiler inflates every
   figure, so the shares count);
 - the goal at 100k grades (<= 1.5 s CPU) and the measured CPU over it, and the growth from
-  the smallest to the largest size.
+  the smallest to the largest size;
+- with ``--baseline DIR`` (a folder holding another version's ``lmsctl`` package, e.g. an
+  unpacked ``git archive main lmsctl``), that version too, its runs alternating with this
+  one's so that the machine's load weighs on both alike, and the ratio of their medians.
 
     python bench/validate_scale.py [--sizes 1k,10k,100k] [--runs 3] [--no-profile]
+                                   [--baseline DIR]
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
 import statistics
 import sys
 import tempfile
@@ -49,6 +54,8 @@ class Size:
     peak: list[float] = dataclasses.field(default_factory=list)
     phases: dict[str, float] = dataclasses.field(default_factory=dict)
     profiled_total: float = 0.0
+    base_cpu: list[float] = dataclasses.field(default_factory=list)
+    base_peak: list[float] = dataclasses.field(default_factory=list)
 
     @property
     def median_cpu(self) -> float:
@@ -59,14 +66,27 @@ class Size:
         return statistics.median(self.peak)
 
 
-def validate_once(root: Path, profile: Path | None = None) -> harness.ChildRun:
-    run = harness.run_child(harness.lmsctl_command(["validate", str(root)], profile=profile))
+def validate_once(
+    root: Path, profile: Path | None = None, baseline: Path | None = None
+) -> harness.ChildRun:
+    cmd = harness.lmsctl_command(["validate", str(root)], profile=profile)
+    saved = os.environ.get("PYTHONPATH")
+    if baseline is not None:  # the child imports the baseline's lmsctl first
+        os.environ["PYTHONPATH"] = str(baseline)
+    try:
+        # run from the root's folder: `python -m` puts the working folder first on sys.path
+        run = harness.run_child(cmd, cwd=root.parent)
+    finally:
+        if saved is None:
+            os.environ.pop("PYTHONPATH", None)
+        else:
+            os.environ["PYTHONPATH"] = saved
     if run.returncode != 0:
         raise RuntimeError(f"validate exited {run.returncode}: {run.stderr_tail}")
     return run
 
 
-def measure(base: Path, grades: int, runs: int, profile: bool) -> Size:
+def measure(base: Path, grades: int, runs: int, profile: bool, baseline: Path | None) -> Size:
     sections = max(1, grades // (GRADED * ASSIGNMENTS))
     shape = Shape(sections=sections, roster=ROSTER, graded=GRADED, assignments=ASSIGNMENTS)
     size = Size(shape.grades)
@@ -78,6 +98,10 @@ def measure(base: Path, grades: int, runs: int, profile: bool) -> Size:
         run = validate_once(root)
         size.cpu.append(run.cpu)
         size.peak.append(run.peak_mb)
+        if baseline is not None:
+            run = validate_once(root, baseline=baseline)
+            size.base_cpu.append(run.cpu)
+            size.base_peak.append(run.peak_mb)
     if profile:
         prof = base / f"validate-{grades}.prof"
         validate_once(root, profile=prof)
@@ -92,6 +116,13 @@ def report(s: Size) -> None:
         f"  {s.grades} grades: {s.median_cpu:.2f} s CPU (median of {cpus}), "
         f"peak {s.median_peak:.0f} MB"
     )
+    if s.base_cpu:
+        base, base_peak = statistics.median(s.base_cpu), statistics.median(s.base_peak)
+        others = ", ".join(f"{c:.2f}" for c in s.base_cpu)
+        print(
+            f"    baseline: {base:.2f} s CPU (median of {others}), peak {base_peak:.0f} MB; "
+            f"this version's CPU = x{s.median_cpu / base:.2f} of the baseline's"
+        )
     if not s.phases:
         return
     total = s.profiled_total or 1.0
@@ -119,18 +150,31 @@ def main() -> int:
     parser.add_argument("--sizes", default="1k,10k,100k", help="grade counts, e.g. 1k,10k")
     parser.add_argument("--runs", type=int, default=3, help="runs per size (the median counts)")
     parser.add_argument("--no-profile", action="store_true", help="skip the cProfile run")
+    parser.add_argument(
+        "--baseline",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="also run the lmsctl package found in DIR (alternating with this one's runs)",
+    )
     args = parser.parse_args()
+    if args.baseline is not None and not (args.baseline / "lmsctl" / "__init__.py").is_file():
+        parser.error(f"{args.baseline} holds no lmsctl package")
     sizes = sorted(harness.parse_size(x) for x in args.sizes.split(",") if x.strip())
     print(f"lmsctl validate; {harness.load_average()}")
     results = []
     with tempfile.TemporaryDirectory() as tmp:
         for grades in sizes:
-            results.append(measure(Path(tmp), grades, max(1, args.runs), not args.no_profile))
+            results.append(
+                measure(Path(tmp), grades, max(1, args.runs), not args.no_profile, args.baseline)
+            )
     print()
-    print("| grades | CPU (median) | peak MB (median) |")
-    print("|---|---|---|")
+    print("| grades | CPU (median) | peak MB (median) | baseline CPU | baseline peak MB |")
+    print("|---|---|---|---|---|")
     for s in results:
-        print(f"| {s.grades} | {s.median_cpu:.2f} s | {s.median_peak:.0f} |")
+        base = f"{statistics.median(s.base_cpu):.2f} s" if s.base_cpu else "-"
+        base_peak = f"{statistics.median(s.base_peak):.0f}" if s.base_peak else "-"
+        print(f"| {s.grades} | {s.median_cpu:.2f} s | {s.median_peak:.0f} | {base} | {base_peak} |")
     if len(results) > 1:
         lo, hi = results[0], results[-1]
         scale = hi.grades / lo.grades

@@ -16,7 +16,6 @@ from lmsctl.model import (
     GRADE_FIELDS,
     GradeSource,
     GradeSpec,
-    RefKind,
     SourcePos,
     StudentRef,
 )
@@ -47,14 +46,14 @@ def resolve_grades(
     base: Path_ = ("assignments", key)
     manages = "grades" in value or "grades_file" in value
     grades: list[GradeSpec] = []
-    seen: dict[tuple[RefKind, str], SourcePos] = {}
+    seen: dict[str, SourcePos] = {}  # by _identity_key
     inline = value.get("grades")
     if isinstance(inline, dict):
         _inline_grades(ctx, base, inline, seen, grades)
     grades_file = value.get("grades_file")
     if isinstance(grades_file, str) and grades_file:
         for row in _gradebook(ctx, (*base, "grades_file"), grades_file):
-            ident = student_identity(row.student)
+            ident = _identity_key(row.student)
             if ident in seen:
                 other = seen[ident]
                 ctx.diags.append(
@@ -83,11 +82,18 @@ def resolve_grades(
     return grades, manages
 
 
+def _identity_key(student: StudentRef) -> str:
+    """student_identity as one string: what tells two references to the same student apart
+    offline, and a dict key that keeps its hash (a district checks one per grade)."""
+    kind, value = student_identity(student)
+    return f"{kind.value}\x00{value}"
+
+
 def _inline_grades(
     ctx: SectionFile,
     base: Path_,
     inline: dict[str, Any],
-    seen: dict[tuple[RefKind, str], SourcePos],
+    seen: dict[str, SourcePos],
     grades: list[GradeSpec],
 ) -> None:
     """The ``grades:`` mapping: one GradeSpec per student (a district has thousands)."""
@@ -106,7 +112,7 @@ def _inline_grades(
                 ctx.report(kpos, gbase, str(exc), exc.hint, rule="student-ref")
                 continue
             # one reference per student, shared by its grades
-            known = students[raw_student] = (student, student_identity(student))
+            known = students[raw_student] = (student, _identity_key(student))
         student, ident = known
         if ident in seen:
             ctx.report(

@@ -51,23 +51,32 @@ _FLOW_STOP = frozenset(",[]{}:?#")
 #: libyaml's longest simple key is 1024 characters
 _MAX_KEY = 1000
 _MAP, _SEQ, _INDENTLESS = 0, 1, 2
-#: the usual line: ``key: value`` with a plain key and a plain value (no ':' and no '#' in it),
-#: or ``key:`` alone; the groups are the indent, the key and the value (None when alone)
-#: a plain key with at most one ':' (``sis:603``), shorter than libyaml's limit on keys
-#: (possessive: a shorter key never fits)
-_BLOCK_KEY = r"[0-9A-Za-z_][^ #:]{0,500}+(?::[^ #:]{1,400}+)?+"
-_QUICK_ENTRY = re.compile(rf"( *)({_BLOCK_KEY}):(?: *| +([0-9A-Za-z_](?:[^:#]*[^:# ])?) *)")
-#: the usual grade line: ``key: {field: value, flags: [a, b]}`` written the usual way (one
-#: space after each ':' and ',', none inside the braces and brackets), with plain keys and
-#: values (no ':', '#', '?', quotes or brackets in them; no space at either end); the groups are
-#: the indent, the key and the flow mapping (braces included), read by _FLOW_PAIR. Its layout
-#: being fixed, every position in it follows from the lengths of the keys and values.
+#: A plain key with at most one ':' (``sis:603``), shorter than libyaml's limit on keys
+#: (possessive: a shorter key never fits), and a plain value with no ':' or '#' in it.
+_BLOCK_KEY = r"[0-9A-Za-z_][^ #:\n]{0,500}+(?::[^ #:\n]{1,400}+)?+"
+_BLOCK_VALUE = r"[0-9A-Za-z_](?:[^:#\n]*[^:#\n ])?"
+#: The flow mapping of a grade line, ``{field: value, flags: [a, b]}``, written the usual way
+#: (one space after each ':' and ',', none inside the braces and brackets), with plain keys
+#: and values (no ':', '#', '?', quotes or brackets in them; no space at either end). Its
+#: layout being fixed, every position in it follows from the lengths of its keys and values.
 _FLOW_KEY = r"[0-9A-Za-z_][^\s,:\[\]{}#?'\"]{0,900}+"
-_FLOW_PLAIN = r"[0-9A-Za-z_](?:[^,:\[\]{}#?]*[^,:\[\]{}#? ])?"
+_FLOW_PLAIN = r"[0-9A-Za-z_](?:[^,:\[\]{}#?\n]*[^,:\[\]{}#? \n])?"
 _FLOW_VALUE = rf"(?:{_FLOW_PLAIN}|\[(?:{_FLOW_PLAIN}(?:, {_FLOW_PLAIN})*)?\])"
 _FLOW_PAIR_TEXT = rf"{_FLOW_KEY}: {_FLOW_VALUE}"
-_QUICK_FLOW = re.compile(
-    rf"( *)({_BLOCK_KEY}): +(\{{(?:{_FLOW_PAIR_TEXT}(?:, {_FLOW_PAIR_TEXT})*)?\}}) *"
+_FLOW_MAPPING = rf"\{{(?:{_FLOW_PAIR_TEXT}(?:, {_FLOW_PAIR_TEXT})*)?\}}"
+#: One line of a file per match (two for a key alone followed by a deeper ``key: value``, the
+#: usual grade in block style). A usual line's groups: 1, 2 its indent and key, then
+#:
+#: - 3-5: for the deeper ``key: value`` that follows ``key:``: its extra indent, key, value;
+#: - 6: for ``key: {...}``, the flow mapping (braces included), read by _FLOW_PAIR;
+#: - 7: for ``key: value``, the value (none of 3-7 for ``key:`` alone);
+#:
+#: and group 8 is any other line, read by the reader's general path. (Runs of spaces are
+#: possessive: keys and values start and end otherwise.)
+_LINES = re.compile(
+    rf"( *+)({_BLOCK_KEY}):(?: *+\n\1( ++)({_BLOCK_KEY}): ++({_BLOCK_VALUE})"
+    rf"| ++({_FLOW_MAPPING})| *+| ++({_BLOCK_VALUE})) *+(?:\n|\Z)"
+    r"|([^\n]*+)(?:\n|\Z)"
 )
 #: one ``key: value`` of such a mapping: (key, plain value or '', the list's items or '')
 _FLOW_PAIR = re.compile(
@@ -146,56 +155,53 @@ class _Reader:
     def _read(self, text: str) -> Any:
         stack = self.stack
         positions, key_positions, cache = self.positions, self.key_positions, self._cache
-        quick, quick_flow = _QUICK_ENTRY.fullmatch, _QUICK_FLOW.fullmatch
-        max_depth = self.max_depth
-        for lineno, line in enumerate(text.split("\n"), 1):
-            # the usual lines, handled here: ``key: plain value``, ``key:``, ``key: {...}``
-            flow = line.endswith("}")
-            m = quick_flow(line) if flow else quick(line)
-            if m is None:
-                self._line(line, lineno)
+        lineno, max_depth = 0, self.max_depth
+        for m in _LINES.finditer(text):
+            lineno += 1
+            indent, key, extra, key2, value2, flow, value, other = m.groups()
+            if key is None:
+                self._line(other, lineno)
                 continue
-            indent, key, value = m.groups()
-            key = intern(key)  # one string per key: the same few field names and students
             n = len(indent)
-            pending = self.pending
-            if pending is None and stack:
+            if self.pending is None and stack:  # (the usual case, here: one call less)
                 top = stack[-1]
                 while top[0] > n:
                     stack.pop()
                     top = stack[-1]
                 if top[0] != n or top[3] != _MAP:
-                    top = self._top(n, False, lineno)
-            elif pending is not None and n > pending[0][0]:
-                # the first key of a nested mapping: a grade's fields, say
-                self.pending = None
-                pframe, pkey, path = pending[0], pending[1], pending[2]
-                top = (n, {}, path, _MAP)
-                if pkey is None:
-                    pframe[1].append(top[1])
-                else:
-                    pframe[1][pkey] = top[1]
-                positions[path] = (lineno, n + 1)
-                if len(stack) >= max_depth:
-                    raise Unsupported("deep nesting")
-                stack.append(top)
+                    top = self._frame_for(n, lineno)
             else:
-                top = self._top(n, False, lineno)
-            container = top[1]
-            if top[0] != n or top[3] != _MAP or key in container:
-                raise Unsupported("a line this reader cannot place, or a duplicate key")
+                top = self._frame_for(n, lineno)
+            key, container = intern(key), top[1]
+            if key in container:
+                raise Unsupported("a duplicate key")
             path = top[2] + (key,)  # (faster than unpacking: once per grade)
             key_positions[path] = (lineno, n + 1)
-            if flow:
-                container[key] = self._quick_flow(value, m.start(3), lineno, path)
-                positions[path] = (lineno, m.start(3) + 1)
-                continue
-            if value is None:
+            if key2 is not None:  # ``key:``, then a deeper ``key: value``: a grade, say
+                lineno += 1
+                inner = n + len(extra)
+                child: dict[str, Any] = {}
+                container[key] = child
+                positions[path] = (lineno, inner + 1)
+                if len(stack) >= max_depth:
+                    raise Unsupported("deep nesting")
+                stack.append((inner, child, path, _MAP))
+                key = intern(key2)
+                path = path + (key,)  # noqa: RUF005 (faster than unpacking)
+                key_positions[path] = (lineno, inner + 1)
+                found = cache.get(value2, _MISSING)
+                child[key] = self._plain(value2) if found is _MISSING else found
+                positions[path] = (lineno, m.start(5) - m.start(3) + n + 1)
+            elif flow is not None:  # ``key: {...}``
+                vcol = m.start(6) - m.start()
+                container[key] = self._quick_flow(flow, vcol, lineno, path)
+                positions[path] = (lineno, vcol + 1)
+            elif value is not None:  # ``key: value``
+                found = cache.get(value, _MISSING)
+                container[key] = self._plain(value) if found is _MISSING else found
+                positions[path] = (lineno, m.start(7) - m.start() + 1)
+            else:  # ``key:`` alone: a nested block follows, or the value is null
                 self.pending = (top, key, path, lineno, n + len(key) + 2)
-                continue
-            found = cache.get(value, _MISSING)
-            container[key] = self._plain(value) if found is _MISSING else found
-            positions[path] = (lineno, m.start(3) + 1)
         if not stack:
             raise Unsupported("an empty document")
         if self.pending is not None:
@@ -204,8 +210,31 @@ class _Reader:
             raise Unsupported("too many values")
         return stack[0][1]
 
+    def _frame_for(self, n: int, lineno: int) -> _Frame:
+        """The mapping a usual line indented by ``n`` (a key, not a dash) belongs to."""
+        stack, pending = self.stack, self.pending
+        if pending is not None and n > pending[0][0]:
+            # the first key of a nested mapping
+            self.pending = None
+            frame, key, path = pending[0], pending[1], pending[2]
+            child: dict[str, Any] = {}
+            self._attach(frame, key, path, child, (lineno, n + 1))
+            return self._push(n, child, path, _MAP)
+        if pending is None and stack:
+            top = stack[-1]
+            while top[0] > n:
+                stack.pop()
+                top = stack[-1]
+        else:
+            top = self._top(n, False, lineno)
+        if top[0] != n or top[3] != _MAP:
+            top = self._top(n, False, lineno)
+            if top[0] != n or top[3] != _MAP:
+                raise Unsupported("a line this reader cannot place")
+        return top
+
     def _quick_flow(self, text: str, base: int, lineno: int, path: Path_) -> dict[str, Any]:
-        """The flow mapping _QUICK_FLOW matched, ``text``, from 0-based column ``base``."""
+        """The flow mapping _LINES matched, ``text``, from 0-based column ``base``."""
         if len(self.stack) + 2 >= self.max_depth:
             raise Unsupported("deep nesting")
         positions, key_positions, cache = self.positions, self.key_positions, self._cache

@@ -12,7 +12,7 @@ from typing import Any
 from lmsctl.errors import Diagnostic, Severity
 from lmsctl.manifest.refs import normalize_date
 from lmsctl.manifest.yamldoc import Path_, YamlDocument, where_label
-from lmsctl.model import ProjectConfig, RefKind, SourcePos, StudentRef
+from lmsctl.model import ProjectConfig, SourcePos, StudentRef
 
 
 @dataclass
@@ -28,8 +28,8 @@ class SectionFile:
     #: paths that failed the schema (and their ancestors): their values are not used
     bad: set[Path_] = field(default_factory=set)
     #: student references parsed so far (as written -> the reference, one object per student,
-    #: and its lmsctl.manifest.refs.student_identity)
-    students: dict[str, tuple[StudentRef, tuple[RefKind, str]]] = field(default_factory=dict)
+    #: and its identity: lmsctl.manifest.refs.student_identity, as one string)
+    students: dict[str, tuple[StudentRef, str]] = field(default_factory=dict)
 
     def pos(self, path: Path_) -> SourcePos:
         return self.doc.source_pos(path)

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import dataclasses
 import gc
+import subprocess
+import sys
 import textwrap
 from pathlib import Path
 
@@ -149,3 +151,19 @@ def test_grade_spec_is_the_frozen_dataclass_it_was() -> None:
         grade.pos = pos  # type: ignore[misc]
     with pytest.raises(ValueError):
         GradeSpec(student, {}, pos, source="elsewhere")  # type: ignore[arg-type]
+
+
+def _imports_jsonschema(root: Path) -> bool:
+    code = (
+        "import sys; from pathlib import Path; from lmsctl.manifest import load_desired; "
+        f"load_desired(Path({str(root)!r})); print('jsonschema' in sys.modules)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return done.stdout.strip() == "True"
+
+
+def test_valid_manifests_are_checked_without_loading_jsonschema(tmp_path: Path) -> None:
+    # (its import is a sixth of lmsctl validate's start; the quick check finds them valid)
+    assert not _imports_jsonschema(EXAMPLES)
+    broken = _write(tmp_path, GRADES.replace("grade_points: 7", "grade_points: -7"))
+    assert _imports_jsonschema(broken)  # loaded to say exactly what is wrong
