@@ -179,7 +179,7 @@ def _world(d: Path, shape: Shape, url: str) -> tuple[Path, Path, dict[str, objec
 def _plans(v: Version, plan: list[str], d: Path, key: dict[str, str], files: bool) -> None:
     out = d / f"stdout-{v.name}"
     json_plan = [*plan, "--format", "json"]
-    v.record("plan --format json", run_once(json_plan, 2, out, v.env()))
+    v.record("plan --format json", run_once(json_plan, 2, d / f"json-{v.name}", v.env()))
     v.record("plan (text)", run_once(plan, 2, out, v.env()))
     if files:
         clear, sealed = d / f"plan-{v.name}", d / f"sealed-{v.name}"
@@ -223,7 +223,7 @@ def measure(base: Path, grades: int, runs: int, files: bool, versions: list[Vers
                 for v in versions:
                     _plans(v, plan, d, key, files)
                     if n == 0:
-                        found = check_json(d / f"stdout-{v.name}", shape.grades)
+                        found = check_json(d / f"json-{v.name}", shape.grades)
                         print(f"    {v.name}: JSON checked: {found}")
         if files:
             for _ in range(runs):
