@@ -13,8 +13,10 @@ and each of these runs as a child process, median of --runs runs:
   (the file encrypted), and `show --format json FILE` of each saved plan (no server needed).
 
 Peak memory is the child's own (VmHWM at its exit, see harness.peak_reporting_command: wait4's
-figure would be at least this process's own peak, which holds the district it set up); CPU is
-user + system of the child (wait4). The first JSON output is parsed and checked: one change
+figure would be at least this process's own peak, which holds the district it set up), and
+"the output added" is that peak less the child's peak when it began to write its output
+(emit_plan: the renderer's own share; for --out, after the plan file is written); CPU is user +
+system of the child (wait4). The first JSON output is parsed and checked: one change
 per grade, the document whole. With --baseline DIR each command also runs with the lmsctl
 found in DIR (a checkout of another version, put first on PYTHONPATH), on the same world and
 interleaved, so before and after are measured alike. Goal: `plan --format json` of 100k
@@ -49,22 +51,30 @@ GOAL_MB = 300.0
 
 @dataclasses.dataclass
 class Runs:
-    """One command's runs with one lmsctl: (CPU s, peak MB) each."""
+    """One command's runs with one lmsctl: (CPU s, peak MB, peak MB when the output began)."""
 
     label: str
-    figures: list[tuple[float, float]] = dataclasses.field(default_factory=list)
+    figures: list[tuple[float, float, float]] = dataclasses.field(default_factory=list)
 
     @property
     def cpu(self) -> float:
-        return statistics.median(c for c, _ in self.figures)
+        return statistics.median(f[0] for f in self.figures)
 
     @property
     def peak(self) -> float:
-        return statistics.median(p for _, p in self.figures)
+        return statistics.median(f[1] for f in self.figures)
+
+    @property
+    def output_share(self) -> float:
+        """What writing the output added to the peak (peak - peak when the output began)."""
+        return statistics.median(f[1] - f[2] for f in self.figures)
 
     def row(self) -> str:
-        spread = ", ".join(f"{p:.0f}" for _, p in self.figures)
-        return f"{self.label:42} {self.cpu:6.2f} s CPU   peak {self.peak:6.0f} MB  ({spread})"
+        spread = ", ".join(f"{f[1]:.0f}" for f in self.figures)
+        return (
+            f"{self.label:42} {self.cpu:6.2f} s CPU   peak {self.peak:6.0f} MB  ({spread}); "
+            f"the output added {self.output_share:+.0f} MB"
+        )
 
 
 @dataclasses.dataclass
@@ -80,29 +90,59 @@ class Version:
             return {}
         return {"PYTHONPATH": os.pathsep.join([str(self.path), os.environ.get("PYTHONPATH", "")])}
 
-    def record(self, label: str, figures: tuple[float, float]) -> None:
+    def record(self, label: str, figures: tuple[float, float, float]) -> None:
         self.runs.setdefault(label, Runs(label)).figures.append(figures)
+
+
+#: lmsctl in a child that, at exit, writes its own peak RSS (VmHWM, kB; see
+#: harness.peak_reporting_command) and its peak when the output began (emit_plan was called)
+CHILD = """\
+import atexit, sys
+def _hwm():
+    with open('/proc/self/status') as f:
+        return next(l.split()[1] for l in f if l.startswith('VmHWM:'))
+marks = []
+def _report():
+    with open(REPORT, 'w') as out:
+        out.write(' '.join([_hwm(), *marks[:1]]))
+atexit.register(_report)
+import lmsctl.cli.output as output
+import lmsctl.cli.commands.plan as plan, lmsctl.cli.commands.show as show
+_emit = output.emit_plan
+def emit_plan(*args, **kwargs):
+    marks.append(_hwm())
+    return _emit(*args, **kwargs)
+plan.emit_plan = show.emit_plan = emit_plan
+from lmsctl.cli import main
+sys.argv = ['lmsctl', *sys.argv[1:]]
+main()
+"""
 
 
 def run_once(
     args: list[str], expect: int, out: Path, env: dict[str, str] | None = None
-) -> tuple[float, float]:
-    """``lmsctl ARGS`` with stdout to ``out``; (CPU, own peak MB). ``env`` is added to lmsctl's."""
+) -> tuple[float, float, float]:
+    """``lmsctl ARGS`` with stdout to ``out``; (CPU, own peak MB, own peak MB when the output
+    began). ``env`` is added to lmsctl's."""
+    report = out.with_suffix(".peak")
+    report.unlink(missing_ok=True)
+    cmd = [sys.executable, "-c", CHILD.replace("REPORT", repr(str(report))), *args]
     saved = {k: os.environ.get(k) for k in env or {}}
     os.environ.update(env or {})
     try:
         with out.open("wb") as fh:
-            run = harness.run_lmsctl_own_peak(args, out.with_suffix(".peak"), stdout=fh)
+            run = harness.run_child(cmd, stdout=fh)
     finally:
         for k, v in saved.items():
             if v is None:
                 os.environ.pop(k, None)
             else:
                 os.environ[k] = v
-    if run.returncode != expect:
+    if run.returncode != expect or not report.exists():
         tail = out.read_bytes()[-300:].decode(errors="replace")
         raise RuntimeError(f"lmsctl {args[2:4]} exited {run.returncode}: {run.stderr_tail} {tail}")
-    return run.cpu, run.peak_mb
+    peak, began = (int(n) / 1024 for n in report.read_text().split())
+    return run.cpu, peak, began
 
 
 def check_json(path: Path, grades: int) -> str:
@@ -134,7 +174,7 @@ def _world(d: Path, shape: Shape, url: str) -> tuple[Path, Path, dict[str, objec
 def _plans(v: Version, plan: list[str], d: Path, key: dict[str, str], files: bool) -> None:
     out = d / f"stdout-{v.name}"
     json_plan = [*plan, "--format", "json"]
-    v.record("plan --format json", run_once(json_plan, 2, out, v.env()))
+    v.record("plan --format json", run_once(json_plan, 2, d / f"json-{v.name}", v.env()))
     v.record("plan (text)", run_once(plan, 2, out, v.env()))
     if files:
         clear, sealed = d / f"plan-{v.name}", d / f"sealed-{v.name}"
@@ -178,7 +218,7 @@ def measure(base: Path, grades: int, runs: int, files: bool, versions: list[Vers
                 for v in versions:
                     _plans(v, plan, d, key, files)
                     if n == 0:
-                        found = check_json(d / f"stdout-{v.name}", shape.grades)
+                        found = check_json(d / f"json-{v.name}", shape.grades)
                         print(f"    {v.name}: JSON checked: {found}")
         if files:
             for _ in range(runs):
@@ -198,12 +238,13 @@ def measure(base: Path, grades: int, runs: int, files: bool, versions: list[Vers
             f"JSON / text peak = {js.peak / text.peak:.2f}"
         )
     print()
-    print("| grades | lmsctl | command | CPU (median) | peak MB (median) |")
-    print("|---|---|---|---|---|")
+    print("| grades | lmsctl | command | CPU (median) | peak MB (median) | added by the output |")
+    print("|---|---|---|---|---|---|")
     for v in versions:
         for r in v.runs.values():
             print(
-                f"| {shape.grades} | {v.name} | {r.label.strip()} | {r.cpu:.2f} s | {r.peak:.0f} |"
+                f"| {shape.grades} | {v.name} | {r.label} | {r.cpu:.2f} s | {r.peak:.0f} | "
+                f"{r.output_share:+.0f} MB |"
             )
 
 
