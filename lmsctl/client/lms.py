@@ -18,6 +18,7 @@ import contextlib
 import datetime as dt
 import email.utils
 import ipaddress
+import json as stdjson
 import random
 import re
 import time
@@ -28,6 +29,7 @@ from typing import Any
 from urllib.parse import quote, urlsplit
 
 import httpx
+import orjson
 
 # httpcore asks for sniffio on every request and, without it, fails that import each time (a
 # tenth of a large plan's CPU): a declared dependency, imported here so a broken install fails
@@ -61,11 +63,11 @@ from lmsctl.errors import (
 MAX_LISTING_RESTARTS = 2
 #: connections beyond the cap on changes in flight (a listing shared by a phase's changes)
 POOL_SPARE = 8
-#: connections kept open between requests. httpcore's pool walks every connection, and every
-#: idle one again, each time a request starts or ends: with a thousand slow writes in flight
-#: and a few dozen answers idle it spent the whole CPU on that and sent nothing for a minute
-#: (60 s writes). Beyond this many connections an idle one is closed (a new request opens its
-#: own); reads and fast writes (a few dozen in flight) keep theirs.
+#: connections kept open between requests: beyond this many idle ones a freed connection is
+#: closed (a new request opens its own). Reads and fast writes (a few dozen in flight) keep
+#: theirs; a burst of a thousand slow writes (60 s each) does not leave a thousand idle sockets
+#: behind it. (The pool finds a connection in constant time, whatever the count: see
+#: :mod:`lmsctl.client.pool`.)
 KEEP_ALIVE = 64
 
 
@@ -319,7 +321,7 @@ class LmsClient:
         response = await self._request(method, path, endpoint, json=json)
         shown = response.request.url.path
         try:
-            return response.json() if response.content else None
+            return _loads(response.content) if response.content else None
         except ValueError as exc:
             if method == "POST":
                 raise outcome_unknown(
@@ -500,6 +502,16 @@ class LmsClient:
             "PATCH submission",
             json=body,
         )
+
+
+def _loads(content: bytes) -> Any:
+    """An answer's JSON body. orjson reads UTF-8 only and refuses what the standard library
+    accepts beyond JSON (NaN, UTF-16, integers past 64 bits): those go to the standard library,
+    so what is accepted, and the ValueError of what is not, stay as they were."""
+    try:
+        return orjson.loads(content)
+    except orjson.JSONDecodeError:
+        return stdjson.loads(content)
 
 
 def _deleted_before(method: str, answer: httpx.Response, verdict: Verdict, attempt: int) -> bool:

@@ -1,4 +1,5 @@
-"""The client's network transport: httpcore's connection pool on plain asyncio sockets.
+"""The client's network transport: httpcore's HTTP/1.1 connections on plain asyncio sockets,
+in lmsctl's own pool (:mod:`lmsctl.client.pool`).
 
 httpx's default transport runs httpcore over anyio, whose per-call bookkeeping (a cancel scope
 per read and write, a dictionary of every socket attribute each time the pool asks whether an
@@ -27,6 +28,8 @@ from typing import Any
 
 import httpcore
 import httpx
+
+from lmsctl.client.pool import ConnectionPool
 
 #: seconds a connection being closed may take to say goodbye (a TLS close_notify)
 _CLOSE_WAIT = 1.0
@@ -207,14 +210,15 @@ class _Body(httpx.AsyncByteStream):
 
 
 class AsyncioTransport(httpx.AsyncBaseTransport):
-    """An httpx transport: httpcore's pool of direct connections, on :class:`AsyncioBackend`."""
+    """An httpx transport: lmsctl's pool (:mod:`lmsctl.client.pool`) of httpcore's HTTP/1.1
+    connections, on :class:`AsyncioBackend`."""
 
     def __init__(self, *, limits: httpx.Limits, trust_env: bool = True) -> None:
-        self._pool = httpcore.AsyncConnectionPool(
+        self._pool = ConnectionPool(
             # the same trust store as httpx's own transport (certifi, or SSL_CERT_FILE/DIR)
             ssl_context=httpx.create_ssl_context(trust_env=trust_env),
             max_connections=limits.max_connections,
-            max_keepalive_connections=limits.max_keepalive_connections,
+            max_keepalive=limits.max_keepalive_connections,
             keepalive_expiry=limits.keepalive_expiry,
             network_backend=AsyncioBackend(),
         )
