@@ -7,8 +7,9 @@ against a served sandbox (`lmsctl sandbox serve`) over real HTTP, through a coun
 
 - plan CPU (user + system of the lmsctl process) and its peak RSS (the kernel's high-water
   mark from wait4), once with no changes and once with every grade changed;
-- the phase split, from a separate run under cProfile (cumulative times of the top-level phase
-  functions, named in the output; the profiler inflates every figure, so the shares count);
+- the phase split of the no-changes run: each phase's function (PHASES) timed inside that
+  same plan with the process's CPU clock, so the figures add up to the plan's own CPU (a
+  profiler would inflate Python code many times more than the JSON parser's C);
 - calls received by the server against the minimum the API's shape allows (below);
 - growth from the smallest to the largest size (linear: the ratio of their grade counts).
 
@@ -20,7 +21,7 @@ every one of the 250 enrolled students has a submission, graded or not).
 The sandbox's rate limit is off and plan runs with --rate-limit 1000000: at Clever's 1200/min
 the 100k plan's ~10,100 calls alone take 8.5 minutes of waiting, which costs no CPU.
 
-    python bench/plan_scale.py [--sizes 1k,10k,100k] [--no-profile] [--keep-profiles DIR]
+    python bench/plan_scale.py [--sizes 1k,10k,100k] [--keep-profiles DIR]
 """
 
 from __future__ import annotations
@@ -45,18 +46,21 @@ ROSTER, GRADED, ASSIGNMENTS = 250, 40, 25
 ROSTER_PAGE, SUBMISSIONS_PAGE = 10_000, 100  # the API's maximum page sizes
 PLAN_FLAGS = ["--rate-limit", "1000000"]  # and --detailed-exitcode, to check the set-up
 
-#: phase -> (file suffix, function) of the function whose cumulative time is that phase
+#: phase -> (module, attribute) of the function whose CPU time is that phase, timed in the
+#: plan itself (no profiler: the figures are the real ones); plan runs them one after another
 PHASES = {
-    "load+validate": ("lmsctl/manifest/__init__.py", "load_or_raise"),
-    "event loop": ("asyncio/events.py", "_run"),  # every task step: refresh, HTTP, build
-    "state read": ("lmsctl/workspace.py", "read_state"),  # inside the loop
-    "build": ("lmsctl/plan/builder.py", "build"),  # inside the loop
-    "policies": ("lmsctl/policy.py", "apply_policies"),  # inside the loop
-    "digest": ("lmsctl/workspace.py", "manifests_digest"),  # inside the loop
-    "render": ("", "emit_plan"),
-    "privacy directory": ("lmsctl/privacy.py", "add_desired"),
-    "privacy rosters": ("lmsctl/privacy.py", "add_rosters"),
+    "load+validate (manifests)": ("lmsctl.workspace", "load_or_raise"),
+    "state read": ("lmsctl.workspace", "Workspace.read_state"),
+    "refresh + HTTP client": ("lmsctl.workspace", "refresh"),
+    "build": ("lmsctl.workspace", "PlanBuilder.build"),
+    "policies": ("lmsctl.workspace", "apply_policies"),
+    "digest": ("lmsctl.workspace", "manifests_digest"),
+    "privacy directory": ("lmsctl.privacy", "StudentDirectory.add_desired"),
+    "privacy rosters": ("lmsctl.privacy", "StudentDirectory.add_rosters"),
+    "render": ("lmsctl.cli.commands.plan", "emit_plan"),
 }
+#: the phase that is the HTTP client's (everything else counts as outside it)
+HTTP_PHASE = "refresh + HTTP client"
 
 
 @dataclasses.dataclass
@@ -70,8 +74,7 @@ class Size:
     peak_changed: float = 0.0
     calls: collections.Counter[str] = dataclasses.field(default_factory=collections.Counter)
     minimum: collections.Counter[str] = dataclasses.field(default_factory=collections.Counter)
-    phases: dict[str, float] = dataclasses.field(default_factory=dict)
-    profiled_total: float = 0.0
+    phases: harness.PhaseTimes | None = None
 
 
 def kind(seen: Seen) -> str:
@@ -101,11 +104,20 @@ def minimum(shape: Shape) -> collections.Counter[str]:
 
 
 def plan_once(
-    root: Path, url: str, proxy: CountingProxy, changes: bool, profile: Path | None = None
+    root: Path,
+    url: str,
+    proxy: CountingProxy,
+    changes: bool,
+    profile: Path | None = None,
+    phases: Path | None = None,
 ) -> tuple[harness.ChildRun, list[Seen]]:
-    """One plan; --detailed-exitcode checks it saw changes exactly when it should."""
+    """One plan; --detailed-exitcode checks it saw changes exactly when it should. With
+    ``phases``, the plan times its phases (PHASES) and writes them there."""
     args = ["--api-url", url, "plan", str(root), "--detailed-exitcode", *PLAN_FLAGS]
-    cmd = harness.lmsctl_command(args, profile=profile)
+    if phases is not None:
+        cmd = harness.phase_timed_command(args, phases, PHASES)
+    else:
+        cmd = harness.lmsctl_command(args, profile=profile)
     mark = proxy.mark()
     with tempfile.TemporaryFile() as out:
         run = harness.run_child(cmd, stdout=out)
@@ -116,7 +128,7 @@ def plan_once(
     return run, [s for s in proxy.since(mark) if s.path.startswith(("/v3.0/", "/v3.1/"))]
 
 
-def measure(base: Path, grades: int, profile: bool, keep: Path | None = None) -> Size:
+def measure(base: Path, grades: int, keep: Path | None = None) -> Size:
     sections = max(1, grades // (GRADED * ASSIGNMENTS))
     shape = Shape(sections=sections, roster=ROSTER, graded=GRADED, assignments=ASSIGNMENTS)
     size = Size(shape.grades, shape)
@@ -135,17 +147,17 @@ def measure(base: Path, grades: int, profile: bool, keep: Path | None = None) ->
         print(f"  set-up {shape.grades} grades: {summary} [{time.perf_counter() - t0:.0f} s]")
         with harness.sandbox_served(d / "sandbox.db", seed_file, rate_limit=0) as origin:
             proxy.upstream = origin
-            run, seen = plan_once(root, url, proxy, changes=False)
+            report_file = d / "phases.json"
+            run, seen = plan_once(root, url, proxy, changes=False, phases=report_file)
             size.cpu, size.peak, size.wall = run.cpu, run.peak_mb, run.wall
+            size.phases = harness.read_phase_times(report_file)
             size.calls = collections.Counter(kind(s) for s in seen)
             size.minimum = minimum(shape)
-            if profile:
+            if keep is not None:
                 prof = d / "plan.prof"
                 plan_once(root, url, proxy, changes=False, profile=prof)
-                size.phases, size.profiled_total = harness.phase_split(prof, PHASES)
-                if keep is not None:
-                    keep.mkdir(parents=True, exist_ok=True)
-                    shutil.copy(prof, keep / f"plan-{shape.grades}.prof")
+                keep.mkdir(parents=True, exist_ok=True)
+                shutil.copy(prof, keep / f"plan-{shape.grades}.prof")
             harness.write_manifests(root, seed, shape, value=1)  # every grade changes
             run, _ = plan_once(root, url, proxy, changes=True)
             size.cpu_changed, size.peak_changed = run.cpu, run.peak_mb
@@ -166,46 +178,29 @@ def report(s: Size) -> None:
     print(f"    calls at the server / minimum = {calls} / {least} = {calls / least:.2f}")
     for name in sorted(set(s.calls) | set(s.minimum)):
         print(f"      {name:18} {s.calls[name]:6} / {s.minimum[name]:6}")
-    if s.phases:
-        total = s.profiled_total or 1.0
-        get = s.phases.get
-        inner = sum(get(k, 0.0) for k in ("build", "policies", "digest"))
-        refresh = get("event loop", 0.0) - inner - get("state read", 0.0)
-        rows = [
-            ("load+validate (manifests)", get("load+validate", 0.0)),
-            ("state read", get("state read", 0.0)),
-            ("refresh+HTTP client", refresh),
-            ("build (+policies, digest)", inner),
-            ("privacy directory", get("privacy directory", 0.0) + get("privacy rosters", 0.0)),
-            ("render", get("render", 0.0)),
-        ]
-        rows.append(("other (start-up imports, lock)", total - sum(v for _, v in rows)))
+    if s.phases is not None:
+        t = s.phases
         print(
-            "    phases (CPU-timed cProfile, cumulative: load_or_raise; read_state; asyncio "
-            "Handle._run (the loop's task steps) minus read_state, PlanBuilder.build, "
-            "apply_policies, manifests_digest; StudentDirectory.add_desired/add_rosters; "
-            f"emit_plan. Profiled total {total:.1f} s; share x unprofiled CPU in brackets; "
-            "cProfile's sums over asyncio task steps are approximate):"
+            "    phases, no changes (CPU seconds, each phase's function timed in the plan by the "
+            "process's own clock; no profiler):"
         )
-        for name, value in rows:
-            print(
-                f"      {name:30} {value:6.2f} s  {value / total:5.1%}  "
-                f"[~{value / total * s.cpu:5.2f} s]"
-            )
-        outside = total - refresh
-        print(f"      outside the HTTP client/refresh: ~{outside / total * s.cpu:.2f} s of CPU")
+        print(f"      {'start-up (imports, options)':30} {t.start:6.2f} s")
+        for name in PHASES:
+            print(f"      {name:30} {t.phases.get(name, 0.0):6.2f} s")
+        print(f"      {'other (lock, exit)':30} {t.other:6.2f} s")
+        outside = t.total - t.phases.get(HTTP_PHASE, 0.0)
+        print(f"      outside the HTTP client (all but refresh): {outside:.2f} s of CPU")
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--sizes", default="1k,10k,100k", help="grade counts, e.g. 1k,10k")
-    parser.add_argument("--no-profile", action="store_true", help="skip the cProfile run")
     parser.add_argument(
         "--keep-profiles",
         type=Path,
         default=None,
         metavar="DIR",
-        help="save each size's profile as DIR/plan-<grades>.prof (read it with pstats)",
+        help="also run each size under cProfile and save DIR/plan-<grades>.prof (pstats)",
     )
     args = parser.parse_args()
     sizes = sorted(harness.parse_size(x) for x in args.sizes.split(",") if x.strip())
@@ -213,7 +208,7 @@ def main() -> int:
     results = []
     with tempfile.TemporaryDirectory() as tmp:
         for grades in sizes:
-            results.append(measure(Path(tmp), grades, not args.no_profile, args.keep_profiles))
+            results.append(measure(Path(tmp), grades, args.keep_profiles))
     print()
     print("| grades | CPU no changes | CPU all changed | peak MB (no / all) | calls / minimum |")
     print("|---|---|---|---|---|")
