@@ -31,6 +31,7 @@ from lmsctl.state import locked, recovery
 from lmsctl.state.crypto import StateKey, StateKeys
 from lmsctl.state.postgres import PostgresBackend
 from lmsctl.state.transfer import push
+from tests.postgres.test_pg_e2e import Clone, Sandbox, _grades_saved, _serve
 from tests.support.factories import STUDENT, make_record, make_snapshot
 
 #: What the statement of every save that bumps the serial holds (both the one-statement save
@@ -57,14 +58,29 @@ class AnswerLosingProxy:
         )
         self.dsn = psycopg.conninfo.make_conninfo(**params)
         self._armed = threading.Event()
+        self._skip = 0
+        self._count = threading.Lock()
         self.lost = threading.Event()  # set once an answer was dropped, after its commit
         self._socks: list[socket.socket] = []
         threading.Thread(target=self._accept, daemon=True).start()
 
-    def lose_next_save_answer(self) -> None:
-        """The next statement holding SAVE_MARKER runs and commits; its answer is lost."""
+    def lose_next_save_answer(self, after: int = 0) -> None:
+        """The next statement holding SAVE_MARKER (once ``after`` more have gone by) runs and
+        commits; its answer is lost."""
+        self._skip = after
         self.lost.clear()
         self._armed.set()
+
+    def _is_the_save(self) -> bool:
+        """Called for each save lmsctl sends: True for the one whose answer must be lost."""
+        with self._count:
+            if not self._armed.is_set():
+                return False
+            if self._skip > 0:
+                self._skip -= 1
+                return False
+            self._armed.clear()
+            return True
 
     def close(self) -> None:
         for s in [self._listener, *self._socks]:
@@ -91,15 +107,31 @@ class AnswerLosingProxy:
     def _to_server(
         self, client: socket.socket, upstream: socket.socket, seen: threading.Event
     ) -> None:
-        tail = b""
+        # psycopg prepares a statement it runs often: its text goes once (Parse, with a name),
+        # then only its name (Bind). A save is a Bind of a statement whose text holds the marker.
+        saves: dict[bytes, bool] = {}
+        buffer, started = b"", False
         try:
             while data := client.recv(65536):
-                # armed before the bytes go on: the server's answer comes after the flag is set
-                if self._armed.is_set() and SAVE_MARKER in tail + data:
-                    self._armed.clear()
-                    seen.set()
-                tail = data[-len(SAVE_MARKER) :]
-                upstream.sendall(data)
+                buffer += data
+                while True:
+                    head = 4 if not started else 5  # the startup message has no type byte
+                    if len(buffer) < head:
+                        break
+                    (length,) = struct.unpack("!I", buffer[head - 4 : head])
+                    if len(buffer) < head - 4 + length:
+                        break
+                    message, buffer = buffer[: head - 4 + length], buffer[head - 4 + length :]
+                    if started and message[:1] == b"P":
+                        name, rest = message[5:].split(b"\0", 1)
+                        saves[name] = SAVE_MARKER in rest.split(b"\0", 1)[0]
+                    elif started and message[:1] == b"B":
+                        statement = message[5:].split(b"\0", 2)[1]
+                        # flagged before the bytes go on: the answer comes after it
+                        if saves.get(statement) and self._is_the_save():
+                            seen.set()
+                    started = True
+                    upstream.sendall(message)
         except OSError:
             pass
         finally:
@@ -269,3 +301,47 @@ def test_a_file_from_an_older_lmsctl_without_a_run_id_is_refused_as_before(
     done = push(later, path, force=True)  # as before: --force stores it anyway
     assert done.serial == 4 and _points(later, HW1) == 3
     later.close()
+
+
+@pytest.mark.slow
+def test_an_apply_that_lost_a_landed_save_answer_is_pushed_and_converges(
+    proxy: AnswerLosingProxy, pg_dsn: str, pg_schema: str, tmp_path: Path
+) -> None:
+    """The incident, through the CLI: mid-apply, one save lands and its answer is lost."""
+    for url in _serve(tmp_path):
+        sandbox, a = (
+            Sandbox(url),
+            Clone(tmp_path / "runner-a" / "coursework", url, pg_dsn, pg_schema),
+        )
+        a.env["LMSCTL_PG_DSN"] = proxy.dsn
+        # one call at a time, so the saves come in plan order: an intent and a result per
+        # create; the 11th save is the result of the fifth create, which the LMS carried out
+        proxy.lose_next_save_answer(after=10)
+        failed = a.run("apply", "--auto-approve", "--parallelism", "1")
+        assert failed.code == 1 and proxy.lost.is_set(), failed.text
+        assert "lost the state database on 127.0.0.1" in failed.err, failed.err
+        assert "1 write(s) reached the LMS but are not recorded in state: " in failed.err
+        assert "a00002/lab-01-microscopes" in failed.err and "Traceback" not in failed.err
+        (kept,) = sorted((a.root / ".lmsctl").glob("recovery-*.json"))
+        rel = f".lmsctl/{kept.name}"
+        with psycopg.connect(pg_dsn) as conn:  # that save is in the database all the same
+            row = conn.execute(
+                f"SELECT record->>'assignment_id' FROM \"{pg_schema}\".resources "
+                "WHERE address LIKE '%%lab-01-microscopes'"
+            ).fetchone()
+        assert row is not None and row[0]
+
+        pushed = a.run("state", "push", rel)
+
+        assert pushed.code == 0, pushed.text
+        assert "The state was 1 version(s) ahead of the file, written by the run that wrote" in (
+            pushed.out
+        )
+        assert not kept.exists()
+        rerun = a.run("apply", "--auto-approve")  # the rest of the work, nothing twice
+        assert rerun.code == 0, rerun.text
+        assert "6 created" in rerun.out and "unknown" not in rerun.out, rerun.out
+        final = a.run("plan", "--detailed-exitcode")
+        assert final.code == 0, final.text
+        sandbox.assert_no_duplicates()
+        assert _grades_saved(pg_dsn, pg_schema) == 23
