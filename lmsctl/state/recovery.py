@@ -12,13 +12,15 @@ applied): push must restore exactly what the next three-way diff starts from, so
 is scrubbed. Instead it is encrypted under ``LMSCTL_STATE_KEY`` when that is set, like state;
 without a key in a private run (CI) the error that names the file says it is in clear.
 
-The file names the run that wrote it (``run_id``: the id the postgres backend files that run's
-versions under; a random id, never a name). A save can reach the database and its answer be
-lost: the run keeps the file from the serial before it, and the database is one version ahead,
-written by that same run. ``state push`` accepts a state that moved on only through versions of
-the file's own run (and that changed no record the file lacks: it was written after them), and
-refuses as before when any other run wrote since. A file without ``run_id`` (an older lmsctl,
-or the local backend) is pushed only onto the serial it was written from.
+The file names the run that wrote it (``run_id``: its lock id, which the postgres versions and
+the local journal lines are filed under; a random id, never a name). A save can be stored while
+the run never learns it (the database committed it and its answer was lost; the journal line
+was written and its fsync failed): the run keeps the file from the serial before it, and the
+state is one version ahead, written by that same run. ``state push`` accepts a state that moved
+on only through versions of the file's own run (and that changed no record the file lacks: it
+was written after them), and refuses as before when any other run wrote since, or when who
+wrote is unknown. A file without ``run_id`` (an older lmsctl) is pushed only onto the serial it
+was written from.
 """
 
 from __future__ import annotations

@@ -26,7 +26,8 @@ class HistoryBackend(Protocol):
 
 @runtime_checkable
 class RunHistoryBackend(Protocol):
-    """A backend that knows which run wrote each version (postgres: its versions table)."""
+    """A backend that records which run wrote each version (postgres: its versions table;
+    local: its journal, until it is folded into the snapshot)."""
 
     def writes_since(self, serial: int) -> recovery.LaterWrites: ...
 
@@ -150,6 +151,14 @@ def push(
     from lmsctl.state import locked
 
     kept = recovery.load(path, getattr(backend, "keys", None))
+    # who wrote since the file's base, read before the lock: the local backend folds its
+    # journal, which names the run of each save, into its snapshot when it is locked. Under
+    # the lock, a serial still equal to the last one read says that nothing was written since.
+    later = (
+        backend.writes_since(kept.base_serial)
+        if kept.run_id is not None and isinstance(backend, RunHistoryBackend)
+        else None
+    )
     with locked(backend, command, lock_timeout, pending_recovery=True):
         snapshot = backend.read()
         if snapshot.lineage != kept.lineage:
@@ -160,7 +169,7 @@ def push(
             )
         own = 0
         if snapshot.serial != kept.base_serial and not force:
-            own = _moved_on_by_its_own_run(backend, kept, snapshot, path)
+            own = _moved_on_by_its_own_run(backend, kept, snapshot, path, later)
         addresses = kept.apply_to(snapshot)
         backend.save(snapshot, addresses)
     path.unlink(missing_ok=True)
@@ -168,20 +177,21 @@ def push(
 
 
 def _moved_on_by_its_own_run(
-    backend: StateBackend, kept: recovery.Recovery, snapshot: StateSnapshot, path: Path
+    backend: StateBackend,
+    kept: recovery.Recovery,
+    snapshot: StateSnapshot,
+    path: Path,
+    later: recovery.LaterWrites | None,
 ) -> int:
     """How many versions the file's own run wrote after the file's base, when only that run
-    moved the state on since (its save reached the database, the answer did not reach it);
-    StateError when another run wrote since, or when that is not known (a file without a run
-    id, a backend without a history of who wrote)."""
-    later = None
+    moved the state on since (its save was stored, but the run never learnt it); StateError
+    when another run wrote since, or when that is not known (a file without a run id, a
+    backend that does not record who wrote). ``later``: who wrote after the file's base."""
     if (
-        kept.run_id is not None
-        and snapshot.serial > kept.base_serial
-        and isinstance(backend, RunHistoryBackend)
+        later is None
+        or snapshot.serial <= kept.base_serial
+        or later.runs != {kept.run_id: snapshot.serial}
     ):
-        later = backend.writes_since(kept.base_serial)
-    if later is None or later.runs != {kept.run_id: snapshot.serial}:
         raise StateError(
             f"{backend.description} moved on since {path} was written (serial "
             f"{snapshot.serial}, the file expects {kept.base_serial}); nothing was pushed",
