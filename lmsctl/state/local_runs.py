@@ -30,12 +30,16 @@ def writes_since(backend: LocalBackend, serial: int) -> LaterWrites:
     current = backend.read()
     try:
         folded = backend._parse(backend.path.read_bytes()).serial  # what the snapshot holds
+    except FileNotFoundError:
+        folded = current.serial
+    except OSError as exc:
+        raise StateError(f"cannot read state file {backend.description}: {exc}") from exc
+    try:
         raw = backend.journal_path.read_bytes()
     except FileNotFoundError:
         raw = b""
-        folded = current.serial
     except OSError as exc:
-        raise StateError(f"cannot read the state of {backend.description}: {exc}") from exc
+        raise StateError(f"cannot read the journal of {backend.description}: {exc}") from exc
     runs: dict[str, int] = {}
     addresses: set[str] = set()
     known: set[int] = set()

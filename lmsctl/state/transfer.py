@@ -73,8 +73,8 @@ class Pushed:
     target: str
     records: int
     serial: int
-    #: versions the file's own run had written after the file's base (saves that reached the
-    #: database though their answer was lost); the file's records were stored over them
+    #: versions the file's own run had written after the file's base (saves that were stored
+    #: though the run never learnt it); the file's records were stored over them
     own_versions: int = 0
 
 
