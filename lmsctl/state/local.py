@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from lmsctl.errors import StateError, StateSaveError
-from lmsctl.state import crypto
+from lmsctl.state import crypto, local_runs
 from lmsctl.state.backend import LockInfo, check_can_write, wait_for_lock
 from lmsctl.state.files import (
     StatKey,
@@ -49,7 +49,12 @@ from lmsctl.state.files import (
 from lmsctl.state.local_encoder import StateEncoder
 from lmsctl.state.local_lock import LockFile
 from lmsctl.state.model import ResourceRecord, StateSnapshot
-from lmsctl.state.recovery import RecoveryKeeper, refuse_pending, rekey_recovery_files
+from lmsctl.state.recovery import (
+    LaterWrites,
+    RecoveryKeeper,
+    refuse_pending,
+    rekey_recovery_files,
+)
 
 
 class LocalBackend:
@@ -319,6 +324,8 @@ class LocalBackend:
             "set": {},
             "del": [],
         }
+        if self._held is not None:  # which run wrote it (state push tells its own saves)
+            entry["run"] = self._held.id
         for address in wanted:
             record = snapshot.resources.get(address)
             if record is None:
@@ -366,7 +373,8 @@ class LocalBackend:
         self._journal_end = self._journal_seen
 
     def _keep_and_raise(self, snapshot: StateSnapshot, addresses: list[str], why: str) -> None:
-        path = self._keeper.keep(snapshot, addresses)
+        run_id = self._held.id if self._held is not None else None
+        path = self._keeper.keep(snapshot, addresses, run_id=run_id)
         self._broken = StateSaveError(why)
         if path is None:
             raise StateSaveError(f"{why}; nothing more is sent to the LMS")
@@ -378,6 +386,10 @@ class LocalBackend:
             + self._keeper.privacy_note(),
             recovery_file=str(path),
         )
+
+    def writes_since(self, serial: int) -> LaterWrites:
+        """Which runs wrote the saves after ``serial``, from the journal (state push)."""
+        return local_runs.writes_since(self, serial)
 
     def compact(self) -> None:
         """Fold the journal into the snapshot (the caller holds the lock)."""

@@ -69,7 +69,10 @@ class PgWrites(PgSession):
         *,
         refused: StateError | None = None,
     ) -> None:
-        path = self._keeper.keep(snapshot, addresses)
+        # the id this run's versions are filed under: if the failed save did reach the
+        # database, push can tell that the version ahead of the file is this run's own
+        run_id = self._lock.id if self._lock is not None else self._run_id
+        path = self._keeper.keep(snapshot, addresses, run_id=run_id)
         if path is not None:
             shown = display(path)
             root = display(path.parent.parent)

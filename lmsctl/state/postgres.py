@@ -238,6 +238,38 @@ class PostgresBackend(PgWrites, PgLocking):
             )
         return out
 
+    def writes_since(self, serial: int) -> recovery.LaterWrites:
+        """Who wrote the versions after ``serial`` (run id -> its last serial), and which
+        records they wrote or removed (for ``state push`` of a recovery file from ``serial``).
+
+        A run's saves are one unbroken series (it holds the lock, and each save is a
+        compare-and-swap that checks it), and a run's versions row keeps its last serial, so a
+        run that wrote after ``serial`` has a row above it; pruning keeps the newest rows.
+        """
+        conn = self._db()
+        t = self._t
+        with self._errors("reading the history"), conn.transaction():
+            conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+            runs = conn.execute(
+                sql.SQL(
+                    "SELECT run_id, serial FROM {versions} WHERE workspace = %s AND serial > %s"
+                ).format(**t),
+                [self.workspace, serial],
+            ).fetchall()
+            # a record written above the serial carries it; a removed one is in the undo log
+            addresses = conn.execute(
+                sql.SQL(
+                    "SELECT address FROM {resources} WHERE workspace = %(ws)s AND serial > %(s)s "
+                    "UNION SELECT address FROM {changes} WHERE workspace = %(ws)s "
+                    "AND serial > %(s)s"
+                ).format(**t),
+                {"ws": self.workspace, "s": serial},
+            ).fetchall()
+        return recovery.LaterWrites(
+            runs={str(run): int(last) for run, last in runs},
+            addresses=frozenset(str(a) for (a,) in addresses),
+        )
+
     def version(self, serial: int) -> StateSnapshot:
         """The state as it was at the end of the kept version ``serial``."""
         current = self.read()

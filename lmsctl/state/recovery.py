@@ -11,6 +11,16 @@ The file holds the records as state would (student ids, the grade values and com
 applied): push must restore exactly what the next three-way diff starts from, so nothing in it
 is scrubbed. Instead it is encrypted under ``LMSCTL_STATE_KEY`` when that is set, like state;
 without a key in a private run (CI) the error that names the file says it is in clear.
+
+The file names the run that wrote it (``run_id``: its lock id, which the postgres versions and
+the local journal lines are filed under; a random id, never a name). A save can be stored while
+the run never learns it (the database committed it and its answer was lost; the journal line
+was written and its fsync failed): the run keeps the file from the serial before it, and the
+state is one version ahead, written by that same run. ``state push`` accepts a state that moved
+on only through versions of the file's own run (and that changed no record the file lacks: it
+was written after them), and refuses as before when any other run wrote since, or when who
+wrote is unknown. A file without ``run_id`` (an older lmsctl) is pushed only onto the serial it
+was written from.
 """
 
 from __future__ import annotations
@@ -37,6 +47,15 @@ PATTERN = "recovery-*.json"
 CLEAR_FIELDS = ("kind", "format_version", "backend", "lineage", "base_serial", "created")
 
 
+@dataclass(frozen=True)
+class LaterWrites:
+    """What moved a state on after a serial: the runs that wrote its later versions (each with
+    the last serial it wrote), and the records those versions wrote or removed."""
+
+    runs: dict[str, int]
+    addresses: frozenset[str]
+
+
 @dataclass
 class Recovery:
     """The records one run could not save, and which state they belong to."""
@@ -49,6 +68,8 @@ class Recovery:
     created: str
     #: address -> record as the run last had it; None: the address was removed
     resources: dict[str, dict[str, Any] | None] = field(default_factory=dict)
+    #: the id of the run that wrote it, as the backend files that run's versions (None: unknown)
+    run_id: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -61,6 +82,7 @@ class Recovery:
             "district_id": self.district_id,
             "created": self.created,
             "resources": self.resources,
+            **({"run_id": self.run_id} if self.run_id is not None else {}),
         }
 
     @classmethod
@@ -73,6 +95,9 @@ class Recovery:
         resources = data.get("resources")
         if not isinstance(resources, dict):
             raise StateError(f"{where}: 'resources' must be an object")
+        run_id = data.get("run_id")
+        if run_id is not None and not isinstance(run_id, str):
+            raise StateError(f"{where}: 'run_id' must be a string")
         for address, raw in resources.items():
             if raw is not None:
                 record = ResourceRecord.from_dict(raw, where=f"{where}: resource {address!r}")
@@ -87,6 +112,7 @@ class Recovery:
                 district_id=data.get("district_id"),
                 created=str(data.get("created") or ""),
                 resources=dict(resources),
+                run_id=run_id,
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise StateError(f"{where} is malformed: {exc}") from exc
@@ -135,8 +161,15 @@ class RecoveryKeeper:
             f"{crypto.KEY_ENV} so that recovery files are encrypted"
         )
 
-    def keep(self, snapshot: StateSnapshot, addresses: Iterable[str]) -> Path | None:
-        """Add these records (as the snapshot has them now) to the file; its path, or None."""
+    def keep(
+        self, snapshot: StateSnapshot, addresses: Iterable[str], *, run_id: str | None = None
+    ) -> Path | None:
+        """Add these records (as the snapshot has them now) to the file; its path, or None.
+
+        ``run_id``: the id of the run whose save failed, as the backend files its versions.
+        The first failed save is the only one that can have reached the database (a backend
+        writes nothing after it), so the file keeps the run id of its first call.
+        """
         if self.recovery is None:
             self.recovery = Recovery(
                 backend=self.backend,
@@ -145,6 +178,7 @@ class RecoveryKeeper:
                 api_url=snapshot.api_url,
                 district_id=snapshot.district_id,
                 created=format_api_datetime(utcnow()),
+                run_id=run_id,
             )
         for address in addresses:
             record = snapshot.resources.get(address)
@@ -301,6 +335,7 @@ def _write_private(path: Path, data: dict[str, Any]) -> None:
 
 
 __all__ = [
+    "LaterWrites",
     "Recovery",
     "RecoveryKeeper",
     "load",

@@ -25,6 +25,14 @@ class HistoryBackend(Protocol):
 
 
 @runtime_checkable
+class RunHistoryBackend(Protocol):
+    """A backend that records which run wrote each version (postgres: its versions table;
+    local: its journal, until it is folded into the snapshot)."""
+
+    def writes_since(self, serial: int) -> recovery.LaterWrites: ...
+
+
+@runtime_checkable
 class ReplacingBackend(Protocol):
     """A backend that can store a snapshot over another lineage (``migrate --force``)."""
 
@@ -65,6 +73,9 @@ class Pushed:
     target: str
     records: int
     serial: int
+    #: versions the file's own run had written after the file's base (saves that were stored
+    #: though the run never learnt it); the file's records were stored over them
+    own_versions: int = 0
 
 
 @dataclass(frozen=True)
@@ -140,6 +151,14 @@ def push(
     from lmsctl.state import locked
 
     kept = recovery.load(path, getattr(backend, "keys", None))
+    # who wrote since the file's base, read before the lock: the local backend folds its
+    # journal, which names the run of each save, into its snapshot when it is locked. Under
+    # the lock, a serial still equal to the last one read says that nothing was written since.
+    later = (
+        backend.writes_since(kept.base_serial)
+        if kept.run_id is not None and isinstance(backend, RunHistoryBackend)
+        else None
+    )
     with locked(backend, command, lock_timeout, pending_recovery=True):
         snapshot = backend.read()
         if snapshot.lineage != kept.lineage:
@@ -148,17 +167,48 @@ def push(
                 f"{backend.description} (lineage {snapshot.lineage}); nothing was pushed",
                 hint="push it with the root (and lmsctl.yaml) of the run that wrote it",
             )
+        own = 0
         if snapshot.serial != kept.base_serial and not force:
-            raise StateError(
-                f"{backend.description} moved on since {path} was written (serial "
-                f"{snapshot.serial}, the file expects {kept.base_serial}); nothing was pushed",
-                hint="another run wrote meanwhile; check lmsctl state history, then re-run "
-                "with --force if the file's records must still go in",
-            )
+            own = _moved_on_by_its_own_run(backend, kept, snapshot, path, later)
         addresses = kept.apply_to(snapshot)
         backend.save(snapshot, addresses)
     path.unlink(missing_ok=True)
-    return Pushed(str(path), backend.description, len(addresses), snapshot.serial)
+    return Pushed(str(path), backend.description, len(addresses), snapshot.serial, own)
+
+
+def _moved_on_by_its_own_run(
+    backend: StateBackend,
+    kept: recovery.Recovery,
+    snapshot: StateSnapshot,
+    path: Path,
+    later: recovery.LaterWrites | None,
+) -> int:
+    """How many versions the file's own run wrote after the file's base, when only that run
+    moved the state on since (its save was stored, but the run never learnt it); StateError
+    when another run wrote since, or when that is not known (a file without a run id, a
+    backend that does not record who wrote). ``later``: who wrote after the file's base."""
+    if (
+        later is None
+        or snapshot.serial <= kept.base_serial
+        or later.runs != {kept.run_id: snapshot.serial}
+    ):
+        raise StateError(
+            f"{backend.description} moved on since {path} was written (serial "
+            f"{snapshot.serial}, the file expects {kept.base_serial}); nothing was pushed",
+            hint="another run wrote meanwhile; check lmsctl state history, then re-run "
+            "with --force if the file's records must still go in",
+        )
+    # the file was written after those saves, each of which it keeps: it holds them all
+    missing = later.addresses - set(kept.resources)
+    if missing:
+        raise StateError(
+            f"{path} lacks {len(missing)} record(s) that its own run saved to "
+            f"{backend.description} after serial {kept.base_serial}, although it was written "
+            "after them; nothing was pushed",
+            hint="the file is not as that run left it; check lmsctl state history, then "
+            "re-run with --force if the file's records must still go in",
+        )
+    return snapshot.serial - kept.base_serial
 
 
 def restore(
@@ -234,6 +284,7 @@ __all__ = [
     "RekeyingBackend",
     "ReplacingBackend",
     "Restored",
+    "RunHistoryBackend",
     "is_empty",
     "migrate",
     "push",

@@ -347,9 +347,15 @@ def migrate_(cli: CliContext, to: str, force: bool, root: Path, lock_timeout: fl
 def push_(cli: CliContext, file: Path, force: bool, root: Path, lock_timeout: float) -> int:
     """Store the results a run could not save (FILE) into the state it came from."""
     done = push(_backend(cli, root), file, force=force, lock_timeout=lock_timeout)
+    own = (
+        f" The state was {done.own_versions} version(s) ahead of the file, written by the run "
+        "that wrote the file (a save reached the database but its answer did not reach the run)."
+        if done.own_versions
+        else ""
+    )
     click.echo(
         f"Pushed {done.records} assignment record(s) from {done.file} into {done.target} "
-        f"(serial {done.serial}), and removed the file. Run plan (or apply) again to finish."
+        f"(serial {done.serial}), and removed the file.{own} Run plan (or apply) again to finish."
     )
     return 0
 
