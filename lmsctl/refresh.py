@@ -19,6 +19,7 @@ import asyncio
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import partial
+from sys import intern
 from typing import Any, Protocol, TypeVar
 
 from lmsctl.addresses import Address, matches_targets
@@ -255,9 +256,9 @@ class _Reads:
         if only is not None:
             # and of each, the fields a plan compares (a tenth of what the API sends)
             return {
-                uid: {k: s[k] for k in PLAN_SUBMISSION_KEYS if k in s}
+                uid: compact_submission(s)
                 for s in items
-                if (uid := str(s.get("user_id"))) in only
+                if (uid := intern(str(s.get("user_id")))) in only
             }
         return {str(s.get("user_id")): s for s in items}
 
@@ -351,6 +352,18 @@ async def refresh(
             if ids is not None
         },
     )
+
+
+def compact_submission(submission: Mapping[str, Any]) -> dict[str, Any]:
+    """What a plan keeps of a submission: the :data:`PLAN_SUBMISSION_KEYS` it has, each text
+    interned (ids and states are the same few strings over 100k submissions: one each, shared
+    with the manifests, the state and the rosters)."""
+    out: dict[str, Any] = {}
+    for k in PLAN_SUBMISSION_KEYS:
+        if k in submission:
+            v = submission[k]
+            out[k] = intern(v) if type(v) is str else v
+    return out
 
 
 def _graded_students(desired: DesiredState) -> dict[str, frozenset[str]]:

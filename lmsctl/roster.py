@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from sys import intern
 from typing import Any
 
 from lmsctl.errors import Diagnostic
@@ -46,6 +47,8 @@ def compact_user(user: Mapping[str, Any]) -> dict[str, Any]:
     every field a reference or the privacy scrubber matches (a tenth of the object: a district's
     rosters are held for the whole plan)."""
     out = {k: user[k] for k in ("id", "email", *ROSTER_FIELD.values()) if k in user}
+    if type(out.get("id")) is str:  # one string per student id: the manifests', the state's
+        out["id"] = intern(out["id"])
     name = user.get("name")
     if isinstance(name, Mapping):
         out["name"] = {k: name[k] for k in ("first", "middle", "last") if k in name}

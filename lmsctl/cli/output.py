@@ -36,14 +36,16 @@ def emit_plan(
         # whole document in memory, nor as one string); an error stops it part-way, exit 1
         _write(iter_plan_json(privatise_document(plan_document(plan), level, directory)))
         return
-    doc = privatise_document(plan_to_document(plan), level, directory)
     if fmt == "markdown":
         from lmsctl.render.markdown import render_plan_markdown
 
+        doc = privatise_document(plan_to_document(plan), level, directory)
         click.echo(render_plan_markdown(doc), nl=False)
     else:
         from lmsctl.render.text import render_plan_text
 
+        # the changes lazy: the text renderer reads each once and keeps only its line
+        doc = privatise_document(plan_document(plan), level, directory)
         click.echo(render_plan_text(doc, color=color, command=command, root=root), nl=False)
 
 

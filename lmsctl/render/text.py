@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,6 +28,7 @@ from lmsctl.plan.words import (
     reason_words,
     unknown_outcome_words,
 )
+from lmsctl.render.groups import AssignmentGroup, action_of, group_changes
 from lmsctl.render.style import Style
 from lmsctl.safetext import escape_controls
 
@@ -129,78 +130,6 @@ def _extra_reason(change: Mapping[str, Any]) -> str:
 def _sentences(text: str) -> list[str]:
     """Split a long explanation after '. ' and '; ' so each command stays whole on its line."""
     return [s for s in re.split(r"(?<=[.;]) (?=\S)", text.strip()) if s]
-
-
-# -- grouping ----------------------------------------------------------------------------------
-
-
-@dataclass
-class AssignmentGroup:
-    """The changes of one assignment: its own (move, create, update, delete) and its grades."""
-
-    address: str
-    section_id: str
-    section_name: str
-    changes: list[Mapping[str, Any]] = field(default_factory=list)
-    grades: list[Mapping[str, Any]] = field(default_factory=list)
-    #: at --privacy redact the grades are only this aggregate (lmsctl.privacy.grade_summaries)
-    grade_summary: Mapping[str, Any] | None = None
-
-    @property
-    def grade_count(self) -> int:
-        if self.grade_summary is not None:
-            return int(self.grade_summary.get("grades") or 0)
-        return len(self.grades)
-
-    @property
-    def name(self) -> str:
-        for change in self.changes:
-            if change.get("name"):
-                return str(change["name"])
-        return ""
-
-
-def _action(change: Mapping[str, Any]) -> str:
-    actions = change.get("actions") or ["unknown"]
-    return str(actions[0])
-
-
-def group_changes(
-    changes: Iterable[Mapping[str, Any]], summaries: Iterable[Mapping[str, Any]] = ()
-) -> list[AssignmentGroup]:
-    """Actionable changes grouped per assignment, groups in the order their first change comes.
-
-    The document lists changes in phase order, so the groups come out move, create, update,
-    grade-only, delete. Unknown-outcome entries are not changes and are left out. ``summaries``
-    (a redacted document's ``grade_summaries``) stand for the grades of their assignments.
-    """
-    groups: dict[str, AssignmentGroup] = {}
-
-    def group_at(address: str, entry: Mapping[str, Any]) -> AssignmentGroup:
-        """The group of ``address``, made from ``entry``'s section when it is the first."""
-        group = groups.get(address)
-        if group is None:
-            group = groups[address] = AssignmentGroup(
-                address=address,
-                section_id=str(entry.get("section_id", "")),
-                section_name=str(entry.get("section_name") or ""),
-            )
-        return group
-
-    for change in changes:
-        action = _action(change)
-        if action == "unknown":
-            continue
-        group = group_at(f"{change.get('section_id', '')}/{change.get('key', '')}", change)
-        if action == "grade":
-            group.grades.append(change)
-        else:
-            group.changes.append(change)
-        if not group.section_name and change.get("section_name"):
-            group.section_name = str(change["section_name"])
-    for summary in summaries:
-        group_at(str(summary.get("address", "")), summary).grade_summary = summary
-    return list(groups.values())
 
 
 def summary_line(style: Style, summary: Mapping[str, Any]) -> str:
@@ -310,7 +239,7 @@ def assignment_lines(
     """
     out: list[str] = []
     for change in group.changes:
-        action = _action(change)
+        action = action_of(change)
         address = change.get("address", group.address)
         name = _quoted_name(change.get("name"))
         if action == "move":
@@ -345,8 +274,9 @@ def assignment_lines(
         if group.grade_summary is not None:
             out.append("      " + summary_line(style, group.grade_summary))
         shown = group.grades if max_grades is None else group.grades[:max_grades]
-        for change in shown:
-            out.append("      " + grade_line(style, change))
+        for grade in shown:
+            line = grade if isinstance(grade, str) else grade_line(style, grade)
+            out.append("      " + line)
         more = len(group.grades) - len(shown)
         if more:
             out.append(style(f"      ... and {_plural(more, 'more grade')}", "dim"))
@@ -548,11 +478,16 @@ def render_plan_text(
         w.add(escape_controls(f"Limited to --target {', '.join(str(t) for t in targets)}"))
     w.blank()
 
-    changes: Sequence[Mapping[str, Any]] = doc.get("changes") or []
     drift: Sequence[Mapping[str, Any]] = doc.get("drift") or []
     conflicts: Sequence[Mapping[str, Any]] = doc.get("conflicts") or []
-    unknown = [c for c in changes if _action(c) == "unknown"]
-    groups = group_changes(changes, doc.get("grade_summaries") or ())
+    unknown: list[Mapping[str, Any]] = []
+    # the changes may be lazy (each dict made as it is read): read once, grades kept as lines
+    groups = group_changes(
+        doc.get("changes") or [],
+        doc.get("grade_summaries") or (),
+        grade_text=lambda change: grade_line(style, change),
+        unknown=unknown,
+    )
     frozen: Sequence[Mapping[str, Any]] = doc.get("frozen") or []
     approvals: Sequence[Mapping[str, Any]] = doc.get("approvals") or []
 

@@ -157,7 +157,7 @@ class LocalBackend:
                 entry = self._open_journal_entry(entry, lineage, serial, number)
             for address, data in entry.get("set", {}).items():
                 snapshot.resources[address] = ResourceRecord.from_dict(
-                    data, where=f"state journal line {number}: {address!r}"
+                    data, where=f"state journal line {number}: {address!r}", copy=False
                 )
             for address in entry.get("del", []):
                 snapshot.resources.pop(address, None)
@@ -232,7 +232,7 @@ class LocalBackend:
                     hint=hint,
                 )
         try:
-            return StateSnapshot.from_dict(data)
+            return StateSnapshot.from_dict(data, copy=False)  # the parsed JSON is dropped after
         except StateError as exc:
             raise StateError(
                 f"state file {self.description} is not valid: {exc.message}",

@@ -20,6 +20,7 @@ import enum
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from sys import intern
 from typing import Any
 
 from lmsctl.addresses import assignment_address
@@ -118,8 +119,12 @@ class ResourceRecord:
         return data
 
     @classmethod
-    def from_dict(cls, data: Any, *, where: str = "resource") -> ResourceRecord:
-        """Build a record from its JSON form; StateError naming ``where`` if it is malformed."""
+    def from_dict(cls, data: Any, *, where: str = "resource", copy: bool = True) -> ResourceRecord:
+        """Build a record from its JSON form; StateError naming ``where`` if it is malformed.
+
+        The record copies what it keeps of ``data``; with ``copy=False`` it takes it over (for
+        JSON just parsed and dropped after: a state of 100k grades then costs no copy of them).
+        """
         if not isinstance(data, dict):
             raise StateError(f"{where}: expected an object, found {_kind(data)}")
         section_id = _str(data, "section_id", where)
@@ -154,8 +159,10 @@ class ResourceRecord:
             key=key,
             assignment_id=assignment_id,
             status=status,
-            applied=_json_copy(applied),
-            grades={str(s): _json_copy(v) for s, v in grades.items()},
+            applied=_json_copy(applied) if copy else applied,
+            # the student ids interned: one string per student, shared with the manifests and
+            # the live submissions
+            grades={intern(str(s)): _json_copy(v) if copy else v for s, v in grades.items()},
             created_at=_opt_str(data, "created_at", where),
             updated_at=_opt_str(data, "updated_at", where),
             intent_at=_opt_str(data, "intent_at", where),
@@ -237,8 +244,12 @@ class StateSnapshot:
         }
 
     @classmethod
-    def from_dict(cls, data: Any) -> StateSnapshot:
-        """Build a snapshot from its JSON form; StateError saying what is wrong if it is junk."""
+    def from_dict(cls, data: Any, *, copy: bool = True) -> StateSnapshot:
+        """Build a snapshot from its JSON form; StateError saying what is wrong if it is junk.
+
+        ``copy=False`` takes ``data``'s values over instead of copying them (see
+        :meth:`ResourceRecord.from_dict`): for JSON the caller just parsed and drops.
+        """
         if not isinstance(data, dict):
             raise StateError(f"state must be a JSON object, found {_kind(data)}")
         version = data.get("format_version")
@@ -259,7 +270,7 @@ class StateSnapshot:
             raise StateError(f"state: 'resources' must be an object, found {_kind(resources_raw)}")
         resources: dict[str, ResourceRecord] = {}
         for address, raw in resources_raw.items():
-            record = ResourceRecord.from_dict(raw, where=f"state resource {address!r}")
+            record = ResourceRecord.from_dict(raw, where=f"state resource {address!r}", copy=copy)
             if record.address != address:
                 raise StateError(
                     f"state resource {address!r} says it is {record.address!r} "

@@ -356,3 +356,23 @@ def test_memory_backend_stores_a_copy() -> None:
     snapshot.resources[f"{SECTION}/hw-01"].grades[STUDENT]["grade_points"] = 0
     snapshot.resources.clear()
     assert b.read().resources[f"{SECTION}/hw-01"].grades[STUDENT] == {"grade_points": 9}
+
+
+def test_each_read_is_its_own_state_that_apply_can_change_in_place(backend: LocalBackend) -> None:
+    """A read takes the parsed JSON over (no copy of 100k grades): each read still holds values
+    of its own, from the snapshot and from the journal, and the student ids are interned."""
+    other = "5f1a0c0b8e1d2a0001b00099"
+    snapshot = make_snapshot(make_record("hw-01"), make_record("hw-02"))
+    backend.write(snapshot)
+    snapshot.resources[f"{SECTION}/hw-02"].grades[other] = {"grade_points": 4}
+    backend.lock("test")
+    backend.save(snapshot, [f"{SECTION}/hw-02"])  # to the journal
+    first, second = backend.read(), backend.read()
+    assert first == second == snapshot
+    for key in ("hw-01", "hw-02"):  # what apply does after a grade is set
+        first.resources[f"{SECTION}/{key}"].grades[STUDENT].update(grade_points=1)
+        first.resources[f"{SECTION}/{key}"].applied["title"] = "changed"
+    assert second == snapshot and backend.read() == snapshot
+    assert first.resources[f"{SECTION}/hw-01"].grades[STUDENT] == {"grade_points": 1}
+    for record in second.resources.values():
+        assert all(sys.intern(student) is student for student in record.grades)

@@ -14,7 +14,7 @@ from lmsctl.state.model import (
     bind,
     ensure_binding,
 )
-from tests.support.factories import SECTION, make_record, make_snapshot
+from tests.support.factories import SECTION, STUDENT, make_record, make_snapshot
 
 
 def test_round_trip_through_json_keeps_everything() -> None:
@@ -111,3 +111,16 @@ def test_binding_refuses_another_district() -> None:
     bind(snapshot, "https://api.clever.com/v3.1", "d1")
     with pytest.raises(StateMismatchError, match=r"belongs to district d1.*reaches district d2"):
         ensure_binding(snapshot, "https://api.clever.com/v3.1", "d2")
+
+
+def test_from_dict_copies_what_it_is_given_unless_told_to_take_it_over() -> None:
+    data = make_snapshot(make_record()).to_dict()
+    copied = StateSnapshot.from_dict(data)
+    taken = StateSnapshot.from_dict(json.loads(json.dumps(data)), copy=False)
+    assert copied == taken
+    raw = data["resources"][f"{SECTION}/hw-01"]
+    raw["grades"][STUDENT]["grade_points"] = 1
+    raw["applied"]["title"] = "changed"
+    record = copied.resources[f"{SECTION}/hw-01"]
+    assert record.grades[STUDENT] == {"grade_points": 9}
+    assert record.applied["title"] == "Homework hw-01"

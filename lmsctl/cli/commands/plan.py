@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import os
 import shlex
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -28,7 +30,6 @@ from lmsctl.plan.model import Plan
 from lmsctl.plan.planfile import save_plan
 from lmsctl.policy import unknown_windows
 from lmsctl.privacy import Scrubber, StudentDirectory, resolve_privacy
-from lmsctl.refresh import LiveState
 from lmsctl.workspace import Workspace
 
 
@@ -39,12 +40,14 @@ async def _plan(
     force: bool,
     targets: tuple[Address, ...],
     allow_frozen: tuple[str, ...],
-) -> tuple[Plan, LiveState]:
+) -> tuple[Plan, Mapping[str, tuple[Mapping[str, Any], ...]]]:
+    """The plan, and the rosters it read (of the live state, only they are kept for the output:
+    the submissions and the state are dropped before the plan is rendered)."""
     try:
         plan, live, _ = await ws.make_plan(
             revert_drift=revert_drift, force=force, targets=targets, allow_frozen=allow_frozen
         )
-        return plan, live
+        return plan, live.rosters
     finally:
         await ws.aclose()
 
@@ -124,7 +127,7 @@ def plan(
             hint=f"the windows in lmsctl.yaml: {names}",
         )
     with ws:
-        result, live = signals.current().run(
+        result, rosters = signals.current().run(
             _plan(
                 ws,
                 revert_drift=revert_drift,
@@ -133,7 +136,7 @@ def plan(
                 allow_frozen=allow_frozen,
             )
         )
-    directory.add_rosters(live.rosters)
+    directory.add_rosters(rosters)
     if out is not None:
         save_plan(out, result, sandbox=cli.sandbox)
     emit_plan(
