@@ -586,9 +586,11 @@ for label, (module, path) in PHASES.items():
         owner = getattr(owner, part)
     setattr(owner, name, _timed(label, getattr(owner, name)))
 def _report():
+    with open('/proc/self/status') as status:
+        peak = int(next(l.split()[1] for l in status if l.startswith('VmHWM:')))
     with open(REPORT, 'w') as out:
         json.dump({'phases': spent, 'start': first[0] if first else 0.0,
-                   'total': time.process_time()}, out)
+                   'total': time.process_time(), 'peak_kb': peak}, out)
 atexit.register(_report)
 from lmsctl.cli import main
 sys.argv = ['lmsctl', *sys.argv[1:]]
@@ -598,11 +600,13 @@ main()
 
 @dataclasses.dataclass
 class PhaseTimes:
-    """CPU seconds of each timed phase, of the start-up before the first, and in all."""
+    """CPU seconds of each timed phase, of the start-up before the first, and in all; and the
+    process's own peak RSS (VmHWM, MB: see :func:`peak_reporting_command` for why not wait4's)."""
 
     phases: dict[str, float]
     start: float
     total: float
+    peak_mb: float
 
     @property
     def other(self) -> float:
@@ -616,11 +620,17 @@ def phase_timed_command(
     clock (``phases``: label -> (module, attribute path), e.g. ``("lmsctl.workspace",
     "Workspace.read_state")``; a coroutine function is timed from its start to its end, right
     for a phase during which nothing else runs) and writes the times to ``report`` (JSON) when
-    it exits. Unlike cProfile, it slows nothing down: the figures are the real ones."""
+    it exits, with its own peak RSS. Unlike cProfile, it slows nothing down: the figures are
+    the real ones."""
     code = _PHASE_CHILD.replace("PHASES", repr(phases)).replace("REPORT", repr(str(report)))
     return [sys.executable, "-c", code, *args]
 
 
 def read_phase_times(report: Path) -> PhaseTimes:
     data = json.loads(report.read_text())
-    return PhaseTimes(dict(data["phases"]), float(data["start"]), float(data["total"]))
+    return PhaseTimes(
+        dict(data["phases"]),
+        float(data["start"]),
+        float(data["total"]),
+        int(data["peak_kb"]) / 1024,
+    )

@@ -5,10 +5,11 @@ graded on each (100k grades = 100 sections x 40 students x 25 assignments). A fa
 (in-process, not measured) sets the district up; then `lmsctl plan` runs as a child process
 against a served sandbox (`lmsctl sandbox serve`) over real HTTP, through a counting proxy:
 
-- plan CPU (user + system of the lmsctl process) and its peak RSS (the kernel's high-water
-  mark from wait4), once with no changes and once with every grade changed;
-- the phase split of the no-changes run: each phase's function (PHASES) timed inside that
-  same plan with the process's CPU clock, so the figures add up to the plan's own CPU (a
+- plan CPU (user + system of the lmsctl process, from wait4) and its peak RSS (its own
+  high-water mark, VmHWM: wait4's would include this benchmark's own peak, see
+  harness.peak_reporting_command), once with no changes and once with every grade changed;
+- the phase split of both runs: each phase's function (PHASES) timed inside that same plan
+  with the process's CPU clock, so the figures add up to the plan's own CPU (a
   profiler would inflate Python code many times more than the JSON parser's C);
 - calls received by the server against the minimum the API's shape allows (below);
 - growth from the smallest to the largest size (linear: the ratio of their grade counts).
@@ -75,6 +76,7 @@ class Size:
     calls: collections.Counter[str] = dataclasses.field(default_factory=collections.Counter)
     minimum: collections.Counter[str] = dataclasses.field(default_factory=collections.Counter)
     phases: harness.PhaseTimes | None = None
+    phases_changed: harness.PhaseTimes | None = None
 
 
 def kind(seen: Seen) -> str:
@@ -149,8 +151,8 @@ def measure(base: Path, grades: int, keep: Path | None = None) -> Size:
             proxy.upstream = origin
             report_file = d / "phases.json"
             run, seen = plan_once(root, url, proxy, changes=False, phases=report_file)
-            size.cpu, size.peak, size.wall = run.cpu, run.peak_mb, run.wall
             size.phases = harness.read_phase_times(report_file)
+            size.cpu, size.peak, size.wall = run.cpu, size.phases.peak_mb, run.wall
             size.calls = collections.Counter(kind(s) for s in seen)
             size.minimum = minimum(shape)
             if keep is not None:
@@ -159,8 +161,9 @@ def measure(base: Path, grades: int, keep: Path | None = None) -> Size:
                 keep.mkdir(parents=True, exist_ok=True)
                 shutil.copy(prof, keep / f"plan-{shape.grades}.prof")
             harness.write_manifests(root, seed, shape, value=1)  # every grade changes
-            run, _ = plan_once(root, url, proxy, changes=True)
-            size.cpu_changed, size.peak_changed = run.cpu, run.peak_mb
+            run, _ = plan_once(root, url, proxy, changes=True, phases=report_file)
+            size.phases_changed = harness.read_phase_times(report_file)
+            size.cpu_changed, size.peak_changed = run.cpu, size.phases_changed.peak_mb
     report(size)
     return size
 
@@ -178,18 +181,22 @@ def report(s: Size) -> None:
     print(f"    calls at the server / minimum = {calls} / {least} = {calls / least:.2f}")
     for name in sorted(set(s.calls) | set(s.minimum)):
         print(f"      {name:18} {s.calls[name]:6} / {s.minimum[name]:6}")
-    if s.phases is not None:
-        t = s.phases
+    if s.phases is not None and s.phases_changed is not None:
+        no, all_ = s.phases, s.phases_changed
         print(
-            "    phases, no changes (CPU seconds, each phase's function timed in the plan by the "
-            "process's own clock; no profiler):"
+            "    phases (CPU seconds, no changes / all changed; each phase's function timed in "
+            "the plan by the process's own clock, no profiler):"
         )
-        print(f"      {'start-up (imports, options)':30} {t.start:6.2f} s")
-        for name in PHASES:
-            print(f"      {name:30} {t.phases.get(name, 0.0):6.2f} s")
-        print(f"      {'other (lock, exit)':30} {t.other:6.2f} s")
-        outside = t.total - t.phases.get(HTTP_PHASE, 0.0)
-        print(f"      outside the HTTP client (all but refresh): {outside:.2f} s of CPU")
+        rows = [("start-up (imports, options)", no.start, all_.start)]
+        rows += [(name, no.phases.get(name, 0.0), all_.phases.get(name, 0.0)) for name in PHASES]
+        rows.append(("other (lock, exit)", no.other, all_.other))
+        for name, a, b in rows:
+            print(f"      {name:30} {a:6.2f} s  {b:6.2f} s")
+        outside = [t.total - t.phases.get(HTTP_PHASE, 0.0) for t in (no, all_)]
+        print(
+            f"      outside the HTTP client (all but refresh): {outside[0]:.2f} s / "
+            f"{outside[1]:.2f} s of CPU"
+        )
 
 
 def main() -> int:
