@@ -307,6 +307,9 @@ def _attachment_key(item: Any) -> tuple[str, ...]:
 
 def equal(name: str, a: Any, b: Any, lms_type: str = "", resource: Resource | None = None) -> bool:
     """True when the LMS holding ``b`` means the same as ``a`` (either side may be an echo)."""
+    kind = type(a)
+    if (kind is str or kind is int or a is None) and kind is type(b) and a == b:
+        return True  # one value: normalize gives it one form (the usual grade)
     na = normalize(name, a, lms_type, resource)
     nb = normalize(name, b, lms_type, resource)
     if na == nb:
@@ -426,6 +429,17 @@ def grade_refusals(lms_type: str, fields: Mapping[str, Any]) -> list[LmsRefusal]
             )
         )
     return out
+
+
+def grade_refusal_fields(lms_type: str) -> frozenset[str]:
+    """The grade fields :func:`grade_refusals` reads for ``lms_type``: a grade without any of
+    them is never refused."""
+    return frozenset({"state"}) if profile(lms_type).student_only_states else frozenset()
+
+
+def grade_rounding_fields(lms_type: str) -> frozenset[str]:
+    """The grade fields ``lms_type`` rounds: :func:`grade_rounding` is None for any other."""
+    return frozenset(profile(lms_type).decimals.keys() & GRADE_RULES.keys())
 
 
 def grade_rounding(lms_type: str, name: str, value: Any) -> float | None:
