@@ -125,6 +125,35 @@ def test_redact_keeps_only_aggregates_per_assignment() -> None:
     assert STUDENT not in str(doc)
 
 
+OTHER = "5f1a0c0b8e1d2a0001b00008"
+AVA = {"id": STUDENT, "name": {"first": "Ava", "last": "Nguyen"}}
+
+
+@pytest.mark.parametrize("roster_first", [True, False])
+def test_a_roster_added_to_the_directory_counts_in_the_order_it_was_added(
+    roster_first: bool,
+) -> None:
+    # rosters are read in only when the tokens are needed: the first id a token was added
+    # with still wins, as when they were read at once
+    directory = StudentDirectory()
+    if roster_first:
+        directory.add_rosters({SECTION: (AVA,)})
+    directory.add("Ava Nguyen", OTHER)
+    if not roster_first:
+        directory.add_rosters({SECTION: (AVA,)})
+    assert directory.tokens["Ava Nguyen"] == (STUDENT if roster_first else OTHER)
+    assert directory.tokens["Nguyen, Ava"] == STUDENT
+
+
+def test_a_scrubber_made_before_the_rosters_are_added_scrubs_their_students() -> None:
+    # (the plan command makes its scrubber before the rosters are read from the LMS)
+    directory = StudentDirectory()
+    scrub = Scrubber(PrivacyChoice(PrivacyLevel.PSEUDONYMISE, KEY), directory)
+    assert scrub.text("Ava Nguyen did well") == "Ava Nguyen did well"
+    directory.add_rosters({SECTION: (AVA,)})
+    assert scrub.text("Ava Nguyen did well") == f"{pseudonym(KEY, STUDENT)} did well"
+
+
 def test_scrubber_uses_the_roster() -> None:
     directory = StudentDirectory()
     directory.add_user(
