@@ -175,6 +175,8 @@ class StudentDirectory:
         return f"StudentDirectory(tokens={self.tokens!r})"
 
     def add(self, token: Any, student_id: str = "") -> None:
+        """One token of a student (the first id a token is added with stays; an email address
+        also counts lower-cased)."""
         text = str(token or "").strip()
         if len(text) < 2:
             return
@@ -184,20 +186,30 @@ class StudentDirectory:
         if "@" in text:
             tokens.setdefault(text.lower(), student_id)
 
+    def _add_all(self, texts: Iterable[Any], student_id: str) -> None:
+        """:meth:`add` of each token of one student, in order, in one call."""
+        tokens = self.tokens
+        for token in texts:
+            text = str(token or "").strip()
+            if len(text) < 2:
+                continue
+            if not tokens.get(text):
+                tokens[text] = student_id
+            if "@" in text:
+                tokens.setdefault(text.lower(), student_id)
+
     def add_user(self, user: Mapping[str, Any]) -> None:
         """A Data API user object (unwrapped): its id, name and every roster id."""
         uid = str(user.get("id") or "")
-        if uid:
-            self.add(uid, uid)
+        texts: list[Any] = [uid] if uid else []
         name = user.get("name") or {}
         if isinstance(name, Mapping):
             first, last = str(name.get("first") or ""), str(name.get("last") or "")
             middle = str(name.get("middle") or "")
             if first and last:
-                self.add(f"{first} {last}", uid)
-                self.add(f"{last}, {first}", uid)
+                texts += (f"{first} {last}", f"{last}, {first}")
                 if middle:
-                    self.add(f"{first} {middle} {last}", uid)
+                    texts.append(f"{first} {middle} {last}")
         roles = user.get("roles") or {}
         student = roles.get("student") if isinstance(roles, Mapping) else None
         sources = [user, student] if isinstance(student, Mapping) else [user]
@@ -205,8 +217,10 @@ class StudentDirectory:
             for prefix, k in _ROSTER_PREFIXES:
                 value = src.get(k)
                 if value:
-                    self.add(value, uid)
-                    self.add(f"{prefix}{value}", uid)
+                    texts += (value, f"{prefix}{value}")
+        # (one call for the user's ten or so tokens: a district's rosters hold tens of
+        # thousands of students)
+        self._add_all(texts, uid)
 
     def add_document(self, doc: Mapping[str, Any]) -> None:
         """The students a plan document names (grade changes, drift, conflicts, fixes)."""

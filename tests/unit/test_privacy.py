@@ -154,6 +154,39 @@ def test_a_scrubber_made_before_the_rosters_are_added_scrubs_their_students() ->
     assert scrub.text("Ava Nguyen did well") == f"{pseudonym(KEY, STUDENT)} did well"
 
 
+def test_a_roster_student_has_the_tokens_add_gives_each_of_them_in_turn() -> None:
+    user = {
+        "id": STUDENT,
+        "name": {"first": "Ava", "middle": "Mae", "last": "Nguyen"},
+        "email": " Ava.Nguyen7@Students.example ",
+        "sis_id": "7",  # too short to be a token
+        "roles": {"student": {"sis_id": "607", "student_number": 100007, "state_id": ""}},
+    }
+    read = StudentDirectory()
+    read.add("sis:607", OTHER)  # an earlier student keeps a token added with its id
+    read.add_user(user)
+    one_by_one = StudentDirectory()
+    one_by_one.add("sis:607", OTHER)
+    for token in [
+        STUDENT,
+        "Ava Nguyen",
+        "Nguyen, Ava",
+        "Ava Mae Nguyen",
+        "7",
+        "sis:7",
+        " Ava.Nguyen7@Students.example ",
+        "email: Ava.Nguyen7@Students.example ",
+        "607",
+        "sis:607",
+        100007,
+        "student_number:100007",
+    ]:
+        one_by_one.add(token, STUDENT)
+    assert list(read.tokens.items()) == list(one_by_one.tokens.items())
+    assert read.tokens["sis:607"] == OTHER
+    assert read.tokens["ava.nguyen7@students.example"] == STUDENT
+
+
 def test_scrubber_uses_the_roster() -> None:
     directory = StudentDirectory()
     directory.add_user(
