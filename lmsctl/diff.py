@@ -20,6 +20,7 @@ __all__ = [
     "Decision",
     "Resource",
     "decide",
+    "decide_out_of_sync",
     "equal",
     "is_set",
     "normalize",
@@ -30,13 +31,11 @@ __all__ = [
 MISSING: Any = type("Missing", (), {"__repr__": lambda self: "MISSING"})()
 
 
-def normalize(field: str, value: Any, lms_type: str = "", resource: Resource | None = None) -> Any:
-    """The comparable form of a field's value (see ``lmsctl.fields.normalize``)."""
-    return _fields.normalize(field, value, lms_type, resource)
-
-
-def equal(field: str, a: Any, b: Any, lms_type: str = "", resource: Resource | None = None) -> bool:
-    return _fields.equal(field, a, b, lms_type, resource)
+#: the comparable form of a field's value (``lmsctl.fields.normalize``), and whether two values
+#: mean the same (``lmsctl.fields.equal``); the field table's own functions (a plan calls them
+#: several times per grade)
+normalize = _fields.normalize
+equal = _fields.equal
 
 
 class Decision(enum.StrEnum):
@@ -56,12 +55,24 @@ def decide(
     resource: Resource | None = None,
 ) -> Decision:
     """Classify one managed field. ``applied`` is MISSING when lmsctl never applied it."""
+    if equal(field, desired, live, lms_type, resource):
+        return Decision.IN_SYNC
+    return decide_out_of_sync(field, desired, applied, live, lms_type, resource)
+
+
+def decide_out_of_sync(
+    field: str,
+    desired: Any,
+    applied: Any,
+    live: Any,
+    lms_type: str = "",
+    resource: Resource | None = None,
+) -> Decision:
+    """:func:`decide` of a field whose live value is not the desired one (never IN_SYNC)."""
 
     def same(a: Any, b: Any) -> bool:
         return equal(field, a, b, lms_type, resource)
 
-    if same(desired, live):
-        return Decision.IN_SYNC
     if applied is MISSING:
         return Decision.NEWLY_MANAGED
     if same(live, applied):

@@ -307,12 +307,14 @@ def _attachment_key(item: Any) -> tuple[str, ...]:
 
 def equal(name: str, a: Any, b: Any, lms_type: str = "", resource: Resource | None = None) -> bool:
     """True when the LMS holding ``b`` means the same as ``a`` (either side may be an echo)."""
+    kind = type(a)
+    if (kind is str or kind is int or a is None) and kind is type(b) and a == b:
+        return True  # one value: normalize gives it one form (the usual grade)
     na = normalize(name, a, lms_type, resource)
     nb = normalize(name, b, lms_type, resource)
     if na == nb:
         return True
-    rule = rule_for(name, resource)
-    places = profile(lms_type).decimals.get(name) if rule is not None else None
+    rule, places = _rounding(name, lms_type, resource)
     if places is not None and rule is not None:
         # the rounding mode is not documented (half-up, half-even): a value within half a unit
         # of the other is what the LMS stores for it
@@ -320,6 +322,24 @@ def equal(name: str, a: Any, b: Any, lms_type: str = "", resource: Resource | No
         if _is_number(ra) and _is_number(rb):
             return bool(abs(float(ra) - float(rb)) <= 0.5 * 10.0**-places + 1e-9)
     return False
+
+
+#: _rounding's answers: (name, lms_type, resource) -> (rule, decimals the LMS rounds it to)
+_ROUNDING: dict[tuple[str, str, Resource | None], tuple[FieldRule | None, int | None]] = {}
+
+
+def _rounding(
+    name: str, lms_type: str, resource: Resource | None
+) -> tuple[FieldRule | None, int | None]:
+    """A field's rule, and the decimals ``lms_type`` rounds it to (None: it does not)."""
+    key = (name, lms_type, resource)
+    found = _ROUNDING.get(key)
+    if found is None:
+        rule = rule_for(name, resource)
+        found = (rule, profile(lms_type).decimals.get(name) if rule is not None else None)
+        if len(_ROUNDING) < _NORMALIZED_MAX:  # (names and LMS types are few; never evicted)
+            _ROUNDING[key] = found
+    return found
 
 
 def _is_number(value: Any) -> bool:
@@ -426,6 +446,17 @@ def grade_refusals(lms_type: str, fields: Mapping[str, Any]) -> list[LmsRefusal]
             )
         )
     return out
+
+
+def grade_refusal_fields(lms_type: str) -> frozenset[str]:
+    """The grade fields :func:`grade_refusals` reads for ``lms_type``: a grade without any of
+    them is never refused."""
+    return frozenset({"state"}) if profile(lms_type).student_only_states else frozenset()
+
+
+def grade_rounding_fields(lms_type: str) -> frozenset[str]:
+    """The grade fields ``lms_type`` rounds: :func:`grade_rounding` is None for any other."""
+    return frozenset(profile(lms_type).decimals.keys() & GRADE_RULES.keys())
 
 
 def grade_rounding(lms_type: str, name: str, value: Any) -> float | None:

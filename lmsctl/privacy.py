@@ -27,8 +27,8 @@ import enum
 import hashlib
 import hmac
 import re
-from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from lmsctl.errors import UsageError
@@ -140,46 +140,87 @@ def pseudonym(key: bytes, student_id: str) -> str:
     return f"student-{digest[:12]}"
 
 
-@dataclass
 class StudentDirectory:
     """Everything that identifies a student, as text: token -> the student's Clever id.
 
     A token whose student is unknown (a roster reference nobody matched) maps to "".
+
+    The manifests' references and the rosters (a district's: hundreds of thousands of tokens)
+    are read into it only when its tokens are first needed: a full plan, which scrubs nothing,
+    never reads them. Every addition counts in the order it was made (the first id a token is
+    added with stays), so the tokens are the same as when read at once.
     """
 
-    tokens: dict[str, str] = field(default_factory=dict)
+    def __init__(self, tokens: dict[str, str] | None = None) -> None:
+        self._tokens: dict[str, str] = {} if tokens is None else tokens
+        #: additions not read in yet, oldest first
+        self._pending: list[Callable[[], None]] = []
+
+    @property
+    def tokens(self) -> dict[str, str]:
+        if self._pending:
+            pending, self._pending = self._pending, []
+            for read in pending:
+                read()
+        return self._tokens
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, StudentDirectory):
+            return NotImplemented
+        return self.tokens == other.tokens
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"StudentDirectory(tokens={self.tokens!r})"
 
     def add(self, token: Any, student_id: str = "") -> None:
+        """One token of a student (the first id a token is added with stays; an email address
+        also counts lower-cased)."""
         text = str(token or "").strip()
         if len(text) < 2:
             return
-        if not self.tokens.get(text):
-            self.tokens[text] = student_id
+        tokens = self.tokens
+        if not tokens.get(text):
+            tokens[text] = student_id
         if "@" in text:
-            self.tokens.setdefault(text.lower(), student_id)
+            tokens.setdefault(text.lower(), student_id)
+
+    def _add_all(self, texts: Iterable[Any], student_id: str) -> None:
+        """:meth:`add` of each token of one student, in order, in one call."""
+        tokens = self.tokens
+        for token in texts:
+            text = str(token or "").strip()
+            if len(text) < 2:
+                continue
+            if not tokens.get(text):
+                tokens[text] = student_id
+            if "@" in text:
+                tokens.setdefault(text.lower(), student_id)
 
     def add_user(self, user: Mapping[str, Any]) -> None:
         """A Data API user object (unwrapped): its id, name and every roster id."""
         uid = str(user.get("id") or "")
-        if uid:
-            self.add(uid, uid)
+        texts: list[Any] = [uid] if uid else []
         name = user.get("name") or {}
         if isinstance(name, Mapping):
             first, last = str(name.get("first") or ""), str(name.get("last") or "")
             middle = str(name.get("middle") or "")
             if first and last:
-                self.add(f"{first} {last}", uid)
-                self.add(f"{last}, {first}", uid)
+                texts += (f"{first} {last}", f"{last}, {first}")
                 if middle:
-                    self.add(f"{first} {middle} {last}", uid)
+                    texts.append(f"{first} {middle} {last}")
         roles = user.get("roles") or {}
         student = roles.get("student") if isinstance(roles, Mapping) else None
         sources = [user, student] if isinstance(student, Mapping) else [user]
         for src in sources:
-            for kind, k in ROSTER_FIELD.items():
-                if src.get(k):
-                    self.add(src[k], uid)
-                    self.add(f"{kind.value}:{src[k]}", uid)
+            for prefix, k in _ROSTER_PREFIXES:
+                value = src.get(k)
+                if value:
+                    texts += (value, f"{prefix}{value}")
+        # (one call for the user's ten or so tokens: a district's rosters hold tens of
+        # thousands of students)
+        self._add_all(texts, uid)
 
     def add_document(self, doc: Mapping[str, Any]) -> None:
         """The students a plan document names (grade changes, drift, conflicts, fixes)."""
@@ -205,7 +246,11 @@ class StudentDirectory:
                 self.add(f["student"], str(f["student"]))
 
     def add_desired(self, desired: DesiredState) -> None:
-        """The students the manifests name: Clever ids and roster references as written."""
+        """The students the manifests name: Clever ids and roster references as written (read
+        in when the tokens are first needed)."""
+        self._pending.append(lambda: self._read_desired(desired))
+
+    def _read_desired(self, desired: DesiredState) -> None:
         for a in desired.assignments():
             for ref in [g.student for g in a.grades] + list(a.assignee_refs):
                 if ref.is_id:
@@ -215,6 +260,11 @@ class StudentDirectory:
                     self.add(ref.value)
 
     def add_rosters(self, rosters: Mapping[str, Iterable[Mapping[str, Any]]]) -> None:
+        """Every student of the rosters (:meth:`add_user`; read in when the tokens are first
+        needed)."""
+        self._pending.append(lambda: self._read_rosters(rosters))
+
+    def _read_rosters(self, rosters: Mapping[str, Iterable[Mapping[str, Any]]]) -> None:
         for users in rosters.values():
             for user in users:
                 self.add_user(user)
@@ -222,6 +272,10 @@ class StudentDirectory:
     def merge(self, other: StudentDirectory) -> None:
         for token, sid in other.tokens.items():
             self.add(token, sid)
+
+
+#: (the prefix of a roster reference, the user field it names): ``sis:`` for ``sis_id``, ...
+_ROSTER_PREFIXES = tuple((f"{kind.value}:", k) for kind, k in ROSTER_FIELD.items())
 
 
 def _student_of(address: str) -> str:

@@ -74,13 +74,14 @@ def load_desired(root: Path, *, cwd: Path | None = None) -> tuple[DesiredState, 
     Returns the model (sections whose id is usable, even when they have errors) and every
     diagnostic found, errors and warnings, sorted by file, line and column.
     """
-    with _collector_paused():
+    with collector_paused():
         return _load_desired(root, cwd)
 
 
 @contextlib.contextmanager
-def _collector_paused() -> Iterator[None]:
-    """Python's cycle collector paused while the model is built (as it was, after).
+def collector_paused() -> Iterator[None]:
+    """Python's cycle collector paused while the model is built (as it was, after); the plan
+    builder pauses it the same way.
 
     Loading makes hundreds of thousands of small containers that form no cycles; with the
     collector on, its full passes walk everything built so far again and again (at 100k grades

@@ -204,20 +204,22 @@ class ChangeMaker:
         """The grade changes of an assignment in the LMS (``newly_assigned``: the students the
         update assigns, who have no submission yet)."""
         subs = self.ctx.live.submissions.get(state_address) or {}
+        targeted = self.ctx.targeted if self.ctx.options.targets else None
+        address = spec.address
         for grade, uid in desired.grades:
-            if not self.ctx.targeted(spec.grade_address(uid)):
+            if targeted is not None and not targeted(spec.grade_address(uid)):
                 continue
             sub = subs.get(uid)
             if sub is None and uid not in newly_assigned:
                 self.findings.diag(
                     grade.pos,
-                    f"{spec.address}: grades: {grade.student.raw}:",
+                    f"{address}: grades: {grade.student.raw}:",
                     f"student {uid} has no submission for this assignment "
                     "(not enrolled in the section, or not one of its assignees)",
                     "remove the grade, or add the student to assignee_ids",
                 )
                 continue
-            depends_on = spec.address if uid in newly_assigned else None
+            depends_on = address if uid in newly_assigned else None
             change = self._grade(section, spec, record, desired, (grade, uid), sub, depends_on)
             if change is not None:
                 self.findings.changes.append(change)
@@ -237,15 +239,21 @@ class ChangeMaker:
         """One student's grade: the diff of its fields, its state fix, its change (if any)."""
         grade, uid = graded
         live_sub: Mapping[str, Any] = sub or {}
+        wanted = wire_grade(grade.fields)
+        applied = record.grades.get(uid) or {}
+        intended = record.intended_grades.get(uid) or {}
+        if not intended and self.differ.all_in_sync(Resource.GRADE, wanted, applied, live_sub):
+            return None  # the usual grade: applied as the manifests say, and the LMS holds it
+        grade_address = spec.grade_address(uid)
         name = desired.names.get(uid) or uid
         diff = self.differ.diff(
             Side(
                 Resource.GRADE,
-                spec.grade_address(uid),
+                grade_address,
                 name,
-                wanted={n: to_wire(n, v, Resource.GRADE) for n, v in grade.fields.items()},
-                applied=record.grades.get(uid) or {},
-                intended=record.intended_grades.get(uid) or {},
+                wanted=wanted,
+                applied=applied,
+                intended=intended,
                 live=live_sub,
                 source_of=lambda field: str(grade.field_pos.get(field, grade.pos)),
             )
@@ -264,7 +272,7 @@ class ChangeMaker:
         if not changed:
             return None
         return Change(
-            address=spec.grade_address(uid),
+            address=grade_address,
             action=Action.GRADE,
             kind=ResourceKind.GRADE,
             section_id=spec.section_id,
@@ -289,10 +297,10 @@ class ChangeMaker:
         self, spec: AssignmentSpec, record: ResourceRecord, wanted: set[str]
     ) -> None:
         """Grades state holds that the manifests no longer set: stop managing them."""
-        for uid in sorted(set(record.grades) | set(record.intended_grades)):
+        for uid in sorted((record.grades.keys() | record.intended_grades.keys()) - wanted):
             applied_grade = record.grades.get(uid) or {}
             sent = record.intended_grades.get(uid) or {}
-            if uid not in wanted and (applied_grade or sent):
+            if applied_grade or sent:
                 self.findings.fixes.append(
                     StateFix(
                         address=spec.address,
@@ -302,6 +310,19 @@ class ChangeMaker:
                         clear_intents=tuple(sorted(sent)),
                     )
                 )
+
+
+def wire_grade(fields: Mapping[str, Any]) -> Mapping[str, Any]:
+    """A grade's fields as sent to the API (``lmsctl.diff.to_wire``): the fields themselves
+    when they are all plain values, as nearly every grade's are (one dict less per grade)."""
+    for value in fields.values():
+        if type(value) not in _PLAIN:
+            return {n: to_wire(n, v, Resource.GRADE) for n, v in fields.items()}
+    return fields
+
+
+#: the types to_wire sends as they are (None is a clear, tuples become lists)
+_PLAIN = frozenset({int, float, str, bool})
 
 
 def _and_list(names: tuple[str, ...]) -> str:

@@ -13,7 +13,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from lmsctl.diff import to_wire
-from lmsctl.fields import assignment_refusals, grade_refusals, grade_rounding, ignored_fields
+from lmsctl.fields import (
+    assignment_refusals,
+    grade_refusal_fields,
+    grade_refusals,
+    grade_rounding,
+    grade_rounding_fields,
+    ignored_fields,
+)
 from lmsctl.model import AssignmentSpec, GradeSpec, SectionSpec
 from lmsctl.plan.context import PlanContext
 from lmsctl.roster import Roster, resolve_ref
@@ -26,7 +33,8 @@ class Desired:
 
     fields: dict[str, Any]
     grades: list[tuple[GradeSpec, str]] = field(default_factory=list)
-    names: dict[str, str] = field(default_factory=dict)
+    #: the section's students' names by id (the roster's own mapping: read only)
+    names: Mapping[str, str] = field(default_factory=dict)
 
     def title(self, spec: AssignmentSpec) -> str:
         return str(self.fields.get("title") or spec.key)
@@ -40,6 +48,9 @@ class DesiredResolver:
         self.findings = ctx.findings
         self.lms = ctx.lms
         self.ignored = ignored_fields(ctx.lms_type)
+        #: the grade fields the LMS may refuse a value of, or round
+        self._refusable = grade_refusal_fields(ctx.lms_type)
+        self._rounded = grade_rounding_fields(ctx.lms_type)
         self.rosters = {
             sid: Roster.from_users(sid, users) for sid, users in ctx.live.rosters.items()
         }
@@ -57,7 +68,7 @@ class DesiredResolver:
                 refusal.hint,
             )
         desired = Desired(fields, self._grades(spec, roster))
-        desired.names = dict(roster.names) if roster else {}
+        desired.names = roster.names if roster else {}
         if (
             "points_possible" in self.lms.zero_reads_unset
             and fields.get("points_possible") == 0
@@ -111,13 +122,18 @@ class DesiredResolver:
     def _grades(self, spec: AssignmentSpec, roster: Roster | None) -> list[tuple[GradeSpec, str]]:
         grades: list[tuple[GradeSpec, str]] = []
         seen: dict[str, GradeSpec] = {}
+        enrolled = roster.ids if roster is not None else None
         for grade in spec.grades:
-            uid, diag = resolve_ref(
-                grade.student, roster, grade.pos, f"{spec.address}: grades: {grade.student.raw}:"
-            )
-            if diag is not None:
-                self.findings.diags.append(diag)
-                continue
+            ref = grade.student
+            if enrolled is not None and ref.is_id and ref.value in enrolled:
+                uid: str | None = ref.value  # (what resolve_ref answers, without its message)
+            else:
+                uid, diag = resolve_ref(
+                    ref, roster, grade.pos, f"{spec.address}: grades: {ref.raw}:"
+                )
+                if diag is not None:
+                    self.findings.diags.append(diag)
+                    continue
             assert uid is not None
             if uid in seen:
                 other = seen[uid]
@@ -135,13 +151,19 @@ class DesiredResolver:
 
     def _check_grade_rules(self, spec: AssignmentSpec, grade: GradeSpec) -> None:
         """What the district's LMS refuses or changes in a grade, at the manifest line."""
+        fields = grade.fields
+        grader = fields.get("grader_id")
+        teachers = self.ctx.live.teachers.get(spec.section_id)
+        unknown_grader = grader is not None and teachers is not None and grader not in teachers
+        refusable = not self._refusable.isdisjoint(fields)
+        rounded = not self._rounded.isdisjoint(fields)
+        if not (unknown_grader or refusable or rounded):
+            return  # the usual grade: nothing to say (checked without making a message)
         where = f"{spec.address}: grades: {grade.student.raw}:"
-        for refusal in grade_refusals(self.ctx.lms_type, grade.fields):
+        for refusal in grade_refusals(self.ctx.lms_type, fields) if refusable else ():
             pos = grade.field_pos.get(refusal.field, grade.pos)
             self.findings.diag(pos, f"{where} {refusal.field}:", refusal.message, refusal.hint)
-        grader = grade.fields.get("grader_id")
-        teachers = self.ctx.live.teachers.get(spec.section_id)
-        if grader is not None and teachers is not None and grader not in teachers:
+        if unknown_grader:
             # Clever: 400 NOT_FOUND: Person with id clever:<id> not found for this integration
             self.findings.diag(
                 grade.field_pos.get("grader_id", grade.pos),
@@ -150,7 +172,7 @@ class DesiredResolver:
                 "grade ('Person with id clever:... not found for this integration')",
                 "use the Clever id of one of the section's teachers, or remove grader_id",
             )
-        for name, value in grade.fields.items():
+        for name, value in fields.items() if rounded else ():
             stored = grade_rounding(self.ctx.lms_type, name, value)
             if stored is not None:
                 shown = int(stored) if stored.is_integer() else stored

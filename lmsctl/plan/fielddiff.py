@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from lmsctl.diff import MISSING, Decision, decide, equal, is_set
+from lmsctl.diff import MISSING, Decision, decide_out_of_sync, equal, is_set
 from lmsctl.fields import Resource
 from lmsctl.plan.context import PlanContext
 from lmsctl.plan.model import Conflict, ConflictReason, Drift, FieldChange, FieldReason
@@ -37,9 +37,10 @@ class FieldDiff:
         return bool(self.fix_set or self.drop or self.clear)
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Side:
-    """One resource as the diff sees it: who it is and its three sets of values."""
+    """One resource as the diff sees it: who it is and its three sets of values (not frozen,
+    which makes it in a quarter of the time: a plan makes one per grade that changes)."""
 
     resource: Resource
     address: str
@@ -60,32 +61,63 @@ class FieldDiffer:
 
     def diff(self, side: Side) -> FieldDiff:
         out = FieldDiff()
+        resource, same = side.resource, self.same
         for name, want in side.wanted.items():
             recorded = side.applied.get(name, MISSING)
             have = side.live.get(name)
-            applied = self.with_intent(side.resource, name, recorded, side.intended.get(name), have)
+            if same(resource, name, want, have):
+                # in sync whatever was applied (decide's first rule): nothing to write
+                out.unchanged += 1
+                if recorded is MISSING or not same(resource, name, recorded, want):
+                    out.fix_set[name] = want  # the LMS holds it: record it as applied
+                if name in side.intended:
+                    out.clear.append(name)
+                continue
+            applied = self.with_intent(resource, name, recorded, side.intended.get(name), have)
             fc = self._field(side, name, want, applied, have)
             if fc is None:
-                out.unchanged += 1
-                stale = recorded is MISSING or not self.same(side.resource, name, recorded, want)
-                if stale and self.same(side.resource, name, want, have):
-                    out.fix_set[name] = want
+                out.unchanged += 1  # drift kept, or a conflict not forced
                 if name in side.intended:
                     out.clear.append(name)
             else:
                 out.changed.append(fc)  # its write records (and clears) the intent
-        out.drop = tuple(sorted(f for f in side.applied if f not in side.wanted))
-        out.clear.extend(f for f in sorted(side.intended) if f not in side.wanted)
+        unmanaged = side.applied.keys() - side.wanted.keys()
+        if unmanaged:
+            out.drop = tuple(sorted(unmanaged))
+        if side.intended:
+            out.clear.extend(f for f in sorted(side.intended) if f not in side.wanted)
         return out
+
+    def all_in_sync(
+        self,
+        resource: Resource,
+        wanted: Mapping[str, Any],
+        applied: Mapping[str, Any],
+        live: Mapping[str, Any],
+    ) -> bool:
+        """True when :meth:`diff` of a resource without intents would find nothing to do:
+        lmsctl applied exactly the wanted fields, as wanted, and the LMS holds them (no
+        change, no drift, no state fix). Quicker than the diff, for the usual grade."""
+        if len(applied) != len(wanted):
+            return False
+        lms_type = self.lms_type
+        for name, want in wanted.items():
+            recorded = applied.get(name, MISSING)
+            if (
+                recorded is MISSING
+                or not equal(name, recorded, want, lms_type, resource)
+                or not equal(name, want, live.get(name), lms_type, resource)
+            ):
+                return False
+        return True
 
     def _field(
         self, side: Side, field_name: str, want: Any, applied: Any, have: Any
     ) -> FieldChange | None:
-        """Decide one field; record drift/conflict; return the change to make, if any."""
-        decision = decide(field_name, want, applied, have, self.lms_type, side.resource)
+        """Decide one field the LMS does not hold as wanted; record drift/conflict; return the
+        change to make, if any."""
+        decision = decide_out_of_sync(field_name, want, applied, have, self.lms_type, side.resource)
         shown_applied = None if applied is MISSING else applied
-        if decision is Decision.IN_SYNC:
-            return None
         if decision is Decision.UPDATE:
             return FieldChange(field_name, have, want, shown_applied, FieldReason.UPDATE)
         if decision is Decision.NEWLY_MANAGED:

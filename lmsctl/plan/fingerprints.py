@@ -40,15 +40,21 @@ def _scalar(value: Any) -> bool:
 
 def field_fingerprint(live: Mapping[str, Any], fields: list[str]) -> str:
     """Digest of the live values of ``fields`` (what apply re-checks before writing)."""
-    values = {f: normalize(f, live.get(f)) for f in sorted(fields)}
-    if not all(_scalar(v) for v in values.values()):
-        return fingerprint(values)
-    key = tuple((f, type(v), v) for f, v in values.items())
+    parts = []
+    scalar = True
+    for f in sorted(fields) if len(fields) > 1 else fields:  # (a grade's change: one field)
+        v = normalize(f, live.get(f))
+        scalar = scalar and _scalar(v)
+        parts.append((f, type(v), v))
+    if not scalar:
+        return fingerprint({f: v for f, _, v in parts})
+    key = tuple(parts)
     found = _DIGESTS.get(key)
     if found is None:
         if len(_DIGESTS) >= _DIGESTS_MAX:
             _DIGESTS.clear()
-        found = _DIGESTS[key] = fingerprint(values)  # grades repeat a few values
+        # grades repeat a few values
+        found = _DIGESTS[key] = fingerprint({f: v for f, _, v in parts})
     return found
 
 

@@ -118,7 +118,7 @@ _CONSENT_FLAGS = {
 }
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, init=False)
 class FieldChange:
     """One field: its value in the LMS now (``before``) and the value the change sets (``after``).
 
@@ -131,6 +131,27 @@ class FieldChange:
     after: Any
     applied: Any = None
     why: FieldReason = FieldReason.UPDATE
+
+    def __init__(
+        self,
+        field: str,
+        before: Any,
+        after: Any,
+        applied: Any = None,
+        why: FieldReason = FieldReason.UPDATE,
+    ) -> None:
+        # (the slots' descriptors, as Change's __init__: one or more per grade that changes)
+        s = _FIELD_CHANGE_SLOTS
+        s[0](self, field)
+        s[1](self, before)
+        s[2](self, after)
+        s[3](self, applied)
+        s[4](self, why)
+
+
+_FIELD_CHANGE_SLOTS = tuple(
+    getattr(FieldChange, name).__set__ for name in ("field", "before", "after", "applied", "why")
+)
 
 
 @dataclass(frozen=True)
@@ -146,7 +167,7 @@ class DeleteImpact:
         return self.turned_in > 0 or self.graded > 0
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, init=False)
 class Change:
     """One thing apply will do, with everything needed to do it and to explain it."""
 
@@ -169,9 +190,77 @@ class Change:
     impact: DeleteImpact | None = None
     moved_from: str | None = None  # for MOVE: the old address
 
+    def __init__(
+        self,
+        address: Address,
+        action: Action,
+        kind: ResourceKind,
+        section_id: str,
+        key: str,
+        name: str,
+        section_name: str = "",
+        student: str | None = None,
+        assignment_id: str | None = None,
+        fields: tuple[FieldChange, ...] = (),
+        unchanged: int = 0,
+        body: Mapping[str, Any] | None = None,
+        reasons: tuple[Reason, ...] = (),
+        source: str = "",
+        fingerprint: str | None = None,
+        depends_on: str | None = None,
+        impact: DeleteImpact | None = None,
+        moved_from: str | None = None,
+    ) -> None:
+        # the dataclass's own __init__ sets each field through object.__setattr__; the slots'
+        # descriptors do the same in a third of the time (a plan may hold a change per grade)
+        s = _CHANGE_SLOTS
+        s[0](self, address)
+        s[1](self, action)
+        s[2](self, kind)
+        s[3](self, section_id)
+        s[4](self, key)
+        s[5](self, name)
+        s[6](self, section_name)
+        s[7](self, student)
+        s[8](self, assignment_id)
+        s[9](self, fields)
+        s[10](self, unchanged)
+        s[11](self, {} if body is None else body)
+        s[12](self, reasons)
+        s[13](self, source)
+        s[14](self, fingerprint)
+        s[15](self, depends_on)
+        s[16](self, impact)
+        s[17](self, moved_from)
+
     @property
     def symbol(self) -> str:
         return self.action.symbol
+
+
+_CHANGE_SLOTS = tuple(
+    getattr(Change, name).__set__
+    for name in (
+        "address",
+        "action",
+        "kind",
+        "section_id",
+        "key",
+        "name",
+        "section_name",
+        "student",
+        "assignment_id",
+        "fields",
+        "unchanged",
+        "body",
+        "reasons",
+        "source",
+        "fingerprint",
+        "depends_on",
+        "impact",
+        "moved_from",
+    )
+)
 
 
 @dataclass(frozen=True, slots=True)

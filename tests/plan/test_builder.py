@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gc
+
 import pytest
 
 from lmsctl.errors import PlanError
@@ -135,6 +137,22 @@ def test_district_not_ready_refuses_to_plan() -> None:
             state(),
             live(district={"id": "x", "lms_state": "matching_in_progress"}),
         )
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_building_a_plan_leaves_the_cycle_collector_as_it_was(enabled: bool) -> None:
+    # (the builder pauses it while it runs, also when the plan cannot be made)
+    was = gc.isenabled()
+    try:
+        gc.enable() if enabled else gc.disable()
+        build(desired(assignment(grades=(grade(S1, grade_points=9),))), state(), live())
+        assert gc.isenabled() is enabled
+        with pytest.raises(PlanError):
+            build(desired(assignment()), state(), live(district={"id": "x", "lms_state": "x"}))
+        assert gc.isenabled() is enabled
+        assert gc.get_freeze_count() == 0
+    finally:
+        gc.enable() if was else gc.disable()
 
 
 def test_roster_reference_resolves_and_unknown_reference_is_error() -> None:

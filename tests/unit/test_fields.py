@@ -14,12 +14,15 @@ from lmsctl.fields import (
     Resource,
     assignment_refusals,
     equal,
+    grade_refusal_fields,
     grade_refusals,
     grade_rounding,
+    grade_rounding_fields,
     ignored_fields,
     to_float32,
     to_wire,
 )
+from lmsctl.lms import LMS_TYPES
 from lmsctl.model import ASSIGNMENT_FIELDS, GRADE_FIELDS
 
 
@@ -106,6 +109,21 @@ def test_lms_refusals() -> None:
     assert grade_rounding("canvas", "grade_points", 9.125) is None
     assert ignored_fields("canvas") == {"start_date", "term_id"}
     assert ignored_fields("schoology") == frozenset()
+
+
+@pytest.mark.parametrize("lms", [*LMS_TYPES, "moodle"])
+def test_the_planner_skips_only_grades_its_lms_can_neither_refuse_nor_round(lms: str) -> None:
+    # the planner checks a grade against its LMS only when it holds one of these fields: a
+    # refusal or a rounding of any other field would go unreported
+    values: list[object] = ["created", "submitted", "reclaimed", "returned", 9.125, 1e-9, 7, "x"]
+    for name in GRADE_RULES:
+        for value in values:
+            if grade_refusals(lms, {name: value}):
+                assert name in grade_refusal_fields(lms)
+            if grade_rounding(lms, name, value) is not None:
+                assert name in grade_rounding_fields(lms)
+    assert ("state" in grade_refusal_fields(lms)) is (lms == "google_classroom")
+    assert ("grade_points" in grade_rounding_fields(lms)) is (lms == "google_classroom")
 
 
 @pytest.mark.parametrize(

@@ -125,6 +125,68 @@ def test_redact_keeps_only_aggregates_per_assignment() -> None:
     assert STUDENT not in str(doc)
 
 
+OTHER = "5f1a0c0b8e1d2a0001b00008"
+AVA = {"id": STUDENT, "name": {"first": "Ava", "last": "Nguyen"}}
+
+
+@pytest.mark.parametrize("roster_first", [True, False])
+def test_a_roster_added_to_the_directory_counts_in_the_order_it_was_added(
+    roster_first: bool,
+) -> None:
+    # rosters are read in only when the tokens are needed: the first id a token was added
+    # with still wins, as when they were read at once
+    directory = StudentDirectory()
+    if roster_first:
+        directory.add_rosters({SECTION: (AVA,)})
+    directory.add("Ava Nguyen", OTHER)
+    if not roster_first:
+        directory.add_rosters({SECTION: (AVA,)})
+    assert directory.tokens["Ava Nguyen"] == (STUDENT if roster_first else OTHER)
+    assert directory.tokens["Nguyen, Ava"] == STUDENT
+
+
+def test_a_scrubber_made_before_the_rosters_are_added_scrubs_their_students() -> None:
+    # (the plan command makes its scrubber before the rosters are read from the LMS)
+    directory = StudentDirectory()
+    scrub = Scrubber(PrivacyChoice(PrivacyLevel.PSEUDONYMISE, KEY), directory)
+    assert scrub.text("Ava Nguyen did well") == "Ava Nguyen did well"
+    directory.add_rosters({SECTION: (AVA,)})
+    assert scrub.text("Ava Nguyen did well") == f"{pseudonym(KEY, STUDENT)} did well"
+
+
+def test_a_roster_student_has_the_tokens_add_gives_each_of_them_in_turn() -> None:
+    user = {
+        "id": STUDENT,
+        "name": {"first": "Ava", "middle": "Mae", "last": "Nguyen"},
+        "email": " Ava.Nguyen7@Students.example ",
+        "sis_id": "7",  # too short to be a token
+        "roles": {"student": {"sis_id": "607", "student_number": 100007, "state_id": ""}},
+    }
+    read = StudentDirectory()
+    read.add("sis:607", OTHER)  # an earlier student keeps a token added with its id
+    read.add_user(user)
+    one_by_one = StudentDirectory()
+    one_by_one.add("sis:607", OTHER)
+    for token in [
+        STUDENT,
+        "Ava Nguyen",
+        "Nguyen, Ava",
+        "Ava Mae Nguyen",
+        "7",
+        "sis:7",
+        " Ava.Nguyen7@Students.example ",
+        "email: Ava.Nguyen7@Students.example ",
+        "607",
+        "sis:607",
+        100007,
+        "student_number:100007",
+    ]:
+        one_by_one.add(token, STUDENT)
+    assert list(read.tokens.items()) == list(one_by_one.tokens.items())
+    assert read.tokens["sis:607"] == OTHER
+    assert read.tokens["ava.nguyen7@students.example"] == STUDENT
+
+
 def test_scrubber_uses_the_roster() -> None:
     directory = StudentDirectory()
     directory.add_user(
