@@ -17,9 +17,9 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from lmsctl.addresses import Address
-from lmsctl.client.concurrency import DEFAULT_MAX_IN_FLIGHT, READ_MAX_IN_FLIGHT
+from lmsctl.client.concurrency import DEFAULT_MAX_IN_FLIGHT, DEFAULT_TIMEOUT, READ_MAX_IN_FLIGHT
 from lmsctl.client.factory import SandboxOpener, open_client, resolve_api_url, sandbox_api_url
-from lmsctl.client.lms import DEFAULT_TIMEOUT, LmsClient
+from lmsctl.client.lms import LmsClient
 from lmsctl.errors import ConfigError, Diagnostic, StateError
 from lmsctl.manifest import load_or_raise
 from lmsctl.manifest.config import CONFIG_FILE, display_path, load_config

@@ -10,16 +10,17 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 from click.shell_completion import CompletionItem, _resolve_context, split_arg_string
 
 from lmsctl.cli.context import CliContext
 from lmsctl.cli.flags import env_flag
-from lmsctl.manifest.config import load_config
 from lmsctl.safetext import escape_controls
-from lmsctl.state import open_backend
-from lmsctl.state.model import StateSnapshot
+
+if TYPE_CHECKING:
+    from lmsctl.state.model import StateSnapshot
 
 #: parameters that may hold the manifests root, in the order they are looked at
 _ROOT_PARAMS = ("root", "root_flag", "target")
@@ -65,6 +66,10 @@ def _root_and_sandbox(ctx: click.Context) -> tuple[Path, bool]:
 
 
 def _snapshot(ctx: click.Context) -> StateSnapshot:
+    # lazy: the state backends are read only when a shell asks for completions
+    from lmsctl.manifest.config import load_config
+    from lmsctl.state import open_backend
+
     root, sandbox = _root_and_sandbox(ctx)
     return open_backend(root, load_config(root), sandbox=sandbox).read()
 

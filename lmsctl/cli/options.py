@@ -7,17 +7,18 @@ import math
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import click
 
 from lmsctl.addresses import Address, parse_address
 from lmsctl.cli.completion import complete_address
 from lmsctl.cli.context import CliContext
-from lmsctl.client.concurrency import DEFAULT_MAX_IN_FLIGHT
-from lmsctl.client.lms import DEFAULT_TIMEOUT
+from lmsctl.client.concurrency import DEFAULT_MAX_IN_FLIGHT, DEFAULT_TIMEOUT
 from lmsctl.errors import UsageError
-from lmsctl.workspace import WorkspaceOptions
+
+if TYPE_CHECKING:
+    from lmsctl.workspace import WorkspaceOptions
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -210,6 +211,9 @@ def workspace_options(
     progress: bool = True,
     max_in_flight: int = DEFAULT_MAX_IN_FLIGHT,
 ) -> WorkspaceOptions:
+    # lazy: the workspace brings the client and httpx, which validate and schema do not need
+    from lmsctl.workspace import WorkspaceOptions
+
     return WorkspaceOptions(
         root=root,
         sandbox=cli.sandbox,

@@ -44,6 +44,9 @@ from lmsctl.client.ratelimit import RateLimiter
 
 #: the default cap on changes in flight: 60 s writes at 20 requests/s, with headroom
 DEFAULT_MAX_IN_FLIGHT = 1500
+#: seconds a request may take: Clever says creates and updates may take 15-60 s, and a create
+#: that times out has an unknown outcome (never re-sent), so the default leaves a margin
+DEFAULT_TIMEOUT = 90.0
 #: the cap on reads in flight (refresh): 16 hold the limit (20/s) for reads of up to 0.8 s,
 #: and reads answer faster. More gains no time: each is one more open connection (and, with
 #: httpcore's own pool, cost CPU: bench/plan_scale.py at 10k grades and no rate limit, 4.6 s
@@ -293,6 +296,7 @@ class AdaptiveGate:
 
 __all__ = [
     "DEFAULT_MAX_IN_FLIGHT",
+    "DEFAULT_TIMEOUT",
     "HEADROOM",
     "MIN_IN_FLIGHT",
     "SPARE",

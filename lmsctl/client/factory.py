@@ -14,8 +14,8 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from lmsctl.client.concurrency import DEFAULT_MAX_IN_FLIGHT
-from lmsctl.client.lms import DEFAULT_TIMEOUT, LmsClient, is_loopback
+from lmsctl.client.concurrency import DEFAULT_MAX_IN_FLIGHT, DEFAULT_TIMEOUT
+from lmsctl.client.lms import LmsClient, is_loopback
 from lmsctl.errors import ConfigError
 from lmsctl.model import ProjectConfig
 

@@ -40,6 +40,7 @@ from lmsctl import __version__
 from lmsctl.client import netio
 from lmsctl.client.concurrency import (
     DEFAULT_MAX_IN_FLIGHT,
+    DEFAULT_TIMEOUT,
     count_request,
     limiter_wait,
 )
@@ -90,11 +91,6 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host.strip("[]")).is_loopback
     except ValueError:
         return False
-
-
-#: seconds a request may take: Clever says creates and updates may take 15-60 s, and a create
-#: that times out has an unknown outcome (never re-sent), so the default leaves a margin
-DEFAULT_TIMEOUT = 90.0
 
 
 def _pool_limits(connections: int) -> httpx.Limits:

@@ -64,3 +64,13 @@ def test_every_command_module_is_registered_and_loads() -> None:
         assert isinstance(command, click.Command), name
         assert command.name == name
     assert group.get_command(ctx, "no-such-command") is None
+
+
+def test_validate_loads_no_http_client() -> None:
+    # validate reads files only: the API client (httpx, httpcore) is a fifth of its start-up
+    examples = Path(__file__).resolve().parents[2] / "examples" / "coursework"
+    code, out, modules = _imported("validate", str(examples))
+    assert code == 0, out
+    assert "0 errors" in out
+    for heavy in ("httpx", "httpcore", "lmsctl.client.lms", "lmsctl.workspace"):
+        assert heavy not in modules, heavy
