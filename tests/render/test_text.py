@@ -148,9 +148,17 @@ def test_whole_floats_show_as_written() -> None:
     assert format_value(10.0) == "10"
 
 
+def test_numbers_and_flags_show_as_json_writes_them() -> None:
+    for value in (0, 7, -3, 10**30, True, False, None, 2.5):
+        assert format_value(value) == json.dumps(value), value
+    assert format_value(10**60, 20) == format_value(str(10**60), 22)[1:-1]
+
+
 def test_short_id() -> None:
     assert short_id(sid("b00007")) == "5f1a...b00007"
     assert short_id("not-an-object-id") == "not-an-object-id"
+    assert short_id("5F1A0C0B8E1D2A0001B00007") == "5F1A0C0B8E1D2A0001B00007"  # (lower hex only)
+    assert short_id("5f1a0c0b8e1d2a0001b0000\n") == "5f1a0c0b8e1d2a0001b0000\n"
 
 
 def test_header_names_the_district_and_lms() -> None:
