@@ -50,11 +50,11 @@ class GroupSave:
         await asyncio.shield(self._done)
 
     def _flush(self) -> None:
+        # scheduled once per batch, while the batch's future is set
         done, self._done = self._done, None
+        assert done is not None
         addresses = () if self._everything else tuple(self._addresses)
         self._addresses, self._everything = {}, False
-        if done is None:
-            return
         self.writes += 1
         try:
             self._write(addresses)

@@ -45,13 +45,27 @@ def _plan(n: int = 3):  # type: ignore[no-untyped-def]
 
 def test_each_save_names_only_the_record_its_call_changed() -> None:
     backend = RecordingBackend()
-    lms = FakeLms()
     plan = _plan()
-    result = asyncio.run(Executor(plan, lms, backend, backend.read(), ApplyOptions()).run())
+    # one change at a time: no two saves fall in the same moment, so none is grouped
+    options = ApplyOptions(parallelism=1)
+    result = asyncio.run(Executor(plan, FakeLms(), backend, backend.read(), options).run())
     assert result.ok, apply_summary(result)
     calls = [names for names in backend.saved if names]
-    # intent + result per write (3 creates, 6 grades), the saves of one moment written together
-    # (the grades of an assignment, the creates): each names only assignment addresses
+    # intent + result per write (3 creates, 6 grades): each names one assignment address
+    assert len(calls) == 3 * 2 + 6 * 2
+    assert all(len(names) == 1 and names[0].startswith(f"{SEC}/hw-") for names in calls)
+    assert backend.writes == len(backend.saved)  # nothing saved the whole state
+
+
+def test_saves_of_one_moment_name_only_the_records_their_calls_changed() -> None:
+    backend = RecordingBackend()
+    result = asyncio.run(
+        Executor(_plan(), FakeLms(), backend, backend.read(), ApplyOptions()).run()
+    )
+    assert result.ok, apply_summary(result)
+    calls = [names for names in backend.saved if names]
+    # the saves of one moment are written together (the grades of an assignment, the creates):
+    # fewer writes, each naming only assignment addresses
     assert len(calls) <= 3 * 2 + 6 * 2
     assert all(name.startswith(f"{SEC}/hw-") for names in calls for name in names)
     # every assignment saved at its create's intent and result and its grades' intents and
