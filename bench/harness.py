@@ -440,14 +440,16 @@ def run_child(
     grace: float = 0.0,
     stdout: Any = subprocess.DEVNULL,
     cwd: Path | None = None,
+    env: dict[str, str] | None = None,
 ) -> ChildRun:
     """Run ``cmd``; send SIGINT once ``stop_when()`` is true, SIGKILL ``grace`` s after that.
+    ``env`` is added to :func:`env_for_lmsctl`'s (this process's own stays as it is).
 
     CPU and peak RSS come from the kernel's accounting of that child (wait4's rusage).
     """
     t0 = time.perf_counter()
     child = subprocess.Popen(
-        cmd, stdout=stdout, stderr=subprocess.PIPE, env=env_for_lmsctl(), cwd=cwd
+        cmd, stdout=stdout, stderr=subprocess.PIPE, env={**env_for_lmsctl(), **(env or {})}, cwd=cwd
     )
     err: list[bytes] = []
     reader = threading.Thread(target=lambda: err.append(child.stderr.read()), daemon=True)  # type: ignore[union-attr]
@@ -488,46 +490,6 @@ def own_peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-# -- a child's own peak memory --------------------------------------------------------------
-
-
-def peak_reporting_command(args: list[str], report: Path) -> list[str]:
-    """``python -m lmsctl ARGS`` that writes its own peak RSS (VmHWM, in kB) to ``report`` when
-    it exits.
-
-    ``ChildRun.peak_mb`` (wait4's ru_maxrss) is never less than this process's own peak when
-    it started the child: Linux carries the high-water mark of the memory a child is forked (or
-    vforked) from into the child's ru_maxrss across exec. A benchmark that holds hundreds of MB
-    itself (a district set up in-process, a JSON plan parsed to check it) so raises every
-    child's figure to its own. VmHWM is the high-water mark of the exec'd program's memory only.
-    """
-    code = (
-        "import atexit, sys\n"
-        "def _peak():\n"
-        "    with open('/proc/self/status') as f:\n"
-        "        kb = next(l.split()[1] for l in f if l.startswith('VmHWM:'))\n"
-        f"    with open({str(report)!r}, 'w') as out:\n"
-        "        out.write(kb)\n"
-        "atexit.register(_peak)\n"
-        "from lmsctl.cli import main\n"
-        "sys.argv = ['lmsctl', *sys.argv[1:]]\n"
-        "main()\n"
-    )
-    return [sys.executable, "-c", code, *args]
-
-
-def run_lmsctl_own_peak(args: list[str], report: Path, **kwargs: Any) -> ChildRun:
-    """:func:`run_child` of :func:`peak_reporting_command`; its ``peak_mb`` is the child's own
-    VmHWM (see there), not wait4's."""
-    report.unlink(missing_ok=True)
-    run = run_child(peak_reporting_command(args, report), **kwargs)
-    if not report.exists():
-        raise RuntimeError(
-            f"lmsctl {' '.join(args[:4])} did not report its peak: {run.stderr_tail}"
-        )
-    return dataclasses.replace(run, peak_mb=int(report.read_text()) / 1024)
-
-
 def parse_size(text: str) -> int:
     """A size as written on the command line: 1000, 10k, 2.5k."""
     text = text.strip().lower()
@@ -559,11 +521,16 @@ _PHASE_CHILD = """\
 import atexit, importlib, inspect, json, sys, time
 spent = {}
 first = []
+peak_at = {}
+def _hwm():
+    with open('/proc/self/status') as status:
+        return int(next(l.split()[1] for l in status if l.startswith('VmHWM:')))
 def _timed(label, f):
     if inspect.iscoroutinefunction(f):
         async def timed(*args, **kwargs):
             if not first:
                 first.append(time.process_time())
+            peak_at.setdefault(label, _hwm())
             t = time.process_time()
             try:
                 return await f(*args, **kwargs)
@@ -573,6 +540,7 @@ def _timed(label, f):
         def timed(*args, **kwargs):
             if not first:
                 first.append(time.process_time())
+            peak_at.setdefault(label, _hwm())
             t = time.process_time()
             try:
                 return f(*args, **kwargs)
@@ -586,11 +554,9 @@ for label, (module, path) in PHASES.items():
         owner = getattr(owner, part)
     setattr(owner, name, _timed(label, getattr(owner, name)))
 def _report():
-    with open('/proc/self/status') as status:
-        peak = int(next(l.split()[1] for l in status if l.startswith('VmHWM:')))
     with open(REPORT, 'w') as out:
         json.dump({'phases': spent, 'start': first[0] if first else 0.0,
-                   'total': time.process_time(), 'peak_kb': peak}, out)
+                   'total': time.process_time(), 'peak_kb': _hwm(), 'peak_at_kb': peak_at}, out)
 atexit.register(_report)
 from lmsctl.cli import main
 sys.argv = ['lmsctl', *sys.argv[1:]]
@@ -600,13 +566,15 @@ main()
 
 @dataclasses.dataclass
 class PhaseTimes:
-    """CPU seconds of each timed phase, of the start-up before the first, and in all; and the
-    process's own peak RSS (VmHWM, MB: see :func:`peak_reporting_command` for why not wait4's)."""
+    """CPU seconds of each timed phase, of the start-up before the first, and in all; the
+    process's own peak RSS (VmHWM, MB: see :func:`phase_timed_command` for why not wait4's),
+    and its peak when each phase first began."""
 
     phases: dict[str, float]
     start: float
     total: float
     peak_mb: float
+    peak_at_mb: dict[str, float] = dataclasses.field(default_factory=dict)
 
     @property
     def other(self) -> float:
@@ -620,8 +588,15 @@ def phase_timed_command(
     clock (``phases``: label -> (module, attribute path), e.g. ``("lmsctl.workspace",
     "Workspace.read_state")``; a coroutine function is timed from its start to its end, right
     for a phase during which nothing else runs) and writes the times to ``report`` (JSON) when
-    it exits, with its own peak RSS. Unlike cProfile, it slows nothing down: the figures are
-    the real ones."""
+    it exits, with its own peak RSS (VmHWM) at exit and when each phase first began. Unlike
+    cProfile, it slows nothing down: the figures are the real ones.
+
+    ``ChildRun.peak_mb`` (wait4's ru_maxrss) is never less than this process's own peak when
+    it started the child: Linux carries the high-water mark of the memory a child is forked (or
+    vforked) from into the child's ru_maxrss across exec. A benchmark that holds hundreds of MB
+    itself (a district set up in-process, a JSON plan parsed to check it) so raises every
+    child's figure to its own. VmHWM is the high-water mark of the exec'd program's memory only.
+    """
     code = _PHASE_CHILD.replace("PHASES", repr(phases)).replace("REPORT", repr(str(report)))
     return [sys.executable, "-c", code, *args]
 
@@ -633,4 +608,5 @@ def read_phase_times(report: Path) -> PhaseTimes:
         float(data["start"]),
         float(data["total"]),
         int(data["peak_kb"]) / 1024,
+        {label: int(kb) / 1024 for label, kb in data.get("peak_at_kb", {}).items()},
     )

@@ -12,7 +12,7 @@ and each of these runs as a child process, median of --runs runs:
 - `plan --format json --out FILE` (a plan file in clear), the same with LMSCTL_STATE_KEY set
   (the file encrypted), and `show --format json FILE` of each saved plan (no server needed).
 
-Peak memory is the child's own (VmHWM at its exit, see harness.peak_reporting_command: wait4's
+Peak memory is the child's own (VmHWM at its exit, see harness.phase_timed_command: wait4's
 figure would be at least this process's own peak, which holds the district it set up), and
 "the output added" is that peak less the child's peak when it began to write its output
 (emit_plan: the renderer's own share; for --out, after the plan file is written); CPU is user +
@@ -94,29 +94,11 @@ class Version:
         self.runs.setdefault(label, Runs(label)).figures.append(figures)
 
 
-#: lmsctl in a child that, at exit, writes its own peak RSS (VmHWM, kB; see
-#: harness.peak_reporting_command) and its peak when the output began (emit_plan was called)
-CHILD = """\
-import atexit, sys
-def _hwm():
-    with open('/proc/self/status') as f:
-        return next(l.split()[1] for l in f if l.startswith('VmHWM:'))
-marks = []
-def _report():
-    with open(REPORT, 'w') as out:
-        out.write(' '.join([_hwm(), *marks[:1]]))
-atexit.register(_report)
-import lmsctl.cli.output as output
-import lmsctl.cli.commands.plan as plan, lmsctl.cli.commands.show as show
-_emit = output.emit_plan
-def emit_plan(*args, **kwargs):
-    marks.append(_hwm())
-    return _emit(*args, **kwargs)
-plan.emit_plan = show.emit_plan = emit_plan
-from lmsctl.cli import main
-sys.argv = ['lmsctl', *sys.argv[1:]]
-main()
-"""
+#: the output, timed in the child (its peak when the output began is the plan's before it)
+OUTPUT = {
+    "output": ("lmsctl.cli.commands.plan", "emit_plan"),
+    "output (show)": ("lmsctl.cli.commands.show", "emit_plan"),
+}
 
 
 def run_once(
@@ -126,23 +108,17 @@ def run_once(
     began). ``env`` is added to lmsctl's."""
     report = out.with_suffix(".peak")
     report.unlink(missing_ok=True)
-    cmd = [sys.executable, "-c", CHILD.replace("REPORT", repr(str(report))), *args]
-    saved = {k: os.environ.get(k) for k in env or {}}
-    os.environ.update(env or {})
-    try:
-        with out.open("wb") as fh:
-            run = harness.run_child(cmd, stdout=fh)
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+    cmd = harness.phase_timed_command(args, report, OUTPUT)
+    with out.open("wb") as fh:
+        # from the output's folder: `python -c` puts the working folder first on sys.path, so
+        # run from a checkout it would import that checkout's lmsctl, not the baseline's
+        run = harness.run_child(cmd, stdout=fh, cwd=out.parent, env=env)
     if run.returncode != expect or not report.exists():
         tail = out.read_bytes()[-300:].decode(errors="replace")
         raise RuntimeError(f"lmsctl {args[2:4]} exited {run.returncode}: {run.stderr_tail} {tail}")
-    peak, began = (int(n) / 1024 for n in report.read_text().split())
-    return run.cpu, peak, began
+    times = harness.read_phase_times(report)
+    (began,) = times.peak_at_mb.values()  # (plan or show: one of them wrote the output)
+    return run.cpu, times.peak_mb, began
 
 
 def check_json(path: Path, grades: int) -> str:

@@ -7,7 +7,7 @@ against a served sandbox (`lmsctl sandbox serve`) over real HTTP, through a coun
 
 - plan CPU (user + system of the lmsctl process, from wait4) and its peak RSS (its own
   high-water mark, VmHWM: wait4's would include this benchmark's own peak, see
-  harness.peak_reporting_command), once with no changes and once with every grade changed;
+  harness.phase_timed_command), once with no changes and once with every grade changed;
 - the phase split of both runs: each phase's function (PHASES) timed inside that same plan
   with the process's CPU clock, so the figures add up to the plan's own CPU (a
   profiler would inflate Python code many times more than the JSON parser's C);

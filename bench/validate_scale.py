@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import os
 import statistics
 import sys
 import tempfile
@@ -70,17 +69,10 @@ def validate_once(
     root: Path, profile: Path | None = None, baseline: Path | None = None
 ) -> harness.ChildRun:
     cmd = harness.lmsctl_command(["validate", str(root)], profile=profile)
-    saved = os.environ.get("PYTHONPATH")
-    if baseline is not None:  # the child imports the baseline's lmsctl first
-        os.environ["PYTHONPATH"] = str(baseline)
-    try:
-        # run from the root's folder: `python -m` puts the working folder first on sys.path
-        run = harness.run_child(cmd, cwd=root.parent)
-    finally:
-        if saved is None:
-            os.environ.pop("PYTHONPATH", None)
-        else:
-            os.environ["PYTHONPATH"] = saved
+    # the child imports the baseline's lmsctl first; it runs from the root's folder, since
+    # `python -m` puts the working folder first on sys.path
+    env = {"PYTHONPATH": str(baseline)} if baseline is not None else None
+    run = harness.run_child(cmd, cwd=root.parent, env=env)
     if run.returncode != 0:
         raise RuntimeError(f"validate exited {run.returncode}: {run.stderr_tail}")
     return run
