@@ -124,11 +124,8 @@ class StateKeys:
         key = self.write
         if key is None:  # pragma: no cover - callers check
             raise StateKeyError("no state key to encrypt with")
-        from cryptography.hazmat.primitives.ciphers.aead import AESGCM  # OpenSSL: only if used
-
-        nonce = os.urandom(NONCE_BYTES)
-        data = AESGCM(key.secret).encrypt(nonce, plain, aad)
-        return {"alg": ALG, "kid": key.kid, "data": base64.b64encode(nonce + data).decode()}
+        sealer = Sealer(key, aad)  # (one part: the same envelope as a plan file sealed in parts)
+        return sealer.envelope(sealer.update(plain) + sealer.finish())
 
     def open(self, envelope: Any, aad: bytes, where: str) -> bytes:
         """Decrypt an envelope; StateKeyError naming ``where`` and what to set when it cannot."""
@@ -184,7 +181,7 @@ class StateKeys:
 
 
 class Sealer:
-    """The envelope :meth:`StateKeys.seal` makes, from a plaintext given in parts.
+    """An envelope (what :meth:`StateKeys.seal` returns), from a plaintext given in parts.
 
     ``update(part)`` and then ``finish()`` give the envelope's ``data`` in pieces (base64 of
     nonce || ciphertext || tag: AES-GCM run incrementally gives the same ciphertext and tag as
@@ -192,6 +189,7 @@ class Sealer:
     """
 
     def __init__(self, key: StateKey, aad: bytes) -> None:
+        # OpenSSL is loaded only when something is encrypted
         from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
         self.kid = key.kid
