@@ -311,6 +311,20 @@ def _holds_lazy(value: Any) -> bool:
     )
 
 
+def joined_parts(pieces: Iterable[str], size: int, end: str = "") -> Iterator[str]:
+    """The pieces and ``end``, joined into parts of about ``size`` characters (what the JSON
+    output and the plan file write at a time)."""
+    batch: list[str] = []
+    held = 0
+    for piece in pieces:
+        batch.append(piece)
+        held += len(piece)
+        if held >= size:
+            yield "".join(batch)
+            batch, held = [], 0
+    yield "".join(batch) + end
+
+
 def document_pieces(
     doc: Mapping[str, Any], *, sort_keys: bool = False, ensure_ascii: bool = False
 ) -> Iterator[str]:

@@ -15,7 +15,7 @@ import json
 import os
 import re
 import tempfile
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -23,6 +23,7 @@ from lmsctl.errors import LmsctlError, StalePlanError, StateError, UsageError
 from lmsctl.plan.document import (
     change_from_dict,
     document_pieces,
+    joined_parts,
     plan_document,
     plan_from_document,
 )
@@ -53,7 +54,9 @@ def save_plan(
             envelope = {"kind": PLAN_FILE_KIND, crypto.FIELD: sealer.envelope("\0")}
             head, tail = json.dumps(envelope, indent=2).split(marker)
             fh.write(head + '"')
-            for part in _parts(document_pieces(doc, sort_keys=True, ensure_ascii=True), "\n"):
+            for part in joined_parts(
+                document_pieces(doc, sort_keys=True, ensure_ascii=True), WRITE_SIZE, "\n"
+            ):
                 fh.write(sealer.update(part.encode()))
             fh.write(sealer.finish() + '"' + tail + "\n")
     else:
@@ -70,19 +73,6 @@ def save_plan(
         raise LmsctlError(
             f"cannot save the plan to {path}: {reason} (choose a file in a writable folder)"
         ) from exc
-
-
-def _parts(pieces: Iterable[str], end: str) -> Iterator[str]:
-    """The pieces and ``end``, joined into parts of about :data:`WRITE_SIZE` characters."""
-    batch: list[str] = []
-    held = 0
-    for piece in pieces:
-        batch.append(piece)
-        held += len(piece)
-        if held >= WRITE_SIZE:
-            yield "".join(batch)
-            batch, held = [], 0
-    yield "".join(batch) + end
 
 
 def _write_private(path: Path, write: Callable[[TextIO], object]) -> None:

@@ -14,7 +14,7 @@ import json
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from lmsctl.plan.document import document_pieces
+from lmsctl.plan.document import document_pieces, joined_parts
 from lmsctl.safetext import escape_controls
 
 __all__ = ["dumps_for_terminal", "iter_plan_json", "render_plan_json"]
@@ -32,16 +32,8 @@ def dumps_for_terminal(value: Any, **kwargs: Any) -> str:
 
 def iter_plan_json(doc: Mapping[str, Any]) -> Iterator[str]:
     """:func:`render_plan_json`'s text in parts of about :data:`PART_SIZE` characters."""
-    batch: list[str] = []
-    size = 0
-    for piece in document_pieces(doc):
-        batch.append(piece)
-        size += len(piece)
-        if size >= PART_SIZE:
-            yield escape_controls("".join(batch))
-            batch, size = [], 0
-    batch.append("\n")
-    yield escape_controls("".join(batch))
+    for part in joined_parts(document_pieces(doc), PART_SIZE, "\n"):
+        yield escape_controls(part)
 
 
 def render_plan_json(doc: Mapping[str, Any]) -> str:
