@@ -177,17 +177,10 @@ class StudentDirectory:
     def add(self, token: Any, student_id: str = "") -> None:
         """One token of a student (the first id a token is added with stays; an email address
         also counts lower-cased)."""
-        text = str(token or "").strip()
-        if len(text) < 2:
-            return
-        tokens = self.tokens
-        if not tokens.get(text):
-            tokens[text] = student_id
-        if "@" in text:
-            tokens.setdefault(text.lower(), student_id)
+        self._add_all((token,), student_id)
 
     def _add_all(self, texts: Iterable[Any], student_id: str) -> None:
-        """:meth:`add` of each token of one student, in order, in one call."""
+        """:meth:`add` of each token of one student, in order (the rules live here)."""
         tokens = self.tokens
         for token in texts:
             text = str(token or "").strip()
