@@ -324,8 +324,8 @@ class LocalBackend:
             "set": {},
             "del": [],
         }
-        if self._held is not None:  # which run wrote it (state push tells its own saves)
-            entry["run"] = self._held.id
+        if self._writer_id is not None:  # which run wrote it (state push tells its own saves)
+            entry["run"] = self._writer_id
         for address in wanted:
             record = snapshot.resources.get(address)
             if record is None:
@@ -372,9 +372,15 @@ class LocalBackend:
         self._journal_seen += len(line)
         self._journal_end = self._journal_seen
 
+    @property
+    def _writer_id(self) -> str | None:
+        """The id this run's journal lines are filed under (its lock's; None without a lock):
+        a recovery file names it, so state push can tell this run's landed save from
+        another's."""
+        return self._held.id if self._held is not None else None
+
     def _keep_and_raise(self, snapshot: StateSnapshot, addresses: list[str], why: str) -> None:
-        run_id = self._held.id if self._held is not None else None
-        path = self._keeper.keep(snapshot, addresses, run_id=run_id)
+        path = self._keeper.keep(snapshot, addresses, run_id=self._writer_id)
         self._broken = StateSaveError(why)
         if path is None:
             raise StateSaveError(f"{why}; nothing more is sent to the LMS")

@@ -96,6 +96,13 @@ class PgSession:
         self._t = table_names(schema)
 
     @property
+    def _writer_id(self) -> str:
+        """The id this run's versions are filed under (its lock's, or its own without one):
+        a recovery file names it, so state push can tell this run's landed save from
+        another's."""
+        return self._lock.id if self._lock is not None else self._run_id
+
+    @property
     def description(self) -> str:
         return f"postgres {self.host}/{self.database} workspace {self.workspace}"
 

@@ -69,10 +69,9 @@ class PgWrites(PgSession):
         *,
         refused: StateError | None = None,
     ) -> None:
-        # the id this run's versions are filed under: if the failed save did reach the
-        # database, push can tell that the version ahead of the file is this run's own
-        run_id = self._lock.id if self._lock is not None else self._run_id
-        path = self._keeper.keep(snapshot, addresses, run_id=run_id)
+        # if the failed save did reach the database, push tells the version ahead of the file
+        # is this run's own by the id its versions are filed under
+        path = self._keeper.keep(snapshot, addresses, run_id=self._writer_id)
         if path is not None:
             shown = display(path)
             root = display(path.parent.parent)
@@ -132,7 +131,7 @@ class PgWrites(PgSession):
                 ).format(**t),
                 {
                     "ws": self.workspace,
-                    "run": self._lock.id if self._lock is not None else self._run_id,
+                    "run": self._writer_id,
                     "s": new_serial,
                     "lineage": snapshot.lineage,
                     **self._sealed_head(snapshot),
@@ -228,7 +227,7 @@ class PgWrites(PgSession):
                 "lock": lock_id,
                 "a": address,
                 "r": self._seal_record(address, record.to_dict()),
-                "run": lock_id or self._run_id,
+                "run": self._writer_id,
                 "holder": dumps(_holder_dict(holder)),
             },
         ).fetchone()
