@@ -31,19 +31,14 @@ from urllib.parse import quote, urlsplit
 import httpx
 import orjson
 
-# httpcore asks for sniffio on every request and, without it, fails that import each time (a
-# tenth of a large plan's CPU): a declared dependency, imported here so a broken install fails
-# at start-up rather than slowly
-import sniffio  # noqa: F401
-
 from lmsctl import __version__
-from lmsctl.client import netio
 from lmsctl.client.concurrency import (
     DEFAULT_MAX_IN_FLIGHT,
     DEFAULT_TIMEOUT,
     count_request,
     limiter_wait,
 )
+from lmsctl.client.http11 import Http11Client, proxy_applies
 from lmsctl.client.policy import (
     MAX_429_RETRIES,
     MIN_429_WAIT,
@@ -52,7 +47,7 @@ from lmsctl.client.policy import (
     classify_answer,
 )
 from lmsctl.client.ratelimit import RateLimiter
-from lmsctl.client.seam import answer_failure, excerpt, outcome_unknown, send
+from lmsctl.client.seam import Sender, answer_failure, excerpt, outcome_unknown, send
 from lmsctl.errors import (
     ApiBadRequestError,
     ApiError,
@@ -172,27 +167,39 @@ class LmsClient:
         self.max_in_flight = max(1, max_in_flight)
         self.stats = ClientStats()
         limits = _pool_limits(self.max_in_flight + POOL_SPARE)
-        #: an httpcore pool (lmsctl's own transport, or httpx's) reports when a request is
-        #: written to its connection (the limiter's trace)
-        self._traced = transport is None or isinstance(
-            transport, httpx.AsyncHTTPTransport | netio.AsyncioTransport
-        )
-        self._http = httpx.AsyncClient(
-            transport=transport or netio.AsyncioTransport(limits=limits, trust_env=True),
-            timeout=httpx.Timeout(timeout),
-            headers={
-                "Authorization": f"Bearer {token}",
-                "Accept": "application/json",
-                "User-Agent": f"lmsctl/{__version__}",
-            },
-            # one connection per change in flight (each sends its requests one after another):
-            # the pool is never what limits the calls in flight, the adaptive gate is; nor is
-            # the process's open-file limit (raised as far as the system allows)
-            limits=limits,
-            follow_redirects=False,
-            trust_env=transport is None,
-            event_hooks={"request": [self._sending]},
-        )
+        headers = {
+            "Authorization": f"Bearer {token}",
+            "Accept": "application/json",
+            "User-Agent": f"lmsctl/{__version__}",
+        }
+        # One connection per change in flight (each sends its requests one after another):
+        # the pool is never what limits the calls in flight, the adaptive gate is; nor is the
+        # process's open-file limit (raised as far as the system allows).
+        self._http: Sender
+        #: httpx's own pool (through a proxy) reports when a request is written (the
+        #: limiter's trace); another transport is taken as sending when asked to
+        self._traced = transport is None or isinstance(transport, httpx.AsyncHTTPTransport)
+        if transport is None and not proxy_applies(parts.scheme):
+            # lmsctl's own HTTP/1.1 client (the usual case): it says when a request is written
+            self._http = Http11Client(
+                self._origin,
+                headers=headers,
+                timeout=httpx.Timeout(timeout),
+                limits=limits,
+                sent=self.limiter.mark_sent,
+            )
+        else:
+            # a transport given (a test's, the embedded sandbox's), or a proxy from the
+            # environment: httpx, whose own transport sends through the proxy
+            self._http = httpx.AsyncClient(
+                transport=transport,
+                timeout=httpx.Timeout(timeout),
+                headers=headers,
+                limits=limits,
+                follow_redirects=False,
+                trust_env=transport is None,
+                event_hooks={"request": [self._sending]},
+            )
 
     def __repr__(self) -> str:
         return f"LmsClient({self.base_url!r})"
@@ -315,10 +322,10 @@ class LmsClient:
 
     async def _json(self, method: str, path: str, endpoint: str, *, json: Any = None) -> Any:
         response = await self._request(method, path, endpoint, json=json)
-        shown = response.request.url.path
         try:
             return _loads(response.content) if response.content else None
         except ValueError as exc:
+            shown = urlsplit(self._url(path)).path
             if method == "POST":
                 raise outcome_unknown(
                     f"the API answered {response.status_code} with a body that is not JSON",

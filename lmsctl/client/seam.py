@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import html
 import re
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 
@@ -26,8 +26,17 @@ def outcome_unknown(what: str, *, method: str, path: str) -> OutcomeUnknownError
     )
 
 
+class Sender(Protocol):
+    """What sends the client's requests: lmsctl's own HTTP/1.1 client
+    (:class:`lmsctl.client.http11.Http11Client`) or an ``httpx.AsyncClient``."""
+
+    async def request(self, method: str, url: str, *, json: Any = None) -> httpx.Response: ...
+
+    async def aclose(self) -> None: ...
+
+
 async def send(
-    http: httpx.AsyncClient, method: str, url: str, shown: str, json: Any
+    http: Sender, method: str, url: str, shown: str, json: Any
 ) -> httpx.Response | TransportError:
     """Send once: the answer, or a failure that may be sent again; raises when final."""
     is_post = method == "POST"

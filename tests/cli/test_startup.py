@@ -67,10 +67,10 @@ def test_every_command_module_is_registered_and_loads() -> None:
 
 
 def test_validate_loads_no_http_client() -> None:
-    # validate reads files only: the API client (httpx, httpcore) is a fifth of its start-up
+    # validate reads files only: the API client (httpx, httptools) is a fifth of its start-up
     examples = Path(__file__).resolve().parents[2] / "examples" / "coursework"
     code, out, modules = _imported("validate", str(examples))
     assert code == 0, out
     assert "0 errors" in out
-    for heavy in ("httpx", "httpcore", "lmsctl.client.lms", "lmsctl.workspace"):
+    for heavy in ("httpx", "httptools", "lmsctl.client.lms", "lmsctl.workspace"):
         assert heavy not in modules, heavy

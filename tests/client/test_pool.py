@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable
 import httpx
 import pytest
 
-from lmsctl.client import netio
+from lmsctl.client.http11 import Http11Client
 from lmsctl.client.lms import LmsClient
 
 SECTION = "6a5e00000101000000000101"
@@ -74,6 +74,12 @@ def _client(url: str, *, in_flight: int, **kw: object) -> LmsClient:
     return LmsClient(url, "tok-1", max_in_flight=in_flight, **options)  # type: ignore[arg-type]
 
 
+def _http(url: str, limits: httpx.Limits, timeout: httpx.Timeout | None = None) -> Http11Client:
+    """lmsctl's HTTP/1.1 client, alone (the origin of ``url``)."""
+    origin = url.split("/v3.1")[0]
+    return Http11Client(origin, headers={}, timeout=timeout or httpx.Timeout(5), limits=limits)
+
+
 def _run(test: Callable[[], Awaitable[None]]) -> None:
     asyncio.run(test())
 
@@ -94,10 +100,9 @@ def test_never_more_connections_open_than_the_pool_holds_and_every_request_is_an
     async def go() -> None:
         server = Server(delay=0.02)
         limits = httpx.Limits(max_connections=3, max_keepalive_connections=3)
-        transport = netio.AsyncioTransport(limits=limits)
-        async with server as url, httpx.AsyncClient(transport=transport) as http:
+        async with server as url, _http(url, limits) as http:
             answers = await asyncio.gather(
-                *(http.get(f"{url}/sections/{SECTION}") for _ in range(30))
+                *(http.request("GET", f"{url}/sections/{SECTION}") for _ in range(30))
             )
         assert [a.status_code for a in answers] == [200] * 30
         assert server.requests == 30
@@ -125,9 +130,10 @@ def test_beyond_the_keep_alive_limit_a_freed_connection_is_closed() -> None:
     async def go() -> None:
         server = Server(delay=0.05)
         limits = httpx.Limits(max_connections=6, max_keepalive_connections=2)
-        transport = netio.AsyncioTransport(limits=limits)
-        async with server as url, httpx.AsyncClient(transport=transport) as http:
-            await asyncio.gather(*(http.get(f"{url}/sections/{SECTION}") for _ in range(6)))
+        async with server as url, _http(url, limits) as http:
+            await asyncio.gather(
+                *(http.request("GET", f"{url}/sections/{SECTION}") for _ in range(6))
+            )
             await asyncio.sleep(0.05)
             assert server.open == 2  # the other four were closed when freed
 
@@ -138,15 +144,14 @@ def test_a_request_that_waits_too_long_for_a_connection_never_left_and_is_sent_a
     async def go() -> None:
         server = Server(delay=0.3)
         limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
-        transport = netio.AsyncioTransport(limits=limits)
-        async with server as url, httpx.AsyncClient(transport=transport) as http:
-            first = asyncio.ensure_future(http.get(f"{url}/sections/{SECTION}"))
+        async with server as url, _http(url, limits, httpx.Timeout(5, pool=0.05)) as http:
+            first = asyncio.ensure_future(http.request("GET", f"{url}/sections/{SECTION}"))
             await asyncio.sleep(0.05)
             with pytest.raises(httpx.PoolTimeout):
-                await http.get(f"{url}/sections/{SECTION}", timeout=httpx.Timeout(5, pool=0.05))
+                await http.request("GET", f"{url}/sections/{SECTION}")
             assert (await first).status_code == 200
             # the place the timed-out request waited for is still usable
-            assert (await http.get(f"{url}/sections/{SECTION}")).status_code == 200
+            assert (await http.request("GET", f"{url}/sections/{SECTION}")).status_code == 200
         assert server.requests == 2  # the one that timed out in the pool was never sent
         assert server.connections == 1
 
@@ -157,18 +162,17 @@ def test_a_request_given_up_while_it_waits_or_while_it_is_answered_frees_its_pla
     async def go() -> None:
         server = Server(delay=0.2)
         limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
-        transport = netio.AsyncioTransport(limits=limits)
-        async with server as url, httpx.AsyncClient(transport=transport) as http:
-            busy = asyncio.ensure_future(http.get(f"{url}/sections/{SECTION}"))
+        async with server as url, _http(url, limits) as http:
+            busy = asyncio.ensure_future(http.request("GET", f"{url}/sections/{SECTION}"))
             await asyncio.sleep(0.05)
-            waiting = asyncio.ensure_future(http.get(f"{url}/sections/{SECTION}"))
+            waiting = asyncio.ensure_future(http.request("GET", f"{url}/sections/{SECTION}"))
             await asyncio.sleep(0.05)
             waiting.cancel()  # (Ctrl-C while it waited for the connection)
             busy.cancel()  # (and while the answer was on its way)
             for task in (busy, waiting):
                 with pytest.raises(asyncio.CancelledError):
                     await task
-            answer = await asyncio.wait_for(http.get(f"{url}/sections/{SECTION}"), 2.0)
+            answer = await asyncio.wait_for(http.request("GET", f"{url}/sections/{SECTION}"), 2.0)
             assert answer.status_code == 200
 
     _run(go)

@@ -1,0 +1,206 @@
+"""lmsctl's own HTTP/1.1 client over real sockets: the shapes an answer may take on the wire
+(chunked, ended by the close, interim, split across reads, trickled), what is sent (a target
+percent-encoded as httpx would, the same headers), answers that are not HTTP, a server that asks
+to close, and a proxy from the environment (then httpx carries the requests)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import httpx
+import pytest
+
+from lmsctl.client.http11 import Http11Client
+from lmsctl.errors import OutcomeUnknownError, TransportError
+from tests.client.test_netio import SECTION, Handler, _answer, _client, _port, _read_request, _serve
+
+TIMEOUT = httpx.Timeout(5.0)
+LIMITS = httpx.Limits(max_connections=4, max_keepalive_connections=4)
+BODY = json.dumps({"data": {"id": "a1", "title": "Essay"}}).encode()
+
+
+async def _get_with(handler: Handler, **kw: object) -> tuple[dict[str, object], int]:
+    """GET one assignment from a server that runs ``handler``: the answer, and retries."""
+    server = await _serve(handler)
+    async with server, _client(f"http://127.0.0.1:{_port(server)}/v3.1", **kw) as client:
+        got = await client.get_assignment(SECTION, "a1")
+        return got, client.stats.retries
+
+
+def _writes(*parts: bytes, pause: float = 0.0, close: bool = False) -> Handler:
+    """A handler that reads each request and answers with ``parts``, written one by one."""
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while True:
+                await _read_request(reader)
+                for i, part in enumerate(parts):
+                    if pause and i:
+                        await asyncio.sleep(pause)
+                    writer.write(part)
+                    await writer.drain()
+                if close:
+                    break
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            writer.close()
+
+    return handler
+
+
+def test_a_chunked_answer_split_across_many_reads_is_read_whole() -> None:
+    head = (
+        b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+    )
+    chunks = b"".join(b"%x\r\n%s\r\n" % (len(c), c) for c in (BODY[:7], BODY[7:20], BODY[20:]))
+    wire = head + chunks + b"0\r\n\r\n"
+    parts = [wire[i : i + 5] for i in range(0, len(wire), 5)]  # five bytes at a time
+    got, retries = asyncio.run(_get_with(_writes(*parts)))
+    assert got == {"id": "a1", "title": "Essay"} and retries == 0
+
+
+def test_an_answer_ended_by_the_close_and_one_after_an_interim_answer_are_read() -> None:
+    until_close = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n\r\n" + BODY
+    got, _ = asyncio.run(_get_with(_writes(until_close, close=True)))
+    assert got["title"] == "Essay"
+    interim = b"HTTP/1.1 100 Continue\r\n\r\n"
+    got, retries = asyncio.run(_get_with(_writes(interim + _answer(200, BODY))))
+    assert got["id"] == "a1" and retries == 0
+
+
+def test_an_answer_trickling_in_slower_than_the_timeout_in_all_is_read() -> None:
+    # the timeout is for each wait for bytes (as httpx's read timeout), not for the whole answer
+    wire = _answer(200, BODY, "Content-Type: application/json")
+    parts = [wire[i : i + 20] for i in range(0, len(wire), 20)]
+    got, retries = asyncio.run(_get_with(_writes(*parts, pause=0.15), timeout=0.5))
+    assert (len(parts) - 1) * 0.15 > 0.5  # (the whole answer takes longer than one timeout)
+    assert got["id"] == "a1" and retries == 0
+
+
+def test_an_answer_that_is_not_http_is_a_broken_connection_and_a_read_is_sent_again() -> None:
+    got_requests = 0
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal got_requests
+        await _read_request(reader)
+        got_requests += 1
+        writer.write(b"SSH-2.0-OpenSSH_9.6\r\n\r\n")
+        await writer.drain()
+        writer.close()
+
+    with pytest.raises(TransportError, match="connection broke") as err:
+        asyncio.run(_get_with(handler))
+    assert not isinstance(err.value, OutcomeUnknownError)
+    assert got_requests == 3  # the first try and two retries
+
+
+def test_a_create_cut_off_in_the_middle_of_its_answer_has_an_unknown_outcome() -> None:
+    cut = _answer(201, BODY, "Content-Type: application/json")[:-10]
+
+    async def main() -> None:
+        server = await _serve(_writes(cut, close=True))
+        async with server, _client(f"http://127.0.0.1:{_port(server)}/v3.1") as client:
+            with pytest.raises(OutcomeUnknownError, match="may or may not"):
+                await client.create_assignment(SECTION, {"title": "Essay"})
+            assert client.stats.retries == 0
+
+    asyncio.run(main())
+
+
+def test_a_server_that_asks_to_close_gets_the_next_request_on_a_new_connection() -> None:
+    connections = 0
+    heads: list[bytes] = []
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal connections
+        connections += 1
+        try:
+            while True:
+                head, _ = await _read_request(reader)
+                heads.append(head)
+                writer.write(_answer(200, BODY, "Connection: close"))
+                await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            writer.close()
+
+    async def main() -> None:
+        server = await _serve(handler)
+        async with server, _client(f"http://127.0.0.1:{_port(server)}/v3.1") as client:
+            for _ in range(3):
+                assert (await client.get_assignment(SECTION, "a1"))["id"] == "a1"
+            assert client.stats.retries == 0
+
+    asyncio.run(main())
+    assert connections == 3 and len(heads) == 3
+
+
+def test_a_target_with_spaces_or_non_ascii_is_percent_encoded_and_headers_sent_once() -> None:
+    heads: list[bytes] = []
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head, _ = await _read_request(reader)
+        heads.append(head)
+        writer.write(_answer(200, BODY))
+        await writer.drain()
+        writer.close()
+
+    async def main() -> None:
+        server = await _serve(handler)
+        origin = f"http://127.0.0.1:{_port(server)}"
+        async with (
+            server,
+            Http11Client(
+                origin, headers={"Accept": "application/json"}, timeout=TIMEOUT, limits=LIMITS
+            ) as http,
+        ):
+            answer = await http.request("GET", f"{origin}/v3.1/sections?cursor=a b&q=é")
+            assert answer.status_code == 200 and answer.json()["data"]["id"] == "a1"
+
+    asyncio.run(main())
+    request_line, *lines = heads[0].decode("ascii").split("\r\n")
+    assert request_line == "GET /v3.1/sections?cursor=a%20b&q=%C3%A9 HTTP/1.1"
+    names = [line.split(":")[0].lower() for line in lines if line]
+    assert sorted(names) == ["accept", "accept-encoding", "host"]
+
+
+def test_a_request_to_another_origin_is_refused_before_anything_is_sent() -> None:
+    async def main() -> None:
+        async with Http11Client(
+            "http://127.0.0.1:9", headers={}, timeout=TIMEOUT, limits=LIMITS
+        ) as http:
+            with pytest.raises(Exception, match=r"only calls http://127\.0\.0\.1:9"):
+                await http.request("GET", "http://127.0.0.1:99/v3.1/sections")
+
+    asyncio.run(main())
+
+
+def test_a_proxy_named_by_the_environment_carries_the_requests(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    seen: list[bytes] = []
+
+    async def proxy(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head, _ = await _read_request(reader)
+        seen.append(head)
+        writer.write(_answer(200, BODY, "Content-Type: application/json"))
+        await writer.drain()
+        writer.close()
+
+    async def main() -> dict[str, object]:
+        server = await _serve(proxy)
+        async with server:
+            monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{_port(server)}")
+            monkeypatch.delenv("NO_PROXY", raising=False)
+            monkeypatch.delenv("no_proxy", raising=False)
+            # (nothing listens at the API's own address: only the proxy can answer)
+            async with _client("http://127.0.0.1:9/v3.1") as client:
+                return await client.get_assignment(SECTION, "a1")
+
+    assert asyncio.run(main())["id"] == "a1"
+    assert seen and seen[0].startswith(
+        f"GET http://127.0.0.1:9/v3.1/sections/{SECTION}/assignments/a1 HTTP/1.1".encode()
+    )
