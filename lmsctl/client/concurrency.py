@@ -170,6 +170,8 @@ class AdaptiveGate:
         self.most_in_flight = 0
         self._held: set[Meter] = set()
         self._waiters: collections.deque[asyncio.Future[Meter]] = collections.deque()
+        #: waiters in the queue that were given up (cancelled) before their turn
+        self._given_up = 0
         self._ticker: asyncio.Future[None] | None = None
 
     @property
@@ -178,7 +180,7 @@ class AdaptiveGate:
 
     @property
     def waiting(self) -> int:
-        return sum(1 for w in self._waiters if not w.done())
+        return len(self._waiters) - self._given_up
 
     # -- sizing ----------------------------------------------------------------------------------
 
@@ -204,7 +206,7 @@ class AdaptiveGate:
     def retune(self) -> int:
         """Re-size from the smoothed latency and the ages of the changes in flight."""
         latency = self.latency or 0.0
-        if self._held:
+        if self._held and self.target(latency) < self.cap:  # (the ages can only raise it)
             now = self._clock()
             # about the 90th percentile age: one stuck call alone does not inflate the limit
             k = len(self._held) // 10 + 1
@@ -231,10 +233,12 @@ class AdaptiveGate:
             waiter = self._waiters.popleft()
             if not waiter.done():
                 waiter.set_result(self._grant())
+            else:
+                self._given_up -= 1
 
     async def acquire(self) -> Meter:
         """Wait for a slot (first come, first served) and take it."""
-        if not self._waiters and len(self._held) < self.limit:
+        if not self.waiting and len(self._held) < self.limit:
             return self._grant()
         waiter: asyncio.Future[Meter] = asyncio.get_running_loop().create_future()
         self._waiters.append(waiter)
@@ -244,6 +248,8 @@ class AdaptiveGate:
         except asyncio.CancelledError:
             if waiter.done() and not waiter.cancelled():
                 self.release(waiter.result())  # granted just as it was cancelled
+            else:
+                self._given_up += 1  # (left in the queue, skipped when its turn comes)
             raise
 
     def release(self, meter: Meter) -> None:

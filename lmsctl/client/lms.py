@@ -228,8 +228,9 @@ class LmsClient:
 
     def _url(self, path: str) -> str:
         """A path below the base URL, or a ``next`` link (relative to the origin, or absolute)."""
-        parts = urlsplit(path)
-        if parts.scheme or parts.netloc:
+        if path.startswith("/") and not path.startswith("//"):
+            pass  # (a path: no scheme, no host; the usual case, without parsing it)
+        elif (parts := urlsplit(path)).scheme or parts.netloc:
             if f"{parts.scheme}://{parts.netloc}".lower() != self._origin.lower():
                 raise TransportError(
                     "refusing to follow a next link to another server "
@@ -241,6 +242,13 @@ class LmsClient:
         if path.startswith("/v3."):
             return self._origin + self._prefix + path
         return self.base_url + ("" if path.startswith("/") else "/") + path
+
+    def _shown(self, url: str) -> str:
+        """The path of a URL, as errors show it (the query left out: it may hold a cursor)."""
+        rest = url[len(self._origin) :]
+        if url.startswith(self._origin) and rest[:1] == "/":
+            return rest.partition("?")[0].partition("#")[0]
+        return urlsplit(url).path
 
     def _clean(self, text: str) -> str:
         """Text from the server, with the token blotted out should the server echo it."""
@@ -281,7 +289,7 @@ class LmsClient:
         """Send until an answer is final: retries and waits as the policy says, raises the
         seam's error of a failure that is final or was retried too often."""
         url = self._url(path)
-        shown = urlsplit(url).path
+        shown = self._shown(url)
         attempt = 0
         limited = 0
         while True:

@@ -192,6 +192,35 @@ def test_a_cancelled_waiter_takes_no_slot() -> None:
     asyncio.run(main())
 
 
+def test_waiters_given_up_no_longer_count_as_waiting_and_the_rest_keep_their_order() -> None:
+    clock = FakeClock()
+    g = gate(clock, cap=1, floor=1)
+
+    async def main() -> None:
+        held = await g.acquire()
+        order: list[int] = []
+
+        async def wait(i: int) -> None:
+            meter = await g.acquire()
+            order.append(i)
+            g.release(meter)
+
+        tasks = [asyncio.ensure_future(wait(i)) for i in range(5)]
+        await asyncio.sleep(0)
+        assert g.waiting == 5
+        tasks[1].cancel()
+        tasks[3].cancel()
+        await asyncio.sleep(0)
+        assert g.waiting == 3  # (what the re-sizing ticker and a new request's fast path read)
+        g.release(held)
+        await asyncio.gather(*tasks, return_exceptions=True)
+        assert order == [0, 2, 4] and g.waiting == 0 and g.in_flight == 0
+        again = await asyncio.wait_for(g.acquire(), 1)  # no stale waiter blocks a new request
+        g.release(again)
+
+    asyncio.run(main())
+
+
 def test_the_gate_re_sizes_itself_while_changes_wait() -> None:
     clock = FakeClock()
     g = AdaptiveGate(cap=1000, rate=20.0, clock=clock, sleep=clock.sleep, retune_every=0.25)
