@@ -255,11 +255,14 @@ class _Reads:
             return None
         if only is not None:
             # and of each, the fields a plan compares (a tenth of what the API sends)
-            return {
-                uid: compact_submission(s)
-                for s in items
-                if (uid := intern(str(s.get("user_id")))) in only
-            }
+            kept: dict[str, dict[str, Any]] = {}
+            for s in items:
+                uid = s.get("user_id")
+                if type(uid) is not str:
+                    uid = str(uid)
+                if uid in only:  # (most are not: the ids are interned only for those kept)
+                    kept[intern(uid)] = compact_submission(s)
+            return kept
         return {str(s.get("user_id")): s for s in items}
 
     async def roster(self, section_id: str) -> tuple[dict[str, Any], ...] | None:
