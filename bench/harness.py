@@ -193,6 +193,9 @@ def proxy_running(proxy: CountingProxy, port: int) -> Iterator[str]:
         log_level="error",
         access_log=False,
         backlog=4096,
+        # the upstream's own Date and Server are passed on: uvicorn's would make two of each
+        date_header=False,
+        server_header=False,
     )
     with in_thread(uvicorn.Server(config), "the counting proxy", name="bench-proxy"):
         yield f"http://127.0.0.1:{port}/v3.1"

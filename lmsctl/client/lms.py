@@ -258,10 +258,8 @@ class LmsClient:
 
     def _note_date(self, response: httpx.Response) -> None:
         text = response.headers.get("Date")
-        if not text:
-            return
-        if text == self._date_text and self._server_date is not None:
-            return  # the same second as the answer before: already known (and parsed once)
+        if not text or text == self._date_text:
+            return  # the same second as the answer before: already read (parsed once, or not)
         self._date_text = text
         with contextlib.suppress(TypeError, ValueError, IndexError, OverflowError):
             when = email.utils.parsedate_to_datetime(text)
