@@ -38,7 +38,7 @@ import contextvars
 import heapq
 import math
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 
 from lmsctl.client.ratelimit import RateLimiter
 
@@ -134,6 +134,30 @@ def request_rate(client: object) -> Callable[[], float]:
     if isinstance(limiter, RateLimiter):
         return lambda: limiter.per_second
     return lambda: DEFAULT_RATE
+
+
+class Slot:
+    """One change's slot, held for an ``async with`` block (a class rather than a generator:
+    a 100k-grade plan takes 10,000 of them). Ended by a cancellation it is given back without
+    a sample (the change did not run its course); otherwise, failed or not, its service time is
+    one."""
+
+    __slots__ = ("_gate", "_meter", "_token")
+
+    def __init__(self, gate: AdaptiveGate) -> None:
+        self._gate = gate
+
+    async def __aenter__(self) -> Meter:
+        meter = self._meter = await self._gate.acquire()
+        self._token = _METER.set(meter)
+        return meter
+
+    async def __aexit__(self, kind: type[BaseException] | None, *_: object) -> None:
+        _METER.reset(self._token)
+        if kind is not None and issubclass(kind, asyncio.CancelledError):
+            self._gate.release(self._meter)
+        else:
+            self._gate._done(self._meter)
 
 
 class AdaptiveGate:
@@ -257,23 +281,10 @@ class AdaptiveGate:
         self._held.discard(meter)
         self._wake()
 
-    @contextlib.asynccontextmanager
-    async def slot(self) -> AsyncIterator[Meter]:
-        """Hold a slot for one change; its service time is a sample when it ends."""
-        meter = await self.acquire()
-        token = _METER.set(meter)
-        try:
-            yield meter
-        except asyncio.CancelledError:
-            self.release(meter)
-            raise
-        except BaseException:
-            self._done(meter)
-            raise
-        else:
-            self._done(meter)
-        finally:
-            _METER.reset(token)
+    def slot(self) -> Slot:
+        """Hold a slot for one change (``async with gate.slot():``); its service time is a
+        sample when it ends."""
+        return Slot(self)
 
     def _done(self, meter: Meter) -> None:
         self._held.discard(meter)
