@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterator
+from itertools import repeat
+from operator import itemgetter
 from typing import Any
 
 from lmsctl.errors import Diagnostic, Severity
@@ -105,7 +107,11 @@ def _inline_grades(
     entries = iter(inline.items())
     run = ctx.doc.run_at(gbase) if not bad else None
     if run is not None and run[0] is inline:
-        _run_grades(ctx, gbase, run, entries, seen, grades)  # (takes the run's entries)
+        if not _run_grades_at_once(ctx, run, seen, grades):
+            _run_grades(ctx, gbase, run, entries, seen, grades)  # (takes the run's entries)
+        else:
+            for _ in itertools.islice(entries, run[4]):
+                pass  # (taken)
         if run[4] == len(inline):
             return  # (the usual case: no position of the run was ever placed in a map)
     key_positions, positions = ctx.doc.key_positions, ctx.doc.positions
@@ -141,6 +147,45 @@ def _inline_grades(
         grades.append(_inline_grade(ctx, gpath, student, gvalue, kpos))
 
 
+def _run_grades_at_once(
+    ctx: SectionFile, run: Run, seen: dict[str, SourcePos], grades: list[GradeSpec]
+) -> bool:
+    """The usual run, all its grades made at once: every entry has the same field, kept as
+    written and not null (``Run``'s ``same_name``), every student is one already read, once
+    each, and none graded before. False (nothing done) when the run is not such a run."""
+    mapping, line, key_col, name_col, count, name = run
+    students = ctx.students
+    if not name or name not in _AS_WRITTEN or seen:
+        return False
+    keys = list(itertools.islice(mapping, count))
+    if not all(map(students.__contains__, keys)):
+        return False  # (a student read for the first time: the general path reads it)
+    known = list(map(students.__getitem__, keys))
+    idents = list(map(itemgetter(1), known))
+    if len(set(idents)) != count:
+        return False  # a student graded twice: the general path reports it
+    file, end = ctx.doc.file, line + 2 * count
+    key_pos = list(
+        map(_new, repeat(SourcePos), zip(repeat(file), range(line, end, 2), repeat(key_col)))
+    )
+    # (the value is one space after the name's ':', on the line after the key's)
+    value_col = name_col + len(name) + 2
+    value_pos = map(
+        _new, repeat(SourcePos), zip(repeat(file), range(line + 1, end, 2), repeat(value_col))
+    )
+    seen.update(zip(idents, key_pos, strict=True))
+    grades.extend(
+        map(
+            GradeSpec,
+            map(itemgetter(0), known),
+            itertools.islice(mapping.values(), count),
+            key_pos,
+            [{name: pos} for pos in value_pos],
+        )
+    )
+    return True
+
+
 def _run_grades(
     ctx: SectionFile,
     gbase: Path_,
@@ -152,7 +197,7 @@ def _run_grades(
     """The grades the reader read as a run (lmsctl.manifest.yamldoc.Run): the first ones of
     ``entries``, each a mapping of one field, their positions computed from the run's."""
     students, new, as_written, file = ctx.students, _new, _AS_WRITTEN, ctx.doc.file
-    _, line, key_col, name_col, count = run
+    _, line, key_col, name_col, count, _ = run
     for raw_student, gvalue in itertools.islice(entries, count):
         kpos = new(SourcePos, (file, line, key_col))
         line += 2

@@ -29,6 +29,7 @@ from __future__ import annotations
 import functools
 import math
 import re
+from operator import itemgetter
 from sys import intern
 from typing import Any
 
@@ -226,16 +227,31 @@ class _Reader:
         self._push(indent, mapping, path, _MAP)
         if len(self.stack) >= self.max_depth:
             raise Unsupported("deep nesting")  # (an entry's own mapping is one level deeper)
-        cache, plain = self._cache, self._plain
-        for entry_key, name, value in entries:
-            entry_key = intern(entry_key)
-            if entry_key in mapping:
-                raise Unsupported("a duplicate key")
-            known = cache.get(value, _MISSING)
-            mapping[entry_key] = {intern(name): plain(value) if known is _MISSING else known}
-        self.runs[path] = (mapping, lineno + 1, indent + 1, inner + 1, len(entries))
+        keys = list(map(intern, map(itemgetter(0), entries)))
+        names = list(map(itemgetter(1), entries))
+        texts = list(map(itemgetter(2), entries))
+        mapping.update(zip(keys, self._run_values(names, texts), strict=True))
+        if len(mapping) != len(keys):
+            raise Unsupported("a duplicate key")
+        same = names[0] if names.count(names[0]) == len(names) else ""
+        if same and None in map(self._cache.__getitem__, set(texts)):
+            same = ""  # (a null is read by the grade pass's general path)
+        self.runs[path] = (mapping, lineno + 1, indent + 1, inner + 1, len(entries), same)
         self.run_entries += len(entries)
         return end, lineno + 2 * len(entries)
+
+    def _run_values(self, names: list[str], texts: list[str]) -> list[dict[str, Any]]:
+        """Each entry's mapping, of its one name and value (the values of a district's grades
+        are a few texts, each read once)."""
+        plain = self._plain
+        values = {text: plain(text) for text in set(texts)}
+        if names.count(names[0]) == len(names):
+            name = intern(names[0])
+            return [{name: value} for value in map(values.__getitem__, texts)]
+        return [
+            {intern(name): value}
+            for name, value in zip(names, map(values.__getitem__, texts), strict=True)
+        ]
 
     def _frame_for(self, n: int, lineno: int) -> _Frame:
         """The mapping a usual line indented by ``n`` (a key, not a dash) belongs to."""

@@ -25,8 +25,9 @@ _new = tuple.__new__
 #: ``count`` entries at the start of ``mapping`` (the value at the run's path), each a
 #: ``key:`` line, then a line with the entry's one ``name: value``; the first key on line
 #: ``line``, every key in column ``key_col`` and every name in ``name_col``, the value one
-#: space after the name's ``:``. Their positions are computed when they are needed.
-Run = tuple[dict[str, Any], int, int, int, int]
+#: space after the name's ``:``. ``same_name``: the name when every entry has the same one and
+#: no value is null, else ''. Their positions are computed when they are needed.
+Run = tuple[dict[str, Any], int, int, int, int, str]
 
 
 class YamlDocument:
@@ -77,7 +78,7 @@ class YamlDocument:
     def _place_runs(self) -> None:
         """Every run's positions, put in the two maps (as the reader would have put them)."""
         positions, key_positions = self._positions, self._key_positions
-        for path, (mapping, line, key_col, name_col, count) in self._runs.items():
+        for path, (mapping, line, key_col, name_col, count, _) in self._runs.items():
             for key, entry in itertools.islice(mapping.items(), count):
                 entry_path = (*path, key)
                 key_positions[entry_path] = (line, key_col)
