@@ -48,16 +48,12 @@ RUN_HEAD = re.compile(r"( ++)[^ \n][^\n]*+\n( ++)")
 
 
 @functools.cache
-def run_patterns(indent: int, inner: int) -> tuple[re.Pattern[str], re.Pattern[str]]:
+def run_pattern(indent: int, inner: int) -> re.Pattern[str]:
     """A run of entries with keys indented by ``indent`` and their one ``name: value`` by
-    ``inner`` (the value one space after the ':'), and one such entry: (key, name, value).
+    ``inner``, the value one space after the ':' (without groups: only its end is needed).
     An entry followed by a line indented deeper than its key is not one (it has more)."""
     entry = (
-        rf" {{{indent}}}({BLOCK_KEY}): *+\n {{{inner}}}({BLOCK_KEY}): ({BLOCK_VALUE}) *+"
+        rf" {{{indent}}}(?:{BLOCK_KEY}): *+\n {{{inner}}}(?:{BLOCK_KEY}): (?:{BLOCK_VALUE}) *+"
         rf"(?:\n|\Z)(?! {{{indent + 1}}})"
     )
-    # (the run is matched without groups: twice as fast, and only its end is needed)
-    bare = entry.replace(f"({BLOCK_KEY})", f"(?:{BLOCK_KEY})").replace(
-        f"({BLOCK_VALUE})", f"(?:{BLOCK_VALUE})"
-    )
-    return re.compile(f"(?:{bare})+"), re.compile(entry)
+    return re.compile(f"(?:{entry})+")

@@ -35,7 +35,7 @@ from typing import Any
 
 import yaml
 
-from lmsctl.manifest.quicklines import FLOW_PAIR, LINES, RUN_HEAD, run_patterns
+from lmsctl.manifest.quicklines import FLOW_PAIR, LINES, RUN_HEAD, run_pattern
 from lmsctl.manifest.yamldoc import Path_, Pos, Run, YamlDocument
 from lmsctl.safetext import UNSAFE_CHARS
 
@@ -215,30 +215,34 @@ class _Reader:
         indent, inner = head.end(1) - at, head.end(2) - head.start(2)
         if indent <= frame[0] or inner <= indent:
             return None
-        whole, entry = run_patterns(indent, inner)
+        whole = run_pattern(indent, inner)
         found = whole.match(text, at)
         if found is None:
             return None
         end = found.end()
-        entries = entry.findall(text, at, end)
+        lines = text[at:end].split("\n")
+        count = len(lines) // 2  # (a last '' after the last newline, or none at the end)
         self.pending = None  # the entries open a nested mapping (as _frame_for does)
         mapping: dict[str, Any] = {}
         self._attach(frame, key, path, mapping, (lineno + 1, indent + 1))
         self._push(indent, mapping, path, _MAP)
         if len(self.stack) >= self.max_depth:
             raise Unsupported("deep nesting")  # (an entry's own mapping is one level deeper)
-        keys = list(map(intern, map(itemgetter(0), entries)))
-        names = list(map(itemgetter(1), entries))
-        texts = list(map(itemgetter(2), entries))
+        # the run matched: each entry is exactly the key's indent, the key, ':' and spaces,
+        # then the name's indent, the name (no space in it), ': ', the value and spaces
+        keys = [intern(line[indent:].rstrip(" ")[:-1]) for line in lines[0 : 2 * count : 2]]
+        pairs = [line[inner:].partition(": ") for line in lines[1 : 2 * count : 2]]
+        names = list(map(itemgetter(0), pairs))
+        texts = [pair[2].rstrip(" ") for pair in pairs]
         mapping.update(zip(keys, self._run_values(names, texts), strict=True))
         if len(mapping) != len(keys):
             raise Unsupported("a duplicate key")
         same = names[0] if names.count(names[0]) == len(names) else ""
         if same and None in map(self._cache.__getitem__, set(texts)):
             same = ""  # (a null is read by the grade pass's general path)
-        self.runs[path] = (mapping, lineno + 1, indent + 1, inner + 1, len(entries), same)
-        self.run_entries += len(entries)
-        return end, lineno + 2 * len(entries)
+        self.runs[path] = (mapping, lineno + 1, indent + 1, inner + 1, count, same)
+        self.run_entries += count
+        return end, lineno + 2 * count
 
     def _run_values(self, names: list[str], texts: list[str]) -> list[dict[str, Any]]:
         """Each entry's mapping, of its one name and value (the values of a district's grades
