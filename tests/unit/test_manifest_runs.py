@@ -10,6 +10,7 @@ pass, their positions computed only when asked for. Nothing a user sees may chan
 
 from __future__ import annotations
 
+import tempfile
 import textwrap
 from pathlib import Path
 from typing import Any
@@ -280,8 +281,6 @@ def test_a_section_read_with_runs_resolves_as_the_loaders_document(
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(_grade_blocks())
 def test_random_grade_blocks_resolve_as_the_loaders_document(text: str) -> None:
-    import tempfile
-
     with tempfile.TemporaryDirectory() as tmp, pytest.MonkeyPatch.context() as monkeypatch:
         root = Path(tmp)
         block = textwrap.indent(textwrap.dedent(text), "    ")
