@@ -14,7 +14,6 @@ import click
 from lmsctl.addresses import Address, parse_address
 from lmsctl.cli.completion import complete_address
 from lmsctl.cli.context import CliContext
-from lmsctl.client.concurrency import DEFAULT_MAX_IN_FLIGHT, DEFAULT_TIMEOUT
 from lmsctl.errors import UsageError
 
 if TYPE_CHECKING:
@@ -165,6 +164,9 @@ def passed_on_lock_timeout_option(f: F) -> F:
 
 
 def connection_options(f: F) -> F:
+    # (imported here: the client's modules bring asyncio, which validate and schema do not need)
+    from lmsctl.client.concurrency import DEFAULT_TIMEOUT
+
     f = lock_timeout_option(f)
     f = click.option(
         "--timeout",
@@ -209,9 +211,11 @@ def workspace_options(
     timeout: float = 60.0,
     lock_timeout: float = 0.0,
     progress: bool = True,
-    max_in_flight: int = DEFAULT_MAX_IN_FLIGHT,
+    max_in_flight: int | None = None,
 ) -> WorkspaceOptions:
+    """The workspace's options from the flags (``max_in_flight`` None: the client's default)."""
     # lazy: the workspace brings the client and httpx, which validate and schema do not need
+    from lmsctl.client.concurrency import DEFAULT_MAX_IN_FLIGHT
     from lmsctl.workspace import WorkspaceOptions
 
     return WorkspaceOptions(
@@ -222,7 +226,7 @@ def workspace_options(
         rate_limit=rate_limit,
         timeout=timeout,
         lock_timeout=lock_timeout,
-        max_in_flight=max_in_flight,
+        max_in_flight=DEFAULT_MAX_IN_FLIGHT if max_in_flight is None else max_in_flight,
         command=command,
         progress=progress_printer(progress),
         notice=lambda text: click.echo(f"Warning: {_scrub(cli, text)}", err=True),

@@ -3,6 +3,10 @@ gradebook, merged, with the checks that need the assignment (points, state, assi
 
 from __future__ import annotations
 
+import itertools
+from collections.abc import Iterator
+from itertools import repeat
+from operator import itemgetter
 from typing import Any
 
 from lmsctl.errors import Diagnostic, Severity
@@ -11,7 +15,7 @@ from lmsctl.manifest.config import display_path, is_inside
 from lmsctl.manifest.csvgrades import CsvGrade, read_gradebook
 from lmsctl.manifest.refs import RefError, parse_student_ref, student_identity
 from lmsctl.manifest.sectionfile import SectionFile, read_date
-from lmsctl.manifest.yamldoc import Path_
+from lmsctl.manifest.yamldoc import Path_, Run
 from lmsctl.model import (
     GRADE_FIELDS,
     GradeSource,
@@ -98,30 +102,29 @@ def _inline_grades(
 ) -> None:
     """The ``grades:`` mapping: one GradeSpec per student (a district has thousands)."""
     students, bad, new, as_written = ctx.students, ctx.bad, _new, _AS_WRITTEN
-    file, key_positions, positions = ctx.doc.file, ctx.doc.key_positions, ctx.doc.positions
+    file = ctx.doc.file
     gbase: Path_ = (*base, "grades")
-    for raw_student, gvalue in inline.items():
+    entries = iter(inline.items())
+    run = ctx.doc.run_at(gbase) if not bad else None
+    if run is not None and run[0] is inline:
+        if not _run_grades_at_once(ctx, run, seen, grades):
+            _run_grades(ctx, gbase, run, entries, seen, grades)  # (takes the run's entries)
+        else:
+            for _ in itertools.islice(entries, run[4]):
+                pass  # (taken)
+        if run[4] == len(inline):
+            return  # (the usual case: no position of the run was ever placed in a map)
+    key_positions, positions = ctx.doc.key_positions, ctx.doc.positions
+    for raw_student, gvalue in entries:
         gpath: Path_ = gbase + (raw_student,)  # noqa: RUF005 (faster: once per grade)
         found = key_positions.get(gpath)
         kpos = new(SourcePos, (file, found[0], found[1])) if found else ctx.key_pos(gpath)
-        known = students.get(raw_student)
+        known = students.get(raw_student) or _new_student(ctx, gbase, raw_student, kpos)
         if known is None:
-            try:
-                student = parse_student_ref(str(raw_student))
-            except RefError as exc:
-                ctx.report(kpos, gbase, str(exc), exc.hint, rule="student-ref")
-                continue
-            # one reference per student, shared by its grades
-            known = students[raw_student] = (student, _identity_key(student))
+            continue
         student, ident = known
         if ident in seen:
-            ctx.report(
-                kpos,
-                gpath,
-                f"student {student.raw!r} is already graded at line {seen[ident].line}",
-                "keep one entry per student",
-                rule="duplicate-student",
-            )
+            _graded_twice(ctx, gpath, student, kpos, seen[ident])
             continue
         seen[ident] = kpos
         if not isinstance(gvalue, dict):
@@ -142,6 +145,103 @@ def _inline_grades(
                 grades.append(GradeSpec(student, gvalue, kpos, field_pos))
                 continue
         grades.append(_inline_grade(ctx, gpath, student, gvalue, kpos))
+
+
+def _run_grades_at_once(
+    ctx: SectionFile, run: Run, seen: dict[str, SourcePos], grades: list[GradeSpec]
+) -> bool:
+    """The usual run, all its grades made at once: every entry has the same field, kept as
+    written and not null (``Run``'s ``same_name``), every student is one already read, once
+    each, and none graded before. False (nothing done) when the run is not such a run."""
+    mapping, line, key_col, name_col, count, name = run
+    students = ctx.students
+    if not name or name not in _AS_WRITTEN or seen:
+        return False
+    keys = list(itertools.islice(mapping, count))
+    if not all(map(students.__contains__, keys)):
+        return False  # (a student read for the first time: the general path reads it)
+    known = list(map(students.__getitem__, keys))
+    idents = list(map(itemgetter(1), known))
+    if len(set(idents)) != count:
+        return False  # a student graded twice: the general path reports it
+    file, end = ctx.doc.file, line + 2 * count
+    key_pos = list(
+        map(_new, repeat(SourcePos), zip(repeat(file), range(line, end, 2), repeat(key_col)))
+    )
+    # (the value is one space after the name's ':', on the line after the key's)
+    value_col = name_col + len(name) + 2
+    value_pos = map(
+        _new, repeat(SourcePos), zip(repeat(file), range(line + 1, end, 2), repeat(value_col))
+    )
+    seen.update(zip(idents, key_pos, strict=True))
+    grades.extend(
+        map(
+            GradeSpec,
+            map(itemgetter(0), known),
+            itertools.islice(mapping.values(), count),
+            key_pos,
+            [{name: pos} for pos in value_pos],
+        )
+    )
+    return True
+
+
+def _run_grades(
+    ctx: SectionFile,
+    gbase: Path_,
+    run: Run,
+    entries: Iterator[tuple[str, Any]],
+    seen: dict[str, SourcePos],
+    grades: list[GradeSpec],
+) -> None:
+    """The grades the reader read as a run (lmsctl.manifest.yamldoc.Run): the first ones of
+    ``entries``, each a mapping of one field, their positions computed from the run's."""
+    students, new, as_written, file = ctx.students, _new, _AS_WRITTEN, ctx.doc.file
+    _, line, key_col, name_col, count, _ = run
+    for raw_student, gvalue in itertools.islice(entries, count):
+        kpos = new(SourcePos, (file, line, key_col))
+        line += 2
+        known = students.get(raw_student) or _new_student(ctx, gbase, raw_student, kpos)
+        if known is None:
+            continue
+        student, ident = known
+        if ident in seen:
+            _graded_twice(ctx, (*gbase, raw_student), student, kpos, seen[ident])
+            continue
+        seen[ident] = kpos
+        ((name, raw),) = gvalue.items()
+        if name in as_written and raw is not None:
+            # (the value is one space after the name's ':', on the line after the key's)
+            vpos = new(SourcePos, (file, line - 1, name_col + len(name) + 2))
+            grades.append(GradeSpec(student, gvalue, kpos, {name: vpos}))
+        else:
+            grades.append(_inline_grade(ctx, (*gbase, raw_student), student, gvalue, kpos))
+
+
+def _new_student(
+    ctx: SectionFile, gbase: Path_, raw_student: str, kpos: SourcePos
+) -> tuple[StudentRef, str] | None:
+    """A student key read for the first time: its reference and identity, remembered (one
+    reference per student, shared by its grades); None after reporting a bad reference."""
+    try:
+        student = parse_student_ref(str(raw_student))
+    except RefError as exc:
+        ctx.report(kpos, gbase, str(exc), exc.hint, rule="student-ref")
+        return None
+    known = ctx.students[raw_student] = (student, _identity_key(student))
+    return known
+
+
+def _graded_twice(
+    ctx: SectionFile, gpath: Path_, student: StudentRef, kpos: SourcePos, first: SourcePos
+) -> None:
+    ctx.report(
+        kpos,
+        gpath,
+        f"student {student.raw!r} is already graded at line {first.line}",
+        "keep one entry per student",
+        rule="duplicate-student",
+    )
 
 
 def _inline_grade(

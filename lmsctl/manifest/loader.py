@@ -126,7 +126,9 @@ class _Composer:
 
     def __init__(self, file: str) -> None:
         self.file = file
-        self.doc = YamlDocument(file=file, data=None)
+        self.positions: dict[Path_, Pos] = {}
+        self.key_positions: dict[Path_, Pos] = {}
+        self.doc = YamlDocument(file, None, self.positions, self.key_positions)
         self.errors: list[Diagnostic] = []
         self.count = 0
         self.alias_bytes = 0
@@ -341,7 +343,7 @@ class _Composer:
         merge_only = bool(self.stack) and (self.stack[-1].is_merge or self.stack[-1].merge_only)
         path = self._child_path()
         if not merge_only:
-            self.doc.positions[path] = pos
+            self.positions[path] = pos
         container: dict[Any, Any] | list[Any] = {} if is_map else []
         self.stack.append(
             _Frame(value=container, path=path, anchor=event.anchor, merge_only=merge_only)
@@ -354,7 +356,7 @@ class _Composer:
                 frame.value.setdefault(key, val)
         if frame.anchor is not None:
             self.anchors[frame.anchor] = (frame.value, frame.size, frame.nbytes)
-        pos = self.doc.positions.get(frame.path, (1, 1))
+        pos = self.positions.get(frame.path, (1, 1))
         self.attach(frame.value, pos, frame.size, frame.nbytes, from_frame=True)
 
     def attach(
@@ -363,14 +365,14 @@ class _Composer:
         if not self.stack:
             self.doc.data = value
             if not from_frame:
-                self.doc.positions[()] = pos
+                self.positions[()] = pos
             return
         top = self.stack[-1]
         top.size += size
         top.nbytes += nbytes
         if isinstance(top.value, list):
             if not from_frame and not top.merge_only:
-                self.doc.positions[(*top.path, len(top.value))] = pos
+                self.positions[(*top.path, len(top.value))] = pos
             if top.merge_only:
                 self._merge_into_parent(value, pos)
             top.value.append(value)
@@ -400,9 +402,9 @@ class _Composer:
         top.seen[key] = top.key_pos
         child = (*top.path, key)
         if not top.merge_only:
-            self.doc.key_positions[child] = top.key_pos
+            self.key_positions[child] = top.key_pos
             if not from_frame:
-                self.doc.positions[child] = pos
+                self.positions[child] = pos
         top.value[key] = value
 
     def _merge_into_parent(self, value: Any, pos: Pos) -> None:

@@ -11,6 +11,11 @@ subset that section files use almost always:
 - plain scalars, single-quoted scalars, and double-quoted scalars without escapes;
 - comments and blank lines.
 
+A run of entries written alike, each a ``key:`` line and one ``name: value`` line below it (a
+block of grades, as YAML writers write them), is read in one pass of a regular expression, and
+its positions are left for the document to compute when they are asked for
+(:data:`lmsctl.manifest.yamldoc.Run`).
+
 Its result is the loader's exactly: the same values (the same PyYAML resolver reads plain
 scalars) and the same positions. Anything else (anchors, aliases, tags, merge keys, block
 scalars, multi-line scalars or flow collections, escapes, duplicate keys, a control, tab or
@@ -24,12 +29,14 @@ from __future__ import annotations
 import functools
 import math
 import re
+from operator import itemgetter
 from sys import intern
 from typing import Any
 
 import yaml
 
-from lmsctl.manifest.yamldoc import Path_, Pos, YamlDocument
+from lmsctl.manifest.quicklines import FLOW_PAIR, LINES, RUN_HEAD, run_pattern
+from lmsctl.manifest.yamldoc import Path_, Pos, Run, YamlDocument
 from lmsctl.safetext import UNSAFE_CHARS
 
 _STR = "tag:yaml.org,2002:str"
@@ -51,37 +58,6 @@ _FLOW_STOP = frozenset(",[]{}:?#")
 #: libyaml's longest simple key is 1024 characters
 _MAX_KEY = 1000
 _MAP, _SEQ, _INDENTLESS = 0, 1, 2
-#: A plain key with at most one ':' (``sis:603``), shorter than libyaml's limit on keys
-#: (possessive: a shorter key never fits), and a plain value with no ':' or '#' in it.
-_BLOCK_KEY = r"[0-9A-Za-z_][^ #:\n]{0,500}+(?::[^ #:\n]{1,400}+)?+"
-_BLOCK_VALUE = r"[0-9A-Za-z_](?:[^:#\n]*[^:#\n ])?"
-#: The flow mapping of a grade line, ``{field: value, flags: [a, b]}``, written the usual way
-#: (one space after each ':' and ',', none inside the braces and brackets), with plain keys
-#: and values (no ':', '#', '?', quotes or brackets in them; no space at either end). Its
-#: layout being fixed, every position in it follows from the lengths of its keys and values.
-_FLOW_KEY = r"[0-9A-Za-z_][^\s,:\[\]{}#?'\"]{0,900}+"
-_FLOW_PLAIN = r"[0-9A-Za-z_](?:[^,:\[\]{}#?\n]*[^,:\[\]{}#? \n])?"
-_FLOW_VALUE = rf"(?:{_FLOW_PLAIN}|\[(?:{_FLOW_PLAIN}(?:, {_FLOW_PLAIN})*)?\])"
-_FLOW_PAIR_TEXT = rf"{_FLOW_KEY}: {_FLOW_VALUE}"
-_FLOW_MAPPING = rf"\{{(?:{_FLOW_PAIR_TEXT}(?:, {_FLOW_PAIR_TEXT})*)?\}}"
-#: One line of a file per match (two for a key alone followed by a deeper ``key: value``, the
-#: usual grade in block style). A usual line's groups: 1, 2 its indent and key, then
-#:
-#: - 3-5: for the deeper ``key: value`` that follows ``key:``: its extra indent, key, value;
-#: - 6: for ``key: {...}``, the flow mapping (braces included), read by _FLOW_PAIR;
-#: - 7: for ``key: value``, the value (none of 3-7 for ``key:`` alone);
-#:
-#: and group 8 is any other line, read by the reader's general path. (Runs of spaces are
-#: possessive: keys and values start and end otherwise.)
-_LINES = re.compile(
-    rf"( *+)({_BLOCK_KEY}):(?: *+\n\1( ++)({_BLOCK_KEY}): ++({_BLOCK_VALUE})"
-    rf"| ++({_FLOW_MAPPING})| *+| ++({_BLOCK_VALUE})) *+(?:\n|\Z)"
-    r"|([^\n]*+)(?:\n|\Z)"
-)
-#: one ``key: value`` of such a mapping: (key, plain value or '', the list's items or '')
-_FLOW_PAIR = re.compile(
-    rf"({_FLOW_KEY}): (?:({_FLOW_PLAIN})|\[((?:{_FLOW_PLAIN}(?:, {_FLOW_PLAIN})*)?)\])"
-)
 
 
 class Unsupported(Exception):
@@ -97,7 +73,7 @@ def read_block_yaml(text: str, file: str, *, max_nodes: int, max_depth: int) -> 
         data = reader.read(text)
     except Unsupported:
         return None
-    return YamlDocument(file, data, reader.positions, reader.key_positions)
+    return YamlDocument(file, data, reader.positions, reader.key_positions, reader.runs)
 
 
 def _modelled_characters(text: str) -> bool:
@@ -145,6 +121,8 @@ class _Reader:
         self.max_depth = max_depth - 1  # a margin: the loader draws the line exactly
         self._cache: dict[str, Any] = {}
         self._resolver: yaml.SafeLoader | None = None
+        self.runs: dict[Path_, Run] = {}
+        self.run_entries = 0
 
     def read(self, text: str) -> Any:
         try:
@@ -153,10 +131,26 @@ class _Reader:
             raise Unsupported("a line this reader cannot place") from exc
 
     def _read(self, text: str) -> Any:
+        at, lineno = 0, 0
+        while at >= 0:
+            at, lineno = self._lines(text, at, lineno)
+        stack = self.stack
+        if not stack:
+            raise Unsupported("an empty document")
+        if self.pending is not None:
+            self._null(self.pending)
+        # (a run's entry has four positions: its key, its mapping, its one name and value)
+        if len(self.positions) + len(self.key_positions) + 4 * self.run_entries > self.max_nodes:
+            raise Unsupported("too many values")
+        return stack[0][1]
+
+    def _lines(self, text: str, at: int, lineno: int) -> tuple[int, int]:
+        """Read the lines from ``text[at]``: (-1, lines read) at the end of the text, or where
+        to go on after a run of entries (:meth:`_run`) and the lines read by then."""
         stack = self.stack
         positions, key_positions, cache = self.positions, self.key_positions, self._cache
-        lineno, max_depth = 0, self.max_depth
-        for m in _LINES.finditer(text):
+        max_depth = self.max_depth
+        for m in LINES.finditer(text, at):
             lineno += 1
             indent, key, extra, key2, value2, flow, value, other = m.groups()
             if key is None:
@@ -202,13 +196,66 @@ class _Reader:
                 positions[path] = (lineno, m.start(7) - m.start() + 1)
             else:  # ``key:`` alone: a nested block follows, or the value is null
                 self.pending = (top, key, path, lineno, n + len(key) + 2)
-        if not stack:
-            raise Unsupported("an empty document")
-        if self.pending is not None:
-            self._null(self.pending)
-        if len(positions) + len(key_positions) > self.max_nodes:
-            raise Unsupported("too many values")
-        return stack[0][1]
+                run = self._run(text, m.end(), lineno)
+                if run is not None:
+                    return run
+        return -1, lineno
+
+    def _run(self, text: str, at: int, lineno: int) -> tuple[int, int] | None:
+        """After ``key:`` alone (line ``lineno``), a run of entries of one field each, all
+        written alike (a block of grades, say): read at once, their positions left to the
+        document (:data:`lmsctl.manifest.yamldoc.Run`). Where to go on and the lines read, or
+        None when the next lines are not such a run."""
+        head = RUN_HEAD.match(text, at)
+        if head is None:
+            return None
+        pending = self.pending
+        assert pending is not None
+        frame, key, path = pending[0], pending[1], pending[2]
+        indent, inner = head.end(1) - at, head.end(2) - head.start(2)
+        if indent <= frame[0] or inner <= indent:
+            return None
+        whole = run_pattern(indent, inner)
+        found = whole.match(text, at)
+        if found is None:
+            return None
+        end = found.end()
+        lines = text[at:end].split("\n")
+        count = len(lines) // 2  # (a last '' after the last newline, or none at the end)
+        self.pending = None  # the entries open a nested mapping (as _frame_for does)
+        mapping: dict[str, Any] = {}
+        self._attach(frame, key, path, mapping, (lineno + 1, indent + 1))
+        self._push(indent, mapping, path, _MAP)
+        if len(self.stack) >= self.max_depth:
+            raise Unsupported("deep nesting")  # (an entry's own mapping is one level deeper)
+        # the run matched: each entry is exactly the key's indent, the key, ':' and spaces,
+        # then the name's indent, the name (no space in it), ': ', the value and spaces
+        keys = [intern(line[indent:].rstrip(" ")[:-1]) for line in lines[0 : 2 * count : 2]]
+        pairs = [line[inner:].partition(": ") for line in lines[1 : 2 * count : 2]]
+        names = list(map(itemgetter(0), pairs))
+        texts = [pair[2].rstrip(" ") for pair in pairs]
+        mapping.update(zip(keys, self._run_values(names, texts), strict=True))
+        if len(mapping) != len(keys):
+            raise Unsupported("a duplicate key")
+        same = names[0] if names.count(names[0]) == len(names) else ""
+        if same and None in map(self._cache.__getitem__, set(texts)):
+            same = ""  # (a null is read by the grade pass's general path)
+        self.runs[path] = (mapping, lineno + 1, indent + 1, inner + 1, count, same)
+        self.run_entries += count
+        return end, lineno + 2 * count
+
+    def _run_values(self, names: list[str], texts: list[str]) -> list[dict[str, Any]]:
+        """Each entry's mapping, of its one name and value (the values of a district's grades
+        are a few texts, each read once)."""
+        plain = self._plain
+        values = {text: plain(text) for text in set(texts)}
+        if names.count(names[0]) == len(names):
+            name = intern(names[0])
+            return [{name: value} for value in map(values.__getitem__, texts)]
+        return [
+            {intern(name): value}
+            for name, value in zip(names, map(values.__getitem__, texts), strict=True)
+        ]
 
     def _frame_for(self, n: int, lineno: int) -> _Frame:
         """The mapping a usual line indented by ``n`` (a key, not a dash) belongs to."""
@@ -240,7 +287,7 @@ class _Reader:
         positions, key_positions, cache = self.positions, self.key_positions, self._cache
         mapping: dict[str, Any] = {}
         col = base + 2  # 1-based column of the first key, just after '{'
-        for key, plain, items in _FLOW_PAIR.findall(text):
+        for key, plain, items in FLOW_PAIR.findall(text):
             key = intern(key)
             if key in mapping:
                 raise Unsupported("a duplicate key")

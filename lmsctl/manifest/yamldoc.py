@@ -6,9 +6,9 @@ plain block style, faster); read by the schema pass and the resolver.
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 from lmsctl.model import SourcePos
@@ -21,24 +21,83 @@ Pos = tuple[int, int]
 _new = tuple.__new__
 
 
-@dataclass
+#: A run of entries :mod:`lmsctl.manifest.quickyaml` read in one go (a block of grades):
+#: ``count`` entries at the start of ``mapping`` (the value at the run's path), each a
+#: ``key:`` line, then a line with the entry's one ``name: value``; the first key on line
+#: ``line``, every key in column ``key_col`` and every name in ``name_col``, the value one
+#: space after the name's ``:``. ``same_name``: the name when every entry has the same one and
+#: no value is null, else ''. Their positions are computed when they are needed.
+Run = tuple[dict[str, Any], int, int, int, int, str]
+
+
 class YamlDocument:
     """One loaded file: its value and where each part of it was written.
 
     ``positions`` maps each value's path to where the value starts, ``key_positions`` each
-    mapping entry's path to where its key starts (1-based line and column).
+    mapping entry's path to where its key starts (1-based line and column). The entries of
+    ``runs`` (by the path of the mapping holding them) are in neither map until one of them is
+    asked for: then every run's positions are put in both (:meth:`run_at` gives a run's own
+    figures without that).
     """
 
-    file: str
-    data: Any
-    positions: dict[Path_, Pos] = field(default_factory=dict)
-    key_positions: dict[Path_, Pos] = field(default_factory=dict)
+    __slots__ = ("_key_positions", "_positions", "_runs", "data", "file")
+
+    def __init__(
+        self,
+        file: str,
+        data: Any,
+        positions: dict[Path_, Pos] | None = None,
+        key_positions: dict[Path_, Pos] | None = None,
+        runs: dict[Path_, Run] | None = None,
+    ) -> None:
+        self.file = file
+        self.data = data
+        self._positions: dict[Path_, Pos] = {} if positions is None else positions
+        self._key_positions: dict[Path_, Pos] = {} if key_positions is None else key_positions
+        self._runs: dict[Path_, Run] = {} if runs is None else runs
+
+    def __repr__(self) -> str:
+        return f"YamlDocument(file={self.file!r}, data={self.data!r})"
+
+    @property
+    def positions(self) -> dict[Path_, Pos]:
+        if self._runs:
+            self._place_runs()
+        return self._positions
+
+    @property
+    def key_positions(self) -> dict[Path_, Pos]:
+        if self._runs:
+            self._place_runs()
+        return self._key_positions
+
+    def run_at(self, path: Path_) -> Run | None:
+        """The run of entries at the start of the mapping at ``path``, if it was read as one."""
+        return self._runs.get(path) if self._runs else None
+
+    def _place_runs(self) -> None:
+        """Every run's positions, put in the two maps (as the reader would have put them)."""
+        positions, key_positions = self._positions, self._key_positions
+        for path, (mapping, line, key_col, name_col, count, _) in self._runs.items():
+            for key, entry in itertools.islice(mapping.items(), count):
+                entry_path = (*path, key)
+                key_positions[entry_path] = (line, key_col)
+                positions[entry_path] = (line + 1, name_col)
+                (name,) = entry
+                name_path = (*entry_path, name)
+                key_positions[name_path] = (line + 1, name_col)
+                positions[name_path] = (line + 1, name_col + len(name) + 2)
+                line += 2
+        self._runs = {}
 
     def pos(self, path: Path_) -> Pos:
         """Position of the value at ``path``, or of its nearest written ancestor."""
         p = path if type(path) is tuple else tuple(path)
-        positions = self.positions
+        positions = self._positions
         found = positions.get(p)
+        if found is None and self._runs:
+            self._place_runs()
+            found = positions.get(p)
         while found is None and p:
             p = p[:-1]
             found = positions.get(p)
@@ -47,7 +106,10 @@ class YamlDocument:
     def key_pos(self, path: Path_) -> Pos:
         """Position of the key naming ``path`` (falls back to the value's position)."""
         p = path if type(path) is tuple else tuple(path)
-        found = self.key_positions.get(p)
+        found = self._key_positions.get(p)
+        if found is None and self._runs:
+            self._place_runs()
+            found = self._key_positions.get(p)
         return found if found is not None else self.pos(p)
 
     def source_pos(self, path: Path_) -> SourcePos:

@@ -74,3 +74,14 @@ def test_validate_loads_no_http_client() -> None:
     assert "0 errors" in out
     for heavy in ("httpx", "httptools", "lmsctl.client.lms", "lmsctl.workspace"):
         assert heavy not in modules, heavy
+    # nor asyncio (the client's defaults), nor the plan's JSON document (text output)
+    for heavy in ("asyncio", "lmsctl.client.concurrency", "lmsctl.plan.document"):
+        assert heavy not in modules, heavy
+
+
+def test_validate_json_still_renders_its_document() -> None:
+    examples = Path(__file__).resolve().parents[2] / "examples" / "coursework"
+    code, out, modules = _imported("validate", "--format", "json", str(examples))
+    assert code == 0, out
+    assert json.loads(out)["valid"] is True
+    assert "asyncio" not in modules

@@ -14,7 +14,6 @@ from lmsctl.errors import LmsctlError, Severity, UsageError
 from lmsctl.manifest.config import load_config
 from lmsctl.manifest.validate import validate_root
 from lmsctl.privacy import PrivacyChoice, PrivacyLevel, Scrubber, resolve_privacy
-from lmsctl.render.validate import render_validation_json
 
 
 @click.command(
@@ -38,6 +37,8 @@ def validate(cli: CliContext, root: Path, fmt: str) -> int:
     cli.scrubber = Scrubber(_privacy(root))
     scrub = cli.scrubber.text
     if fmt == "json":
+        from lmsctl.render.validate import render_validation_json  # (the JSON renderers)
+
         click.echo(scrub(render_validation_json(report)), nl=False)
         return 0 if report.ok else 1
     for diag in report.diagnostics:
