@@ -19,33 +19,18 @@ from hypothesis import strategies as st
 
 from lmsctl.errors import Diagnostic
 from lmsctl.manifest import quickyaml
-from lmsctl.manifest.loader import MAX_DEPTH, MAX_NODES, load_events, load_yaml_file
-from lmsctl.manifest.quickyaml import read_block_yaml
+from lmsctl.manifest.loader import MAX_DEPTH, load_events, load_yaml_file
 from lmsctl.manifest.textfile import LoadFailure
 from lmsctl.manifest.yamldoc import YamlDocument
 from lmsctl.safetext import UNSAFE_CHARS
+from tests.support.quickread import read_quick, same_value
 
 REPO = Path(__file__).resolve().parents[2]
 
 
-def _quick(text: str) -> YamlDocument | None:
-    return read_block_yaml(text, "f.yaml", max_nodes=MAX_NODES, max_depth=MAX_DEPTH)
-
-
-def _same_value(a: Any, b: Any) -> bool:
-    """Equal, with the same types all the way down (1, 1.0 and True are told apart)."""
-    if type(a) is not type(b):
-        return False
-    if isinstance(a, dict):
-        return list(a) == list(b) and all(_same_value(a[k], b[k]) for k in a)
-    if isinstance(a, list):
-        return len(a) == len(b) and all(_same_value(x, y) for x, y in zip(a, b, strict=True))
-    return bool(a == b)
-
-
 def _assert_same_as_loader(text: str) -> YamlDocument | None:
     """The reader's document, after checking it against the loader's (None: it gave up)."""
-    quick = _quick(text)
+    quick = read_quick(text)
     if quick is None:
         return None
     try:
@@ -53,7 +38,7 @@ def _assert_same_as_loader(text: str) -> YamlDocument | None:
     except LoadFailure as failure:  # pragma: no cover - the failure this test exists for
         raise AssertionError(f"the loader refuses what the reader read: {text!r}") from failure
     assert diags == [], text
-    assert _same_value(quick.data, full.data), (text, quick.data, full.data)
+    assert same_value(quick.data, full.data), (text, quick.data, full.data)
     assert quick.positions == full.positions, text
     assert quick.key_positions == full.key_positions, text
     return quick
@@ -203,7 +188,7 @@ LEFT = [
 
 @pytest.mark.parametrize("text", LEFT)
 def test_the_reader_leaves_these_to_the_loader(text: str) -> None:
-    assert _quick(text) is None
+    assert read_quick(text) is None
 
 
 # -- what a user sees for a broken file is the loader's diagnostic, unchanged ---------------
@@ -244,7 +229,7 @@ def test_a_broken_file_gets_the_loaders_diagnostics(kind: str, tmp_path: Path) -
     else:
         assert doc is not None
         assert [d.format() for d in diags] == [d.format() for d in expected]
-        assert _same_value(doc.data, full.data)
+        assert same_value(doc.data, full.data)
 
 
 # -- random documents -------------------------------------------------------------------

@@ -24,23 +24,10 @@ from lmsctl.manifest.loader import MAX_DEPTH, MAX_NODES, load_events
 from lmsctl.manifest.quickyaml import read_block_yaml
 from lmsctl.manifest.textfile import LoadFailure
 from lmsctl.manifest.yamldoc import Path_, YamlDocument
+from tests.support.quickread import read_quick, same_value
 
 SECTION = "5f1a0c0b8e1d2a0001a00001"
 S = [f"5f1a0c0b8e1d2a0001b000{n:02d}" for n in range(1, 13)]
-
-
-def _quick(text: str) -> YamlDocument | None:
-    return read_block_yaml(text, "f.yaml", max_nodes=MAX_NODES, max_depth=MAX_DEPTH)
-
-
-def _same_value(a: Any, b: Any) -> bool:
-    if type(a) is not type(b):
-        return False
-    if isinstance(a, dict):
-        return list(a) == list(b) and all(_same_value(a[k], b[k]) for k in a)
-    if isinstance(a, list):
-        return len(a) == len(b) and all(_same_value(x, y) for x, y in zip(a, b, strict=True))
-    return bool(a == b)
 
 
 def _loaders(text: str) -> YamlDocument:
@@ -53,18 +40,18 @@ def _loaders(text: str) -> YamlDocument:
 
 
 def _assert_same_as_loader(text: str) -> YamlDocument | None:
-    quick = _quick(text)
+    quick = read_quick(text)
     if quick is None:
         return None
     full = _loaders(text)
-    assert _same_value(quick.data, full.data), (text, quick.data, full.data)
+    assert same_value(quick.data, full.data), (text, quick.data, full.data)
     # every position, one at a time, each on a document that has placed none yet
     for path, expected in full.positions.items():
-        fresh = _quick(text)
+        fresh = read_quick(text)
         assert fresh is not None
         assert fresh.pos(path) == expected, (text, path)
     for path, expected in full.key_positions.items():
-        fresh = _quick(text)
+        fresh = read_quick(text)
         assert fresh is not None
         assert fresh.key_pos(path) == expected, (text, path)
     assert quick.positions == full.positions, text
@@ -106,7 +93,7 @@ RUNS: list[tuple[str, Path_]] = [
 
 @pytest.mark.parametrize(("text", "path"), RUNS)
 def test_a_run_reads_as_the_loader_reads_it(text: str, path: Path_) -> None:
-    quick = _quick(text)
+    quick = read_quick(text)
     assert quick is not None, f"the reader gave up on {text!r}"
     assert quick.run_at(path) is not None, f"no run at {path} in {text!r}"
     assert _assert_same_as_loader(text) is not None
@@ -125,7 +112,7 @@ NOT_RUNS = [
 
 @pytest.mark.parametrize("text", NOT_RUNS)
 def test_these_are_read_the_slower_way_and_the_same(text: str) -> None:
-    quick = _quick(text)
+    quick = read_quick(text)
     assert quick is not None
     assert quick.run_at(("g",)) is None
     assert _assert_same_as_loader(text) is not None
@@ -140,7 +127,7 @@ def test_these_are_read_the_slower_way_and_the_same(text: str) -> None:
     ],
 )
 def test_a_run_the_reader_cannot_read_is_left_to_the_loader(text: str) -> None:
-    assert _quick(text) is None
+    assert read_quick(text) is None
 
 
 def test_a_run_counts_towards_the_limit_on_values() -> None:
@@ -267,7 +254,7 @@ def test_a_section_read_with_runs_resolves_as_the_loaders_document(
     name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     (tmp_path / "s.yaml").write_text(_section(SECTIONS[name]), encoding="utf-8")
-    doc = _quick((tmp_path / "s.yaml").read_text(encoding="utf-8"))
+    doc = read_quick((tmp_path / "s.yaml").read_text(encoding="utf-8"))
     assert doc is not None and doc.run_at(("assignments", "hw-0", "grades")) is not None
     quick, full = _load_both(tmp_path, monkeypatch)
     assert quick == full
