@@ -34,7 +34,10 @@ def emit_plan(
 
         # streamed: each change is made, made private, written and dropped in turn (never the
         # whole document in memory, nor as one string); an error stops it part-way, exit 1
-        _write(iter_plan_json(privatise_document(plan_document(plan), level, directory)))
+        _write(
+            iter_plan_json(privatise_document(plan_document(plan), level, directory)),
+            "JSON document",
+        )
         return
     if fmt == "markdown":
         from lmsctl.render.markdown import render_plan_markdown
@@ -42,14 +45,15 @@ def emit_plan(
         doc = privatise_document(plan_to_document(plan), level, directory)
         click.echo(render_plan_markdown(doc), nl=False)
     else:
-        from lmsctl.render.text import render_plan_text
+        from lmsctl.render.text import iter_plan_text
 
-        # the changes lazy: the text renderer reads each once and keeps only its line
+        # the changes lazy: the text renderer reads each once and keeps only its line; the
+        # text is written in parts (never the whole plan as one string, nor as its bytes)
         doc = privatise_document(plan_document(plan), level, directory)
-        click.echo(render_plan_text(doc, color=color, command=command, root=root), nl=False)
+        _write(iter_plan_text(doc, color=color, command=command, root=root), "text plan")
 
 
-def _write(parts: Iterable[str]) -> None:
+def _write(parts: Iterable[str], what: str) -> None:
     """Write the parts to stdout; a write that fails stops the command with exit code 1."""
     try:
         for part in parts:
@@ -59,7 +63,7 @@ def _write(parts: Iterable[str]) -> None:
             raise  # the reader has gone (lmsctl plan --json | head): click exits 1 quietly
         raise LmsctlError(
             f"cannot write the plan to standard output: {exc.strerror or exc} (what was "
-            "written is an incomplete JSON document)"
+            f"written is an incomplete {what})"
         ) from exc
 
 

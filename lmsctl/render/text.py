@@ -15,11 +15,12 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from lmsctl.lms import display_name
+from lmsctl.plan.document import joined_parts
 from lmsctl.plan.words import (
     approval_words,
     conflict_words,
@@ -46,6 +47,7 @@ __all__ = [
     "group_changes",
     "header_line",
     "impact_text",
+    "iter_plan_text",
     "privacy_line",
     "render_plan_text",
     "short_id",
@@ -464,6 +466,10 @@ def consent_lines(doc: Mapping[str, Any]) -> list[str]:
     return [consent_words(n) for n in doc.get("consents") or []]
 
 
+#: about how much text each part of :func:`iter_plan_text` holds
+PART_SIZE = 256 * 1024
+
+
 def render_plan_text(
     doc: Mapping[str, Any], *, color: bool = False, command: str = "lmsctl", root: str = ""
 ) -> str:
@@ -472,6 +478,20 @@ def render_plan_text(
     With ``color=True`` symbols and headings carry ANSI codes; the text is otherwise the same.
     ``command`` (lmsctl with the run's --sandbox...) and ``root`` complete the commands shown.
     """
+    return "".join(iter_plan_text(doc, color=color, command=command, root=root))
+
+
+def iter_plan_text(
+    doc: Mapping[str, Any], *, color: bool = False, command: str = "lmsctl", root: str = ""
+) -> Iterator[str]:
+    """:func:`render_plan_text`'s text in parts of about :data:`PART_SIZE` characters, for
+    writing as it is made: a plan of 100k grades is never one string (nor its bytes)."""
+    lines = _plan_lines(doc, color=color, command=command, root=root)
+    return joined_parts((line + "\n" for line in lines), PART_SIZE)
+
+
+def _plan_lines(doc: Mapping[str, Any], *, color: bool, command: str, root: str) -> list[str]:
+    """The lines of :func:`render_plan_text` (no newlines)."""
     style = Style(color)
     w = _Writer(style)
     w.add(style(header_line(doc), "bold"))
@@ -535,4 +555,4 @@ def render_plan_text(
         w.add(style(no_changes_line(doc), "bold", "green"))
     else:
         w.add(style(str(summary.get("text", "")), "bold"))
-    return "\n".join(w.lines) + "\n"
+    return w.lines
