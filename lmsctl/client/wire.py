@@ -9,8 +9,8 @@ hands over its bytes: no stream layer, no task per read, one future per request.
 What a failure means is httpx's vocabulary, as the seam (:mod:`lmsctl.client.seam`) reads it:
 - nothing could be sent (no connection): ``httpx.ConnectError`` / ``httpx.ConnectTimeout``;
 - no answer within the timeout after sending: ``httpx.ReadTimeout``;
-- the connection broke or closed before a whole answer: ``httpx.RemoteProtocolError`` (none
-  of it came) or ``httpx.ReadError`` (part of it came);
+- the server closed the connection before a whole answer: ``httpx.RemoteProtocolError`` (as
+  h11 says it); the socket failed (a reset): ``httpx.ReadError``;
 - an answer that is not HTTP: ``httpx.RemoteProtocolError``.
 A connection that failed, timed out or was given up mid-request (cancelled) is never used again.
 """
@@ -182,8 +182,12 @@ class Connection(asyncio.Protocol):
             self.closed.set_result(None)
         answer = self._answer
         if answer is not None and not answer.done():
-            if self._heard:
-                answer.set_exception(httpx.ReadError("the connection broke during the answer"))
+            if exc is not None:  # (a reset, a TLS failure: the socket failed)
+                answer.set_exception(httpx.ReadError(str(exc) or type(exc).__name__))
+            elif self._heard:
+                answer.set_exception(
+                    httpx.RemoteProtocolError("the server closed the connection mid-answer")
+                )
             else:
                 answer.set_exception(
                     httpx.RemoteProtocolError("the server disconnected without an answer")

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
+import struct
 
 import httpx
 import pytest
@@ -204,3 +206,30 @@ def test_a_proxy_named_by_the_environment_carries_the_requests(
     assert seen and seen[0].startswith(
         f"GET http://127.0.0.1:9/v3.1/sections/{SECTION}/assignments/a1 HTTP/1.1".encode()
     )
+
+
+@pytest.mark.parametrize(
+    ("how", "error"),
+    [("closes", httpx.RemoteProtocolError), ("resets", httpx.ReadError)],
+)
+def test_an_answer_cut_short_is_a_protocol_error_and_a_reset_a_read_error(
+    how: str, error: type[Exception]
+) -> None:
+    # (what the seam reads in both: the answer was lost; h11 and httpcore name them so too)
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await _read_request(reader)
+        writer.write(_answer(200, BODY)[:-10])
+        await writer.drain()
+        if how == "resets":  # (lingering 0 s: the socket closes with an RST, not a goodbye)
+            sock = writer.get_extra_info("socket")
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        writer.close()
+
+    async def main() -> None:
+        server = await _serve(handler)
+        origin = f"http://127.0.0.1:{_port(server)}"
+        async with server, Http11Client(origin, headers={}, timeout=TIMEOUT, limits=LIMITS) as h:
+            with pytest.raises(error):
+                await h.request("GET", f"{origin}/v3.1/sections")
+
+    asyncio.run(main())
