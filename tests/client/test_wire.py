@@ -15,7 +15,15 @@ import pytest
 
 from lmsctl.client.http11 import Http11Client
 from lmsctl.errors import OutcomeUnknownError, TransportError
-from tests.client.test_netio import SECTION, Handler, _answer, _client, _port, _read_request, _serve
+from tests.client.test_connection_failures import (
+    SECTION,
+    Handler,
+    _answer,
+    _client,
+    _port,
+    _read_request,
+    _serve,
+)
 
 TIMEOUT = httpx.Timeout(5.0)
 LIMITS = httpx.Limits(max_connections=4, max_keepalive_connections=4)

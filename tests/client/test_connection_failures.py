@@ -1,4 +1,4 @@
-"""The client's own network transport over real sockets: what arrives at a server, and what
+"""The client's HTTP/1.1 connections over real sockets: what arrives at a server, and what
 each way a connection can fail means (a request that never left is retried, even a create; a
 create whose answer was lost has an unknown outcome; a read that got no answer is retried)."""
 
