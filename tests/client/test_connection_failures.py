@@ -143,13 +143,16 @@ def test_a_create_whose_answer_never_comes_has_an_unknown_outcome_and_is_sent_on
     assert received == 1
 
 
-def test_a_read_that_gets_no_answer_is_sent_again_and_then_reported() -> None:
+@pytest.mark.parametrize("sent", [b"", b"SSH-2.0-OpenSSH_9.6\r\n\r\n"], ids=["nothing", "not http"])
+def test_a_read_that_gets_no_answer_is_sent_again_and_then_reported(sent: bytes) -> None:
     received = 0
 
     async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         nonlocal received
         await _read_request(reader)
         received += 1
+        writer.write(sent)  # (nothing, or an answer that is not HTTP)
+        await writer.drain()
         writer.close()  # the connection breaks before an answer
 
     async def main() -> None:
