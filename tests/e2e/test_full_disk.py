@@ -94,8 +94,8 @@ def test_a_full_disk_stops_the_writes_lists_what_was_not_recorded_and_rerun_conv
         lms_writes = _lms_writes(sandbox, expected)
         in_state = _recorded(stored)
         total = 4 * 2 * 26  # every create and grade of the workload
-        # it stopped midway (the unrecorded writes may all be grades of 0, which neither count
-        # sees: that at least one write is unrecorded is checked from the recovery file below)
+        # it stopped midway (with none, or only grades of 0, left unrecorded the two counts tie:
+        # neither sees a grade of 0; which writes were left unrecorded is checked below)
         assert 0 < in_state <= lms_writes < total, (in_state, lms_writes)
         # nothing the LMS carried out is lost: state plus the recovery file hold all of it
         assert _recorded({**stored, **kept}) == lms_writes
@@ -111,8 +111,14 @@ def test_a_full_disk_stops_the_writes_lists_what_was_not_recorded_and_rerun_conv
                 if "grade_points" in grade and student not in before.get("grades", {}):
                     unrecorded.append(f"{address}/grades/{student}")
         error = next(line for line in out.splitlines() if line.startswith("Error:"))
-        assert f"{len(unrecorded)} write(s) reached the LMS but are not recorded" in error, error
-        assert unrecorded and all(a in error for a in unrecorded), (unrecorded, error)
+        if unrecorded:  # the save that failed came after writes already on their way
+            assert f"{len(unrecorded)} write(s) reached the LMS but are not recorded" in error
+            assert all(a in error for a in unrecorded), (unrecorded, error)
+        else:
+            # the save that failed was an intent, written before its write is sent, and no
+            # other write was on its way: none reached the LMS unrecorded, and none is claimed
+            # (the postgres lost-answer test names unrecorded writes deterministically)
+            assert "reached the LMS but are not recorded" not in error, error
 
         pushed = lmsctl(*connect, "state", "push", str(recoveries[0]), "--root", str(root))
         assert pushed.code == 0, pushed.text
