@@ -228,9 +228,9 @@ class LmsClient:
 
     def _url(self, path: str) -> str:
         """A path below the base URL, or a ``next`` link (relative to the origin, or absolute)."""
-        if path.startswith("/") and not path.startswith("//"):
-            pass  # (a path: no scheme, no host; the usual case, without parsing it)
-        elif (parts := urlsplit(path)).scheme or parts.netloc:
+        # (a path, the usual case, has no scheme and no host: it is not parsed)
+        is_path = path.startswith("/") and not path.startswith("//")
+        if not is_path and ((parts := urlsplit(path)).scheme or parts.netloc):
             if f"{parts.scheme}://{parts.netloc}".lower() != self._origin.lower():
                 raise TransportError(
                     "refusing to follow a next link to another server "

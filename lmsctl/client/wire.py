@@ -95,7 +95,7 @@ class Connection(asyncio.Protocol):
         try:
             transport.write(data)
             if self._can_write is not None:  # the socket's buffer is full: wait for room
-                await self._wait_for_room(write_timeout)
+                await self._wait_for_room(self._can_write, write_timeout)
             if sent is not None:
                 sent()
             self._last_heard = loop.time()
@@ -117,10 +117,7 @@ class Connection(asyncio.Protocol):
             self.close()
         return result
 
-    async def _wait_for_room(self, timeout: float | None) -> None:
-        waiter = self._can_write
-        if waiter is None:
-            return
+    async def _wait_for_room(self, waiter: asyncio.Future[None], timeout: float | None) -> None:
         try:
             async with asyncio.timeout(timeout):
                 await asyncio.shield(waiter)

@@ -224,3 +224,33 @@ def test_an_answer_cut_short_is_a_protocol_error_and_a_reset_a_read_error(
                 await h.request("GET", f"{origin}/v3.1/sections")
 
     asyncio.run(main())
+
+
+def test_a_request_the_server_cannot_take_in_time_is_a_write_timeout_else_it_goes() -> None:
+    big = {"description": "x" * 16_000_000}  # (far beyond what the sockets' buffers hold)
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            await asyncio.sleep(1.0)  # not reading: the client's writes back up
+            _, body = await _read_request(reader)
+            writer.write(_answer(200, b'{"n": %d}' % len(body)))
+            await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            writer.close()
+
+    async def send(timeout: float) -> httpx.Response:
+        server = await _serve(handler)
+        origin = f"http://127.0.0.1:{_port(server)}"
+        limits = httpx.Limits(max_connections=1)
+        async with (
+            server,
+            Http11Client(origin, headers={}, timeout=httpx.Timeout(timeout), limits=limits) as http,
+        ):
+            return await http.request("POST", f"{origin}/v3.1/x", json=big)
+
+    with pytest.raises(httpx.WriteTimeout):
+        asyncio.run(send(0.3))
+    answer = asyncio.run(send(5.0))  # the wait for room is within the timeout: all of it goes
+    assert answer.status_code == 200 and answer.json()["n"] > 16_000_000
