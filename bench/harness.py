@@ -36,6 +36,7 @@ from lmsctl.apply.executor import ApplyOptions, Executor
 from lmsctl.client.lms import LmsClient
 from lmsctl.render.apply import apply_summary
 from lmsctl.sandbox import DEMO_TOKEN, SandboxConfig, sandbox_transport
+from lmsctl.sandbox.accesslog import read_access_log
 from lmsctl.sandbox.server import in_thread
 from lmsctl.sandbox.store import Store
 from lmsctl.state.local import LocalBackend
@@ -182,6 +183,29 @@ async def _answer(send: Any, status: int, headers: dict[str, str], body: bytes) 
     await send({"type": "http.response.body", "body": body})
 
 
+class ServerLog:
+    """The requests the served sandbox logged (``--access-log``): counted at the server with
+    no proxy in between. A proxy on a 2-core machine is a third busy process: measured, it
+    raised the 100k plan's own CPU by about 30% (cache and core contention), which a plan
+    against a remote API never pays."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def mark(self) -> int:
+        """Where the log ends now: requests after it belong to what runs next."""
+        return self.path.stat().st_size if self.path.exists() else 0
+
+    def since(self, mark: int) -> list[Seen]:
+        if not self.path.exists():
+            return []
+        records, _ = read_access_log(self.path, mark)
+        return [
+            Seen(r["arrived"], r["method"], r["path"], status=r["status"], done=r["done"])
+            for r in records
+        ]
+
+
 @contextlib.contextmanager
 def proxy_running(proxy: CountingProxy, port: int) -> Iterator[str]:
     """Serve ``proxy`` on 127.0.0.1:``port`` in a thread; yields its /v3.1 base URL."""
@@ -212,9 +236,18 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def sandbox_served(db: Path, seed: Path, rate_limit: int, latency: str = "") -> Iterator[str]:
-    """``lmsctl sandbox serve`` in a child process on a free port; yields its origin URL."""
-    port = free_port()
+def sandbox_served(
+    db: Path,
+    seed: Path,
+    rate_limit: int,
+    latency: str = "",
+    port: int = 0,
+    access_log: Path | None = None,
+) -> Iterator[str]:
+    """``lmsctl sandbox serve`` in a child process on ``port`` (0: a free one); yields its
+    origin URL. With ``access_log``, the sandbox logs every request there (see
+    :class:`ServerLog`)."""
+    port = port or free_port()
     cmd = [
         sys.executable,
         "-m",
@@ -232,6 +265,8 @@ def sandbox_served(db: Path, seed: Path, rate_limit: int, latency: str = "") -> 
     ]
     if latency:
         cmd += ["--latency", latency]
+    if access_log is not None:
+        cmd += ["--access-log", str(access_log)]
     child = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     origin = f"http://127.0.0.1:{port}"
     try:

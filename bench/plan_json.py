@@ -3,8 +3,8 @@
 The world is bench/plan_scale.py's: N/1000 sections of 250 enrolled students, 25 assignments
 per section, 40 students graded on each (100k grades = 100 sections x 40 x 25), set up by a
 fast first apply (in-process, not measured) and served by `lmsctl sandbox serve` over real
-HTTP through a counting proxy. The manifests are then rewritten so that every grade changes,
-and each of these runs as a child process, median of --runs runs:
+HTTP (no proxy in between: see bench/plan_scale.py). The manifests are then rewritten so that
+every grade changes, and each of these runs as a child process, median of --runs runs:
 
 - `plan --format json` (stdout to a file) and `plan` (text, stdout to a file) of the same world;
   the JSON-rendering share is the JSON plan's peak minus the text plan's (both hold refresh's
@@ -39,7 +39,7 @@ from pathlib import Path
 
 import harness
 import yaml
-from harness import CountingProxy, Shape
+from harness import Shape
 
 from lmsctl.sandbox import generate_seed
 from lmsctl.state.crypto import KEY_ENV, StateKey
@@ -182,26 +182,25 @@ def measure(base: Path, grades: int, runs: int, files: bool, versions: list[Vers
     d = base / f"g{grades}"
     d.mkdir()
     key = {KEY_ENV: StateKey.generate().export()}
-    proxy = CountingProxy("http://127.0.0.1:1")
-    with harness.proxy_running(proxy, harness.free_port()) as url:
-        root, seed_file, _ = _world(d, shape, url)
-        own = harness.own_peak_mb()
-        print(f"    this benchmark's own peak: {own:.0f} MB (wait4's figure for a child: >= this)")
-        plan = ["--api-url", url, "plan", str(root), *PLAN_FLAGS]
-        with harness.sandbox_served(d / "sandbox.db", seed_file, rate_limit=0) as origin:
-            proxy.upstream = origin
-            for n in range(runs):
-                for v in versions:
-                    _plans(v, plan, d, key, files)
-                    if n == 0:
-                        found = check_json(d / f"json-{v.name}", shape.grades)
-                        print(f"    {v.name}: JSON checked: {found}")
-        if files:
-            for _ in range(runs):
-                for v in versions:
-                    _shows(v, d, key)
-            mb = [(d / f"{k}-{versions[0].name}").stat().st_size / 1e6 for k in ("plan", "sealed")]
-            print(f"    plan files: {mb[0]:.0f} MB in clear, {mb[1]:.0f} MB encrypted")
+    port = harness.free_port()
+    url = f"http://127.0.0.1:{port}/v3.1"
+    root, seed_file, _ = _world(d, shape, url)
+    own = harness.own_peak_mb()
+    print(f"    this benchmark's own peak: {own:.0f} MB (wait4's figure for a child: >= this)")
+    plan = ["--api-url", url, "plan", str(root), *PLAN_FLAGS]
+    with harness.sandbox_served(d / "sandbox.db", seed_file, rate_limit=0, port=port):
+        for n in range(runs):
+            for v in versions:
+                _plans(v, plan, d, key, files)
+                if n == 0:
+                    found = check_json(d / f"json-{v.name}", shape.grades)
+                    print(f"    {v.name}: JSON checked: {found}")
+    if files:
+        for _ in range(runs):
+            for v in versions:
+                _shows(v, d, key)
+        mb = [(d / f"{k}-{versions[0].name}").stat().st_size / 1e6 for k in ("plan", "sealed")]
+        print(f"    plan files: {mb[0]:.0f} MB in clear, {mb[1]:.0f} MB encrypted")
     print(f"  {shape.grades} grades, every one changed (median of {runs}; each run's peak):")
     for v in versions:
         print(f"   lmsctl {v.name}:")

@@ -3,7 +3,9 @@
 Each size is N/1000 sections of 250 enrolled students, 25 assignments per section, 40 students
 graded on each (100k grades = 100 sections x 40 students x 25 assignments). A fast first apply
 (in-process, not measured) sets the district up; then `lmsctl plan` runs as a child process
-against a served sandbox (`lmsctl sandbox serve`) over real HTTP, through a counting proxy:
+against a served sandbox (`lmsctl sandbox serve --access-log`) over real HTTP, its requests
+counted in the sandbox's own access log (no proxy: on a 2-core machine a proxy is a third busy
+process, and it raised the plan's own CPU by about 30% through contention):
 
 - plan CPU (user + system of the lmsctl process, from wait4) and its peak RSS (its own
   high-water mark, VmHWM: wait4's would include this benchmark's own peak, see
@@ -39,7 +41,7 @@ from pathlib import Path
 
 import harness
 import yaml
-from harness import CountingProxy, Seen, Shape
+from harness import Seen, ServerLog, Shape
 
 from lmsctl.sandbox import generate_seed
 
@@ -108,7 +110,7 @@ def minimum(shape: Shape) -> collections.Counter[str]:
 def plan_once(
     root: Path,
     url: str,
-    proxy: CountingProxy,
+    log: ServerLog,
     changes: bool,
     profile: Path | None = None,
     phases: Path | None = None,
@@ -120,14 +122,14 @@ def plan_once(
         cmd = harness.phase_timed_command(args, phases, PHASES)
     else:
         cmd = harness.lmsctl_command(args, profile=profile)
-    mark = proxy.mark()
+    mark = log.mark()
     with tempfile.TemporaryFile() as out:
         run = harness.run_child(cmd, stdout=out)
         if run.returncode != (2 if changes else 0):
             out.seek(0)
             shown = out.read()[-500:].decode(errors="replace")
             raise RuntimeError(f"plan exited {run.returncode}: {run.stderr_tail} {shown}")
-    return run, [s for s in proxy.since(mark) if s.path.startswith(("/v3.0/", "/v3.1/"))]
+    return run, [s for s in log.since(mark) if s.path.startswith(("/v3.0/", "/v3.1/"))]
 
 
 def measure(base: Path, grades: int, keep: Path | None = None) -> Size:
@@ -142,28 +144,30 @@ def measure(base: Path, grades: int, keep: Path | None = None) -> Size:
     root = d / "coursework"
     root.mkdir()
     harness.write_manifests(root, seed, shape, value=0)
-    proxy = CountingProxy("http://127.0.0.1:1")
-    with harness.proxy_running(proxy, harness.free_port()) as url:
-        t0 = time.perf_counter()
-        summary = harness.cloned_district(root, d / "sandbox.db", seed_file, seed, shape, url)
-        print(f"  set-up {shape.grades} grades: {summary} [{time.perf_counter() - t0:.0f} s]")
-        with harness.sandbox_served(d / "sandbox.db", seed_file, rate_limit=0) as origin:
-            proxy.upstream = origin
-            report_file = d / "phases.json"
-            run, seen = plan_once(root, url, proxy, changes=False, phases=report_file)
-            size.phases = harness.read_phase_times(report_file)
-            size.cpu, size.peak, size.wall = run.cpu, size.phases.peak_mb, run.wall
-            size.calls = collections.Counter(kind(s) for s in seen)
-            size.minimum = minimum(shape)
-            if keep is not None:
-                prof = d / "plan.prof"
-                plan_once(root, url, proxy, changes=False, profile=prof)
-                keep.mkdir(parents=True, exist_ok=True)
-                shutil.copy(prof, keep / f"plan-{shape.grades}.prof")
-            harness.write_manifests(root, seed, shape, value=1)  # every grade changes
-            run, _ = plan_once(root, url, proxy, changes=True, phases=report_file)
-            size.phases_changed = harness.read_phase_times(report_file)
-            size.cpu_changed, size.peak_changed = run.cpu, size.phases_changed.peak_mb
+    port = harness.free_port()
+    url = f"http://127.0.0.1:{port}/v3.1"
+    log = ServerLog(d / "access.log")
+    t0 = time.perf_counter()
+    summary = harness.cloned_district(root, d / "sandbox.db", seed_file, seed, shape, url)
+    print(f"  set-up {shape.grades} grades: {summary} [{time.perf_counter() - t0:.0f} s]")
+    with harness.sandbox_served(
+        d / "sandbox.db", seed_file, rate_limit=0, port=port, access_log=log.path
+    ):
+        report_file = d / "phases.json"
+        run, seen = plan_once(root, url, log, changes=False, phases=report_file)
+        size.phases = harness.read_phase_times(report_file)
+        size.cpu, size.peak, size.wall = run.cpu, size.phases.peak_mb, run.wall
+        size.calls = collections.Counter(kind(s) for s in seen)
+        size.minimum = minimum(shape)
+        if keep is not None:
+            prof = d / "plan.prof"
+            plan_once(root, url, log, changes=False, profile=prof)
+            keep.mkdir(parents=True, exist_ok=True)
+            shutil.copy(prof, keep / f"plan-{shape.grades}.prof")
+        harness.write_manifests(root, seed, shape, value=1)  # every grade changes
+        run, _ = plan_once(root, url, log, changes=True, phases=report_file)
+        size.phases_changed = harness.read_phase_times(report_file)
+        size.cpu_changed, size.peak_changed = run.cpu, size.phases_changed.peak_mb
     report(size)
     return size
 

@@ -16,6 +16,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from lmsctl.sandbox.accesslog import AccessLog
 from lmsctl.sandbox.config import SandboxConfig
 from lmsctl.sandbox.gateway import Gateway
 from lmsctl.sandbox.routes_control import Control
@@ -38,7 +39,10 @@ def create_app(config: SandboxConfig) -> Starlette:
     routes += Coursework(sandbox).routes("/v3.1")
     routes += Control(sandbox).routes()
     routes.append(Route("/{path:path}", _not_found, methods=ALL_METHODS))
-    app = Starlette(routes=routes, middleware=[Middleware(Gateway, sandbox=sandbox)])
+    middleware = [Middleware(Gateway, sandbox=sandbox)]
+    if config.access_log is not None:  # outermost: 429s, faults and drops are logged too
+        middleware.insert(0, Middleware(AccessLog, path=config.access_log))
+    app = Starlette(routes=routes, middleware=middleware)
     app.state.sandbox = sandbox
     return app
 

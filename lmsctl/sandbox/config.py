@@ -191,6 +191,8 @@ class SandboxConfig:
 
     sleep: how the gateway waits out an injected latency (``asyncio.sleep``); a test injects its
     own to hold requests in their latency and release them, without waiting real time.
+
+    access_log: a file to append one JSON line per request to (see :mod:`.accesslog`).
     """
 
     db_path: Path | None = None
@@ -199,6 +201,7 @@ class SandboxConfig:
     faults: FaultConfig = field(default_factory=FaultConfig)
     random_seed: int | None = None
     clock_start: dt.datetime | None = None
+    access_log: Path | None = None
     sleep: Callable[[float], Awaitable[None]] = field(
         default=asyncio.sleep, compare=False, repr=False
     )

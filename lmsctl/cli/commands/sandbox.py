@@ -44,6 +44,17 @@ def _check_port_free(host: str, port: int) -> None:
         ) from exc
 
 
+def _check_writable(path: Path) -> None:
+    try:
+        with path.open("a", encoding="utf-8"):
+            pass
+    except OSError as exc:
+        raise LmsctlError(
+            f"cannot write the access log {path}: {exc.strerror or exc}",
+            hint="choose another --access-log file, or create its folder first",
+        ) from exc
+
+
 @sandbox.command("serve", epilog=examples("lmsctl sandbox serve --port 4010 --db sandbox.db"))
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind.")
 @click.option("--port", default=4010, show_default=True, type=click.IntRange(0, 65535))
@@ -85,6 +96,12 @@ def _check_port_free(host: str, port: int) -> None:
     help="Only these methods get faults, e.g. POST,PATCH [default: all].",
 )
 @click.option("--random-seed", type=int, default=None, help="Seed for the fault dice and ids.")
+@click.option(
+    "--access-log",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Append one JSON line per request (method, path, status, times) to this file.",
+)
 def serve(
     host: str,
     port: int,
@@ -98,6 +115,7 @@ def serve(
     drop_after_rate: float | None,
     fault_methods: str,
     random_seed: int | None,
+    access_log: Path | None,
 ) -> int:
     """Serve the Clever API sandbox over HTTP until Ctrl-C."""
     # (imported here, not at the top: the sandbox loads starlette and uvicorn, which every other
@@ -123,8 +141,11 @@ def serve(
         rate_limit=rate_limit,
         faults=faults,
         random_seed=random_seed,
+        access_log=access_log,
     )
     _check_port_free(host, port)
+    if access_log is not None:
+        _check_writable(access_log)
     seed = load_seed(config.seed_file)
     shown_host = f"[{host}]" if ":" in host else host
     click.echo(f"Clever API sandbox on http://{shown_host}:{port}/v3.1")
@@ -132,6 +153,8 @@ def serve(
         tokens = ", ".join(district["tokens"])
         click.echo(f"  district {district['id']} ({district['name']}): token {tokens}")
     click.echo(f"  data: {db if db is not None else 'in memory (lost on exit)'}")
+    if access_log is not None:
+        click.echo(f"  access log: {access_log}")
     if faults.active:
         click.echo(f"  faults: {faults.to_dict()}")
     if host not in ("127.0.0.1", "localhost", "::1"):
