@@ -32,6 +32,7 @@ import httpx
 import orjson
 
 from lmsctl import __version__
+from lmsctl.client.answer import ApiAnswer
 from lmsctl.client.concurrency import (
     DEFAULT_MAX_IN_FLIGHT,
     DEFAULT_TIMEOUT,
@@ -256,7 +257,7 @@ class LmsClient:
             text = text.replace(self._token, "[token]")
         return text
 
-    def _note_date(self, response: httpx.Response) -> None:
+    def _note_date(self, response: ApiAnswer) -> None:
         text = response.headers.get("Date")
         if not text or text == self._date_text:
             return  # the same second as the answer before: already read (parsed once, or not)
@@ -283,7 +284,7 @@ class LmsClient:
 
     async def _request(
         self, method: str, path: str, endpoint: str, *, json: Any = None
-    ) -> httpx.Response:
+    ) -> ApiAnswer:
         """Send until an answer is final: retries and waits as the policy says, raises the
         seam's error of a failure that is final or was retried too often."""
         url = self._url(path)
@@ -300,7 +301,7 @@ class LmsClient:
                 answer = await send(self._http, method, url, shown, json)
             finally:
                 self.limiter.mark_sent()  # (if the transport never said it was sent)
-            if isinstance(answer, httpx.Response):
+            if not isinstance(answer, TransportError):
                 self._note_date(answer)
                 verdict = classify_answer(method, answer)
                 if verdict is Verdict.OK:
@@ -523,7 +524,7 @@ def _loads(content: bytes) -> Any:
         return stdjson.loads(content)
 
 
-def _deleted_before(method: str, answer: httpx.Response, verdict: Verdict, attempt: int) -> bool:
+def _deleted_before(method: str, answer: ApiAnswer, verdict: Verdict, attempt: int) -> bool:
     """A 404 to a DELETE sent again: the first one was carried out (its answer was lost)."""
     return (
         verdict is Verdict.REFUSED
