@@ -47,7 +47,12 @@ class LiveReader(Protocol):
     async def get_district(self, district_id: str) -> dict[str, Any]: ...
     async def get_assignment(self, section_id: str, assignment_id: str) -> dict[str, Any]: ...
     async def list_submissions(
-        self, section_id: str, assignment_id: str, limit: int = 100
+        self,
+        section_id: str,
+        assignment_id: str,
+        limit: int = 100,
+        *,
+        only: frozenset[str] | None = None,
     ) -> list[dict[str, Any]]: ...
     async def list_section_users(
         self, section_id: str, role: str = "student", limit: int = 100
@@ -246,11 +251,11 @@ class _Reads:
     async def submissions(
         self, section_id: str, assignment_id: str, only: frozenset[str] | None = None
     ) -> dict[str, dict[str, Any]] | None:
-        """{user id: submission}; with ``only``, just those students' (a page read is then
-        dropped as soon as it is read: a district's plan would otherwise hold every enrolled
-        student's submission of every assignment, most of them ungraded)."""
+        """{user id: submission}; with ``only``, just those students' (the listing drops the
+        others page by page: a district's plan would otherwise hold every enrolled student's
+        submission of every assignment, most of them ungraded)."""
         try:
-            items = await self.reader.list_submissions(section_id, assignment_id)
+            items = await self.reader.list_submissions(section_id, assignment_id, only=only)
         except ApiNotFoundError:
             return None
         if only is not None:
@@ -260,7 +265,7 @@ class _Reads:
                 uid = s.get("user_id")
                 if type(uid) is not str:
                     uid = str(uid)
-                if uid in only:  # (most are not: the ids are interned only for those kept)
+                if uid in only:  # (what the listing kept: a reader may keep more)
                     kept[intern(uid)] = compact_submission(s)
             return kept
         return {str(s.get("user_id")): s for s in items}

@@ -40,6 +40,7 @@ from lmsctl.client.concurrency import (
     limiter_wait,
 )
 from lmsctl.client.http11 import Http11Client, proxy_applies
+from lmsctl.client.listing import SubmissionListing
 from lmsctl.client.policy import (
     MAX_429_RETRIES,
     MIN_429_WAIT,
@@ -471,22 +472,27 @@ class LmsClient:
         )
 
     async def list_submissions(
-        self, section_id: str, assignment_id: str, limit: int = 100
+        self,
+        section_id: str,
+        assignment_id: str,
+        limit: int = 100,
+        *,
+        only: frozenset[str] | None = None,
     ) -> list[dict[str, Any]]:
-        """Every submission of an assignment (next links; restarts if a cursor expired)."""
+        """Every submission of an assignment (next links; restarts if a cursor expired), one
+        per student (the first listed). With ``only``, just those students' submissions: each
+        page is let go once read (a district's plan lists every enrolled student's submission
+        of every assignment and compares a few of them)."""
         first = f"{self._assignment(section_id, assignment_id)}/submissions?limit={int(limit)}"
         restarts = 0
         while True:
-            seen: dict[str, dict[str, Any]] = {}
             pages = 0
+            keep = SubmissionListing(only)
             try:
                 async for items in self._pages(first, "GET submissions"):
                     pages += 1
-                    for sub in items:
-                        if isinstance(sub, dict):
-                            key = str(sub.get("user_id") or sub.get("id") or len(seen))
-                            seen.setdefault(key, sub)
-                return list(seen.values())
+                    keep.add(items)
+                return keep.result()
             except ApiBadRequestError as exc:
                 if pages and "cursor" in exc.message.lower() and restarts < MAX_LISTING_RESTARTS:
                     restarts += 1

@@ -54,10 +54,12 @@ def test_a_student_by_id_outside_the_section_is_a_plan_error_with_its_position()
 
 
 class _Reader:
-    """Answers every read from fixed data; submissions for all enrolled students."""
+    """Answers every read from fixed data; submissions for all enrolled students (or those
+    the listing is asked to keep)."""
 
     def __init__(self, students: list[str]) -> None:
         self.students = students
+        self.only: list[frozenset[str] | None] = []  # what each listing was asked to keep
 
     async def get_my_district(self) -> dict[str, Any]:
         return dict(DISTRICT)
@@ -69,9 +71,17 @@ class _Reader:
         return {"id": assignment_id, **BASE}
 
     async def list_submissions(
-        self, section_id: str, assignment_id: str, limit: int = 100
+        self,
+        section_id: str,
+        assignment_id: str,
+        limit: int = 100,
+        *,
+        only: frozenset[str] | None = None,
     ) -> list[dict[str, Any]]:
-        return [{"user_id": s, "state": "created"} for s in self.students]
+        self.only.append(only)
+        return [
+            {"user_id": s, "state": "created"} for s in self.students if only is None or s in only
+        ]
 
     async def list_section_users(
         self, section_id: str, role: str = "student", limit: int = 100
@@ -86,6 +96,8 @@ def test_a_plan_keeps_only_the_submissions_of_the_students_its_grades_name() -> 
     reader = _Reader(enrolled)
     plan_live = asyncio.run(refresh(reader, kept, snapshot, all_submissions=False))
     assert set(plan_live.submissions[f"{SEC}/hw-01"]) == {S1}
+    # (the listing itself is asked for the graded students: the others are never held)
+    assert sorted(reader.only, key=str) == [None, frozenset({S1})]
     # an assignment to delete keeps every submission: the delete counts the work it destroys
     assert set(plan_live.submissions[f"{SEC}/old"]) == set(enrolled)
     full = asyncio.run(refresh(reader, kept, snapshot))
