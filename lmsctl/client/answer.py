@@ -78,10 +78,15 @@ class WireHeaders:
 
     def get(self, key: str, default: None = None) -> str | None:
         """The header's value (repeats joined with ", "), or ``default``."""
+        # (ASCII reads the same in all three encodings: the answer's only matters otherwise)
+        wanted = key.lower().encode("ascii" if key.isascii() else self.encoding)
+        items = [v for k, v in self.raw if k.lower() == wanted]
+        if not items:
+            return default
+        if len(items) == 1 and items[0].isascii():
+            return items[0].decode("ascii")
         encoding = self.encoding
-        wanted = key.lower().encode(encoding)
-        items = [v.decode(encoding) for k, v in self.raw if k.lower() == wanted]
-        return ", ".join(items) if items else default
+        return ", ".join(v.decode(encoding) for v in items)
 
     def __getitem__(self, key: str) -> str:
         value = self.get(key)

@@ -80,8 +80,11 @@ class Http11Client:
         self._timeout = timeout
         self._sent = sent
         self._pool = ConnectionPool(
-            # the same trust store as httpx's own transport (certifi, or SSL_CERT_FILE/DIR)
-            ssl_context=httpx.create_ssl_context(trust_env=trust_env),
+            # the same trust store as httpx's own transport (certifi, or SSL_CERT_FILE/DIR);
+            # none for plain http (a sandbox on this machine): loading it costs CPU
+            ssl_context=(
+                httpx.create_ssl_context(trust_env=trust_env) if parts.scheme == "https" else None
+            ),
             max_connections=limits.max_connections,
             max_keepalive=limits.max_keepalive_connections,
             keepalive_expiry=limits.keepalive_expiry,

@@ -142,3 +142,20 @@ def test_a_gzip_answer_that_does_not_decode_is_the_failure_it_was() -> None:
             assert client.stats.requests == 1  # (final: not sent again)
 
     asyncio.run(main())
+
+
+def test_a_client_of_a_plain_http_origin_loads_no_trust_store(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # (loading the CA bundle is the costliest part of making a client; plain http needs none)
+    def refuse(**_: object) -> object:
+        raise AssertionError("a trust store was loaded for plain http")
+
+    monkeypatch.setattr(httpx, "create_ssl_context", refuse)
+    Http11Client(
+        "http://127.0.0.1:9", headers={}, timeout=httpx.Timeout(1.0), limits=httpx.Limits()
+    )
+    with pytest.raises(AssertionError, match="trust store"):
+        Http11Client(
+            "https://127.0.0.1:9", headers={}, timeout=httpx.Timeout(1.0), limits=httpx.Limits()
+        )
