@@ -213,6 +213,25 @@ class _Gate:
         self._done = 0
         self._progress = progress
 
+    async def run_all(self, jobs: list[Callable[[], Awaitable[Any]]], width: int) -> list[Any]:
+        """Each job's result, run through the gate in the order given, by at most ``width``
+        workers (a task for each worker, not for each read: a 100k-grade plan makes 10,000).
+        The first failure is raised, and the reads not yet started are not made."""
+        results: list[Any] = [None] * len(jobs)
+        todo = iter(enumerate(jobs))
+
+        async def worker() -> None:
+            for i, job in todo:
+                results[i] = await self.run(job)
+
+        workers = [asyncio.ensure_future(worker()) for _ in range(max(1, min(width, len(jobs))))]
+        try:
+            await asyncio.gather(*workers)
+        finally:
+            for task in workers:
+                task.cancel()  # (after a failure, or a cancellation: nothing is left running)
+        return results
+
     async def run(self, job: Callable[[], Awaitable[T]]) -> T:
         # The read is created only once through the gate: a coroutine made up front and then
         # cancelled (Ctrl-C) while it waited would be "never awaited", a warning on stderr.
@@ -320,29 +339,26 @@ async def refresh(
     adaptive = AdaptiveGate(cap=max_in_flight, rate=request_rate(reader))
     gate = _Gate(adaptive, total, progress)
     reads = _Reads(reader, district_id)
-    district_task = gate.run(reads.district)
-    assignment_tasks = [gate.run(partial(reads.assignment, s, a)) for _, s, a in scope.assignments]
-    submission_tasks = [
-        gate.run(partial(reads.submissions, s, a, only.get(addr)))
-        for addr, s, a in scope.submissions
+    # (in this order: the district's read has always been the last to start)
+    jobs: list[Callable[[], Awaitable[Any]]] = [
+        *(partial(reads.assignment, s, a) for _, s, a in scope.assignments),
+        *(partial(reads.submissions, s, a, only.get(addr)) for addr, s, a in scope.submissions),
+        *(partial(reads.roster, s) for s in scope.rosters),
+        *(partial(reads.teachers, s) for s in scope.teachers),
+        reads.district,
     ]
-    roster_tasks = [gate.run(partial(reads.roster, s)) for s in scope.rosters]
-    teacher_tasks = [gate.run(partial(reads.teachers, s)) for s in scope.teachers]
     try:
         # (the answers are parsed into containers that form no cycles; with the collector on,
         # its passes walk the manifests' and the state's objects again and again: at 100k
         # grades a tenth of refresh's CPU. Paused as loading and the plan builder pause it.)
         with collector_paused():
-            results = await asyncio.gather(
-                district_task,
-                asyncio.gather(*assignment_tasks),
-                asyncio.gather(*submission_tasks),
-                asyncio.gather(*roster_tasks),
-                asyncio.gather(*teacher_tasks),
-            )
+            results = await gate.run_all(jobs, width=max_in_flight)
     finally:
         adaptive.close()
-    district_obj, assignment_objs, submission_maps, roster_lists, teacher_lists = results
+    na, ns, nr = len(scope.assignments), len(scope.submissions), len(scope.rosters)
+    assignment_objs, submission_maps = results[:na], results[na : na + ns]
+    roster_lists, teacher_lists = results[na + ns : na + ns + nr], results[na + ns + nr : -1]
+    district_obj: District = results[-1]
     _check_sections_found(desired, dict(zip(scope.rosters, roster_lists, strict=True)))
     return LiveState(
         district=district_obj,

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from lmsctl.errors import PlanError
+from lmsctl.errors import PlanError, TransportError
 from lmsctl.plan.builder import PlanBuilder
 from lmsctl.plan.context import PlanOptions
 from lmsctl.refresh import refresh, refresh_scope
@@ -128,3 +128,29 @@ def test_the_cycle_collector_rests_while_refresh_reads_and_is_back_after() -> No
         assert not gc.isenabled()
     finally:
         gc.enable()
+
+
+def test_reads_start_in_order_and_a_failure_stops_the_ones_not_started() -> None:
+    calls: list[str] = []
+
+    class Failing(_Reader):
+        async def get_my_district(self) -> dict[str, Any]:
+            calls.append("district")
+            return await super().get_my_district()
+
+        async def get_assignment(self, section_id: str, assignment_id: str) -> dict[str, Any]:
+            calls.append(assignment_id)
+            await asyncio.sleep(0)
+            if assignment_id == "a-05":
+                raise TransportError("no answer within the timeout", method="GET", path="/x")
+            return await super().get_assignment(section_id, assignment_id)
+
+    records = [record(key=f"k{i:02d}", aid=f"a-{i:02d}") for i in range(40)]
+    with pytest.raises(TransportError, match="no answer"):
+        asyncio.run(refresh(Failing([S1]), desired(), state(*records), max_in_flight=4))
+    # (in the order of the state's addresses; of the rest, those not started never go)
+    assert calls[:6] == [f"a-{i:02d}" for i in range(6)]
+    assert len(calls) < 20 and "district" not in calls
+    calls.clear()
+    asyncio.run(refresh(Failing([S1]), desired(), state(*records[:3]), max_in_flight=1))
+    assert calls == ["a-00", "a-01", "a-02", "district"]  # (the district last, as always)
