@@ -26,6 +26,7 @@ from lmsctl.addresses import Address, matches_targets
 from lmsctl.client.concurrency import READ_MAX_IN_FLIGHT, AdaptiveGate, request_rate
 from lmsctl.errors import ApiNotFoundError, Diagnostic, PlanError
 from lmsctl.lms import LmsProfile, profile
+from lmsctl.manifest.resolve import collector_paused
 from lmsctl.model import GRADE_FIELDS, AssignmentSpec, DesiredState, SectionSpec
 from lmsctl.roster import ROSTER_PAGE_LIMIT, compact_user
 from lmsctl.state.model import ResourceStatus, StateSnapshot
@@ -47,7 +48,12 @@ class LiveReader(Protocol):
     async def get_district(self, district_id: str) -> dict[str, Any]: ...
     async def get_assignment(self, section_id: str, assignment_id: str) -> dict[str, Any]: ...
     async def list_submissions(
-        self, section_id: str, assignment_id: str, limit: int = 100
+        self,
+        section_id: str,
+        assignment_id: str,
+        limit: int = 100,
+        *,
+        only: frozenset[str] | None = None,
     ) -> list[dict[str, Any]]: ...
     async def list_section_users(
         self, section_id: str, role: str = "student", limit: int = 100
@@ -207,6 +213,25 @@ class _Gate:
         self._done = 0
         self._progress = progress
 
+    async def run_all(self, jobs: list[Callable[[], Awaitable[Any]]], width: int) -> list[Any]:
+        """Each job's result, run through the gate in the order given, by at most ``width``
+        workers (a task for each worker, not for each read: a 100k-grade plan makes 10,000).
+        The first failure is raised, and the reads not yet started are not made."""
+        results: list[Any] = [None] * len(jobs)
+        todo = iter(enumerate(jobs))
+
+        async def worker() -> None:
+            for i, job in todo:
+                results[i] = await self.run(job)
+
+        workers = [asyncio.ensure_future(worker()) for _ in range(max(1, min(width, len(jobs))))]
+        try:
+            await asyncio.gather(*workers)
+        finally:
+            for task in workers:
+                task.cancel()  # (after a failure, or a cancellation: nothing is left running)
+        return results
+
     async def run(self, job: Callable[[], Awaitable[T]]) -> T:
         # The read is created only once through the gate: a coroutine made up front and then
         # cancelled (Ctrl-C) while it waited would be "never awaited", a warning on stderr.
@@ -246,11 +271,11 @@ class _Reads:
     async def submissions(
         self, section_id: str, assignment_id: str, only: frozenset[str] | None = None
     ) -> dict[str, dict[str, Any]] | None:
-        """{user id: submission}; with ``only``, just those students' (a page read is then
-        dropped as soon as it is read: a district's plan would otherwise hold every enrolled
-        student's submission of every assignment, most of them ungraded)."""
+        """{user id: submission}; with ``only``, just those students' (the listing drops the
+        others page by page: a district's plan would otherwise hold every enrolled student's
+        submission of every assignment, most of them ungraded)."""
         try:
-            items = await self.reader.list_submissions(section_id, assignment_id)
+            items = await self.reader.list_submissions(section_id, assignment_id, only=only)
         except ApiNotFoundError:
             return None
         if only is not None:
@@ -260,7 +285,7 @@ class _Reads:
                 uid = s.get("user_id")
                 if type(uid) is not str:
                     uid = str(uid)
-                if uid in only:  # (most are not: the ids are interned only for those kept)
+                if uid in only:  # (what the listing kept: a reader may keep more)
                     kept[intern(uid)] = compact_submission(s)
             return kept
         return {str(s.get("user_id")): s for s in items}
@@ -314,25 +339,26 @@ async def refresh(
     adaptive = AdaptiveGate(cap=max_in_flight, rate=request_rate(reader))
     gate = _Gate(adaptive, total, progress)
     reads = _Reads(reader, district_id)
-    district_task = gate.run(reads.district)
-    assignment_tasks = [gate.run(partial(reads.assignment, s, a)) for _, s, a in scope.assignments]
-    submission_tasks = [
-        gate.run(partial(reads.submissions, s, a, only.get(addr)))
-        for addr, s, a in scope.submissions
+    # (in this order: the district's read has always been the last to start)
+    jobs: list[Callable[[], Awaitable[Any]]] = [
+        *(partial(reads.assignment, s, a) for _, s, a in scope.assignments),
+        *(partial(reads.submissions, s, a, only.get(addr)) for addr, s, a in scope.submissions),
+        *(partial(reads.roster, s) for s in scope.rosters),
+        *(partial(reads.teachers, s) for s in scope.teachers),
+        reads.district,
     ]
-    roster_tasks = [gate.run(partial(reads.roster, s)) for s in scope.rosters]
-    teacher_tasks = [gate.run(partial(reads.teachers, s)) for s in scope.teachers]
     try:
-        results = await asyncio.gather(
-            district_task,
-            asyncio.gather(*assignment_tasks),
-            asyncio.gather(*submission_tasks),
-            asyncio.gather(*roster_tasks),
-            asyncio.gather(*teacher_tasks),
-        )
+        # (the answers are parsed into containers that form no cycles; with the collector on,
+        # its passes walk the manifests' and the state's objects again and again: at 100k
+        # grades a tenth of refresh's CPU. Paused as loading and the plan builder pause it.)
+        with collector_paused():
+            results = await gate.run_all(jobs, width=max_in_flight)
     finally:
         adaptive.close()
-    district_obj, assignment_objs, submission_maps, roster_lists, teacher_lists = results
+    na, ns, nr = len(scope.assignments), len(scope.submissions), len(scope.rosters)
+    assignment_objs, submission_maps = results[:na], results[na : na + ns]
+    roster_lists, teacher_lists = results[na + ns : na + ns + nr], results[na + ns + nr : -1]
+    district_obj: District = results[-1]
     _check_sections_found(desired, dict(zip(scope.rosters, roster_lists, strict=True)))
     return LiveState(
         district=district_obj,

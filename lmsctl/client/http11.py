@@ -5,9 +5,10 @@ here or, when it cannot be used (a proxy from the environment, a transport given
 the embedded sandbox), through an ``httpx.AsyncClient`` with the same signature. What differs is
 the cost: httpx builds a URL object, a request object, a cookie jar's view of both, and streams
 the answer through four layers; a 100k-grade plan's 10,000 reads spent more CPU there than on
-anything else. This client keeps httpx's answer (``httpx.Response``: its content decoding, its
-headers), httpx's error classes (what the seam reads) and its trust store, and does the rest
-directly:
+anything else. This client keeps httpx's error classes (what the seam reads), its trust store
+and its reading of an answer (headers, content decoding: see :mod:`lmsctl.client.answer`, whose
+light ``WireAnswer`` it returns, or an ``httpx.Response`` for an encoded body), and does the
+rest directly:
 
 - the request is one ``bytes``: the request line, ``Host``, the client's fixed headers
   (prepared once), and for a body ``Content-Type`` and ``Content-Length``; JSON is encoded as
@@ -31,6 +32,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from lmsctl.client.answer import ApiAnswer, answer_of
 from lmsctl.client.pool import ConnectionPool, OriginKey
 
 #: what a request target may hold as it is (printable ASCII, no space)
@@ -78,8 +80,11 @@ class Http11Client:
         self._timeout = timeout
         self._sent = sent
         self._pool = ConnectionPool(
-            # the same trust store as httpx's own transport (certifi, or SSL_CERT_FILE/DIR)
-            ssl_context=httpx.create_ssl_context(trust_env=trust_env),
+            # the same trust store as httpx's own transport (certifi, or SSL_CERT_FILE/DIR);
+            # none for plain http (a sandbox on this machine): loading it costs CPU
+            ssl_context=(
+                httpx.create_ssl_context(trust_env=trust_env) if parts.scheme == "https" else None
+            ),
             max_connections=limits.max_connections,
             max_keepalive=limits.max_keepalive_connections,
             keepalive_expiry=limits.keepalive_expiry,
@@ -97,7 +102,7 @@ class Http11Client:
             target = httpx.URL(url).raw_path.decode("ascii")  # (percent-encoded as httpx does)
         return target
 
-    async def request(self, method: str, url: str, *, json: Any = None) -> httpx.Response:
+    async def request(self, method: str, url: str, *, json: Any = None) -> ApiAnswer:
         """Send one request and read its whole answer (httpx's errors for what failed)."""
         if method not in _METHODS:
             raise httpx.UnsupportedProtocol(f"method {method} is not one the API takes")
@@ -127,8 +132,8 @@ class Http11Client:
             )
         finally:
             self._pool.release(key, connection)
-        # (httpx decodes the content as its Content-Encoding says)
-        return httpx.Response(status, headers=headers, content=content)
+        # (an encoded body is httpx's to decode: see lmsctl.client.answer)
+        return answer_of(status, headers, content)
 
     async def aclose(self) -> None:
         await self._pool.aclose()

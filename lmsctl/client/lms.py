@@ -32,6 +32,7 @@ import httpx
 import orjson
 
 from lmsctl import __version__
+from lmsctl.client.answer import ApiAnswer
 from lmsctl.client.concurrency import (
     DEFAULT_MAX_IN_FLIGHT,
     DEFAULT_TIMEOUT,
@@ -39,6 +40,7 @@ from lmsctl.client.concurrency import (
     limiter_wait,
 )
 from lmsctl.client.http11 import Http11Client, proxy_applies
+from lmsctl.client.listing import SubmissionListing
 from lmsctl.client.policy import (
     MAX_429_RETRIES,
     MIN_429_WAIT,
@@ -256,7 +258,7 @@ class LmsClient:
             text = text.replace(self._token, "[token]")
         return text
 
-    def _note_date(self, response: httpx.Response) -> None:
+    def _note_date(self, response: ApiAnswer) -> None:
         text = response.headers.get("Date")
         if not text or text == self._date_text:
             return  # the same second as the answer before: already read (parsed once, or not)
@@ -283,7 +285,7 @@ class LmsClient:
 
     async def _request(
         self, method: str, path: str, endpoint: str, *, json: Any = None
-    ) -> httpx.Response:
+    ) -> ApiAnswer:
         """Send until an answer is final: retries and waits as the policy says, raises the
         seam's error of a failure that is final or was retried too often."""
         url = self._url(path)
@@ -300,7 +302,7 @@ class LmsClient:
                 answer = await send(self._http, method, url, shown, json)
             finally:
                 self.limiter.mark_sent()  # (if the transport never said it was sent)
-            if isinstance(answer, httpx.Response):
+            if not isinstance(answer, TransportError):
                 self._note_date(answer)
                 verdict = classify_answer(method, answer)
                 if verdict is Verdict.OK:
@@ -470,22 +472,27 @@ class LmsClient:
         )
 
     async def list_submissions(
-        self, section_id: str, assignment_id: str, limit: int = 100
+        self,
+        section_id: str,
+        assignment_id: str,
+        limit: int = 100,
+        *,
+        only: frozenset[str] | None = None,
     ) -> list[dict[str, Any]]:
-        """Every submission of an assignment (next links; restarts if a cursor expired)."""
+        """Every submission of an assignment (next links; restarts if a cursor expired), one
+        per student (the first listed). With ``only``, just those students' submissions: each
+        page is let go once read (a district's plan lists every enrolled student's submission
+        of every assignment and compares a few of them)."""
         first = f"{self._assignment(section_id, assignment_id)}/submissions?limit={int(limit)}"
         restarts = 0
         while True:
-            seen: dict[str, dict[str, Any]] = {}
             pages = 0
+            keep = SubmissionListing(only)
             try:
                 async for items in self._pages(first, "GET submissions"):
                     pages += 1
-                    for sub in items:
-                        if isinstance(sub, dict):
-                            key = str(sub.get("user_id") or sub.get("id") or len(seen))
-                            seen.setdefault(key, sub)
-                return list(seen.values())
+                    keep.add(items)
+                return keep.result()
             except ApiBadRequestError as exc:
                 if pages and "cursor" in exc.message.lower() and restarts < MAX_LISTING_RESTARTS:
                     restarts += 1
@@ -523,7 +530,7 @@ def _loads(content: bytes) -> Any:
         return stdjson.loads(content)
 
 
-def _deleted_before(method: str, answer: httpx.Response, verdict: Verdict, attempt: int) -> bool:
+def _deleted_before(method: str, answer: ApiAnswer, verdict: Verdict, attempt: int) -> bool:
     """A 404 to a DELETE sent again: the first one was carried out (its answer was lost)."""
     return (
         verdict is Verdict.REFUSED

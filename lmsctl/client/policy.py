@@ -49,7 +49,7 @@ import re
 import time
 from dataclasses import dataclass, field
 
-import httpx
+from lmsctl.client.answer import ApiAnswer
 
 RETRYABLE_STATUS = frozenset({500, 502, 503, 504})
 #: Clever's documented refusals (reference/lms-connect-api-errors.txt, and the Schoology
@@ -90,7 +90,7 @@ class Verdict(enum.Enum):
     UNKNOWN = "unknown"  # a POST that may or may not have been carried out
 
 
-def _message_of(response: httpx.Response) -> str | None:
+def _message_of(response: ApiAnswer) -> str | None:
     """The JSON ``message`` of an answer, whitespace collapsed; None if the body has none."""
     try:
         body = response.json()
@@ -101,13 +101,13 @@ def _message_of(response: httpx.Response) -> str | None:
     return None
 
 
-def is_documented_refusal(response: httpx.Response) -> bool:
+def is_documented_refusal(response: ApiAnswer) -> bool:
     """True when the answer's JSON message is one of Clever's documented refusals."""
     text = _message_of(response)
     return text is not None and any(p.fullmatch(text) for p in DOCUMENTED_REFUSALS)
 
 
-def is_rate_limiter_refusal(response: httpx.Response) -> bool:
+def is_rate_limiter_refusal(response: ApiAnswer) -> bool:
     """A 429, or a 503 with the limiter's signature (Retry-After and X-RateLimit-Remaining: 0)."""
     if response.status_code == 429:
         return True
@@ -117,7 +117,7 @@ def is_rate_limiter_refusal(response: httpx.Response) -> bool:
     return bool((response.headers.get("Retry-After") or "").strip()) and remaining == "0"
 
 
-def classify_answer(method: str, response: httpx.Response) -> Verdict:
+def classify_answer(method: str, response: ApiAnswer) -> Verdict:
     """The verdict the rule tables give an answer to a request with ``method``.
 
     A 2xx POST answer is OK here; whether its body proves the create is checked where the body
@@ -140,7 +140,7 @@ def classify_answer(method: str, response: httpx.Response) -> Verdict:
     return Verdict.RETRY if status in RETRYABLE_STATUS else Verdict.REFUSED
 
 
-def retry_after(response: httpx.Response, floor: float = MIN_429_WAIT) -> float:
+def retry_after(response: ApiAnswer, floor: float = MIN_429_WAIT) -> float:
     """Seconds to wait after a 429: Retry-After, else X-RateLimit-Reset, else 60 (at least
     ``floor``)."""
     wait = 60.0
@@ -179,7 +179,7 @@ class RetryPolicy:
         """Seconds to wait before retry ``attempt + 1`` of a transient failure."""
         return self.rng.uniform(0, min(self.backoff_max, self.backoff_base * 2**attempt))
 
-    def rate_limit_wait(self, response: httpx.Response) -> float:
+    def rate_limit_wait(self, response: ApiAnswer) -> float:
         """Seconds every request waits after this rate-limit refusal."""
         return retry_after(response, self.min_rate_limit_wait)
 

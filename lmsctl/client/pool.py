@@ -39,7 +39,7 @@ class ConnectionPool:
     def __init__(
         self,
         *,
-        ssl_context: ssl.SSLContext,
+        ssl_context: ssl.SSLContext | None,
         max_connections: int | None,
         max_keepalive: int | None,
         keepalive_expiry: float | None,
@@ -122,6 +122,8 @@ class ConnectionPool:
         scheme, host, port = key
         secure = scheme == "https"
         if secure:
+            if self._ssl_context is None:
+                raise httpx.UnsupportedProtocol("this pool was made without TLS for https")
             self._ssl_context.set_alpn_protocols(["http/1.1"])
         loop = asyncio.get_running_loop()
         try:

@@ -15,6 +15,7 @@ from typing import Any, Protocol
 
 import httpx
 
+from lmsctl.client.answer import ApiAnswer
 from lmsctl.client.policy import Verdict
 from lmsctl.errors import ApiError, OutcomeUnknownError, TransportError, api_error_for
 
@@ -30,14 +31,14 @@ class Sender(Protocol):
     """What sends the client's requests: lmsctl's own HTTP/1.1 client
     (:class:`lmsctl.client.http11.Http11Client`) or an ``httpx.AsyncClient``."""
 
-    async def request(self, method: str, url: str, *, json: Any = None) -> httpx.Response: ...
+    async def request(self, method: str, url: str, *, json: Any = None) -> ApiAnswer: ...
 
     async def aclose(self) -> None: ...
 
 
 async def send(
     http: Sender, method: str, url: str, shown: str, json: Any
-) -> httpx.Response | TransportError:
+) -> ApiAnswer | TransportError:
     """Send once: the answer, or a failure that may be sent again; raises when final."""
     is_post = method == "POST"
     try:
@@ -68,7 +69,7 @@ async def send(
 
 
 def answer_failure(
-    method: str, shown: str, response: httpx.Response, verdict: Verdict, message: str
+    method: str, shown: str, response: ApiAnswer, verdict: Verdict, message: str
 ) -> ApiError:
     """The error of an answer that is neither a success nor a rate-limit refusal: raised when
     final (refused, unknown outcome, a redirect), returned when it may be sent again."""
@@ -93,7 +94,7 @@ def answer_failure(
     return failure
 
 
-def excerpt(response: httpx.Response) -> str:
+def excerpt(response: ApiAnswer) -> str:
     """Clever's message, or a short readable excerpt of an HTML / empty / odd body."""
     try:
         body = response.json()

@@ -84,10 +84,16 @@ class FakeLms:
         self.assignments.pop(aid)
 
     async def list_submissions(
-        self, section_id: str, aid: str, limit: int = 100
+        self,
+        section_id: str,
+        aid: str,
+        limit: int = 100,
+        *,
+        only: frozenset[str] | None = None,
     ) -> list[dict[str, Any]]:
         self.calls.append(f"LIST {aid}")
-        return list(self.subs.get(aid, {}).values())
+        subs = self.subs.get(aid, {}).values()
+        return [s for s in subs if only is None or str(s.get("user_id")) in only]
 
     async def get_submission(self, section_id: str, aid: str, user: str) -> dict[str, Any]:
         self.calls.append(f"GET {user}")

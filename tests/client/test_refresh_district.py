@@ -38,7 +38,12 @@ class OneDistrict:
         raise AssertionError("no assignment is tracked")
 
     async def list_submissions(
-        self, section_id: str, assignment_id: str, limit: int = 100
+        self,
+        section_id: str,
+        assignment_id: str,
+        limit: int = 100,
+        *,
+        only: frozenset[str] | None = None,
     ) -> list[dict[str, Any]]:
         raise AssertionError("no assignment is tracked")
 

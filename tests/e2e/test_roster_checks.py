@@ -71,7 +71,12 @@ class _CountingReader:
         raise AssertionError("nothing is tracked")
 
     async def list_submissions(
-        self, section_id: str, assignment_id: str, limit: int = 100
+        self,
+        section_id: str,
+        assignment_id: str,
+        limit: int = 100,
+        *,
+        only: frozenset[str] | None = None,
     ) -> list[dict[str, Any]]:
         raise AssertionError("nothing is tracked")
 
