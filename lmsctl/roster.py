@@ -6,7 +6,6 @@ Diagnostics naming the manifest file and line of the reference.
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from sys import intern
@@ -76,7 +75,7 @@ class Roster:
 
     @classmethod
     def from_users(cls, section_id: str, users: Iterable[Mapping[str, Any]]) -> Roster:
-        index: dict[tuple[str, str], list[str]] = defaultdict(list)
+        index: dict[tuple[str, str], list[str]] = {}
         ids: set[str] = set()
         names: dict[str, str] = {}
         for user in users:
@@ -85,13 +84,18 @@ class Roster:
                 continue
             ids.add(uid)
             names[uid] = display_name(user)
-            for kind, value in _student_fields(user).items():
-                index[(kind, value)].append(uid)
+            for pair in _student_fields(user).items():
+                found = index.get(pair)
+                if found is None:
+                    index[pair] = [uid]
+                else:
+                    found.append(uid)
+        # (nearly every reference is one student's: a district's rosters have 100k of them)
         return cls(
             section_id,
             frozenset(ids),
             names,
-            {k: tuple(sorted(set(v))) for k, v in index.items()},
+            {k: (v[0],) if len(v) == 1 else tuple(sorted(set(v))) for k, v in index.items()},
         )
 
     def resolve(self, ref: StudentRef) -> tuple[str | None, str]:

@@ -21,6 +21,7 @@ from lmsctl.client.concurrency import DEFAULT_MAX_IN_FLIGHT, DEFAULT_TIMEOUT, RE
 from lmsctl.client.factory import SandboxOpener, open_client, resolve_api_url, sandbox_api_url
 from lmsctl.client.lms import LmsClient
 from lmsctl.errors import ConfigError, Diagnostic, StateError
+from lmsctl.heap import collector_paused
 from lmsctl.manifest import load_or_raise
 from lmsctl.manifest.config import CONFIG_FILE, display_path, load_config
 from lmsctl.model import DesiredState
@@ -164,7 +165,10 @@ class Workspace:
             self._client = None
 
     def read_state(self) -> StateSnapshot:
-        snapshot = self.backend.read()
+        # a district's state is a record per assignment and a mapping per grade, none in a
+        # cycle: the collector's passes would walk the manifests and the state as they grow
+        with collector_paused():
+            snapshot = self.backend.read()
         if snapshot.api_url and snapshot.api_url != self.api_url:
             ensure_binding(snapshot, self.api_url, snapshot.district_id or "")
         return snapshot

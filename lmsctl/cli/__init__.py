@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from lmsctl import __version__
+from lmsctl import __version__, heap
 from lmsctl.cli import signals
 from lmsctl.cli.context import CliContext
 from lmsctl.cli.flags import add_command_flags, env_flag, env_no_color, examples, group_flags
@@ -225,4 +225,8 @@ def main(argv: list[str] | None = None) -> None:
     # own `with` blocks, so that last walk is skipped (the other exit handlers and threads run
     # as ever; registered first, this one runs last).
     atexit.register(gc.freeze)
-    sys.exit(run(argv))
+    # the process ends with the command: the manifests, state and plan it builds are kept out
+    # of the collector's later passes (lmsctl.heap)
+    with heap.built_data_kept_frozen():
+        code = run(argv)
+    sys.exit(code)

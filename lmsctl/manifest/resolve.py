@@ -9,8 +9,6 @@ gradebooks, points, states) are resolved by ``grades``. Problems are collected a
 
 from __future__ import annotations
 
-import contextlib
-import gc
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,6 +17,7 @@ from typing import Any
 from lmsctl.addresses import ASSIGNMENT_KEY_RE, SECTION_ID_RE
 from lmsctl.errors import Diagnostic, Severity
 from lmsctl.fields import ASSIGNMENT_RULES, REQUIRED_ON_CREATE, Kind
+from lmsctl.heap import collector_paused as collector_paused  # (the plan builder pauses it too)
 from lmsctl.manifest.config import (
     CONFIG_FILE,
     display_path,
@@ -76,29 +75,6 @@ def load_desired(root: Path, *, cwd: Path | None = None) -> tuple[DesiredState, 
     """
     with collector_paused():
         return _load_desired(root, cwd)
-
-
-@contextlib.contextmanager
-def collector_paused() -> Iterator[None]:
-    """Python's cycle collector paused while the model is built (as it was, after); the plan
-    builder pauses it the same way.
-
-    Loading makes hundreds of thousands of small containers that form no cycles; with the
-    collector on, its full passes walk everything built so far again and again (at 100k grades
-    as long as reading the files takes). Switched back on, its first pass would walk them all
-    once more, as new objects: they are moved to its oldest generation instead (freeze, then
-    unfreeze, which is what these two do), where they are collectable as before.
-    """
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            if gc.get_freeze_count() == 0:  # (nobody else froze objects: unfreeze is ours)
-                gc.freeze()
-                gc.unfreeze()
-            gc.enable()
 
 
 def _load_desired(root: Path, cwd: Path | None) -> tuple[DesiredState, list[Diagnostic]]:

@@ -15,6 +15,7 @@ import subprocess
 import sys
 import textwrap
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -167,3 +168,33 @@ def test_valid_manifests_are_checked_without_loading_jsonschema(tmp_path: Path) 
     assert not _imports_jsonschema(EXAMPLES)
     broken = _write(tmp_path, GRADES.replace("grade_points: 7", "grade_points: -7"))
     assert _imports_jsonschema(broken)  # loaded to say exactly what is wrong
+
+
+def test_a_due_date_shared_by_assignments_is_converted_once_and_a_bad_one_reported_each_time(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from lmsctl.manifest import refs
+
+    refs.normalize_date.cache_clear()
+    converted: list[str] = []
+    real = refs._to_api
+
+    def to_api(value: Any, text: str) -> str:
+        converted.append(text)
+        return real(value, text)
+
+    monkeypatch.setattr(refs, "_to_api", to_api)
+    items = "".join(
+        f"  hw-{n:02d}:\n    title: T\n    description: D\n    due_date: 2027-01-15\n"
+        f"    display_date: {'2027-02-30' if n < 3 else '2027-01-10'}\n"
+        for n in range(1, 6)
+    )
+    root = _write(tmp_path, f"section: {SECTION}\nassignments:\n{items}")
+    desired, diags = load_desired(root, cwd=root)
+    assert sorted(converted) == ["2027-01-10", "2027-01-15"]  # (five assignments)
+    dues = {spec.fields["due_date"] for spec in desired.sections[0].assignments}
+    assert dues == {"2027-01-15T23:59:00.000Z"}
+    assert [(d.line, d.message) for d in diags if d.is_error] == [
+        (7, "'2027-02-30' is not a real date (day is out of range for month)"),
+        (12, "'2027-02-30' is not a real date (day is out of range for month)"),
+    ]

@@ -50,3 +50,17 @@ def test_a_compact_student_is_scrubbed_from_output_by_every_token_of_the_whole_o
     assert compact.tokens == whole.tokens
     assert "Liam Kofi Mensah" in compact.tokens and "S1000001" in compact.tokens
     assert "liam.mensah1" not in str(compact_user(FULL))  # nothing kept that is never read
+
+
+def test_a_reference_shared_by_students_is_ambiguous_and_a_repeated_student_counted_once() -> None:
+    twin = {"id": "6a5e000001b0000000000003", "email": "LIAM.mensah1@students.example "}
+    roster = Roster.from_users("s1", [compact_user(FULL), twin, compact_user(FULL), OLDER])
+    assert roster.index[("email", "liam.mensah1@students.example")] == (
+        "6a5e000001b0000000000001",
+        "6a5e000001b0000000000003",
+    )
+    assert roster.index[("sis_id", "1001")] == ("6a5e000001b0000000000001",)  # (listed twice)
+    assert roster.index[("sis_id", "1002")] == ("6a5e000001b0000000000002",)
+    ref = StudentRef(kind=RefKind.EMAIL, value="liam.mensah1@students.example", raw="email:x")
+    assert roster.resolve(ref)[0] is None
+    assert roster.names["6a5e000001b0000000000002"] == "Ana"
