@@ -25,6 +25,7 @@ from lmsctl.plan.model import (
     ResourceKind,
     StateFix,
 )
+from lmsctl.plan.outcomes import GradeOutcomes
 from lmsctl.state.model import ResourceRecord
 
 
@@ -37,6 +38,7 @@ class ChangeMaker:
         self.resolver = resolver
         self.differ = FieldDiffer(ctx)
         self.shared = SharedParts()
+        self.outcomes = GradeOutcomes()
 
     # -- create ----------------------------------------------------------------------------------
 
@@ -126,7 +128,7 @@ class ChangeMaker:
                     ),
                     body=body,
                     reasons=(Reason.GRADE,),
-                    source=str(grade.pos),
+                    source=grade.pos,
                     depends_on=spec.address,
                 )
             )
@@ -243,10 +245,22 @@ class ChangeMaker:
         wanted = wire_grade(grade.fields)
         applied = record.grades.get(uid) or {}
         intended = record.intended_grades.get(uid) or {}
-        if not intended and self.differ.all_in_sync(Resource.GRADE, wanted, applied, live_sub):
-            return None  # the usual grade: applied as the manifests say, and the LMS holds it
+        key = None
+        if not intended:
+            if self.differ.all_in_sync(Resource.GRADE, wanted, applied, live_sub):
+                return None  # the usual grade: applied as the manifests say, and the LMS holds it
+            key = self.outcomes.key(wanted, applied, live_sub, sub is not None)
+            if key is not None:
+                known, outcome = self.outcomes.get(key)
+                if known:  # a grade with the same values was diffed already
+                    if outcome is None:
+                        return None
+                    return _grade_change(
+                        section, spec, record, desired, graded, outcome, depends_on
+                    )
         grade_address = spec.grade_address(uid)
         name = desired.names.get(uid) or uid
+        seen = self._found_count()
         diff = self.differ.diff(
             Side(
                 Resource.GRADE,
@@ -271,29 +285,22 @@ class ChangeMaker:
             )
         changed = diff.changed
         if not changed:
+            if key is not None and not diff.needs_fix and seen == self._found_count():
+                self.outcomes.put(key, None)
             return None
-        fields, body, reasons = self.shared.grade_parts(changed)
-        return Change(
-            address=grade_address,
-            action=Action.GRADE,
-            kind=ResourceKind.GRADE,
-            section_id=spec.section_id,
-            key=spec.key,
-            student=uid,
-            name=name,
-            section_name=section.label,
-            assignment_id=record.assignment_id,
-            fields=fields,
-            unchanged=diff.unchanged,
-            body=body,
-            reasons=reasons,
-            source=str(grade.pos),
-            # a student the update assigns has no submission to re-check yet
-            fingerprint=None
-            if sub is None
-            else field_fingerprint(live_sub, [fc.field for fc in changed]),
-            depends_on=depends_on,
+        parts = self.shared.grade_parts(changed)
+        # a student the update assigns has no submission to re-check yet
+        fingerprint = (
+            None if sub is None else field_fingerprint(live_sub, [fc.field for fc in changed])
         )
+        outcome = (parts, diff.unchanged, fingerprint)
+        if key is not None and not diff.needs_fix and seen == self._found_count():
+            self.outcomes.put(key, outcome)
+        return _grade_change(section, spec, record, desired, graded, outcome, depends_on)
+
+    def _found_count(self) -> int:
+        """How many drifts and conflicts the plan found so far."""
+        return len(self.findings.drift) + len(self.findings.conflicts)
 
     def _forget_unmanaged_grades(
         self, spec: AssignmentSpec, record: ResourceRecord, wanted: set[str]
@@ -312,6 +319,40 @@ class ChangeMaker:
                         clear_intents=tuple(sorted(sent)),
                     )
                 )
+
+
+def _grade_change(
+    section: SectionSpec,
+    spec: AssignmentSpec,
+    record: ResourceRecord,
+    desired: Desired,
+    graded: tuple[GradeSpec, str],
+    outcome: tuple[
+        tuple[tuple[FieldChange, ...], Mapping[str, Any], tuple[Reason, ...]], int, str | None
+    ],
+    depends_on: str | None,
+) -> Change:
+    """One student's grade change (its address is made of its parts when read)."""
+    grade, uid = graded
+    (fields, body, reasons), unchanged, fingerprint = outcome
+    return Change(
+        address=None,
+        action=Action.GRADE,
+        kind=ResourceKind.GRADE,
+        section_id=spec.section_id,
+        key=spec.key,
+        student=uid,
+        name=desired.names.get(uid) or uid,
+        section_name=section.label,
+        assignment_id=record.assignment_id,
+        fields=fields,
+        unchanged=unchanged,
+        body=body,
+        reasons=reasons,
+        source=grade.pos,
+        fingerprint=fingerprint,
+        depends_on=depends_on,
+    )
 
 
 class SharedParts:

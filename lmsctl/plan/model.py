@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from lmsctl.addresses import Address
+from lmsctl.model import SourcePos
 
 PLAN_FORMAT_VERSION = "1.2"
 #: the oldest plan format whose safety data (consents, reasons) this lmsctl can read
@@ -184,7 +185,7 @@ class Change:
     unchanged: int = 0  # managed fields already right (hidden in the text plan)
     body: Mapping[str, Any] = field(default_factory=dict)  # exactly what will be sent
     reasons: tuple[Reason, ...] = ()
-    source: str = ""  # manifest file:line behind the change
+    source: str = ""  # manifest file:line:col behind the change (given as text or SourcePos)
     fingerprint: str | None = None  # of the live value the plan saw (None: nothing live yet)
     depends_on: str | None = None  # address of the create a grade waits for
     impact: DeleteImpact | None = None
@@ -192,7 +193,7 @@ class Change:
 
     def __init__(
         self,
-        address: Address,
+        address: Address | None,
         action: Action,
         kind: ResourceKind,
         section_id: str,
@@ -205,7 +206,7 @@ class Change:
         unchanged: int = 0,
         body: Mapping[str, Any] | None = None,
         reasons: tuple[Reason, ...] = (),
-        source: str = "",
+        source: str | SourcePos = "",
         fingerprint: str | None = None,
         depends_on: str | None = None,
         impact: DeleteImpact | None = None,
@@ -214,7 +215,18 @@ class Change:
         # the dataclass's own __init__ sets each field through object.__setattr__; the slots'
         # descriptors do the same in a third of the time (a plan may hold a change per grade)
         s = _CHANGE_SLOTS
-        s[0](self, address)
+        # an address made of the change's own parts (or None) is kept as those parts, and a
+        # SourcePos as itself: both are made into text when read (see _change_address and
+        # _change_source); a grade change's address and source were 260 of its 440 bytes
+        if address is None or (
+            type(address) is Address
+            and address.student == student
+            and address.key == key
+            and address.section_id == section_id
+        ):
+            s[0](self, None)
+        else:
+            s[0](self, address)
         s[1](self, action)
         s[2](self, kind)
         s[3](self, section_id)
@@ -238,29 +250,50 @@ class Change:
         return self.action.symbol
 
 
-_CHANGE_SLOTS = tuple(
-    getattr(Change, name).__set__
-    for name in (
-        "address",
-        "action",
-        "kind",
-        "section_id",
-        "key",
-        "name",
-        "section_name",
-        "student",
-        "assignment_id",
-        "fields",
-        "unchanged",
-        "body",
-        "reasons",
-        "source",
-        "fingerprint",
-        "depends_on",
-        "impact",
-        "moved_from",
-    )
+_CHANGE_FIELDS = (
+    "address",
+    "action",
+    "kind",
+    "section_id",
+    "key",
+    "name",
+    "section_name",
+    "student",
+    "assignment_id",
+    "fields",
+    "unchanged",
+    "body",
+    "reasons",
+    "source",
+    "fingerprint",
+    "depends_on",
+    "impact",
+    "moved_from",
 )
+_CHANGE_SLOTS = tuple(getattr(Change, name).__set__ for name in _CHANGE_FIELDS)
+# (the slots' own descriptors: the fields are properties below)
+_ADDRESS_HELD = getattr(Change, "address").__get__  # noqa: B009
+_SOURCE_HELD = getattr(Change, "source").__get__  # noqa: B009
+
+
+def _change_address(change: Change) -> Address:
+    """A change's address: as given, or made of its section, key and student."""
+    held = _ADDRESS_HELD(change)
+    if held is None:
+        return Address(change.section_id, change.key, change.student)
+    return held  # type: ignore[no-any-return]
+
+
+def _change_source(change: Change) -> str:
+    """A change's ``file:line:col``: as given, or its SourcePos as that text."""
+    held = _SOURCE_HELD(change)
+    return str(held) if type(held) is SourcePos else held
+
+
+# the fields read through these (dataclasses.replace, ==, repr, pickle and copy read and set
+# them by name: object.__setattr__ reaches the setters, which keep the value as given)
+setattr(Change, "address", property(_change_address, _CHANGE_SLOTS[0]))  # noqa: B010
+setattr(Change, "source", property(_change_source, _CHANGE_SLOTS[13]))  # noqa: B010
 
 
 @dataclass(frozen=True, slots=True)
