@@ -91,7 +91,8 @@ class Roster:
             section_id,
             frozenset(ids),
             names,
-            {k: tuple(sorted(set(v))) for k, v in index.items()},
+            # (nearly every value names one student: sorting that one is the same tuple)
+            {k: (v[0],) if len(v) == 1 else tuple(sorted(set(v))) for k, v in index.items()},
         )
 
     def resolve(self, ref: StudentRef) -> tuple[str | None, str]:
