@@ -271,8 +271,8 @@ class _Reads:
     async def submissions(
         self, section_id: str, assignment_id: str, only: frozenset[str] | None = None
     ) -> dict[str, dict[str, Any]] | None:
-        """{user id: submission}; with ``only``, just those students' (the listing drops the
-        others page by page: a district's plan would otherwise hold every enrolled student's
+        """{user id: submission}; with ``only``, just those students' (the listing picks them
+        as its pages come: a district's plan would otherwise hold every enrolled student's
         submission of every assignment, most of them ungraded)."""
         try:
             items = await self.reader.list_submissions(section_id, assignment_id, only=only)

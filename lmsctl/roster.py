@@ -90,11 +90,12 @@ class Roster:
                     index[pair] = [uid]
                 else:
                     found.append(uid)
-        # (nearly every reference is one student's: a district's rosters have 100k of them)
         return cls(
             section_id,
             frozenset(ids),
             names,
+            # (nearly every value names one student, of 100k in a district's rosters: sorting
+            # that one is the same tuple)
             {k: (v[0],) if len(v) == 1 else tuple(sorted(set(v))) for k, v in index.items()},
         )
 

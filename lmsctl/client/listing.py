@@ -3,10 +3,10 @@
 The rule has always been: a submission is keyed by its ``user_id``, else its ``id``, else the
 count of keys so far (each as text), and the first of a key is kept. A plan wants only the
 submissions of the students its grades name (40 of 250 enrolled, over 2,500 listings at 100k
-grades): with ``only``, the listing keeps just those, as each page is read, instead of holding
-every submission to filter them afterwards. The usual page (objects with a text ``user_id``)
-is read by a quick rule that gives the same result; a page with any other item makes the
-listing read every page so far again by the whole rule, and go on by it.
+grades): with ``only``, the listing picks just those as each page is read, in one pass, instead
+of keying every submission and filtering them afterwards. The usual page (objects with a text
+``user_id``) is read by a quick rule that gives the same result; a page with any other item
+makes the listing read every page so far again by the whole rule, and go on by it.
 """
 
 from __future__ import annotations

@@ -480,9 +480,9 @@ class LmsClient:
         only: frozenset[str] | None = None,
     ) -> list[dict[str, Any]]:
         """Every submission of an assignment (next links; restarts if a cursor expired), one
-        per student (the first listed). With ``only``, just those students' submissions: each
-        page is let go once read (a district's plan lists every enrolled student's submission
-        of every assignment and compares a few of them)."""
+        per student (the first listed). With ``only``, just those students' submissions, picked
+        as each page is read (a district's plan lists every enrolled student's submission of
+        every assignment, and compares a few of them)."""
         first = f"{self._assignment(section_id, assignment_id)}/submissions?limit={int(limit)}"
         restarts = 0
         while True:
