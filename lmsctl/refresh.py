@@ -25,8 +25,8 @@ from typing import Any, Protocol, TypeVar
 from lmsctl.addresses import Address, matches_targets
 from lmsctl.client.concurrency import READ_MAX_IN_FLIGHT, AdaptiveGate, request_rate
 from lmsctl.errors import ApiNotFoundError, Diagnostic, PlanError
+from lmsctl.heap import collector_paused
 from lmsctl.lms import LmsProfile, profile
-from lmsctl.manifest.resolve import collector_paused
 from lmsctl.model import GRADE_FIELDS, AssignmentSpec, DesiredState, SectionSpec
 from lmsctl.roster import ROSTER_PAGE_LIMIT, compact_user
 from lmsctl.state.model import ResourceStatus, StateSnapshot

@@ -17,7 +17,7 @@ from typing import Any
 from lmsctl.addresses import ASSIGNMENT_KEY_RE, SECTION_ID_RE
 from lmsctl.errors import Diagnostic, Severity
 from lmsctl.fields import ASSIGNMENT_RULES, REQUIRED_ON_CREATE, Kind
-from lmsctl.heap import collector_paused as collector_paused  # (the plan builder pauses it too)
+from lmsctl.heap import collector_paused
 from lmsctl.manifest.config import (
     CONFIG_FILE,
     display_path,

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from lmsctl.addresses import assignment_address, matches_targets
 from lmsctl.errors import PlanError, Severity, sort_diagnostics
-from lmsctl.manifest.resolve import collector_paused
+from lmsctl.heap import collector_paused
 from lmsctl.model import AssignmentSpec, DesiredState, SectionSpec, SourcePos
 from lmsctl.plan.changes import ChangeMaker
 from lmsctl.plan.context import PlanContext, PlanOptions
