@@ -11,7 +11,9 @@ moved out of the collector's way:
 - while a command runs in a process that ends with it (the console entry point runs it inside
   :func:`console_command`), frozen: no later pass of that command walks it again.
   Memory is still freed as ever when the data is dropped (reference counting); only garbage in
-  a cycle among frozen objects would wait for the command's end, and this data forms none.
+  a cycle that is frozen with it waits for the command's end: this data forms none, and what
+  else is frozen is what the command held at that moment (a freeze comes after loading, after
+  reading the state, after building the plan: once each per command).
 """
 
 from __future__ import annotations
