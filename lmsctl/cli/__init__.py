@@ -226,7 +226,7 @@ def main(argv: list[str] | None = None) -> None:
     # as ever; registered first, this one runs last).
     atexit.register(gc.freeze)
     # the process ends with the command: the manifests, state and plan it builds are kept out
-    # of the collector's later passes (lmsctl.heap)
-    with heap.built_data_kept_frozen():
+    # of the collector's later passes, which are fewer (lmsctl.heap)
+    with heap.console_command():
         code = run(argv)
     sys.exit(code)

@@ -35,6 +35,8 @@ _AS_WRITTEN = {
     for name, index in _GRADE_ORDER.items()
     if _GRADE_KINDS[name] not in (Kind.DATETIME, Kind.SET)
 }
+#: (a tuple: isinstance tests one a third faster than with ``int | float``, once per grade)
+_NUMBERS = (int, float)
 #: SourcePos made without the named tuple's own (Python) __new__: one per grade and field
 _new = tuple.__new__
 
@@ -109,7 +111,7 @@ def _inline_grades(
     if run is not None and run[0] is inline:
         if not _run_grades_at_once(ctx, run, seen, grades):
             _run_grades(ctx, gbase, run, entries, seen, grades)  # (takes the run's entries)
-        else:
+        elif run[4] != len(inline):
             for _ in itertools.islice(entries, run[4]):
                 pass  # (taken)
         if run[4] == len(inline):
@@ -288,7 +290,7 @@ def _check_grades(
         above = [
             (grade, points)
             for grade in grades
-            if isinstance(points := grade.fields.get("grade_points"), int | float)
+            if isinstance(points := grade.fields.get("grade_points"), _NUMBERS)
             and points > possible
         ]
         for grade, points in above:

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from lmsctl.heap import COMMAND_YOUNG_THRESHOLD
 from lmsctl.model import DesiredState, ProjectConfig
 from lmsctl.state import LocalBackend
 from lmsctl.workspace import Workspace, WorkspaceOptions
@@ -61,21 +62,25 @@ def test_the_console_keeps_what_a_command_loaded_off_the_collector(
 ) -> None:
     # the console runs one command and ends: while it runs, the manifests it loaded stay
     # frozen (never walked again by the collector's passes), the collector on for the rest
+    # and walking its youngest objects less often
     from lmsctl.cli.commands import validate
 
     real, during = validate.validate_root, []
 
     def validate_root(root: Path) -> Any:
         report = real(root)
-        during.append((gc.get_freeze_count(), gc.isenabled()))
+        during.append((gc.get_freeze_count(), gc.isenabled(), gc.get_threshold()[0]))
         return report
 
     monkeypatch.setattr(validate, "validate_root", validate_root)
     assert gc.get_freeze_count() == 0
+    thresholds = gc.get_threshold()
     code, out, _ = run("validate", str(EXAMPLES))
     assert code == 0, out
-    ((frozen, enabled),) = during
+    ((frozen, enabled, young),) = during
     assert frozen > 1000 and enabled
-    # after it, nothing is left frozen for whoever ran it in their own process (as here)
+    assert young == max(thresholds[0], COMMAND_YOUNG_THRESHOLD)  # (fewer, larger young passes)
+    # after it, nothing is left frozen or changed for whoever ran it in their own process
     assert gc.get_freeze_count() == 0
     assert gc.isenabled()
+    assert gc.get_threshold() == thresholds
