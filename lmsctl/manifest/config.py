@@ -39,6 +39,7 @@ from lmsctl.model import (
     StateConfig,
 )
 from lmsctl.privacy import PrivacyLevel
+from lmsctl.state.dsn import dsn_has_password
 from lmsctl.timeutil import parse_datetime
 
 CONFIG_FILE = "lmsctl.yaml"
@@ -111,14 +112,6 @@ def read_config(root: Path, *, cwd: Path | None = None) -> tuple[ProjectConfig, 
     return _build(doc, display, windows), diags
 
 
-def _dsn_has_password(dsn: str) -> bool:
-    # imported here: importing lmsctl.state.dsn imports the whole state package, which
-    # loading manifests (lmsctl validate) does not otherwise need
-    from lmsctl.state.dsn import dsn_has_password
-
-    return dsn_has_password(dsn)
-
-
 def _check_state_password(doc: YamlDocument) -> list[Diagnostic]:
     """A database password never belongs in lmsctl.yaml (it is kept in git)."""
     state = doc.data.get("state")
@@ -127,7 +120,7 @@ def _check_state_password(doc: YamlDocument) -> list[Diagnostic]:
     found: tuple[str, ...] | None = None
     if "password" in state:
         found = ("state", "password")
-    elif isinstance(state.get("dsn"), str) and _dsn_has_password(state["dsn"]):
+    elif isinstance(state.get("dsn"), str) and dsn_has_password(state["dsn"]):
         found = ("state", "dsn")
     if found is None:
         return []

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -104,35 +101,3 @@ def test_config_linked_from_outside_the_root_is_refused(tmp_path: Path) -> None:
 def test_drift_policy_defaults_to_keep(tmp_path: Path) -> None:
     _write(tmp_path, "timezone: UTC\n")
     assert load_config(tmp_path, cwd=tmp_path).policies.on_drift is DriftPolicy.KEEP
-
-
-_STATE_PROBE = (
-    "import json, sys; from pathlib import Path; from lmsctl.manifest import load_desired; "
-    "load_desired(Path(sys.argv[1])); "
-    "print(json.dumps(sorted(m for m in sys.modules if m.startswith('lmsctl.state'))))"
-)
-
-
-@pytest.mark.parametrize(
-    ("state", "imported"),
-    [
-        ("{backend: local}", []),
-        # a DSN written in lmsctl.yaml is checked for a password: that reads it as the
-        # postgres backend does
-        ("{backend: postgres, dsn: 'host=db.example'}", ["lmsctl.state", "lmsctl.state.dsn"]),
-    ],
-)
-def test_loading_manifests_imports_the_state_package_only_to_check_a_dsn(
-    tmp_path: Path, state: str, imported: list[str]
-) -> None:
-    # (lmsctl validate starts without the state backends: they are a sixth of its start-up)
-    _write(tmp_path, f"timezone: UTC\nstate: {state}\n")
-    done = subprocess.run(
-        [sys.executable, "-c", _STATE_PROBE, str(tmp_path)],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    modules = json.loads(done.stdout.strip().splitlines()[-1])
-    assert set(imported) <= set(modules)
-    assert bool(modules) is bool(imported)
