@@ -43,11 +43,8 @@ class Address(str):
     student: str | None
 
     def __new__(cls, section_id: str, key: str, student: str | None = None) -> Address:
-        text = (
-            assignment_address(section_id, key)
-            if student is None
-            else grade_address(section_id, key, student)
-        )
+        # (assignment_address and grade_address, written out: a plan makes one per grade)
+        text = f"{section_id}/{key}" if student is None else f"{section_id}/{key}/grades/{student}"
         self = super().__new__(cls, text)
         self.section_id = section_id
         self.key = key

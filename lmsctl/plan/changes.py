@@ -335,23 +335,24 @@ def _grade_change(
     """One student's grade change (its address is made of its parts when read)."""
     grade, uid = graded
     (fields, body, reasons), unchanged, fingerprint = outcome
+    # (positionally, in Change's order: one per grade that changes)
     return Change(
-        address=None,
-        action=Action.GRADE,
-        kind=ResourceKind.GRADE,
-        section_id=spec.section_id,
-        key=spec.key,
-        student=uid,
-        name=desired.names.get(uid) or uid,
-        section_name=section.label,
-        assignment_id=record.assignment_id,
-        fields=fields,
-        unchanged=unchanged,
-        body=body,
-        reasons=reasons,
-        source=grade.pos,
-        fingerprint=fingerprint,
-        depends_on=depends_on,
+        None,  # the address: made of the section, key and student when read
+        Action.GRADE,
+        ResourceKind.GRADE,
+        spec.section_id,
+        spec.key,
+        desired.names.get(uid) or uid,
+        section.label,
+        uid,
+        record.assignment_id,
+        fields,
+        unchanged,
+        body,
+        reasons,
+        grade.pos,
+        fingerprint,
+        depends_on,
     )
 
 

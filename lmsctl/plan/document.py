@@ -55,30 +55,61 @@ from lmsctl.plan.words import (
 )
 
 
-def _change_to_dict(change: Change) -> dict[str, Any]:
-    return {
-        "address": change.address,
-        "actions": [change.action.value],
-        "kind": change.kind.value,
-        "section_id": change.section_id,
-        "section_name": change.section_name,
-        "key": change.key,
-        "student": change.student,
-        "name": change.name,
-        "assignment_id": change.assignment_id,
-        "before": {f.field: f.before for f in change.fields},
-        "after": {f.field: f.after for f in change.fields},
-        "fields": [_field_to_dict(f) for f in change.fields],
-        "unchanged": change.unchanged,
-        "body": dict(change.body),
-        "reasons": [r.value for r in change.reasons],
-        "reason": _change_words(change),
-        "source": change.source,
-        "fingerprint": change.fingerprint,
-        "depends_on": change.depends_on,
-        "impact": asdict(change.impact) if change.impact is not None else None,
-        "moved_from": change.moved_from,
-    }
+class _ChangeDicts:
+    """Each change of one document as its dict, remembering the words of the reasons its
+    changes repeat (a plan's 100k grade changes have a few kinds of reasons). Every dict it
+    returns is new, so a reader may change it."""
+
+    LIMIT = 4096
+
+    __slots__ = ("_reasons",)
+
+    def __init__(self) -> None:
+        self._reasons: dict[tuple[Reason, ...], tuple[tuple[str, ...], str]] = {}
+
+    def make(self, change: Change) -> dict[str, Any]:
+        before: dict[str, Any] = {}
+        after: dict[str, Any] = {}
+        fields: list[dict[str, Any]] = []
+        for f in change.fields:
+            before[f.field] = f.before
+            after[f.field] = f.after
+            fields.append(_field_to_dict(f))
+        codes, words = self._words(change)
+        return {
+            "address": change.address,
+            "actions": [change.action.value],
+            "kind": change.kind.value,
+            "section_id": change.section_id,
+            "section_name": change.section_name,
+            "key": change.key,
+            "student": change.student,
+            "name": change.name,
+            "assignment_id": change.assignment_id,
+            "before": before,
+            "after": after,
+            "fields": fields,
+            "unchanged": change.unchanged,
+            "body": dict(change.body),
+            "reasons": list(codes),
+            "reason": words,
+            "source": change.source,
+            "fingerprint": change.fingerprint,
+            "depends_on": change.depends_on,
+            "impact": asdict(change.impact) if change.impact is not None else None,
+            "moved_from": change.moved_from,
+        }
+
+    def _words(self, change: Change) -> tuple[tuple[str, ...], str]:
+        """The change's reason codes and their words (``_change_words``)."""
+        if change.action is Action.UNKNOWN or type(change.reasons) is not tuple:
+            return tuple(r.value for r in change.reasons), _change_words(change)
+        found = self._reasons.get(change.reasons)
+        if found is None:
+            found = (tuple(r.value for r in change.reasons), _change_words(change))
+            if len(self._reasons) < self.LIMIT:
+                self._reasons[change.reasons] = found
+        return found
 
 
 #: values ``copy.deepcopy`` returns as they are
@@ -270,7 +301,7 @@ def plan_document(plan: Plan) -> dict[str, Any]:
             "has_changes": plan.has_changes,
             "text": plan.summary(),
         },
-        "changes": LazyItems(plan.changes, _change_to_dict),
+        "changes": LazyItems(plan.changes, _ChangeDicts().make),
         "drift": [asdict(d) for d in plan.drift],
         "conflicts": [
             {**asdict(c), "why": c.why.value, "reason": conflict_words(c.why)}

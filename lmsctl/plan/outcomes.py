@@ -30,6 +30,9 @@ Outcome = (
 _PLAIN = frozenset({type(None), bool, int, float, str})
 
 
+_UNSEEN: Any = object()
+
+
 class GradeOutcomes:
     """The outcomes of the grades diffed so far, by their values (at most :data:`LIMIT`)."""
 
@@ -75,9 +78,10 @@ class GradeOutcomes:
 
     def get(self, key: tuple[Any, ...]) -> tuple[bool, Outcome]:
         """(True, the outcome) when a grade with this key was diffed already."""
-        if key in self._held:
-            return True, self._held[key]
-        return False, None
+        found = self._held.get(key, _UNSEEN)  # (one lookup: a tuple's hash is made each time)
+        if found is _UNSEEN:
+            return False, None
+        return True, found
 
     def put(self, key: tuple[Any, ...], outcome: Outcome) -> None:
         if len(self._held) < self.LIMIT:

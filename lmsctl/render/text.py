@@ -13,7 +13,6 @@ Pure: no I/O, no terminal detection. ``color=True`` adds ANSI codes, nothing els
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -26,8 +25,15 @@ from lmsctl.plan.words import (
     conflict_words,
     consent_words,
     frozen_words,
-    reason_words,
     unknown_outcome_words,
+)
+from lmsctl.render.gradeline import (
+    GradeLines,
+    extra_reason,
+    format_value,
+    grade_line,
+    removes,
+    short_id,
 )
 from lmsctl.render.groups import AssignmentGroup, action_of, group_changes
 from lmsctl.render.style import Style
@@ -66,9 +72,6 @@ def no_changes_line(doc: Mapping[str, Any]) -> str:
     return NO_CHANGES_KEPT_DRIFT if kept else NO_CHANGES
 
 
-MAX_VALUE_CHARS = 72
-ELLIPSIS = "…"
-
 _ASSIGNMENT_ACTIONS = ("move", "create", "update", "delete")
 _HEADER_VERB = {
     "create": "will be created",
@@ -80,58 +83,8 @@ _HEADER_VERB = {
 # -- values ------------------------------------------------------------------------------------
 
 
-def _truncate_middle(text: str, limit: int) -> str:
-    if len(text) <= limit:
-        return text
-    keep = max(limit - len(ELLIPSIS), 2)
-    head = (keep + 1) // 2
-    return text[:head] + ELLIPSIS + text[len(text) - (keep - head) :]
-
-
-def format_value(value: Any, limit: int = MAX_VALUE_CHARS) -> str:
-    """A value as the plan shows it: JSON-like, one line, long strings cut in the middle.
-
-    Strings are quoted, lists look like ``["a", "b"]``, a missing value is ``null``.
-    """
-    if isinstance(value, str):
-        inner = escape_controls(json.dumps(value, ensure_ascii=False)[1:-1])
-        return '"' + _truncate_middle(inner, max(limit - 2, 3)) + '"'
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)  # the API answers 10.0 for 10: show what the manifest says
-    if type(value) is int:  # (not bool) json.dumps's text of it, at a fraction of the cost
-        return _truncate_middle(str(value), limit)
-    if isinstance(value, list) and len(value) > 1:
-        # a list is cut between items, never inside an id
-        shown: list[str] = []
-        for i, item in enumerate(value):
-            piece = format_value(item, limit)
-            if sum(len(p) + 2 for p in shown) + len(piece) > limit and shown:
-                return "[" + ", ".join(shown) + f", ... {len(value) - i} more]"
-            shown.append(piece)
-        return "[" + ", ".join(shown) + "]"
-    text = json.dumps(value, ensure_ascii=False, separators=(", ", ": "), default=str)
-    return _truncate_middle(escape_controls(text), limit)
-
-
-_HEX24 = re.compile(r"[0-9a-f]{24}")
-
-
-def short_id(value: str | None) -> str:
-    """A 24-hex id shortened for reading: ``5f1a...b00007`` (other values unchanged)."""
-    if not value:
-        return ""
-    if len(value) == 24 and _HEX24.fullmatch(value):
-        return f"{value[:4]}...{value[-6:]}"
-    return value
-
-
 def _plural(n: int, one: str, many: str | None = None) -> str:
     return f"{n} {one if n == 1 else (many or one + 's')}"
-
-
-def _extra_reason(change: Mapping[str, Any]) -> str:
-    """The change's reasons worth showing next to it (empty if the symbol says it all)."""
-    return reason_words(change.get("reasons") or (), hide_obvious=True)
 
 
 def _sentences(text: str) -> list[str]:
@@ -186,42 +139,14 @@ def _quoted_name(name: Any) -> str:
     return f" {format_value(str(name))}" if name else ""
 
 
-def _removes(f: Mapping[str, Any]) -> bool:
-    """A change that clears a value the LMS holds (after is null, or [] for a list)."""
-    return f.get("after") in (None, []) and f.get("before") not in (None, [], "")
-
-
 def _field_line(style: Style, f: Mapping[str, Any], *, create: bool) -> str:
     name = escape_controls(str(f.get("field", "")))
     after = format_value(f.get("after"))
-    if not create and _removes(f):
+    if not create and removes(f):
         return f"{style.symbol('-')} {name}: {format_value(f.get('before'))} (removed)"
     if create or f.get("before") is None:
         return f"{style.symbol('+')} {name}: {after}"
     return f"{style.symbol('~')} {name}: {format_value(f.get('before'))} -> {after}"
-
-
-def grade_line(style: Style, change: Mapping[str, Any]) -> str:
-    """``~ grade Ava Nguyen (5f1a...b00007): grade_points: 7 -> 9`` (no indent)."""
-    student = change.get("student") or ""
-    name = change.get("name") or student
-    who = f"{name} ({short_id(student)})" if name != student else short_id(student)
-    who = escape_controls(who)  # a name from the roster
-    parts = []
-    for f in change.get("fields") or []:
-        after = format_value(f.get("after"), 40)
-        name = escape_controls(str(f.get("field")))
-        if _removes(f):
-            parts.append(f"{name}: {format_value(f.get('before'), 40)} -> (removed)")
-        elif f.get("before") is None:
-            parts.append(f"{name}: {after}")
-        else:
-            parts.append(f"{name}: {format_value(f.get('before'), 40)} -> {after}")
-    text = f"{style.symbol('~')} grade {who}: {', '.join(parts)}"
-    extra = _extra_reason(change)
-    if extra:
-        text += style(f"  ({extra})", "dim")
-    return text
 
 
 def impact_text(impact: Mapping[str, Any] | None) -> str:
@@ -259,7 +184,7 @@ def assignment_lines(
         symbol = "-" if action == "delete" else "+" if action == "create" else "~"
         head = f"  {style.symbol(symbol)} {style(str(address), 'bold')}{name} "
         head += escape_controls(_HEADER_VERB.get(action, action))
-        extra = _extra_reason(change)
+        extra = extra_reason(change)
         if extra:
             head += style(f"  ({extra})", "dim")
         out.append(head)
@@ -510,7 +435,7 @@ def _plan_lines(doc: Mapping[str, Any], *, color: bool, command: str, root: str)
     groups = group_changes(
         doc.get("changes") or [],
         doc.get("grade_summaries") or (),
-        grade_text=lambda change: grade_line(style, change),
+        grade_text=GradeLines(style).line,
         unknown=unknown,
     )
     frozen: Sequence[Mapping[str, Any]] = doc.get("frozen") or []

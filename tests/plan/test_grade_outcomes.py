@@ -123,12 +123,46 @@ def test_grade_changes_hold_no_text_of_their_own() -> None:
     try:
         before = tracemalloc.get_traced_memory()[0]
         plan = PlanBuilder(d, s, lv, PlanOptions()).build()
-        held = tracemalloc.get_traced_memory()[0] - before
+        held, peak = (n - before for n in tracemalloc.get_traced_memory())
     finally:
         tracemalloc.stop()
     grades = [c for c in plan.changes if c.action is Action.GRADE]
     assert len(grades) > n * 0.8
     # a change's own record (~180 bytes), its place in the plan's lists and what the build
-    # keeps (~280 bytes in all); a change that held its address and source as text of its own
+    # keeps (~230 bytes in all); a change that held its address and source as text of its own
     # took ~530
-    assert held / len(grades) < 400, held / len(grades)
+    assert held / len(grades) < 330, held / len(grades)
+    # and at the build's peak (~360 bytes a change): no sort key of its own for each change
+    # (~610 with those keys and that text)
+    assert peak / len(grades) < 480, peak / len(grades)
+
+
+def test_changes_come_in_phase_section_assignment_student_order() -> None:
+    """The plan's order is the one sort by (phase, section, key, student) it always was."""
+    grades = tuple(_grade(_student(n), n, grade_points=9) for n in (5, 2, 9, 1, 7))
+    d = desired(
+        assignment("hw-02", grades=grades),
+        assignment("hw-01", grades=grades[::-1]),
+        assignment("hw-03", grades=grades, title="new title"),
+    )
+    records = [
+        record(key, grades={_student(n): {"grade_points": 1} for n in range(10)})
+        for key in ("hw-01", "hw-03", "hw-04")
+    ]
+    subs = {
+        f"{SEC}/{key}": {
+            _student(n): {"user_id": _student(n), "grade_points": 1} for n in range(10)
+        }
+        for key in ("hw-01", "hw-03")
+    }
+    lv = live(
+        {f"{SEC}/hw-01": dict(BASE), f"{SEC}/hw-03": dict(BASE), f"{SEC}/hw-04": dict(BASE)},
+        {**subs, f"{SEC}/hw-04": {}},
+    )
+    plan = PlanBuilder(d, state(*records), lv, PlanOptions()).build()
+    actions = {c.action for c in plan.changes}
+    assert {Action.CREATE, Action.UPDATE, Action.GRADE, Action.DELETE} <= actions
+    expected = sorted(
+        plan.changes, key=lambda c: (c.action.phase, c.section_id, c.key, c.student or "")
+    )
+    assert list(plan.changes) == expected
