@@ -68,18 +68,9 @@ def test_a_half_written_line_waits_for_the_next_read(tmp_path: Path) -> None:
 
 def test_serve_refuses_a_log_it_cannot_write_in_one_line(tmp_path: Path) -> None:
     missing = tmp_path / "no-such-folder" / "access.log"
+    serve = ["sandbox", "serve", "--port", "0", "--access-log", str(missing)]
     done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "lmsctl",
-            "sandbox",
-            "serve",
-            "--port",
-            "0",
-            "--access-log",
-            str(missing),
-        ],
+        [sys.executable, "-m", "lmsctl", *serve],
         capture_output=True,
         text=True,
         timeout=60,
