@@ -54,7 +54,11 @@ class LiveReader(Protocol):
         limit: int = 100,
         *,
         only: frozenset[str] | None = None,
-    ) -> list[dict[str, Any]]: ...
+    ) -> list[dict[str, Any]]:
+        """Every submission of the assignment, one per student; with ``only``, just those
+        students' (refresh keeps what this returns)."""
+        ...
+
     async def list_section_users(
         self, section_id: str, role: str = "student", limit: int = 100
     ) -> list[dict[str, Any]]: ...
@@ -279,15 +283,9 @@ class _Reads:
         except ApiNotFoundError:
             return None
         if only is not None:
-            # and of each, the fields a plan compares (a tenth of what the API sends)
-            kept: dict[str, dict[str, Any]] = {}
-            for s in items:
-                uid = s.get("user_id")
-                if type(uid) is not str:
-                    uid = str(uid)
-                if uid in only:  # (what the listing kept: a reader may keep more)
-                    kept[intern(uid)] = compact_submission(s)
-            return kept
+            # (the listing kept only those students'); of each, the fields a plan compares (a
+            # tenth of what the API sends)
+            return {intern(str(s.get("user_id"))): compact_submission(s) for s in items}
         return {str(s.get("user_id")): s for s in items}
 
     async def roster(self, section_id: str) -> tuple[dict[str, Any], ...] | None:
