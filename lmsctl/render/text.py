@@ -33,7 +33,6 @@ from lmsctl.render.gradeline import (
     format_value,
     grade_line,
     removes,
-    short_id,
 )
 from lmsctl.render.groups import AssignmentGroup, action_of, group_changes
 from lmsctl.render.style import Style
@@ -47,16 +46,13 @@ __all__ = [
     "conflict_lines",
     "consent_lines",
     "drift_lines",
-    "format_value",
     "frozen_lines",
-    "grade_line",
     "group_changes",
     "header_line",
     "impact_text",
     "iter_plan_text",
     "privacy_line",
     "render_plan_text",
-    "short_id",
     "unknown_lines",
 ]
 

@@ -8,8 +8,9 @@ from dataclasses import replace
 
 from lmsctl.plan.document import plan_from_document, plan_to_document
 from lmsctl.plan.model import Action, Change, FieldChange, FieldReason, Plan, Reason, ResourceKind
+from lmsctl.render.gradeline import format_value, short_id
 from lmsctl.render.json import render_plan_json
-from lmsctl.render.text import NO_CHANGES, format_value, render_plan_text, short_id
+from lmsctl.render.text import NO_CHANGES, render_plan_text
 
 from .plans import ALGEBRA, drift_only_plan, empty_plan, full_plan, sid
 
