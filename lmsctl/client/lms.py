@@ -26,7 +26,7 @@ from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import SplitResult, quote, urlsplit
 
 import httpx
 import orjson
@@ -109,6 +109,26 @@ def _pool_limits(connections: int) -> httpx.Limits:
     )
 
 
+def _checked_url(base_url: str, token: str, *, allow_insecure: bool) -> SplitResult:
+    """The API URL's parts, once the URL and the token are fit to use (a ConfigError if not)."""
+    parts = urlsplit(base_url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(f"API URL {base_url!r} is not an http(s) URL")
+    if parts.scheme == "http" and not allow_insecure and not is_loopback(parts.hostname):
+        raise ConfigError(
+            f"refusing plain http:// for {parts.hostname}: the token would travel unencrypted",
+            hint="use https://",
+        )
+    if not re.fullmatch(r"[\x21-\x7e]+", token):
+        # never echo it: say only what is wrong with it
+        raise ConfigError(
+            "the API token is empty or has characters a bearer token cannot have "
+            "(spaces, line breaks or non-ASCII)",
+            hint="check how CLEVER_TOKEN was set",
+        )
+    return parts
+
+
 class LmsClient:
     """Calls Clever's API for lmsctl. Safe to share between many concurrent tasks."""
 
@@ -131,21 +151,7 @@ class LmsClient:
         max_in_flight: int = DEFAULT_MAX_IN_FLIGHT,
     ) -> None:
         self.base_url = base_url.strip().rstrip("/")
-        parts = urlsplit(self.base_url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ConfigError(f"API URL {self.base_url!r} is not an http(s) URL")
-        if parts.scheme == "http" and not allow_insecure and not is_loopback(parts.hostname):
-            raise ConfigError(
-                f"refusing plain http:// for {parts.hostname}: the token would travel unencrypted",
-                hint="use https://",
-            )
-        if not re.fullmatch(r"[\x21-\x7e]+", token):
-            # never echo it: say only what is wrong with it
-            raise ConfigError(
-                "the API token is empty or has characters a bearer token cannot have "
-                "(spaces, line breaks or non-ASCII)",
-                hint="check how CLEVER_TOKEN was set",
-            )
+        parts = _checked_url(self.base_url, token, allow_insecure=allow_insecure)
         self._origin = f"{parts.scheme}://{parts.netloc}"
         self._base_path = parts.path
         # an API mounted below a prefix (https://proxy/clever/v3.1): versioned links keep it
@@ -168,6 +174,17 @@ class LmsClient:
         #: the cap on changes (and so requests) in flight; the connection pool is sized from it
         self.max_in_flight = max(1, max_in_flight)
         self.stats = ClientStats()
+        self._http: Sender = self._sender(parts, token, transport, timeout)
+
+    def _sender(
+        self,
+        parts: SplitResult,
+        token: str,
+        transport: httpx.AsyncBaseTransport | None,
+        timeout: float,
+    ) -> Sender:
+        """What sends the requests: lmsctl's own HTTP/1.1 client, or httpx for a given transport
+        or a proxy from the environment."""
         limits = _pool_limits(self.max_in_flight + POOL_SPARE)
         headers = {
             "Authorization": f"Bearer {token}",
@@ -177,31 +194,29 @@ class LmsClient:
         # One connection per change in flight (each sends its requests one after another):
         # the pool is never what limits the calls in flight, the adaptive gate is; nor is the
         # process's open-file limit (raised as far as the system allows).
-        self._http: Sender
         #: httpx's own pool (through a proxy) reports when a request is written (the
         #: limiter's trace); another transport is taken as sending when asked to
         self._traced = transport is None or isinstance(transport, httpx.AsyncHTTPTransport)
         if transport is None and not proxy_applies(parts.scheme):
             # lmsctl's own HTTP/1.1 client (the usual case): it says when a request is written
-            self._http = Http11Client(
+            return Http11Client(
                 self._origin,
                 headers=headers,
                 timeout=httpx.Timeout(timeout),
                 limits=limits,
                 sent=self.limiter.mark_sent,
             )
-        else:
-            # a transport given (a test's, the embedded sandbox's), or a proxy from the
-            # environment: httpx, whose own transport sends through the proxy
-            self._http = httpx.AsyncClient(
-                transport=transport,
-                timeout=httpx.Timeout(timeout),
-                headers=headers,
-                limits=limits,
-                follow_redirects=False,
-                trust_env=transport is None,
-                event_hooks={"request": [self._sending]},
-            )
+        # a transport given (a test's, the embedded sandbox's), or a proxy from the
+        # environment: httpx, whose own transport sends through the proxy
+        return httpx.AsyncClient(
+            transport=transport,
+            timeout=httpx.Timeout(timeout),
+            headers=headers,
+            limits=limits,
+            follow_redirects=False,
+            trust_env=transport is None,
+            event_hooks={"request": [self._sending]},
+        )
 
     def __repr__(self) -> str:
         return f"LmsClient({self.base_url!r})"
