@@ -44,6 +44,7 @@ class SignalGuard:
         self._blocking = 0
         self._on_stop: Callable[[int], None] | None = None
         self._stopped_by_step = False  # an ``on_stop`` took the stop: it reports it itself
+        self._in_run = False  # inside run(): asyncio.run is starting, running or closing a loop
         self._previous: dict[signal.Signals, Any] = {}
 
     @property
@@ -137,6 +138,10 @@ class SignalGuard:
         if loop is not None:
             loop.call_soon_threadsafe(self._stop_loop, loop, self.count)
             return
+        if self._in_run:
+            # asyncio.run is making or closing its loop: raising here would leave the loop
+            # unclosed (a traceback at exit); run() stops the command once asyncio.run returns
+            return
         if self.count == 1:
             raise KeyboardInterrupt
         # already stopping: let the unwinding (lock release, final save) finish
@@ -151,13 +156,15 @@ class SignalGuard:
         for task in asyncio.all_tasks(loop):
             task.cancel()
 
-    @staticmethod
-    async def _woken(main: Coroutine[Any, Any, T]) -> T:
+    async def _woken(self, main: Coroutine[Any, Any, T]) -> T:
         """Run ``main`` with the loop woken by every signal, whichever thread receives it (the
         handler runs in the main thread only when it runs Python code; an idle loop would
         otherwise wait for its next network event first)."""
         import asyncio  # lazy: see _handle
 
+        if self.signalled:  # stopped while the loop was being made: do not start the command
+            main.close()
+            raise asyncio.CancelledError
         loop = asyncio.get_running_loop()
         wake_r, wake_w = os.pipe()
         os.set_blocking(wake_r, False)
@@ -186,12 +193,15 @@ class SignalGuard:
         """``asyncio.run(main)``; a stop signal ends it with KeyboardInterrupt (exit 130)."""
         import asyncio  # lazy: see _handle
 
+        self._in_run = True
         try:
             result = asyncio.run(self._woken(main))
         except asyncio.CancelledError:
             if self.signalled:
                 raise KeyboardInterrupt from None
             raise
+        finally:
+            self._in_run = False
         if self.signalled and not self._stopped_by_step:
             raise KeyboardInterrupt
         return result
