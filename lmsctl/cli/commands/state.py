@@ -72,8 +72,21 @@ def _warn_takeover(lock: LockInfo, cli: CliContext) -> None:
         click.echo(click.style(text, fg="yellow") if cli.color else text, err=True)
 
 
-def _dump(data: Any) -> None:
-    click.echo(dumps_for_terminal(data, indent=2, sort_keys=True))
+def _sorted(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {key: _sorted(value[key]) for key in sorted(value)}
+    if isinstance(value, list):
+        return [_sorted(item) for item in value]
+    return value
+
+
+def _dump(data: dict[str, Any]) -> None:
+    """A state document as JSON: keys sorted, except ``format_version``, first as in every
+    other document lmsctl prints (docs/json-output.md)."""
+    doc = _sorted(data)
+    if "format_version" in doc:
+        doc = {"format_version": doc.pop("format_version"), **doc}
+    click.echo(dumps_for_terminal(doc, indent=2))
 
 
 _SECTION = "5f1a0c0b8e1d2a0001a00001"
