@@ -40,6 +40,39 @@ from lmsctl.schema_files import (
 
 #: Data API page size for the listings (Clever's maximum)
 LISTING_LIMIT = 10000
+
+#: what each ``lms_state`` other than ``success`` means, and what to do (README, "Using it
+#: with a real district")
+_WAIT = "Clever is still matching LMS users to Clever users: wait, then run plan again"
+_SETUP = (
+    "LMS Connect was never authorised for this district: the district's Clever admin "
+    "completes the LMS Connect setup"
+)
+_RECONNECT = (
+    "the LMS connection broke (an expired LMS admin token, say): the district's Clever "
+    "admin reconnects the LMS in the Clever dashboard"
+)
+LMS_STATE_ADVICE = {
+    "matching_in_progress": _WAIT,
+    "initial_sync_processing": _WAIT,
+    "pending_authorization": _SETUP,
+    "": _SETUP,
+    "disconnected": _RECONNECT,
+    "error": _RECONNECT,
+}
+
+
+def lms_state_advice(state: str) -> str | None:
+    """What a district's ``lms_state`` means and what to do; None when it is ``success``."""
+    if state == "success":
+        return None
+    return LMS_STATE_ADVICE.get(
+        state,
+        "a state lmsctl does not know: ask the district's Clever admin to check LMS Connect "
+        "in the Clever dashboard",
+    )
+
+
 SECTIONS_DIR = "sections"
 #: sections whose students are read at the same time
 ROSTER_CONCURRENCY = 8
@@ -387,6 +420,7 @@ __all__ = [
     "InitResult",
     "SectionRoster",
     "init_root",
+    "lms_state_advice",
     "plan_files",
     "read_district",
     "render_section_file",

@@ -127,6 +127,40 @@ def test_init_never_overwrites_a_file(
     assert sorted(p.name for p in Path("other").iterdir()) == ["lmsctl.yaml"]
 
 
+@pytest.mark.parametrize(
+    ("lms_state", "advice"),
+    [
+        ("matching_in_progress", "wait, then run plan again"),
+        ("pending_authorization", "completes the LMS Connect setup"),
+        ("disconnected", "reconnects the LMS in the Clever dashboard"),
+    ],
+)
+def test_init_says_what_an_lms_state_other_than_success_means(
+    lms_state: str,
+    advice: str,
+    lmsctl: Callable[..., CliResult],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("CLEVER_TOKEN", raising=False)
+    made = lmsctl("sandbox", "seed", "generate", "--sections", "1", "--students", "2", "-o", "s")
+    assert made.code == 0, made.text
+    seed = Path("s").read_text(encoding="utf-8")
+    assert "lms_state: success" in seed
+    Path("s").write_text(seed.replace("lms_state: success", f"lms_state: {lms_state}"))
+    assert lmsctl("sandbox", "reset", "--db", "sb.db", "--seed", "s").code == 0
+    res = lmsctl("--sandbox-db", "sb.db", "init", "proj")
+    assert res.code == 0, res.text
+    warning = f"Warning: the district's lms_state is '{lms_state}', not 'success'"
+    assert warning in res.err and advice in res.err, res.err
+    assert "validate works, but plan and apply stop until it is" in res.err
+    # what it says holds: validate passes, plan stops
+    assert lmsctl("validate", "proj").code == 0
+    planned = lmsctl("--sandbox-db", "sb.db", "plan", "proj")
+    assert planned.code == 1 and f"lms_state is '{lms_state}'" in planned.err, planned.text
+
+
 def test_init_filters_by_teacher_school_and_section(
     lmsctl: Callable[..., CliResult], district: tuple[str, ...]
 ) -> None:

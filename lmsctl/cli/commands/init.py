@@ -12,7 +12,13 @@ from lmsctl.cli.flags import examples, hint_command
 from lmsctl.cli.options import root_argument
 from lmsctl.client.factory import open_client, resolve_api_url
 from lmsctl.errors import UsageError
-from lmsctl.init import DistrictRoster, InitFilters, init_root, read_district
+from lmsctl.init import (
+    DistrictRoster,
+    InitFilters,
+    init_root,
+    lms_state_advice,
+    read_district,
+)
 from lmsctl.manifest.config import display_path, valid_timezone
 from lmsctl.model import ProjectConfig
 from lmsctl.schema_files import DEFAULT_SCHEMA_DIR
@@ -120,11 +126,11 @@ def init(
         f"({result.student_count} students), lmsctl.yaml and the JSON Schemas in "
         f"{display_path(root / schema_dir)}."
     )
-    if roster.lms_state != "success":
+    advice = lms_state_advice(roster.lms_state)
+    if advice is not None:
         click.echo(
-            f"Warning: the district's LMS connection is {roster.lms_state or 'unknown'!r}, not "
-            "'success': plan works, but apply refuses until Clever reports 'success' "
-            "(ask the district admin to finish the LMS Connect setup in Clever).",
+            f"Warning: the district's lms_state is {roster.lms_state!r}, not 'success': "
+            f"validate works, but plan and apply stop until it is ({advice}).",
             err=True,
         )
     click.echo("Next:")
