@@ -109,6 +109,7 @@ DATA_COMMANDS = [
     ["state", "list", ROOT, "--sandbox"],
     ["state", "show", ADDRESS, ROOT, "--sandbox"],
     ["show", "plan.json"],
+    ["pull", ROOT, "--sandbox", "--dry-run"],
 ]
 
 
@@ -129,6 +130,62 @@ def test_every_data_command_takes_format_json_and_its_json_alias(
     code, _, err = _run(capsys, *argv, "--json", "--format", "text")
     assert code == 1
     assert "--json contradicts --format text" in err
+
+
+def test_import_prints_what_it_adopted_as_json_too(
+    applied: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    shown = json.loads(_run(capsys, "state", "show", ADDRESS, ROOT, "--sandbox", "--json")[1])
+    adopt = ["import", ADDRESS, shown["assignment_id"], ROOT, "--sandbox"]
+    documents = []
+    for form in (["--json"], ["--format", "json"]):
+        assert _run(capsys, "state", "rm", ADDRESS, ROOT, "--sandbox")[0] == 0
+        code, out, err = _run(capsys, *adopt, *form)
+        assert code == 0, err
+        documents.append(json.loads(out))
+    assert documents[0] == documents[1]
+    assert next(iter(documents[0])) == "format_version"
+    assert documents[0]["imported"] == [
+        {
+            "address": ADDRESS,
+            "assignment_id": shown["assignment_id"],
+            "title": "Homework 1: Linear equations",
+            "file": None,
+            "fields": [],
+            "grades": 0,
+        }
+    ]
+    assert _run(capsys, "state", "rm", ADDRESS, ROOT, "--sandbox")[0] == 0
+    code, out, err = _run(capsys, *adopt, "--format", "text")
+    assert code == 0, err
+    assert out.startswith(f"Imported {ADDRESS}: ")
+
+
+def test_pull_json_names_each_edit_and_hides_students_in_a_private_run(
+    applied: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = Path(ROOT) / "lincoln-high" / "algebra-1-period-2.yaml"
+    text = path.read_text(encoding="utf-8")
+    # a grade set in the LMS (applied from a manifest line that is then dropped from git)
+    grade = "      5f1a0c0b8e1d2a0001b00002: {grade_points: 8.5, state: returned}\n"
+    assert grade in text
+    path.write_text(text.replace(grade, ""), encoding="utf-8")
+    code, out, err = _run(capsys, "pull", ROOT, "--sandbox", "--dry-run", "--json")
+    assert code == 0, err
+    doc = json.loads(out)
+    assert doc["written"] is False and doc["privacy"] == {"level": "full"}
+    student = f"{ADDRESS}/grades/5f1a0c0b8e1d2a0001b00002"
+    assert [(e["kind"], e["address"]) for e in doc["edits"]] == [("new-grade", student)]
+    assert doc["edits"][0]["after"]["grade_points"] == 8.5
+    assert "+      5f1a0c0b8e1d2a0001b00002:" in doc["files"][0]["diff"]
+    monkeypatch.setenv("LMSCTL_PSEUDONYM_KEY", "a key for the test")
+    code, out, err = _run(capsys, "pull", ROOT, "--sandbox", "--json", "--privacy", "pseudonymise")
+    assert code == 0, err
+    assert "5f1a0c0b8e1d2a0001b00002" not in out  # nor in a diff: none at this level
+    doc = json.loads(out)
+    assert doc["written"] is True and "diff" not in doc["files"][0]
+    assert doc["edits"][0]["address"].startswith(f"{ADDRESS}/grades/student-")
+    assert grade in path.read_text(encoding="utf-8")  # written back, as the text form does
 
 
 def test_plan_and_show_keep_markdown(applied: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -161,7 +218,16 @@ def test_every_json_document_has_a_major_minor_format_version(
 
 def test_format_versions_are_documented() -> None:
     text = (REPO / "docs" / "json-output.md").read_text(encoding="utf-8")
-    for name in ("validate", "plan", "apply", "status", "state list", "state show"):
+    for name in (
+        "validate",
+        "plan",
+        "apply",
+        "status",
+        "state list",
+        "state show",
+        "import",
+        "pull",
+    ):
         assert f"`lmsctl {name}" in text, name
     assert '"format_version": "1.0"' in text
 
