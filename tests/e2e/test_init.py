@@ -202,6 +202,11 @@ def test_schema_export_and_validate_says_when_a_modeline_schema_is_old(
     assert lmsctl(*district, "init", "proj").code == 0
     again = lmsctl("schema", "export", "proj/schemas")
     assert again.code == 0 and again.out.count("unchanged") == 3, again.out
+    assert "in proj/sections/NAME.yaml: # yaml-language-server: $schema=../schemas/" in again.out
+    # the modeline it shows is the one for the folder it wrote
+    other = lmsctl("schema", "export", "editor-schemas")
+    shown = "in sections/NAME.yaml: # yaml-language-server: $schema=../editor-schemas/section."
+    assert other.code == 0 and shown in other.out, other.out
     schema_path = Path("proj/schemas/section.schema.json")
     schema = json.loads(schema_path.read_text())
     # an export by an older lmsctl, whose rules differ from the installed one's
