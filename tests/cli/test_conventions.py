@@ -389,15 +389,20 @@ def test_every_help_example_runs_as_pasted(
 
 #: examples that run but fail for a reason of the world, not of the command line: id -> error
 _EXPECTED_FAILURES = {
-    # the examples' id is an example: no such assignment in the sandbox
-    f"lmsctl import {ADDRESS} 3f1c2a9e-7d4b-4e0a-9a61-2b7c5d8e9f10 {ROOT}": "",
-    f"lmsctl import {SECTION}/essay-1 3f1c2a9e-7d4b-4e0a-9a61-2b7c5d8e9f10 {ROOT}": "",
-    "lmsctl import": "",
+    # the examples' id is an example: no such assignment in the sandbox (and hw-01 is managed
+    # already in this world), nor an imports.csv
+    f"lmsctl import {ADDRESS} 3f1c2a9e-7d4b-4e0a-9a61-2b7c5d8e9f10 {ROOT}": "is already managed",
+    f"lmsctl import {SECTION}/essay-1 3f1c2a9e-7d4b-4e0a-9a61-2b7c5d8e9f10 {ROOT}": (
+        "assignment 3f1c2a9e-7d4b-4e0a-9a61-2b7c5d8e9f10 does not exist in section"
+    ),
+    "lmsctl import": "cannot read imports.csv",
     # the local backend keeps no history (postgres does)
     f"lmsctl state history {ROOT}": "keeps no history",
     f"lmsctl state restore 41 {ROOT}": "keeps no history",
     # no run left this recovery file, nor a lock
-    f"lmsctl state push {ROOT}/.lmsctl/recovery-20261201T101500123456Z.json {ROOT}": "",
+    f"lmsctl state push {ROOT}/.lmsctl/recovery-20261201T101500123456Z.json {ROOT}": (
+        "recovery-20261201T101500123456Z.json does not exist"
+    ),
     f"lmsctl force-unlock 0b1e7c3a-5d2f-4a8e-9c61-7f3d2b1a0e94 {ROOT}": "is not locked",
 }
 
@@ -446,6 +451,23 @@ def test_unknown_outcome_and_state_hints_carry_flags_and_root(
     code, out, err = _run(capsys, *shlex.split(rm.group(1))[1:])
     assert code == 0, err
     assert f"lmsctl --sandbox import ADDRESS ASSIGNMENT_ID {ROOT} instead" in out
+
+
+def test_import_refusal_hints_carry_flags_and_root_and_run_as_pasted(
+    applied: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    shown = json.loads(_run(capsys, "state", "show", ADDRESS, ROOT, "--sandbox", "--json")[1])
+    other = f"{SECTION}/hw-03"
+    code, _, err = _run(capsys, "import", other, shown["assignment_id"], ROOT, "--sandbox")
+    assert code == 1
+    mv = f"lmsctl --sandbox state mv {ADDRESS} {other} {ROOT}"
+    assert f"to re-address it: {mv})" in err, err
+    code, _, err = _run(capsys, "import", ADDRESS, shown["assignment_id"], ROOT, "--sandbox")
+    assert code == 1
+    rm = f"lmsctl --sandbox state rm {ADDRESS} {ROOT}"
+    assert f"to manage another one there, first: {rm})" in err, err
+    code, out, err = _run(capsys, *shlex.split(rm)[1:])
+    assert code == 0 and f"Removed {ADDRESS}" in out, err
 
 
 def test_apply_unknown_advice_names_the_flags(
