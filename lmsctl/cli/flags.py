@@ -8,6 +8,7 @@ Light on purpose: ``lmsctl --help`` loads this module, and no command module.
 from __future__ import annotations
 
 import os
+import re
 import shlex
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -151,6 +152,19 @@ def examples(*commands: str, title: str = "") -> str:
     paragraph, which click never rewraps (a wrapped command would not run)."""
     heading = title or ("Examples:" if len(commands) > 1 else "Example:")
     return "\b\n" + heading + "\n" + "\n".join(f"  {command}" for command in commands)
+
+
+#: the state lock's hint, as the state backends word it (without this run's flags or ROOT)
+_FORCE_UNLOCK = re.compile(r"\blmsctl force-unlock ([0-9A-Za-z-]+)")
+
+
+def carry_flags(cli: CliContext, text: str) -> str:
+    """``text`` with the hints written below the CLI (the state lock's ``lmsctl force-unlock
+    LOCK_ID``) as this run's commands: its --sandbox/--api-url flags and ROOT added, so that
+    they run as pasted."""
+    return _FORCE_UNLOCK.sub(
+        lambda m: hint_command(cli, "force-unlock", m.group(1), root=cli.root), text
+    )
 
 
 def hint_command(cli: CliContext, *words: str, root: Path | None = None) -> str:

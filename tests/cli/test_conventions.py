@@ -470,6 +470,24 @@ def test_import_refusal_hints_carry_flags_and_root_and_run_as_pasted(
     assert code == 0 and f"Removed {ADDRESS}" in out, err
 
 
+def test_the_lock_hint_carries_flags_and_root_and_runs_as_pasted(
+    applied: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    lock = "0b1e7c3a-5d2f-4a8e-9c61-7f3d2b1a0e94"
+    held = {"id": lock, "user": "alice", "host": "build-7", "pid": 4242}
+    held |= {"command": "lmsctl apply", "created": "2026-11-23T19:56:12.297Z"}
+    lock_file = Path(ROOT) / ".lmsctl" / "sandbox" / "state.json.lock"
+    lock_file.write_text(json.dumps(held), encoding="utf-8")
+    free = f"lmsctl --sandbox force-unlock {lock} {ROOT}"
+    code, _, err = _run(capsys, "plan", ROOT, "--sandbox")
+    assert code == 1 and f"if that run is gone: {free}" in err, err
+    code, out, err = _run(capsys, "status", ROOT, "--sandbox")
+    assert code == 0 and f"if that run is gone: {free}" in out, err
+    code, out, err = _run(capsys, *shlex.split(free)[1:])
+    assert code == 0 and f"Released the state lock {lock}" in out, err
+    assert not lock_file.exists()
+
+
 def test_apply_unknown_advice_names_the_flags(
     world: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -16,7 +16,13 @@ from lmsctl.adopt import (
 from lmsctl.cli.completion import complete_address
 from lmsctl.cli.context import CliContext, pass_cli
 from lmsctl.cli.flags import examples, hint_command
-from lmsctl.cli.options import merge_root, output_format, root_argument, workspace_options
+from lmsctl.cli.options import (
+    merge_root,
+    output_format,
+    remember_root,
+    root_argument,
+    workspace_options,
+)
 from lmsctl.errors import UsageError
 from lmsctl.manifest.config import display_path
 from lmsctl.render.adopt import render_import_text
@@ -84,6 +90,7 @@ def import_(
     requests: list[ImportRequest]
     if csv_file is not None and address and not assignment_id:  # --from-csv FILE ROOT
         root = merge_root(Path(address), None if root == Path(".") else root)
+        remember_root(root)
         address = None
     if csv_file is not None:
         if address or assignment_id:

@@ -25,6 +25,7 @@ from lmsctl.cli.options import (
     merge_root,
     output_format,
     privacy_option,
+    remember_root,
     root_argument,
     root_flag_option,
 )
@@ -186,6 +187,7 @@ def rm(cli: CliContext, words: tuple[str, ...], root_flag: Path | None, lock_tim
     """
     addresses, given_root = _addresses_and_root(words)
     root = merge_root(given_root, root_flag)
+    remember_root(root)
     parsed = [parse_address(a) for a in addresses]
     _students(cli, parsed)
     access = _open(cli, root)
