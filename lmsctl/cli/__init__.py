@@ -149,7 +149,7 @@ def cli(
 
 def _report(exc: LmsctlError, color: bool, scrub: Scrubber, obj: CliContext) -> None:
     for diag in getattr(exc, "diagnostics", ()):
-        click.echo(scrub.text(diag.format()), err=True)
+        click.echo(scrub.text(carry_flags(obj, diag.format())), err=True)
     prefix = click.style("Error:", fg="red", bold=True) if color else "Error:"
     text = carry_flags(obj, str(exc))
     click.echo(f"{prefix} {scrub.text(escape_controls(text))}", err=True)

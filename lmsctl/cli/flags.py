@@ -154,17 +154,29 @@ def examples(*commands: str, title: str = "") -> str:
     return "\b\n" + heading + "\n" + "\n".join(f"  {command}" for command in commands)
 
 
-#: the state lock's hint, as the state backends word it (without this run's flags or ROOT)
-_FORCE_UNLOCK = re.compile(r"\blmsctl force-unlock ([0-9A-Za-z-]+)")
+#: hints the layers below the CLI write as plain ``lmsctl state rm ADDRESS`` (they know neither
+#: this run's flags nor its ROOT): the state commands and force-unlock, with their addresses
+#: and ids
+_ADDRESS = r"[0-9a-f]{24}/[^\s,;()]*[^\s,;().]"
+_UUID = r"[0-9A-Fa-f]{8}(?:-[0-9A-Fa-f]{4}){3}-[0-9A-Fa-f]{12}"
+_PLAIN_HINT = re.compile(
+    rf"\blmsctl (force-unlock|state (?:list|show|rm|mv))((?: (?:{_ADDRESS}|{_UUID}))*)"
+)
 
 
 def carry_flags(cli: CliContext, text: str) -> str:
-    """``text`` with the hints written below the CLI (the state lock's ``lmsctl force-unlock
-    LOCK_ID``) as this run's commands: its --sandbox/--api-url flags and ROOT added, so that
-    they run as pasted."""
-    return _FORCE_UNLOCK.sub(
-        lambda m: hint_command(cli, "force-unlock", m.group(1), root=cli.root), text
-    )
+    """``text`` with the hints written below the CLI (``lmsctl force-unlock LOCK_ID``,
+    ``lmsctl state rm ADDRESS``, ...) as this run's commands: its --sandbox/--api-url flags and
+    ROOT added, so that they run as pasted."""
+    root = cli.root
+    shown_root = f" {shlex.quote(str(root))}" if root is not None and root != Path(".") else ""
+
+    def full(m: re.Match[str]) -> str:
+        if shown_root and text.startswith(shown_root, m.end()):
+            return m.group(0)  # written with its ROOT already
+        return hint_command(cli, m.group(1), *m.group(2).split(), root=root)
+
+    return _PLAIN_HINT.sub(full, text)
 
 
 def hint_command(cli: CliContext, *words: str, root: Path | None = None) -> str:

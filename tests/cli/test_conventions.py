@@ -488,6 +488,46 @@ def test_the_lock_hint_carries_flags_and_root_and_runs_as_pasted(
     assert not lock_file.exists()
 
 
+def test_state_hints_from_below_the_cli_carry_flags_and_root(
+    applied: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _, err = _run(capsys, "state", "rm", f"{SECTION}/nope", ROOT, "--sandbox")
+    assert code == 1
+    listing = f"lmsctl --sandbox state list {ROOT}"
+    assert f"({listing} shows what state holds)" in err, err
+    code, out, err = _run(capsys, *shlex.split(listing)[1:])
+    assert code == 0 and ADDRESS in out, err
+    # a protected assignment gone from the manifests: the plan error's way out
+    path = Path(ROOT) / "lincoln-high" / "algebra-1-period-2.yaml"
+    text = path.read_text(encoding="utf-8")
+    start, end = text.index("  hw-02:\n"), text.index("  quiz-1:\n")
+    path.write_text(text[:start] + text[end:], encoding="utf-8")
+    state_file = Path(ROOT) / ".lmsctl" / "sandbox" / "state.json"
+    data = json.loads(state_file.read_text(encoding="utf-8"))
+    data["resources"][f"{SECTION}/hw-02"]["protect"] = True
+    state_file.write_text(json.dumps(data), encoding="utf-8")
+    code, _, err = _run(capsys, "plan", ROOT, "--sandbox")
+    assert code == 1
+    assert f"without deleting: lmsctl --sandbox state rm {SECTION}/hw-02 {ROOT}" in err, err
+
+
+def test_a_hint_that_names_its_root_already_is_left_as_it_is() -> None:
+    from lmsctl.cli.context import CliContext
+    from lmsctl.cli.flags import carry_flags
+
+    cli = CliContext(root=Path("my root"))
+    assert carry_flags(cli, f"first: lmsctl state rm {ADDRESS} 'my root')") == (
+        f"first: lmsctl state rm {ADDRESS} 'my root')"
+    )
+    assert carry_flags(cli, f"first: lmsctl state rm {ADDRESS}.") == (
+        f"first: lmsctl state rm {ADDRESS} 'my root'."
+    )
+    cli.sandbox = True
+    assert carry_flags(cli, "lmsctl state list shows it") == (
+        "lmsctl --sandbox state list 'my root' shows it"
+    )
+
+
 def test_apply_unknown_advice_names_the_flags(
     world: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
