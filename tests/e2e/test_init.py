@@ -9,8 +9,10 @@ import shutil
 from collections.abc import Callable
 from pathlib import Path
 
+import httpx
 import pytest
 
+import lmsctl.sandbox as sandbox
 from lmsctl.client.lms import LmsClient
 from lmsctl.sandbox import DEMO_TOKEN, SandboxConfig, sandbox_transport
 from lmsctl.schema_files import VERSION_KEY
@@ -194,6 +196,33 @@ def test_sections_and_users_listings_follow_next_links(tmp_path: Path) -> None:
             return len(sections), len(teachers)
 
     assert asyncio.run(go()) == (4, 4)  # the demo district: 4 sections, one teacher each
+
+
+def test_init_asks_the_data_api_for_pages_of_10000(
+    lmsctl: Callable[..., CliResult], district: tuple[str, ...], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    asked: list[httpx.URL] = []
+    real = sandbox.sandbox_transport
+
+    class Recording(httpx.AsyncBaseTransport):
+        def __init__(self, inner: httpx.AsyncBaseTransport) -> None:
+            self.inner = inner
+
+        async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+            asked.append(request.url)
+            return await self.inner.handle_async_request(request)
+
+    monkeypatch.setattr(sandbox, "sandbox_transport", lambda config: Recording(real(config)))
+    res = lmsctl(*district, "init", "proj", "--teacher", "lucas.hernandez1@d1.example")
+    assert res.code == 0, res.text
+    listings = [u for u in asked if u.path != "/v3.1/districts"]
+    assert sorted(u.path for u in listings) == [
+        "/v3.1/sections",
+        f"/v3.1/sections/{FIRST_SECTION}/users",
+        "/v3.1/users",
+    ]
+    assert all(u.params["limit"] == "10000" for u in listings), listings
+    assert next(u for u in listings if u.path == "/v3.1/users").params["role"] == "teacher"
 
 
 def test_schema_export_and_validate_says_when_a_modeline_schema_is_old(
