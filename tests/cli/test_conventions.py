@@ -161,6 +161,28 @@ def test_import_prints_what_it_adopted_as_json_too(
     assert out.startswith(f"Imported {ADDRESS}: ")
 
 
+def test_init_prints_what_it_wrote_as_json_too(
+    world: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    documents = []
+    for root, form in (("a", ["--json"]), ("b", ["--format", "json"])):
+        code, out, err = _run(capsys, "init", root, "--sandbox", *form)
+        assert code == 0, err
+        doc = json.loads(out)
+        assert next(iter(doc)) == "format_version" and doc["root"] == root
+        documents.append(json.loads(out.replace(f'"{root}/', '"ROOT/').replace(f'"{root}"', "0")))
+    assert documents[0] == documents[1]
+    doc = documents[0]
+    assert doc["district"]["lms_state"] == "success" and doc["lms_state_advice"] is None
+    assert len(doc["sections"]) == 4 and "ROOT/lmsctl.yaml" in doc["files"]
+    first = doc["sections"][0]
+    assert first["file"] in doc["files"] and first["students"] > 0
+    assert (world / "a" / first["file"].removeprefix("ROOT/")).is_file()
+    code, out, err = _run(capsys, "init", "c", "--sandbox", "--format", "text")
+    assert code == 0, err
+    assert out.startswith("District ") and "Next:" in out
+
+
 def test_pull_json_names_each_edit_and_hides_students_in_a_private_run(
     applied: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -227,6 +249,7 @@ def test_format_versions_are_documented() -> None:
         "state show",
         "import",
         "pull",
+        "init",
     ):
         assert f"`lmsctl {name}" in text, name
     assert '"format_version": "1.0"' in text
