@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import csv
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -122,7 +122,18 @@ def read_requests_csv(path: Path) -> list[ImportRequest]:
 # -- the use case ---------------------------------------------------------------------------
 
 
-def _check_state(snapshot: StateSnapshot, pending: Sequence[_Pending]) -> None:
+#: how a hint names an lmsctl command: ``hint("state", "rm", ADDRESS)`` -> a command to paste
+#: (the CLI adds the run's --sandbox/--api-url flags and ROOT)
+HintCommand = Callable[..., str]
+
+
+def _plain_hint(*words: str) -> str:
+    return " ".join(["lmsctl", *words])
+
+
+def _check_state(
+    snapshot: StateSnapshot, pending: Sequence[_Pending], hint_command: HintCommand
+) -> None:
     seen: dict[str, str] = {}
     for item in pending:
         req = item.request
@@ -132,7 +143,7 @@ def _check_state(snapshot: StateSnapshot, pending: Sequence[_Pending]) -> None:
         if existing is not None and existing.status is ResourceStatus.CREATED:
             raise StateError(
                 f"{prefix}{key} is already managed (assignment {existing.assignment_id})",
-                hint=f"to manage another one there, first: lmsctl state rm {key}",
+                hint=f"to manage another one there, first: {hint_command('state', 'rm', key)}",
             )
         for other_address, record in snapshot.resources.items():
             if record.assignment_id == req.assignment_id:
@@ -143,7 +154,8 @@ def _check_state(snapshot: StateSnapshot, pending: Sequence[_Pending]) -> None:
                         "change sections, so keep it in that section's manifest"
                     )
                 else:
-                    hint = f"to re-address it: lmsctl state mv {other_address} {key}"
+                    moved = hint_command("state", "mv", other_address, key)
+                    hint = f"to re-address it: {moved}"
                 raise StateError(
                     f"{prefix}assignment {req.assignment_id} is already managed as {other_address}",
                     hint=hint,
@@ -185,6 +197,7 @@ async def _fetch(
     *,
     generate: bool,
     grades: bool,
+    hint_command: HintCommand,
 ) -> str:
     """Read each assignment (and its submissions); the district's lms_type when generating."""
     client = ws.client()
@@ -198,7 +211,8 @@ async def _fetch(
                 prefix = f"{req.where}: " if req.where else ""
                 record = snapshot.resources.get(req.address.assignment)
                 hint = (
-                    f"if the create never happened: lmsctl state rm {req.address.assignment}"
+                    "if the create never happened: "
+                    + hint_command("state", "rm", req.address.assignment)
                     if record is not None
                     else "check the id: it must be an assignment of section "
                     f"{req.address.section_id}"
@@ -386,6 +400,7 @@ def import_assignments(
     *,
     generate: bool = False,
     grades: bool = False,
+    hint_command: HintCommand = _plain_hint,
 ) -> list[ImportOutcome]:
     """Adopt existing LMS assignments (state locked by the caller: use ``with ws``)."""
     if grades and not generate:
@@ -395,9 +410,11 @@ def import_assignments(
         )
     pending = [_Pending(r) for r in requests]
     snapshot = ws.read_state()
-    _check_state(snapshot, pending)
+    _check_state(snapshot, pending, hint_command)
     desired = _load_checked(ws, pending, generate)
-    lms_type = asyncio.run(_fetch(ws, snapshot, pending, generate=generate, grades=grades))
+    lms_type = asyncio.run(
+        _fetch(ws, snapshot, pending, generate=generate, grades=grades, hint_command=hint_command)
+    )
     texts = _manifest_texts(ws, desired, pending, lms_type, grades=grades) if generate else _Texts()
     # state first, then the manifests; undo the state records if a manifest cannot be written
     previous = _record(ws, snapshot, pending)
@@ -434,10 +451,36 @@ def _check_spliced(text: str, key: str, entry: str, path: Path) -> None:
         )
 
 
+#: the version of ``lmsctl import --format json`` (docs/json-output.md)
+IMPORT_FORMAT_VERSION = "1.0"
+
+
+def import_document(outcomes: Sequence[ImportOutcome], *, generated: bool) -> dict[str, Any]:
+    """``lmsctl import --format json``: what each import did (addresses, ids, titles, the file
+    an entry went to and how many grades: no student)."""
+    return {
+        "format_version": IMPORT_FORMAT_VERSION,
+        "generated": generated,
+        "imported": [
+            {
+                "address": o.address,
+                "assignment_id": o.assignment_id,
+                "title": o.title,
+                "file": o.file,
+                "fields": list(o.fields),
+                "grades": o.grades,
+            }
+            for o in outcomes
+        ],
+    }
+
+
 __all__ = [
+    "IMPORT_FORMAT_VERSION",
     "ImportOutcome",
     "ImportRequest",
     "import_assignments",
+    "import_document",
     "parse_request",
     "read_requests_csv",
 ]
@@ -449,9 +492,12 @@ def import_root(
     *,
     generate: bool = False,
     grades: bool = False,
+    hint_command: HintCommand = _plain_hint,
 ) -> list[ImportOutcome]:
     """The ``lmsctl import`` use case: open the root (state locked, manifests not loaded),
     adopt every request or none, and say what was done."""
     ws = Workspace.open(options, load_manifests=False)
     with ws:
-        return import_assignments(ws, requests, generate=generate, grades=grades)
+        return import_assignments(
+            ws, requests, generate=generate, grades=grades, hint_command=hint_command
+        )

@@ -40,6 +40,39 @@ from lmsctl.schema_files import (
 
 #: Data API page size for the listings (Clever's maximum)
 LISTING_LIMIT = 10000
+
+#: what each ``lms_state`` other than ``success`` means, and what to do (README, "Using it
+#: with a real district")
+_WAIT = "Clever is still matching LMS users to Clever users: wait, then run plan again"
+_SETUP = (
+    "LMS Connect was never authorised for this district: the district's Clever admin "
+    "completes the LMS Connect setup"
+)
+_RECONNECT = (
+    "the LMS connection broke (an expired LMS admin token, say): the district's Clever "
+    "admin reconnects the LMS in the Clever dashboard"
+)
+LMS_STATE_ADVICE = {
+    "matching_in_progress": _WAIT,
+    "initial_sync_processing": _WAIT,
+    "pending_authorization": _SETUP,
+    "": _SETUP,
+    "disconnected": _RECONNECT,
+    "error": _RECONNECT,
+}
+
+
+def lms_state_advice(state: str) -> str | None:
+    """What a district's ``lms_state`` means and what to do; None when it is ``success``."""
+    if state == "success":
+        return None
+    return LMS_STATE_ADVICE.get(
+        state,
+        "a state lmsctl does not know: ask the district's Clever admin to check LMS Connect "
+        "in the Clever dashboard",
+    )
+
+
 SECTIONS_DIR = "sections"
 #: sections whose students are read at the same time
 ROSTER_CONCURRENCY = 8
@@ -98,6 +131,7 @@ class DistrictRoster:
 class InitFile:
     path: Path
     text: str
+    section: str | None = None  # the Clever section id of a section file
 
 
 @dataclass(frozen=True)
@@ -310,7 +344,8 @@ def plan_files(
     for section in roster.sections:
         name = names[section.id]
         path = root / SECTIONS_DIR / f"{name}.yaml"
-        files.append(InitFile(path, render_section_file(section, name, path, schemas, timezone)))
+        text = render_section_file(section, name, path, schemas, timezone)
+        files.append(InitFile(path, text, section.id))
     config = root / CONFIG_FILE
     files.append(
         InitFile(config, render_config_file(config, schemas, roster.district, api_url, timezone))
@@ -380,13 +415,49 @@ def init_root(
     return InitResult(root=root, roster=roster, files=tuple(todo))
 
 
+#: the version of ``lmsctl init --format json`` (docs/json-output.md)
+INIT_FORMAT_VERSION = "1.0"
+
+
+def init_document(result: InitResult) -> dict[str, Any]:
+    """``lmsctl init --format json``: the district and its lms_state, and what was written
+    (each section's id, name, file and number of students: no student)."""
+    district = result.roster.district
+    sections = {s.id: s for s in result.roster.sections}
+    return {
+        "format_version": INIT_FORMAT_VERSION,
+        "root": display_path(result.root),
+        "district": {
+            "id": district.get("id"),
+            "name": district.get("name"),
+            "lms_type": result.roster.lms_type or None,
+            "lms_state": result.roster.lms_state,
+        },
+        "lms_state_advice": lms_state_advice(result.roster.lms_state),
+        "files": [display_path(f.path) for f in result.files],
+        "sections": [
+            {
+                "id": f.section,
+                "name": sections[f.section].section.get("name"),
+                "file": display_path(f.path),
+                "students": len(sections[f.section].students),
+            }
+            for f in result.files
+            if f.section is not None
+        ],
+    }
+
+
 __all__ = [
+    "INIT_FORMAT_VERSION",
     "DistrictRoster",
     "InitFile",
     "InitFilters",
     "InitResult",
     "SectionRoster",
+    "init_document",
     "init_root",
+    "lms_state_advice",
     "plan_files",
     "read_district",
     "render_section_file",

@@ -20,7 +20,14 @@ import click
 from lmsctl import __version__, heap
 from lmsctl.cli import signals
 from lmsctl.cli.context import CliContext
-from lmsctl.cli.flags import add_command_flags, env_flag, env_no_color, examples, group_flags
+from lmsctl.cli.flags import (
+    add_command_flags,
+    carry_flags,
+    env_flag,
+    env_no_color,
+    examples,
+    group_flags,
+)
 from lmsctl.errors import LmsctlError
 from lmsctl.safetext import escape_controls
 
@@ -140,11 +147,12 @@ def cli(
     ctx.obj = obj
 
 
-def _report(exc: LmsctlError, color: bool, scrub: Scrubber) -> None:
+def _report(exc: LmsctlError, color: bool, scrub: Scrubber, obj: CliContext) -> None:
     for diag in getattr(exc, "diagnostics", ()):
-        click.echo(scrub.text(diag.format()), err=True)
+        click.echo(scrub.text(carry_flags(obj, diag.format())), err=True)
     prefix = click.style("Error:", fg="red", bold=True) if color else "Error:"
-    click.echo(f"{prefix} {scrub.text(escape_controls(str(exc)))}", err=True)
+    text = carry_flags(obj, str(exc))
+    click.echo(f"{prefix} {scrub.text(escape_controls(text))}", err=True)
 
 
 def _debug_report(exc: BaseException, scrub: Scrubber) -> None:
@@ -195,7 +203,7 @@ def run(argv: list[str] | None = None, *, clock: Callable[[], dt.datetime] | Non
             raise
         if debug:
             _debug_report(exc, scrub())
-        _report(exc, color, scrub())
+        _report(exc, color, scrub(), obj)
         return exc.exit_code
     except KeyboardInterrupt:
         click.echo("Interrupted.", err=True)

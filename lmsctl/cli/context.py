@@ -36,6 +36,8 @@ class CliContext:
     api_url: str | None = None
     color: bool = True
     debug: bool = False
+    #: the manifests root the command was given (hints name it, so that they run as pasted)
+    root: Path | None = None
     #: lmsctl's "now" (freeze windows, past due dates); tests pass another with run(clock=...)
     clock: Callable[[], dt.datetime] = utcnow
     #: connects a client to the embedded sandbox (the client package cannot import it)

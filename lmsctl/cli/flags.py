@@ -8,6 +8,7 @@ Light on purpose: ``lmsctl --help`` loads this module, and no command module.
 from __future__ import annotations
 
 import os
+import re
 import shlex
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -151,6 +152,31 @@ def examples(*commands: str, title: str = "") -> str:
     paragraph, which click never rewraps (a wrapped command would not run)."""
     heading = title or ("Examples:" if len(commands) > 1 else "Example:")
     return "\b\n" + heading + "\n" + "\n".join(f"  {command}" for command in commands)
+
+
+#: hints the layers below the CLI write as plain ``lmsctl state rm ADDRESS`` (they know neither
+#: this run's flags nor its ROOT): the state commands and force-unlock, with their addresses
+#: and ids
+_ADDRESS = r"[0-9a-f]{24}/[^\s,;()]*[^\s,;().]"
+_UUID = r"[0-9A-Fa-f]{8}(?:-[0-9A-Fa-f]{4}){3}-[0-9A-Fa-f]{12}"
+_PLAIN_HINT = re.compile(
+    rf"\blmsctl (force-unlock|state (?:list|show|rm|mv))((?: (?:{_ADDRESS}|{_UUID}))*)"
+)
+
+
+def carry_flags(cli: CliContext, text: str) -> str:
+    """``text`` with the hints written below the CLI (``lmsctl force-unlock LOCK_ID``,
+    ``lmsctl state rm ADDRESS``, ...) as this run's commands: its --sandbox/--api-url flags and
+    ROOT added, so that they run as pasted."""
+    root = cli.root
+    shown_root = f" {shlex.quote(str(root))}" if root is not None and root != Path(".") else ""
+
+    def full(m: re.Match[str]) -> str:
+        if shown_root and text.startswith(shown_root, m.end()):
+            return m.group(0)  # written with its ROOT already
+        return hint_command(cli, m.group(1), *m.group(2).split(), root=root)
+
+    return _PLAIN_HINT.sub(full, text)
 
 
 def hint_command(cli: CliContext, *words: str, root: Path | None = None) -> str:

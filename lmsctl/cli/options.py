@@ -34,6 +34,14 @@ def merge_root(positional: Path | None, flag: Path | None) -> Path:
     return positional or flag or Path(".")
 
 
+def remember_root(root: Path) -> None:
+    """Note the command's ROOT in its CliContext, for hints printed when it fails."""
+    ctx = click.get_current_context(silent=True)
+    obj = ctx.find_object(CliContext) if ctx is not None else None
+    if obj is not None:
+        obj.root = root
+
+
 def root_argument(f: F) -> F:
     """``[ROOT]``, the manifests root (default: .), the same on every command; ``--root ROOT``
     is kept as an alias. The command receives ``root``."""
@@ -41,6 +49,7 @@ def root_argument(f: F) -> F:
     @functools.wraps(f)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         kwargs["root"] = merge_root(kwargs.get("root"), kwargs.pop("root_flag"))
+        remember_root(kwargs["root"])
         return f(*args, **kwargs)
 
     decorated = root_flag_option(wrapper)

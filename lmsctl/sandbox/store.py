@@ -153,6 +153,19 @@ class Store:
 
     # -- roster --------------------------------------------------------------------------------
 
+    def district_tokens(self) -> list[tuple[str, str, list[str]]]:
+        """(id, name, tokens) of each district the database holds, by id."""
+        rows = self._all(
+            "SELECT d.id, d.data, t.token FROM districts d "
+            "LEFT JOIN tokens t ON t.district_id = d.id ORDER BY d.id, t.token"
+        )
+        found: dict[str, tuple[str, list[str]]] = {}
+        for district_id, data, token in rows:
+            _name, tokens = found.setdefault(district_id, (json.loads(data).get("name", ""), []))
+            if token is not None:
+                tokens.append(token)
+        return [(d, name, tokens) for d, (name, tokens) in found.items()]
+
     def district_for_token(self, token: str) -> District | None:
         row = self._one(
             "SELECT d.id, d.lms_type, d.lms_state, d.data FROM tokens t "

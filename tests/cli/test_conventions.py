@@ -109,6 +109,7 @@ DATA_COMMANDS = [
     ["state", "list", ROOT, "--sandbox"],
     ["state", "show", ADDRESS, ROOT, "--sandbox"],
     ["show", "plan.json"],
+    ["pull", ROOT, "--sandbox", "--dry-run"],
 ]
 
 
@@ -129,6 +130,84 @@ def test_every_data_command_takes_format_json_and_its_json_alias(
     code, _, err = _run(capsys, *argv, "--json", "--format", "text")
     assert code == 1
     assert "--json contradicts --format text" in err
+
+
+def test_import_prints_what_it_adopted_as_json_too(
+    applied: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    shown = json.loads(_run(capsys, "state", "show", ADDRESS, ROOT, "--sandbox", "--json")[1])
+    adopt = ["import", ADDRESS, shown["assignment_id"], ROOT, "--sandbox"]
+    documents = []
+    for form in (["--json"], ["--format", "json"]):
+        assert _run(capsys, "state", "rm", ADDRESS, ROOT, "--sandbox")[0] == 0
+        code, out, err = _run(capsys, *adopt, *form)
+        assert code == 0, err
+        documents.append(json.loads(out))
+    assert documents[0] == documents[1]
+    assert next(iter(documents[0])) == "format_version"
+    assert documents[0]["imported"] == [
+        {
+            "address": ADDRESS,
+            "assignment_id": shown["assignment_id"],
+            "title": "Homework 1: Linear equations",
+            "file": None,
+            "fields": [],
+            "grades": 0,
+        }
+    ]
+    assert _run(capsys, "state", "rm", ADDRESS, ROOT, "--sandbox")[0] == 0
+    code, out, err = _run(capsys, *adopt, "--format", "text")
+    assert code == 0, err
+    assert out.startswith(f"Imported {ADDRESS}: ")
+
+
+def test_init_prints_what_it_wrote_as_json_too(
+    world: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    documents = []
+    for root, form in (("a", ["--json"]), ("b", ["--format", "json"])):
+        code, out, err = _run(capsys, "init", root, "--sandbox", *form)
+        assert code == 0, err
+        doc = json.loads(out)
+        assert next(iter(doc)) == "format_version" and doc["root"] == root
+        documents.append(json.loads(out.replace(f'"{root}/', '"ROOT/').replace(f'"{root}"', "0")))
+    assert documents[0] == documents[1]
+    doc = documents[0]
+    assert doc["district"]["lms_state"] == "success" and doc["lms_state_advice"] is None
+    assert len(doc["sections"]) == 4 and "ROOT/lmsctl.yaml" in doc["files"]
+    first = doc["sections"][0]
+    assert first["file"] in doc["files"] and first["students"] > 0
+    assert (world / "a" / first["file"].removeprefix("ROOT/")).is_file()
+    code, out, err = _run(capsys, "init", "c", "--sandbox", "--format", "text")
+    assert code == 0, err
+    assert out.startswith("District ") and "Next:" in out
+
+
+def test_pull_json_names_each_edit_and_hides_students_in_a_private_run(
+    applied: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = Path(ROOT) / "lincoln-high" / "algebra-1-period-2.yaml"
+    text = path.read_text(encoding="utf-8")
+    # a grade set in the LMS (applied from a manifest line that is then dropped from git)
+    grade = "      5f1a0c0b8e1d2a0001b00002: {grade_points: 8.5, state: returned}\n"
+    assert grade in text
+    path.write_text(text.replace(grade, ""), encoding="utf-8")
+    code, out, err = _run(capsys, "pull", ROOT, "--sandbox", "--dry-run", "--json")
+    assert code == 0, err
+    doc = json.loads(out)
+    assert doc["written"] is False and doc["privacy"] == {"level": "full"}
+    student = f"{ADDRESS}/grades/5f1a0c0b8e1d2a0001b00002"
+    assert [(e["kind"], e["address"]) for e in doc["edits"]] == [("new-grade", student)]
+    assert doc["edits"][0]["after"]["grade_points"] == 8.5
+    assert "+      5f1a0c0b8e1d2a0001b00002:" in doc["files"][0]["diff"]
+    monkeypatch.setenv("LMSCTL_PSEUDONYM_KEY", "a key for the test")
+    code, out, err = _run(capsys, "pull", ROOT, "--sandbox", "--json", "--privacy", "pseudonymise")
+    assert code == 0, err
+    assert "5f1a0c0b8e1d2a0001b00002" not in out  # nor in a diff: none at this level
+    doc = json.loads(out)
+    assert doc["written"] is True and "diff" not in doc["files"][0]
+    assert doc["edits"][0]["address"].startswith(f"{ADDRESS}/grades/student-")
+    assert grade in path.read_text(encoding="utf-8")  # written back, as the text form does
 
 
 def test_plan_and_show_keep_markdown(applied: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -155,11 +234,23 @@ def test_every_json_document_has_a_major_minor_format_version(
     for name, doc in documents.items():
         version = doc.get("format_version")
         assert isinstance(version, str) and re.fullmatch(r"\d+\.\d+", version), (name, version)
+        if name != "plan file":  # printed documents name it first (a plan file is storage)
+            assert next(iter(doc)) == "format_version", (name, list(doc)[:3])
 
 
 def test_format_versions_are_documented() -> None:
     text = (REPO / "docs" / "json-output.md").read_text(encoding="utf-8")
-    for name in ("validate", "plan", "apply", "status", "state list", "state show"):
+    for name in (
+        "validate",
+        "plan",
+        "apply",
+        "status",
+        "state list",
+        "state show",
+        "import",
+        "pull",
+        "init",
+    ):
         assert f"`lmsctl {name}" in text, name
     assert '"format_version": "1.0"' in text
 
@@ -321,15 +412,20 @@ def test_every_help_example_runs_as_pasted(
 
 #: examples that run but fail for a reason of the world, not of the command line: id -> error
 _EXPECTED_FAILURES = {
-    # the examples' id is an example: no such assignment in the sandbox
-    f"lmsctl import {ADDRESS} 3f1c2a9e-7d4b-4e0a-9a61-2b7c5d8e9f10 {ROOT}": "",
-    f"lmsctl import {SECTION}/essay-1 3f1c2a9e-7d4b-4e0a-9a61-2b7c5d8e9f10 {ROOT}": "",
-    "lmsctl import": "",
+    # the examples' id is an example: no such assignment in the sandbox (and hw-01 is managed
+    # already in this world), nor an imports.csv
+    f"lmsctl import {ADDRESS} 3f1c2a9e-7d4b-4e0a-9a61-2b7c5d8e9f10 {ROOT}": "is already managed",
+    f"lmsctl import {SECTION}/essay-1 3f1c2a9e-7d4b-4e0a-9a61-2b7c5d8e9f10 {ROOT}": (
+        "assignment 3f1c2a9e-7d4b-4e0a-9a61-2b7c5d8e9f10 does not exist in section"
+    ),
+    "lmsctl import": "cannot read imports.csv",
     # the local backend keeps no history (postgres does)
     f"lmsctl state history {ROOT}": "keeps no history",
     f"lmsctl state restore 41 {ROOT}": "keeps no history",
     # no run left this recovery file, nor a lock
-    f"lmsctl state push {ROOT}/.lmsctl/recovery-20261201T101500123456Z.json {ROOT}": "",
+    f"lmsctl state push {ROOT}/.lmsctl/recovery-20261201T101500123456Z.json {ROOT}": (
+        "recovery-20261201T101500123456Z.json does not exist"
+    ),
     f"lmsctl force-unlock 0b1e7c3a-5d2f-4a8e-9c61-7f3d2b1a0e94 {ROOT}": "is not locked",
 }
 
@@ -378,6 +474,81 @@ def test_unknown_outcome_and_state_hints_carry_flags_and_root(
     code, out, err = _run(capsys, *shlex.split(rm.group(1))[1:])
     assert code == 0, err
     assert f"lmsctl --sandbox import ADDRESS ASSIGNMENT_ID {ROOT} instead" in out
+
+
+def test_import_refusal_hints_carry_flags_and_root_and_run_as_pasted(
+    applied: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    shown = json.loads(_run(capsys, "state", "show", ADDRESS, ROOT, "--sandbox", "--json")[1])
+    other = f"{SECTION}/hw-03"
+    code, _, err = _run(capsys, "import", other, shown["assignment_id"], ROOT, "--sandbox")
+    assert code == 1
+    mv = f"lmsctl --sandbox state mv {ADDRESS} {other} {ROOT}"
+    assert f"to re-address it: {mv})" in err, err
+    code, _, err = _run(capsys, "import", ADDRESS, shown["assignment_id"], ROOT, "--sandbox")
+    assert code == 1
+    rm = f"lmsctl --sandbox state rm {ADDRESS} {ROOT}"
+    assert f"to manage another one there, first: {rm})" in err, err
+    code, out, err = _run(capsys, *shlex.split(rm)[1:])
+    assert code == 0 and f"Removed {ADDRESS}" in out, err
+
+
+def test_the_lock_hint_carries_flags_and_root_and_runs_as_pasted(
+    applied: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    lock = "0b1e7c3a-5d2f-4a8e-9c61-7f3d2b1a0e94"
+    held = {"id": lock, "user": "alice", "host": "build-7", "pid": 4242}
+    held |= {"command": "lmsctl apply", "created": "2026-11-23T19:56:12.297Z"}
+    lock_file = Path(ROOT) / ".lmsctl" / "sandbox" / "state.json.lock"
+    lock_file.write_text(json.dumps(held), encoding="utf-8")
+    free = f"lmsctl --sandbox force-unlock {lock} {ROOT}"
+    code, _, err = _run(capsys, "plan", ROOT, "--sandbox")
+    assert code == 1 and f"if that run is gone: {free}" in err, err
+    code, out, err = _run(capsys, "status", ROOT, "--sandbox")
+    assert code == 0 and f"if that run is gone: {free}" in out, err
+    code, out, err = _run(capsys, *shlex.split(free)[1:])
+    assert code == 0 and f"Released the state lock {lock}" in out, err
+    assert not lock_file.exists()
+
+
+def test_state_hints_from_below_the_cli_carry_flags_and_root(
+    applied: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _, err = _run(capsys, "state", "rm", f"{SECTION}/nope", ROOT, "--sandbox")
+    assert code == 1
+    listing = f"lmsctl --sandbox state list {ROOT}"
+    assert f"({listing} shows what state holds)" in err, err
+    code, out, err = _run(capsys, *shlex.split(listing)[1:])
+    assert code == 0 and ADDRESS in out, err
+    # a protected assignment gone from the manifests: the plan error's way out
+    path = Path(ROOT) / "lincoln-high" / "algebra-1-period-2.yaml"
+    text = path.read_text(encoding="utf-8")
+    start, end = text.index("  hw-02:\n"), text.index("  quiz-1:\n")
+    path.write_text(text[:start] + text[end:], encoding="utf-8")
+    state_file = Path(ROOT) / ".lmsctl" / "sandbox" / "state.json"
+    data = json.loads(state_file.read_text(encoding="utf-8"))
+    data["resources"][f"{SECTION}/hw-02"]["protect"] = True
+    state_file.write_text(json.dumps(data), encoding="utf-8")
+    code, _, err = _run(capsys, "plan", ROOT, "--sandbox")
+    assert code == 1
+    assert f"without deleting: lmsctl --sandbox state rm {SECTION}/hw-02 {ROOT}" in err, err
+
+
+def test_a_hint_that_names_its_root_already_is_left_as_it_is() -> None:
+    from lmsctl.cli.context import CliContext
+    from lmsctl.cli.flags import carry_flags
+
+    cli = CliContext(root=Path("my root"))
+    assert carry_flags(cli, f"first: lmsctl state rm {ADDRESS} 'my root')") == (
+        f"first: lmsctl state rm {ADDRESS} 'my root')"
+    )
+    assert carry_flags(cli, f"first: lmsctl state rm {ADDRESS}.") == (
+        f"first: lmsctl state rm {ADDRESS} 'my root'."
+    )
+    cli.sandbox = True
+    assert carry_flags(cli, "lmsctl state list shows it") == (
+        "lmsctl --sandbox state list 'my root' shows it"
+    )
 
 
 def test_apply_unknown_advice_names_the_flags(

@@ -9,8 +9,10 @@ import shutil
 from collections.abc import Callable
 from pathlib import Path
 
+import httpx
 import pytest
 
+import lmsctl.sandbox as sandbox
 from lmsctl.client.lms import LmsClient
 from lmsctl.sandbox import DEMO_TOKEN, SandboxConfig, sandbox_transport
 from lmsctl.schema_files import VERSION_KEY
@@ -127,6 +129,40 @@ def test_init_never_overwrites_a_file(
     assert sorted(p.name for p in Path("other").iterdir()) == ["lmsctl.yaml"]
 
 
+@pytest.mark.parametrize(
+    ("lms_state", "advice"),
+    [
+        ("matching_in_progress", "wait, then run plan again"),
+        ("pending_authorization", "completes the LMS Connect setup"),
+        ("disconnected", "reconnects the LMS in the Clever dashboard"),
+    ],
+)
+def test_init_says_what_an_lms_state_other_than_success_means(
+    lms_state: str,
+    advice: str,
+    lmsctl: Callable[..., CliResult],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("CLEVER_TOKEN", raising=False)
+    made = lmsctl("sandbox", "seed", "generate", "--sections", "1", "--students", "2", "-o", "s")
+    assert made.code == 0, made.text
+    seed = Path("s").read_text(encoding="utf-8")
+    assert "lms_state: success" in seed
+    Path("s").write_text(seed.replace("lms_state: success", f"lms_state: {lms_state}"))
+    assert lmsctl("sandbox", "reset", "--db", "sb.db", "--seed", "s").code == 0
+    res = lmsctl("--sandbox-db", "sb.db", "init", "proj")
+    assert res.code == 0, res.text
+    warning = f"Warning: the district's lms_state is '{lms_state}', not 'success'"
+    assert warning in res.err and advice in res.err, res.err
+    assert "validate works, but plan and apply stop until it is" in res.err
+    # what it says holds: validate passes, plan stops
+    assert lmsctl("validate", "proj").code == 0
+    planned = lmsctl("--sandbox-db", "sb.db", "plan", "proj")
+    assert planned.code == 1 and f"lms_state is '{lms_state}'" in planned.err, planned.text
+
+
 def test_init_filters_by_teacher_school_and_section(
     lmsctl: Callable[..., CliResult], district: tuple[str, ...]
 ) -> None:
@@ -162,14 +198,49 @@ def test_sections_and_users_listings_follow_next_links(tmp_path: Path) -> None:
     assert asyncio.run(go()) == (4, 4)  # the demo district: 4 sections, one teacher each
 
 
+def test_init_asks_the_data_api_for_pages_of_10000(
+    lmsctl: Callable[..., CliResult], district: tuple[str, ...], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    asked: list[httpx.URL] = []
+    real = sandbox.sandbox_transport
+
+    class Recording(httpx.AsyncBaseTransport):
+        def __init__(self, inner: httpx.AsyncBaseTransport) -> None:
+            self.inner = inner
+
+        async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+            asked.append(request.url)
+            return await self.inner.handle_async_request(request)
+
+    monkeypatch.setattr(sandbox, "sandbox_transport", lambda config: Recording(real(config)))
+    res = lmsctl(*district, "init", "proj", "--teacher", "lucas.hernandez1@d1.example")
+    assert res.code == 0, res.text
+    listings = [u for u in asked if u.path != "/v3.1/districts"]
+    assert sorted(u.path for u in listings) == [
+        "/v3.1/sections",
+        f"/v3.1/sections/{FIRST_SECTION}/users",
+        "/v3.1/users",
+    ]
+    assert all(u.params["limit"] == "10000" for u in listings), listings
+    assert next(u for u in listings if u.path == "/v3.1/users").params["role"] == "teacher"
+
+
 def test_schema_export_and_validate_says_when_a_modeline_schema_is_old(
     lmsctl: Callable[..., CliResult], district: tuple[str, ...]
 ) -> None:
     assert lmsctl(*district, "init", "proj").code == 0
     again = lmsctl("schema", "export", "proj/schemas")
     assert again.code == 0 and again.out.count("unchanged") == 3, again.out
+    assert "in proj/sections/NAME.yaml: # yaml-language-server: $schema=../schemas/" in again.out
+    # the modeline it shows is the one for the folder it wrote
+    other = lmsctl("schema", "export", "editor-schemas")
+    shown = "in sections/NAME.yaml: # yaml-language-server: $schema=../editor-schemas/section."
+    assert other.code == 0 and shown in other.out, other.out
     schema_path = Path("proj/schemas/section.schema.json")
     schema = json.loads(schema_path.read_text())
+    # stamped by an older lmsctl, with the installed one's rules: it checks the same, no warning
+    schema_path.write_text(json.dumps({**schema, VERSION_KEY: "0.0.1"}))
+    assert "0 warnings" in lmsctl("validate", "proj").out
     # an export by an older lmsctl, whose rules differ from the installed one's
     schema[VERSION_KEY] = "0.0.1"
     del schema["properties"]["defaults"]

@@ -94,9 +94,9 @@ def test_show_a_grade(root: Path) -> None:
 def test_show_missing_is_one_error_line(root: Path) -> None:
     code, out, err = run("state", "show", f"{SECTION}/nope", "--root", str(root))
     assert code == 1 and out == ""
-    assert (
-        err == f"Error: {SECTION}/nope is not in state (lmsctl state list shows what state holds)\n"
-    )
+    # the hint names the ROOT, so that it runs as pasted
+    hint = f"lmsctl state list {root} shows what state holds"
+    assert err == f"Error: {SECTION}/nope is not in state ({hint})\n"
 
 
 def test_malformed_address_is_a_usage_error(root: Path) -> None:
@@ -121,7 +121,7 @@ def test_rm_a_grade(root: Path) -> None:
     assert code == 0 and f"Forgot the grade values lmsctl applied for {HW1}/grades/" in out
     assert "as if lmsctl had never set it" in out and "lmsctl import" not in out
     code, _, err = run("state", "rm", f"{HW1}/grades/{STUDENT}", "--root", str(root))
-    assert code == 1 and f"lmsctl state show {HW1} lists the grades it holds" in err
+    assert code == 1 and f"lmsctl state show {HW1} {root} lists the grades it holds" in err
     assert backend_of(root).read().resources[HW1].grades == {}
 
 

@@ -6,14 +6,27 @@ from pathlib import Path
 
 import click
 
-from lmsctl.adopt import ImportRequest, import_root, parse_request, read_requests_csv
+from lmsctl.adopt import (
+    ImportRequest,
+    import_document,
+    import_root,
+    parse_request,
+    read_requests_csv,
+)
 from lmsctl.cli.completion import complete_address
 from lmsctl.cli.context import CliContext, pass_cli
 from lmsctl.cli.flags import examples, hint_command
-from lmsctl.cli.options import merge_root, root_argument, workspace_options
+from lmsctl.cli.options import (
+    merge_root,
+    output_format,
+    remember_root,
+    root_argument,
+    workspace_options,
+)
 from lmsctl.errors import UsageError
 from lmsctl.manifest.config import display_path
 from lmsctl.render.adopt import render_import_text
+from lmsctl.render.json import dumps_for_terminal
 
 _EXAMPLE_ID = "3f1c2a9e-7d4b-4e0a-9a61-2b7c5d8e9f10"
 
@@ -49,6 +62,7 @@ _EXAMPLE_ID = "3f1c2a9e-7d4b-4e0a-9a61-2b7c5d8e9f10"
     metavar="FILE",
     help="Import every 'address,assignment_id' line of FILE (instead of ADDRESS ID).",
 )
+@output_format("text", "json")
 @pass_cli
 def import_(
     cli: CliContext,
@@ -58,6 +72,7 @@ def import_(
     generate: bool,
     grades: bool,
     csv_file: Path | None,
+    fmt: str,
 ) -> int:
     """Adopt the existing LMS assignment ASSIGNMENT_ID at ADDRESS (<section id>/<key>) into
     the state and manifests under ROOT: lmsctl import ADDRESS ASSIGNMENT_ID [ROOT], or
@@ -75,6 +90,7 @@ def import_(
     requests: list[ImportRequest]
     if csv_file is not None and address and not assignment_id:  # --from-csv FILE ROOT
         root = merge_root(Path(address), None if root == Path(".") else root)
+        remember_root(root)
         address = None
     if csv_file is not None:
         if address or assignment_id:
@@ -92,7 +108,11 @@ def import_(
         requests,
         generate=generate,
         grades=grades,
+        hint_command=lambda *words: hint_command(cli, *words, root=root),
     )
+    if fmt == "json":
+        click.echo(dumps_for_terminal(import_document(outcomes, generated=generate), indent=2))
+        return 0
     plan_command = hint_command(cli, "plan", display_path(root))
     click.echo(
         render_import_text(outcomes, generated=generate, plan_command=plan_command), nl=False

@@ -9,12 +9,21 @@ import click
 
 from lmsctl.cli.context import CliContext, pass_cli
 from lmsctl.cli.flags import examples, hint_command
-from lmsctl.cli.options import root_argument
+from lmsctl.cli.options import output_format, root_argument
 from lmsctl.client.factory import open_client, resolve_api_url
 from lmsctl.errors import UsageError
-from lmsctl.init import DistrictRoster, InitFilters, init_root, read_district
+from lmsctl.init import (
+    DistrictRoster,
+    InitFilters,
+    InitResult,
+    init_document,
+    init_root,
+    lms_state_advice,
+    read_district,
+)
 from lmsctl.manifest.config import display_path, valid_timezone
 from lmsctl.model import ProjectConfig
+from lmsctl.render.json import dumps_for_terminal
 from lmsctl.schema_files import DEFAULT_SCHEMA_DIR
 
 
@@ -63,6 +72,7 @@ from lmsctl.schema_files import DEFAULT_SCHEMA_DIR
     metavar="DIR",
     help="Folder under ROOT for the JSON Schemas the modelines point at.",
 )
+@output_format("text", "json")
 @pass_cli
 def init(
     cli: CliContext,
@@ -72,6 +82,7 @@ def init(
     sections: tuple[str, ...],
     timezone: str,
     schema_dir: str,
+    fmt: str,
 ) -> int:
     """Write lmsctl.yaml and one section file per class section of the district into ROOT.
 
@@ -108,6 +119,23 @@ def init(
 
     roster = asyncio.run(read())
     result = init_root(root, roster, api_url=api_url, timezone=timezone, schema_dir=schema_dir)
+    advice = lms_state_advice(roster.lms_state)
+    if advice is not None:
+        click.echo(
+            f"Warning: the district's lms_state is {roster.lms_state!r}, not 'success': "
+            f"validate works, but plan and apply stop until it is ({advice}).",
+            err=True,
+        )
+    if fmt == "json":
+        click.echo(dumps_for_terminal(init_document(result), indent=2))
+    else:
+        _print_summary(cli, result, timezone, schema_dir)
+    return 0
+
+
+def _print_summary(cli: CliContext, result: InitResult, timezone: str, schema_dir: str) -> None:
+    """What init wrote, and the next steps (commands that run as pasted)."""
+    root, roster = result.root, result.roster
     district = roster.district
     click.echo(
         f"District {district.get('name') or ''} ({district.get('id')}): "
@@ -120,13 +148,6 @@ def init(
         f"({result.student_count} students), lmsctl.yaml and the JSON Schemas in "
         f"{display_path(root / schema_dir)}."
     )
-    if roster.lms_state != "success":
-        click.echo(
-            f"Warning: the district's LMS connection is {roster.lms_state or 'unknown'!r}, not "
-            "'success': plan works, but apply refuses until Clever reports 'success' "
-            "(ask the district admin to finish the LMS Connect setup in Clever).",
-            err=True,
-        )
     click.echo("Next:")
     if timezone == "UTC":
         click.echo(f"  set timezone in {display_path(root / 'lmsctl.yaml')} to the district's")
@@ -137,4 +158,3 @@ def init(
         "  to adopt an assignment that already exists: "
         + hint_command(cli, "import", "<section id>/<key>", "<assignment id>", shown, "--generate")
     )
-    return 0

@@ -13,6 +13,7 @@ from lmsctl.cli.context import CliContext, pass_cli
 from lmsctl.cli.flags import examples, hint_command
 from lmsctl.cli.options import (
     connection_options,
+    output_format,
     privacy_option,
     root_argument,
     target_option,
@@ -22,7 +23,8 @@ from lmsctl.cli.output import print_warnings
 from lmsctl.errors import Diagnostic
 from lmsctl.manifest.config import display_path
 from lmsctl.privacy import PrivacyChoice, Scrubber, StudentDirectory
-from lmsctl.pull import pull_root
+from lmsctl.pull import pull_document, pull_root
+from lmsctl.render.json import dumps_for_terminal
 from lmsctl.render.pull import EditKind, render_pull_text
 
 
@@ -30,13 +32,15 @@ from lmsctl.render.pull import EditKind, render_pull_text
     "pull",
     epilog=examples(
         "lmsctl pull examples/coursework --sandbox --dry-run",
-        title="Example (the embedded sandbox; drop --sandbox for Clever):",
+        "lmsctl pull examples/coursework --sandbox --dry-run --json",
+        title="Examples (the embedded sandbox; drop --sandbox for Clever):",
     ),
 )
 @root_argument
 @target_option
 @click.option("--dry-run", is_flag=True, help="Print the diff, write nothing.")
 @privacy_option
+@output_format("text", "json")
 @connection_options
 @pass_cli
 def pull(
@@ -45,6 +49,7 @@ def pull(
     targets: tuple[Address, ...],
     dry_run: bool,
     privacy: str | None,
+    fmt: str,
     rate_limit: int,
     timeout: float,
     lock_timeout: float,
@@ -57,7 +62,8 @@ def pull(
     reported and left alone. Afterwards plan says No changes for what was pulled.
 
     In a private run (--privacy, privacy: in lmsctl.yaml, or CI) the diff, which names
-    students, is replaced by one line per edit with the plan's pseudonyms.
+    students, is replaced by one line per edit with the plan's pseudonyms. --format json
+    prints the same as one document (the edits, the files and, at level full, their diffs).
     """
     options = workspace_options(
         cli,
@@ -77,8 +83,11 @@ def pull(
         print_warnings(list(warnings), cli.color, cli.scrubber.text)
 
     result = pull_root(
-        options, targets, dry_run=dry_run, privacy=privacy, env=os.environ, start=start
+        options, targets, dry_run=dry_run, privacy=privacy, fmt=fmt, env=os.environ, start=start
     )
+    if fmt == "json":
+        click.echo(dumps_for_terminal(pull_document(result, cli.scrubber), indent=2))
+        return 0
     out, err = render_pull_text(result, cli.scrubber)
     click.echo(out, nl=False)
     click.echo(err, nl=False, err=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import socket
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
@@ -11,6 +12,9 @@ from lmsctl.cli.context import CliContext, pass_cli
 from lmsctl.cli.flags import examples
 from lmsctl.errors import LmsctlError, UsageError
 from lmsctl.lms import LMS_TYPES, LmsType
+
+if TYPE_CHECKING:  # (the sandbox loads starlette: imported by the commands that run it)
+    from lmsctl.sandbox import SandboxConfig
 
 _DEFAULT_DB = Path(".lmsctl") / "sandbox.db"
 
@@ -120,7 +124,7 @@ def serve(
     """Serve the Clever API sandbox over HTTP until Ctrl-C."""
     # (imported here, not at the top: the sandbox loads starlette and uvicorn, which every other
     # command would pay for at start-up)
-    from lmsctl.sandbox import FaultConfig, SandboxConfig, load_seed, serve
+    from lmsctl.sandbox import FaultConfig, SandboxConfig, serve
     from lmsctl.sandbox.config import parse_latency
 
     try:
@@ -146,12 +150,10 @@ def serve(
     _check_port_free(host, port)
     if access_log is not None:
         _check_writable(access_log)
-    seed = load_seed(config.seed_file)
     shown_host = f"[{host}]" if ":" in host else host
     click.echo(f"Clever API sandbox on http://{shown_host}:{port}/v3.1")
-    for district in seed.districts:
-        tokens = ", ".join(district["tokens"])
-        click.echo(f"  district {district['id']} ({district['name']}): token {tokens}")
+    for district_id, name, tokens in _districts(config):
+        click.echo(f"  district {district_id} ({name}): token {', '.join(tokens)}")
     click.echo(f"  data: {db if db is not None else 'in memory (lost on exit)'}")
     if access_log is not None:
         click.echo(f"  access log: {access_log}")
@@ -164,6 +166,23 @@ def serve(
     click.echo("  control endpoints under /_sandbox/ (see docs/sandbox.md); Ctrl-C to stop")
     serve(config, host, port)
     return 0
+
+
+def _districts(config: SandboxConfig) -> list[tuple[str, str, list[str]]]:
+    """The districts the server will answer for: a seeded database's own (it may have been
+    reset to another seed), else the seed's, which a new database is seeded with."""
+    from lmsctl.sandbox import load_seed
+    from lmsctl.sandbox.store import Store
+
+    if config.db_path is not None and config.db_path.is_file():
+        store = Store(config.db_path)
+        try:
+            if store.is_seeded():
+                return store.district_tokens()
+        finally:
+            store.close()
+    seed = load_seed(config.seed_file)
+    return [(d["id"], d["name"], list(d["tokens"])) for d in seed.districts]
 
 
 @sandbox.command(

@@ -7,7 +7,13 @@ from pathlib import Path
 import click
 
 from lmsctl.cli.flags import examples
-from lmsctl.schema_files import EXPORTED_SCHEMAS, ExportStatus, export_schemas
+from lmsctl.schema_files import (
+    EXPORTED_SCHEMAS,
+    SECTION_SCHEMA,
+    ExportStatus,
+    export_schemas,
+    modeline,
+)
 
 
 @click.group("schema", epilog=examples("lmsctl schema export schemas"))
@@ -36,9 +42,11 @@ def export(directory: Path) -> int:
     for item in results:
         click.echo(f"{item.status.value:>9}  {item.path.as_posix()}")
     changed = sum(1 for r in results if r.status is not ExportStatus.UNCHANGED)
+    beside = directory.parent / "sections" / "NAME.yaml"
+    example = modeline(beside, directory, SECTION_SCHEMA)
     click.echo(
         f"{changed} of {len(EXPORTED_SCHEMAS)} schema files written. A manifest's first line "
-        "points editors at them, by a path relative to the manifest, e.g. "
-        "# yaml-language-server: $schema=../schemas/section.schema.json"
+        "points editors at them, by a path relative to the manifest, e.g. in "
+        f"{beside.as_posix()}: {example}"
     )
     return 0

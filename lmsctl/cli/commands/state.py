@@ -25,6 +25,7 @@ from lmsctl.cli.options import (
     merge_root,
     output_format,
     privacy_option,
+    remember_root,
     root_argument,
     root_flag_option,
 )
@@ -72,8 +73,21 @@ def _warn_takeover(lock: LockInfo, cli: CliContext) -> None:
         click.echo(click.style(text, fg="yellow") if cli.color else text, err=True)
 
 
-def _dump(data: Any) -> None:
-    click.echo(dumps_for_terminal(data, indent=2, sort_keys=True))
+def _sorted(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {key: _sorted(value[key]) for key in sorted(value)}
+    if isinstance(value, list):
+        return [_sorted(item) for item in value]
+    return value
+
+
+def _dump(data: dict[str, Any]) -> None:
+    """A state document as JSON: keys sorted, except ``format_version``, first as in every
+    other document lmsctl prints (docs/json-output.md)."""
+    doc = _sorted(data)
+    if "format_version" in doc:
+        doc = {"format_version": doc.pop("format_version"), **doc}
+    click.echo(dumps_for_terminal(doc, indent=2))
 
 
 _SECTION = "5f1a0c0b8e1d2a0001a00001"
@@ -173,6 +187,7 @@ def rm(cli: CliContext, words: tuple[str, ...], root_flag: Path | None, lock_tim
     """
     addresses, given_root = _addresses_and_root(words)
     root = merge_root(given_root, root_flag)
+    remember_root(root)
     parsed = [parse_address(a) for a in addresses]
     _students(cli, parsed)
     access = _open(cli, root)

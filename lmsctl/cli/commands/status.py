@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from lmsctl.cli.context import CliContext, pass_cli
-from lmsctl.cli.flags import examples, hint_command
+from lmsctl.cli.flags import carry_flags, examples, hint_command
 from lmsctl.cli.options import output_format, root_argument, workspace_options
 from lmsctl.render.status import render_status_text, status_document
 from lmsctl.usecases.status import read_status
@@ -35,5 +35,5 @@ def status(cli: CliContext, root: Path, fmt: str) -> int:
         click.echo(json.dumps(status_document(report), indent=2))
     else:
         plan = hint_command(cli, "plan", root=root)
-        click.echo(render_status_text(report, plan_command=plan), nl=False)
+        click.echo(carry_flags(cli, render_status_text(report, plan_command=plan)), nl=False)
     return 0
