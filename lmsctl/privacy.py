@@ -62,6 +62,10 @@ _HEX24 = r"[0-9a-f]{24}"
 #: ids in paths of errors and addresses (grades/<id>, submissions/<id>, users/<id>) and in
 #: manifest field labels (grades.<id>)
 _ID_IN_PATH = re.compile(rf"\b(grades|submissions|users)([/.])({_HEX24})\b")
+#: a number alone is a token of a student only from this many digits (a state id): a short
+#: sis id or student number alone ("603") is also a count or a line number ("603 grades to
+#: set", "line 603"), which must stay as it is; its reference (sis:603) is always a token
+_MIN_BARE_DIGITS = 7
 #: a word of free text, as student tokens are made of (names, ids, emails, sis:603)
 _WORD = re.compile(r"[\w.@+:'-]+")
 #: characters a word may end with that belong to the sentence, not the token
@@ -184,7 +188,7 @@ class StudentDirectory:
         tokens = self.tokens
         for token in texts:
             text = str(token or "").strip()
-            if len(text) < 2:
+            if len(text) < 2 or (text.isdigit() and len(text) < _MIN_BARE_DIGITS):
                 continue
             if not tokens.get(text):
                 tokens[text] = student_id

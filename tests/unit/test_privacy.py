@@ -208,3 +208,28 @@ def test_scrubber_uses_the_roster() -> None:
         "answered 404"
     )
     assert Scrubber(PrivacyChoice(PrivacyLevel.FULL), directory).text("Ava Nguyen") == "Ava Nguyen"
+
+
+def test_a_short_number_is_not_taken_for_a_students_sis_id_or_number() -> None:
+    """A sis id of a few digits is also a count or a line number: alone it stays, so a private
+    plan's summary and an error's line are right; its reference and long ids are scrubbed."""
+    directory = StudentDirectory()
+    directory.add_user(
+        {
+            "id": STUDENT,
+            "name": {"first": "Ava", "last": "Nguyen"},
+            "roles": {
+                "student": {"sis_id": "23", "student_number": "653", "state_id": "1000000007"}
+            },
+        }
+    )
+    directory.add("sis:23", STUDENT)
+    scrub = Scrubber(PrivacyChoice(PrivacyLevel.PSEUDONYMISE, KEY), directory)
+    who = pseudonym(KEY, STUDENT)
+    assert (
+        scrub.text("Plan: 0 to create, 23 grades to set.") == "Plan: 0 to create, 23 grades to set."
+    )
+    assert scrub.text("already graded at line 653") == "already graded at line 653"
+    assert scrub.text("sis:23 and student_number:653 (state id 1000000007)") == (
+        f"{who} and {who} (state id {who})"
+    )
