@@ -62,12 +62,14 @@ _HEX24 = r"[0-9a-f]{24}"
 #: ids in paths of errors and addresses (grades/<id>, submissions/<id>, users/<id>) and in
 #: manifest field labels (grades.<id>)
 _ID_IN_PATH = re.compile(rf"\b(grades|submissions|users)([/.])({_HEX24})\b")
-#: a number alone is a token of a student only from this many digits (a state id): a short
-#: sis id or student number alone ("603") is also a count or a line number ("603 grades to
-#: set", "line 603"), which must stay as it is; its reference (sis:603) is always a token
+#: a number of fewer digits than this (a short sis id or student number, "603") is taken for
+#: a student only where it is quoted, as messages quote values ("sis_id '603'"): alone it is
+#: a count or a line number ("603 grades to set", "line 603"), which must stay as it is; its
+#: reference (sis:603) and a longer number (a state id) count everywhere
 _MIN_BARE_DIGITS = 7
-#: a word of free text, as student tokens are made of (names, ids, emails, sis:603)
-_WORD = re.compile(r"[\w.@+:'-]+")
+#: a word of free text, as student tokens are made of (names, ids, emails, sis:603); a quote
+#: may be inside a word (O'Brien), not start it ('ann@school.example' is quoted)
+_WORD = re.compile(r"[\w.@+:-][\w.@+:'-]*")
 #: characters a word may end with that belong to the sentence, not the token
 _TRAILING = ".:-'"
 #: roster references as manifests write them (sis:603, email:ann@school.example)
@@ -188,7 +190,7 @@ class StudentDirectory:
         tokens = self.tokens
         for token in texts:
             text = str(token or "").strip()
-            if len(text) < 2 or (text.isdigit() and len(text) < _MIN_BARE_DIGITS):
+            if len(text) < 2:
                 continue
             if not tokens.get(text):
                 tokens[text] = student_id
@@ -275,6 +277,14 @@ class StudentDirectory:
 _ROSTER_PREFIXES = tuple((f"{kind.value}:", k) for kind, k in ROSTER_FIELD.items())
 
 
+def _short_number(text: str) -> bool:
+    return text.isdigit() and len(text) < _MIN_BARE_DIGITS
+
+
+def _quoted(text: str, start: int) -> bool:
+    return start > 0 and text[start - 1] in "'\""
+
+
 def _student_of(address: str) -> str:
     parts = address.split("/")
     return parts[3] if len(parts) == 4 and parts[2] == "grades" else ""
@@ -329,7 +339,7 @@ class Scrubber:
                 span = value[start:end]
                 trimmed = span.rstrip(_TRAILING)
                 sid = tokens.get(trimmed.lower())
-                if sid is None:
+                if sid is None or (_short_number(trimmed) and not _quoted(value, start)):
                     continue
                 out.append(value[pos:start])
                 out.append(self.who(sid) if sid else ANONYMOUS)

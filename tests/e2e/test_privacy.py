@@ -228,6 +228,36 @@ def test_errors_and_debug_obey_the_privacy_level(
     assert "sis:603" in plain.err  # outside CI the full error names the reference
 
 
+def test_a_roster_error_in_ci_does_not_restate_a_students_reference(
+    coursework: Path, invoke: Callable[..., CliResult], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Grades for students of another section, by email, sis id and student number: the error
+    quotes each value it could not match ("no student with email '...'"), and those are
+    another section's students."""
+    path = coursework / "lincoln-high" / "algebra-1-period-2.yaml"
+    path.write_text(
+        path.read_text().replace(
+            "      sis:603: {grade_points: 7,",
+            "      email:zoe.harris40@students.maplewood.example: {grade_points: 3}\n"
+            "      sis:640: {grade_points: 3}\n"
+            "      student_number:S100045: {grade_points: 3}\n"
+            "      sis:603: {grade_points: 7,",
+        )
+    )
+    plain = invoke("--sandbox", "plan", str(coursework))
+    assert plain.code == 1 and "no student with sis_id '640'" in plain.err, plain.text
+    monkeypatch.setenv("CI", "true")
+    monkeypatch.setenv("LMSCTL_PSEUDONYM_KEY", KEY)
+    for args in (
+        ("--sandbox", "plan", str(coursework)),
+        ("--debug", "--sandbox", "plan", str(coursework)),
+    ):
+        result = invoke(*args)
+        assert result.code == 1, result.text
+        assert "no student with sis_id '" in result.err  # the error is still there
+        assert _leaks(result.text, _identifying_values()) == [], args
+
+
 def test_apply_output_in_ci_names_no_student(
     coursework: Path, invoke: Callable[..., CliResult], monkeypatch: pytest.MonkeyPatch
 ) -> None:
