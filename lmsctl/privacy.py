@@ -91,6 +91,7 @@ class PrivacyChoice:
     level: PrivacyLevel
     key: bytes | None = None
     notice: str = ""  # one line for stderr, e.g. the fallback to redact
+    fallback: bool = False  # redact because pseudonymise had no key
 
     @property
     def private(self) -> bool:
@@ -136,6 +137,7 @@ def resolve_privacy(
             f"{PSEUDONYM_KEY_ENV} is not set, so students cannot be pseudonymised safely (an "
             "unkeyed hash of a Clever id can be reversed); showing grades as aggregates only "
             f"(--privacy redact). Set {PSEUDONYM_KEY_ENV} to a secret to see pseudonyms.",
+            fallback=True,
         )
     return PrivacyChoice(level, key if level is PrivacyLevel.PSEUDONYMISE else None)
 
@@ -564,6 +566,7 @@ def privatise_document(
     privacy = {
         "level": choice.level.value,
         "pseudonyms": "hmac-sha256" if choice.key is not None and choice.private else None,
+        **({"fallback": True} if choice.fallback else {}),
     }
     if not choice.private:
         return {**doc, "privacy": privacy}  # nothing below is changed: no copy of 100k changes

@@ -121,6 +121,14 @@ def test_no_key_falls_back_to_redact_and_says_so(
     assert "LMSCTL_PSEUDONYM_KEY is not set" in result.err
     assert "student-" not in result.out
     assert _leaks(result.text, _identifying_values() | _grade_comments()) == []
+    # the Markdown (a job summary, a pull-request comment) says why too, as does JSON
+    assert r"(no pseudonyms: LMSCTL\_PSEUDONYM\_KEY is not set)_" in result.out
+    doc = json.loads(invoke("--sandbox", "plan", str(coursework), "--json").out)
+    assert doc["privacy"] == {"level": "redact", "pseudonyms": None, "fallback": True}
+    asked = json.loads(
+        invoke("--sandbox", "plan", str(coursework), "--json", "--privacy", "redact").out
+    )
+    assert asked["privacy"] == {"level": "redact", "pseudonyms": None}  # asked for: no fallback
 
 
 def test_redact_shows_no_grade_value(
