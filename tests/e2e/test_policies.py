@@ -151,6 +151,23 @@ def test_a_changed_returned_grade_needs_approval_and_exits_3(
     assert at(None, "--sandbox", "plan", str(coursework)).code == 0
 
 
+def test_redacted_approvals_count_and_list_each_student_apart(
+    coursework: Path, at: Callable[..., CliResult]
+) -> None:
+    """Two returned grades of two students changed: at redact neither student is named, yet
+    the block counts two changes, as the summary does, and tells the students apart."""
+    assert at(None, "--sandbox", "apply", str(coursework), "--auto-approve").code == 0
+    edit(coursework / ALGEBRA_FILE, "sis:603: {grade_points: 7,", "sis:603: {grade_points: 5,")
+    edit(coursework / ALGEBRA_FILE, "{grade_points: 8.5, state: returned}", "{grade_points: 9}")
+    _policies(coursework, "\n  approval:\n    returned_grades: true\n")
+    redacted = at(None, "--sandbox", "plan", str(coursework), "--privacy", "redact")
+    assert redacted.code == 0, redacted.text
+    assert "Needs approval: 2 changes" in redacted.out and "(2 need approval)" in redacted.out
+    lines = [line for line in redacted.out.splitlines() if "changes a grade already" in line]
+    assert len(lines) == 2 and len(set(lines)) == 2
+    assert "5f1a0c0b8e1d2a0001b0000" not in redacted.out and "sis:603" not in redacted.out
+
+
 def test_a_freeze_by_school_covers_only_that_schools_sections(
     coursework: Path, at: Callable[..., CliResult]
 ) -> None:
