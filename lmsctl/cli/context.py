@@ -36,7 +36,7 @@ class CliContext:
     api_url: str | None = None
     color: bool = True
     debug: bool = False
-    #: lmsctl's "now" (freeze windows, past due dates); tests pass another with run(clock=...)
+    #: lmsctl's own "now", when the API gives no clock (Workspace.now); run(clock=...) sets it
     clock: Callable[[], dt.datetime] = utcnow
     #: connects a client to the embedded sandbox (the client package cannot import it)
     open_sandbox: SandboxOpener = embedded_sandbox
