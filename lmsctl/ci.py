@@ -21,7 +21,8 @@ prints.
 - ``validate``: ``lmsctl validate ROOT``.
 
 Outputs (``$GITHUB_OUTPUT``): ``exitcode`` (lmsctl's own), ``has-changes``, ``drift``,
-``plan-file``, and for apply ``applied`` (``reviewed`` or ``fresh``) and ``reason``.
+``plan-file``, for plan ``needs-approval`` (``true`` when plan exits 3: a ``policies.approval``
+rule matched a change), and for apply ``applied`` (``reviewed`` or ``fresh``) and ``reason``.
 """
 
 from __future__ import annotations
@@ -306,6 +307,7 @@ def _plan_step(options: CiOptions, run: Runner, gh: GitHubContext) -> StepResult
     # 0 no changes, 2 changes, 3 changes that need approval (policies.approval): all reviewable
     result = StepResult(code=0 if code in (0, 2, 3) else 1, lmsctl_code=code)
     result.outputs["plan-file"] = str(plan_file)
+    result.outputs["needs-approval"] = "true" if code == 3 else "false"
     if result.code == 0 and plan_file.is_file():
         markdown, facts, notice = _plan_markdown(plan_file, options.root)
         result.outputs.update(facts)

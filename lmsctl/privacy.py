@@ -1,17 +1,10 @@
 """Private plans: what a plan may show of students, applied as one layer before rendering.
 
-Three levels (``PrivacyLevel``):
-
-- ``full``: everything (names, Clever ids, grade comments);
-- ``pseudonymise``: no name, Clever id, sis id, email, student number or state id of a student
-  appears; each student reads as a stable pseudonym, ``student-`` and 12 hex digits of a keyed
-  HMAC-SHA256 of the student's Clever id (key: ``LMSCTL_PSEUDONYM_KEY``). Grade values stay
-  visible for review; grade comments (free text that can name people) are hidden;
-- ``redact``: no student appears at all, and grades only as aggregates per assignment (how
-  many change, how many go up or down, the mean change of ``grade_points``).
-
-Without a key, ``pseudonymise`` falls back to ``redact`` (an unkeyed hash of a 24-hex id is
-reversible by trying every id), and says so.
+Three levels (``PrivacyLevel``): ``full``, everything; ``pseudonymise``, each student as
+``student-`` + 12 hex of HMAC-SHA256(``LMSCTL_PSEUDONYM_KEY``, Clever id), no name or roster id,
+grade values shown, grade comments hidden; ``redact``, no student at all and grades only as
+aggregates per assignment. Without a key ``pseudonymise`` falls back to ``redact`` (an unkeyed
+hash of a 24-hex id is reversible by trying every id), and says so.
 
 ``privatise_document`` turns a plan document (lmsctl.plan.document) into the document of a
 level; every renderer (text, JSON, Markdown) reads only that. ``Scrubber`` does the same for
@@ -62,8 +55,14 @@ _HEX24 = r"[0-9a-f]{24}"
 #: ids in paths of errors and addresses (grades/<id>, submissions/<id>, users/<id>) and in
 #: manifest field labels (grades.<id>)
 _ID_IN_PATH = re.compile(rf"\b(grades|submissions|users)([/.])({_HEX24})\b")
-#: a word of free text, as student tokens are made of (names, ids, emails, sis:603)
-_WORD = re.compile(r"[\w.@+:'-]+")
+#: a number of fewer digits than this (a short sis id or student number, "603") is taken for
+#: a student only where it is quoted, as messages quote values ("sis_id '603'"): alone it is
+#: a count or a line number ("603 grades to set", "line 603"), which must stay as it is; its
+#: reference (sis:603) and a longer number (a state id) count everywhere
+_MIN_BARE_DIGITS = 7
+#: a word of free text, as student tokens are made of (names, ids, emails, sis:603); a quote
+#: may be inside a word (O'Brien), not start it ('ann@school.example' is quoted)
+_WORD = re.compile(r"[\w.@+:-][\w.@+:'-]*")
 #: characters a word may end with that belong to the sentence, not the token
 _TRAILING = ".:-'"
 #: roster references as manifests write them (sis:603, email:ann@school.example)
@@ -85,6 +84,7 @@ class PrivacyChoice:
     level: PrivacyLevel
     key: bytes | None = None
     notice: str = ""  # one line for stderr, e.g. the fallback to redact
+    fallback: bool = False  # redact because pseudonymise had no key
 
     @property
     def private(self) -> bool:
@@ -130,6 +130,7 @@ def resolve_privacy(
             f"{PSEUDONYM_KEY_ENV} is not set, so students cannot be pseudonymised safely (an "
             "unkeyed hash of a Clever id can be reversed); showing grades as aggregates only "
             f"(--privacy redact). Set {PSEUDONYM_KEY_ENV} to a secret to see pseudonyms.",
+            fallback=True,
         )
     return PrivacyChoice(level, key if level is PrivacyLevel.PSEUDONYMISE else None)
 
@@ -141,15 +142,12 @@ def pseudonym(key: bytes, student_id: str) -> str:
 
 
 class StudentDirectory:
-    """Everything that identifies a student, as text: token -> the student's Clever id.
-
-    A token whose student is unknown (a roster reference nobody matched) maps to "".
+    """Everything that identifies a student, as text: token -> the student's Clever id ("" for
+    a roster reference nobody matched).
 
     The manifests' references and the rosters (a district's: hundreds of thousands of tokens)
-    are read into it only when its tokens are first needed: a full plan, which scrubs nothing,
-    never reads them. Every addition counts in the order it was made (the first id a token is
-    added with stays), so the tokens are the same as when read at once.
-    """
+    are read in only when the tokens are first needed (a full plan never needs them), in the
+    order they were added (the first id a token is added with stays)."""
 
     def __init__(self, tokens: dict[str, str] | None = None) -> None:
         self._tokens: dict[str, str] = {} if tokens is None else tokens
@@ -271,6 +269,12 @@ class StudentDirectory:
 _ROSTER_PREFIXES = tuple((f"{kind.value}:", k) for kind, k in ROSTER_FIELD.items())
 
 
+def _bare_short_number(word: str, text: str, start: int) -> bool:
+    """``word`` (at ``start`` of ``text``) is a short number, not in quotes."""
+    quoted = start > 0 and text[start - 1] in "'\""
+    return word.isdigit() and len(word) < _MIN_BARE_DIGITS and not quoted
+
+
 def _student_of(address: str) -> str:
     parts = address.split("/")
     return parts[3] if len(parts) == 4 and parts[2] == "grades" else ""
@@ -325,7 +329,7 @@ class Scrubber:
                 span = value[start:end]
                 trimmed = span.rstrip(_TRAILING)
                 sid = tokens.get(trimmed.lower())
-                if sid is None:
+                if sid is None or _bare_short_number(trimmed, value, start):
                     continue
                 out.append(value[pos:start])
                 out.append(self.who(sid) if sid else ANONYMOUS)
@@ -550,6 +554,7 @@ def privatise_document(
     privacy = {
         "level": choice.level.value,
         "pseudonyms": "hmac-sha256" if choice.key is not None and choice.private else None,
+        **({"fallback": True} if choice.fallback else {}),
     }
     if not choice.private:
         return {**doc, "privacy": privacy}  # nothing below is changed: no copy of 100k changes
@@ -572,6 +577,15 @@ def privatise_document(
         out["grade_summaries"] = grade_summaries(c for c in source if _aggregated(c, redact))
     for key in ("drift", "conflicts"):
         out[key] = _privatise_findings(out.get(key) or [], scrub, redact)
+    if redact:  # anonymous students of these lists told apart, so they count as in full
+        labels: dict[str, str] = {}
+        for item in [*(out.get("approvals") or []), *(out.get("frozen") or [])]:
+            address = str(item.get("address") or "")
+            if sid := _student_of(address):
+                label = labels.setdefault(sid, f"[student {len(labels) + 1}]")
+                item["address"] = _grade_address(address, label)
+                if isinstance(item.get("message"), str):
+                    item["message"] = item["message"].replace(address, item["address"])
     for fix in out.get("state_fixes") or []:
         if fix.get("student"):
             fix["student"] = scrub.who(str(fix["student"]))

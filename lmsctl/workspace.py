@@ -53,7 +53,8 @@ class WorkspaceOptions:
     command: str = "lmsctl"
     progress: ProgressFn | None = None
     notice: Callable[[str], None] | None = None  # one-line notices for the user (stderr)
-    clock: Callable[[], dt.datetime] = utcnow  # lmsctl's "now" (tests pin it)
+    #: lmsctl's own "now", used only when the API has not told its clock (see Workspace.now)
+    clock: Callable[[], dt.datetime] = utcnow
     open_sandbox: SandboxOpener | None = None  # how --sandbox reaches the embedded sandbox
 
 
@@ -164,6 +165,17 @@ class Workspace:
             await self._client.aclose()
             self._client = None
 
+    async def now(self) -> dt.datetime:
+        """The API's clock (the Date header of its answers; the token's district is read first
+        when nothing was asked yet), else lmsctl's own (an API that sends no Date header).
+
+        Due dates and freeze windows are judged by it: a runner whose clock is off neither
+        lets a frozen change through nor blocks one, and the sandbox's clock moves both."""
+        client = self.client()
+        if client.server_now() is None and not client.stats.requests:
+            await client.get_my_district()
+        return client.server_now() or self.options.clock()
+
     def read_state(self) -> StateSnapshot:
         # a district's state is a record per assignment and a mapping per grade, none in a
         # cycle: the collector's passes would walk the manifests and the state as they grow
@@ -206,7 +218,7 @@ class Workspace:
             force=force,
             targets=targets,
             # the API's clock decides what is in the past (the demo sandbox's runs apart)
-            now=format_api_datetime(self.client().server_now() or self.options.clock()),
+            now=format_api_datetime(await self.now()),
         )
         plan = PlanBuilder(
             self.desired,
@@ -221,7 +233,7 @@ class Workspace:
         plan = apply_policies(
             plan,
             policies,
-            self.options.clock(),
+            await self.now(),
             allow_frozen=allow_frozen,
             live_submissions=live.submissions,
             schools=await self._schools(plan) if any(w.schools for w in policies.freeze) else None,

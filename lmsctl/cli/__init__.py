@@ -166,7 +166,7 @@ def _debug_report(exc: BaseException, scrub: Scrubber) -> None:
 def run(argv: list[str] | None = None, *, clock: Callable[[], dt.datetime] | None = None) -> int:
     """Run the CLI behind the single error boundary; returns the exit code.
 
-    ``clock`` replaces lmsctl's "now" (tests use it to stand before or inside a freeze window).
+    ``clock`` replaces lmsctl's own "now" (used only when the API sends no Date header).
     Errors, diagnostics and ``--debug`` tracebacks obey the run's privacy level: the one the
     command chose, else the environment's default (private whenever ``CI`` is set).
     """

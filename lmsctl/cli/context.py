@@ -38,7 +38,7 @@ class CliContext:
     debug: bool = False
     #: the manifests root the command was given (hints name it, so that they run as pasted)
     root: Path | None = None
-    #: lmsctl's "now" (freeze windows, past due dates); tests pass another with run(clock=...)
+    #: lmsctl's own "now", when the API gives no clock (Workspace.now); run(clock=...) sets it
     clock: Callable[[], dt.datetime] = utcnow
     #: connects a client to the embedded sandbox (the client package cannot import it)
     open_sandbox: SandboxOpener = embedded_sandbox

@@ -370,10 +370,12 @@ def approval_lines(style: Style, needs: Sequence[Mapping[str, Any]]) -> list[str
 
 def privacy_line(doc: Mapping[str, Any]) -> str:
     """``Privacy: pseudonymised (...)`` for a private document, else ""."""
-    level = str((doc.get("privacy") or {}).get("level") or "full")
-    return (
-        "" if level == "full" else f"Privacy: {escape_controls(_PRIVACY_WORDS.get(level, level))}"
-    )
+    privacy = doc.get("privacy") or {}
+    level = str(privacy.get("level") or "full")
+    if level == "full":
+        return ""
+    why = " (no pseudonyms: LMSCTL_PSEUDONYM_KEY is not set)" if privacy.get("fallback") else ""
+    return f"Privacy: {escape_controls(_PRIVACY_WORDS.get(level, level))}{why}"
 
 
 _PRIVACY_WORDS = {

@@ -136,11 +136,10 @@ def apply_planfile(
                 hint="apply it with the same --sandbox / --api-url as the plan",
             )
         ensure_fresh(plan, snapshot)
-        check_freeze(plan, ws.desired.config.policies, ws.options.clock())
-        check_consent(plan, request.options)
         if not plan.has_changes and not plan.state_fixes:
+            check_consent(plan, request.options)
             return ApplyRun(plan, scrubber)
-        result = view.run(_execute(ws, plan, snapshot, request.options, view))
+        result = view.run(_execute(ws, plan, snapshot, request.options, view, check=True))
     return ApplyRun(plan, scrubber, result)
 
 
@@ -169,7 +168,7 @@ async def _plan_and_apply(
         )
         scrubber.directory.add_rosters(live.rosters)
         view.plan(plan, scrubber)
-        check_freeze(plan, ws.desired.config.policies, ws.options.clock())
+        check_freeze(plan, ws.desired.config.policies, await ws.now())
         check_consent(plan, request.options)
         if not plan.has_changes:
             if plan.state_fixes:  # state only: nothing to show or to ask
@@ -184,10 +183,22 @@ async def _plan_and_apply(
 
 
 async def _execute(
-    ws: Workspace, plan: Plan, snapshot: StateSnapshot, options: ApplyOptions, view: ApplyView
+    ws: Workspace,
+    plan: Plan,
+    snapshot: StateSnapshot,
+    options: ApplyOptions,
+    view: ApplyView,
+    *,
+    check: bool = False,
 ) -> ApplyResult:
-    """Carry out the plan (the view's stop requests interrupt it gracefully), close the client."""
+    """Carry out the plan (the view's stop requests interrupt it gracefully), close the client.
+
+    ``check``: first refuse a saved plan that an open freeze window (by the API's clock, now)
+    or a missing consent forbids."""
     try:
+        if check:
+            check_freeze(plan, ws.desired.config.policies, await ws.now())
+            check_consent(plan, options)
         executor = Executor(plan, ws.client(), ws.backend, snapshot, options, on_event=view.event)
         async with view.running(executor, ws.client(), total=len(plan.actionable)):
             return await executor.run_cancellable()

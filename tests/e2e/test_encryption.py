@@ -321,3 +321,34 @@ def test_a_recovery_file_in_clear_in_a_private_run_is_flagged_in_the_error(
     assert ("grades in clear: do not upload" in str(caught.value)) == warned
     raw = Path(caught.value.recovery_file).read_bytes()
     assert (b"grade_points" in raw) == (key is None)
+
+
+def test_a_plan_file_saved_in_ci_says_whether_its_grades_are_in_clear(
+    coursework: Path,
+    tmp_path: Path,
+    invoke: Callable[..., CliResult],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A plan file is the full plan apply needs; in CI the run says whether it is sealed under
+    LMSCTL_STATE_KEY, and without the key that it holds grades in clear and must not be
+    uploaded."""
+    monkeypatch.setenv("CI", "true")
+    monkeypatch.setenv("LMSCTL_PSEUDONYM_KEY", "a per-repository secret")
+    monkeypatch.delenv("LMSCTL_STATE_KEY", raising=False)
+    clear = tmp_path / "clear.json"
+    made = invoke("--sandbox", "plan", str(coursework), "--out", str(clear))
+    assert made.code == 0, made.text
+    assert "grades in clear (LMSCTL_STATE_KEY is not set): do not upload" in made.err
+    assert "5f1a0c0b8e1d2a0001b00001" in clear.read_text()  # what the warning is about
+
+    monkeypatch.setenv("LMSCTL_STATE_KEY", KEY)
+    sealed = tmp_path / "sealed.json"
+    made = invoke("--sandbox", "plan", str(coursework), "--out", str(sealed))
+    assert made.code == 0, made.text
+    assert "encrypted under LMSCTL_STATE_KEY" in made.err and "in clear" not in made.err
+    assert "5f1a0c0b8e1d2a0001b00001" not in sealed.read_text()
+
+    monkeypatch.delenv("CI")  # on a laptop without privacy: in lmsctl.yaml: no notice
+    monkeypatch.delenv("LMSCTL_STATE_KEY")
+    made = invoke("--sandbox", "plan", str(coursework), "--out", str(clear))
+    assert made.code == 0 and "in clear" not in made.err and "encrypted" not in made.err

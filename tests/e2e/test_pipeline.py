@@ -410,6 +410,7 @@ def test_pr_plan_then_merge_apply_twice_from_fresh_runners(
     _, plan1 = pull_request(pipeline, pr1, 1)
     assert plan1.code == 0, plan1.log
     assert plan1.outputs["exitcode"] == "2" and plan1.outputs["has-changes"] == "true"
+    assert plan1.outputs["needs-approval"] == "false"
     assert "Plan: 1 to create, 0 to update, 0 grades to set, 0 to delete." in plan1.summary
     # a second push to the same pull request: the same comment, updated in place
     edit(pr1 / ALGEBRA_FILE, "title: Homework 3\n", "title: Homework 3 (revised)\n")
@@ -558,6 +559,16 @@ def test_the_workflow_keeps_to_its_promises() -> None:
     upload = next(s for s in plan["steps"] if "upload-artifact" in str(s.get("uses")))
     assert 1 <= upload["with"]["retention-days"] <= 14
     assert uses("plan", "plan")["plan-file"] == upload["with"]["path"]
+    # a plan that needs approval (exit 3) is a plan to apply: its file is kept too
+    assert all(f"exitcode == '{code}'" in upload["if"] for code in "023")
+    # every artifact of every job: short-lived, and never the state (nor a recovery file)
+    for job in WORKFLOW["jobs"].values():
+        for step in job["steps"]:
+            if "upload-artifact" in str(step.get("uses")):
+                assert 1 <= step["with"]["retention-days"] <= 14
+                assert ".lmsctl" not in step["with"]["path"] and "state" not in step["with"]["path"]
+    assert env["LMSCTL_STATE_KEY"] == "${{ secrets.LMSCTL_STATE_KEY }}"  # the artifact sealed
+    assert "needs-approval" in ACTION["outputs"]
 
 
 @pytest.mark.slow
@@ -618,3 +629,19 @@ def test_a_plan_artifact_that_does_something_else_is_not_applied(
     assert applied.outputs["reason"] == "differs-from-main"
     hw1 = peek.by_title("Homework 1: Linear equations")
     assert peek.submissions(ALGEBRA, hw1["id"])["5f1a0c0b8e1d2a0001b00002"]["grade_points"] == 9.5
+
+
+def test_a_plan_that_needs_approval_passes_the_step_and_says_so(tmp_path: Path) -> None:
+    """plan exits 3 (a policies.approval rule matched): a reviewable plan, whose step passes
+    and whose output needs-approval lets the workflow ask a second reviewer."""
+    plan_file = tmp_path / "lmsctl-plan.json"
+
+    def runner(argv: list[str]) -> int:
+        assert "--detailed-exitcode" in argv
+        save_plan(plan_file, first_apply_plan(sections=1, assignments=1, students=2))
+        return 3
+
+    options = CiOptions(Step.PLAN, Path("."), plan_file, lock_timeout="0")
+    result = run_step(options, runner, GitHubContext(output_file=tmp_path / "out"))
+    assert result.code == 0 and result.outputs["exitcode"] == "3"
+    assert "needs-approval=true\n" in (tmp_path / "out").read_text()

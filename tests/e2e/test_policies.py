@@ -1,7 +1,8 @@
 """Grading-period freezes and approval rules (policies: in lmsctl.yaml), end to end.
 
-lmsctl's clock is pinned through ``run(clock=...)``: the plan is made before a freeze window
-and applied inside it, whatever today's date is.
+Freeze windows are judged by the API's clock, as due dates are: each run moves the sandbox's
+clock (``PUT /_sandbox/clock``) before or into a window, while lmsctl's own clock is pinned
+years away, so nothing depends on today's date or on the runner's clock.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from tests.support.e2e import ALGEBRA, ALGEBRA_FILE, CliResult, SandboxPeek, edi
 
 BEFORE = dt.datetime(2026, 12, 10, 12, 0, tzinfo=dt.UTC)
 INSIDE = dt.datetime(2026, 12, 15, 12, 0, tzinfo=dt.UTC)
+#: lmsctl's own clock in these runs: far from every window, so only the API's clock can decide
+RUNNER_CLOCK = dt.datetime(2031, 6, 1, tzinfo=dt.UTC)
 
 FREEZE = """
   freeze:
@@ -31,14 +34,17 @@ FREEZE = """
 
 @pytest.fixture
 def at(
-    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, sandbox: SandboxPeek
 ) -> Callable[..., CliResult]:
-    """``at(moment, *args)``: run lmsctl ARGS with its clock pinned at ``moment``."""
+    """``at(moment, *args)``: set the sandbox's clock to ``moment`` (None: leave it), then run
+    lmsctl ARGS with its own clock pinned at RUNNER_CLOCK."""
     monkeypatch.setenv("NO_COLOR", "1")
     monkeypatch.delenv("LMSCTL_SANDBOX", raising=False)
 
     def go(moment: dt.datetime | None, *args: str) -> CliResult:
-        return run_lmsctl(capsys, args, clock=(lambda: moment) if moment is not None else None)
+        if moment is not None:
+            sandbox.call("PUT", "/_sandbox/clock", {"now": moment.isoformat()})
+        return run_lmsctl(capsys, args, clock=lambda: RUNNER_CLOCK)
 
     return go
 
@@ -143,6 +149,23 @@ def test_a_changed_returned_grade_needs_approval_and_exits_3(
     assert "need approval" in doc["summary"]["text"]
     # without --detailed-exitcode, a plan that needs approval is still a success
     assert at(None, "--sandbox", "plan", str(coursework)).code == 0
+
+
+def test_redacted_approvals_count_and_list_each_student_apart(
+    coursework: Path, at: Callable[..., CliResult]
+) -> None:
+    """Two returned grades of two students changed: at redact neither student is named, yet
+    the block counts two changes, as the summary does, and tells the students apart."""
+    assert at(None, "--sandbox", "apply", str(coursework), "--auto-approve").code == 0
+    edit(coursework / ALGEBRA_FILE, "sis:603: {grade_points: 7,", "sis:603: {grade_points: 5,")
+    edit(coursework / ALGEBRA_FILE, "{grade_points: 8.5, state: returned}", "{grade_points: 9}")
+    _policies(coursework, "\n  approval:\n    returned_grades: true\n")
+    redacted = at(None, "--sandbox", "plan", str(coursework), "--privacy", "redact")
+    assert redacted.code == 0, redacted.text
+    assert "Needs approval: 2 changes" in redacted.out and "(2 need approval)" in redacted.out
+    lines = [line for line in redacted.out.splitlines() if "changes a grade already" in line]
+    assert len(lines) == 2 and len(set(lines)) == 2
+    assert "5f1a0c0b8e1d2a0001b0000" not in redacted.out and "sis:603" not in redacted.out
 
 
 def test_a_freeze_by_school_covers_only_that_schools_sections(

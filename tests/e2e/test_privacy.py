@@ -32,16 +32,26 @@ def _students() -> list[dict[str, Any]]:
 
 
 def _identifying_values() -> set[str]:
-    """Every name, Clever id, sis id, email, student number and state id of a demo student,
-    and every roster reference written in the example manifests."""
+    """Every name, Clever id, sis id, email, student number and state id of a demo student
+    (each also as a roster reference), and every roster reference written in the example
+    manifests. A number of fewer than 7 digits counts only as a reference (sis:603): alone it
+    is as much a count or a line number (a traceback's "line 653"), which output keeps."""
     values: set[str] = set()
     for user in _students():
         name = user.get("name") or {}
         values.add(f"{name['first']} {name['last']}")
         values.add(str(user["id"]))
-        for k in ("sis_id", "email", "student_number", "state_id"):
-            if user.get(k):
-                values.add(str(user[k]))
+        for k, prefix in (
+            ("sis_id", "sis"),
+            ("email", "email"),
+            ("student_number", "student_number"),
+            ("state_id", "state_id"),
+        ):
+            value = str(user.get(k) or "")
+            if value:
+                values.add(f"{prefix}:{value}")
+                if not (value.isdigit() and len(value) < 7):
+                    values.add(value)
     for path in EXAMPLES.rglob("*"):
         if path.suffix in (".yaml", ".csv"):
             values.update(
@@ -77,7 +87,8 @@ def invoke(lmsctl: Callable[..., CliResult]) -> Callable[..., CliResult]:
 def test_values_the_scan_looks_for_are_real() -> None:
     """The scan below is only as good as its lists: they hold the seed's students and comments."""
     values = _identifying_values()
-    assert "Mateo Chen" in values and "601" in values and "S100001" in values
+    assert "Mateo Chen" in values and "sis:601" in values and "S100001" in values
+    assert "1000000001" in values and "state_id:1000000001" in values and "601" not in values
     assert "mateo.chen1@students.maplewood.example" in values and "sis:603" in values
     assert "Excellent work" in _grade_comments() and "Neat, careful work" in _grade_comments()
 
@@ -110,6 +121,14 @@ def test_no_key_falls_back_to_redact_and_says_so(
     assert "LMSCTL_PSEUDONYM_KEY is not set" in result.err
     assert "student-" not in result.out
     assert _leaks(result.text, _identifying_values() | _grade_comments()) == []
+    # the Markdown (a job summary, a pull-request comment) says why too, as does JSON
+    assert r"(no pseudonyms: LMSCTL\_PSEUDONYM\_KEY is not set)_" in result.out
+    doc = json.loads(invoke("--sandbox", "plan", str(coursework), "--json").out)
+    assert doc["privacy"] == {"level": "redact", "pseudonyms": None, "fallback": True}
+    asked = json.loads(
+        invoke("--sandbox", "plan", str(coursework), "--json", "--privacy", "redact").out
+    )
+    assert asked["privacy"] == {"level": "redact", "pseudonyms": None}  # asked for: no fallback
 
 
 def test_redact_shows_no_grade_value(
@@ -210,10 +229,41 @@ def test_errors_and_debug_obey_the_privacy_level(
         result = invoke(*args)
         assert result.code == 1
         assert "grade_points" in result.err  # the error is still there, and useful
-        assert "sis:603" not in result.text and "603" not in result.text
+        assert "sis:603" not in result.text
+        assert _leaks(result.text, _identifying_values()) == []
     monkeypatch.delenv("CI")
     plain = invoke("--sandbox", "plan", str(coursework))
     assert "sis:603" in plain.err  # outside CI the full error names the reference
+
+
+def test_a_roster_error_in_ci_does_not_restate_a_students_reference(
+    coursework: Path, invoke: Callable[..., CliResult], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Grades for students of another section, by email, sis id and student number: the error
+    quotes each value it could not match ("no student with email '...'"), and those are
+    another section's students."""
+    path = coursework / "lincoln-high" / "algebra-1-period-2.yaml"
+    path.write_text(
+        path.read_text().replace(
+            "      sis:603: {grade_points: 7,",
+            "      email:zoe.harris40@students.maplewood.example: {grade_points: 3}\n"
+            "      sis:640: {grade_points: 3}\n"
+            "      student_number:S100045: {grade_points: 3}\n"
+            "      sis:603: {grade_points: 7,",
+        )
+    )
+    plain = invoke("--sandbox", "plan", str(coursework))
+    assert plain.code == 1 and "no student with sis_id '640'" in plain.err, plain.text
+    monkeypatch.setenv("CI", "true")
+    monkeypatch.setenv("LMSCTL_PSEUDONYM_KEY", KEY)
+    for args in (
+        ("--sandbox", "plan", str(coursework)),
+        ("--debug", "--sandbox", "plan", str(coursework)),
+    ):
+        result = invoke(*args)
+        assert result.code == 1, result.text
+        assert "no student with sis_id '" in result.err  # the error is still there
+        assert _leaks(result.text, _identifying_values()) == [], args
 
 
 def test_apply_output_in_ci_names_no_student(

@@ -208,3 +208,31 @@ def test_scrubber_uses_the_roster() -> None:
         "answered 404"
     )
     assert Scrubber(PrivacyChoice(PrivacyLevel.FULL), directory).text("Ava Nguyen") == "Ava Nguyen"
+
+
+def test_a_short_number_is_a_students_only_where_it_is_quoted() -> None:
+    """A sis id of a few digits is also a count or a line number: alone it stays, so a private
+    plan's summary and an error's line are right; quoted, as an error quotes a value, it is
+    the student's, as are its reference and longer ids everywhere."""
+    directory = StudentDirectory()
+    directory.add_user(
+        {
+            "id": STUDENT,
+            "name": {"first": "Ava", "last": "Nguyen"},
+            "email": "ava@students.example",
+            "roles": {
+                "student": {"sis_id": "23", "student_number": "653", "state_id": "1000000007"}
+            },
+        }
+    )
+    scrub = Scrubber(PrivacyChoice(PrivacyLevel.PSEUDONYMISE, KEY), directory)
+    who = pseudonym(KEY, STUDENT)
+    assert scrub.text("23 grades to set, 0 to delete.") == "23 grades to set, 0 to delete."
+    assert scrub.text("already graded at line 653") == "already graded at line 653"
+    assert scrub.text("sis:23 and student_number:653 (state id 1000000007)") == (
+        f"{who} and {who} (state id {who})"
+    )
+    assert scrub.text("no student with sis_id '23' or email 'ava@students.example'") == (
+        f"no student with sis_id '{who}' or email '{who}'"
+    )
+    assert scrub.text('student_number: "653"') == f'student_number: "{who}"'

@@ -30,6 +30,7 @@ from lmsctl.plan.model import Plan
 from lmsctl.plan.planfile import save_plan
 from lmsctl.policy import unknown_windows
 from lmsctl.privacy import Scrubber, StudentDirectory, resolve_privacy
+from lmsctl.render.notices import plan_file_notice
 from lmsctl.workspace import Workspace
 
 
@@ -149,17 +150,13 @@ def plan(
         root="" if root == Path(".") else shlex.quote(str(root)),
     )
     if out is not None:
-        _saved(cli, out, private=choice.private)
+        _saved(cli, out, notice=plan_file_notice(str(out), choice, os.environ))
     return plan_exit_code(result, detailed_exitcode)
 
 
-def _saved(cli: CliContext, out: Path, *, private: bool) -> None:
+def _saved(cli: CliContext, out: Path, *, notice: str) -> None:
     """What to do with the plan file, as a command that works when pasted."""
     again = f"{command_prefix(cli)} apply {shlex.quote(str(out))}"
     click.echo(f"Saved the plan to {out}. To carry it out: {again}", err=True)
-    if private:
-        click.echo(
-            f"The plan file is the full plan apply needs (students named): keep {out} out "
-            "of pull-request comments and logs; lmsctl show prints it at a privacy level.",
-            err=True,
-        )
+    if notice:
+        click.echo(notice, err=True)
