@@ -247,8 +247,6 @@ class ChangeMaker:
         intended = record.intended_grades.get(uid) or {}
         key = None
         if not intended:
-            if self.differ.all_in_sync(Resource.GRADE, wanted, applied, live_sub):
-                return None  # the usual grade: applied as the manifests say, and the LMS holds it
             key = self.outcomes.key(wanted, applied, live_sub, sub is not None)
             if key is not None:
                 known, outcome = self.outcomes.get(key)
@@ -258,6 +256,12 @@ class ChangeMaker:
                     return _grade_change(
                         section, spec, record, desired, graded, outcome, depends_on
                     )
+            if self.differ.all_in_sync(Resource.GRADE, wanted, applied, live_sub):
+                # the usual grade: applied as the manifests say, and the LMS holds it (its diff
+                # would find nothing: no change, drift nor state fix)
+                if key is not None:
+                    self.outcomes.put(key, None)
+                return None
         grade_address = spec.grade_address(uid)
         name = desired.names.get(uid) or uid
         seen = self._found_count()
