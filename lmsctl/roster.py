@@ -6,6 +6,7 @@ Diagnostics naming the manifest file and line of the reference.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from sys import intern
@@ -64,40 +65,58 @@ def display_name(user: Mapping[str, Any]) -> str:
     return " ".join(p for p in parts if p).strip()
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Roster:
-    """One section's students, indexed by every kind of reference."""
+    """One section's students, indexed by every kind of reference (``index``, made when first
+    read: a plan whose grades all name students by Clever id never reads it)."""
 
     section_id: str
     ids: frozenset[str]
     names: Mapping[str, str]
-    index: Mapping[tuple[str, str], tuple[str, ...]] = field(default_factory=dict)
+    #: the students listed, with an id (what ``index`` is made of)
+    users: tuple[Mapping[str, Any], ...] = field(default=(), repr=False)
 
     @classmethod
     def from_users(cls, section_id: str, users: Iterable[Mapping[str, Any]]) -> Roster:
-        index: dict[tuple[str, str], list[str]] = {}
+        listed: list[Mapping[str, Any]] = []
         ids: set[str] = set()
         names: dict[str, str] = {}
         for user in users:
             uid = str(user.get("id", ""))
             if not uid:
                 continue
+            listed.append(user)
             ids.add(uid)
             names[uid] = display_name(user)
+        return cls(section_id, frozenset(ids), names, tuple(listed))
+
+    @functools.cached_property
+    def index(self) -> Mapping[tuple[str, str], tuple[str, ...]]:
+        """(roster field, value) -> the ids of the students with it, sorted."""
+        index: dict[tuple[str, str], list[str]] = {}
+        for user in self.users:
+            uid = str(user.get("id", ""))
             for pair in _student_fields(user).items():
                 found = index.get(pair)
                 if found is None:
                     index[pair] = [uid]
                 else:
                     found.append(uid)
-        return cls(
-            section_id,
-            frozenset(ids),
-            names,
-            # (nearly every value names one student, of 100k in a district's rosters: sorting
-            # that one is the same tuple)
-            {k: (v[0],) if len(v) == 1 else tuple(sorted(set(v))) for k, v in index.items()},
+        # (nearly every value names one student, of 100k in a district's rosters: sorting that
+        # one is the same tuple)
+        return {k: (v[0],) if len(v) == 1 else tuple(sorted(set(v))) for k, v in index.items()}
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Roster):
+            return NotImplemented
+        return (self.section_id, self.ids, self.names, self.index) == (
+            other.section_id,
+            other.ids,
+            other.names,
+            other.index,
         )
+
+    __hash__ = None  # type: ignore[assignment]  # (as before: its mappings are not hashable)
 
     def resolve(self, ref: StudentRef) -> tuple[str | None, str]:
         """(user id, "") when found; (None, why) when unknown or ambiguous."""

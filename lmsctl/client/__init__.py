@@ -8,7 +8,14 @@ commands that never call the API (validate, schema, state) do not need.
 from __future__ import annotations
 
 import importlib
+import sys
 from typing import TYPE_CHECKING, Any
+
+# httpx imports its own command line (httpx._main) with itself when it can, and that brings
+# rich and pygments in: 45 ms of every command that calls the API, for a tool lmsctl never
+# runs. Marked absent before httpx is first imported, httpx falls back to its stub ``main``.
+if "httpx" not in sys.modules:
+    sys.modules.setdefault("httpx._main", None)  # type: ignore[arg-type]
 
 if TYPE_CHECKING:
     from lmsctl.client.factory import (

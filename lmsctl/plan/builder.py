@@ -248,8 +248,9 @@ def _in_order(changes: list[Change]) -> tuple[Change, ...]:
     at its peak): the changes of each assignment and phase, in the order of those, each batch
     sorted by student (both sorts are stable, as the one sort was)."""
     batches: dict[tuple[int, str, str], list[Change]] = {}
+    phase = _PHASE
     for change in changes:
-        at = (change.action.phase, change.section_id, change.key)
+        at = (phase[change.action], change.section_id, change.key)
         batch = batches.get(at)
         if batch is None:
             batch = batches[at] = []
@@ -261,6 +262,10 @@ def _in_order(changes: list[Change]) -> tuple[Change, ...]:
             batch.sort(key=_student)
         out.extend(batch)
     return tuple(out)
+
+
+#: each action's phase (``Action.phase``, read without an enum property per change)
+_PHASE = {action: action.phase for action in Action}
 
 
 def _student(change: Change) -> str:

@@ -209,6 +209,9 @@ class ChangeMaker:
         subs = self.ctx.live.submissions.get(state_address) or {}
         targeted = self.ctx.targeted if self.ctx.options.targets else None
         address = spec.address
+        applied_of, intended_of = record.grades, record.intended_grades
+        outcomes, label, names = self.outcomes, section.label, desired.names
+        changes = self.findings.changes
         for grade, uid in desired.grades:
             if targeted is not None and not targeted(spec.grade_address(uid)):
                 continue
@@ -223,9 +226,24 @@ class ChangeMaker:
                 )
                 continue
             depends_on = address if uid in newly_assigned else None
-            change = self._grade(section, spec, record, desired, (grade, uid), sub, depends_on)
+            key = None
+            if not intended_of.get(uid):
+                # a grade with the values of one diffed before (nearly every one): its outcome
+                want = wire_grade(grade.fields)
+                key = outcomes.key(want, applied_of.get(uid) or {}, sub or {}, sub is not None)
+                if key is not None:
+                    known, outcome = outcomes.get(key)
+                    if known:
+                        if outcome is not None:
+                            changes.append(
+                                _grade_change(
+                                    spec, record, label, names, grade, uid, outcome, depends_on
+                                )
+                            )
+                        continue
+            change = self._grade(section, spec, record, desired, (grade, uid), sub, depends_on, key)
             if change is not None:
-                self.findings.changes.append(change)
+                changes.append(change)
         wanted = {uid for _, uid in desired.grades}
         self._forget_unmanaged_grades(spec, record, wanted)
 
@@ -238,26 +256,22 @@ class ChangeMaker:
         graded: tuple[GradeSpec, str],
         sub: Mapping[str, Any] | None,
         depends_on: str | None,
+        key: tuple[Any, ...] | None,
     ) -> Change | None:
-        """One student's grade: the diff of its fields, its state fix, its change (if any)."""
+        """One student's grade: the diff of its fields, its state fix, its change (if any).
+        ``key``: its outcome's key (lmsctl.plan.outcomes), one not seen before; None when it
+        has intents or is not to be shared."""
         grade, uid = graded
         live_sub: Mapping[str, Any] = sub or {}
         wanted = wire_grade(grade.fields)
         applied = record.grades.get(uid) or {}
         intended = record.intended_grades.get(uid) or {}
-        key = None
-        if not intended:
-            if self.differ.all_in_sync(Resource.GRADE, wanted, applied, live_sub):
-                return None  # the usual grade: applied as the manifests say, and the LMS holds it
-            key = self.outcomes.key(wanted, applied, live_sub, sub is not None)
+        if not intended and self.differ.all_in_sync(Resource.GRADE, wanted, applied, live_sub):
+            # the usual grade: applied as the manifests say, and the LMS holds it (its diff
+            # would find nothing: no change, drift nor state fix)
             if key is not None:
-                known, outcome = self.outcomes.get(key)
-                if known:  # a grade with the same values was diffed already
-                    if outcome is None:
-                        return None
-                    return _grade_change(
-                        section, spec, record, desired, graded, outcome, depends_on
-                    )
+                self.outcomes.put(key, None)
+            return None
         grade_address = spec.grade_address(uid)
         name = desired.names.get(uid) or uid
         seen = self._found_count()
@@ -296,7 +310,9 @@ class ChangeMaker:
         outcome = (parts, diff.unchanged, fingerprint)
         if key is not None and not diff.needs_fix and seen == self._found_count():
             self.outcomes.put(key, outcome)
-        return _grade_change(section, spec, record, desired, graded, outcome, depends_on)
+        return _grade_change(
+            spec, record, section.label, desired.names, *graded, outcome, depends_on
+        )
 
     def _found_count(self) -> int:
         """How many drifts and conflicts the plan found so far."""
@@ -322,18 +338,18 @@ class ChangeMaker:
 
 
 def _grade_change(
-    section: SectionSpec,
     spec: AssignmentSpec,
     record: ResourceRecord,
-    desired: Desired,
-    graded: tuple[GradeSpec, str],
+    section_name: str,
+    names: Mapping[str, str],
+    grade: GradeSpec,
+    uid: str,
     outcome: tuple[
         tuple[tuple[FieldChange, ...], Mapping[str, Any], tuple[Reason, ...]], int, str | None
     ],
     depends_on: str | None,
 ) -> Change:
     """One student's grade change (its address is made of its parts when read)."""
-    grade, uid = graded
     (fields, body, reasons), unchanged, fingerprint = outcome
     # (positionally, in Change's order: one per grade that changes)
     return Change(
@@ -342,8 +358,8 @@ def _grade_change(
         ResourceKind.GRADE,
         spec.section_id,
         spec.key,
-        desired.names.get(uid) or uid,
-        section.label,
+        names.get(uid) or uid,
+        section_name,
         uid,
         record.assignment_id,
         fields,

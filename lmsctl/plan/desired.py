@@ -51,6 +51,8 @@ class DesiredResolver:
         #: the grade fields the LMS may refuse a value of, or round
         self._refusable = grade_refusal_fields(ctx.lms_type)
         self._rounded = grade_rounding_fields(ctx.lms_type)
+        #: a grade with none of these fields and no grader_id has nothing to check
+        self._checked = self._refusable | self._rounded
         self.rosters = {
             sid: Roster.from_users(sid, users) for sid, users in ctx.live.rosters.items()
         }
@@ -123,6 +125,7 @@ class DesiredResolver:
         grades: list[tuple[GradeSpec, str]] = []
         seen: dict[str, GradeSpec] = {}
         enrolled = roster.ids if roster is not None else None
+        checked = self._checked
         for grade in spec.grades:
             ref = grade.student
             if enrolled is not None and ref.is_id and ref.value in enrolled:
@@ -146,7 +149,9 @@ class DesiredResolver:
                 continue
             seen[uid] = grade
             grades.append((grade, uid))
-            self._check_grade_rules(spec, grade)
+            fields = grade.fields
+            if fields.get("grader_id") is not None or not checked.isdisjoint(fields):
+                self._check_grade_rules(spec, grade)
         return grades
 
     def _check_grade_rules(self, spec: AssignmentSpec, grade: GradeSpec) -> None:

@@ -268,6 +268,22 @@ class LazyItems(Generic[_T]):
         return f"LazyItems({len(self._source)} items)"
 
 
+class ChangeItems(LazyItems[Change]):
+    """The ``changes`` of a :func:`plan_document`: each change's dict made when it is read. A
+    renderer may read the plan's own changes instead (``changes``, with ``make`` for the dict of
+    any of them): the text plan writes 100k grade lines without 100k dicts."""
+
+    __slots__ = ()
+
+    @property
+    def changes(self) -> Sequence[Change]:
+        return self._source
+
+    def make(self, change: Change) -> dict[str, Any]:
+        """The dict of one change, as iterating makes it."""
+        return self._make(change)
+
+
 def plan_to_document(plan: Plan) -> dict[str, Any]:
     """The plan as a plain, JSON-serialisable dict (format ``PLAN_FORMAT_VERSION``)."""
     doc = plan_document(plan)
@@ -299,9 +315,9 @@ def plan_document(plan: Plan) -> dict[str, Any]:
             "drift": len(plan.drift),
             "conflicts": len(plan.blocking_conflicts),
             "has_changes": plan.has_changes,
-            "text": plan.summary(),
+            "text": plan.summary(counts),
         },
-        "changes": LazyItems(plan.changes, _ChangeDicts().make),
+        "changes": ChangeItems(plan.changes, _ChangeDicts().make),
         "drift": [asdict(d) for d in plan.drift],
         "conflicts": [
             {**asdict(c), "why": c.why.value, "reason": conflict_words(c.why)}

@@ -427,7 +427,8 @@ class Plan:
 
     @property
     def has_changes(self) -> bool:
-        return bool(self.actionable)
+        # (the first actionable change answers it: no tuple of them all)
+        return any(c.action is not Action.UNKNOWN for c in self.changes)
 
     @property
     def blocking_conflicts(self) -> tuple[Conflict, ...]:
@@ -461,8 +462,9 @@ class Plan:
     def counts(self) -> Counter[Action]:
         return Counter(c.action for c in self.changes)
 
-    def summary(self) -> str:
-        n = self.counts()
+    def summary(self, counts: Counter[Action] | None = None) -> str:
+        """The plan's closing line (``counts``: :meth:`counts`, if already made)."""
+        n = self.counts() if counts is None else counts
         text = (
             f"Plan: {n[Action.CREATE]} to create, {n[Action.UPDATE]} to update, "
             f"{n[Action.GRADE]} grades to set, {n[Action.DELETE]} to delete."

@@ -59,19 +59,28 @@ class GradeOutcomes:
             return None  # fields to stop managing: a state fix
         key: list[Any] = [has_submission]
         recorded = 0
+        plain = _PLAIN
         for name, want in wanted.items():
             had = applied.get(name, MISSING)
-            if had is not MISSING:
-                recorded += 1
-            key.append(name)
-            for value in (want, had, live.get(name)):
-                kind = type(value)
-                if kind is float:
-                    key.append(repr(value))  # -0.0 is not 0.0
-                elif kind not in _PLAIN and value is not MISSING:
+            have = live.get(name)
+            tw, th, tl = type(want), type(had), type(have)
+            if had is MISSING:
+                if tw not in plain or tl not in plain:
                     return None
-                key.append(kind)
-                key.append(value)
+            elif tw not in plain or th not in plain or tl not in plain:
+                return None
+            else:
+                recorded += 1
+            # each value by its type and itself, a float by its repr (-0.0 is not 0.0)
+            key += (
+                name,
+                tw,
+                repr(want) if tw is float else want,
+                th,
+                repr(had) if th is float else had,
+                tl,
+                repr(have) if tl is float else have,
+            )
         if recorded != len(applied):
             return None  # an applied field the manifests no longer set
         return tuple(key)

@@ -14,6 +14,7 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from lmsctl.plan.model import Change, FieldChange, Reason
 from lmsctl.plan.words import reason_words
 from lmsctl.render.style import Style
 from lmsctl.safetext import escape_controls
@@ -120,7 +121,7 @@ class GradeLines:
 
     LIMIT = 16_384
 
-    __slots__ = ("_extra", "_fields", "_who", "style", "tilde")
+    __slots__ = ("_extra", "_fields", "_of_parts", "_of_reasons", "_who", "style", "tilde")
 
     def __init__(self, style: Style) -> None:
         self.style = style
@@ -128,9 +129,42 @@ class GradeLines:
         self._who: dict[tuple[str, str], str] = {}
         self._fields: dict[tuple[Any, ...], str] = {}
         self._extra: dict[tuple[str, ...], str] = {}
+        #: id of a change's fields tuple -> (that tuple, its text): grade changes with the same
+        #: field changes share one tuple (lmsctl.plan.changes.SharedParts); held, so the id
+        #: stays that tuple's
+        self._of_parts: dict[int, tuple[tuple[FieldChange, ...], str]] = {}
+        self._of_reasons: dict[tuple[Reason, ...], str] = {}
 
     def line(self, change: Mapping[str, Any]) -> str:
         return f"{self.tilde} grade {self.who(change)}: {self.fields(change)}{self.extra(change)}"
+
+    def change_line(self, change: Change) -> str:
+        """:meth:`line` of the change's document dict (lmsctl.plan.document), read from the
+        change itself: the same text, without the dict."""
+        name, student = change.name, change.student
+        if type(name) is str and type(student) is str:
+            who = self._who.get((name, student))
+            if who is None:
+                who = self.who({"name": name, "student": student})
+        else:
+            who = _who({"name": name, "student": student})
+        fields = change.fields
+        held = self._of_parts.get(id(fields))
+        if held is not None and held[0] is fields:
+            shown = held[1]
+        else:
+            shown = self.fields({"fields": [_shown_field(f) for f in fields]})
+            if len(self._of_parts) < self.LIMIT and all(
+                type(f.before) in _PLAIN and type(f.after) in _PLAIN for f in fields
+            ):
+                self._of_parts[id(fields)] = (fields, shown)
+        reasons = change.reasons
+        extra = self._of_reasons.get(reasons) if type(reasons) is tuple else None
+        if extra is None:
+            extra = self.extra({"reasons": [r.value for r in reasons]})
+            if type(reasons) is tuple and len(self._of_reasons) < self.LIMIT:
+                self._of_reasons[reasons] = extra
+        return f"{self.tilde} grade {who}: {shown}{extra}"
 
     def who(self, change: Mapping[str, Any]) -> str:
         name, student = change.get("name"), change.get("student")
@@ -178,6 +212,11 @@ class GradeLines:
 
     def _dim(self, extra: str) -> str:
         return self.style(f"  ({extra})", "dim") if extra else ""
+
+
+def _shown_field(f: FieldChange) -> dict[str, Any]:
+    """What a grade line reads of a field change's dict."""
+    return {"field": f.field, "before": f.before, "after": f.after}
 
 
 #: the values a grade line's parts are remembered by (see :class:`GradeLines`)

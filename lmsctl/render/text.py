@@ -14,12 +14,13 @@ Pure: no I/O, no terminal detection. ``color=True`` adds ANSI codes, nothing els
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from lmsctl.lms import display_name
-from lmsctl.plan.document import joined_parts
+from lmsctl.plan.document import ChangeItems, joined_parts
+from lmsctl.plan.model import Action, Change
 from lmsctl.plan.words import (
     approval_words,
     conflict_words,
@@ -389,6 +390,39 @@ def consent_lines(doc: Mapping[str, Any]) -> list[str]:
     return [consent_words(n) for n in doc.get("consents") or []]
 
 
+#: the key of a grade's plan change in the entry :func:`_grouped` gives for it
+_CHANGE = "\0change"
+_GRADE_ACTIONS = ("grade",)
+
+
+def _grouped(changes: Iterable[Mapping[str, Any]]) -> Iterable[Mapping[str, Any]]:
+    """The document's changes as the grouping reads them. Of a plan document's own changes
+    (not made private), a grade's entry is what the grouping reads of its dict and the change
+    itself, whose line is read from it (:meth:`GradeLines.change_line`): 100k grades without
+    100k dicts of 21 keys."""
+    if type(changes) is not ChangeItems:
+        return changes
+    return map(_entry_maker(changes), changes.changes)
+
+
+def _entry_maker(items: ChangeItems) -> Callable[[Change], Mapping[str, Any]]:
+    make = items.make
+    grade = Action.GRADE
+
+    def entry(change: Change) -> Mapping[str, Any]:
+        if change.action is not grade:
+            return make(change)
+        return {
+            "actions": _GRADE_ACTIONS,
+            "section_id": change.section_id,
+            "key": change.key,
+            "section_name": change.section_name,
+            _CHANGE: change,
+        }
+
+    return entry
+
+
 #: about how much text each part of :func:`iter_plan_text` holds
 PART_SIZE = 256 * 1024
 
@@ -430,10 +464,11 @@ def _plan_lines(doc: Mapping[str, Any], *, color: bool, command: str, root: str)
     conflicts: Sequence[Mapping[str, Any]] = doc.get("conflicts") or []
     unknown: list[Mapping[str, Any]] = []
     # the changes may be lazy (each dict made as it is read): read once, grades kept as lines
+    lines = GradeLines(style)
     groups = group_changes(
-        doc.get("changes") or [],
+        _grouped(doc.get("changes") or []),
         doc.get("grade_summaries") or (),
-        grade_text=GradeLines(style).line,
+        grade_text=lambda c: lines.line(c) if _CHANGE not in c else lines.change_line(c[_CHANGE]),
         unknown=unknown,
     )
     frozen: Sequence[Mapping[str, Any]] = doc.get("frozen") or []
