@@ -62,6 +62,8 @@ def frozen_changes(
     """Every (window, change) pair where an open window covers the change."""
     schools = schools or {}
     windows = tuple(windows)
+    if not windows:  # nothing can be frozen: no need to look at 100k changes
+        return ()
     out = []
     for change in changes:
         for w in windows:
@@ -93,6 +95,8 @@ def approvals(
     ``live_submissions`` maps an assignment address to {student id: live submission}.
     """
     rules = policy.approval
+    if not (rules.deletes or rules.returned_grades or rules.grade_drop_points is not None):
+        return ()  # no rule set: no change needs approval, none is read
     out: list[ApprovalNeed] = []
     for c in changes:
         if c.action is Action.DELETE and rules.deletes:
@@ -133,12 +137,13 @@ def apply_policies(
     The allowed windows (and the schools of sections, when a window names schools) are kept
     in the plan, so apply's re-check of a saved plan judges it the same way.
     """
+    actionable = plan.actionable
     return replace(
         plan,
         frozen=frozen_changes(
-            plan.actionable, policy.freeze, now, allowed=allow_frozen, schools=schools
+            actionable, policy.freeze, now, allowed=allow_frozen, schools=schools
         ),
-        approvals=approvals(plan.actionable, policy, live_submissions or {}),
+        approvals=approvals(actionable, policy, live_submissions or {}),
         allow_frozen=tuple(sorted(allow_frozen)) or plan.allow_frozen,
         section_schools=dict(schools) if schools else plan.section_schools,
     )
