@@ -48,7 +48,15 @@ from lmsctl.privacy import (
     resolve_privacy,
 )
 from lmsctl.refresh import LiveState
-from lmsctl.render.pull import EditKind, FileChange, PullEdit, PullResult, PullSkip
+from lmsctl.render.pull import (
+    EditKind,
+    FileChange,
+    PullEdit,
+    PullResult,
+    PullSkip,
+    edits_scrubber,
+    grade_student,
+)
 from lmsctl.roster import Roster
 from lmsctl.schema_files import write_atomically
 from lmsctl.state.model import ResourceStatus, StateSnapshot
@@ -445,13 +453,8 @@ def _check(doc: _Doc, after: str) -> None:
 PULL_FORMAT_VERSION = "1.0"
 
 
-def _grade_student(address: str) -> str | None:
-    parts = address.split("/")
-    return parts[3] if len(parts) == 4 and parts[2] == "grades" else None
-
-
 def _edit_entry(edit: PullEdit, scrub: Scrubber) -> dict[str, Any]:
-    of_student = _grade_student(edit.address) is not None
+    of_student = grade_student(edit.address) is not None
     if edit.field is None:  # a whole new grade
         before, after = None, privatise_fields(edit.after or {}, scrub, of_student=True)
     else:
@@ -473,19 +476,12 @@ def pull_document(result: PullResult, scrub: Scrubber) -> dict[str, Any]:
     their diffs (diffs at level full only: they name students), each edit (students as
     pseudonyms in a private run; at redact, grade edits only as a count per assignment) and
     the LMS edits left alone."""
-    if scrub.choice.private:
-        directory = StudentDirectory()
-        directory.merge(scrub.directory)
-        for edit in result.edits:
-            student = _grade_student(edit.address)
-            if student:
-                directory.add(student, student)
-        scrub = Scrubber(scrub.choice, directory)
+    scrub = edits_scrubber(result, scrub)
     redact = scrub.choice.level is PrivacyLevel.REDACT
     hidden: Counter[str] = Counter()
     edits = []
     for edit in result.edits:
-        if redact and _grade_student(edit.address) is not None:
+        if redact and grade_student(edit.address) is not None:
             hidden[edit.address.rsplit("/grades/", 1)[0]] += 1
         else:
             edits.append(_edit_entry(edit, scrub))

@@ -26,6 +26,8 @@ __all__ = [
     "PullEdit",
     "PullResult",
     "PullSkip",
+    "edits_scrubber",
+    "grade_student",
     "render_pull_text",
 ]
 
@@ -82,9 +84,24 @@ class PullResult:
     written: bool = False
 
 
-def _student(address: str) -> str | None:
+def grade_student(address: str) -> str | None:
+    """The student of a grade's address (``section/key/grades/student``), else None."""
     parts = address.split("/")
     return parts[3] if len(parts) == 4 and parts[2] == "grades" else None
+
+
+def edits_scrubber(result: PullResult, scrub: Scrubber) -> Scrubber:
+    """In a private run, ``scrub`` that also knows the students of the pulled grade edits (so
+    each reads as its pseudonym); at level full, ``scrub`` as it is."""
+    if not scrub.choice.private:
+        return scrub
+    directory = StudentDirectory()
+    directory.merge(scrub.directory)
+    for edit in result.edits:
+        student = grade_student(edit.address)
+        if student:
+            directory.add(student, student)
+    return Scrubber(scrub.choice, directory)
 
 
 def _shown(value: Any) -> str:
@@ -97,7 +114,7 @@ def _edit_lines(result: PullResult, scrub: Scrubber) -> list[str]:
     lines: list[str] = []
     hidden: Counter[str] = Counter()
     for edit in result.edits:
-        student = _student(edit.address)
+        student = grade_student(edit.address)
         if student is not None and redact:
             hidden[edit.address.rsplit("/grades/", 1)[0]] += 1
             continue
@@ -123,13 +140,7 @@ def render_pull_text(result: PullResult, scrub: Scrubber) -> tuple[str, str]:
     """(stdout, stderr) of ``lmsctl pull`` before its summary: the diffs (or, in a private run,
     the edits) and the LMS edits it left alone."""
     if scrub.choice.private:
-        directory = StudentDirectory()
-        directory.merge(scrub.directory)
-        for edit in result.edits:
-            student = _student(edit.address)
-            if student:
-                directory.add(student, student)
-        scrub = Scrubber(scrub.choice, directory)
+        scrub = edits_scrubber(result, scrub)
         out = "".join(line + "\n" for line in _edit_lines(result, scrub))
         if result.files:
             out += (

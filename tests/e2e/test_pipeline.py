@@ -44,6 +44,7 @@ from lmsctl.plan.planfile import save_plan
 from lmsctl.sandbox import DEMO_TOKEN, SandboxConfig, running_server
 from lmsctl.sandbox.server import in_thread
 from tests.support.e2e import ALGEBRA, EXAMPLES, SandboxPeek
+from tests.support.processes import run_workflow_step
 
 REPO = Path(__file__).resolve().parent.parent.parent
 ACTION = yaml.safe_load((REPO / "action.yml").read_text())
@@ -341,15 +342,7 @@ def find_reviewed_plan(pipe: Pipeline, folder: Path, reviewed: StepRun | None) -
         "FAKE_RUN_ID": "4242" if reviewed is not None else "",
         "FAKE_ARTIFACT": artifact,
     }
-    proc = subprocess.run(
-        ["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", step["run"]],
-        cwd=folder,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert proc.returncode == 0, proc.stdout + proc.stderr
+    run_workflow_step(step["run"], cwd=folder, env=env, timeout=60)
     return log.read_text() if log.exists() else ""
 
 

@@ -17,6 +17,7 @@ import yaml
 
 from lmsctl.cli import run
 from tests.support.e2e import ALGEBRA, EXAMPLES, SandboxPeek
+from tests.support.processes import run_workflow_step
 
 REPO = Path(__file__).resolve().parent.parent.parent
 WORKFLOW = yaml.safe_load((REPO / ".github" / "workflows" / "gitops-example.yml").read_text())
@@ -98,16 +99,7 @@ def test_the_nightly_pull_opens_one_pull_request_then_updates_it(
         """A fresh checkout of main (the sandbox and state in .lmsctl/ stay), then the step."""
         _git(work, "checkout", "-q", "-B", "main", "origin/main")
         _git(work, "reset", "-q", "--hard", "origin/main")
-        done = subprocess.run(
-            ["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", script],
-            cwd=work,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
-        assert done.returncode == 0, done.stdout + done.stderr
-        return done.stdout
+        return run_workflow_step(script, cwd=work, env=env, timeout=120).stdout
 
     def teacher_renames(title: str, new: str) -> None:
         assignment = peek.by_title(title)
