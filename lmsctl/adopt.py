@@ -451,36 +451,10 @@ def _check_spliced(text: str, key: str, entry: str, path: Path) -> None:
         )
 
 
-#: the version of ``lmsctl import --format json`` (docs/json-output.md)
-IMPORT_FORMAT_VERSION = "1.0"
-
-
-def import_document(outcomes: Sequence[ImportOutcome], *, generated: bool) -> dict[str, Any]:
-    """``lmsctl import --format json``: what each import did (addresses, ids, titles, the file
-    an entry went to and how many grades: no student)."""
-    return {
-        "format_version": IMPORT_FORMAT_VERSION,
-        "generated": generated,
-        "imported": [
-            {
-                "address": o.address,
-                "assignment_id": o.assignment_id,
-                "title": o.title,
-                "file": o.file,
-                "fields": list(o.fields),
-                "grades": o.grades,
-            }
-            for o in outcomes
-        ],
-    }
-
-
 __all__ = [
-    "IMPORT_FORMAT_VERSION",
     "ImportOutcome",
     "ImportRequest",
     "import_assignments",
-    "import_document",
     "parse_request",
     "read_requests_csv",
 ]

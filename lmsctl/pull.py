@@ -25,7 +25,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,10 +40,7 @@ from lmsctl.plan.model import Drift, Plan
 from lmsctl.plan.words import conflict_words
 from lmsctl.privacy import (
     PrivacyChoice,
-    PrivacyLevel,
-    Scrubber,
     StudentDirectory,
-    privatise_fields,
     resolve_privacy,
 )
 from lmsctl.refresh import LiveState
@@ -54,8 +50,6 @@ from lmsctl.render.pull import (
     PullEdit,
     PullResult,
     PullSkip,
-    edits_scrubber,
-    grade_student,
 )
 from lmsctl.roster import Roster
 from lmsctl.schema_files import write_atomically
@@ -449,71 +443,13 @@ def _check(doc: _Doc, after: str) -> None:
         )
 
 
-#: the version of ``lmsctl pull --format json`` (docs/json-output.md)
-PULL_FORMAT_VERSION = "1.0"
-
-
-def _edit_entry(edit: PullEdit, scrub: Scrubber) -> dict[str, Any]:
-    of_student = grade_student(edit.address) is not None
-    if edit.field is None:  # a whole new grade
-        before, after = None, privatise_fields(edit.after or {}, scrub, of_student=True)
-    else:
-        before = privatise_fields({edit.field: edit.before}, scrub, of_student=of_student)
-        after = privatise_fields({edit.field: edit.after}, scrub, of_student=of_student)
-        before, after = before[edit.field], after[edit.field]
-    return {
-        "kind": edit.kind.value,
-        "address": scrub.text(edit.address),
-        "field": edit.field,
-        "before": before,
-        "after": after,
-        "file": edit.file,
-    }
-
-
-def pull_document(result: PullResult, scrub: Scrubber) -> dict[str, Any]:
-    """``lmsctl pull --format json`` at the scrubber's level, as its text is: the files and
-    their diffs (diffs at level full only: they name students), each edit (students as
-    pseudonyms in a private run; at redact, grade edits only as a count per assignment) and
-    the LMS edits left alone."""
-    scrub = edits_scrubber(result, scrub)
-    redact = scrub.choice.level is PrivacyLevel.REDACT
-    hidden: Counter[str] = Counter()
-    edits = []
-    for edit in result.edits:
-        if redact and grade_student(edit.address) is not None:
-            hidden[edit.address.rsplit("/grades/", 1)[0]] += 1
-        else:
-            edits.append(_edit_entry(edit, scrub))
-    files = [
-        {"path": display_path(c.path)} | ({} if scrub.choice.private else {"diff": c.diff()})
-        for c in result.files
-    ]
-    doc: dict[str, Any] = {
-        "format_version": PULL_FORMAT_VERSION,
-        "written": result.written,
-        "privacy": {"level": scrub.choice.level.value},
-        "files": files,
-        "edits": edits,
-        "skipped": [
-            {"address": scrub.text(s.address), "field": s.field, "reason": scrub.text(s.reason)}
-            for s in result.skipped
-        ],
-    }
-    if hidden:
-        doc["hidden_grade_edits"] = dict(sorted(hidden.items()))
-    return doc
-
-
 __all__ = [
-    "PULL_FORMAT_VERSION",
     "EditKind",
     "FileChange",
     "PullEdit",
     "PullResult",
     "PullSkip",
     "pull",
-    "pull_document",
 ]
 
 

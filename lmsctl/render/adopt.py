@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from lmsctl.safetext import escape_controls
 
-__all__ = ["ImportOutcome", "render_import_text"]
+__all__ = ["IMPORT_FORMAT_VERSION", "ImportOutcome", "import_document", "render_import_text"]
 
 
 @dataclass(frozen=True)
@@ -39,3 +40,27 @@ def render_import_text(
     else:
         lines.append(f"Run {plan_command} to see how it differs from the manifests.")
     return "\n".join(lines) + "\n"
+
+
+#: the version of ``lmsctl import --format json`` (docs/json-output.md)
+IMPORT_FORMAT_VERSION = "1.0"
+
+
+def import_document(outcomes: Sequence[ImportOutcome], *, generated: bool) -> dict[str, Any]:
+    """``lmsctl import --format json``: what each import did (addresses, ids, titles, the file
+    an entry went to and how many grades: no student)."""
+    return {
+        "format_version": IMPORT_FORMAT_VERSION,
+        "generated": generated,
+        "imported": [
+            {
+                "address": o.address,
+                "assignment_id": o.assignment_id,
+                "title": o.title,
+                "file": o.file,
+                "fields": list(o.fields),
+                "grades": o.grades,
+            }
+            for o in outcomes
+        ],
+    }

@@ -21,6 +21,7 @@ from lmsctl.privacy import HIDDEN, PrivacyLevel, Scrubber, StudentDirectory, pri
 from lmsctl.render.json import dumps_for_terminal
 
 __all__ = [
+    "PULL_FORMAT_VERSION",
     "EditKind",
     "FileChange",
     "PullEdit",
@@ -28,6 +29,7 @@ __all__ = [
     "PullSkip",
     "edits_scrubber",
     "grade_student",
+    "pull_document",
     "render_pull_text",
 ]
 
@@ -108,29 +110,46 @@ def _shown(value: Any) -> str:
     return HIDDEN if value == HIDDEN else dumps_for_terminal(value, sort_keys=True)
 
 
-def _edit_lines(result: PullResult, scrub: Scrubber) -> list[str]:
-    """Each edit, one line, at the scrubber's (private) level."""
+def _assignment_of(address: str) -> str:
+    return address.rsplit("/grades/", 1)[0]
+
+
+def _private_edits(
+    result: PullResult, scrub: Scrubber
+) -> tuple[list[tuple[PullEdit, str, Any, Any]], Counter[str]]:
+    """Each edit shown at the scrubber's level, as (edit, address, before, after), and at
+    redact the grade edits left out, counted per assignment. ``before`` is None for a whole
+    new grade, whose ``after`` is its fields."""
     redact = scrub.choice.level is PrivacyLevel.REDACT
-    lines: list[str] = []
+    shown: list[tuple[PullEdit, str, Any, Any]] = []
     hidden: Counter[str] = Counter()
     for edit in result.edits:
-        student = grade_student(edit.address)
-        if student is not None and redact:
-            hidden[edit.address.rsplit("/grades/", 1)[0]] += 1
+        of_student = grade_student(edit.address) is not None
+        if of_student and redact:
+            hidden[_assignment_of(edit.address)] += 1
             continue
         address = scrub.text(edit.address)
-        if edit.field is None:
+        if edit.field is None:  # a whole new grade
             fields = privatise_fields(edit.after or {}, scrub, of_student=True)
-            values = ", ".join(f"{k}: {_shown(v)}" for k, v in fields.items())
-            lines.append(f"+ {address}: {{{values}}}  ({edit.file})")
+            shown.append((edit, address, None, fields))
             continue
-        of_student = student is not None
         before = privatise_fields({edit.field: edit.before}, scrub, of_student=of_student)
         after = privatise_fields({edit.field: edit.after}, scrub, of_student=of_student)
-        lines.append(
-            f"~ {address} {edit.field}: {_shown(before[edit.field])} -> "
-            f"{_shown(after[edit.field])}  ({edit.file})"
-        )
+        shown.append((edit, address, before[edit.field], after[edit.field]))
+    return shown, hidden
+
+
+def _edit_lines(result: PullResult, scrub: Scrubber) -> list[str]:
+    """Each edit, one line, at the scrubber's (private) level."""
+    shown, hidden = _private_edits(result, scrub)
+    lines: list[str] = []
+    for edit, address, before, after in shown:
+        if edit.field is None:
+            values = ", ".join(f"{k}: {_shown(v)}" for k, v in after.items())
+            lines.append(f"+ {address}: {{{values}}}  ({edit.file})")
+        else:
+            change = f"{_shown(before)} -> {_shown(after)}"
+            lines.append(f"~ {address} {edit.field}: {change}  ({edit.file})")
     for assignment, n in sorted(hidden.items()):
         lines.append(f"~ {assignment}: {n} grade(s) (not shown at privacy level redact)")
     return lines
@@ -154,3 +173,44 @@ def render_pull_text(result: PullResult, scrub: Scrubber) -> tuple[str, str]:
         for skip in result.skipped
     )
     return out, err
+
+
+#: the version of ``lmsctl pull --format json`` (docs/json-output.md)
+PULL_FORMAT_VERSION = "1.0"
+
+
+def pull_document(result: PullResult, scrub: Scrubber) -> dict[str, Any]:
+    """``lmsctl pull --format json`` at the scrubber's level, as its text is: the files and
+    their diffs (diffs at level full only: they name students), each edit (students as
+    pseudonyms in a private run; at redact, grade edits only as a count per assignment) and
+    the LMS edits left alone."""
+    scrub = edits_scrubber(result, scrub)
+    shown, hidden = _private_edits(result, scrub)
+    files = [
+        {"path": display_path(c.path)} | ({} if scrub.choice.private else {"diff": c.diff()})
+        for c in result.files
+    ]
+    doc: dict[str, Any] = {
+        "format_version": PULL_FORMAT_VERSION,
+        "written": result.written,
+        "privacy": {"level": scrub.choice.level.value},
+        "files": files,
+        "edits": [
+            {
+                "kind": edit.kind.value,
+                "address": address,
+                "field": edit.field,
+                "before": before,
+                "after": after,
+                "file": edit.file,
+            }
+            for edit, address, before, after in shown
+        ],
+        "skipped": [
+            {"address": scrub.text(s.address), "field": s.field, "reason": scrub.text(s.reason)}
+            for s in result.skipped
+        ],
+    }
+    if hidden:
+        doc["hidden_grade_edits"] = dict(sorted(hidden.items()))
+    return doc

@@ -8,7 +8,6 @@ import click
 
 from lmsctl.adopt import (
     ImportRequest,
-    import_document,
     import_root,
     parse_request,
     read_requests_csv,
@@ -25,7 +24,7 @@ from lmsctl.cli.options import (
 )
 from lmsctl.errors import UsageError
 from lmsctl.manifest.config import display_path
-from lmsctl.render.adopt import render_import_text
+from lmsctl.render.adopt import import_document, render_import_text
 from lmsctl.render.json import dumps_for_terminal
 
 _EXAMPLE_ID = "3f1c2a9e-7d4b-4e0a-9a61-2b7c5d8e9f10"

@@ -23,9 +23,9 @@ from lmsctl.cli.output import print_warnings
 from lmsctl.errors import Diagnostic
 from lmsctl.manifest.config import display_path
 from lmsctl.privacy import PrivacyChoice, Scrubber, StudentDirectory
-from lmsctl.pull import pull_document, pull_root
+from lmsctl.pull import pull_root
 from lmsctl.render.json import dumps_for_terminal
-from lmsctl.render.pull import EditKind, render_pull_text
+from lmsctl.render.pull import EditKind, pull_document, render_pull_text
 
 
 @click.command(
