@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import csv
 import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -122,18 +122,9 @@ def read_requests_csv(path: Path) -> list[ImportRequest]:
 # -- the use case ---------------------------------------------------------------------------
 
 
-#: how a hint names an lmsctl command: ``hint("state", "rm", ADDRESS)`` -> a command to paste
-#: (the CLI adds the run's --sandbox/--api-url flags and ROOT)
-HintCommand = Callable[..., str]
-
-
-def _plain_hint(*words: str) -> str:
-    return " ".join(["lmsctl", *words])
-
-
-def _check_state(
-    snapshot: StateSnapshot, pending: Sequence[_Pending], hint_command: HintCommand
-) -> None:
+def _check_state(snapshot: StateSnapshot, pending: Sequence[_Pending]) -> None:
+    # (the hints name plain lmsctl commands: the CLI adds the run's flags and ROOT to them,
+    # lmsctl.cli.flags.carry_flags)
     seen: dict[str, str] = {}
     for item in pending:
         req = item.request
@@ -143,7 +134,7 @@ def _check_state(
         if existing is not None and existing.status is ResourceStatus.CREATED:
             raise StateError(
                 f"{prefix}{key} is already managed (assignment {existing.assignment_id})",
-                hint=f"to manage another one there, first: {hint_command('state', 'rm', key)}",
+                hint=f"to manage another one there, first: lmsctl state rm {key}",
             )
         for other_address, record in snapshot.resources.items():
             if record.assignment_id == req.assignment_id:
@@ -154,8 +145,7 @@ def _check_state(
                         "change sections, so keep it in that section's manifest"
                     )
                 else:
-                    moved = hint_command("state", "mv", other_address, key)
-                    hint = f"to re-address it: {moved}"
+                    hint = f"to re-address it: lmsctl state mv {other_address} {key}"
                 raise StateError(
                     f"{prefix}assignment {req.assignment_id} is already managed as {other_address}",
                     hint=hint,
@@ -197,7 +187,6 @@ async def _fetch(
     *,
     generate: bool,
     grades: bool,
-    hint_command: HintCommand,
 ) -> str:
     """Read each assignment (and its submissions); the district's lms_type when generating."""
     client = ws.client()
@@ -211,8 +200,7 @@ async def _fetch(
                 prefix = f"{req.where}: " if req.where else ""
                 record = snapshot.resources.get(req.address.assignment)
                 hint = (
-                    "if the create never happened: "
-                    + hint_command("state", "rm", req.address.assignment)
+                    f"if the create never happened: lmsctl state rm {req.address.assignment}"
                     if record is not None
                     else "check the id: it must be an assignment of section "
                     f"{req.address.section_id}"
@@ -400,7 +388,6 @@ def import_assignments(
     *,
     generate: bool = False,
     grades: bool = False,
-    hint_command: HintCommand = _plain_hint,
 ) -> list[ImportOutcome]:
     """Adopt existing LMS assignments (state locked by the caller: use ``with ws``)."""
     if grades and not generate:
@@ -410,11 +397,9 @@ def import_assignments(
         )
     pending = [_Pending(r) for r in requests]
     snapshot = ws.read_state()
-    _check_state(snapshot, pending, hint_command)
+    _check_state(snapshot, pending)
     desired = _load_checked(ws, pending, generate)
-    lms_type = asyncio.run(
-        _fetch(ws, snapshot, pending, generate=generate, grades=grades, hint_command=hint_command)
-    )
+    lms_type = asyncio.run(_fetch(ws, snapshot, pending, generate=generate, grades=grades))
     texts = _manifest_texts(ws, desired, pending, lms_type, grades=grades) if generate else _Texts()
     # state first, then the manifests; undo the state records if a manifest cannot be written
     previous = _record(ws, snapshot, pending)
@@ -466,12 +451,9 @@ def import_root(
     *,
     generate: bool = False,
     grades: bool = False,
-    hint_command: HintCommand = _plain_hint,
 ) -> list[ImportOutcome]:
     """The ``lmsctl import`` use case: open the root (state locked, manifests not loaded),
     adopt every request or none, and say what was done."""
     ws = Workspace.open(options, load_manifests=False)
     with ws:
-        return import_assignments(
-            ws, requests, generate=generate, grades=grades, hint_command=hint_command
-        )
+        return import_assignments(ws, requests, generate=generate, grades=grades)

@@ -107,7 +107,6 @@ def import_(
         requests,
         generate=generate,
         grades=grades,
-        hint_command=lambda *words: hint_command(cli, *words, root=root),
     )
     if fmt == "json":
         click.echo(dumps_for_terminal(import_document(outcomes, generated=generate), indent=2))
