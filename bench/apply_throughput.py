@@ -67,11 +67,12 @@ class Result:
 
 
 def full_windows(
-    seen: list[Seen], start: float, stop: float, window: float
+    seen: list[Seen], start: float, stop: float, window: float, offset: float = 0.0
 ) -> list[tuple[float, int, int]]:
-    """(window start, API requests arrived, 429s) for each fixed window inside [start, stop]."""
+    """(window start, API requests arrived, 429s) for each fixed window inside [start, stop]:
+    the server's windows, which start on whole windows of its clock (``offset`` s ahead)."""
     out = []
-    edge = math.ceil(start / window) * window
+    edge = math.ceil((start + offset) / window) * window - offset
     while edge + window <= stop:
         inside = [s for s in seen if edge <= s.arrived < edge + window]
         out.append((edge, len(inside), sum(s.status == 429 for s in inside)))
@@ -93,6 +94,7 @@ def run_apply(
     extra: list[str],
 ) -> Result:
     limit = round(RATE * window / 60)
+    offset = proxy.clock_offset
     args = ["--api-url", proxy_url, "apply", str(root), "--auto-approve", *extra]
     if window != 60:
         args += ["--rate-limit", str(limit)]
@@ -112,7 +114,8 @@ def run_apply(
             # or as many as one latency spans (a shortened window is shorter than a 60 s write)
             steady = first_write[0] + latency
             count = steady_windows(latency, window)
-            stop_at.append(math.ceil(steady / window) * window + count * window + 0.5)
+            edge = math.ceil((steady + offset) / window) * window - offset
+            stop_at.append(edge + count * window + 0.5)
         if time.time() >= stop_at[0]:
             stop_at[0] = time.time()
             return True
@@ -125,7 +128,7 @@ def run_apply(
     steady_from = start + latency
     shares: list[float] = []
     ramp: list[float] = []
-    for edge, count, _rejected in full_windows(seen, start, end, window):
+    for edge, count, _rejected in full_windows(seen, start, end, window, offset):
         (shares if edge >= steady_from else ramp).append(count / limit)
     note = f"exit {run.returncode}" + (" after SIGINT" if run.stopped else "")
     if run.killed:
@@ -237,6 +240,7 @@ def measure(
     sandbox_limit = RATE if window == 60 else 0
     with harness.sandbox_served(district.db, district.seed_file, sandbox_limit) as origin:
         proxy.upstream = origin
+        proxy.clock_offset = harness.clock_offset(origin)
         for n, latency in enumerate(latencies, start=1):
             changes = min(needed_changes(latency, window), district.shape.grades)
             harness.write_manifests(

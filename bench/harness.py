@@ -72,6 +72,9 @@ class CountingProxy:
     def __init__(self, upstream: str, window: float = 0.0, limit: int = 0) -> None:
         self.upstream = upstream.rstrip("/")
         self.window = window
+        #: the sandbox clock less the machine's (``clock_offset``): the window is the sandbox's
+        #: time, so its X-RateLimit-Reset and the sandbox's Date are one clock, as a server's are
+        self.clock_offset = 0.0
         self.limit = limit
         self.seen: list[Seen] = []
         self.in_flight = 0
@@ -93,7 +96,8 @@ class CountingProxy:
         with self._lock:
             self.most_in_flight = self.in_flight
 
-    def _take(self, now: float) -> tuple[bool, dict[str, str]]:
+    def _take(self, arrived: float) -> tuple[bool, dict[str, str]]:
+        now = arrived + self.clock_offset  # the sandbox's clock: its Date says the same time
         slot = math.floor(now / self.window)
         with self._lock:
             seen_slot, used = self._rate
@@ -288,6 +292,13 @@ def sandbox_served(
         except subprocess.TimeoutExpired:
             child.kill()
             child.wait()
+
+
+def clock_offset(origin: str) -> float:
+    """Seconds the sandbox clock is ahead of the machine's (GET /_sandbox/clock)."""
+    answer = httpx.get(origin + "/_sandbox/clock", timeout=10)
+    answer.raise_for_status()
+    return float(answer.json()["offset_seconds"])
 
 
 def set_faults(origin: str, faults: dict[str, Any]) -> None:

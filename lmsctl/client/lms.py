@@ -310,6 +310,7 @@ class LmsClient:
         while True:
             with limiter_wait():
                 self.stats.waited_seconds += await self.limiter.acquire()
+            settled_before = self.limiter.settled  # (the server's count is read against it)
             count_request()
             self.stats.requests += 1
             self.stats.by_endpoint[endpoint] += 1
@@ -317,7 +318,12 @@ class LmsClient:
                 answer = await send(self._http, method, url, shown, json)
             finally:
                 self.limiter.mark_sent()  # (if the transport never said it was sent)
-            if not isinstance(answer, TransportError):
+            failure: ApiError | TransportError
+            if isinstance(answer, TransportError):
+                self.limiter.answered(None, settled_before)
+                failure = answer
+            else:
+                self.limiter.answered(answer.headers, settled_before)
                 self._note_date(answer)
                 verdict = classify_answer(method, answer)
                 if verdict is Verdict.OK:
@@ -328,15 +334,12 @@ class LmsClient:
                         raise api_error_for(answer.status_code, message, method=method, path=shown)
                     limited += 1
                     self.stats.rate_limited += 1
+                    self.limiter.refused()
                     self.limiter.pause_for(self.policy.rate_limit_wait(answer))
                     continue
                 if _deleted_before(method, answer, verdict, attempt):
                     return answer  # an earlier attempt deleted it; its answer was lost
-                failure: ApiError | TransportError = answer_failure(
-                    method, shown, answer, verdict, message
-                )
-            else:
-                failure = answer
+                failure = answer_failure(method, shown, answer, verdict, message)
             if attempt >= self.policy.max_retries:
                 raise failure
             attempt += 1

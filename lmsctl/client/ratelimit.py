@@ -27,6 +27,21 @@ up a moment lost; a burst of at most half the margin: GCRA, the "virtual schedul
 token bucket) until a request finds no other waiting. A short run below the limit still starts
 at once.
 
+The sliding window alone is safe wherever the server's windows start, but it is blind: after a
+burst (a plan's reads, all at once) it holds the next window's requests back until the burst's
+starts leave it, one window later, while the server's own fixed window has long since reset;
+every window that spans that gap is half used. So the limiter also reads the server's own count,
+when its answers carry it (``X-RateLimit-Limit`` and ``X-RateLimit-Remaining``, as Clever's and
+the sandbox's do): an answer says how many requests the server had counted when it arrived, and
+every start not settled (answered or failed) before that request was allowed may have arrived
+after it. So it allows ``cap - margin - used - (starts since, not known to be earlier)`` more
+(``cap``: the lower of the server's limit and lmsctl's; ``margin``: the same 2%), which holds
+whatever the server's window is (fixed, sliding, a leaky bucket: its count only falls with
+time) and counts other clients of the same token too. A start may go when either the sliding
+window or the server's count allows it. The server's count is not trusted again in a run once
+the server answered 429 or named a second bucket (``X-RateLimit-Bucket``): a count that is
+another endpoint's, or wrong, must not pace this one.
+
 Waiting requests are let through by one dispatcher, first come, first served, as many at once as
 are due: a slow event loop (one turn taking a second) still starts a second's worth of requests
 per turn, instead of one request per turn, which would stall the run far below the limit.
@@ -38,10 +53,11 @@ import asyncio
 import collections
 import contextlib
 import contextvars
+import email.utils
 import math
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any
+from typing import Any, Protocol
 
 WINDOW = 60.0
 #: paced starts may run this much faster than the limit's rate, so a moment lost (no call was
@@ -53,6 +69,20 @@ LATE_SPAN = 1.0
 #: the transport's trace event that says a request has been written to its connection (the
 #: server can count it from now): httpcore's, after the headers and body went out
 SENT_EVENT = ".receive_response_headers.started"
+#: the headers of the server's own count (names are matched in any case)
+LIMIT_HEADER = "X-RateLimit-Limit"
+REMAINING_HEADER = "X-RateLimit-Remaining"
+RESET_HEADER = "X-RateLimit-Reset"
+#: a reset is taken as passed this long after its Date says: a Date rounded up, or stamped by a
+#: machine a little ahead of the one that counts, must not make a request arrive before it
+RESET_GUARD = 1.0
+BUCKET_HEADER = "X-RateLimit-Bucket"
+
+
+class Headers(Protocol):
+    """An answer's headers as the limiter reads them: one value by name, any case."""
+
+    def get(self, key: str, default: None = None) -> str | None: ...
 
 
 class _Start:
@@ -103,6 +133,18 @@ class RateLimiter:
         self.paced = False
         self._next_start = -math.inf  # the paced time of the next start (GCRA's TAT)
         self._paused_until = 0.0
+        #: every start allowed so far, and the requests settled (answered or failed) so far
+        self.starts = 0
+        self.settled = 0
+        #: starts allowed while ``starts`` is below it, by the server's count (see the module)
+        self.credit = -math.inf
+        #: False once the server's count is not to be trusted (a 429, a second bucket)
+        self.server_count = True
+        self._bucket: str | None = None
+        #: the server's next reset: (its X-RateLimit-Reset, the local time by which it has
+        #: surely passed, the credit from then on); None before an answer said when
+        self._reset: tuple[int, float, float] | None = None
+        self._date: tuple[str, float] = ("", 0.0)  # the last Date header read, as Unix time
         self._waiters: collections.deque[asyncio.Future[None]] = collections.deque()
         self._dispatcher: asyncio.Future[None] | None = None
 
@@ -119,6 +161,98 @@ class RateLimiter:
     def pause_for(self, seconds: float) -> None:
         """Hold every request back for ``seconds`` (after the server answered 429)."""
         self._paused_until = max(self._paused_until, self._clock() + max(0.0, seconds))
+
+    def answered(self, headers: Headers | None, settled_before: int) -> None:
+        """A request allowed when ``settled_before`` requests had settled has its answer (its
+        ``headers``) or failed (None): it settles, and its server's count may allow more."""
+        self.settled += 1
+        if headers is None or not self.server_count:
+            return
+        count = self._server_count(headers)
+        if count is None:
+            return
+        cap, used = count
+        # every start not settled before this request was allowed may have arrived after it
+        known = settled_before + 1
+        self._reset_after(headers, cap + known)
+        if cap - used + known > self.credit:
+            self.credit = cap - used + known
+            self._let_through()
+
+    def refused(self) -> None:
+        """The server answered 429: its count is not trusted again in this run."""
+        self.server_count = False
+        self.credit = -math.inf
+        self._reset = None
+
+    def _server_count(self, headers: Headers) -> tuple[int, int] | None:
+        """(the requests this client may make in the server's window, those the server has
+        counted), or None when the answer does not say."""
+        try:
+            limit = int(headers.get(LIMIT_HEADER) or "")
+            remaining = int(headers.get(REMAINING_HEADER) or "")
+        except ValueError:
+            return None  # (absent, or not a number: the sliding window alone decides)
+        if limit < 1 or not 0 <= remaining <= limit:
+            return None
+        bucket = headers.get(BUCKET_HEADER)
+        if bucket is not None:
+            if self._bucket is not None and bucket != self._bucket:
+                self.refused()  # a count per bucket: this one's says nothing of the next's
+                return None
+            self._bucket = bucket
+        # counted by the server when this request arrived, itself too
+        return min(limit, self.limit) - (self.limit - self.effective), limit - remaining
+
+    def _reset_after(self, headers: Headers, credit: float) -> None:
+        """Note when the server's window surely resets (its ``X-RateLimit-Reset`` less its
+        ``Date``, both its clock: no clock of ours is compared with the server's) and the credit
+        from then on: none of the starts this answer knew of is in the next window."""
+        try:
+            reset = int(headers.get(RESET_HEADER) or "")
+        except ValueError:
+            return
+        now = self._server_time(headers.get("Date"))
+        # Date is rounded down to the second: the reset is at most this far off, never nearer
+        left = reset - now if now is not None else -1.0
+        if not 0 <= left <= WINDOW:
+            return  # (no Date, or one of another clock: only the answers tell a reset)
+        at = self._clock() + left + RESET_GUARD
+        current = self._reset
+        if current is None or reset > current[0]:
+            self._reset = (reset, at, credit)
+        elif reset == current[0]:  # the same reset: the earliest bound, the largest credit
+            self._reset = (reset, min(at, current[1]), max(credit, current[2]))
+
+    def _server_time(self, date: str | None) -> float | None:
+        if not date:
+            return None
+        if date != self._date[0]:
+            try:
+                when = email.utils.parsedate_to_datetime(date)
+            except (TypeError, ValueError):
+                return None
+            if when.tzinfo is None:
+                return None
+            self._date = (date, when.timestamp())
+        return self._date[1]
+
+    def _reset_passed(self, now: float) -> None:
+        """The server's window has surely reset: the credit noted for it applies."""
+        if self._reset is not None and self._reset[1] <= now:
+            self.credit = max(self.credit, self._reset[2])
+            self._reset = None
+
+    def _let_through(self) -> None:
+        """Let the waiting requests through that may start now (the server allowed more)."""
+        now = self._clock()
+        while self._waiters:
+            if self._waiters[0].done():
+                self._waiters.popleft()  # cancelled while waiting
+            elif self._try_start(now, alone=len(self._waiters) <= 1) is None:
+                self._waiters.popleft().set_result(None)
+            else:
+                return
 
     def paused_for(self) -> float:
         """Seconds left of the pause a 429 asked for (0 when none): for progress displays."""
@@ -200,13 +334,19 @@ class RateLimiter:
             return wait
         while self._sent and self._sent[0] <= now - WINDOW:
             self._sent.popleft()
-        if len(self._sent) + self.pending >= self.effective:
+        self._reset_passed(now)
+        if len(self._sent) + self.pending >= self.effective and not self.starts < self.credit:
             # a pending start leaves the window no sooner than one window after now
             free_at = self._sent[0] + WINDOW if self._sent else now + WINDOW
+            if self._reset is not None:
+                free_at = min(free_at, self._reset[1])  # (the server's count may allow more)
             if not self.paced:
-                self.paced = True  # demand above the rate: pace from here on
-            # pacing resumes from when the window frees, not from a moment long past
-            self._next_start = max(self._next_start, free_at)
+                # demand above the rate: pace from when the window frees (the starts before,
+                # not paced, may have run the paced time ahead: the window counts them)
+                self.paced = True
+                self._next_start = free_at
+            else:  # pacing resumes from when the window frees, not from a moment long past
+                self._next_start = max(self._next_start, free_at)
             return free_at - now
         if self.paced and alone:
             self.paced = False  # nobody else waits: the demand is below the rate
@@ -215,9 +355,13 @@ class RateLimiter:
             wait = self._next_start - (self.burst - 1) * interval - now
             if wait > 0:
                 return wait
-        self.pending += 1
+        self._count()
         self._next_start = max(self._next_start, now - LATE_SPAN) + interval
         return None
+
+    def _count(self) -> None:
+        self.pending += 1
+        self.starts += 1
 
     async def _dispatch(self) -> None:
         """Let the waiting requests through in order, every one that is due at each turn."""
