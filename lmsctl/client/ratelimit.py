@@ -190,10 +190,12 @@ class RateLimiter:
         counted), or None when the answer does not say."""
         try:
             limit = int(headers.get(LIMIT_HEADER) or "")
+            if limit < 1:
+                return None  # (a server that counts nothing: the sandbox without its limit)
             remaining = int(headers.get(REMAINING_HEADER) or "")
         except ValueError:
             return None  # (absent, or not a number: the sliding window alone decides)
-        if limit < 1 or not 0 <= remaining <= limit:
+        if not 0 <= remaining <= limit:
             return None
         bucket = headers.get(BUCKET_HEADER)
         if bucket is not None:
