@@ -14,9 +14,11 @@ answer. `--big-state N` adds one run at 0.3 s writes on a workspace whose state 
 (default 100,000: 100 sections x 40 students x 25 assignments), of which only enough change
 to fill the windows.
 
-The sandbox's window is the wall-clock minute (1200 requests/minute). `--window S` (`--quick`:
-15 s) shortens it and the limit in proportion (1200 x S / 60), keeping 20 requests/s and the
-real latencies: the proxy then enforces that window (same answers and headers as the sandbox)
+The sandbox's window is its own clock's minute (1200 requests/minute), and the windows measured
+are the server's. `--window S` (`--quick`: 15 s) shortens it and the limit in proportion (1200 x
+S / 60), keeping 20 requests/s and the real latencies: the proxy then enforces that window on
+the sandbox's clock (same answers and headers as the sandbox, its X-RateLimit-Reset and the
+sandbox's Date one clock, as a server's are)
 and lmsctl's own limiter window is set to S s with --rate-limit 1200 x S / 60, which the output
 says. The full run takes about 25 minutes (plus the big state's set-up and refresh); `--quick
 --latencies 0.3,1 --big-state 0` takes about 3.
