@@ -57,7 +57,10 @@ import email.utils
 import math
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from lmsctl.client.answer import HeaderLookup
 
 WINDOW = 60.0
 #: paced starts may run this much faster than the limit's rate, so a moment lost (no call was
@@ -73,16 +76,10 @@ SENT_EVENT = ".receive_response_headers.started"
 LIMIT_HEADER = "X-RateLimit-Limit"
 REMAINING_HEADER = "X-RateLimit-Remaining"
 RESET_HEADER = "X-RateLimit-Reset"
+BUCKET_HEADER = "X-RateLimit-Bucket"
 #: a reset is taken as passed this long after its Date says: a Date rounded up, or stamped by a
 #: machine a little ahead of the one that counts, must not make a request arrive before it
 RESET_GUARD = 1.0
-BUCKET_HEADER = "X-RateLimit-Bucket"
-
-
-class Headers(Protocol):
-    """An answer's headers as the limiter reads them: one value by name, any case."""
-
-    def get(self, key: str, default: None = None) -> str | None: ...
 
 
 class _Start:
@@ -162,7 +159,7 @@ class RateLimiter:
         """Hold every request back for ``seconds`` (after the server answered 429)."""
         self._paused_until = max(self._paused_until, self._clock() + max(0.0, seconds))
 
-    def answered(self, headers: Headers | None, settled_before: int) -> None:
+    def answered(self, headers: HeaderLookup | None, settled_before: int) -> None:
         """A request allowed when ``settled_before`` requests had settled has its answer (its
         ``headers``) or failed (None): it settles, and its server's count may allow more."""
         self.settled += 1
@@ -185,7 +182,7 @@ class RateLimiter:
         self.credit = -math.inf
         self._reset = None
 
-    def _server_count(self, headers: Headers) -> tuple[int, int] | None:
+    def _server_count(self, headers: HeaderLookup) -> tuple[int, int] | None:
         """(the requests this client may make in the server's window, those the server has
         counted), or None when the answer does not say."""
         try:
@@ -206,7 +203,7 @@ class RateLimiter:
         # counted by the server when this request arrived, itself too
         return min(limit, self.limit) - (self.limit - self.effective), limit - remaining
 
-    def _reset_after(self, headers: Headers, credit: float) -> None:
+    def _reset_after(self, headers: HeaderLookup, credit: float) -> None:
         """Note when the server's window surely resets (its ``X-RateLimit-Reset`` less its
         ``Date``, both its clock: no clock of ours is compared with the server's) and the credit
         from then on: none of the starts this answer knew of is in the next window."""
