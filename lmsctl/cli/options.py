@@ -192,7 +192,8 @@ def connection_options(f: F) -> F:
         default=1200,
         show_default=True,
         metavar="N",
-        help="Requests per minute (Clever allows 1200 per token).",
+        help="Requests per minute (Clever allows 1200 per token). The API's own count "
+        "(X-RateLimit-* headers) is followed too, never above this.",
     )(f)
     return f
 
