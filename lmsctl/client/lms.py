@@ -170,6 +170,7 @@ class LmsClient:
         self._clock = clock
         self._server_date: tuple[dt.datetime, float] | None = None
         self._date_text = ""  # the Date header that _server_date was read from
+        self._date_seconds: float | None = None  # that header as Unix seconds (None: unread)
         self.limiter = RateLimiter(rate_limit, clock=clock, sleep=sleep)
         #: the cap on changes (and so requests) in flight; the connection pool is sized from it
         self.max_in_flight = max(1, max_in_flight)
@@ -273,15 +274,22 @@ class LmsClient:
             text = text.replace(self._token, "[token]")
         return text
 
-    def _note_date(self, response: ApiAnswer) -> None:
+    def _note_date(self, response: ApiAnswer) -> float | None:
+        """Read the answer's Date (for :meth:`server_now`); return it as Unix seconds, or None
+        when it has none or one that does not parse (for the rate limiter)."""
         text = response.headers.get("Date")
-        if not text or text == self._date_text:
-            return  # the same second as the answer before: already read (parsed once, or not)
+        if not text:
+            return None
+        if text == self._date_text:
+            return self._date_seconds  # the same second as the answer before: read once
         self._date_text = text
+        self._date_seconds = None
         with contextlib.suppress(TypeError, ValueError, IndexError, OverflowError):
             when = email.utils.parsedate_to_datetime(text)
             if when.tzinfo is not None:
                 self._server_date = (when.astimezone(dt.UTC), self._clock())
+                self._date_seconds = when.timestamp()
+        return self._date_seconds
 
     def server_now(self) -> dt.datetime | None:
         """The API's clock (the Date header of its latest answer, moved on by the time since),
@@ -323,8 +331,7 @@ class LmsClient:
                 self.limiter.answered(None, settled_before)
                 failure = answer
             else:
-                self.limiter.answered(answer.headers, settled_before)
-                self._note_date(answer)
+                self.limiter.answered(answer.headers, settled_before, self._note_date(answer))
                 verdict = classify_answer(method, answer)
                 if verdict is Verdict.OK:
                     return answer

@@ -53,7 +53,6 @@ import asyncio
 import collections
 import contextlib
 import contextvars
-import email.utils
 import math
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -141,7 +140,6 @@ class RateLimiter:
         #: the server's next reset: (its X-RateLimit-Reset, the local time by which it has
         #: surely passed, the credit from then on); None before an answer said when
         self._reset: tuple[int, float, float] | None = None
-        self._date: tuple[str, float] = ("", 0.0)  # the last Date header read, as Unix time
         self._waiters: collections.deque[asyncio.Future[None]] = collections.deque()
         self._dispatcher: asyncio.Future[None] | None = None
 
@@ -159,9 +157,12 @@ class RateLimiter:
         """Hold every request back for ``seconds`` (after the server answered 429)."""
         self._paused_until = max(self._paused_until, self._clock() + max(0.0, seconds))
 
-    def answered(self, headers: HeaderLookup | None, settled_before: int) -> None:
+    def answered(
+        self, headers: HeaderLookup | None, settled_before: int, date: float | None = None
+    ) -> None:
         """A request allowed when ``settled_before`` requests had settled has its answer (its
-        ``headers``) or failed (None): it settles, and its server's count may allow more."""
+        ``headers``, its ``Date`` as Unix seconds) or failed (None): it settles, and its
+        server's count may allow more."""
         self.settled += 1
         if headers is None or not self.server_count:
             return
@@ -171,7 +172,7 @@ class RateLimiter:
         cap, used = count
         # every start not settled before this request was allowed may have arrived after it
         known = settled_before + 1
-        self._reset_after(headers, cap + known)
+        self._reset_after(headers, date, cap + known)
         if cap - used + known > self.credit:
             self.credit = cap - used + known
             self._let_through()
@@ -203,7 +204,7 @@ class RateLimiter:
         # counted by the server when this request arrived, itself too
         return min(limit, self.limit) - (self.limit - self.effective), limit - remaining
 
-    def _reset_after(self, headers: HeaderLookup, credit: float) -> None:
+    def _reset_after(self, headers: HeaderLookup, now: float | None, credit: float) -> None:
         """Note when the server's window surely resets (its ``X-RateLimit-Reset`` less its
         ``Date``, both its clock: no clock of ours is compared with the server's) and the credit
         from then on: none of the starts this answer knew of is in the next window."""
@@ -211,7 +212,6 @@ class RateLimiter:
             reset = int(headers.get(RESET_HEADER) or "")
         except ValueError:
             return
-        now = self._server_time(headers.get("Date"))
         # Date is rounded down to the second: the reset is at most this far off, never nearer
         left = reset - now if now is not None else -1.0
         if not 0 <= left <= WINDOW:
@@ -222,19 +222,6 @@ class RateLimiter:
             self._reset = (reset, at, credit)
         elif reset == current[0]:  # the same reset: the earliest bound, the largest credit
             self._reset = (reset, min(at, current[1]), max(credit, current[2]))
-
-    def _server_time(self, date: str | None) -> float | None:
-        if not date:
-            return None
-        if date != self._date[0]:
-            try:
-                when = email.utils.parsedate_to_datetime(date)
-            except (TypeError, ValueError):
-                return None
-            if when.tzinfo is None:
-                return None
-            self._date = (date, when.timestamp())
-        return self._date[1]
 
     def _reset_passed(self, now: float) -> None:
         """The server's window has surely reset: the credit noted for it applies."""
