@@ -68,13 +68,18 @@ class Result:
     naive: float | None = None
 
 
+def next_edge(t: float, window: float, offset: float) -> float:
+    """The first start of a server window at or after ``t`` (its clock ``offset`` s ahead)."""
+    return math.ceil((t + offset) / window) * window - offset
+
+
 def full_windows(
     seen: list[Seen], start: float, stop: float, window: float, offset: float = 0.0
 ) -> list[tuple[float, int, int]]:
     """(window start, API requests arrived, 429s) for each fixed window inside [start, stop]:
     the server's windows, which start on whole windows of its clock (``offset`` s ahead)."""
     out = []
-    edge = math.ceil((start + offset) / window) * window - offset
+    edge = next_edge(start, window, offset)
     while edge + window <= stop:
         inside = [s for s in seen if edge <= s.arrived < edge + window]
         out.append((edge, len(inside), sum(s.status == 429 for s in inside)))
@@ -116,8 +121,7 @@ def run_apply(
             # or as many as one latency spans (a shortened window is shorter than a 60 s write)
             steady = first_write[0] + latency
             count = steady_windows(latency, window)
-            edge = math.ceil((steady + offset) / window) * window - offset
-            stop_at.append(edge + count * window + 0.5)
+            stop_at.append(next_edge(steady, window, offset) + count * window + 0.5)
         if time.time() >= stop_at[0]:
             stop_at[0] = time.time()
             return True
