@@ -19,6 +19,7 @@ import re
 import resource
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import threading
@@ -648,6 +649,19 @@ def phase_timed_command(
     """
     code = _PHASE_CHILD.replace("PHASES", repr(phases)).replace("REPORT", repr(str(report)))
     return [sys.executable, "-c", code, *args]
+
+
+def median_phase_times(runs: list[PhaseTimes]) -> PhaseTimes:
+    """Each figure the median of the runs' (a phase a run did not time counts as 0 s in it)."""
+    names = sorted({name for run in runs for name in run.phases})
+    marks = sorted({name for run in runs for name in run.peak_at_mb})
+    return PhaseTimes(
+        {name: statistics.median(run.phases.get(name, 0.0) for run in runs) for name in names},
+        statistics.median(run.start for run in runs),
+        statistics.median(run.total for run in runs),
+        statistics.median(run.peak_mb for run in runs),
+        {name: statistics.median(run.peak_at_mb.get(name, 0.0) for run in runs) for name in marks},
+    )
 
 
 def read_phase_times(report: Path) -> PhaseTimes:

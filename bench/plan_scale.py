@@ -9,8 +9,10 @@ process, and it raised the plan's own CPU by about 30% through contention):
 
 - plan CPU (user + system of the lmsctl process, from wait4) and its peak RSS (its own
   high-water mark, VmHWM: wait4's would include this benchmark's own peak, see
-  harness.phase_timed_command), once with no changes and once with every grade changed;
-- the phase split of both runs: each phase's function (PHASES) timed inside that same plan
+  harness.phase_timed_command), --runs times (default 3) with no changes and as many with
+  every grade changed: the figures are the medians of those runs, the CPU with its range (the
+  machines are noisy: on a 2-core machine one run may differ from the next by 20%);
+- the phase split of those runs: each phase's function (PHASES) timed inside that same plan
   with the process's CPU clock, so the figures add up to the plan's own CPU (a
   profiler would inflate Python code many times more than the JSON parser's C);
 - calls received by the server against the minimum the API's shape allows (below);
@@ -24,7 +26,7 @@ every one of the 250 enrolled students has a submission, graded or not).
 The sandbox's rate limit is off and plan runs with --rate-limit 1000000: at Clever's 1200/min
 the 100k plan's ~10,100 calls alone take 8.5 minutes of waiting, which costs no CPU.
 
-    python bench/plan_scale.py [--sizes 1k,10k,100k] [--keep-profiles DIR]
+    python bench/plan_scale.py [--sizes 1k,10k,100k] [--runs 3] [--keep-profiles DIR]
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ import collections
 import dataclasses
 import math
 import shutil
+import statistics
 import sys
 import tempfile
 import time
@@ -79,6 +82,10 @@ class Size:
     minimum: collections.Counter[str] = dataclasses.field(default_factory=collections.Counter)
     phases: harness.PhaseTimes | None = None
     phases_changed: harness.PhaseTimes | None = None
+    #: each run's CPU, CPU outside the HTTP client, and CPU of the timed phases but refresh
+    #: (no changes, all changed)
+    runs: list[tuple[float, float, float]] = dataclasses.field(default_factory=list)
+    runs_changed: list[tuple[float, float, float]] = dataclasses.field(default_factory=list)
 
 
 def kind(seen: Seen) -> str:
@@ -132,7 +139,7 @@ def plan_once(
     return run, [s for s in log.since(mark) if s.path.startswith(("/v3.0/", "/v3.1/"))]
 
 
-def measure(base: Path, grades: int, keep: Path | None = None) -> Size:
+def measure(base: Path, grades: int, runs: int = 3, keep: Path | None = None) -> Size:
     sections = max(1, grades // (GRADED * ASSIGNMENTS))
     shape = Shape(sections=sections, roster=ROSTER, graded=GRADED, assignments=ASSIGNMENTS)
     size = Size(shape.grades, shape)
@@ -150,26 +157,57 @@ def measure(base: Path, grades: int, keep: Path | None = None) -> Size:
     t0 = time.perf_counter()
     summary = harness.cloned_district(root, d / "sandbox.db", seed_file, seed, shape, url)
     print(f"  set-up {shape.grades} grades: {summary} [{time.perf_counter() - t0:.0f} s]")
+    size.minimum = minimum(shape)
     with harness.sandbox_served(
         d / "sandbox.db", seed_file, rate_limit=0, port=port, access_log=log.path
     ):
         report_file = d / "phases.json"
-        run, seen = plan_once(root, url, log, changes=False, phases=report_file)
-        size.phases = harness.read_phase_times(report_file)
-        size.cpu, size.peak, size.wall = run.cpu, size.phases.peak_mb, run.wall
-        size.calls = collections.Counter(kind(s) for s in seen)
-        size.minimum = minimum(shape)
+        timed: list[harness.PhaseTimes] = []
+        walls: list[float] = []
+        for _ in range(runs):
+            run, seen = plan_once(root, url, log, changes=False, phases=report_file)
+            timed.append(harness.read_phase_times(report_file))
+            walls.append(run.wall)
+            size.runs.append(split(run.cpu, timed[-1]))
+            calls = collections.Counter(kind(s) for s in seen)
+            if sum(calls.values()) > sum(size.calls.values()):
+                size.calls = calls  # (the most of any run: every run should make the same)
+        size.phases = harness.median_phase_times(timed)
+        size.cpu = statistics.median(r[0] for r in size.runs)
+        size.peak = max(t.peak_mb for t in timed)  # (memory: the most of any run)
+        size.wall = statistics.median(walls)
         if keep is not None:
             prof = d / "plan.prof"
             plan_once(root, url, log, changes=False, profile=prof)
             keep.mkdir(parents=True, exist_ok=True)
             shutil.copy(prof, keep / f"plan-{shape.grades}.prof")
         harness.write_manifests(root, seed, shape, value=1)  # every grade changes
-        run, _ = plan_once(root, url, log, changes=True, phases=report_file)
-        size.phases_changed = harness.read_phase_times(report_file)
-        size.cpu_changed, size.peak_changed = run.cpu, size.phases_changed.peak_mb
+        timed = []
+        for _ in range(runs):
+            run, _seen = plan_once(root, url, log, changes=True, phases=report_file)
+            timed.append(harness.read_phase_times(report_file))
+            size.runs_changed.append(split(run.cpu, timed[-1]))
+        size.phases_changed = harness.median_phase_times(timed)
+        size.cpu_changed = statistics.median(r[0] for r in size.runs_changed)
+        size.peak_changed = max(t.peak_mb for t in timed)
     report(size)
     return size
+
+
+def split(cpu: float, times: harness.PhaseTimes) -> tuple[float, float, float]:
+    """A plan's CPU (wait4's: its exit too); outside the HTTP client, all of it but refresh's
+    (start-up and exit included); and the plan's own work outside it: the timed phases
+    (load, validate, state, build, render, ...) but refresh."""
+    http = times.phases.get(HTTP_PHASE, 0.0)
+    return cpu, cpu - http, sum(times.phases.values()) - http
+
+
+def spread(runs: list[tuple[float, float, float]], which: int) -> str:
+    """Median and range over the runs of one of :func:`split`'s figures (``which``)."""
+    values = [r[which] for r in runs]
+    if len(values) == 1:
+        return f"{values[0]:.2f} s"
+    return f"{statistics.median(values):.2f} s ({min(values):.2f}-{max(values):.2f})"
 
 
 def report(s: Size) -> None:
@@ -178,28 +216,35 @@ def report(s: Size) -> None:
         f"  {s.grades} grades ({s.shape.sections} sections x {s.shape.graded} graded of "
         f"{s.shape.roster} enrolled x {s.shape.assignments} assignments):"
     )
+    n = len(s.runs)
     print(
-        f"    plan, no changes:   {s.cpu:6.2f} s CPU, peak {s.peak:6.0f} MB, {s.wall:6.2f} s wall"
+        f"    plan, no changes:   {spread(s.runs, 0)} CPU, peak {s.peak:.0f} MB, "
+        f"{s.wall:.2f} s wall"
     )
-    print(f"    plan, all changed:  {s.cpu_changed:6.2f} s CPU, peak {s.peak_changed:6.0f} MB")
+    print(f"    plan, all changed:  {spread(s.runs_changed, 0)} CPU, peak {s.peak_changed:.0f} MB")
+    if n > 1:
+        print(f"      (medians of {n} runs each, the range in brackets)")
     print(f"    calls at the server / minimum = {calls} / {least} = {calls / least:.2f}")
     for name in sorted(set(s.calls) | set(s.minimum)):
         print(f"      {name:18} {s.calls[name]:6} / {s.minimum[name]:6}")
     if s.phases is not None and s.phases_changed is not None:
         no, all_ = s.phases, s.phases_changed
         print(
-            "    phases (CPU seconds, no changes / all changed; each phase's function timed in "
-            "the plan by the process's own clock, no profiler):"
+            "    phases (CPU seconds, no changes / all changed, each the median of the runs; each "
+            "phase's function timed in the plan by the process's own clock, no profiler):"
         )
         rows = [("start-up (imports, options)", no.start, all_.start)]
         rows += [(name, no.phases.get(name, 0.0), all_.phases.get(name, 0.0)) for name in PHASES]
         rows.append(("other (lock, exit)", no.other, all_.other))
         for name, a, b in rows:
             print(f"      {name:30} {a:6.2f} s  {b:6.2f} s")
-        outside = [t.total - t.phases.get(HTTP_PHASE, 0.0) for t in (no, all_)]
         print(
-            f"      outside the HTTP client (all but refresh): {outside[0]:.2f} s / "
-            f"{outside[1]:.2f} s of CPU"
+            f"      outside the HTTP client (all but refresh): {spread(s.runs, 1)} / "
+            f"{spread(s.runs_changed, 1)} of CPU"
+        )
+        print(
+            f"        of which the phases (load, validate, state, build, render): "
+            f"{spread(s.runs, 2)} / {spread(s.runs_changed, 2)}"
         )
 
 
@@ -213,13 +258,21 @@ def main() -> int:
         metavar="DIR",
         help="also run each size under cProfile and save DIR/plan-<grades>.prof (pstats)",
     )
+    parser.add_argument(
+        "--runs",
+        type=int,
+        default=3,
+        help="plans per case and size; the figures are their medians (default 3)",
+    )
     args = parser.parse_args()
+    if args.runs < 1:
+        parser.error("--runs must be at least 1")
     sizes = sorted(harness.parse_size(x) for x in args.sizes.split(",") if x.strip())
     print(f"lmsctl plan {' '.join(PLAN_FLAGS)}; {harness.load_average()}")
     results = []
     with tempfile.TemporaryDirectory() as tmp:
         for grades in sizes:
-            results.append(measure(Path(tmp), grades, args.keep_profiles))
+            results.append(measure(Path(tmp), grades, args.runs, args.keep_profiles))
     print()
     print("| grades | CPU no changes | CPU all changed | peak MB (no / all) | calls / minimum |")
     print("|---|---|---|---|---|")
