@@ -652,15 +652,16 @@ def phase_timed_command(
 
 
 def median_phase_times(runs: list[PhaseTimes]) -> PhaseTimes:
-    """Each figure the median of the runs' (a phase a run did not time counts as 0 s in it)."""
+    """Each time the median of the runs' (a phase a run did not time counts as 0 s in it),
+    each peak the most of any run."""
     names = sorted({name for run in runs for name in run.phases})
     marks = sorted({name for run in runs for name in run.peak_at_mb})
     return PhaseTimes(
         {name: statistics.median(run.phases.get(name, 0.0) for run in runs) for name in names},
         statistics.median(run.start for run in runs),
         statistics.median(run.total for run in runs),
-        statistics.median(run.peak_mb for run in runs),
-        {name: statistics.median(run.peak_at_mb.get(name, 0.0) for run in runs) for name in marks},
+        max(run.peak_mb for run in runs),
+        {name: max(run.peak_at_mb.get(name, 0.0) for run in runs) for name in marks},
     )
 
 

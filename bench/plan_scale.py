@@ -162,19 +162,10 @@ def measure(base: Path, grades: int, runs: int = 3, keep: Path | None = None) ->
         d / "sandbox.db", seed_file, rate_limit=0, port=port, access_log=log.path
     ):
         report_file = d / "phases.json"
-        timed: list[harness.PhaseTimes] = []
-        walls: list[float] = []
-        for _ in range(runs):
-            run, seen = plan_once(root, url, log, changes=False, phases=report_file)
-            timed.append(harness.read_phase_times(report_file))
-            walls.append(run.wall)
-            size.runs.append(split(run.cpu, timed[-1]))
-            calls = collections.Counter(kind(s) for s in seen)
-            if sum(calls.values()) > sum(size.calls.values()):
-                size.calls = calls  # (the most of any run: every run should make the same)
-        size.phases = harness.median_phase_times(timed)
-        size.cpu = statistics.median(r[0] for r in size.runs)
-        size.peak = max(t.peak_mb for t in timed)  # (memory: the most of any run)
+        size.phases, size.runs, walls, size.calls = repeated(
+            root, url, log, runs, changes=False, report_file=report_file
+        )
+        size.cpu, size.peak = statistics.median(r[0] for r in size.runs), size.phases.peak_mb
         size.wall = statistics.median(walls)
         if keep is not None:
             prof = d / "plan.prof"
@@ -182,16 +173,36 @@ def measure(base: Path, grades: int, runs: int = 3, keep: Path | None = None) ->
             keep.mkdir(parents=True, exist_ok=True)
             shutil.copy(prof, keep / f"plan-{shape.grades}.prof")
         harness.write_manifests(root, seed, shape, value=1)  # every grade changes
-        timed = []
-        for _ in range(runs):
-            run, _seen = plan_once(root, url, log, changes=True, phases=report_file)
-            timed.append(harness.read_phase_times(report_file))
-            size.runs_changed.append(split(run.cpu, timed[-1]))
-        size.phases_changed = harness.median_phase_times(timed)
+        size.phases_changed, size.runs_changed, _, _ = repeated(
+            root, url, log, runs, changes=True, report_file=report_file
+        )
         size.cpu_changed = statistics.median(r[0] for r in size.runs_changed)
-        size.peak_changed = max(t.peak_mb for t in timed)
+        size.peak_changed = size.phases_changed.peak_mb
     report(size)
     return size
+
+
+def repeated(
+    root: Path, url: str, log: ServerLog, runs: int, *, changes: bool, report_file: Path
+) -> tuple[
+    harness.PhaseTimes, list[tuple[float, float, float]], list[float], collections.Counter[str]
+]:
+    """``runs`` phase-timed plans: their phases (medians, the peak the most of any run), each
+    run's :func:`split`, each run's wall time, and the calls of the run that made the most
+    (every run should make the same)."""
+    timed: list[harness.PhaseTimes] = []
+    splits: list[tuple[float, float, float]] = []
+    walls: list[float] = []
+    most: collections.Counter[str] = collections.Counter()
+    for _ in range(runs):
+        run, seen = plan_once(root, url, log, changes=changes, phases=report_file)
+        timed.append(harness.read_phase_times(report_file))
+        splits.append(split(run.cpu, timed[-1]))
+        walls.append(run.wall)
+        calls = collections.Counter(kind(s) for s in seen)
+        if sum(calls.values()) > sum(most.values()):
+            most = calls
+    return harness.median_phase_times(timed), splits, walls, most
 
 
 def split(cpu: float, times: harness.PhaseTimes) -> tuple[float, float, float]:
