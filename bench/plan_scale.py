@@ -41,6 +41,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 import harness
 import yaml
@@ -69,23 +70,42 @@ PHASES = {
 HTTP_PHASE = "refresh + HTTP client"
 
 
+class RunCpu(NamedTuple):
+    """One plan's CPU seconds (see :func:`split`)."""
+
+    total: float  # wait4's: the exit too
+    outside: float  # all but refresh's: start-up and exit included
+    phases: float  # the timed phases but refresh (load, validate, state, build, render, ...)
+
+
 @dataclasses.dataclass
 class Size:
     grades: int
     shape: Shape
-    cpu: float = 0.0
-    peak: float = 0.0
     wall: float = 0.0
-    cpu_changed: float = 0.0
-    peak_changed: float = 0.0
     calls: collections.Counter[str] = dataclasses.field(default_factory=collections.Counter)
     minimum: collections.Counter[str] = dataclasses.field(default_factory=collections.Counter)
     phases: harness.PhaseTimes | None = None
     phases_changed: harness.PhaseTimes | None = None
-    #: each run's CPU, CPU outside the HTTP client, and CPU of the timed phases but refresh
-    #: (no changes, all changed)
-    runs: list[tuple[float, float, float]] = dataclasses.field(default_factory=list)
-    runs_changed: list[tuple[float, float, float]] = dataclasses.field(default_factory=list)
+    #: each run's CPU, no changes and all changed
+    runs: list[RunCpu] = dataclasses.field(default_factory=list)
+    runs_changed: list[RunCpu] = dataclasses.field(default_factory=list)
+
+    @property
+    def cpu(self) -> float:
+        return statistics.median(r.total for r in self.runs)
+
+    @property
+    def cpu_changed(self) -> float:
+        return statistics.median(r.total for r in self.runs_changed)
+
+    @property
+    def peak(self) -> float:
+        return self.phases.peak_mb if self.phases is not None else 0.0
+
+    @property
+    def peak_changed(self) -> float:
+        return self.phases_changed.peak_mb if self.phases_changed is not None else 0.0
 
 
 def kind(seen: Seen) -> str:
@@ -165,7 +185,6 @@ def measure(base: Path, grades: int, runs: int = 3, keep: Path | None = None) ->
         size.phases, size.runs, walls, size.calls = repeated(
             root, url, log, runs, changes=False, report_file=report_file
         )
-        size.cpu, size.peak = statistics.median(r[0] for r in size.runs), size.phases.peak_mb
         size.wall = statistics.median(walls)
         if keep is not None:
             prof = d / "plan.prof"
@@ -176,22 +195,18 @@ def measure(base: Path, grades: int, runs: int = 3, keep: Path | None = None) ->
         size.phases_changed, size.runs_changed, _, _ = repeated(
             root, url, log, runs, changes=True, report_file=report_file
         )
-        size.cpu_changed = statistics.median(r[0] for r in size.runs_changed)
-        size.peak_changed = size.phases_changed.peak_mb
     report(size)
     return size
 
 
 def repeated(
     root: Path, url: str, log: ServerLog, runs: int, *, changes: bool, report_file: Path
-) -> tuple[
-    harness.PhaseTimes, list[tuple[float, float, float]], list[float], collections.Counter[str]
-]:
+) -> tuple[harness.PhaseTimes, list[RunCpu], list[float], collections.Counter[str]]:
     """``runs`` phase-timed plans: their phases (medians, the peak the most of any run), each
     run's :func:`split`, each run's wall time, and the calls of the run that made the most
     (every run should make the same)."""
     timed: list[harness.PhaseTimes] = []
-    splits: list[tuple[float, float, float]] = []
+    splits: list[RunCpu] = []
     walls: list[float] = []
     most: collections.Counter[str] = collections.Counter()
     for _ in range(runs):
@@ -205,17 +220,14 @@ def repeated(
     return harness.median_phase_times(timed), splits, walls, most
 
 
-def split(cpu: float, times: harness.PhaseTimes) -> tuple[float, float, float]:
-    """A plan's CPU (wait4's: its exit too); outside the HTTP client, all of it but refresh's
-    (start-up and exit included); and the plan's own work outside it: the timed phases
-    (load, validate, state, build, render, ...) but refresh."""
+def split(cpu: float, times: harness.PhaseTimes) -> RunCpu:
+    """A plan's CPU (``cpu``: wait4's) as :class:`RunCpu` splits it."""
     http = times.phases.get(HTTP_PHASE, 0.0)
-    return cpu, cpu - http, sum(times.phases.values()) - http
+    return RunCpu(cpu, cpu - http, sum(times.phases.values()) - http)
 
 
-def spread(runs: list[tuple[float, float, float]], which: int) -> str:
-    """Median and range over the runs of one of :func:`split`'s figures (``which``)."""
-    values = [r[which] for r in runs]
+def spread(values: list[float]) -> str:
+    """The median of the runs' figures, and their range when there are several."""
     if len(values) == 1:
         return f"{values[0]:.2f} s"
     return f"{statistics.median(values):.2f} s ({min(values):.2f}-{max(values):.2f})"
@@ -229,10 +241,13 @@ def report(s: Size) -> None:
     )
     n = len(s.runs)
     print(
-        f"    plan, no changes:   {spread(s.runs, 0)} CPU, peak {s.peak:.0f} MB, "
+        f"    plan, no changes:   {spread([r.total for r in s.runs])} CPU, peak {s.peak:.0f} MB, "
         f"{s.wall:.2f} s wall"
     )
-    print(f"    plan, all changed:  {spread(s.runs_changed, 0)} CPU, peak {s.peak_changed:.0f} MB")
+    print(
+        f"    plan, all changed:  {spread([r.total for r in s.runs_changed])} CPU, "
+        f"peak {s.peak_changed:.0f} MB"
+    )
     if n > 1:
         print(f"      (medians of {n} runs each, the range in brackets)")
     print(f"    calls at the server / minimum = {calls} / {least} = {calls / least:.2f}")
@@ -250,12 +265,13 @@ def report(s: Size) -> None:
         for name, a, b in rows:
             print(f"      {name:30} {a:6.2f} s  {b:6.2f} s")
         print(
-            f"      outside the HTTP client (all but refresh): {spread(s.runs, 1)} / "
-            f"{spread(s.runs_changed, 1)} of CPU"
+            f"      outside the HTTP client (all but refresh): "
+            f"{spread([r.outside for r in s.runs])} / "
+            f"{spread([r.outside for r in s.runs_changed])} of CPU"
         )
         print(
             f"        of which the phases (load, validate, state, build, render): "
-            f"{spread(s.runs, 2)} / {spread(s.runs_changed, 2)}"
+            f"{spread([r.phases for r in s.runs])} / {spread([r.phases for r in s.runs_changed])}"
         )
 
 
