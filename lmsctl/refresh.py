@@ -24,18 +24,16 @@ from typing import Any, Protocol, TypeVar
 
 from lmsctl.addresses import Address, matches_targets
 from lmsctl.client.concurrency import READ_MAX_IN_FLIGHT, AdaptiveGate, request_rate
+from lmsctl.client.listing import PLAN_SUBMISSION_KEYS
 from lmsctl.errors import ApiNotFoundError, Diagnostic, PlanError
 from lmsctl.heap import collector_paused
 from lmsctl.lms import LmsProfile, profile
-from lmsctl.model import GRADE_FIELDS, AssignmentSpec, DesiredState, SectionSpec
+from lmsctl.model import AssignmentSpec, DesiredState, SectionSpec
 from lmsctl.roster import ROSTER_PAGE_LIMIT, compact_user
 from lmsctl.state.model import ResourceStatus, StateSnapshot
 
 T = TypeVar("T")
 
-#: what a plan keeps of a graded student's submission: the managed grade fields and whose it is
-#: (a field the API left out stays left out: absent and null are not the same answer)
-PLAN_SUBMISSION_KEYS: tuple[str, ...] = ("user_id", *GRADE_FIELDS)
 
 #: progress callback: (what, done, total)
 ProgressFn = Callable[[str, int, int], None]

@@ -7,11 +7,61 @@ grades): with ``only``, the listing picks just those as each page is read, in on
 of keying every submission and filtering them afterwards. The usual page (objects with a text
 ``user_id``) is read by a quick rule that gives the same result; a page with any other item
 makes the listing read every page so far again by the whole rule, and go on by it.
+
+A plan's pages are decoded by :func:`read_plan_page`: typed (msgspec), each submission as a
+:class:`PlanSubmission` holding only the fields a plan reads. The API sends ten fields per
+submission and the plan compares a few of 40 students' out of 250; decoding just those
+fields, with no dict per submission, halves what decoding a district's 7,500 pages costs. A
+page that is not of the usual shape (an item that is not an object, a ``data`` that is not a
+list) is left to the standard decoding, which reads it and fails on it as it always did.
 """
 
 from __future__ import annotations
 
 from typing import Any
+
+import msgspec
+
+from lmsctl.model import GRADE_FIELDS
+
+#: what a plan keeps of a graded student's submission: the managed grade fields and whose it is
+#: (a field the API left out stays left out: absent and null are not the same answer)
+PLAN_SUBMISSION_KEYS: tuple[str, ...] = ("user_id", *GRADE_FIELDS)
+
+#: a submission as a plan's listing decodes it: its id (the whole rule's key when it has no
+#: user id) and the fields a plan reads; UNSET for a field the answer did not have
+PlanSubmission = msgspec.defstruct(
+    "PlanSubmission",
+    [(name, Any, msgspec.UNSET) for name in ("id", *PLAN_SUBMISSION_KEYS)],
+)
+
+
+class _PlanPage(msgspec.Struct):
+    data: list[PlanSubmission] | None = None  # type: ignore[valid-type]
+    links: Any = None
+
+
+_PLAN_PAGE = msgspec.json.Decoder(_PlanPage)
+
+
+def read_plan_page(content: bytes) -> dict[str, Any] | None:
+    """A submissions page as a plan reads it, ``{"data": [PlanSubmission...], "links": ...}``,
+    or None when it is not of the usual shape (it is then decoded as any answer is)."""
+    try:
+        page = _PLAN_PAGE.decode(content)
+    except msgspec.DecodeError:  # (a ValidationError is one)
+        return None
+    return {"data": page.data, "links": page.links}
+
+
+def _as_dict(sub: Any) -> dict[str, Any]:
+    """A :data:`PlanSubmission` as the dict of the fields it had."""
+    unset = msgspec.UNSET
+    return {
+        name: value
+        for name in PlanSubmission.__struct_fields__
+        if (value := getattr(sub, name)) is not unset
+    }
 
 
 class SubmissionListing:
@@ -20,7 +70,7 @@ class SubmissionListing:
     def __init__(self, only: frozenset[str] | None = None) -> None:
         self._only = only
         #: key -> submission (all kept), or, with ``only``, user id as text -> submission
-        self._kept: dict[str, dict[str, Any]] = {}
+        self._kept: dict[str, Any] = {}
         #: every key seen (the whole rule with ``only``: None while the quick rule holds)
         self._keys: set[str] | None = None
         #: the pages read while the quick rule holds (references only: a replay's input)
@@ -32,6 +82,8 @@ class SubmissionListing:
         if only is None:
             kept = self._kept
             for sub in items:
+                if type(sub) is PlanSubmission:
+                    sub = _as_dict(sub)
                 if isinstance(sub, dict):
                     kept.setdefault(str(sub.get("user_id") or sub.get("id") or len(kept)), sub)
             return
@@ -41,7 +93,14 @@ class SubmissionListing:
         self._pages.append(items)
         kept = self._kept
         for sub in items:
-            uid = sub.get("user_id") if type(sub) is dict else None
+            kind = type(sub)
+            uid = (
+                sub.get("user_id")
+                if kind is dict
+                else sub.user_id
+                if kind is PlanSubmission
+                else None
+            )
             if type(uid) is not str or not uid:
                 # the quick rule cannot say what this one's key is: all again, by the whole
                 self._kept, self._keys = {}, set()
@@ -57,6 +116,8 @@ class SubmissionListing:
     def _whole_rule(self, items: list[Any], only: frozenset[str], keys: set[str]) -> None:
         kept = self._kept
         for sub in items:
+            if type(sub) is PlanSubmission:
+                sub = _as_dict(sub)
             if not isinstance(sub, dict):
                 continue
             key = str(sub.get("user_id") or sub.get("id") or len(keys))
@@ -70,4 +131,4 @@ class SubmissionListing:
 
     def result(self) -> list[dict[str, Any]]:
         """The submissions kept, in the order their students were first listed."""
-        return list(self._kept.values())
+        return [_as_dict(s) if type(s) is PlanSubmission else s for s in self._kept.values()]

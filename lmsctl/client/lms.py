@@ -29,7 +29,7 @@ from typing import Any
 from urllib.parse import SplitResult, quote, urlsplit
 
 import httpx
-import orjson
+import msgspec
 
 from lmsctl import __version__
 from lmsctl.client.answer import ApiAnswer
@@ -40,7 +40,7 @@ from lmsctl.client.concurrency import (
     limiter_wait,
 )
 from lmsctl.client.http11 import Http11Client, proxy_applies
-from lmsctl.client.listing import SubmissionListing
+from lmsctl.client.listing import SubmissionListing, read_plan_page
 from lmsctl.client.policy import (
     MAX_429_RETRIES,
     MIN_429_WAIT,
@@ -353,8 +353,21 @@ class LmsClient:
             self.stats.retries += 1
             await self._wait(self.policy.backoff(attempt - 1))
 
-    async def _json(self, method: str, path: str, endpoint: str, *, json: Any = None) -> Any:
+    async def _json(
+        self,
+        method: str,
+        path: str,
+        endpoint: str,
+        *,
+        json: Any = None,
+        decode: Callable[[bytes], Any] | None = None,
+    ) -> Any:
+        """The answer's JSON; ``decode``: a decoder to try first (None: one it cannot read)."""
         response = await self._request(method, path, endpoint, json=json)
+        if decode is not None and response.content:
+            decoded = decode(response.content)
+            if decoded is not None:
+                return decoded
         try:
             return _loads(response.content) if response.content else None
         except ValueError as exc:
@@ -385,12 +398,15 @@ class LmsClient:
             )
         return data
 
-    async def _pages(self, path: str, endpoint: str) -> AsyncIterator[list[Any]]:
-        """The ``data`` list of each page, following links rel=next until there is none."""
+    async def _pages(
+        self, path: str, endpoint: str, decode: Callable[[bytes], Any] | None = None
+    ) -> AsyncIterator[list[Any]]:
+        """The ``data`` list of each page, following links rel=next until there is none
+        (``decode``: as for :meth:`_json`)."""
         next_path: str | None = path
         seen_links: set[str] = set()
         while next_path:
-            body = await self._json("GET", next_path, endpoint)
+            body = await self._json("GET", next_path, endpoint, decode=decode)
             if not isinstance(body, dict) or not isinstance(body.get("data") or [], list):
                 raise TransportError(
                     "the API answered a listing without a data list",
@@ -507,14 +523,17 @@ class LmsClient:
         """Every submission of an assignment (next links; restarts if a cursor expired), one
         per student (the first listed). With ``only``, just those students' submissions, picked
         as each page is read (a district's plan lists every enrolled student's submission of
-        every assignment, and compares a few of them)."""
+        every assignment, and compares a few of them), each with just the fields a plan reads:
+        its id, ``user_id`` and the grade fields (see :mod:`lmsctl.client.listing`)."""
         first = f"{self._assignment(section_id, assignment_id)}/submissions?limit={int(limit)}"
         restarts = 0
+        # (a plan's listing, with ``only``, decodes just the fields it reads: see listing.py)
+        decode = read_plan_page if only is not None else None
         while True:
             pages = 0
             keep = SubmissionListing(only)
             try:
-                async for items in self._pages(first, "GET submissions"):
+                async for items in self._pages(first, "GET submissions", decode):
                     pages += 1
                     keep.add(items)
                 return keep.result()
@@ -546,13 +565,17 @@ class LmsClient:
 
 
 def _loads(content: bytes) -> Any:
-    """An answer's JSON body. orjson reads UTF-8 only and refuses what the standard library
-    accepts beyond JSON (NaN, UTF-16, integers past 64 bits): those go to the standard library,
-    so what is accepted, and the ValueError of what is not, stay as they were."""
+    """An answer's JSON body. msgspec reads UTF-8 only and refuses what the standard library
+    accepts beyond JSON (NaN, Infinity, UTF-16, lone surrogates): those go to the standard
+    library, so what is accepted, and the ValueError of what is not, stay as they were."""
     try:
-        return orjson.loads(content)
-    except orjson.JSONDecodeError:
+        return _DECODER.decode(content)
+    except msgspec.DecodeError:
         return stdjson.loads(content)
+
+
+#: msgspec's untyped decoder: the values the standard library makes (integers of any size too)
+_DECODER = msgspec.json.Decoder()
 
 
 def _deleted_before(method: str, answer: ApiAnswer, verdict: Verdict, attempt: int) -> bool:

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import json
+import math
 import random
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
 
-from lmsctl.client.listing import SubmissionListing
+from lmsctl.client.listing import PLAN_SUBMISSION_KEYS, SubmissionListing, read_plan_page
 from lmsctl.errors import ApiBadRequestError, TransportError
 from tests.support.client import ASSIGNMENT, SECTION, Script, make_client, message, ok, run
 
@@ -325,3 +327,80 @@ def test_odd_items_in_a_listing_for_some_students_keep_what_the_filter_kept() ->
         odd = any(not isinstance(s, dict) or not s.get("user_id") for p in pages for s in p)
         odd_and_kept += odd and bool(wanted)
     assert odd_and_kept > 50  # (the odd items' rule was tried, and kept some)
+
+
+def _plan_fields(sub: object) -> object:
+    """What a plan reads of a submission (its id, user id and grade fields)."""
+    if not isinstance(sub, dict):
+        return sub
+    return {k: v for k, v in sub.items() if k in ("id", *PLAN_SUBMISSION_KEYS)}
+
+
+def test_a_plan_listing_decoded_typed_keeps_what_the_whole_decoding_kept() -> None:
+    # A plan's pages are decoded with just the fields it reads; pages of other shapes (items
+    # that are not objects, values msgspec refuses) fall back to the standard decoding. Either
+    # way the listing keeps, of the fields a plan reads, what decoding every field kept.
+    rng = random.Random(7)
+    ids = ["a", "b", "c", "3", "None", ""]
+    grades: list[object] = [1, 2.5, None, "A-", 2**70, True, {"x": [1]}]
+    fell_back = typed = 0
+    for _ in range(400):
+        pages: list[bytes] = []
+        decoded: list[list[object]] = []
+        for _ in range(rng.randint(1, 3)):
+            page: list[object] = []
+            for n in range(rng.randint(0, 5)):
+                pick = rng.random()
+                if pick < 0.8:
+                    sub: dict[str, object] = {"user_id": rng.choice(ids[:3]), "state": "created"}
+                    if rng.random() < 0.7:
+                        sub["grade"] = rng.choice(grades)
+                    sub["assignment_id"], sub["n"] = "x", n  # (fields a plan does not read)
+                    page.append(sub)
+                elif pick < 0.9:
+                    page.append({"id": rng.choice(ids), "user_id": rng.choice([None, 3, ""])})
+                else:
+                    page.append(rng.choice(["text", 7, None]))
+            body = json.dumps({"data": page, "links": []})
+            if rng.random() < 0.05:
+                body = body.replace("2.5", "NaN")  # (the standard library's reading)
+            pages.append(body.encode())
+            decoded.append(json.loads(body)["data"])
+        only = frozenset(rng.sample(ids, rng.randint(1, len(ids))))
+        _, wanted = _all_then_filtered(decoded, only)
+        listing = SubmissionListing(only)
+        for raw, items in zip(pages, decoded, strict=True):
+            page_read = read_plan_page(raw)
+            if page_read is None:  # (the client then decodes it as any answer)
+                fell_back += 1
+                listing.add(items)
+            else:
+                typed += 1
+                listing.add(page_read["data"])
+        got = [_plan_fields(s) for s in listing.result()]
+        expected = [_plan_fields(s) for s in wanted]
+        assert got == expected, (pages, only)
+        # exact values: a large integer stays an integer, True stays a bool
+        assert [{k: type(v) for k, v in s.items()} for s in got] == [
+            {k: type(v) for k, v in s.items()} for s in expected if isinstance(s, dict)
+        ]
+    assert typed > 200 and fell_back > 50
+
+
+def test_a_plan_listing_reads_an_answer_with_nan_and_large_integers_as_the_standard_library() -> (
+    None
+):
+    body = (
+        '{"data": [{"user_id": "a", "grade": NaN, "state": "created"},'
+        ' {"user_id": "b", "grade": 1180591620717411303424}], "links": []}'
+    )
+    script = Script(httpx.Response(200, content=body.encode()))
+
+    async def go() -> None:
+        async with make_client(script) as client:
+            subs = await client.list_submissions(SECTION, ASSIGNMENT, only=frozenset({"a", "b"}))
+            assert [s["user_id"] for s in subs] == ["a", "b"]
+            assert math.isnan(subs[0]["grade"]) and subs[0]["state"] == "created"
+            assert subs[1]["grade"] == 2**70 and type(subs[1]["grade"]) is int
+
+    run(go())

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 
-@pytest.mark.parametrize("name", ["httptools", "orjson"])
+@pytest.mark.parametrize("name", ["httptools", "msgspec"])
 def test_the_http_parser_and_the_json_decoder_are_declared_and_importable(name: str) -> None:
-    # lmsctl's own HTTP/1.1 client parses answers with httptools, and decodes them with orjson
+    # lmsctl's own HTTP/1.1 client parses answers with httptools, and decodes them with msgspec
     requires = importlib.metadata.requires("lmsctl") or []
     assert any(r.replace(" ", "").startswith(name) for r in requires)
     assert importlib.util.find_spec(name) is not None
