@@ -54,11 +54,14 @@ class ApiAnswer(Protocol):
 class WireHeaders:
     """An answer's headers as received, read as ``httpx.Headers`` reads them."""
 
-    __slots__ = ("_encoding", "raw")
+    __slots__ = ("_encoding", "_index", "raw")
 
     def __init__(self, raw: RawHeaders) -> None:
         self.raw = raw
         self._encoding = ""
+        #: lower-case name -> its values in order (made at the first lookup: an answer's
+        #: headers are looked up several times, for its date and the rate limit's count)
+        self._index: dict[bytes, list[bytes]] | None = None
 
     @property
     def encoding(self) -> str:
@@ -80,7 +83,12 @@ class WireHeaders:
         """The header's value (repeats joined with ", "), or ``default``."""
         # (ASCII reads the same in all three encodings: the answer's only matters otherwise)
         wanted = key.lower().encode("ascii" if key.isascii() else self.encoding)
-        items = [v for k, v in self.raw if k.lower() == wanted]
+        index = self._index
+        if index is None:
+            index = self._index = {}
+            for k, v in self.raw:
+                index.setdefault(k.lower(), []).append(v)
+        items = index.get(wanted)
         if not items:
             return default
         if len(items) == 1 and items[0].isascii():

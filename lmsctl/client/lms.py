@@ -590,7 +590,14 @@ def _deleted_before(method: str, answer: ApiAnswer, verdict: Verdict, attempt: i
 
 def _seg(value: str) -> str:
     """An id as one URL path segment (a '/' or '?' in an id cannot reach another endpoint)."""
-    return quote(str(value), safe="")
+    text = str(value)
+    if _UNRESERVED.fullmatch(text):  # (what quote leaves as it is: nearly every id)
+        return text
+    return quote(text, safe="")
+
+
+#: the characters ``quote`` never encodes (RFC 3986's unreserved ones)
+_UNRESERVED = re.compile(r"[A-Za-z0-9_.~-]+")
 
 
 def _unwrap(item: Any) -> dict[str, Any] | None:

@@ -47,7 +47,9 @@ class Connection(asyncio.Protocol):
         self._idle_since = time.monotonic()
         self._last_heard = 0.0
         self._can_write: asyncio.Future[None] | None = None
+        #: the read timeout's timer (see _check_timeout), and the timeout of the request in flight
         self._timer: asyncio.TimerHandle | None = None
+        self._read_timeout: float | None = None
         #: set once the socket is closed (both ways, and a TLS goodbye said)
         self.closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
@@ -99,14 +101,13 @@ class Connection(asyncio.Protocol):
             if sent is not None:
                 sent()
             self._last_heard = loop.time()
-            if read_timeout is not None:
-                self._timer = loop.call_later(read_timeout, self._check_timeout, read_timeout)
-            try:
-                result = await answer
-            finally:
-                if self._timer is not None:
-                    self._timer.cancel()
-                    self._timer = None
+            self._read_timeout = read_timeout
+            if read_timeout is not None and self._timer is None:
+                # (a timer still set by an earlier request goes on: it looks again when it
+                # fires, so a connection's requests one after another set one timer per
+                # timeout, not one each)
+                self._timer = loop.call_later(read_timeout, self._check_timeout)
+            result = await answer
         except BaseException:
             self.abort()  # (a cancelled or failed request leaves the connection unknown)
             raise
@@ -124,18 +125,25 @@ class Connection(asyncio.Protocol):
         except TimeoutError:
             raise httpx.WriteTimeout("the request could not be written in time") from None
 
-    def _check_timeout(self, timeout: float) -> None:
-        """The read timeout's timer: fail the request if nothing came for ``timeout``
-        seconds; otherwise look again when that much time has passed since the last bytes."""
-        answer = self._answer
-        if answer is None or answer.done():
+    def _check_timeout(self) -> None:
+        """The read timeout's timer: fail the request in flight if nothing came for its
+        timeout; otherwise look again when that much time has passed since the last bytes (or
+        since it was sent). With no request in flight, or none with a timeout, it stops."""
+        self._timer = None
+        answer, timeout = self._answer, self._read_timeout
+        if answer is None or answer.done() or timeout is None:
             return
         loop = asyncio.get_running_loop()
         quiet = loop.time() - self._last_heard
         if quiet >= timeout:
             self._fail(httpx.ReadTimeout("no answer within the timeout"))
             return
-        self._timer = loop.call_later(timeout - quiet, self._check_timeout, timeout)
+        self._timer = loop.call_later(timeout - quiet, self._check_timeout)
+
+    def _stop_timer(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
 
     def _fail(self, error: Exception) -> None:
         self._usable = False
@@ -175,6 +183,7 @@ class Connection(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self._usable = False
         self._transport = None
+        self._stop_timer()
         if not self.closed.done():
             self.closed.set_result(None)
         answer = self._answer

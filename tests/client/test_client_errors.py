@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import logging
+import random
 from collections.abc import Awaitable, Callable
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 import pytest
 
-from lmsctl.client.lms import LmsClient
+from lmsctl.client.lms import LmsClient, _seg
 from lmsctl.errors import (
     ApiBadRequestError,
     ApiForbiddenError,
@@ -250,3 +252,13 @@ def test_ids_cannot_reach_another_endpoint() -> None:
     assert script.requests[0].url.raw_path.decode() == (
         f"/v3.1/sections/{SECTION}/assignments/..%2F..%2Fdistricts%3Fx%3D1"
     )
+
+
+def test_an_id_in_a_path_is_encoded_as_quote_encodes_it() -> None:
+    # (ids of letters, digits and -._~ are used as they are, without quote: the same text)
+    rng = random.Random(3)
+    alphabet = "aZ09-._~/?#%&= +é\n" + "\u00a0"
+    for _ in range(2000):
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randint(1, 8)))
+        assert _seg(text) == quote(text, safe=""), text
+    assert _seg("6a5e000001a0000000000001") == "6a5e000001a0000000000001"

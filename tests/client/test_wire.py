@@ -254,3 +254,61 @@ def test_a_request_the_server_cannot_take_in_time_is_a_write_timeout_else_it_goe
         asyncio.run(send(0.3))
     answer = asyncio.run(send(5.0))  # the wait for room is within the timeout: all of it goes
     assert answer.status_code == 200 and answer.json()["n"] > 16_000_000
+
+
+def _answers_after(*delays: float | None) -> Handler:
+    """A handler that answers its n-th request after ``delays[n]`` seconds (None: never)."""
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            for delay in delays:
+                await _read_request(reader)
+                if delay is None:
+                    await asyncio.sleep(30)
+                    return
+                await asyncio.sleep(delay)
+                writer.write(_answer(200, BODY, "Content-Type: application/json"))
+                await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            writer.close()
+
+    return handler
+
+
+async def _two_requests(handler: Handler, timeout: float, pause: float) -> list[object]:
+    """Two GETs on one connection, ``pause`` seconds apart: each answer's status, or the
+    error's class, with the seconds it took."""
+    server = await _serve(handler)
+    origin = f"http://127.0.0.1:{_port(server)}"
+    loop = asyncio.get_running_loop()
+    out: list[object] = []
+    limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
+    async with (
+        server,
+        Http11Client(origin, headers={}, timeout=httpx.Timeout(timeout), limits=limits) as http,
+    ):
+        for i in range(2):
+            if i:
+                await asyncio.sleep(pause)
+            began = loop.time()
+            try:
+                answer = await http.request("GET", f"{origin}/v3.1/x")
+                out.append((answer.status_code, loop.time() - began))
+            except httpx.HTTPError as exc:
+                out.append((type(exc), loop.time() - began))
+    return out
+
+
+def test_a_request_after_a_quick_one_still_times_out_when_no_answer_comes() -> None:
+    first, second = asyncio.run(_two_requests(_answers_after(0.0, None), 0.4, pause=0.1))
+    assert first[0] == 200
+    assert second[0] is httpx.ReadTimeout and 0.35 <= second[1] < 2.0  # type: ignore[index]
+
+
+def test_the_timeout_counts_from_each_request_not_from_the_one_before_it() -> None:
+    # the second answer comes 0.5 s after it is asked for, within its 0.8 s timeout, but more
+    # than 0.8 s after the first request began
+    first, second = asyncio.run(_two_requests(_answers_after(0.0, 0.5), 0.8, pause=0.5))
+    assert first[0] == 200 and second[0] == 200  # type: ignore[index]
