@@ -24,12 +24,11 @@ from typing import Any, Protocol, TypeVar
 
 from lmsctl.addresses import Address, matches_targets
 from lmsctl.client.concurrency import READ_MAX_IN_FLIGHT, AdaptiveGate, request_rate
-from lmsctl.client.listing import PLAN_SUBMISSION_KEYS
 from lmsctl.errors import ApiNotFoundError, Diagnostic, PlanError
 from lmsctl.heap import collector_paused
 from lmsctl.lms import LmsProfile, profile
 from lmsctl.model import AssignmentSpec, DesiredState, SectionSpec
-from lmsctl.roster import ROSTER_PAGE_LIMIT, compact_user
+from lmsctl.roster import ROSTER_PAGE_LIMIT
 from lmsctl.state.model import ResourceStatus, StateSnapshot
 
 T = TypeVar("T")
@@ -54,12 +53,16 @@ class LiveReader(Protocol):
         only: frozenset[str] | None = None,
     ) -> list[dict[str, Any]]:
         """Every submission of the assignment, one per student; with ``only``, just those
-        students' (refresh keeps what this returns)."""
+        students', each as ``lmsctl.client.listing.compact_submission`` makes it (refresh
+        keeps what this returns)."""
         ...
 
     async def list_section_users(
-        self, section_id: str, role: str = "student", limit: int = 100
-    ) -> list[dict[str, Any]]: ...
+        self, section_id: str, role: str = "student", limit: int = 100, *, compact: bool = False
+    ) -> list[dict[str, Any]]:
+        """A section's users with ``role``; with ``compact``, each as ``compact_user`` makes it
+        (refresh keeps what this returns)."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -281,17 +284,17 @@ class _Reads:
         except ApiNotFoundError:
             return None
         if only is not None:
-            # (the listing kept only those students'); of each, the fields a plan compares (a
-            # tenth of what the API sends)
-            return {intern(str(s.get("user_id"))): compact_submission(s) for s in items}
+            # (the listing kept only those students', and of each the fields a plan compares,
+            # a tenth of what the API sends: compact_submission)
+            return {intern(str(s.get("user_id"))): s for s in items}
         return {str(s.get("user_id")): s for s in items}
 
     async def roster(self, section_id: str) -> tuple[dict[str, Any], ...] | None:
         try:
             users = await self.reader.list_section_users(
-                section_id, role="student", limit=ROSTER_PAGE_LIMIT
+                section_id, role="student", limit=ROSTER_PAGE_LIMIT, compact=True
             )
-            return tuple(compact_user(u) for u in users)
+            return tuple(users)  # (each as compact_user makes it: a tenth of the object)
         except ApiNotFoundError:
             return None  # not in the district, or not shared with the token
 
@@ -377,18 +380,6 @@ async def refresh(
             if ids is not None
         },
     )
-
-
-def compact_submission(submission: Mapping[str, Any]) -> dict[str, Any]:
-    """What a plan keeps of a submission: the :data:`PLAN_SUBMISSION_KEYS` it has, each text
-    interned (ids and states are the same few strings over 100k submissions: one each, shared
-    with the manifests, the state and the rosters)."""
-    out: dict[str, Any] = {}
-    for k in PLAN_SUBMISSION_KEYS:
-        if k in submission:
-            v = submission[k]
-            out[k] = intern(v) if type(v) is str else v
-    return out
 
 
 def _graded_students(desired: DesiredState) -> dict[str, frozenset[str]]:

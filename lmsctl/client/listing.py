@@ -18,6 +18,8 @@ list) is left to the standard decoding, which reads it and fails on it as it alw
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from sys import intern
 from typing import Any
 
 import msgspec
@@ -52,6 +54,28 @@ def read_plan_page(content: bytes) -> dict[str, Any] | None:
     except msgspec.DecodeError:  # (a ValidationError is one)
         return None
     return {"data": page.data, "links": page.links}
+
+
+def compact_submission(submission: Mapping[str, Any]) -> dict[str, Any]:
+    """What a plan keeps of a submission: the :data:`PLAN_SUBMISSION_KEYS` it has, each text
+    interned (ids and states are the same few strings over 100k submissions: one each, shared
+    with the manifests, the state and the rosters)."""
+    out: dict[str, Any] = {}
+    for k in PLAN_SUBMISSION_KEYS:
+        if k in submission:
+            v = submission[k]
+            out[k] = intern(v) if type(v) is str else v
+    return out
+
+
+def _compact_struct(sub: Any) -> dict[str, Any]:
+    """:func:`compact_submission` of a :data:`PlanSubmission`."""
+    unset = msgspec.UNSET
+    return {
+        name: intern(value) if type(value) is str else value
+        for name in PLAN_SUBMISSION_KEYS
+        if (value := getattr(sub, name)) is not unset
+    }
 
 
 def _as_dict(sub: Any) -> dict[str, Any]:
@@ -130,5 +154,11 @@ class SubmissionListing:
                 kept[text] = sub  # (a later one of the same text: as the filter always did)
 
     def result(self) -> list[dict[str, Any]]:
-        """The submissions kept, in the order their students were first listed."""
-        return [_as_dict(s) if type(s) is PlanSubmission else s for s in self._kept.values()]
+        """The submissions kept, in the order their students were first listed; with ``only``,
+        each as :func:`compact_submission` makes it (what a plan keeps of it)."""
+        kept = self._kept.values()
+        if self._only is None:
+            return list(kept)
+        return [
+            _compact_struct(s) if type(s) is PlanSubmission else compact_submission(s) for s in kept
+        ]

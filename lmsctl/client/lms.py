@@ -49,6 +49,7 @@ from lmsctl.client.policy import (
     classify_answer,
 )
 from lmsctl.client.ratelimit import RateLimiter
+from lmsctl.client.rosterpage import RosterItem, compact_student, read_roster_page, student_of
 from lmsctl.client.seam import Sender, answer_failure, excerpt, outcome_unknown, send
 from lmsctl.errors import (
     ApiBadRequestError,
@@ -57,6 +58,7 @@ from lmsctl.errors import (
     TransportError,
     api_error_for,
 )
+from lmsctl.roster import compact_user
 
 MAX_LISTING_RESTARTS = 2
 #: connections beyond the cap on changes in flight (a listing shared by a phase's changes)
@@ -463,16 +465,28 @@ class LmsClient:
         return await self._listing(f"/users?role={quote(role)}&limit={int(limit)}", "GET users")
 
     async def list_section_users(
-        self, section_id: str, role: str = "student", limit: int = 100
+        self, section_id: str, role: str = "student", limit: int = 100, *, compact: bool = False
     ) -> list[dict[str, Any]]:
-        """Every user of a section with ``role`` (Data API paging, links rel=next)."""
+        """Every user of a section with ``role`` (Data API paging, links rel=next); with
+        ``compact``, each as ``lmsctl.roster.compact_user`` makes it, its page decoded with just
+        those fields (see :mod:`lmsctl.client.rosterpage`)."""
         seen: dict[str, dict[str, Any]] = {}
         first = f"/sections/{_seg(section_id)}/users?role={quote(role)}&limit={int(limit)}"
-        async for items in self._pages(first, "GET section users"):
+        decode = read_roster_page if compact else None
+        async for items in self._pages(first, "GET section users", decode):
             for item in items:
+                if type(item) is RosterItem:
+                    student = student_of(item)
+                    if student is not None and student.id:
+                        key = str(student.id)
+                        if key not in seen:
+                            seen[key] = compact_student(student)
+                    continue
                 user = _unwrap(item)
                 if user is not None and user.get("id"):
-                    seen.setdefault(str(user["id"]), user)
+                    key = str(user["id"])
+                    if key not in seen:
+                        seen[key] = compact_user(user) if compact else user
         return list(seen.values())
 
     # -- LMS Connect -----------------------------------------------------------------------------

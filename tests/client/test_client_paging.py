@@ -5,13 +5,20 @@ from __future__ import annotations
 import json
 import math
 import random
+import sys
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
 
-from lmsctl.client.listing import PLAN_SUBMISSION_KEYS, SubmissionListing, read_plan_page
+from lmsctl.client.listing import (
+    PLAN_SUBMISSION_KEYS,
+    SubmissionListing,
+    compact_submission,
+    read_plan_page,
+)
 from lmsctl.errors import ApiBadRequestError, TransportError
+from lmsctl.roster import compact_user
 from tests.support.client import ASSIGNMENT, SECTION, Script, make_client, message, ok, run
 
 SUBS = f"/v3.1/sections/{SECTION}/assignments/{ASSIGNMENT}/submissions"
@@ -322,7 +329,8 @@ def test_odd_items_in_a_listing_for_some_students_keep_what_the_filter_kept() ->
         for page in pages:
             listing.add(page)
             whole.add(page)
-        assert listing.result() == wanted, (pages, only)
+        # (of each, what a plan keeps: compact_submission)
+        assert listing.result() == [compact_submission(s) for s in wanted], (pages, only)
         assert whole.result() == every, pages
         odd = any(not isinstance(s, dict) or not s.get("user_id") for p in pages for s in p)
         odd_and_kept += odd and bool(wanted)
@@ -330,10 +338,10 @@ def test_odd_items_in_a_listing_for_some_students_keep_what_the_filter_kept() ->
 
 
 def _plan_fields(sub: object) -> object:
-    """What a plan reads of a submission (its id, user id and grade fields)."""
+    """What a plan keeps of a submission (its user id and grade fields)."""
     if not isinstance(sub, dict):
         return sub
-    return {k: v for k, v in sub.items() if k in ("id", *PLAN_SUBMISSION_KEYS)}
+    return {k: v for k, v in sub.items() if k in PLAN_SUBMISSION_KEYS}
 
 
 def test_a_plan_listing_decoded_typed_keeps_what_the_whole_decoding_kept() -> None:
@@ -377,9 +385,11 @@ def test_a_plan_listing_decoded_typed_keeps_what_the_whole_decoding_kept() -> No
             else:
                 typed += 1
                 listing.add(page_read["data"])
-        got = [_plan_fields(s) for s in listing.result()]
+        got = listing.result()
         expected = [_plan_fields(s) for s in wanted]
         assert got == expected, (pages, only)
+        # each text one interned string (shared over a district's 100k submissions)
+        assert all(v is sys.intern(v) for sub in got for v in sub.values() if type(v) is str)
         # exact values: a large integer stays an integer, True stays a bool
         assert [{k: type(v) for k, v in s.items()} for s in got] == [
             {k: type(v) for k, v in s.items()} for s in expected if isinstance(s, dict)
@@ -404,3 +414,48 @@ def test_a_plan_listing_reads_an_answer_with_nan_and_large_integers_as_the_stand
             assert subs[1]["grade"] == 2**70 and type(subs[1]["grade"]) is int
 
     run(go())
+
+
+def _random_user(rng: random.Random, n: int) -> object:
+    """A Data API listing item: usually a wrapped student, sometimes of another shape."""
+    pick = rng.random()
+    if pick < 0.05:
+        return rng.choice(["text", 7, None])  # not an object
+    user: dict[str, object] = {"id": rng.choice([f"s{n}", f"s{n}", "s0", "", 5])}
+    for name in ("email", "sis_id", "student_number", "state_id", "district", "created"):
+        if rng.random() < 0.5:
+            user[name] = rng.choice(["A@x.org", "7", None, 12])
+    names = [{"first": "Ann", "last": "Lee", "middle": None}, {"first": "Bo"}, None, "Ann"]
+    if rng.random() < 0.8:
+        user["name"] = rng.choice(names)
+    student = {"sis_id": "9", "schools": ["x"], "enrollments": [{"school": "x"}], "email": "b"}
+    roles = [{"student": student}, {"student": None}, {}, None, ["student"], {"teacher": {}}]
+    if rng.random() < 0.8:
+        user["roles"] = rng.choice(roles)
+    if pick < 0.1:
+        return user  # a bare object: the whole item is the user
+    if pick < 0.12:
+        return {"data": None}
+    return {"data": user, "uri": f"/v3.0/users/{n}"}
+
+
+def test_a_plan_roster_decoded_typed_is_what_compact_user_made_of_every_field() -> None:
+    # A plan's roster pages are decoded with just the fields compact_user keeps; pages of other
+    # shapes fall back to decoding every field. Either way each student is what compact_user
+    # makes of the whole object, the first of each id, in the order listed.
+    rng = random.Random(5)
+    for _ in range(150):
+        items = [_random_user(rng, n) for n in range(rng.randint(0, 6))]
+        body = json.dumps({"data": items, "links": []})
+        if rng.random() < 0.05:
+            body = body.replace('"7"', "NaN", 1)
+
+        async def go(page: str = body) -> None:
+            script = Script(then=lambda _: httpx.Response(200, content=page.encode()))
+            async with make_client(script) as client:
+                whole = await client.list_section_users(SECTION, limit=10)
+                kept = await client.list_section_users(SECTION, limit=10, compact=True)
+            assert kept == [compact_user(u) for u in whole], page
+            assert all(type(u["id"]) is not str or u["id"] is sys.intern(u["id"]) for u in kept)
+
+        run(go())

@@ -48,7 +48,7 @@ class OneDistrict:
         raise AssertionError("no assignment is tracked")
 
     async def list_section_users(
-        self, section_id: str, role: str = "student", limit: int = 100
+        self, section_id: str, role: str = "student", limit: int = 100, *, compact: bool = False
     ) -> list[dict[str, Any]]:
         raise AssertionError("no section names students")
 

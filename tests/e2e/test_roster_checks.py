@@ -81,7 +81,7 @@ class _CountingReader:
         raise AssertionError("nothing is tracked")
 
     async def list_section_users(
-        self, section_id: str, role: str = "student", limit: int = 100
+        self, section_id: str, role: str = "student", limit: int = 100, *, compact: bool = False
     ) -> list[dict[str, Any]]:
         if role == "teacher":  # read where grades name a grader_id
             self.teacher_calls.append((section_id, limit))

@@ -85,7 +85,7 @@ class _Reader:
         ]
 
     async def list_section_users(
-        self, section_id: str, role: str = "student", limit: int = 100
+        self, section_id: str, role: str = "student", limit: int = 100, *, compact: bool = False
     ) -> list[dict[str, Any]]:
         return [{"id": s} for s in self.students]
 

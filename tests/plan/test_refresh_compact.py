@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import sys
 
-from lmsctl.refresh import PLAN_SUBMISSION_KEYS, compact_submission
+from lmsctl.client.listing import PLAN_SUBMISSION_KEYS, compact_submission
 from lmsctl.roster import compact_user
 
 SUBMISSION = {

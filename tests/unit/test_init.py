@@ -42,7 +42,7 @@ class FakeReader:
         ]
 
     async def list_section_users(
-        self, section_id: str, role: str = "student", limit: int = 100
+        self, section_id: str, role: str = "student", limit: int = 100, *, compact: bool = False
     ) -> list[dict[str, Any]]:
         return [
             {
