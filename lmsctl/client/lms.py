@@ -18,7 +18,6 @@ import contextlib
 import datetime as dt
 import email.utils
 import ipaddress
-import json as stdjson
 import random
 import re
 import time
@@ -29,9 +28,8 @@ from typing import Any
 from urllib.parse import SplitResult, quote, urlsplit
 
 import httpx
-import msgspec
 
-from lmsctl import __version__
+from lmsctl import __version__, jsonread
 from lmsctl.client.answer import ApiAnswer
 from lmsctl.client.concurrency import (
     DEFAULT_MAX_IN_FLIGHT,
@@ -371,7 +369,7 @@ class LmsClient:
             if decoded is not None:
                 return decoded
         try:
-            return _loads(response.content) if response.content else None
+            return jsonread.loads(response.content) if response.content else None
         except ValueError as exc:
             shown = urlsplit(self._url(path)).path
             if method == "POST":
@@ -576,20 +574,6 @@ class LmsClient:
             "PATCH submission",
             json=body,
         )
-
-
-def _loads(content: bytes) -> Any:
-    """An answer's JSON body. msgspec reads UTF-8 only and refuses what the standard library
-    accepts beyond JSON (NaN, Infinity, UTF-16, lone surrogates): those go to the standard
-    library, so what is accepted, and the ValueError of what is not, stay as they were."""
-    try:
-        return _DECODER.decode(content)
-    except msgspec.DecodeError:
-        return stdjson.loads(content)
-
-
-#: msgspec's untyped decoder: the values the standard library makes (integers of any size too)
-_DECODER = msgspec.json.Decoder()
 
 
 def _deleted_before(method: str, answer: ApiAnswer, verdict: Verdict, attempt: int) -> bool:

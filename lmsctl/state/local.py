@@ -32,6 +32,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from lmsctl import jsonread
 from lmsctl.errors import StateError, StateSaveError
 from lmsctl.state import crypto, local_runs
 from lmsctl.state.backend import LockInfo, check_can_write, wait_for_lock
@@ -207,7 +208,7 @@ class LocalBackend:
             else "there is no backup; restore it from where you keep copies"
         )
         try:
-            data = json.loads(raw)
+            data = jsonread.loads(raw)  # (a district's state: 6 MB)
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise StateError(
                 f"state file {self.description} is corrupt: {json_problem(exc)}", hint=hint
@@ -216,7 +217,7 @@ class LocalBackend:
             clear = data
             plain = self._open_snapshot(data, f"state file {self.description}")
             try:
-                data = json.loads(plain)
+                data = jsonread.loads(plain)
             except (UnicodeDecodeError, json.JSONDecodeError) as exc:
                 raise StateError(
                     f"state file {self.description} is corrupt once decrypted: {json_problem(exc)}",
