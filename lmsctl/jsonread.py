@@ -6,11 +6,15 @@ for that JSON gives what ``json.loads`` gives: the same values (integers of any 
 last of a repeated key). Anything else, including every input ``json.loads`` rejects, goes to
 ``json.loads``, so what is accepted and the error of what is not (``json.JSONDecodeError`` or
 ``UnicodeDecodeError``, with its position) stay the standard library's.
+
+:func:`page_reader` reads an API listing's pages typed, with just the fields of each item a
+caller keeps (a plan's submission and roster pages), or says it cannot.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 import msgspec
@@ -25,3 +29,27 @@ def loads(content: bytes | str) -> Any:
         return _DECODER.decode(content)
     except msgspec.DecodeError:
         return json.loads(content)
+
+
+#: a listing page read typed: its ``data`` items and its ``links`` (decoded as any JSON is)
+Page = tuple[list[Any], Any]
+
+
+def page_reader(item: type[msgspec.Struct]) -> Callable[[bytes], Page | None]:
+    """A reader of API listing pages ``{"data": [...], "links": ...}`` whose items decode as
+    ``item`` (a Struct of just the fields wanted: the rest are skipped, not made). It gives
+    None for a page of another shape (not an object, a ``data`` that is neither a list nor
+    null, an item ``item`` cannot hold, JSON msgspec refuses): the caller reads that one as
+    any JSON is. A missing or null ``data`` is no items."""
+    items: Any = list[item] | None  # type: ignore[valid-type]
+    fields: list[tuple[str, Any, Any]] = [("data", items, None), ("links", Any, None)]
+    decoder = msgspec.json.Decoder(msgspec.defstruct(f"{item.__name__}Page", fields))
+
+    def read(content: bytes) -> Page | None:
+        try:
+            page: Any = decoder.decode(content)
+        except msgspec.DecodeError:  # (a ValidationError is one)
+            return None
+        return page.data or [], page.links
+
+    return read

@@ -24,6 +24,7 @@ from typing import Any
 
 import msgspec
 
+from lmsctl import jsonread
 from lmsctl.model import GRADE_FIELDS
 
 #: what a plan keeps of a graded student's submission: the managed grade fields and whose it is
@@ -38,22 +39,14 @@ PlanSubmission = msgspec.defstruct(
 )
 
 
-class _PlanPage(msgspec.Struct):
-    data: list[PlanSubmission] | None = None  # type: ignore[valid-type]
-    links: Any = None
-
-
-_PLAN_PAGE = msgspec.json.Decoder(_PlanPage)
+_read_page = jsonread.page_reader(PlanSubmission)
 
 
 def read_plan_page(content: bytes) -> dict[str, Any] | None:
     """A submissions page as a plan reads it, ``{"data": [PlanSubmission...], "links": ...}``,
     or None when it is not of the usual shape (it is then decoded as any answer is)."""
-    try:
-        page = _PLAN_PAGE.decode(content)
-    except msgspec.DecodeError:  # (a ValidationError is one)
-        return None
-    return {"data": page.data, "links": page.links}
+    page = _read_page(content)
+    return None if page is None else {"data": page[0], "links": page[1]}
 
 
 def compact_submission(submission: Mapping[str, Any]) -> dict[str, Any]:

@@ -18,6 +18,7 @@ from typing import Any
 
 import msgspec
 
+from lmsctl import jsonread
 from lmsctl.roster import ROSTER_FIELD
 
 _UNSET: Any = msgspec.UNSET
@@ -41,26 +42,20 @@ _User = msgspec.defstruct(
 RosterItem = msgspec.defstruct("RosterItem", [("data", _User | None, _UNSET)])
 
 
-class _RosterPage(msgspec.Struct):
-    data: list[RosterItem] | None = None  # type: ignore[valid-type]
-    links: Any = None
-
-
-_PAGE = msgspec.json.Decoder(_RosterPage)
+_read_page = jsonread.page_reader(RosterItem)
 
 
 def read_roster_page(content: bytes) -> dict[str, Any] | None:
     """A section users page as a plan reads it, ``{"data": [RosterItem...], "links": ...}``,
     or None when it is not of the usual shape (it is then decoded as any answer is)."""
-    try:
-        page = _PAGE.decode(content)
-    except msgspec.DecodeError:  # (a ValidationError is one)
+    page = _read_page(content)
+    if page is None:
         return None
-    items: list[Any] = page.data or []
+    items, links = page
     for item in items:
         if item.data is _UNSET:  # (a bare object: the whole object is the user)
             return None
-    return {"data": items, "links": page.links}
+    return {"data": items, "links": links}
 
 
 def student_of(item: Any) -> Any:
