@@ -94,13 +94,12 @@ class SubmissionListing:
         self._pages: list[list[Any]] = []
 
     def add(self, items: list[Any]) -> None:
-        """One page's items."""
+        """One page's items (with ``only``, as :func:`read_plan_page` decodes them, or as any
+        answer is decoded)."""
         only = self._only
         if only is None:
             kept = self._kept
             for sub in items:
-                if type(sub) is PlanSubmission:
-                    sub = _as_dict(sub)
                 if isinstance(sub, dict):
                     kept.setdefault(str(sub.get("user_id") or sub.get("id") or len(kept)), sub)
             return

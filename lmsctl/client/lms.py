@@ -535,8 +535,9 @@ class LmsClient:
         """Every submission of an assignment (next links; restarts if a cursor expired), one
         per student (the first listed). With ``only``, just those students' submissions, picked
         as each page is read (a district's plan lists every enrolled student's submission of
-        every assignment, and compares a few of them), each with just the fields a plan reads:
-        its id, ``user_id`` and the grade fields (see :mod:`lmsctl.client.listing`)."""
+        every assignment, and compares a few of them), each as the listing's
+        ``compact_submission`` makes it: ``user_id`` and the grade fields, texts interned (see
+        :mod:`lmsctl.client.listing`)."""
         first = f"{self._assignment(section_id, assignment_id)}/submissions?limit={int(limit)}"
         restarts = 0
         # (a plan's listing, with ``only``, decodes just the fields it reads: see listing.py)
