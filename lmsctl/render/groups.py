@@ -6,6 +6,8 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from lmsctl.plan.model import Change
+
 __all__ = ["AssignmentGroup", "action_of", "group_changes"]
 
 
@@ -42,10 +44,11 @@ def action_of(change: Mapping[str, Any]) -> str:
 
 
 def group_changes(
-    changes: Iterable[Mapping[str, Any]],
+    changes: Iterable[Mapping[str, Any] | Change],
     summaries: Iterable[Mapping[str, Any]] = (),
     *,
     grade_text: Callable[[Mapping[str, Any]], str] | None = None,
+    grade_line: Callable[[Change], str] | None = None,
     unknown: list[Mapping[str, Any]] | None = None,
 ) -> list[AssignmentGroup]:
     """Actionable changes grouped per assignment, groups in the order their first change comes.
@@ -55,6 +58,8 @@ def group_changes(
     (a redacted document's ``grade_summaries``) stand for the grades of their assignments.
     With ``grade_text`` a group keeps each grade's text (its line), not its dict (100k grades
     are then never 100k dicts at once); ``unknown`` collects the unknown-outcome entries.
+    A plan's own grade :class:`Change` among the changes (the text plan's: no dict is made
+    for it at all) is grouped as its dict would be, its line made by ``grade_line``.
     """
     groups: dict[str, AssignmentGroup] = {}
 
@@ -70,6 +75,17 @@ def group_changes(
         return group
 
     for change in changes:
+        if isinstance(change, Change):  # (a grade's: see the docstring)
+            if grade_line is None:
+                raise TypeError("a plan's grade change needs grade_line to be grouped")
+            address = f"{change.section_id}/{change.key}"
+            group = groups.get(address) or group_at(
+                address, {"section_id": change.section_id, "section_name": change.section_name}
+            )
+            group.grades.append(grade_line(change))
+            if not group.section_name and change.section_name:
+                group.section_name = str(change.section_name)
+            continue
         action = action_of(change)
         if action == "unknown":
             if unknown is not None:

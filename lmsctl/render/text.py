@@ -14,7 +14,7 @@ Pure: no I/O, no terminal detection. ``color=True`` adds ANSI codes, nothing els
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -390,37 +390,15 @@ def consent_lines(doc: Mapping[str, Any]) -> list[str]:
     return [consent_words(n) for n in doc.get("consents") or []]
 
 
-#: the key of a grade's plan change in the entry :func:`_grouped` gives for it
-_CHANGE = "\0change"
-_GRADE_ACTIONS = ("grade",)
-
-
-def _grouped(changes: Iterable[Mapping[str, Any]]) -> Iterable[Mapping[str, Any]]:
+def _grouped(changes: Iterable[Mapping[str, Any]]) -> Iterable[Mapping[str, Any] | Change]:
     """The document's changes as the grouping reads them. Of a plan document's own changes
-    (not made private), a grade's entry is what the grouping reads of its dict and the change
-    itself, whose line is read from it (:meth:`GradeLines.change_line`): 100k grades without
-    100k dicts of 21 keys."""
+    (not made private), a grade is its plan change itself, whose line is read from it
+    (:meth:`GradeLines.change_line`): 100k grades without 100k dicts of 21 keys."""
     if type(changes) is not ChangeItems:
         return changes
-    return map(_entry_maker(changes), changes.changes)
-
-
-def _entry_maker(items: ChangeItems) -> Callable[[Change], Mapping[str, Any]]:
-    make = items.make
+    make = changes.make
     grade = Action.GRADE
-
-    def entry(change: Change) -> Mapping[str, Any]:
-        if change.action is not grade:
-            return make(change)
-        return {
-            "actions": _GRADE_ACTIONS,
-            "section_id": change.section_id,
-            "key": change.key,
-            "section_name": change.section_name,
-            _CHANGE: change,
-        }
-
-    return entry
+    return (c if c.action is grade else make(c) for c in changes.changes)
 
 
 #: about how much text each part of :func:`iter_plan_text` holds
@@ -468,7 +446,8 @@ def _plan_lines(doc: Mapping[str, Any], *, color: bool, command: str, root: str)
     groups = group_changes(
         _grouped(doc.get("changes") or []),
         doc.get("grade_summaries") or (),
-        grade_text=lambda c: lines.line(c) if _CHANGE not in c else lines.change_line(c[_CHANGE]),
+        grade_text=lines.line,
+        grade_line=lines.change_line,
         unknown=unknown,
     )
     frozen: Sequence[Mapping[str, Any]] = doc.get("frozen") or []
