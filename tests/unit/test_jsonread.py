@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import math
 import random
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 
@@ -30,9 +32,9 @@ CASES = [
 ]
 
 
-def _outcome(read: object, raw: bytes) -> object:
+def _outcome(read: Callable[[bytes], Any], raw: bytes) -> object:
     try:
-        value = read(raw)  # type: ignore[operator]
+        value = read(raw)
     except (ValueError, UnicodeDecodeError) as exc:
         return (type(exc), str(exc))
     return ("value", repr(value), [type(v) for v in value] if isinstance(value, list) else None)
