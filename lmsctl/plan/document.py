@@ -14,7 +14,6 @@ as one string. ``plan_to_document`` is that document with the changes made into 
 from __future__ import annotations
 
 import copy
-import json
 import sys
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict
@@ -24,6 +23,7 @@ from typing import Any, Generic, TypeVar
 from lmsctl import __version__
 from lmsctl.addresses import Address
 from lmsctl.errors import StateError
+from lmsctl.jsonwrite import indented_encoder
 from lmsctl.plan.model import (
     OLDEST_READABLE_PLAN_FORMAT,
     PLAN_FORMAT_VERSION,
@@ -378,13 +378,14 @@ def document_pieces(
     """The text of ``json.dumps(doc, indent=2, sort_keys=sort_keys, ensure_ascii=ensure_ascii)``
     in pieces, with no newline at the end; a lazy list in it is read once, an item at a time.
 
-    A piece is one value of ``doc`` or one item of a list in ``doc``, each written by
-    ``json.dumps`` itself (the same escapes, numbers and separators); a mapping in ``doc`` that
+    A piece is one value of ``doc`` or one item of a list in ``doc``, each written as
+    ``json.dumps`` writes it (lmsctl.jsonwrite: the same escapes, numbers, separators and
+    errors); a mapping in ``doc`` that
     holds a lazy list (a plan file's ``plan``) is written the same way one level down.
     """
 
     # what json.dumps(value, indent=2, ...) does, with one encoder for every piece
-    encode = json.JSONEncoder(indent=2, sort_keys=sort_keys, ensure_ascii=ensure_ascii).encode
+    encode = indented_encoder(2, sort_keys=sort_keys, ensure_ascii=ensure_ascii)
 
     def dumps(value: Any, depth: int) -> str:
         text = encode(value)
