@@ -14,6 +14,7 @@ as one string. ``plan_to_document`` is that document with the changes made into 
 from __future__ import annotations
 
 import copy
+import enum
 import sys
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict
@@ -134,8 +135,35 @@ def _shared(value: Any) -> Any:
     return sys.intern(value) if type(value) is str else value
 
 
+_E = TypeVar("_E", bound=enum.Enum)
+
+
+def _members(cls: type[_E]) -> Callable[[Any], _E]:
+    """``cls(value)`` for a plan file's codes: a lookup for each known one (a plan file holds
+    four or more per grade), ``cls(value)`` itself, with its error, for anything else."""
+    table: dict[Any, _E] = {member.value: member for member in cls}
+
+    def member(value: Any) -> _E:
+        found = table.get(value) if type(value) is str else None
+        return found if found is not None else cls(value)
+
+    return member
+
+
+_action, _kind, _reason, _field_reason = (
+    _members(Action),
+    _members(ResourceKind),
+    _members(Reason),
+    _members(FieldReason),
+)
+_FIELD_KEYS = frozenset({"field", "before", "after", "applied", "why"})
+
+
 def _field_from_dict(f: Mapping[str, Any]) -> FieldChange:
-    args = {**f, "why": FieldReason(f["why"])}
+    why = _field_reason(f["why"])
+    if f.keys() == _FIELD_KEYS:  # (what lmsctl writes: no dict of arguments to make)
+        return FieldChange(_shared(f["field"]), f["before"], f["after"], f["applied"], why)
+    args = {**f, "why": why}
     if "field" in args:
         args["field"] = _shared(args["field"])
     return FieldChange(**args)
@@ -147,8 +175,8 @@ def change_from_dict(d: Mapping[str, Any]) -> Change:
     impact = d.get("impact")
     return Change(
         address=Address.of(str(d["address"])),
-        action=Action(d["actions"][0]),
-        kind=ResourceKind(d["kind"]),
+        action=_action(d["actions"][0]),
+        kind=_kind(d["kind"]),
         section_id=_shared(d["section_id"]),
         section_name=_shared(d.get("section_name", "")),
         key=_shared(d["key"]),
@@ -158,7 +186,7 @@ def change_from_dict(d: Mapping[str, Any]) -> Change:
         fields=tuple(_field_from_dict(f) for f in d.get("fields", [])),
         unchanged=int(d.get("unchanged", 0)),
         body={_shared(k): v for k, v in dict(d.get("body") or {}).items()},
-        reasons=tuple(Reason(r) for r in d["reasons"]),
+        reasons=tuple(map(_reason, d["reasons"])),
         source=d.get("source", ""),
         fingerprint=d.get("fingerprint"),
         depends_on=_shared(d.get("depends_on")),

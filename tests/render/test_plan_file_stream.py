@@ -95,8 +95,10 @@ def test_a_plan_file_read_in_small_parts_is_the_plan_it_was(
     assert load_plan(path, StateKeys()) == (plan, True)
 
 
-def _plan_file(tmp_path: Path, edit: Callable[[dict[str, Any]], Any]) -> Path:
-    doc = json.loads(_file_text(review_plan(), False))
+def _plan_file(
+    tmp_path: Path, edit: Callable[[dict[str, Any]], Any], plan: Plan | None = None
+) -> Path:
+    doc = json.loads(_file_text(plan if plan is not None else review_plan(), False))
     edit(doc)
     path = tmp_path / "plan.json"
     path.write_text(json.dumps(doc, indent=2), encoding="utf-8")
@@ -208,3 +210,41 @@ def test_text_the_changes_repeat_is_read_as_one_string(tmp_path: Path) -> None:
     assert next(iter(a.body)) is next(iter(b.body))
     same_student = [c for c in grades if c.student == a.student]
     assert len(same_student) == 3 and all(c.student is a.student for c in same_student)
+
+
+@pytest.mark.parametrize(
+    ("damage", "named"),
+    [
+        (lambda c: c.__setitem__("actions", ["explode"]), "'explode' is not a valid Action"),
+        (lambda c: c.__setitem__("kind", "quiz"), "'quiz' is not a valid ResourceKind"),
+        (lambda c: c.__setitem__("reasons", ["whim"]), "'whim' is not a valid Reason"),
+        (lambda c: c.__setitem__("reasons", [7]), "7 is not a valid Reason"),
+        (lambda c: c["fields"][0].__setitem__("why", "mood"), "'mood' is not a valid FieldReason"),
+        (lambda c: c["fields"][0].pop("applied"), None),
+        (
+            lambda c: c["fields"][0].__setitem__("extra", 1),
+            "FieldChange.__init__() got an unexpected keyword argument 'extra'",
+        ),
+    ],
+)
+def test_a_change_with_a_code_this_lmsctl_does_not_know_is_refused_by_name(
+    damage: Any, named: str | None, tmp_path: Path
+) -> None:
+    """Every code of a change is read back (action, kind, reasons, each field's why); one this
+    lmsctl does not know refuses the file and names it. A field without its applied value is
+    one from before that value was written: it reads as never applied."""
+    plan = review_plan()
+    at = next(i for i, c in enumerate(plan.changes) if c.fields)
+
+    def edit(doc: dict[str, Any]) -> None:
+        damage(doc["plan"]["changes"][at])
+
+    path = _plan_file(tmp_path, edit, plan)
+    if named is None:
+        loaded, _ = load_plan(path, StateKeys())
+        assert loaded.changes[at].fields[0].applied is None
+        assert loaded.changes[at].fields[1:] == plan.changes[at].fields[1:]
+        return
+    with pytest.raises(StateError) as caught:
+        load_plan(path, StateKeys())
+    assert str(caught.value) == f"the plan file is damaged: {named} (run lmsctl plan again)"
