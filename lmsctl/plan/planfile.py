@@ -10,14 +10,16 @@ With ``LMSCTL_STATE_KEY`` set, the file is encrypted (AES-256-GCM, lmsctl.state.
 
 from __future__ import annotations
 
+import codecs
 import io
 import json
 import os
 import re
 import tempfile
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, Protocol, TextIO
 
 from lmsctl.errors import LmsctlError, StalePlanError, StateError, UsageError
 from lmsctl.plan.document import (
@@ -109,17 +111,24 @@ def load_plan(path: Path, keys: crypto.StateKeys | None = None) -> tuple[Plan, b
     The plan's changes are read one at a time (see :func:`_read_streamed`), so a plan of 100k
     changes is never held as 100k dicts beside the Plan they make.
     """
+    where = f"plan file {path}"
+
+    def reading_keys() -> crypto.StateKeys:
+        return keys if keys is not None else crypto.StateKeys.from_environment()
+
     try:
         with path.open(encoding="utf-8") as fh:
-            doc = _read_streamed(fh)
+            doc = _read_streamed(fh, _Sealed(reading_keys, where))
     except OSError as exc:
         raise UsageError(f"cannot read plan file {path}: {exc.strerror}") from exc
     except (_Unread, UnicodeDecodeError):
         doc = _read_whole(path)  # anything the streamed reading does not take: as it always was
-    if isinstance(doc, dict) and doc.get("kind") == PLAN_FILE_KIND and crypto.FIELD in doc:
-        keys = keys if keys is not None else crypto.StateKeys.from_environment()
+    if isinstance(doc, dict) and isinstance(doc.get(crypto.FIELD), _Opened):
+        doc = doc[crypto.FIELD].doc  # opened as it was read, its tag checked
+    elif isinstance(doc, dict) and doc.get("kind") == PLAN_FILE_KIND and crypto.FIELD in doc:
+        keys = reading_keys()
         envelope = doc.pop(crypto.FIELD)
-        plain = keys.open(envelope, crypto.aad(PLAN_FILE_KIND), f"plan file {path}")
+        plain = keys.open(envelope, crypto.aad(PLAN_FILE_KIND), where)
         del envelope
         try:
             doc = _read_streamed(io.TextIOWrapper(io.BytesIO(plain), encoding="utf-8"))
@@ -166,7 +175,7 @@ class _Window:
     """JSON text from a file, a window at a time: what is parsed is dropped, and the window
     grows while one value needs more of it."""
 
-    def __init__(self, fh: TextIO) -> None:
+    def __init__(self, fh: _Text) -> None:
         self.fh, self.text, self.pos, self.ended = fh, "", 0, False
 
     def more(self) -> None:
@@ -204,17 +213,42 @@ class _Window:
             self.more()
 
 
-def _read_streamed(fh: TextIO) -> Any:
+class _Text(Protocol):
+    def read(self, size: int, /) -> str: ...
+
+
+@dataclass(frozen=True)
+class _Sealed:
+    """How to open an encrypted plan file's envelope while it is read: the keys (asked for
+    only when the file is encrypted) and the file's name for errors."""
+
+    keys: Callable[[], crypto.StateKeys]
+    where: str
+
+
+@dataclass(frozen=True)
+class _Opened:
+    """An envelope opened as it was read: the document inside, its tag checked."""
+
+    doc: Any
+
+
+def _read_streamed(fh: _Text, sealed: _Sealed | None = None) -> Any:
     """``json.load(fh)`` for a plan file, but each item of ``plan.changes`` is made a Change as
-    soon as it is read; _Unread when the text is not a JSON object or a change is not one."""
+    soon as it is read; _Unread when the text is not a JSON object or a change is not one.
+
+    With ``sealed``, the envelope of an encrypted plan file, as lmsctl writes it, is opened as
+    it is read (:func:`_envelope`): its value is then an :class:`_Opened`."""
     window = _Window(fh)
-    doc = _object(window, ())
+    doc = _object(window, (), sealed)
     if window.peek() != "":
         raise _Unread
     return doc
 
 
-def _object(window: _Window, path: tuple[str, ...]) -> dict[str, Any]:
+def _object(
+    window: _Window, path: tuple[str, ...], sealed: _Sealed | None = None
+) -> dict[str, Any]:
     window.take("{")
     out: dict[str, Any] = {}
     if window.peek() == "}":
@@ -226,7 +260,14 @@ def _object(window: _Window, path: tuple[str, ...]) -> dict[str, Any]:
             raise _Unread
         window.take(":")
         at = (*path, key)
-        if at == ("plan",) and window.peek() == "{":
+        if (
+            at == (crypto.FIELD,)
+            and sealed is not None
+            and out.get("kind") == PLAN_FILE_KIND
+            and window.peek() == "{"
+        ):
+            out[key] = _envelope(window, sealed)
+        elif at == ("plan",) and window.peek() == "{":
             out[key] = _object(window, at)
         elif at == ("plan", "changes") and window.peek() == "[":
             out[key] = _changes(window)
@@ -256,6 +297,80 @@ def _changes(window: _Window) -> list[Change]:
         window.take("," if end == "," else "]")
         if end != ",":
             return out
+
+
+def _envelope(window: _Window, sealed: _Sealed) -> _Opened:
+    """The envelope of an encrypted plan file, as lmsctl writes it (``alg``, ``kid``, then the
+    base64 ``data``), opened while its data is read: the text and the plaintext are never held
+    whole. The plaintext is parsed before its tag is checked at the data's end, and what was
+    parsed is dropped when the check fails (the integrity error). Anything the parse does not
+    take (another form of envelope, data cut short or changed so that it no longer parses, a
+    plaintext that is not a plan file's) is _Unread: the file is then read whole and its
+    envelope opened in one piece, as before, and that gives the error."""
+    window.take("{")
+    head: dict[str, Any] = {}
+    for name in ("alg", "kid"):
+        if window.value() != name:
+            raise _Unread
+        window.take(":")
+        head[name] = window.value()
+        window.take(",")
+    if window.value() != "data":
+        raise _Unread
+    window.take(":")
+    window.take('"')
+    opener = sealed.keys().opener(head, crypto.aad(PLAN_FILE_KIND), sealed.where)
+    plain = _Plaintext(window, opener)
+    try:
+        doc = _read_streamed(plain)  # (to the data's end: its tag is checked)
+    except UnicodeDecodeError:
+        raise _Unread from None
+    window.take("}")
+    return _Opened(doc)
+
+
+class _Plaintext:
+    """The plaintext of an envelope's data, decrypted as its base64 is read from ``window``
+    (up to the string's closing quote, where the tag is checked: see crypto.Opener)."""
+
+    def __init__(self, window: _Window, opener: crypto.Opener) -> None:
+        self.window, self.opener = window, opener
+        self.decoder = codecs.getincrementaldecoder("utf-8")()
+        self.ended = False
+
+    def read(self, size: int, /) -> str:
+        """The text of the next part of the data the window holds (``size`` is not looked at:
+        the window reads READ_SIZE at a time); "" at its end, once the tag is checked."""
+        while not self.ended:
+            piece = self._data()
+            plain = self.opener.update(piece) if piece else b""
+            if self.ended:
+                self.opener.finish()  # StateKeyError when the data is not what was sealed
+            text = self.decoder.decode(plain, final=self.ended)
+            if text:
+                return text
+        return ""
+
+    def _data(self) -> str:
+        """The next part of the base64 text (the whole string once it closes)."""
+        window = self.window
+        while True:
+            end = window.text.find('"', window.pos)
+            if end >= 0:
+                piece = window.text[window.pos : end]
+                window.pos = end + 1
+                self.ended = True
+            elif window.pos < len(window.text):
+                piece = window.text[window.pos :]
+                window.pos = len(window.text)
+            elif window.ended:
+                raise _Unread  # the string never closes
+            else:
+                window.more()
+                continue
+            if "\\" in piece:
+                raise _Unread  # an escape: not the base64 lmsctl writes
+            return piece
 
 
 def ensure_fresh(plan: Plan, snapshot: StateSnapshot) -> None:

@@ -37,6 +37,8 @@ NEW_KEY_ENV = "LMSCTL_STATE_NEW_KEY"
 ALG = "AES-256-GCM"
 KEY_BYTES = 32
 NONCE_BYTES = 12
+#: AES-GCM's tag, at the end of an envelope's data
+TAG_BYTES = 16
 #: The field of a JSON document that holds its envelope.
 FIELD = "encrypted"
 
@@ -129,30 +131,9 @@ class StateKeys:
 
     def open(self, envelope: Any, aad: bytes, where: str) -> bytes:
         """Decrypt an envelope; StateKeyError naming ``where`` and what to set when it cannot."""
-        if (
-            not isinstance(envelope, dict)
-            or envelope.get("alg") != ALG
-            or not isinstance(envelope.get("kid"), str)
-            or not isinstance(envelope.get("data"), str)
-        ):
-            raise StateKeyError(
-                f"{where} is encrypted in a form this lmsctl does not know",
-                hint="upgrade lmsctl, or restore the file from a backup",
-            )
-        kid = envelope["kid"]
-        key = self.readers().get(kid)
-        if key is None:
-            if self.write is None:
-                raise StateKeyError(
-                    f"{where} is encrypted (key id {kid}) and {self.source} is not set",
-                    hint=f"set {self.source} to the key it was encrypted with",
-                )
-            raise StateKeyError(
-                f"{where} is encrypted with another key (key id {kid}) than {self.source} "
-                f"(key id {self.write.kid})",
-                hint=f"set {self.source} to the key it was encrypted with; after a rekey that "
-                "is the new key, and an interrupted rekey finishes when run again",
-            )
+        if not isinstance(envelope, dict) or not isinstance(envelope.get("data"), str):
+            raise _unknown_form(where)
+        key = self._reading_key(envelope, where)
         from cryptography.exceptions import InvalidTag
         from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
@@ -160,11 +141,33 @@ class StateKeys:
             raw = base64.b64decode(envelope["data"], validate=True)
             return AESGCM(key.secret).decrypt(raw[:NONCE_BYTES], raw[NONCE_BYTES:], aad)
         except (binascii.Error, ValueError, InvalidTag):
+            raise _broken(where, key.kid) from None
+
+    def opener(self, head: Mapping[str, Any], aad: bytes, where: str) -> Opener:
+        """:meth:`open` a part at a time, for data too large to hold twice (a plan file of 100k
+        changes): ``head`` is the envelope without its data (its ``alg`` and ``kid``), the data
+        is given in parts to :meth:`Opener.update`. The same errors as :meth:`open`."""
+        return Opener(self._reading_key(head, where), aad, where)
+
+    def _reading_key(self, envelope: Mapping[str, Any], where: str) -> StateKey:
+        """The key that opens an envelope (its data is not looked at)."""
+        if envelope.get("alg") != ALG or not isinstance(envelope.get("kid"), str):
+            raise _unknown_form(where)
+        kid = envelope["kid"]
+        key = self.readers().get(kid)
+        if key is not None:
+            return key
+        if self.write is None:
             raise StateKeyError(
-                f"{where} fails its integrity check under key id {kid}: it was changed, "
-                "truncated or copied from another place",
-                hint="restore it from a backup; nothing was read from it",
-            ) from None
+                f"{where} is encrypted (key id {kid}) and {self.source} is not set",
+                hint=f"set {self.source} to the key it was encrypted with",
+            )
+        raise StateKeyError(
+            f"{where} is encrypted with another key (key id {kid}) than {self.source} "
+            f"(key id {self.write.kid})",
+            hint=f"set {self.source} to the key it was encrypted with; after a rekey that "
+            "is the new key, and an interrupted rekey finishes when run again",
+        )
 
     def sealer(self, aad: bytes) -> Sealer:
         """:meth:`seal` a part at a time, for a plaintext too large to hold twice (a plan file of
@@ -216,6 +219,69 @@ class Sealer:
         return {"alg": ALG, "kid": self.kid, "data": data}
 
 
+class Opener:
+    """An envelope's data opened as it is given in parts (:meth:`StateKeys.opener`).
+
+    ``update(text)`` takes the next part of the data's base64 and gives the plaintext decrypted
+    so far; ``finish()`` checks the tag once the data has ended. The plaintext is not known to
+    be genuine until ``finish`` returns: a caller may read it, but must not act on it before,
+    and must drop what it read when ``finish`` fails (StateKeyError, the same as
+    :meth:`StateKeys.open`'s). The last bytes given are held back: the tag is the data's end.
+    """
+
+    def __init__(self, key: StateKey, aad: bytes, where: str) -> None:
+        self._key, self._aad, self._where = key, aad, where
+        self._text = ""  # base64 not yet decoded (it is decoded 4 characters at a time)
+        self._held = b""  # the nonce until it is whole, then the last TAG_BYTES bytes given
+        self._cipher: Any = None
+
+    def update(self, text: str) -> bytes:
+        text = self._text + text
+        cut = len(text) - len(text) % 4
+        self._text = text[cut:]
+        try:
+            raw = self._held + base64.b64decode(text[:cut], validate=True)
+        except (binascii.Error, ValueError):
+            raise _broken(self._where, self._key.kid) from None
+        if self._cipher is None:
+            if len(raw) < NONCE_BYTES + TAG_BYTES:
+                self._held = raw
+                return b""
+            from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+
+            nonce, raw = raw[:NONCE_BYTES], raw[NONCE_BYTES:]
+            self._cipher = Cipher(algorithms.AES(self._key.secret), modes.GCM(nonce)).decryptor()
+            self._cipher.authenticate_additional_data(self._aad)
+        self._held = raw[-TAG_BYTES:]
+        return bytes(self._cipher.update(raw[:-TAG_BYTES]))
+
+    def finish(self) -> None:
+        """The data has ended: StateKeyError unless it is whole and unchanged."""
+        from cryptography.exceptions import InvalidTag
+
+        if self._text or self._cipher is None:  # base64 cut short, or not even a nonce and tag
+            raise _broken(self._where, self._key.kid)
+        try:
+            self._cipher.finalize_with_tag(self._held)  # (GCM gives no bytes at the end)
+        except (InvalidTag, ValueError):
+            raise _broken(self._where, self._key.kid) from None
+
+
+def _unknown_form(where: str) -> StateKeyError:
+    return StateKeyError(
+        f"{where} is encrypted in a form this lmsctl does not know",
+        hint="upgrade lmsctl, or restore the file from a backup",
+    )
+
+
+def _broken(where: str, kid: str) -> StateKeyError:
+    return StateKeyError(
+        f"{where} fails its integrity check under key id {kid}: it was changed, "
+        "truncated or copied from another place",
+        hint="restore it from a backup; nothing was read from it",
+    )
+
+
 def is_envelope(value: Any) -> bool:
     return isinstance(value, dict) and value.get("alg") == ALG and "data" in value
 
@@ -230,6 +296,7 @@ __all__ = [
     "FIELD",
     "KEY_ENV",
     "NEW_KEY_ENV",
+    "Opener",
     "Sealer",
     "StateKey",
     "StateKeys",

@@ -248,3 +248,148 @@ def test_a_change_with_a_code_this_lmsctl_does_not_know_is_refused_by_name(
     with pytest.raises(StateError) as caught:
         load_plan(path, StateKeys())
     assert str(caught.value) == f"the plan file is damaged: {named} (run lmsctl plan again)"
+
+
+def _sealed_file(tmp_path: Path, keys: StateKeys, plan: Plan | None = None) -> Path:
+    path = tmp_path / "plan.json"
+    save_plan(path, plan if plan is not None else review_plan(), keys=keys)
+    return path
+
+
+def _no_whole_reading(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fail the test if the file is read whole or its envelope opened in one piece."""
+
+    def refused(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("read whole")
+
+    monkeypatch.setattr(planfile, "_read_whole", refused)
+    monkeypatch.setattr(StateKeys, "open", refused)
+
+
+@pytest.mark.parametrize("read_size", [1, 7, 64, 1 << 20])
+def test_an_encrypted_plan_file_is_opened_as_it_is_read(
+    read_size: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The envelope's data is decrypted a part at a time, cut anywhere: the same plan."""
+    keys = StateKeys(write=StateKey.generate())
+    plan = review_plan()
+    path = _sealed_file(tmp_path, keys, plan)
+    monkeypatch.setattr(planfile, "READ_SIZE", read_size)
+    _no_whole_reading(monkeypatch)
+    assert load_plan(path, keys) == (plan, False)
+
+
+def _damage(text: str, how: str) -> str:
+    """The plan file's text with its envelope's data changed."""
+    doc = json.loads(text)
+    data: str = doc["encrypted"]["data"]
+    middle = len(data) // 2
+    flip = {"A": "B"}.get(data[middle], "A")
+    changed = {
+        "ciphertext": data[:middle] + flip + data[middle + 1 :],
+        "tag": data[:-6] + ("AAAA" if data[-6:-2] != "AAAA" else "BBBB") + data[-2:],
+        "truncated": data[:-8],
+        "cut to a part": data[: len(data) - 5],
+        "lengthened": data + "QUJD",
+        "short": data[:20],
+        "not base64": data[:middle] + "*" + data[middle + 1 :],
+    }[how]
+    doc["encrypted"]["data"] = changed
+    return json.dumps(doc, indent=2) + "\n"
+
+
+@pytest.mark.parametrize(
+    "how",
+    ["ciphertext", "tag", "truncated", "cut to a part", "lengthened", "short", "not base64"],
+)
+@pytest.mark.parametrize("read_size", [64, 1 << 20])
+def test_a_changed_encrypted_plan_file_fails_its_integrity_check_as_before(
+    how: str, read_size: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Whatever was parsed of the plaintext before its tag was checked is dropped: the error is
+    the one opening the whole envelope gives, and nothing is returned."""
+    keys = StateKeys(write=StateKey.generate())
+    path = _sealed_file(tmp_path, keys)
+    path.write_text(_damage(path.read_text(encoding="utf-8"), how), encoding="utf-8")
+    envelope = json.loads(path.read_text(encoding="utf-8"))["encrypted"]
+    with pytest.raises(StateError) as whole:
+        keys.open(envelope, aad(PLAN_FILE_KIND), f"plan file {path}")
+    monkeypatch.setattr(planfile, "READ_SIZE", read_size)
+    with pytest.raises(StateError) as caught:
+        load_plan(path, keys)
+    assert str(caught.value) == str(whole.value)
+    assert "fails its integrity check" in str(caught.value)
+
+
+def test_an_encrypted_plan_file_needs_its_key_as_before(tmp_path: Path) -> None:
+    path = _sealed_file(tmp_path, StateKeys(write=StateKey.generate()))
+    with pytest.raises(StateError, match=r"is encrypted \(key id \w+\) and LMSCTL_STATE_KEY is"):
+        load_plan(path, StateKeys())
+    other = StateKeys(write=StateKey.generate())
+    with pytest.raises(StateError, match="is encrypted with another key"):
+        load_plan(path, other)
+
+
+@pytest.mark.parametrize("form", ["data first", "escaped", "one line"])
+def test_an_envelope_in_another_form_is_read_whole_as_before(form: str, tmp_path: Path) -> None:
+    """An envelope rewritten by another tool (its keys reordered, a JSON escape in its data, all
+    on one line) is not the form that is opened as it is read: it is read whole, the same plan."""
+    keys = StateKeys(write=StateKey.generate())
+    plan = review_plan()
+    path = _sealed_file(tmp_path, keys, plan)
+    doc = json.loads(path.read_text(encoding="utf-8"))
+    sealed = doc["encrypted"]
+    if form == "data first":
+        doc["encrypted"] = {"data": sealed["data"], "alg": sealed["alg"], "kid": sealed["kid"]}
+        text = json.dumps(doc, indent=2)
+    elif form == "escaped":
+        first = sealed["data"][0]
+        escaped = f"\\u{ord(first):04x}"  # the same character, as a JSON escape
+        text = json.dumps(doc, indent=2).replace(f'"data": "{first}', f'"data": "{escaped}', 1)
+    else:
+        text = json.dumps(doc)
+    assert json.loads(text) == doc
+    path.write_text(text, encoding="utf-8")
+    assert load_plan(path, keys) == (plan, False)
+
+
+@pytest.mark.parametrize(
+    ("plain", "message"),
+    [(b"[1, 2]", "is not a plan file"), (b"not json", "is not a plan file once decrypted")],
+)
+def test_a_genuine_envelope_that_holds_no_plan_is_refused_as_before(
+    plain: bytes, message: str, tmp_path: Path
+) -> None:
+    keys = StateKeys(write=StateKey.generate())
+    envelope = keys.seal(plain, aad(PLAN_FILE_KIND))
+    path = tmp_path / "plan.json"
+    path.write_text(json.dumps({"kind": PLAN_FILE_KIND, "encrypted": envelope}, indent=2))
+    with pytest.raises(StateError, match=message):
+        load_plan(path, keys)
+
+
+def test_reading_an_encrypted_plan_file_never_holds_the_whole_text(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """apply PLANFILE of 800 grade changes, encrypted: the Plan and little beside it (before,
+    the base64 text, the ciphertext and the plaintext were all there at once)."""
+    keys = StateKeys(write=StateKey.generate())
+    plan = first_apply_plan(sections=2, assignments=4, students=100)
+    path = _sealed_file(tmp_path, keys, plan)
+    monkeypatch.setattr(planfile, "READ_SIZE", 16 * 1024)
+    load_plan(path, keys)  # imports, OpenSSL: not measured
+    gc.collect()
+    tracemalloc.start()
+    loaded, _ = load_plan(path, keys)
+    kept = tracemalloc.get_traced_memory()[0]
+    tracemalloc.stop()
+    assert loaded == plan
+
+    def whole() -> bytes:  # what opening the envelope in one piece holds at once
+        sealed = json.loads(path.read_text(encoding="utf-8"))["encrypted"]
+        return keys.open(sealed, aad(PLAN_FILE_KIND), "plan")
+
+    before = _peak(whole)
+    streamed = _peak(lambda: load_plan(path, keys))
+    assert before > 2 * path.stat().st_size > 2_000_000  # the measure measures
+    assert streamed < kept + 300_000, (streamed, kept, before)

@@ -95,3 +95,41 @@ def test_the_journal_is_one_encrypted_line_per_save_and_replays(tmp_path: Path) 
     )
     with pytest.raises(StateKeyError, match=r"journal .* line 2 fails its integrity check"):
         LocalBackend(tmp_path / "state.json", keys).read()
+
+
+@pytest.mark.parametrize("plain", [b"", b"x", b"a plan file's text " * 40])
+def test_an_envelope_opened_in_parts_gives_what_opening_it_whole_gives(plain: bytes) -> None:
+    """The data cut at every place (in two, and in parts of 1 to 9 characters): the same
+    plaintext, and the tag checked only once it has all come."""
+    keys = StateKeys(write=StateKey.generate())
+    envelope = keys.seal(plain, aad("plan"))
+    data = envelope["data"]
+    head = {"alg": envelope["alg"], "kid": envelope["kid"]}
+    cuts = [[data[:i], data[i:]] for i in range(len(data) + 1)]
+    cuts += [[data[i : i + n] for i in range(0, len(data), n)] for n in range(1, 10)]
+    for parts in cuts:
+        opener = keys.opener(head, aad("plan"), "plan")
+        assert b"".join(opener.update(part) for part in parts) == plain
+        opener.finish()
+    assert keys.open(envelope, aad("plan"), "plan") == plain
+
+
+def test_an_envelope_opened_in_parts_is_refused_as_opening_it_whole_refuses_it() -> None:
+    keys = StateKeys(write=StateKey.generate())
+    envelope = keys.seal(b"grades", aad("plan"))
+    head = {"alg": envelope["alg"], "kid": envelope["kid"]}
+    for data in (envelope["data"][:-4], envelope["data"][:-1], "QUJD", "", envelope["data"] + "QQ"):
+        with pytest.raises(StateKeyError) as whole:
+            keys.open({**envelope, "data": data}, aad("plan"), "plan")
+        with pytest.raises(StateKeyError) as parts:
+            opener = keys.opener(head, aad("plan"), "plan")
+            opener.update(data)
+            opener.finish()
+        assert str(parts.value) == str(whole.value)
+    wrong_place = keys.opener(head, aad("state"), "plan")
+    wrong_place.update(envelope["data"])
+    with pytest.raises(StateKeyError, match="fails its integrity check"):
+        wrong_place.finish()
+    for bad_head in ({"alg": "ROT13", "kid": envelope["kid"]}, {"alg": envelope["alg"]}):
+        with pytest.raises(StateKeyError, match="in a form this lmsctl does not know"):
+            keys.opener(bad_head, aad("plan"), "plan")
