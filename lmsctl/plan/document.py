@@ -408,8 +408,8 @@ def document_pieces(
 
     A piece is one value of ``doc`` or one item of a list in ``doc``, each written as
     ``json.dumps`` writes it (lmsctl.jsonwrite: the same escapes, numbers, separators and
-    errors); a mapping in ``doc`` that
-    holds a lazy list (a plan file's ``plan``) is written the same way one level down.
+    errors); a mapping in ``doc`` that holds a lazy list (a plan file's ``plan``) is written
+    the same way one level down.
     """
 
     # what json.dumps(value, indent=2, ...) does, with one encoder for every piece
