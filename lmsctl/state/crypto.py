@@ -253,7 +253,8 @@ class Opener:
             self._cipher = Cipher(algorithms.AES(self._key.secret), modes.GCM(nonce)).decryptor()
             self._cipher.authenticate_additional_data(self._aad)
         self._held = raw[-TAG_BYTES:]
-        return bytes(self._cipher.update(raw[:-TAG_BYTES]))
+        plain: bytes = self._cipher.update(raw[:-TAG_BYTES])
+        return plain
 
     def finish(self) -> None:
         """The data has ended: StateKeyError unless it is whole and unchanged."""
